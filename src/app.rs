@@ -1,0 +1,305 @@
+//! Wiring: the command line, the poll loop, signals, logging. The only module that reads the clock.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
+use tracing::info;
+
+use crate::config::Config;
+use crate::engine::{CycleReport, Engine};
+use crate::request::{Request, RequestId, StateName};
+use crate::store::Store;
+
+/// cuentas: runs the user-account procedure from form responses to the directory and e-mail.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "CUENTAS_CONFIG",
+        default_value = "/etc/cuentas/cuentas.toml"
+    )]
+    pub config: PathBuf,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll the form responses and carry requests through.
+    Run {
+        /// One cycle, a line per request it touched, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Check the configuration and everything it names.
+    Check {
+        /// Only what needs no network (what systemd's ExecStartPre runs).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// List requests.
+    Requests {
+        /// Only requests in this state (e.g. NeedsInfo, Manual, Closed).
+        #[arg(long)]
+        state: Option<StateName>,
+    },
+    /// Show one request with its whole history.
+    Show { id: RequestId },
+    /// What open requests will do to the directory (dry run).
+    Plan,
+}
+
+/// Starts logging: human format without timestamps under journald, or JSON.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human if std::env::var_os("JOURNAL_STREAM").is_some() => {
+            builder.without_time().init()
+        }
+        LogFormat::Human => builder.init(),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn main(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Check { offline } => check(&cli.config, offline),
+        Command::Run { once } => {
+            let config = load(&cli.config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(run(config, once))
+        }
+        Command::Requests { state } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            let mut out = std::io::stdout().lock();
+            for r in store.requests() {
+                let r = r?;
+                if state.is_none_or(|s| s == r.state.name()) {
+                    writeln!(out, "{}", line(&r))?;
+                }
+            }
+            Ok(())
+        }
+        Command::Show { id } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            let Some(r) = store.request(id)? else {
+                bail!("no request {id} in {}", config.state_dir.display())
+            };
+            print!("{}", show(&r, &config));
+            Ok(())
+        }
+        Command::Plan => {
+            let config = load(&cli.config)?;
+            let engine = Engine::new(config)?;
+            let plans = engine.pending_plans()?;
+            if plans.is_empty() {
+                println!("nothing pending: no open request has directory operations to run");
+            }
+            for (id, (state, plan)) in plans {
+                println!("{id} ({state}) {}:", plan.account);
+                if plan.ops.is_empty() {
+                    println!("  nothing to change");
+                }
+                for op in &plan.ops {
+                    println!("  {op}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn open_store(config: &Config) -> Result<Store> {
+    Store::open(&config.state_dir)
+        .with_context(|| "while the daemon runs, the store is its own; stop it or wait")
+}
+
+fn check(path: &Path, offline: bool) -> Result<()> {
+    let config = load(path)?;
+    let mut problems = Vec::new();
+    if let Err(e) = crate::policy::Matrix::load(&config.authorizers.path) {
+        problems.push(e.to_string());
+    }
+    if let Some(p) = &config.directory.snapshot_path
+        && let Err(e) = crate::directory::snapshot::Snapshot::load(p)
+    {
+        problems.push(e.to_string());
+    }
+    match crate::notify::Templates::load(config.mail.templates_dir.as_deref()) {
+        Ok(t) => problems.extend(t.check().into_iter().map(|e| e.to_string())),
+        Err(e) => problems.push(e.to_string()),
+    }
+    let crate::config::SourceConfig::Csv { path: source } = &config.source;
+    match crate::source::csv::CsvSource::open(source) {
+        Ok(s) => {
+            if let Err(e) = crate::intake::ColumnMap::new(s.header(), &config.form.columns) {
+                problems.push(format!("{}: {e}", source.display()));
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} has {} problem(s):\n  - {}",
+            path.display(),
+            problems.len(),
+            problems.join("\n  - ")
+        );
+    }
+    println!(
+        "{}: configuration, authorizer matrix, directory snapshot, templates and form header are valid",
+        path.display()
+    );
+    if !offline {
+        println!(
+            "no network checks apply: the source is a CSV file, the directory a dry run and mail a file spool"
+        );
+    }
+    Ok(())
+}
+
+/// The daemon: a cycle per poll interval until SIGINT or SIGTERM, which let the current
+/// cycle finish.
+async fn run(config: Config, once: bool) -> Result<()> {
+    let interval = Duration::from_secs(config.poll_interval_secs);
+    let mut engine = Engine::new(config)?;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    info!(store = %engine.store_dir().display(), "started");
+    loop {
+        let report = engine.cycle(Timestamp::now())?;
+        if once {
+            print_report(&engine, &report)?;
+            return Ok(());
+        }
+        if !report.touched.is_empty() || report.sent > 0 {
+            info!(
+                registered = report.registered,
+                edited = report.edited,
+                sent = report.sent,
+                touched = report.touched.len(),
+                "cycle done"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    info!("stopping");
+    Ok(())
+}
+
+fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for id in &report.touched {
+        if let Some(r) = engine.store().request(*id)? {
+            writeln!(out, "{}", line(&r))?;
+        }
+    }
+    let open = engine.store().open_rows()?.len();
+    writeln!(
+        out,
+        "{} registered, {} edited, {} messages sent, {} open{}",
+        report.registered,
+        report.edited,
+        report.sent,
+        open,
+        report
+            .halted
+            .as_ref()
+            .map(|h| format!("; INGESTION STOPPED: {h}"))
+            .unwrap_or_default()
+    )?;
+    Ok(())
+}
+
+/// `GU-2026-000001  row 2  Creación de cuenta  Closed  Se creó la cuenta …`
+fn line(r: &Request) -> String {
+    let s = &r.submission;
+    let kind = s.kind.map_or("(sin tipo)", |k| k.label());
+    let reason = r.state.reason().lines().collect::<Vec<_>>().join(" ");
+    format!(
+        "{}  row {:<4} {:<24} {:<12} {}",
+        r.id,
+        r.row,
+        kind,
+        r.state.name().as_str(),
+        reason
+    )
+}
+
+fn show(r: &Request, config: &Config) -> String {
+    let tz = config
+        .calendar()
+        .map(|c| c.time_zone().clone())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let local = |t: Timestamp| {
+        t.to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let s = &r.submission;
+    let mut out = format!(
+        "{}  row {}  {}\n  state:     {}\n  requester: {}\n  person:    {}\n  account:   {}\n  received:  {}\n  deadline:  {}\n",
+        r.id,
+        r.row,
+        s.kind.map_or(s.kind_answer.as_str(), |k| k.label()),
+        r.state.name(),
+        s.requester,
+        s.full_name(),
+        r.state
+            .plan()
+            .map_or(s.account.as_str(), |p| p.account.as_str()),
+        local(r.received_at),
+        local(r.sla_deadline),
+    );
+    if let Some(plan) = r.state.plan() {
+        out.push_str("  plan:\n");
+        for op in &plan.ops {
+            out.push_str(&format!("    {op}\n"));
+        }
+    }
+    out.push_str("  history:\n");
+    for h in &r.history {
+        let from = h.from.map(|f| format!("{f} → ")).unwrap_or_default();
+        let reason = h.reason.lines().collect::<Vec<_>>().join(" / ");
+        out.push_str(&format!(
+            "    {}  {:<40} {from}{}  {reason}\n",
+            local(h.at),
+            h.actor.to_string(),
+            h.to
+        ));
+    }
+    out
+}

@@ -1,0 +1,701 @@
+//! The one TOML configuration file: every field documented, defaults from functions, every
+//! problem reported at once, secrets only by file or `credential:NAME`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use jiff::civil::{Date, Time};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::calendar::Calendar;
+use crate::intake::Field;
+use crate::request::Kind;
+
+/// Everything that was wrong with a configuration file, all at once.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from; relative paths inside it are taken from its folder.
+    pub path: PathBuf,
+    /// Folder of the request store (sled). Default `/var/lib/cuentas`.
+    pub state_dir: PathBuf,
+    /// Seconds between two polls of the source. Default 60.
+    pub poll_interval_secs: u64,
+    pub time: TimeConfig,
+    pub source: SourceConfig,
+    pub form: FormConfig,
+    pub authorizers: AuthorizersConfig,
+    pub directory: DirectoryConfig,
+    pub mail: MailConfig,
+    pub sla: SlaConfig,
+}
+
+/// Top-level keys, read first so that each section can fail on its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopLevel {
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    #[serde(default = "default_poll_interval_secs")]
+    poll_interval_secs: u64,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/cuentas")
+}
+fn default_poll_interval_secs() -> u64 {
+    60
+}
+
+/// `[time]`: time zone, business hours and extra non-working days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeConfig {
+    /// IANA time zone of the entity. Default `America/Bogota`.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Start of the working day, `HH:MM`. Default `07:30`.
+    #[serde(default = "default_day_start")]
+    pub business_day_start: Time,
+    /// End of the working day, `HH:MM`. Default `17:00`.
+    #[serde(default = "default_day_end")]
+    pub business_day_end: Time,
+    /// Days off besides Colombian public holidays (computed), as `yyyy-mm-dd`.
+    #[serde(default)]
+    pub extra_non_working_days: Vec<Date>,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        TimeConfig {
+            time_zone: default_time_zone(),
+            business_day_start: default_day_start(),
+            business_day_end: default_day_end(),
+            extra_non_working_days: Vec::new(),
+        }
+    }
+}
+
+fn default_time_zone() -> String {
+    "America/Bogota".into()
+}
+fn default_day_start() -> Time {
+    Time::constant(7, 30, 0, 0)
+}
+fn default_day_end() -> Time {
+    Time::constant(17, 0, 0, 0)
+}
+
+/// `[source]`: where form responses come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A Google Forms response export (CSV, comma-separated, UTF-8, header row first).
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+    },
+}
+
+/// `[form]`: how the form is built.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormConfig {
+    /// Must say `true`: the form collects *verified* e-mail addresses (Forms → Settings →
+    /// Responses → Collect email addresses: Verified). The daemon cannot check it, and the
+    /// requester column is only proof of identity if it holds.
+    pub requester_verified: bool,
+    /// Accept a form whose requester column is not verified. Default `false`; say why in a
+    /// comment if you set it.
+    #[serde(default)]
+    pub allow_unverified_requester: bool,
+    /// Requesters must have an address in one of these domains (e.g. `["upme.gov.co"]`).
+    pub requester_domains: Vec<String>,
+    /// Header text per field when the form's differ from the defaults, e.g.
+    /// `given_names = "Nombres completos"`. Field names: see `deploy/config.example.toml`.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+/// `[authorizers]`: the *matriz de autorizadores*.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizersConfig {
+    /// CSV with `correo,nombre,rol,dependencias,vigente_desde,vigente_hasta`.
+    pub path: PathBuf,
+    /// Cells of the rules table that differ from the procedure's, e.g.
+    /// `"create.contractor" = ["supervisor", "coordinador"]` (`[]` makes a cell not applicable).
+    #[serde(default)]
+    pub rules: BTreeMap<String, Vec<String>>,
+}
+
+/// `[directory]`: Active Directory conventions (DESIGN §6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// `dry-run`: apply nothing, record what would be done, against `snapshot_path`.
+    #[serde(default)]
+    pub mode: DirectoryMode,
+    /// JSON file of existing accounts the dry run plans against (see `fixtures/demo/directorio.json`).
+    pub snapshot_path: Option<PathBuf>,
+    /// Mail and UPN domain of new accounts, e.g. `upme.gov.co`.
+    pub domain: String,
+    /// Ordered `sAMAccountName` patterns; the first free one wins. Tokens: `{g1}` `{g2}` given
+    /// names, `{s1}` `{s2}` surnames, `{g1:1}` first letters, `{n}` a number from 2.
+    #[serde(default = "default_naming_patterns")]
+    pub naming_patterns: Vec<String>,
+    /// OU of new accounts by holder type.
+    pub ous: HolderOus,
+    /// OUs the daemon may touch; accounts elsewhere are refused.
+    pub managed_ous: Vec<String>,
+    /// Groups the daemon may add members to or remove them from; requested groups elsewhere are refused.
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    /// Groups every account of a dependency gets, by dependency name.
+    #[serde(default)]
+    pub department_groups: BTreeMap<String, Vec<String>>,
+    /// Accounts never touched, whatever a request says (`sAMAccountName`).
+    #[serde(default = "default_protected_accounts")]
+    pub protected_accounts: Vec<String>,
+}
+
+fn default_naming_patterns() -> Vec<String> {
+    [
+        "{g1}.{s1}",
+        "{g1}.{s1}{s2:1}",
+        "{g1}{g2:1}.{s1}",
+        "{g1}.{s1}{n}",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_protected_accounts() -> Vec<String> {
+    [
+        "administrator",
+        "administrador",
+        "krbtgt",
+        "guest",
+        "invitado",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// How directory plans are carried out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DirectoryMode {
+    #[default]
+    DryRun,
+}
+
+/// `[directory.ous]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolderOus {
+    pub employee: String,
+    pub contractor: String,
+    pub institutional: String,
+}
+
+/// `[mail]`: how and to whom e-mail goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// `file`: write each message as an `.eml` file in `spool_dir`.
+    #[serde(default)]
+    pub transport: MailTransport,
+    /// Folder of `.eml` files (file transport).
+    pub spool_dir: Option<PathBuf>,
+    /// Sender, e.g. `Mesa de Servicio <mesadeservicio@upme.gov.co>`.
+    pub from: String,
+    /// Where replies go, if not to `from`.
+    pub reply_to: Option<String>,
+    /// The service desk: checklists, requests to handle by hand, failures.
+    pub service_desk: String,
+    /// Administrators: alerts that need an operator.
+    pub administrators: Vec<String>,
+    /// What requesters are told to use for requests that are not about accounts.
+    #[serde(default = "default_service_request_procedure")]
+    pub service_request_procedure: String,
+    /// Folder of template overrides, one file per message (see README).
+    pub templates_dir: Option<PathBuf>,
+}
+
+fn default_service_request_procedure() -> String {
+    "el procedimiento de Gestión de solicitudes de servicios de TI (mesa de servicio)".into()
+}
+
+/// Mail transports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailTransport {
+    #[default]
+    File,
+}
+
+/// `[sla]`: the service level, in business hours.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaConfig {
+    /// Business hours to answer a request. Default 10 (the procedure's figure for creations).
+    #[serde(default = "default_sla_hours")]
+    pub default_hours: u32,
+    /// Per-kind overrides, e.g. `password_reset = 4`.
+    #[serde(default)]
+    pub hours: BTreeMap<String, u32>,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        SlaConfig {
+            default_hours: default_sla_hours(),
+            hours: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_sla_hours() -> u32 {
+    10
+}
+
+impl SlaConfig {
+    pub fn hours_for(&self, kind: Option<Kind>) -> u32 {
+        kind.and_then(|k| self.hours.get(k.key()).copied())
+            .unwrap_or(self.default_hours)
+    }
+}
+
+/// A secret named in the config: a file, or `credential:NAME` for systemd's `LoadCredential=`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    File(PathBuf),
+    Credential(String),
+}
+
+impl SecretRef {
+    pub fn parse(s: &str) -> SecretRef {
+        match s.strip_prefix("credential:") {
+            Some(name) => SecretRef::Credential(name.to_string()),
+            None => SecretRef::File(PathBuf::from(s)),
+        }
+    }
+
+    /// Reads the secret; `credentials_dir` is `$CREDENTIALS_DIRECTORY`.
+    pub fn read(&self, credentials_dir: Option<&Path>) -> Result<Secret, String> {
+        let path = match self {
+            SecretRef::File(p) => p.clone(),
+            SecretRef::Credential(name) => match credentials_dir {
+                Some(dir) => dir.join(name),
+                None => {
+                    return Err(format!(
+                        "credential:{name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)"
+                    ));
+                }
+            },
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read secret {}: {e}", path.display()))?;
+        Ok(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::File(p) => write!(f, "file {}", p.display()),
+            SecretRef::Credential(n) => write!(f, "credential:{n}"),
+        }
+    }
+}
+
+/// A secret value; `Debug` never prints it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file; `Invalid` lists every problem found.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses `text` as if read from `path` (relative paths are taken from its folder).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| invalid(vec![e.to_string()]))?;
+        let mut problems = Vec::new();
+
+        let mut section =
+            |name: &str, required: bool, problems: &mut Vec<String>| -> Option<toml::Value> {
+                match table.remove(name) {
+                    Some(v) => Some(v),
+                    None if required => {
+                        problems.push(format!("missing section [{name}]"));
+                        None
+                    }
+                    None => None,
+                }
+            };
+        let source = section("source", true, &mut problems);
+        let form = section("form", true, &mut problems);
+        let authorizers = section("authorizers", true, &mut problems);
+        let directory = section("directory", true, &mut problems);
+        let mail = section("mail", true, &mut problems);
+        let time = section("time", false, &mut problems);
+        let sla = section("sla", false, &mut problems);
+
+        let top: Option<TopLevel> =
+            typed("top level", Some(toml::Value::Table(table)), &mut problems);
+        let source: Option<SourceConfig> = typed("[source]", source, &mut problems);
+        let form: Option<FormConfig> = typed("[form]", form, &mut problems);
+        let authorizers: Option<AuthorizersConfig> =
+            typed("[authorizers]", authorizers, &mut problems);
+        let directory: Option<DirectoryConfig> = typed("[directory]", directory, &mut problems);
+        let mail: Option<MailConfig> = typed("[mail]", mail, &mut problems);
+        let time: Option<TimeConfig> = match time {
+            Some(v) => typed("[time]", Some(v), &mut problems),
+            None => Some(TimeConfig::default()),
+        };
+        let sla: Option<SlaConfig> = match sla {
+            Some(v) => typed("[sla]", Some(v), &mut problems),
+            None => Some(SlaConfig::default()),
+        };
+
+        let (
+            Some(top),
+            Some(source),
+            Some(form),
+            Some(authorizers),
+            Some(directory),
+            Some(mail),
+            Some(time),
+            Some(sla),
+        ) = (top, source, form, authorizers, directory, mail, time, sla)
+        else {
+            return Err(invalid(problems));
+        };
+
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut config = Config {
+            path: path.to_path_buf(),
+            state_dir: base.join(top.state_dir),
+            poll_interval_secs: top.poll_interval_secs,
+            time,
+            source,
+            form,
+            authorizers,
+            directory,
+            mail,
+            sla,
+        };
+        config.resolve_paths(base);
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(problems))
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        match &mut self.source {
+            SourceConfig::Csv { path } => *path = base.join(&*path),
+        }
+        self.authorizers.path = base.join(&self.authorizers.path);
+        for p in [
+            &mut self.directory.snapshot_path,
+            &mut self.mail.spool_dir,
+            &mut self.mail.templates_dir,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = base.join(&*p);
+        }
+    }
+
+    /// Checks that need no network: values, patterns, files that must exist.
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.poll_interval_secs == 0 {
+            p.push("poll_interval_secs must be at least 1".into());
+        }
+        if let Err(e) = self.calendar() {
+            p.push(format!("[time]: {e}"));
+        }
+        if !self.form.requester_verified && !self.form.allow_unverified_requester {
+            p.push(
+                "[form] requester_verified = false: the requester column is only proof of identity when the form \
+                 collects verified e-mail addresses; turn that on in the form, or write \
+                 allow_unverified_requester = true to accept the risk"
+                    .into(),
+            );
+        }
+        if self.form.requester_domains.is_empty() {
+            p.push(
+                "[form] requester_domains is empty: name the domains requesters write from".into(),
+            );
+        }
+        for d in &self.form.requester_domains {
+            if d.contains('@') || !d.contains('.') {
+                p.push(format!(
+                    "[form] requester_domains: «{d}» is not a domain (write e.g. upme.gov.co)"
+                ));
+            }
+        }
+        for key in self.form.columns.keys() {
+            if key.parse::<Field>().is_err() {
+                let names: Vec<_> = Field::ALL.iter().map(|f| f.key()).collect();
+                p.push(format!(
+                    "[form.columns] unknown field «{key}»; known fields: {}",
+                    names.join(", ")
+                ));
+            }
+        }
+        for key in self.sla.hours.keys() {
+            if !Kind::ALL.iter().any(|k| k.key() == key) {
+                let names: Vec<_> = Kind::ALL.iter().map(|k| k.key()).collect();
+                p.push(format!(
+                    "[sla.hours] unknown kind «{key}»; known kinds: {}",
+                    names.join(", ")
+                ));
+            }
+        }
+        if let Err(errors) = crate::policy::Rules::default().with_overrides(&self.authorizers.rules)
+        {
+            p.extend(
+                errors
+                    .into_iter()
+                    .map(|e| format!("[authorizers.rules] {e}")),
+            );
+        }
+        let must_exist = |what: &str, path: &Path, p: &mut Vec<String>| {
+            if !path.is_file() {
+                p.push(format!("{what}: file {} does not exist", path.display()));
+            }
+        };
+        match &self.source {
+            SourceConfig::Csv { path } => must_exist("[source] path", path, &mut p),
+        }
+        must_exist("[authorizers] path", &self.authorizers.path, &mut p);
+        let dir = &self.directory;
+        match (&dir.mode, &dir.snapshot_path) {
+            (DirectoryMode::DryRun, Some(path)) => {
+                must_exist("[directory] snapshot_path", path, &mut p)
+            }
+            (DirectoryMode::DryRun, None) => {
+                p.push("[directory] mode = \"dry-run\" needs snapshot_path".into())
+            }
+        }
+        if dir.domain.contains('@') || !dir.domain.contains('.') {
+            p.push(format!(
+                "[directory] domain: «{}» is not a domain (write e.g. upme.gov.co)",
+                dir.domain
+            ));
+        }
+        if dir.naming_patterns.is_empty() {
+            p.push("[directory] naming_patterns is empty".into());
+        }
+        for pattern in &dir.naming_patterns {
+            if let Err(e) = crate::directory::naming::Pattern::parse(pattern) {
+                p.push(format!("[directory] naming_patterns: {e}"));
+            }
+        }
+        for (what, ou) in [
+            ("employee", &dir.ous.employee),
+            ("contractor", &dir.ous.contractor),
+            ("institutional", &dir.ous.institutional),
+        ] {
+            if !dir.managed_ous.iter().any(|m| dn_within(ou, m)) {
+                p.push(format!(
+                    "[directory.ous] {what} = «{ou}» is not inside any of managed_ous"
+                ));
+            }
+        }
+        for (dep, groups) in &dir.department_groups {
+            for g in groups {
+                if !dir.allowed_groups.iter().any(|a| a.eq_ignore_ascii_case(g)) {
+                    p.push(format!("[directory.department_groups] «{dep}»: group «{g}» is not in allowed_groups"));
+                }
+            }
+        }
+        let mail = &self.mail;
+        match (&mail.transport, &mail.spool_dir) {
+            (MailTransport::File, None) => {
+                p.push("[mail] transport = \"file\" needs spool_dir".into())
+            }
+            (MailTransport::File, Some(_)) => {}
+        }
+        let addresses = std::iter::once(("from", &mail.from))
+            .chain(mail.reply_to.iter().map(|r| ("reply_to", r)))
+            .chain(std::iter::once(("service_desk", &mail.service_desk)))
+            .chain(mail.administrators.iter().map(|a| ("administrators", a)));
+        for (what, address) in addresses {
+            if address.parse::<lettre::message::Mailbox>().is_err() {
+                p.push(format!(
+                    "[mail] {what}: «{address}» is not an e-mail address"
+                ));
+            }
+        }
+        if mail.administrators.is_empty() {
+            p.push("[mail] administrators is empty: alerts would reach nobody".into());
+        }
+        if let Some(dir) = &mail.templates_dir
+            && !dir.is_dir()
+        {
+            p.push(format!(
+                "[mail] templates_dir: folder {} does not exist",
+                dir.display()
+            ));
+        }
+        p
+    }
+
+    pub fn calendar(&self) -> Result<Calendar, crate::calendar::CalendarError> {
+        Calendar::new(
+            &self.time.time_zone,
+            self.time.business_day_start,
+            self.time.business_day_end,
+            &self.time.extra_non_working_days,
+        )
+    }
+}
+
+/// Whether `dn` is `base` or below it, comparing case-insensitively and ignoring spaces after commas.
+pub fn dn_within(dn: &str, base: &str) -> bool {
+    let norm = |s: &str| {
+        s.split(',')
+            .map(|p| p.trim().to_lowercase())
+            .collect::<Vec<_>>()
+    };
+    let (dn, base) = (norm(dn), norm(base));
+    dn.len() >= base.len() && dn[dn.len() - base.len()..] == base[..]
+}
+
+fn typed<T: DeserializeOwned>(
+    what: &str,
+    value: Option<toml::Value>,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let value = value?;
+    match T::deserialize(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.push(format!("{what}: {}", e.message().trim()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/cuentas.toml")
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let config = Config::load(&demo()).unwrap();
+        assert!(config.state_dir.ends_with("fixtures/demo/var/estado"));
+        assert_eq!(config.sla.hours_for(Some(Kind::Create)), 10);
+    }
+
+    #[test]
+    fn three_mistakes_are_reported_together() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let text = text
+            .replace(
+                "time_zone = \"America/Bogota\"",
+                "time_zone = \"America/Bogata\"",
+            )
+            .replace("requester_verified = true", "requester_verified = false")
+            .replace("path = \"autorizadores.csv\"", "path = \"no-existe.csv\"");
+        let err = Config::parse(&text, &demo()).unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].contains("America/Bogata"));
+        assert!(problems[1].contains("requester_verified"));
+        assert!(problems[2].contains("no-existe.csv"));
+    }
+
+    #[test]
+    fn unknown_keys_in_several_sections_are_all_reported() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let text = text
+            .replace("[mail]\n", "[mail]\nsmtp_hots = \"x\"\n")
+            .replace("[form]\n", "[form]\nverifed = true\n");
+        let ConfigError::Invalid { problems, .. } = Config::parse(&text, &demo()).unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.contains("verifed")));
+        assert!(problems.iter().any(|p| p.contains("smtp_hots")));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2".into());
+        assert_eq!(format!("{s:?}"), "**REDACTED**");
+        assert_eq!(
+            SecretRef::parse("credential:smtp"),
+            SecretRef::Credential("smtp".into())
+        );
+        assert!(SecretRef::parse("credential:smtp").read(None).is_err());
+    }
+
+    #[test]
+    fn dn_containment() {
+        assert!(dn_within(
+            "CN=a,OU=Usuarios,DC=upme,DC=gov,DC=co",
+            "ou=usuarios, dc=upme,dc=gov,dc=co"
+        ));
+        assert!(!dn_within(
+            "CN=a,OU=Domain Admins,DC=upme,DC=gov,DC=co",
+            "OU=Usuarios,DC=upme,DC=gov,DC=co"
+        ));
+    }
+}

@@ -1,0 +1,529 @@
+//! Directory plans (pure): from a request and what the directory holds, the list of operations
+//! that brings the directory to what the request wants. The plan is also the dry-run output.
+
+use std::fmt;
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use super::naming::{self, Pattern};
+use super::snapshot::{Account, Snapshot};
+use crate::config::{DirectoryConfig, dn_within};
+use crate::intake::fold;
+use crate::request::{HolderType, Kind, Request};
+
+/// One change to the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DirectoryOp {
+    /// A new account, enabled, with a new temporary password that must be changed at next logon.
+    Create {
+        sam: String,
+        dn: String,
+        attributes: Vec<(String, String)>,
+        expires: Option<Date>,
+    },
+    /// A new temporary password, must be changed at next logon.
+    ResetPassword {
+        sam: String,
+    },
+    SetAttributes {
+        sam: String,
+        changes: Vec<AttributeChange>,
+    },
+    /// `accountExpires` at the end of `expires`, or never.
+    SetExpiry {
+        sam: String,
+        expires: Option<Date>,
+    },
+    Enable {
+        sam: String,
+    },
+    Disable {
+        sam: String,
+    },
+    AddToGroup {
+        sam: String,
+        group: String,
+    },
+}
+
+/// An attribute's old and new value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    pub attribute: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl fmt::Display for DirectoryOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DirectoryOp::Create {
+                sam,
+                dn,
+                attributes,
+                expires,
+            } => {
+                write!(
+                    f,
+                    "create {sam} at «{dn}», enabled, temporary password (must change at next logon)"
+                )?;
+                if let Some(e) = expires {
+                    write!(f, ", expires at the end of {e}")?;
+                }
+                let attrs: Vec<String> =
+                    attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "; {}", attrs.join(", "))
+            }
+            DirectoryOp::ResetPassword { sam } => {
+                write!(
+                    f,
+                    "reset the password of {sam} (temporary, must change at next logon)"
+                )
+            }
+            DirectoryOp::SetAttributes { sam, changes } => {
+                let c: Vec<String> = changes
+                    .iter()
+                    .map(|c| format!("{}: «{}» → «{}»", c.attribute, c.from, c.to))
+                    .collect();
+                write!(f, "modify {sam}: {}", c.join(", "))
+            }
+            DirectoryOp::SetExpiry {
+                sam,
+                expires: Some(e),
+            } => write!(f, "set {sam} to expire at the end of {e}"),
+            DirectoryOp::SetExpiry { sam, expires: None } => write!(f, "set {sam} to never expire"),
+            DirectoryOp::Enable { sam } => write!(f, "enable {sam}"),
+            DirectoryOp::Disable { sam } => write!(f, "disable {sam}"),
+            DirectoryOp::AddToGroup { sam, group } => write!(f, "add {sam} to group {group}"),
+        }
+    }
+}
+
+/// What a request will do to the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// The account the plan is about.
+    pub account: String,
+    pub ops: Vec<DirectoryOp>,
+    /// Whether carrying it out sets a new password that goes to the personal e-mail.
+    pub sends_credentials: bool,
+}
+
+/// Why a request has no plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoPlan {
+    /// The requester must fix or complete something (Spanish, for them).
+    NeedsInfo(String),
+    /// The account may not be touched (protected, privileged, outside the managed OUs).
+    Refused(String),
+    /// The kind is valid but its directory effect is not automated.
+    NotAutomated,
+}
+
+/// Naming and placement rules, compiled once from `[directory]`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub config: DirectoryConfig,
+    patterns: Vec<Pattern>,
+    /// For accounts without surnames (institutional ones).
+    single_name_patterns: Vec<Pattern>,
+}
+
+impl Layout {
+    pub fn new(config: DirectoryConfig) -> Result<Layout, naming::PatternError> {
+        let patterns = config
+            .naming_patterns
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<_, _>>()?;
+        let single_name_patterns = ["{g1}", "{g1}.{g2}", "{g1}{n}"]
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<_, _>>()?;
+        Ok(Layout {
+            config,
+            patterns,
+            single_name_patterns,
+        })
+    }
+
+    fn ou_for(&self, holder: HolderType) -> &str {
+        match holder {
+            HolderType::Employee => &self.config.ous.employee,
+            HolderType::Contractor => &self.config.ous.contractor,
+            HolderType::Institutional => &self.config.ous.institutional,
+        }
+    }
+
+    /// Groups for a dependency plus the requested ones, each checked against `allowed_groups`.
+    fn groups_for(&self, department: &str, requested: &[String]) -> Result<Vec<String>, NoPlan> {
+        let dep = fold(department);
+        let mut groups: Vec<String> = self
+            .config
+            .department_groups
+            .iter()
+            .filter(|(d, _)| fold(d) == dep)
+            .flat_map(|(_, g)| g.iter().cloned())
+            .collect();
+        for wanted in requested {
+            match self
+                .config
+                .allowed_groups
+                .iter()
+                .find(|a| fold(a) == fold(wanted))
+            {
+                Some(g) => groups.push(g.clone()),
+                None => {
+                    return Err(NoPlan::NeedsInfo(format!(
+                        "el acceso o grupo «{wanted}» no se puede asignar por este formulario; elija uno de: {}",
+                        self.config.allowed_groups.join(", ")
+                    )));
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        groups.retain(|g| {
+            let new = !seen.contains(&fold(g));
+            seen.push(fold(g));
+            new
+        });
+        Ok(groups)
+    }
+
+    /// Whether the daemon may touch this account at all (DESIGN §6, safety rails).
+    fn guard(&self, account: &Account) -> Result<(), NoPlan> {
+        let protected = self
+            .config
+            .protected_accounts
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&account.sam));
+        if protected || account.admin_count {
+            return Err(NoPlan::Refused(format!(
+                "la cuenta «{}» es una cuenta protegida del directorio y no se gestiona por este formulario; \
+                 si el cambio es necesario, la mesa de servicio lo hace directamente",
+                account.sam
+            )));
+        }
+        if !self
+            .config
+            .managed_ous
+            .iter()
+            .any(|ou| dn_within(&account.dn, ou))
+        {
+            return Err(NoPlan::Refused(format!(
+                "la cuenta «{}» no está en las unidades organizativas que gestiona este proceso; \
+                 la mesa de servicio la revisa directamente",
+                account.sam
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The plan for `request` against `snapshot`. `taken` says whether another open request
+/// has already claimed an account name.
+pub fn plan(
+    request: &Request,
+    snapshot: &Snapshot,
+    layout: &Layout,
+    today: Date,
+    taken: impl Fn(&str) -> bool,
+) -> Result<Plan, NoPlan> {
+    let s = &request.submission;
+    let kind = s.kind.ok_or(NoPlan::NotAutomated)?;
+    let target = || -> Result<&Account, NoPlan> {
+        let account = snapshot.by_sam(&s.account).ok_or_else(|| {
+            NoPlan::NeedsInfo(format!(
+                "el usuario de red «{}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)",
+                s.account
+            ))
+        })?;
+        layout.guard(account)?;
+        Ok(account)
+    };
+    match kind {
+        Kind::Create => create(request, snapshot, layout, today, taken),
+        Kind::PasswordReset => {
+            let account = target()?;
+            Ok(Plan {
+                account: account.sam.clone(),
+                ops: vec![DirectoryOp::ResetPassword {
+                    sam: account.sam.clone(),
+                }],
+                sends_credentials: true,
+            })
+        }
+        Kind::Modify => {
+            let account = target()?;
+            let mut ops = Vec::new();
+            let mut changes = Vec::new();
+            let mut change = |attribute: &str, from: &str, to: &str| {
+                if !to.is_empty() && from != to {
+                    changes.push(AttributeChange {
+                        attribute: attribute.into(),
+                        from: from.into(),
+                        to: to.into(),
+                    });
+                }
+            };
+            change("givenName", &account.given_name, &s.given_names);
+            change("sn", &account.surname, &s.surnames);
+            change("department", &account.department, &s.department);
+            change("title", &account.title, &s.title);
+            if !s.manager_email.is_empty() {
+                let manager = manager_of(snapshot, &s.manager_email)?;
+                change("manager", &account.manager_mail, &manager.mail);
+            }
+            if !changes.is_empty() {
+                ops.push(DirectoryOp::SetAttributes {
+                    sam: account.sam.clone(),
+                    changes,
+                });
+            }
+            add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
+            Ok(Plan {
+                account: account.sam.clone(),
+                ops,
+                sends_credentials: false,
+            })
+        }
+        Kind::Disable => {
+            let account = target()?;
+            let ops = if account.enabled {
+                vec![DirectoryOp::Disable {
+                    sam: account.sam.clone(),
+                }]
+            } else {
+                vec![]
+            };
+            Ok(Plan {
+                account: account.sam.clone(),
+                ops,
+                sends_credentials: false,
+            })
+        }
+        Kind::Enable => {
+            let account = target()?;
+            let ops = if account.enabled {
+                vec![]
+            } else {
+                vec![DirectoryOp::Enable {
+                    sam: account.sam.clone(),
+                }]
+            };
+            Ok(Plan {
+                account: account.sam.clone(),
+                ops,
+                sends_credentials: false,
+            })
+        }
+        Kind::Delete
+        | Kind::Leave
+        | Kind::Transfer
+        | Kind::Assignment
+        | Kind::Suspension
+        | Kind::EarlyTermination
+        | Kind::OutOfScope => Err(NoPlan::NotAutomated),
+    }
+}
+
+fn manager_of<'a>(snapshot: &'a Snapshot, mail: &str) -> Result<&'a Account, NoPlan> {
+    snapshot.by_mail(mail).ok_or_else(|| {
+        NoPlan::NeedsInfo(format!(
+            "el correo del jefe o supervisor «{mail}» no corresponde a ninguna cuenta de la entidad; escriba su correo institucional"
+        ))
+    })
+}
+
+fn add_missing_groups(ops: &mut Vec<DirectoryOp>, account: &Account, groups: Vec<String>) {
+    for group in groups {
+        if !account
+            .groups
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(&group))
+        {
+            ops.push(DirectoryOp::AddToGroup {
+                sam: account.sam.clone(),
+                group,
+            });
+        }
+    }
+}
+
+fn create(
+    request: &Request,
+    snapshot: &Snapshot,
+    layout: &Layout,
+    today: Date,
+    taken: impl Fn(&str) -> bool,
+) -> Result<Plan, NoPlan> {
+    let s = &request.submission;
+    let holder = s.holder_type.ok_or(NoPlan::NotAutomated)?;
+    let expires = if holder == HolderType::Contractor {
+        s.contract_end
+    } else {
+        None
+    };
+    if let Some(end) = expires
+        && end < today
+    {
+        return Err(NoPlan::NeedsInfo(format!(
+            "la fecha de terminación del contrato ({end}) ya pasó; revise las fechas del contrato"
+        )));
+    }
+    let groups = layout.groups_for(&s.department, &s.groups)?;
+    let manager = if s.manager_email.is_empty() {
+        None
+    } else {
+        Some(manager_of(snapshot, &s.manager_email)?)
+    };
+
+    // A returning person (contractors come back every year) gets their old account back.
+    if !s.id_number.is_empty() {
+        let existing: Vec<&Account> = snapshot.by_employee_id(&s.id_number).collect();
+        if let Some(active) = existing.iter().find(|a| !a.is_inactive(today)) {
+            return Err(NoPlan::NeedsInfo(format!(
+                "ya existe una cuenta activa («{}») para el documento {}; si necesita cambios en ella, pida una «Modificación de cuenta» con ese usuario",
+                active.sam, s.id_number
+            )));
+        }
+        if let Some(old) = existing.first() {
+            layout.guard(old)?;
+            return Ok(reactivate(request, old, holder, expires, manager, groups));
+        }
+    }
+
+    let patterns = if s.surnames.is_empty() {
+        &layout.single_name_patterns
+    } else {
+        &layout.patterns
+    };
+    let sam = naming::choose(patterns, &s.given_names, &s.surnames, |c| snapshot.name_in_use(c) || taken(c))
+        .ok_or_else(|| {
+            NoPlan::NeedsInfo(
+                "no fue posible formar un usuario de red libre a partir de los nombres y apellidos; revise que estén escritos completos".into(),
+            )
+        })?;
+    let display = s.full_name();
+    let ou = layout.ou_for(holder);
+    let mut cn = display.clone();
+    if snapshot.by_sam(&sam).is_none() && dn_taken(snapshot, &cn, ou) {
+        cn = format!("{display} ({sam})");
+    }
+    let address = format!("{sam}@{}", layout.config.domain);
+    let mut attributes = vec![
+        ("cn".to_string(), cn.clone()),
+        ("givenName".into(), s.given_names.clone()),
+        ("sn".into(), s.surnames.clone()),
+        ("displayName".into(), display),
+        ("sAMAccountName".into(), sam.clone()),
+        ("userPrincipalName".into(), address.clone()),
+        ("mail".into(), address),
+        ("employeeType".into(), holder.label().to_string()),
+        ("department".into(), s.department.clone()),
+        ("description".into(), request.id.to_string()),
+    ];
+    if !s.id_number.is_empty() {
+        attributes.push(("employeeID".into(), s.id_number.clone()));
+    }
+    if !s.title.is_empty() {
+        attributes.push(("title".into(), s.title.clone()));
+    }
+    if let Some(m) = manager {
+        attributes.push(("manager".into(), m.dn.clone()));
+    }
+    attributes.retain(|(_, v)| !v.is_empty());
+    let dn = format!("CN={},{ou}", dn_escape(&cn));
+    let mut ops = vec![DirectoryOp::Create {
+        sam: sam.clone(),
+        dn,
+        attributes,
+        expires,
+    }];
+    ops.extend(groups.into_iter().map(|group| DirectoryOp::AddToGroup {
+        sam: sam.clone(),
+        group,
+    }));
+    Ok(Plan {
+        account: sam,
+        ops,
+        sends_credentials: true,
+    })
+}
+
+fn reactivate(
+    request: &Request,
+    old: &Account,
+    holder: HolderType,
+    expires: Option<Date>,
+    manager: Option<&Account>,
+    groups: Vec<String>,
+) -> Plan {
+    let s = &request.submission;
+    let sam = old.sam.clone();
+    let mut changes = Vec::new();
+    let mut change = |attribute: &str, from: &str, to: &str| {
+        if !to.is_empty() && from != to {
+            changes.push(AttributeChange {
+                attribute: attribute.into(),
+                from: from.into(),
+                to: to.into(),
+            });
+        }
+    };
+    change("department", &old.department, &s.department);
+    change("title", &old.title, &s.title);
+    change("employeeType", &old.employee_type, holder.label());
+    change("description", "", &request.id.to_string());
+    if let Some(m) = manager {
+        change("manager", &old.manager_mail, &m.mail);
+    }
+    let mut ops = vec![DirectoryOp::SetAttributes {
+        sam: sam.clone(),
+        changes,
+    }];
+    if old.expires != expires {
+        ops.push(DirectoryOp::SetExpiry {
+            sam: sam.clone(),
+            expires,
+        });
+    }
+    ops.push(DirectoryOp::ResetPassword { sam: sam.clone() });
+    ops.push(DirectoryOp::Enable { sam: sam.clone() });
+    add_missing_groups(&mut ops, old, groups);
+    Plan {
+        account: sam,
+        ops,
+        sends_credentials: true,
+    }
+}
+
+fn dn_taken(snapshot: &Snapshot, cn: &str, ou: &str) -> bool {
+    let dn = format!("CN={},{ou}", dn_escape(cn));
+    snapshot.accounts().any(|a| a.dn.eq_ignore_ascii_case(&dn))
+}
+
+/// RFC 4514 escaping of an attribute value in a DN.
+pub fn dn_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | ' ' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+        out.push_str("\\ ");
+    }
+    out
+}

@@ -1,0 +1,920 @@
+//! The engine: registers new rows, decides, plans, carries out and reports each request one
+//! step at a time, each step's outcome durable before the next outside effect (DESIGN §10).
+//! `now` is always a parameter.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use minijinja::Value;
+use tracing::{error, info, info_span, warn};
+
+use crate::calendar::Calendar;
+use crate::config::{Config, SourceConfig};
+use crate::directory::dryrun::DryRun;
+use crate::directory::password::Password;
+use crate::directory::plan::{self, Layout, NoPlan, Plan};
+use crate::directory::snapshot::{Snapshot, SnapshotError};
+use crate::intake::{self, ColumnMap, MissingColumns};
+use crate::notify::file::{Envelope, FileSender, SendError};
+use crate::notify::{self, Rendered, TemplateError, Templates};
+use crate::policy::{Decision, Matrix, MatrixError, Policy, Query, TargetAccount};
+use crate::request::{
+    Actor, HolderType, IllegalTransition, Kind, Request, RequestId, State, StateName,
+};
+use crate::source::csv::CsvSource;
+use crate::source::{RawRow, SourceError, row_hash};
+use crate::store::{Changes, Cursor, Delivery, MessageKind, OutboxMessage, Store, StoreError};
+
+/// Rows registered per batch: bounds memory on a large first import; one flush per batch.
+const REGISTER_BATCH: usize = 1000;
+/// First retry of a message that could not be delivered; doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(60);
+const MAX_RETRY: SignedDuration = SignedDuration::from_secs(3600);
+
+/// What stops a cycle. Each says what an operator must do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Header(#[from] MissingColumns),
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Mail(#[from] SendError),
+    #[error(transparent)]
+    Transition(#[from] IllegalTransition),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cannot generate a password: {0}")]
+    Random(String),
+}
+
+/// What one cycle did, for the operator.
+#[derive(Debug, Default)]
+pub struct CycleReport {
+    /// Requests registered or moved, in the order first touched.
+    pub touched: Vec<RequestId>,
+    pub registered: usize,
+    pub edited: usize,
+    pub sent: usize,
+    /// Why ingestion stopped, if it did.
+    pub halted: Option<String>,
+}
+
+impl CycleReport {
+    fn touch(&mut self, id: RequestId) {
+        if !self.touched.contains(&id) {
+            self.touched.push(id);
+        }
+    }
+}
+
+/// Everything the engine decides with, loaded once.
+pub struct Engine {
+    config: Config,
+    calendar: Calendar,
+    policy: Policy,
+    matrix: Matrix,
+    layout: Layout,
+    snapshot: Snapshot,
+    templates: Templates,
+    envelope: Envelope,
+    sender: FileSender,
+    directory: DryRun,
+    store: Store,
+}
+
+impl Engine {
+    /// Loads the matrix, the snapshot and the templates, and opens the store.
+    pub fn new(config: Config) -> Result<Engine, EngineError> {
+        let calendar = config
+            .calendar()
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let rules = crate::policy::Rules::default()
+            .with_overrides(&config.authorizers.rules)
+            .map_err(|e| EngineError::Config(e.join("; ")))?;
+        let policy = Policy {
+            rules,
+            requester_domains: config.form.requester_domains.clone(),
+        };
+        let matrix = Matrix::load(&config.authorizers.path)?;
+        let layout = Layout::new(config.directory.clone())
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let snapshot = match &config.directory.snapshot_path {
+            Some(path) => Snapshot::load(path)?,
+            None => Snapshot::default(),
+        };
+        let templates = Templates::load(config.mail.templates_dir.as_deref())?;
+        let envelope = Envelope::new(&config.mail.from, config.mail.reply_to.as_deref())?;
+        let spool = config
+            .mail
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| config.state_dir.join("correo"));
+        let sender = FileSender::new(&spool)?;
+        let store = Store::open(&config.state_dir)?;
+        Ok(Engine {
+            config,
+            calendar,
+            policy,
+            matrix,
+            layout,
+            snapshot,
+            templates,
+            envelope,
+            sender,
+            directory: DryRun::default(),
+            store,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn store_dir(&self) -> &std::path::Path {
+        &self.config.state_dir
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    /// One full cycle: new and edited rows, due work, mail, and closing what was reported.
+    pub fn cycle(&mut self, now: Timestamp) -> Result<CycleReport, EngineError> {
+        let mut report = CycleReport::default();
+        self.ingest(now, &mut report)?;
+        self.advance(now, &mut report)?;
+        self.deliver(now, &mut report)?;
+        self.advance(now, &mut report)?;
+        Ok(report)
+    }
+
+    fn source_path(&self) -> PathBuf {
+        match &self.config.source {
+            SourceConfig::Csv { path } => path.clone(),
+        }
+    }
+
+    fn today(&self, now: Timestamp) -> Date {
+        now.to_zoned(self.calendar.time_zone().clone()).date()
+    }
+
+    /// Reads the source: registers new rows, re-validates edited rows of open requests, and
+    /// stops (with an alert) when rows were deleted or reordered.
+    pub fn ingest(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let path = self.source_path();
+        let source = CsvSource::open(&path)?;
+        let map = match ColumnMap::new(source.header(), &self.config.form.columns) {
+            Ok(map) => map,
+            Err(missing) => {
+                let mut changes = Changes::new();
+                self.alert(
+                    &mut changes,
+                    "Faltan columnas en el formulario",
+                    &missing.to_string(),
+                    now,
+                )?;
+                self.store.commit(changes)?;
+                return Err(missing.into());
+            }
+        };
+        let cursor = self.store.cursor()?;
+        let open = self.store.open_rows()?;
+        let mut edits = Vec::new();
+        let mut batch = Vec::new();
+        let mut last_row = 0;
+        let mut halt = None;
+        for row in source {
+            let row = row?;
+            last_row = row.row;
+            if row.row > cursor.rows_seen {
+                batch.push(row);
+                if batch.len() == REGISTER_BATCH {
+                    self.register(&map, std::mem::take(&mut batch), now, report)?;
+                }
+                continue;
+            }
+            // Rows already seen matter only while their request is open, and the last one
+            // always: a changed requester there means rows were moved.
+            let id = match open.get(&row.row) {
+                Some(id) => Some(*id),
+                None if row.row == cursor.rows_seen => self.store.request_at_row(row.row)?,
+                None => None,
+            };
+            let Some(id) = id else { continue };
+            let Some(request) = self.store.request(id)? else {
+                continue;
+            };
+            if request.row_hash == row_hash(&row.cells) {
+                continue;
+            }
+            let requester = intake::parse_row(&map, row.row, &row.cells).requester;
+            if requester != request.submission.requester {
+                halt = Some(format!(
+                    "la fila {} era la solicitud {} de {} y ahora es de «{}»: alguien movió o borró filas de las respuestas",
+                    row.row, id, request.submission.requester, requester
+                ));
+                break;
+            }
+            if request.is_open() {
+                edits.push(row);
+            }
+        }
+        if halt.is_none() && last_row < cursor.rows_seen {
+            halt = Some(format!(
+                "las respuestas tienen {} filas y ya se habían registrado {}: alguien borró filas",
+                last_row.saturating_sub(1),
+                cursor.rows_seen.saturating_sub(1)
+            ));
+        }
+        if let Some(reason) = halt {
+            error!(source = %path.display(), "ingestion stopped: {reason}");
+            let body = format!(
+                "{reason}.\n\nNo se registra ni se cambia ninguna solicitud a partir de {} hasta que las filas vuelvan a su lugar \
+                 (deshaga el cambio en la hoja de respuestas). Las solicitudes ya registradas siguen su curso.",
+                path.display()
+            );
+            let mut changes = Changes::new();
+            self.alert(&mut changes, "Lectura de respuestas detenida", &body, now)?;
+            self.store.commit(changes)?;
+            report.halted = Some(reason);
+            return Ok(());
+        }
+        self.register(&map, batch, now, report)?;
+        for row in edits {
+            self.edit(&map, row, now, report)?;
+        }
+        Ok(())
+    }
+
+    fn register(
+        &mut self,
+        map: &ColumnMap,
+        rows: Vec<RawRow>,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let Some(last) = rows.last().map(|r| r.row) else {
+            return Ok(());
+        };
+        let year = now.to_zoned(self.calendar.time_zone().clone()).year();
+        let mut seq = self.store.counter(year)?;
+        let mut changes = Changes::new();
+        let mut claimed = HashSet::new();
+        for row in rows {
+            seq += 1;
+            let id = RequestId { year, seq };
+            let submission = intake::parse_row(map, row.row, &row.cells);
+            let hours = self.config.sla.hours_for(submission.kind);
+            let deadline = self
+                .calendar
+                .add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
+            let mut request =
+                Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
+            self.triage(&mut request, now, &mut changes, &mut claimed)?;
+            changes.put_request(&request);
+            report.touch(id);
+            report.registered += 1;
+        }
+        changes.set_counter(year, seq);
+        changes.set_cursor(&Cursor { rows_seen: last });
+        self.store.commit(changes)?;
+        Ok(())
+    }
+
+    /// An edited row of an open request: re-validated if the request waits on the requester.
+    fn edit(
+        &mut self,
+        map: &ColumnMap,
+        row: RawRow,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let Some(id) = self.store.request_at_row(row.row)? else {
+            return Ok(());
+        };
+        let Some(mut request) = self.store.request(id)? else {
+            return Ok(());
+        };
+        let _span = info_span!("request", request_id = %id, row = row.row).entered();
+        let mut changes = Changes::new();
+        request.row_hash = row_hash(&row.cells);
+        let actor = Actor::Requester(request.submission.requester.clone());
+        if let State::NeedsInfo { since, .. } = request.state {
+            // The SLA clock stopped while the request waited on the requester.
+            let paused = self.calendar.business_hours_between(since, now);
+            request.sla_deadline = self
+                .calendar
+                .add_business_hours(request.sla_deadline, paused);
+            request.submission = intake::parse_row(map, row.row, &row.cells);
+            if let Some(name) = request.reserved_account.take() {
+                changes.release_name(&name);
+            }
+            request.transition(
+                State::Received,
+                actor,
+                format!("respuesta editada en la fila {}", row.row),
+                now,
+            )?;
+            info!("edited response re-validated");
+            let mut claimed = HashSet::new();
+            self.triage(&mut request, now, &mut changes, &mut claimed)?;
+        } else {
+            warn!(state = %request.state.name(), "response edited after the request moved on; the edit is not applied");
+            request.note(
+                actor,
+                format!("respuesta editada en la fila {} con la solicitud ya en curso: la edición no se aplica", row.row),
+                now,
+            );
+        }
+        changes.put_request(&request);
+        self.store.commit(changes)?;
+        report.touch(id);
+        report.edited += 1;
+        Ok(())
+    }
+
+    /// A `Received` request to its next state: answered (`Rejected`, `Routed`), waiting on the
+    /// requester (`NeedsInfo`), planned (`Scheduled`, `Executing`) or handed to a person (`Manual`).
+    fn triage(
+        &self,
+        request: &mut Request,
+        now: Timestamp,
+        changes: &mut Changes,
+        claimed: &mut HashSet<String>,
+    ) -> Result<(), EngineError> {
+        let s = &request.submission;
+        let _span = info_span!("request", request_id = %request.id, row = request.row, kind = s.kind.map_or("?", Kind::key)).entered();
+        let today = self.today(now);
+        let (state, message) = match s.kind {
+            Some(Kind::OutOfScope) => (
+                State::Routed {
+                    reason: format!(
+                        "«{}» no es una solicitud de gestión de usuarios; regístrela mediante {}",
+                        s.kind_answer, self.config.mail.service_request_procedure
+                    ),
+                },
+                Some(MessageKind::Routed),
+            ),
+            _ if !s.requester.is_empty() && !self.policy.requester_in_domain(&s.requester) => (
+                State::Rejected {
+                    reason: format!(
+                        "la dirección {} no pertenece a la entidad ({}); las solicitudes se hacen con el correo institucional",
+                        s.requester,
+                        self.config.form.requester_domains.join(", ")
+                    ),
+                },
+                Some(MessageKind::Rejection),
+            ),
+            _ if !s.problems.is_empty() => {
+                let reason = s
+                    .problems
+                    .iter()
+                    .map(|p| format!("- {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (
+                    State::NeedsInfo { reason, since: now },
+                    Some(MessageKind::NeedsInfo),
+                )
+            }
+            Some(kind) => self.authorize_and_plan(request, kind, today, now, claimed)?,
+            None => (
+                State::NeedsInfo {
+                    reason: "falta el tipo de solicitud".into(),
+                    since: now,
+                },
+                Some(MessageKind::NeedsInfo),
+            ),
+        };
+        let reason = state.reason().to_string();
+        let name = state.name();
+        request.transition(state, Actor::Daemon, reason.clone(), now)?;
+        match name {
+            StateName::Rejected | StateName::Routed | StateName::NeedsInfo => {
+                info!(state = %name, "{}", first_line(&reason))
+            }
+            _ => info!(state = %name, "registered"),
+        }
+        if matches!(
+            name,
+            StateName::Scheduled | StateName::Executing | StateName::Manual
+        ) {
+            self.queue(
+                changes,
+                request,
+                MessageKind::Acknowledgement,
+                String::new(),
+                now,
+            );
+        }
+        if name == StateName::Manual {
+            self.queue(changes, request, MessageKind::ManualHandling, reason, now);
+        } else if let Some(kind) = message {
+            self.queue(changes, request, kind, reason, now);
+        }
+        if let Some(plan) = request.state.plan()
+            && plan
+                .ops
+                .iter()
+                .any(|op| matches!(op, plan::DirectoryOp::Create { .. }))
+        {
+            request.reserved_account = Some(plan.account.clone());
+            claimed.insert(plan.account.clone());
+        }
+        Ok(())
+    }
+
+    fn authorize_and_plan(
+        &self,
+        request: &Request,
+        kind: Kind,
+        today: Date,
+        now: Timestamp,
+        claimed: &HashSet<String>,
+    ) -> Result<(State, Option<MessageKind>), EngineError> {
+        let s = &request.submission;
+        let holder = s.holder_type.unwrap_or(HolderType::Employee);
+        let target = self.snapshot.by_sam(&s.account);
+        let query = Query {
+            requester: &s.requester,
+            kind,
+            holder,
+            department: if s.department.is_empty() {
+                target.map_or("", |t| t.department.as_str())
+            } else {
+                &s.department
+            },
+            target: target.map(|t| TargetAccount {
+                mail: &t.mail,
+                manager_mail: (!t.manager_mail.is_empty()).then_some(t.manager_mail.as_str()),
+            }),
+        };
+        if let Decision::Deny { reason } = self.policy.decide(&query, &self.matrix, today) {
+            return Ok((State::Rejected { reason }, Some(MessageKind::Rejection)));
+        }
+        let taken =
+            |name: &str| claimed.contains(name) || self.store.name_claimed(name).unwrap_or(true);
+        Ok(
+            match plan::plan(request, &self.snapshot, &self.layout, today, taken) {
+                Ok(plan) => match s.effective_date.filter(|d| *d > today) {
+                    Some(date) if matches!(kind, Kind::Disable | Kind::Enable | Kind::Modify) => {
+                        let due = date
+                            .to_datetime(self.calendar.day_start())
+                            .to_zoned(self.calendar.time_zone().clone())
+                            .map_or(now, |z| z.timestamp());
+                        (State::Scheduled { due, plan }, None)
+                    }
+                    _ => (
+                        State::Executing {
+                            plan,
+                            attempts: 0,
+                            retry_at: None,
+                        },
+                        None,
+                    ),
+                },
+                Err(NoPlan::NeedsInfo(reason)) => (
+                    State::NeedsInfo { reason, since: now },
+                    Some(MessageKind::NeedsInfo),
+                ),
+                Err(NoPlan::Refused(reason)) => {
+                    (State::Rejected { reason }, Some(MessageKind::Rejection))
+                }
+                Err(NoPlan::NotAutomated) => (
+                    State::Manual {
+                        reason: format!(
+                            "cuentas aún no automatiza «{}»: hágalo a mano en el directorio y cierre la solicitud",
+                            kind.label()
+                        ),
+                    },
+                    None,
+                ),
+            },
+        )
+    }
+
+    /// Moves due and executing requests on, and closes those whose report was delivered.
+    pub fn advance(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        for mut request in self.store.open_requests()? {
+            let _span =
+                info_span!("request", request_id = %request.id, row = request.row).entered();
+            match request.state.clone() {
+                State::Scheduled { due, plan } if due <= now => {
+                    request.transition(
+                        State::Executing {
+                            plan: plan.clone(),
+                            attempts: 0,
+                            retry_at: None,
+                        },
+                        Actor::Daemon,
+                        "llegó la fecha programada",
+                        now,
+                    )?;
+                    self.execute(request, plan, 0, now, report)?;
+                }
+                State::Executing {
+                    plan,
+                    attempts,
+                    retry_at,
+                } if retry_at.is_none_or(|t| t <= now) => {
+                    self.execute(request, plan, attempts, now, report)?;
+                }
+                State::Notifying => {
+                    let messages = self.store.messages_of(request.id)?;
+                    if messages.iter().all(|m| !m.is_pending()) {
+                        let outcome = outcome_text(&request);
+                        request.transition(
+                            State::Closed {
+                                outcome: outcome.clone(),
+                            },
+                            Actor::Daemon,
+                            outcome,
+                            now,
+                        )?;
+                        info!("closed");
+                        let mut changes = Changes::new();
+                        changes.put_request(&request);
+                        self.store.commit(changes)?;
+                        report.touch(request.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out a plan (the intent, `Executing`, is already durable), sends the access data
+    /// if the plan sets a password, and records the result.
+    fn execute(
+        &mut self,
+        mut request: Request,
+        plan: Plan,
+        attempts: u32,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        report.touch(request.id);
+        // The credential step is one unit: generate, set, send. A retry makes a new password.
+        let password = if plan.sends_credentials {
+            Some(Password::generate(16).map_err(|e| EngineError::Random(e.to_string()))?)
+        } else {
+            None
+        };
+        for line in self.directory.apply(&plan, password.as_ref()) {
+            info!(account = %plan.account, "{line}");
+        }
+        for op in &plan.ops {
+            request.note(Actor::Daemon, format!("directorio (simulación): {op}"), now);
+        }
+        let mut changes = Changes::new();
+        if let Some(password) = password {
+            match self.send_access_data(&request, &plan, &password)? {
+                Ok(to) => request.note(
+                    Actor::Daemon,
+                    format!("datos de acceso enviados a {}", notify::mask_email(&to)),
+                    now,
+                ),
+                Err(e) if e.is_transient() => {
+                    let attempts = attempts + 1;
+                    let retry_at = now + backoff(attempts);
+                    warn!(error = %e, attempts, "access data not sent; will set a new password and retry");
+                    request.transition(
+                        State::Executing {
+                            plan,
+                            attempts,
+                            retry_at: Some(retry_at),
+                        },
+                        Actor::Daemon,
+                        format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
+                        now,
+                    )?;
+                    changes.put_request(&request);
+                    self.store.commit(changes)?;
+                    return Ok(());
+                }
+                Err(e) => {
+                    let reason = format!(
+                        "no fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
+                        request.submission.personal_email
+                    );
+                    warn!(error = %e, "access data undeliverable; asking the requester");
+                    request.transition(
+                        State::NeedsInfo {
+                            reason: reason.clone(),
+                            since: now,
+                        },
+                        Actor::Daemon,
+                        reason.clone(),
+                        now,
+                    )?;
+                    self.queue(&mut changes, &request, MessageKind::NeedsInfo, reason, now);
+                    changes.put_request(&request);
+                    self.store.commit(changes)?;
+                    return Ok(());
+                }
+            }
+        }
+        let detail = outcome_detail(&request, &plan, &self.config.directory.domain);
+        request.transition(State::Notifying, Actor::Daemon, detail.clone(), now)?;
+        self.queue(&mut changes, &request, MessageKind::Outcome, detail, now);
+        changes.put_request(&request);
+        self.store.commit(changes)?;
+        info!(account = %plan.account, "carried out");
+        Ok(())
+    }
+
+    /// Sends the access-data message straight away: it holds a password, so it never waits in
+    /// the store. Returns the address it went to.
+    fn send_access_data(
+        &self,
+        request: &Request,
+        plan: &Plan,
+        password: &Password,
+    ) -> Result<Result<String, SendError>, EngineError> {
+        let s = &request.submission;
+        let to = if s.personal_email.is_empty() {
+            s.requester.clone()
+        } else {
+            s.personal_email.clone()
+        };
+        let mut ctx = self.context(request, "");
+        let reset = !plan
+            .ops
+            .iter()
+            .any(|op| matches!(op, plan::DirectoryOp::Create { .. }));
+        let extra = minijinja::context! {
+            account => plan.account.clone(),
+            mail => format!("{}@{}", plan.account, self.config.directory.domain),
+            password => password.expose(),
+            dry_run => true,
+            reset => reset,
+        };
+        ctx = minijinja::context! { ..extra, ..ctx };
+        let rendered = self.templates.render("datos-de-acceso", &ctx)?;
+        let id = format!("{}.{}.datos-de-acceso", request.id, request.history.len());
+        Ok(self
+            .envelope
+            .message(&id, std::slice::from_ref(&to), &rendered)
+            .and_then(|m| self.sender.send(&m))
+            .map(|()| to))
+    }
+
+    /// Delivers pending outbox messages, each recorded as sent before the next one goes.
+    pub fn deliver(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let pending: Vec<OutboxMessage> = self
+            .store
+            .messages()
+            .filter(|m| match m {
+                Ok(m) => match m.delivery {
+                    Delivery::Pending { next_attempt, .. } => next_attempt.is_none_or(|t| t <= now),
+                    _ => false,
+                },
+                Err(_) => true,
+            })
+            .collect::<Result<_, _>>()?;
+        for mut message in pending {
+            let request = match message.request {
+                Some(id) => self.store.request(id)?,
+                None => None,
+            };
+            let result = self
+                .render(&message, request.as_ref())
+                .and_then(|rendered| {
+                    let m = self.envelope.message(&message.id, &message.to, &rendered)?;
+                    self.sender.send(&m)?;
+                    Ok(())
+                });
+            let mut changes = Changes::new();
+            match result {
+                Ok(()) => {
+                    message.delivery = Delivery::Sent { at: now };
+                    report.sent += 1;
+                    if let Some(mut request) = request {
+                        request.note(
+                            Actor::Daemon,
+                            format!(
+                                "correo «{}» enviado a {}",
+                                message.kind.key(),
+                                message.to.join(", ")
+                            ),
+                            now,
+                        );
+                        changes.put_request(&request);
+                    }
+                }
+                Err(EngineError::Mail(e)) if e.is_transient() => {
+                    let attempts = match message.delivery {
+                        Delivery::Pending { attempts, .. } => attempts + 1,
+                        _ => 1,
+                    };
+                    warn!(message = %message.id, error = %e, attempts, "message not delivered; will retry");
+                    message.delivery = Delivery::Pending {
+                        attempts,
+                        next_attempt: Some(now + backoff(attempts)),
+                    };
+                }
+                Err(e) => {
+                    error!(message = %message.id, error = %e, "message cannot be delivered");
+                    message.delivery = Delivery::Failed {
+                        error: e.to_string(),
+                        at: now,
+                    };
+                }
+            }
+            changes.put_message(&message);
+            self.store.commit(changes)?;
+        }
+        Ok(())
+    }
+
+    fn render(
+        &self,
+        message: &OutboxMessage,
+        request: Option<&Request>,
+    ) -> Result<Rendered, EngineError> {
+        let ctx = match request {
+            Some(r) => self.context(r, &message.detail),
+            None => {
+                let (subject, detail) = message
+                    .detail
+                    .split_once("\n\n")
+                    .unwrap_or((&message.detail, ""));
+                minijinja::context! { subject => subject, detail => detail }
+            }
+        };
+        let ctx = match message.kind {
+            MessageKind::Alert if request.is_some() => {
+                let extra = minijinja::context! { subject => first_line(&message.detail) };
+                minijinja::context! { ..extra, ..ctx }
+            }
+            _ => ctx,
+        };
+        let template = match message.kind {
+            MessageKind::Acknowledgement => "acuse",
+            MessageKind::Rejection => "rechazo",
+            MessageKind::Routed => "redireccion",
+            MessageKind::NeedsInfo => "informacion-requerida",
+            MessageKind::Outcome => "resultado",
+            MessageKind::ManualHandling => "gestion-manual",
+            MessageKind::Alert => "alerta",
+        };
+        Ok(self.templates.render(template, &ctx)?)
+    }
+
+    /// The variables every request template may use (see [`notify::sample_context`]).
+    fn context(&self, r: &Request, detail: &str) -> Value {
+        let s = &r.submission;
+        let tz = self.calendar.time_zone();
+        let date = |d: Option<Date>| d.map(notify::spanish_date).unwrap_or_default();
+        let due = match &r.state {
+            State::Scheduled { due, .. } => notify::spanish_datetime(*due, tz),
+            _ => String::new(),
+        };
+        let credentials_sent = r
+            .history
+            .iter()
+            .any(|h| h.reason.starts_with("datos de acceso enviados"));
+        minijinja::context! {
+            id => r.id.to_string(),
+            kind => s.kind.map_or(s.kind_answer.clone(), |k| k.label().to_string()),
+            kind_answer => s.kind_answer.clone(),
+            holder => s.holder_type.map_or("", HolderType::label),
+            name => s.full_name(),
+            requester => s.requester.clone(),
+            account => r.state.plan().map_or(s.account.clone(), |p| p.account.clone()),
+            row => r.row,
+            received => notify::spanish_datetime(r.received_at, tz),
+            deadline => notify::spanish_datetime(r.sla_deadline, tz),
+            sla_hours => self.config.sla.hours_for(s.kind),
+            due => due,
+            effective_date => date(s.effective_date),
+            return_date => date(s.return_date),
+            detail => detail.to_string(),
+            service_request_procedure => self.config.mail.service_request_procedure.clone(),
+            credentials_sent => credentials_sent,
+            personal_email_masked => notify::mask_email(&s.personal_email),
+        }
+    }
+
+    /// Queues a message for a request; its id (and Message-ID) is stable for this step.
+    fn queue(
+        &self,
+        changes: &mut Changes,
+        request: &Request,
+        kind: MessageKind,
+        detail: String,
+        now: Timestamp,
+    ) {
+        let to = match kind {
+            MessageKind::ManualHandling => vec![self.config.mail.service_desk.clone()],
+            MessageKind::Alert => self.config.mail.administrators.clone(),
+            _ if request.submission.requester.is_empty() => {
+                vec![self.config.mail.service_desk.clone()]
+            }
+            _ => vec![request.submission.requester.clone()],
+        };
+        let id = format!("{}.{}.{}", request.id, request.history.len(), kind.key());
+        changes.put_message(&OutboxMessage::new(
+            id,
+            Some(request.id),
+            kind,
+            to,
+            detail,
+            now,
+        ));
+    }
+
+    /// Queues an alert to the administrators, once per distinct text.
+    fn alert(
+        &self,
+        changes: &mut Changes,
+        subject: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let key = row_hash(&[subject.to_string(), body.to_string()]);
+        if self.store.alert_raised(&key)? {
+            return Ok(());
+        }
+        changes.mark_alert(&key);
+        let message = OutboxMessage::new(
+            format!("alerta.{key}"),
+            None,
+            MessageKind::Alert,
+            self.config.mail.administrators.clone(),
+            format!("{subject}\n\n{body}"),
+            now,
+        );
+        changes.put_message(&message);
+        Ok(())
+    }
+
+    /// Open requests and their plans: what a run would do now (`cuentas plan`).
+    pub fn pending_plans(&self) -> Result<BTreeMap<RequestId, (StateName, Plan)>, EngineError> {
+        let mut out = BTreeMap::new();
+        for r in self.store.open_requests()? {
+            if let Some(plan) = r.state.plan() {
+                out.insert(r.id, (r.state.name(), plan.clone()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn backoff(attempts: u32) -> SignedDuration {
+    let factor = 1i32 << attempts.saturating_sub(1).min(10);
+    (FIRST_RETRY * factor).min(MAX_RETRY)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// What was done, for the requester (Spanish).
+fn outcome_detail(request: &Request, plan: &Plan, domain: &str) -> String {
+    let account = &plan.account;
+    let kind = request.submission.kind;
+    let created = plan
+        .ops
+        .iter()
+        .any(|op| matches!(op, plan::DirectoryOp::Create { .. }));
+    match kind {
+        Some(Kind::Create) if created => {
+            format!("Se creó la cuenta {account} (correo {account}@{domain}).")
+        }
+        Some(Kind::Create) => format!(
+            "La persona ya tenía la cuenta {account}, que estaba inactiva: se reactivó y se actualizaron sus datos."
+        ),
+        Some(Kind::PasswordReset) => {
+            format!("Se asignó una nueva contraseña temporal a la cuenta {account}.")
+        }
+        _ if plan.ops.is_empty() => {
+            format!("La cuenta {account} ya estaba como se pidió; no hubo que cambiar nada.")
+        }
+        Some(Kind::Modify) => format!("Se actualizó la cuenta {account}."),
+        Some(Kind::Disable) => format!("Se inactivó la cuenta {account}."),
+        Some(Kind::Enable) => format!("Se reactivó la cuenta {account}."),
+        _ => format!("Se gestionó la cuenta {account}."),
+    }
+}
+
+fn outcome_text(request: &Request) -> String {
+    request
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.to == StateName::Notifying && h.from == Some(StateName::Executing))
+        .map_or_else(|| "atendida".to_string(), |h| h.reason.clone())
+}

@@ -1,0 +1,888 @@
+//! Intake (pure): the form's header row to a column map, and one response row to a
+//! [`Submission`] whose problems say, in Spanish, what the requester must fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::civil::{Date, DateTime, Time};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::request::{HolderType, Kind, Problem, Submission};
+
+/// The fields cuentas reads from the form (DESIGN §3, "Form columns").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    SubmittedAt,
+    Requester,
+    Kind,
+    HolderType,
+    GivenNames,
+    Surnames,
+    IdType,
+    IdNumber,
+    PersonalEmail,
+    Department,
+    Title,
+    ManagerEmail,
+    ContractNumber,
+    ContractStart,
+    ContractEnd,
+    Account,
+    EffectiveDate,
+    ReturnDate,
+    Groups,
+    OnSite,
+    Notes,
+}
+
+impl Field {
+    pub const ALL: [Field; 21] = [
+        Field::SubmittedAt,
+        Field::Requester,
+        Field::Kind,
+        Field::HolderType,
+        Field::GivenNames,
+        Field::Surnames,
+        Field::IdType,
+        Field::IdNumber,
+        Field::PersonalEmail,
+        Field::Department,
+        Field::Title,
+        Field::ManagerEmail,
+        Field::ContractNumber,
+        Field::ContractStart,
+        Field::ContractEnd,
+        Field::Account,
+        Field::EffectiveDate,
+        Field::ReturnDate,
+        Field::Groups,
+        Field::OnSite,
+        Field::Notes,
+    ];
+
+    /// Columns without which no row can be understood: their absence is a configuration error.
+    pub const REQUIRED: [Field; 3] = [Field::SubmittedAt, Field::Requester, Field::Kind];
+
+    /// The name used in `[form.columns]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::SubmittedAt => "submitted_at",
+            Field::Requester => "requester",
+            Field::Kind => "kind",
+            Field::HolderType => "holder_type",
+            Field::GivenNames => "given_names",
+            Field::Surnames => "surnames",
+            Field::IdType => "id_type",
+            Field::IdNumber => "id_number",
+            Field::PersonalEmail => "personal_email",
+            Field::Department => "department",
+            Field::Title => "title",
+            Field::ManagerEmail => "manager_email",
+            Field::ContractNumber => "contract_number",
+            Field::ContractStart => "contract_start",
+            Field::ContractEnd => "contract_end",
+            Field::Account => "account",
+            Field::EffectiveDate => "effective_date",
+            Field::ReturnDate => "return_date",
+            Field::Groups => "groups",
+            Field::OnSite => "on_site",
+            Field::Notes => "notes",
+        }
+    }
+
+    /// The Spanish header Google Forms writes for the default form.
+    pub fn default_header(self) -> &'static str {
+        match self {
+            Field::SubmittedAt => "Marca temporal",
+            Field::Requester => "Dirección de correo electrónico",
+            Field::Kind => "Tipo de solicitud",
+            Field::HolderType => "Tipo de vinculación",
+            Field::GivenNames => "Nombres",
+            Field::Surnames => "Apellidos",
+            Field::IdType => "Tipo de documento",
+            Field::IdNumber => "Número de documento",
+            Field::PersonalEmail => "Correo electrónico personal",
+            Field::Department => "Dependencia",
+            Field::Title => "Cargo",
+            Field::ManagerEmail => "Correo del jefe inmediato o supervisor",
+            Field::ContractNumber => "Número de contrato",
+            Field::ContractStart => "Fecha de inicio del contrato",
+            Field::ContractEnd => "Fecha de terminación del contrato",
+            Field::Account => "Usuario de red existente",
+            Field::EffectiveDate => "Fecha efectiva de la novedad",
+            Field::ReturnDate => "Fecha de regreso",
+            Field::Groups => "Accesos o grupos requeridos",
+            Field::OnSite => "¿El usuario se encuentra en las instalaciones de la entidad?",
+            Field::Notes => "Observaciones",
+        }
+    }
+}
+
+impl FromStr for Field {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Field::ALL.into_iter().find(|f| f.key() == s).ok_or(())
+    }
+}
+
+/// Which column holds which field, built from the header row and `[form.columns]`.
+#[derive(Debug, Clone)]
+pub struct ColumnMap {
+    index: BTreeMap<Field, usize>,
+    headers: Vec<String>,
+}
+
+/// Header problems: a configuration error, not a row error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the form's header row lacks required column(s): {}", missing.iter().map(|(f, h)| format!("«{h}» ({f})")).collect::<Vec<_>>().join(", "))]
+pub struct MissingColumns {
+    /// (field key, expected header)
+    pub missing: Vec<(&'static str, String)>,
+}
+
+impl ColumnMap {
+    /// Maps `headers` using `overrides` (field key → header text) over the defaults. Headers
+    /// match ignoring case, accents and repeated spaces.
+    pub fn new(
+        headers: &[String],
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<ColumnMap, MissingColumns> {
+        let folded: Vec<String> = headers.iter().map(|h| fold(h)).collect();
+        let mut index = BTreeMap::new();
+        let mut missing = Vec::new();
+        for field in Field::ALL {
+            let wanted = overrides
+                .get(field.key())
+                .map(String::as_str)
+                .unwrap_or(field.default_header());
+            match folded.iter().position(|h| *h == fold(wanted)) {
+                Some(i) => {
+                    index.insert(field, i);
+                }
+                None if Field::REQUIRED.contains(&field) => {
+                    missing.push((field.key(), wanted.to_string()))
+                }
+                None => {}
+            }
+        }
+        if missing.is_empty() {
+            Ok(ColumnMap {
+                index,
+                headers: headers.to_vec(),
+            })
+        } else {
+            Err(MissingColumns { missing })
+        }
+    }
+
+    pub fn has(&self, field: Field) -> bool {
+        self.index.contains_key(&field)
+    }
+
+    fn header(&self, field: Field) -> String {
+        self.index
+            .get(&field)
+            .and_then(|&i| self.headers.get(i))
+            .cloned()
+            .unwrap_or_else(|| field.default_header().to_string())
+    }
+
+    fn cell<'a>(&self, cells: &'a [String], field: Field) -> &'a str {
+        self.index
+            .get(&field)
+            .and_then(|&i| cells.get(i))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+/// Lower-case, accents removed (á→a, ñ→n, ü→u), spaces collapsed: how answers and headers compare.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd() {
+        if unicode_normalization::char::is_combining_mark(c) || is_invisible(c) {
+            continue;
+        }
+        if c.is_whitespace() {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// Zero-width and formatting characters that a copy-paste brings and no one means.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
+}
+
+/// Trimmed, NFC, spaces (including newlines) collapsed, invisible characters removed.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfc() {
+        if is_invisible(c) {
+            continue;
+        }
+        if c.is_whitespace() || c.is_control() {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// The kind for a *Tipo de solicitud* answer; anything not about accounts is `OutOfScope`.
+pub fn parse_kind(answer: &str) -> Option<Kind> {
+    let a = fold(answer);
+    if a.is_empty() {
+        return None;
+    }
+    let kind = match a.as_str() {
+        "creacion de cuenta" | "creacion de usuario" | "creacion" => Kind::Create,
+        "cambio de clave" | "cambio de contrasena" | "restablecimiento de contrasena" => {
+            Kind::PasswordReset
+        }
+        "modificacion de cuenta" | "modificacion de usuario" | "modificacion" => Kind::Modify,
+        "inactivacion de cuenta" | "inactivacion de usuario" | "inactivacion" => Kind::Disable,
+        "reactivacion de cuenta" | "reactivacion de usuario" | "reactivacion" => Kind::Enable,
+        "eliminacion de cuenta" | "eliminacion de usuario" | "eliminacion" | "retiro" => {
+            Kind::Delete
+        }
+        "vacaciones, licencia"
+        | "vacaciones o licencia"
+        | "vacaciones"
+        | "licencia"
+        | "vacaciones / licencia" => Kind::Leave,
+        "traslado de dependencia" | "traslado" => Kind::Transfer,
+        "cesion de contrato" | "cesion" => Kind::Assignment,
+        "suspension de contrato" | "suspension" => Kind::Suspension,
+        "terminacion anticipada" | "terminacion anticipada de contrato" => Kind::EarlyTermination,
+        _ => Kind::OutOfScope,
+    };
+    Some(kind)
+}
+
+fn parse_holder(answer: &str) -> Option<HolderType> {
+    match fold(answer).as_str() {
+        "funcionario" | "funcionaria" | "funcionario publico" | "servidor publico" => {
+            Some(HolderType::Employee)
+        }
+        "contratista" => Some(HolderType::Contractor),
+        "cuenta institucional o generica"
+        | "institucional"
+        | "generica"
+        | "cuenta institucional"
+        | "cuenta generica" => Some(HolderType::Institutional),
+        _ => None,
+    }
+}
+
+/// A plausible e-mail address, lower-cased; `None` if it is not one.
+pub fn parse_email(s: &str) -> Option<String> {
+    let s = clean(s).to_lowercase();
+    let (local, domain) = s.split_once('@')?;
+    let ok_local = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let labels: Vec<&str> = domain.split('.').collect();
+    let ok_domain = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+    (ok_local && ok_domain).then_some(s)
+}
+
+/// `dd/mm/yyyy`, `d/m/yyyy`, `yyyy-mm-dd`, or a spreadsheet serial day number.
+pub fn parse_date(s: &str) -> Option<Date> {
+    let s = s.trim();
+    if let Some(dt) = parse_serial(s) {
+        return Some(dt.date());
+    }
+    if let Ok(d) = s.parse::<Date>() {
+        return Some(d);
+    }
+    let mut parts = s.split('/');
+    let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || y.len() != 4
+        || d.is_empty()
+        || d.len() > 2
+        || m.is_empty()
+        || m.len() > 2
+    {
+        return None;
+    }
+    Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?).ok()
+}
+
+/// `dd/mm/yyyy HH:MM:SS` (or `d/m/yyyy H:MM:SS`, or `H:MM`), or a serial number.
+pub fn parse_timestamp(s: &str) -> Option<DateTime> {
+    let s = s.trim();
+    if let Some(dt) = parse_serial(s) {
+        return Some(dt);
+    }
+    let (date, time) = s.split_once(' ')?;
+    let date = parse_date(date)?;
+    let mut parts = time.trim().split(':');
+    let h: i8 = parts.next()?.parse().ok()?;
+    let m: i8 = parts.next()?.parse().ok()?;
+    let sec: i8 = match parts.next() {
+        Some(p) => p.parse().ok()?,
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(date.to_datetime(Time::new(h, m, sec, 0).ok()?))
+}
+
+/// Days since 1899-12-30, fractional: how Sheets serialises dates and times.
+fn parse_serial(s: &str) -> Option<DateTime> {
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let serial: f64 = s.parse().ok()?;
+    if !(1.0..=2_958_465.0).contains(&serial) {
+        return None;
+    }
+    let days = serial.trunc() as i64;
+    let millis = ((serial - serial.trunc()) * 86_400_000.0).round() as i64;
+    let epoch = Date::constant(1899, 12, 30).to_datetime(Time::midnight());
+    epoch
+        .checked_add(jiff::SignedDuration::from_hours(days * 24))
+        .ok()?
+        .checked_add(jiff::SignedDuration::from_millis(millis))
+        .ok()
+}
+
+/// Whether an identity document type is the Colombian *cédula* (digits only).
+fn is_cedula(id_type: &str) -> bool {
+    let t = fold(id_type);
+    t.is_empty() || t == "cc" || t.starts_with("cedula de ciudadania")
+}
+
+struct RowReader<'a> {
+    map: &'a ColumnMap,
+    cells: &'a [String],
+    row: u32,
+    problems: Vec<Problem>,
+}
+
+impl RowReader<'_> {
+    fn text(&self, field: Field) -> String {
+        clean(self.map.cell(self.cells, field))
+    }
+
+    fn problem(&mut self, field: Field, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            row: self.row,
+            column: self.map.header(field),
+            reason: reason.into(),
+        });
+    }
+
+    fn required(&mut self, field: Field, what: &str) -> String {
+        let value = self.text(field);
+        if value.is_empty() {
+            self.problem(
+                field,
+                format!("falta {what}; complete esta respuesta del formulario"),
+            );
+        }
+        value
+    }
+
+    fn email(&mut self, field: Field, required: bool, what: &str) -> String {
+        let raw = self.text(field);
+        if raw.is_empty() {
+            if required {
+                self.problem(
+                    field,
+                    format!("falta {what}; escriba una dirección como nombre@dominio.com"),
+                );
+            }
+            return String::new();
+        }
+        match parse_email(&raw) {
+            Some(e) => e,
+            None => {
+                self.problem(field, format!("«{raw}» no es una dirección de correo válida; escriba una como nombre@dominio.com"));
+                String::new()
+            }
+        }
+    }
+
+    fn date(&mut self, field: Field, required: bool, what: &str) -> Option<Date> {
+        let raw = self.text(field);
+        if raw.is_empty() {
+            if required {
+                self.problem(field, format!("falta {what}; escríbala como dd/mm/aaaa"));
+            }
+            return None;
+        }
+        let date = parse_date(&raw);
+        if date.is_none() {
+            self.problem(
+                field,
+                format!("«{raw}» no es una fecha válida; escríbala como dd/mm/aaaa"),
+            );
+        }
+        date
+    }
+
+    fn name(&mut self, field: Field, what: &str) -> String {
+        let value = self.required(field, what);
+        if !value.is_empty()
+            && !value
+                .chars()
+                .all(|c| c.is_alphabetic() || " '-.".contains(c))
+        {
+            self.problem(field, format!("«{value}» tiene caracteres que no van en {what}; use solo letras, espacios, guiones y apóstrofos"));
+            return String::new();
+        }
+        value
+    }
+}
+
+/// Reads one response row. Never fails: what is wrong is listed in `problems`.
+pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
+    let mut r = RowReader {
+        map,
+        cells,
+        row,
+        problems: Vec::new(),
+    };
+    let mut s = Submission::default();
+
+    let stamp = r.text(Field::SubmittedAt);
+    s.submitted_at = parse_timestamp(&stamp);
+    if s.submitted_at.is_none() {
+        r.problem(
+            Field::SubmittedAt,
+            format!("«{stamp}» no es una marca temporal válida (dd/mm/aaaa HH:MM:SS)"),
+        );
+    }
+    s.requester = r.email(Field::Requester, true, "el correo de quien solicita");
+    s.kind_answer = r.text(Field::Kind);
+    s.kind = parse_kind(&s.kind_answer);
+    let Some(kind) = s.kind else {
+        r.problem(
+            Field::Kind,
+            "falta el tipo de solicitud; elija una opción del formulario",
+        );
+        s.problems = r.problems;
+        return s;
+    };
+    s.notes = r.text(Field::Notes);
+    s.extra = extra_columns(map, cells);
+    if kind == Kind::OutOfScope {
+        s.problems = r.problems;
+        return s;
+    }
+
+    let holder = r.text(Field::HolderType);
+    s.holder_type = parse_holder(&holder);
+    if s.holder_type.is_none() {
+        let reason = if holder.is_empty() {
+            "falta el tipo de vinculación; elija Funcionario, Contratista o Cuenta institucional o genérica".to_string()
+        } else {
+            format!(
+                "«{holder}» no es un tipo de vinculación; elija Funcionario, Contratista o Cuenta institucional o genérica"
+            )
+        };
+        r.problem(Field::HolderType, reason);
+    }
+    let contractor = s.holder_type == Some(HolderType::Contractor);
+    let institutional = s.holder_type == Some(HolderType::Institutional);
+
+    // What each kind needs (DESIGN §3); new-person data for creations and assignments.
+    let new_person = matches!(kind, Kind::Create | Kind::Assignment);
+    if new_person {
+        s.given_names = r.name(Field::GivenNames, "los nombres");
+        s.surnames = if institutional {
+            r.text(Field::Surnames)
+        } else {
+            r.name(Field::Surnames, "los apellidos")
+        };
+        s.department = r.required(Field::Department, "la dependencia");
+        s.title = if institutional {
+            r.text(Field::Title)
+        } else {
+            r.required(Field::Title, "el cargo")
+        };
+        s.personal_email = r.email(
+            Field::PersonalEmail,
+            !institutional,
+            "el correo electrónico personal (allí se envían los datos de acceso)",
+        );
+        if !institutional {
+            s.id_type = r.text(Field::IdType);
+            let raw = r.required(Field::IdNumber, "el número de documento");
+            s.id_number = id_number(&mut r, &s.id_type, &raw);
+        }
+    } else {
+        s.given_names = r.text(Field::GivenNames);
+        s.surnames = r.text(Field::Surnames);
+        s.department = r.text(Field::Department);
+        s.title = r.text(Field::Title);
+        let needs_personal = kind == Kind::PasswordReset;
+        s.personal_email = r.email(
+            Field::PersonalEmail,
+            needs_personal,
+            "el correo electrónico personal (allí se envía la nueva contraseña)",
+        );
+        s.id_type = r.text(Field::IdType);
+        let raw = r.text(Field::IdNumber);
+        if !raw.is_empty() {
+            s.id_number = id_number(&mut r, &s.id_type, &raw);
+        }
+    }
+    s.manager_email = r.email(
+        Field::ManagerEmail,
+        false,
+        "el correo del jefe o supervisor",
+    );
+    if kind.needs_existing_account() {
+        let account = r.required(
+            Field::Account,
+            "el usuario de red existente (por ejemplo juan.perez)",
+        );
+        s.account = account.to_lowercase();
+        if !s.account.is_empty()
+            && !s
+                .account
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            r.problem(Field::Account, format!("«{account}» no es un usuario de red; escriba solo el usuario, por ejemplo juan.perez"));
+            s.account.clear();
+        }
+    }
+    if contractor && new_person {
+        s.contract_number = r.required(Field::ContractNumber, "el número de contrato");
+        s.contract_start = r.date(
+            Field::ContractStart,
+            true,
+            "la fecha de inicio del contrato",
+        );
+        s.contract_end = r.date(
+            Field::ContractEnd,
+            true,
+            "la fecha de terminación del contrato",
+        );
+        if let (Some(a), Some(b)) = (s.contract_start, s.contract_end)
+            && b < a
+        {
+            r.problem(
+                Field::ContractEnd,
+                "la terminación del contrato es anterior a su inicio; revise las fechas",
+            );
+        }
+    } else {
+        s.contract_number = r.text(Field::ContractNumber);
+        s.contract_start = r.date(Field::ContractStart, false, "");
+        s.contract_end = r.date(Field::ContractEnd, false, "");
+    }
+    let needs_effective = matches!(
+        kind,
+        Kind::Leave | Kind::Transfer | Kind::Suspension | Kind::EarlyTermination
+    );
+    s.effective_date = r.date(
+        Field::EffectiveDate,
+        needs_effective,
+        "la fecha efectiva de la novedad",
+    );
+    s.return_date = r.date(
+        Field::ReturnDate,
+        kind == Kind::Leave,
+        "la fecha de regreso",
+    );
+    if let (Some(a), Some(b)) = (s.effective_date, s.return_date)
+        && b <= a
+    {
+        r.problem(
+            Field::ReturnDate,
+            "la fecha de regreso debe ser posterior a la fecha efectiva; revise las fechas",
+        );
+    }
+    if kind == Kind::Transfer && s.department.is_empty() {
+        r.problem(Field::Department, "falta la nueva dependencia del traslado");
+    }
+    s.groups = r
+        .text(Field::Groups)
+        .split(',')
+        .map(clean)
+        .filter(|g| !g.is_empty())
+        .collect();
+    let on_site = r.text(Field::OnSite);
+    s.on_site = match fold(&on_site).as_str() {
+        "si" => Some(true),
+        "no" => Some(false),
+        "" => None,
+        _ => {
+            r.problem(
+                Field::OnSite,
+                format!("«{on_site}» no es una respuesta válida; responda Sí o No"),
+            );
+            None
+        }
+    };
+    if kind == Kind::Modify
+        && [
+            &s.given_names,
+            &s.surnames,
+            &s.department,
+            &s.title,
+            &s.manager_email,
+        ]
+        .iter()
+        .all(|v| v.is_empty())
+        && s.groups.is_empty()
+    {
+        r.problem(Field::Department, "la modificación no indica qué cambiar; llene los campos que deben cambiar (dependencia, cargo, jefe, grupos o nombres)");
+    }
+    s.problems = r.problems;
+    s
+}
+
+fn id_number(r: &mut RowReader<'_>, id_type: &str, raw: &str) -> String {
+    if raw.is_empty() {
+        return String::new();
+    }
+    if is_cedula(id_type) {
+        let digits: String = raw
+            .chars()
+            .filter(|c| !matches!(c, '.' | ' ' | ','))
+            .collect();
+        if digits.len() < 5 || digits.len() > 11 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            r.problem(
+                Field::IdNumber,
+                format!("«{raw}» no es un número de cédula; escriba solo los dígitos"),
+            );
+            return String::new();
+        }
+        digits
+    } else {
+        let id: String = raw
+            .chars()
+            .filter(|c| !matches!(c, '.' | ' ' | '-'))
+            .collect::<String>()
+            .to_uppercase();
+        if id.len() < 4 || id.len() > 20 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            r.problem(
+                Field::IdNumber,
+                format!(
+                    "«{raw}» no es un número de documento válido; escriba solo letras y dígitos"
+                ),
+            );
+            return String::new();
+        }
+        id
+    }
+}
+
+fn extra_columns(map: &ColumnMap, cells: &[String]) -> BTreeMap<String, String> {
+    let known: Vec<usize> = map.index.values().copied().collect();
+    map.headers
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| !known.contains(i) && !h.trim().is_empty())
+        .filter_map(|(i, h)| {
+            let v = cells.get(i).map(|c| clean(c)).unwrap_or_default();
+            (!v.is_empty()).then(|| (h.clone(), v))
+        })
+        .collect()
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers() -> Vec<String> {
+        Field::ALL
+            .iter()
+            .map(|f| f.default_header().to_string())
+            .collect()
+    }
+
+    fn row(values: &[(Field, &str)]) -> Vec<String> {
+        let mut cells = vec![String::new(); Field::ALL.len()];
+        for (f, v) in values {
+            let i = Field::ALL.iter().position(|x| x == f).unwrap();
+            cells[i] = v.to_string();
+        }
+        cells
+    }
+
+    fn create_contractor() -> Vec<(Field, &'static str)> {
+        vec![
+            (Field::SubmittedAt, "2/3/2026 9:05:07"),
+            (Field::Requester, " Supervisor@UPME.gov.co "),
+            (Field::Kind, "CREACION DE CUENTA"),
+            (Field::HolderType, "contratista"),
+            (Field::GivenNames, "María  José"),
+            (Field::Surnames, "De La Hoz Peñaloza"),
+            (Field::IdType, "Cédula de ciudadanía"),
+            (Field::IdNumber, "1.020.304.050"),
+            (Field::PersonalEmail, "mjdlh@gmail.com"),
+            (Field::Department, "Subdirección de Energía"),
+            (Field::Title, "Contratista"),
+            (Field::ContractNumber, "C-123-2026"),
+            (Field::ContractStart, "02/03/2026"),
+            (Field::ContractEnd, "31/12/2026"),
+            (Field::Groups, "VPN, Sharepoint Energía"),
+        ]
+    }
+
+    #[test]
+    fn a_good_contractor_creation_parses_and_normalises() {
+        let map = ColumnMap::new(&headers(), &BTreeMap::new()).unwrap();
+        let s = parse_row(&map, 2, &row(&create_contractor()));
+        assert_eq!(s.problems, vec![]);
+        assert_eq!(s.kind, Some(Kind::Create));
+        assert_eq!(s.holder_type, Some(HolderType::Contractor));
+        assert_eq!(s.requester, "supervisor@upme.gov.co");
+        assert_eq!(s.given_names, "María José");
+        assert_eq!(s.id_number, "1020304050");
+        assert_eq!(s.contract_end, Some(Date::constant(2026, 12, 31)));
+        assert_eq!(s.groups, vec!["VPN", "Sharepoint Energía"]);
+        assert_eq!(
+            s.submitted_at,
+            Some(Date::constant(2026, 3, 2).at(9, 5, 7, 0))
+        );
+    }
+
+    #[test]
+    fn each_problem_names_its_column_and_what_to_fix() {
+        let map = ColumnMap::new(&headers(), &BTreeMap::new()).unwrap();
+        let mut values = create_contractor();
+        values.retain(|(f, _)| *f != Field::Surnames);
+        values.push((Field::PersonalEmail, "mjdlh@gmail"));
+        values.push((Field::ContractEnd, "31/02/2026"));
+        let cells = row(&values);
+        let s = parse_row(&map, 9, &cells);
+        let columns: Vec<_> = s.problems.iter().map(|p| p.column.as_str()).collect();
+        assert_eq!(
+            columns,
+            [
+                "Apellidos",
+                "Correo electrónico personal",
+                "Fecha de terminación del contrato"
+            ]
+        );
+        assert!(s.problems.iter().all(|p| p.row == 9));
+        assert!(
+            s.problems[1]
+                .reason
+                .contains("no es una dirección de correo válida")
+        );
+    }
+
+    #[test]
+    fn kinds_match_without_case_or_accents_and_unknown_is_out_of_scope() {
+        assert_eq!(parse_kind("Cesión de contrato"), Some(Kind::Assignment));
+        assert_eq!(parse_kind("cesion DE contrato"), Some(Kind::Assignment));
+        assert_eq!(parse_kind("Vacaciones, Licencia"), Some(Kind::Leave));
+        assert_eq!(
+            parse_kind("Terminación anticipada"),
+            Some(Kind::EarlyTermination)
+        );
+        assert_eq!(parse_kind("Instalar impresora"), Some(Kind::OutOfScope));
+        assert_eq!(parse_kind("  "), None);
+    }
+
+    #[test]
+    fn headers_map_with_overrides_and_missing_required_are_named() {
+        let mut h = headers();
+        h[4] = "Nombres completos".into();
+        let overrides =
+            BTreeMap::from([("given_names".to_string(), "nombres COMPLETOS".to_string())]);
+        let map = ColumnMap::new(&h, &overrides).unwrap();
+        assert!(map.has(Field::GivenNames));
+        let err = ColumnMap::new(&h[3..], &BTreeMap::new()).unwrap_err();
+        assert_eq!(err.missing.len(), 3);
+    }
+
+    #[test]
+    fn dates_and_timestamps_in_every_accepted_form() {
+        assert_eq!(parse_date("05/01/2026"), Some(Date::constant(2026, 1, 5)));
+        assert_eq!(parse_date("5/1/2026"), Some(Date::constant(2026, 1, 5)));
+        assert_eq!(parse_date("2026-01-05"), Some(Date::constant(2026, 1, 5)));
+        assert_eq!(parse_date("46027"), Some(Date::constant(2026, 1, 5)));
+        assert_eq!(parse_date("31/02/2026"), None);
+        assert_eq!(parse_date("1/1/26"), None);
+        assert_eq!(
+            parse_timestamp("27/11/2026 23:59:59"),
+            Some(Date::constant(2026, 11, 27).at(23, 59, 59, 0))
+        );
+        assert_eq!(
+            parse_timestamp("46027.5"),
+            Some(Date::constant(2026, 1, 5).at(12, 0, 0, 0))
+        );
+        assert_eq!(parse_timestamp("27/11/2026 24:00:00"), None);
+    }
+
+    #[test]
+    fn cleaning_removes_invisible_characters_and_line_breaks() {
+        assert_eq!(clean(" Ana\u{200B}\r\nMaría "), "Ana María");
+        assert_eq!(fold("ÑANDÚ  Pérez"), "nandu perez");
+        assert_eq!(
+            parse_email("Ana@UPME.gov.co"),
+            Some("ana@upme.gov.co".into())
+        );
+        for bad in [
+            "ana@",
+            "@upme.gov.co",
+            "ana@upme",
+            "a b@upme.gov.co",
+            "ana@@upme.gov.co",
+            "ana@upme.gov.c0m",
+        ] {
+            assert_eq!(parse_email(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_row_with_nothing_but_a_kind_never_panics() {
+        let map = ColumnMap::new(&headers(), &BTreeMap::new()).unwrap();
+        for kind in Kind::ALL {
+            let s = parse_row(&map, 3, &row(&[(Field::Kind, kind.label())]));
+            assert_eq!(s.kind, Some(kind));
+            assert!(!s.problems.is_empty(), "{kind:?}");
+        }
+        let s = parse_row(&map, 3, &[]);
+        assert!(s.kind.is_none());
+    }
+}

@@ -1,0 +1,118 @@
+//! The file transport: each message becomes an `.eml` file in a spool folder (lettre's
+//! `FileTransport`), for demos, tests and sites that hand mail to another system.
+
+use std::path::{Path, PathBuf};
+
+use lettre::message::{Mailbox, Message, header::ContentType};
+use lettre::{FileTransport, Transport};
+
+use super::Rendered;
+
+/// A message that could not be built or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The address cannot be used: the requester must fix it (DESIGN §1, activity 5).
+    #[error("address «{address}» is not valid: {reason}")]
+    BadAddress { address: String, reason: String },
+    #[error("cannot build message {id}: {reason}")]
+    Build { id: String, reason: String },
+    /// Writing the spool failed; trying again later may work.
+    #[error("cannot write to the mail spool {path}: {reason}")]
+    Spool { path: PathBuf, reason: String },
+}
+
+impl SendError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SendError::Spool { .. })
+    }
+}
+
+/// Sender settings shared by every message.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    /// Right-hand side of Message-IDs, from the sender's domain.
+    pub domain: String,
+}
+
+impl Envelope {
+    pub fn new(from: &str, reply_to: Option<&str>) -> Result<Envelope, SendError> {
+        let parse = |a: &str| {
+            a.parse::<Mailbox>().map_err(|e| SendError::BadAddress {
+                address: a.to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let from = parse(from)?;
+        let reply_to = reply_to.map(parse).transpose()?;
+        let domain = from.email.domain().to_string();
+        Ok(Envelope {
+            from,
+            reply_to,
+            domain,
+        })
+    }
+
+    /// A message with a Message-ID derived from `id`, so a repeated send is recognisable.
+    pub fn message(
+        &self,
+        id: &str,
+        to: &[String],
+        rendered: &Rendered,
+    ) -> Result<Message, SendError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(rendered.subject.clone())
+            .message_id(Some(format!("<{id}@{}>", self.domain)));
+        if let Some(r) = &self.reply_to {
+            builder = builder.reply_to(r.clone());
+        }
+        for address in to {
+            let mailbox = address
+                .parse::<Mailbox>()
+                .map_err(|e| SendError::BadAddress {
+                    address: address.clone(),
+                    reason: e.to_string(),
+                })?;
+            builder = builder.to(mailbox);
+        }
+        builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(rendered.body.clone())
+            .map_err(|e| SendError::Build {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// Writes messages to a spool folder.
+pub struct FileSender {
+    dir: PathBuf,
+    transport: FileTransport,
+}
+
+impl FileSender {
+    pub fn new(dir: &Path) -> Result<FileSender, SendError> {
+        std::fs::create_dir_all(dir).map_err(|e| SendError::Spool {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(FileSender {
+            dir: dir.to_path_buf(),
+            transport: FileTransport::new(dir),
+        })
+    }
+
+    pub fn send(&self, message: &Message) -> Result<(), SendError> {
+        self.transport
+            .send(message)
+            .map(|_| ())
+            .map_err(|e| SendError::Spool {
+                path: self.dir.clone(),
+                reason: e.to_string(),
+            })
+    }
+}

@@ -1,0 +1,255 @@
+//! E-mail: Spanish templates (built in, overridable file by file) rendered from a request, and
+//! the transports that deliver them (today the `.eml` spool of the file transport).
+
+pub mod file;
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
+const BUILT_IN: [(&str, &str); 8] = [
+    ("acuse", include_str!("templates/acuse.txt")),
+    ("rechazo", include_str!("templates/rechazo.txt")),
+    ("redireccion", include_str!("templates/redireccion.txt")),
+    (
+        "informacion-requerida",
+        include_str!("templates/informacion-requerida.txt"),
+    ),
+    ("resultado", include_str!("templates/resultado.txt")),
+    (
+        "gestion-manual",
+        include_str!("templates/gestion-manual.txt"),
+    ),
+    ("alerta", include_str!("templates/alerta.txt")),
+    (
+        "datos-de-acceso",
+        include_str!("templates/datos-de-acceso.txt"),
+    ),
+];
+
+/// A template that cannot be loaded or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template {name}: cannot read {path}: {source}")]
+    Read {
+        name: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("template {name}: {source:#}")]
+    Template {
+        name: String,
+        source: minijinja::Error,
+    },
+    #[error("template {name}: the first line must be «Asunto: …»")]
+    NoSubject { name: String },
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The message templates, with overrides from a folder applied.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// Built-in templates, each replaced by `<dir>/<name>.txt` where that file exists.
+    pub fn load(overrides: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        // A missing variable is an error, never an empty string in a requester's mail.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        for (name, text) in BUILT_IN {
+            let source = match overrides
+                .map(|d| d.join(format!("{name}.txt")))
+                .filter(|p| p.is_file())
+            {
+                Some(path) => {
+                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                        name: name.into(),
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
+                None => text.to_string(),
+            };
+            env.add_template_owned(name, source)
+                .map_err(|source| TemplateError::Template {
+                    name: name.into(),
+                    source,
+                })?;
+        }
+        Ok(Templates { env })
+    }
+
+    pub fn render(&self, name: &str, context: &Value) -> Result<Rendered, TemplateError> {
+        let err = |source| TemplateError::Template {
+            name: name.into(),
+            source,
+        };
+        let text = self
+            .env
+            .get_template(name)
+            .map_err(err)?
+            .render(context)
+            .map_err(err)?;
+        let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Asunto:")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| TemplateError::NoSubject { name: name.into() })?;
+        Ok(Rendered {
+            subject: subject.to_string(),
+            body: body.trim_start_matches('\n').to_string(),
+        })
+    }
+
+    /// Renders every template with a full sample context: what `check` runs, so a broken
+    /// override is found before a requester would get it.
+    pub fn check(&self) -> Vec<TemplateError> {
+        let sample = sample_context();
+        BUILT_IN
+            .iter()
+            .filter_map(|(name, _)| self.render(name, &sample).err())
+            .collect()
+    }
+}
+
+/// Every variable any template may use, with sample values.
+pub fn sample_context() -> Value {
+    minijinja::context! {
+        id => "GU-2026-000123", kind => "Creación de cuenta", kind_answer => "Creación de cuenta",
+        holder => "Contratista", name => "María José De La Hoz", requester => "supervisor@upme.gov.co",
+        account => "maria.delahoz", mail => "maria.delahoz@upme.gov.co", row => 12,
+        received => "lunes 2 de marzo de 2026, 9:05 a. m.", deadline => "martes 3 de marzo de 2026, 11:35 a. m.",
+        sla_hours => 10, due => "", effective_date => "", return_date => "", detail => "…",
+        subject => "…", service_request_procedure => "…", credentials_sent => true,
+        personal_email_masked => "m***@gmail.com", password => "Xy7#example", dry_run => false, reset => false,
+    }
+}
+
+const DAYS: [&str; 7] = [
+    "lunes",
+    "martes",
+    "miércoles",
+    "jueves",
+    "viernes",
+    "sábado",
+    "domingo",
+];
+const MONTHS: [&str; 12] = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+];
+
+/// `martes 24 de marzo de 2026`
+pub fn spanish_date(d: Date) -> String {
+    let weekday = DAYS[d.weekday().to_monday_zero_offset() as usize];
+    let month = MONTHS[(d.month() - 1) as usize];
+    format!("{weekday} {} de {month} de {}", d.day(), d.year())
+}
+
+/// `martes 24 de marzo de 2026, 3:30 p. m.` in the entity's time zone.
+pub fn spanish_datetime(t: Timestamp, tz: &TimeZone) -> String {
+    let local = t.to_zoned(tz.clone());
+    let (h, m) = (local.hour(), local.minute());
+    let (h12, half) = match h {
+        0 => (12, "a. m."),
+        1..=11 => (h, "a. m."),
+        12 => (12, "p. m."),
+        _ => (h - 12, "p. m."),
+    };
+    format!("{}, {h12}:{m:02} {half}", spanish_date(local.date()))
+}
+
+/// `m***@gmail.com`: enough for the requester to recognise the address, not to harvest it.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_template_renders_with_the_sample() {
+        let t = Templates::load(None).unwrap();
+        assert!(t.check().is_empty(), "{:?}", t.check());
+        let r = t.render("acuse", &sample_context()).unwrap();
+        assert_eq!(
+            r.subject,
+            "[GU-2026-000123] Solicitud registrada: Creación de cuenta"
+        );
+        assert!(r.body.contains("10 horas hábiles"));
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error_not_an_empty_string() {
+        let t = Templates::load(None).unwrap();
+        let ctx = minijinja::context! { id => "GU-2026-000001" };
+        assert!(t.render("acuse", &ctx).is_err());
+    }
+
+    #[test]
+    fn an_override_replaces_one_template_and_a_broken_one_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rechazo.txt"),
+            "Asunto: No ({{ id }})\n\nOtro texto {{ detail }}\n",
+        )
+        .unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        let r = t.render("rechazo", &sample_context()).unwrap();
+        assert_eq!(r.subject, "No (GU-2026-000123)");
+        assert!(
+            t.render("acuse", &sample_context())
+                .unwrap()
+                .body
+                .contains("quedó registrada")
+        );
+        std::fs::write(
+            dir.path().join("acuse.txt"),
+            "Hola {{ nombre_que_no_existe }}\n",
+        )
+        .unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        assert_eq!(t.check().len(), 1);
+    }
+
+    #[test]
+    fn dates_read_in_spanish() {
+        let tz = TimeZone::get("America/Bogota").unwrap();
+        let t: Timestamp = "2026-03-24T20:30:00Z".parse().unwrap();
+        assert_eq!(
+            spanish_datetime(t, &tz),
+            "martes 24 de marzo de 2026, 3:30 p. m."
+        );
+        assert_eq!(mask_email("maria@gmail.com"), "m***@gmail.com");
+    }
+}

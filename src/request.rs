@@ -1,0 +1,648 @@
+//! Requests: what a form response asks for, its id, its states and the one `transition()`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+use serde::{Deserialize, Serialize};
+
+use crate::directory::plan::Plan;
+
+/// `GU-<year>-<6 digits>`, numbered from a counter kept in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RequestId {
+    pub year: i16,
+    pub seq: u32,
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GU-{:04}-{:06}", self.year, self.seq)
+    }
+}
+
+impl From<RequestId> for String {
+    fn from(id: RequestId) -> String {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for RequestId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl FromStr for RequestId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!(
+                "«{s}» is not a request id (expected GU-<year>-<6 digits>, e.g. GU-2026-000123)"
+            )
+        };
+        let rest = s.trim().strip_prefix("GU-").ok_or_else(bad)?;
+        let (year, seq) = rest.split_once('-').ok_or_else(bad)?;
+        if year.len() != 4 || seq.len() != 6 {
+            return Err(bad());
+        }
+        Ok(RequestId {
+            year: year.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// What the form asks for (DESIGN §3, "Kinds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    Create,
+    PasswordReset,
+    Modify,
+    Disable,
+    Enable,
+    Delete,
+    Leave,
+    Transfer,
+    Assignment,
+    Suspension,
+    EarlyTermination,
+    OutOfScope,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::Create,
+        Kind::PasswordReset,
+        Kind::Modify,
+        Kind::Disable,
+        Kind::Enable,
+        Kind::Delete,
+        Kind::Leave,
+        Kind::Transfer,
+        Kind::Assignment,
+        Kind::Suspension,
+        Kind::EarlyTermination,
+        Kind::OutOfScope,
+    ];
+
+    /// The form's answer for this kind, as the requester reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Create => "Creación de cuenta",
+            Kind::PasswordReset => "Cambio de clave",
+            Kind::Modify => "Modificación de cuenta",
+            Kind::Disable => "Inactivación de cuenta",
+            Kind::Enable => "Reactivación de cuenta",
+            Kind::Delete => "Eliminación de cuenta",
+            Kind::Leave => "Vacaciones o licencia",
+            Kind::Transfer => "Traslado de dependencia",
+            Kind::Assignment => "Cesión de contrato",
+            Kind::Suspension => "Suspensión de contrato",
+            Kind::EarlyTermination => "Terminación anticipada",
+            Kind::OutOfScope => "Otra solicitud",
+        }
+    }
+
+    /// Config key (`[sla.hours]`) and log name.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Create => "create",
+            Kind::PasswordReset => "password_reset",
+            Kind::Modify => "modify",
+            Kind::Disable => "disable",
+            Kind::Enable => "enable",
+            Kind::Delete => "delete",
+            Kind::Leave => "leave",
+            Kind::Transfer => "transfer",
+            Kind::Assignment => "assignment",
+            Kind::Suspension => "suspension",
+            Kind::EarlyTermination => "early_termination",
+            Kind::OutOfScope => "out_of_scope",
+        }
+    }
+
+    /// Whether the request names an existing account (`Usuario de red existente`).
+    pub fn needs_existing_account(self) -> bool {
+        !matches!(self, Kind::Create | Kind::OutOfScope)
+    }
+}
+
+/// *Tipo de vinculación*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HolderType {
+    /// Funcionario (public employee).
+    Employee,
+    /// Contratista.
+    Contractor,
+    /// Cuenta institucional o genérica.
+    Institutional,
+}
+
+impl HolderType {
+    pub fn label(self) -> &'static str {
+        match self {
+            HolderType::Employee => "Funcionario",
+            HolderType::Contractor => "Contratista",
+            HolderType::Institutional => "Cuenta institucional o genérica",
+        }
+    }
+}
+
+/// One form response, parsed and normalised. Fields a row did not answer (or answered wrongly)
+/// are empty; the problems are listed in [`Submission::problems`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// Local time in the form's time zone.
+    pub submitted_at: Option<DateTime>,
+    pub requester: String,
+    pub kind: Option<Kind>,
+    /// The answer as written, kept for out-of-scope requests and messages.
+    pub kind_answer: String,
+    pub holder_type: Option<HolderType>,
+    pub given_names: String,
+    pub surnames: String,
+    pub id_type: String,
+    pub id_number: String,
+    pub personal_email: String,
+    pub department: String,
+    pub title: String,
+    pub manager_email: String,
+    pub contract_number: String,
+    pub contract_start: Option<Date>,
+    pub contract_end: Option<Date>,
+    pub account: String,
+    pub effective_date: Option<Date>,
+    pub return_date: Option<Date>,
+    pub groups: Vec<String>,
+    pub on_site: Option<bool>,
+    pub notes: String,
+    /// Columns the daemon does not know, kept as-is.
+    pub extra: BTreeMap<String, String>,
+    /// What the requester must fix, one line per problem, in Spanish.
+    pub problems: Vec<Problem>,
+}
+
+/// One thing wrong with a row, said so that the requester can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub row: u32,
+    /// The form's header for the column.
+    pub column: String,
+    /// What to fix, in Spanish.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "«{}»: {}", self.column, self.reason)
+    }
+}
+
+impl Submission {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_names, self.surnames)
+            .trim()
+            .to_string()
+    }
+}
+
+/// Who moved a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    Daemon,
+    Requester(String),
+    Admin(String),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Daemon => f.write_str("cuentas"),
+            Actor::Requester(who) => write!(f, "solicitante {who}"),
+            Actor::Admin(who) => write!(f, "administrador {who}"),
+        }
+    }
+}
+
+/// Where a request is (DESIGN §4); each state carries the data valid in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum State {
+    Received,
+    NeedsInfo {
+        reason: String,
+        since: Timestamp,
+    },
+    Rejected {
+        reason: String,
+    },
+    Routed {
+        reason: String,
+    },
+    Scheduled {
+        due: Timestamp,
+        plan: Plan,
+    },
+    Executing {
+        plan: Plan,
+        attempts: u32,
+        retry_at: Option<Timestamp>,
+    },
+    AwaitingConfirmation {
+        pending: Vec<String>,
+    },
+    Held {
+        reason: String,
+        plan: Plan,
+    },
+    /// Parsed, valid and authorized, but its directory effect is not automated yet: a person
+    /// handles it and the service desk has been told.
+    Manual {
+        reason: String,
+    },
+    Notifying,
+    Failed {
+        error: String,
+        attempts: u32,
+    },
+    Closed {
+        outcome: String,
+    },
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// The state's name without its data: what lists, filters and history print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StateName {
+    Received,
+    NeedsInfo,
+    Rejected,
+    Routed,
+    Scheduled,
+    Executing,
+    AwaitingConfirmation,
+    Held,
+    Manual,
+    Notifying,
+    Failed,
+    Closed,
+    Cancelled,
+}
+
+impl StateName {
+    pub const ALL: [StateName; 13] = [
+        StateName::Received,
+        StateName::NeedsInfo,
+        StateName::Rejected,
+        StateName::Routed,
+        StateName::Scheduled,
+        StateName::Executing,
+        StateName::AwaitingConfirmation,
+        StateName::Held,
+        StateName::Manual,
+        StateName::Notifying,
+        StateName::Failed,
+        StateName::Closed,
+        StateName::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateName::Received => "Received",
+            StateName::NeedsInfo => "NeedsInfo",
+            StateName::Rejected => "Rejected",
+            StateName::Routed => "Routed",
+            StateName::Scheduled => "Scheduled",
+            StateName::Executing => "Executing",
+            StateName::AwaitingConfirmation => "AwaitingConfirmation",
+            StateName::Held => "Held",
+            StateName::Manual => "Manual",
+            StateName::Notifying => "Notifying",
+            StateName::Failed => "Failed",
+            StateName::Closed => "Closed",
+            StateName::Cancelled => "Cancelled",
+        }
+    }
+
+    /// Closed states are answered and done; nothing moves them again.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            StateName::Rejected | StateName::Routed | StateName::Closed | StateName::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for StateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StateName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StateName::ALL
+            .into_iter()
+            .find(|n| n.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<_> = StateName::ALL.iter().map(|n| n.as_str()).collect();
+                format!("unknown state «{s}»; one of: {}", names.join(", "))
+            })
+    }
+}
+
+impl State {
+    pub fn name(&self) -> StateName {
+        match self {
+            State::Received => StateName::Received,
+            State::NeedsInfo { .. } => StateName::NeedsInfo,
+            State::Rejected { .. } => StateName::Rejected,
+            State::Routed { .. } => StateName::Routed,
+            State::Scheduled { .. } => StateName::Scheduled,
+            State::Executing { .. } => StateName::Executing,
+            State::AwaitingConfirmation { .. } => StateName::AwaitingConfirmation,
+            State::Held { .. } => StateName::Held,
+            State::Manual { .. } => StateName::Manual,
+            State::Notifying => StateName::Notifying,
+            State::Failed { .. } => StateName::Failed,
+            State::Closed { .. } => StateName::Closed,
+            State::Cancelled { .. } => StateName::Cancelled,
+        }
+    }
+
+    /// The reason a person reads next to the state, if the state has one.
+    pub fn reason(&self) -> &str {
+        match self {
+            State::NeedsInfo { reason, .. }
+            | State::Rejected { reason }
+            | State::Routed { reason }
+            | State::Held { reason, .. }
+            | State::Manual { reason }
+            | State::Cancelled { reason } => reason,
+            State::Failed { error, .. } => error,
+            State::Closed { outcome } => outcome,
+            _ => "",
+        }
+    }
+
+    pub fn plan(&self) -> Option<&Plan> {
+        match self {
+            State::Scheduled { plan, .. }
+            | State::Executing { plan, .. }
+            | State::Held { plan, .. } => Some(plan),
+            _ => None,
+        }
+    }
+}
+
+/// A move the state machine of DESIGN §4 does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{id}: {from} → {to} is not a valid transition")]
+pub struct IllegalTransition {
+    pub id: RequestId,
+    pub from: StateName,
+    pub to: StateName,
+}
+
+/// Whether DESIGN §4 allows `from → to`.
+pub fn allowed(from: StateName, to: StateName) -> bool {
+    use StateName::*;
+    if to == Cancelled {
+        return !from.is_closed();
+    }
+    matches!(
+        (from, to),
+        (
+            Received,
+            Rejected | Routed | NeedsInfo | Scheduled | Executing | Manual
+        ) | (NeedsInfo, Received)
+            | (Scheduled, Executing | Scheduled)
+            | (
+                Executing,
+                AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo
+            )
+            | (AwaitingConfirmation, Executing)
+            | (Held, Executing)
+            | (Failed, Executing)
+            | (Notifying, Closed | NeedsInfo)
+            | (Manual, Closed)
+    )
+}
+
+/// One line of a request's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: Timestamp,
+    pub actor: Actor,
+    pub from: Option<StateName>,
+    pub to: StateName,
+    pub reason: String,
+}
+
+/// A tracked request: one form row, its state and everything that happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    /// Row number in the response sheet (1 is the header).
+    pub row: u32,
+    /// Hash of the row's cells, to notice edits.
+    pub row_hash: String,
+    pub received_at: Timestamp,
+    /// Deadline of the service level, moved forward by the time spent waiting on the requester.
+    pub sla_deadline: Timestamp,
+    /// The account name this request has taken (creations), so no other request takes it.
+    pub reserved_account: Option<String>,
+    pub submission: Submission,
+    pub state: State,
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Request {
+    /// A request as registered, in `Received`, with its first history line.
+    pub fn new(
+        id: RequestId,
+        row: u32,
+        row_hash: String,
+        submission: Submission,
+        now: Timestamp,
+        sla_deadline: Timestamp,
+    ) -> Request {
+        let actor = Actor::Requester(submission.requester.clone());
+        Request {
+            id,
+            row,
+            row_hash,
+            received_at: now,
+            sla_deadline,
+            reserved_account: None,
+            submission,
+            state: State::Received,
+            history: vec![HistoryEntry {
+                at: now,
+                actor,
+                from: None,
+                to: StateName::Received,
+                reason: format!("registrada desde la fila {row}"),
+            }],
+        }
+    }
+
+    /// Moves to `to` if DESIGN §4 allows it, and writes the history line.
+    pub fn transition(
+        &mut self,
+        to: State,
+        actor: Actor,
+        reason: impl Into<String>,
+        now: Timestamp,
+    ) -> Result<(), IllegalTransition> {
+        let from = self.state.name();
+        if !allowed(from, to.name()) {
+            return Err(IllegalTransition {
+                id: self.id,
+                from,
+                to: to.name(),
+            });
+        }
+        self.history.push(HistoryEntry {
+            at: now,
+            actor,
+            from: Some(from),
+            to: to.name(),
+            reason: reason.into(),
+        });
+        self.state = to;
+        Ok(())
+    }
+
+    /// Appends a history line that does not change the state (e.g. an e-mail sent).
+    pub fn note(&mut self, actor: Actor, reason: impl Into<String>, now: Timestamp) {
+        let state = self.state.name();
+        self.history.push(HistoryEntry {
+            at: now,
+            actor,
+            from: Some(state),
+            to: state,
+            reason: reason.into(),
+        });
+    }
+
+    pub fn is_open(&self) -> bool {
+        !self.state.name().is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        let now: Timestamp = "2026-03-02T13:00:00Z".parse().unwrap();
+        Request::new(
+            RequestId { year: 2026, seq: 7 },
+            2,
+            "h".into(),
+            Submission::default(),
+            now,
+            now,
+        )
+    }
+
+    #[test]
+    fn ids_print_and_parse() {
+        let id = RequestId {
+            year: 2026,
+            seq: 123,
+        };
+        assert_eq!(id.to_string(), "GU-2026-000123");
+        assert_eq!("GU-2026-000123".parse::<RequestId>(), Ok(id));
+        assert!("GU-26-000123".parse::<RequestId>().is_err());
+        assert!("GU-2026-12".parse::<RequestId>().is_err());
+        assert!("XX-2026-000123".parse::<RequestId>().is_err());
+    }
+
+    #[test]
+    fn every_pair_of_states_follows_the_design() {
+        use StateName::*;
+        let legal = [
+            (Received, Rejected),
+            (Received, Routed),
+            (Received, NeedsInfo),
+            (Received, Scheduled),
+            (Received, Executing),
+            (Received, Manual),
+            (NeedsInfo, Received),
+            (Scheduled, Executing),
+            (Scheduled, Scheduled),
+            (Executing, AwaitingConfirmation),
+            (Executing, Held),
+            (Executing, Executing),
+            (Executing, Failed),
+            (Executing, Notifying),
+            (Executing, NeedsInfo),
+            (AwaitingConfirmation, Executing),
+            (Held, Executing),
+            (Failed, Executing),
+            (Notifying, Closed),
+            (Notifying, NeedsInfo),
+            (Manual, Closed),
+        ];
+        for from in StateName::ALL {
+            for to in StateName::ALL {
+                let expected =
+                    legal.contains(&(from, to)) || (to == Cancelled && !from.is_closed());
+                assert_eq!(allowed(from, to), expected, "{from} → {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn illegal_transition_is_an_error_and_leaves_the_request_alone() {
+        let mut r = request();
+        let now = r.received_at;
+        let err = r.transition(
+            State::Closed {
+                outcome: "x".into(),
+            },
+            Actor::Daemon,
+            "x",
+            now,
+        );
+        assert_eq!(
+            err,
+            Err(IllegalTransition {
+                id: r.id,
+                from: StateName::Received,
+                to: StateName::Closed
+            })
+        );
+        assert_eq!(r.state, State::Received);
+        assert_eq!(r.history.len(), 1);
+        r.transition(
+            State::Rejected {
+                reason: "no".into(),
+            },
+            Actor::Daemon,
+            "no",
+            now,
+        )
+        .unwrap();
+        assert!(
+            r.transition(
+                State::Cancelled { reason: "x".into() },
+                Actor::Daemon,
+                "x",
+                now
+            )
+            .is_err()
+        );
+        assert_eq!(r.history.len(), 2);
+        assert_eq!(r.history[1].from, Some(StateName::Received));
+    }
+}

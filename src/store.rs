@@ -1,0 +1,467 @@
+//! The request store (sled): versioned records, the id counter, the source cursor, the outbox,
+//! and the durability boundary (flush, then `sync_all` of the db file) before any outside effect.
+//!
+//! One sled tree with key prefixes, so that everything one step changes is one atomic batch:
+//! `r/ID` request, `w/ROW` row → id, `p/ID` open requests, `n/NAME` account names claimed by
+//! open requests, `o/MSG` outbox, `m/…` metadata (counters, cursor, alerts already raised).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::request::{Request, RequestId};
+
+/// What went wrong with the store. All of it is permanent for the engine: it stops.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store in {path}: {source} (is another cuentas process using it?)")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store: cannot make {path} durable: {source}")]
+    Sync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store: record {key} cannot be read: {source}")]
+    Decode {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("store: record {key} cannot be written: {source}")]
+    Encode {
+        key: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Versioned request record: new versions are added, old ones keep loading.
+#[derive(Debug, Serialize, Deserialize)]
+enum StoredRequest {
+    V1(Request),
+}
+
+/// Versioned outbox record.
+#[derive(Debug, Serialize, Deserialize)]
+enum StoredMessage {
+    V1(OutboxMessage),
+}
+
+/// How far the source has been read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Highest row number registered.
+    pub rows_seen: u32,
+}
+
+/// Which message an outbox entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// To the requester: registered, with id and SLA deadline.
+    Acknowledgement,
+    /// To the requester: not authorized.
+    Rejection,
+    /// To the requester: not a user-management request.
+    Routed,
+    /// To the requester: what to fix.
+    NeedsInfo,
+    /// To the requester: done.
+    Outcome,
+    /// To the service desk: a request to handle by hand.
+    ManualHandling,
+    /// To the administrators: something an operator must look at.
+    Alert,
+}
+
+impl MessageKind {
+    /// Part of the Message-ID and of the template file name.
+    pub fn key(self) -> &'static str {
+        match self {
+            MessageKind::Acknowledgement => "acuse",
+            MessageKind::Rejection => "rechazo",
+            MessageKind::Routed => "redireccion",
+            MessageKind::NeedsInfo => "informacion-requerida",
+            MessageKind::Outcome => "resultado",
+            MessageKind::ManualHandling => "gestion-manual",
+            MessageKind::Alert => "alerta",
+        }
+    }
+}
+
+/// Delivery state of an outbox message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    Pending {
+        attempts: u32,
+        next_attempt: Option<Timestamp>,
+    },
+    Sent {
+        at: Timestamp,
+    },
+    Failed {
+        error: String,
+        at: Timestamp,
+    },
+}
+
+/// A message waiting to be sent (or sent), rendered from its request when delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// Unique and stable: `<request id>.<history step>.<kind>` or `alert.<hash>`; also the Message-ID.
+    pub id: String,
+    pub request: Option<RequestId>,
+    pub kind: MessageKind,
+    pub to: Vec<String>,
+    /// The text that varies per message (reason, list of problems, alert body).
+    pub detail: String,
+    pub created_at: Timestamp,
+    pub delivery: Delivery,
+}
+
+impl OutboxMessage {
+    pub fn new(
+        id: String,
+        request: Option<RequestId>,
+        kind: MessageKind,
+        to: Vec<String>,
+        detail: String,
+        now: Timestamp,
+    ) -> OutboxMessage {
+        OutboxMessage {
+            id,
+            request,
+            kind,
+            to,
+            detail,
+            created_at: now,
+            delivery: Delivery::Pending {
+                attempts: 0,
+                next_attempt: None,
+            },
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        matches!(self.delivery, Delivery::Pending { .. })
+    }
+}
+
+/// Everything one step changes, written as one atomic batch and made durable together.
+#[derive(Default)]
+pub struct Changes {
+    batch: sled::Batch,
+    error: Option<StoreError>,
+    written: usize,
+}
+
+impl Changes {
+    pub fn new() -> Changes {
+        Changes::default()
+    }
+
+    fn put_json<T: Serialize>(&mut self, key: String, value: &T) {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => {
+                self.batch.insert(key.as_bytes(), bytes);
+                self.written += 1;
+            }
+            Err(source) => self.error = Some(StoreError::Encode { key, source }),
+        }
+    }
+
+    /// Writes the request and keeps the row, open and claimed-name indexes in step with it.
+    pub fn put_request(&mut self, request: &Request) {
+        let id = request.id.to_string();
+        self.batch
+            .insert(row_key(request.row).as_bytes(), id.as_bytes());
+        if request.is_open() {
+            self.batch
+                .insert(format!("p/{id}").as_bytes(), &request.row.to_be_bytes()[..]);
+        } else {
+            self.batch.remove(format!("p/{id}").as_bytes());
+        }
+        if let Some(name) = &request.reserved_account {
+            if request.is_open() {
+                self.batch
+                    .insert(format!("n/{name}").as_bytes(), id.as_bytes());
+            } else {
+                self.batch.remove(format!("n/{name}").as_bytes());
+            }
+        }
+        self.put_json(format!("r/{id}"), &StoredRequest::V1(request.clone()));
+    }
+
+    /// Frees a name a request no longer claims.
+    pub fn release_name(&mut self, name: &str) {
+        self.batch.remove(format!("n/{name}").as_bytes());
+    }
+
+    pub fn put_message(&mut self, message: &OutboxMessage) {
+        self.put_json(
+            format!("o/{}", message.id),
+            &StoredMessage::V1(message.clone()),
+        );
+    }
+
+    pub fn set_cursor(&mut self, cursor: &Cursor) {
+        self.put_json("m/cursor".into(), cursor);
+    }
+
+    pub fn set_counter(&mut self, year: i16, last: u32) {
+        self.batch
+            .insert(format!("m/seq/{year}").as_bytes(), &last.to_be_bytes()[..]);
+        self.written += 1;
+    }
+
+    /// Remembers that an alert was raised, so it is raised once.
+    pub fn mark_alert(&mut self, key: &str) {
+        self.batch
+            .insert(format!("m/alert/{key}").as_bytes(), &[][..]);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.written == 0
+    }
+}
+
+fn row_key(row: u32) -> String {
+    format!("w/{row:010}")
+}
+
+/// The store. sled allows one process at a time.
+pub struct Store {
+    db: sled::Db,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let open = |source| StoreError::Open {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open(sled::Error::Io(e)))?;
+        // A small cache: the daemon's working set is the open requests, not the whole history.
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(8 * 1024 * 1024)
+            .open()
+            .map_err(open)?;
+        Ok(Store {
+            db,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Applies `changes` atomically, then makes them durable (DESIGN §10): sled's `flush()`
+    /// does not fsync, so the db file is `sync_all`ed too.
+    pub fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        if let Some(e) = changes.error {
+            return Err(e);
+        }
+        self.db.apply_batch(changes.batch)?;
+        self.db.flush()?;
+        let path = self.dir.join("db");
+        let sync = |source| StoreError::Sync {
+            path: path.clone(),
+            source,
+        };
+        File::open(&path).and_then(|f| f.sync_all()).map_err(sync)?;
+        Ok(())
+    }
+
+    fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        match self.db.get(key.as_bytes())? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreError::Decode {
+                        key: key.to_string(),
+                        source,
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+        Ok(self
+            .get_json::<StoredRequest>(&format!("r/{id}"))?
+            .map(|StoredRequest::V1(r)| r))
+    }
+
+    /// Every request, in id order.
+    pub fn requests(&self) -> impl Iterator<Item = Result<Request, StoreError>> + '_ {
+        self.db.scan_prefix(b"r/").map(|item| {
+            let (key, bytes) = item?;
+            let StoredRequest::V1(r) =
+                serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    source,
+                })?;
+            Ok(r)
+        })
+    }
+
+    /// Open requests' rows: `row → id`. Its size follows the open requests, not the sheet.
+    pub fn open_rows(&self) -> Result<HashMap<u32, RequestId>, StoreError> {
+        let mut rows = HashMap::new();
+        for item in self.db.scan_prefix(b"p/") {
+            let (key, value) = item?;
+            let id = String::from_utf8_lossy(&key[2..]).parse::<RequestId>();
+            let row = <[u8; 4]>::try_from(&value[..]).map(u32::from_be_bytes);
+            if let (Ok(id), Ok(row)) = (id, row) {
+                rows.insert(row, id);
+            }
+        }
+        Ok(rows)
+    }
+
+    pub fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
+        let mut out = Vec::new();
+        for id in self.open_rows()?.into_values() {
+            if let Some(r) = self.request(id)? {
+                out.push(r);
+            }
+        }
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    pub fn request_at_row(&self, row: u32) -> Result<Option<RequestId>, StoreError> {
+        Ok(self
+            .db
+            .get(row_key(row).as_bytes())?
+            .and_then(|v| String::from_utf8_lossy(&v).parse().ok()))
+    }
+
+    /// Whether an open request has claimed this account name.
+    pub fn name_claimed(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(format!("n/{name}").as_bytes())?)
+    }
+
+    pub fn cursor(&self) -> Result<Cursor, StoreError> {
+        Ok(self.get_json("m/cursor")?.unwrap_or_default())
+    }
+
+    /// The last sequence number given out for `year`.
+    pub fn counter(&self, year: i16) -> Result<u32, StoreError> {
+        Ok(self
+            .db
+            .get(format!("m/seq/{year}").as_bytes())?
+            .and_then(|v| <[u8; 4]>::try_from(&v[..]).ok())
+            .map_or(0, u32::from_be_bytes))
+    }
+
+    pub fn alert_raised(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(format!("m/alert/{key}").as_bytes())?)
+    }
+
+    pub fn message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError> {
+        Ok(self
+            .get_json::<StoredMessage>(&format!("o/{id}"))?
+            .map(|StoredMessage::V1(m)| m))
+    }
+
+    /// Every outbox message, sent or not, in id order.
+    pub fn messages(&self) -> impl Iterator<Item = Result<OutboxMessage, StoreError>> + '_ {
+        self.db.scan_prefix(b"o/").map(|item| {
+            let (key, bytes) = item?;
+            let StoredMessage::V1(m) =
+                serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    source,
+                })?;
+            Ok(m)
+        })
+    }
+
+    /// Messages of one request.
+    pub fn messages_of(&self, id: RequestId) -> Result<Vec<OutboxMessage>, StoreError> {
+        let prefix = format!("o/{id}.");
+        self.db
+            .scan_prefix(prefix.as_bytes())
+            .map(|item| {
+                let (key, bytes) = item?;
+                let StoredMessage::V1(m) =
+                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        source,
+                    })?;
+                Ok(m)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{State, Submission};
+
+    fn request(seq: u32, row: u32) -> Request {
+        let now: Timestamp = "2026-03-02T13:00:00Z".parse().unwrap();
+        Request::new(
+            RequestId { year: 2026, seq },
+            row,
+            "h".into(),
+            Submission::default(),
+            now,
+            now,
+        )
+    }
+
+    #[test]
+    fn requests_indexes_and_counters_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut a = request(1, 2);
+        a.reserved_account = Some("ana.diaz".into());
+        let b = request(2, 3);
+        let mut c = Changes::new();
+        c.put_request(&a);
+        c.put_request(&b);
+        c.set_counter(2026, 2);
+        c.set_cursor(&Cursor { rows_seen: 3 });
+        store.commit(c).unwrap();
+        assert_eq!(store.request(a.id).unwrap(), Some(a.clone()));
+        assert_eq!(store.counter(2026).unwrap(), 2);
+        assert_eq!(store.counter(2027).unwrap(), 0);
+        assert_eq!(store.cursor().unwrap().rows_seen, 3);
+        assert_eq!(store.request_at_row(3).unwrap(), Some(b.id));
+        assert!(store.name_claimed("ana.diaz").unwrap());
+        assert_eq!(store.open_rows().unwrap().len(), 2);
+
+        let now = a.received_at;
+        a.transition(
+            State::Rejected { reason: "x".into() },
+            crate::request::Actor::Daemon,
+            "x",
+            now,
+        )
+        .unwrap();
+        let mut c = Changes::new();
+        c.put_request(&a);
+        store.commit(c).unwrap();
+        assert!(!store.name_claimed("ana.diaz").unwrap());
+        assert_eq!(
+            store.open_rows().unwrap().into_values().collect::<Vec<_>>(),
+            vec![b.id]
+        );
+        assert_eq!(store.requests().count(), 2);
+    }
+
+    #[test]
+    fn a_version_1_record_written_by_an_earlier_build_still_loads() {
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store/request-v1.json");
+        let bytes = std::fs::read(&golden).unwrap();
+        let StoredRequest::V1(r) = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(r.id.to_string(), "GU-2026-000001");
+        assert_eq!(r.state.name(), crate::request::StateName::Closed);
+        assert!(r.history.len() >= 3);
+    }
+}
