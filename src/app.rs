@@ -61,7 +61,12 @@ pub enum Command {
         state: Option<StateName>,
     },
     /// Show one request with its whole history.
-    Show { id: RequestId },
+    Show {
+        id: RequestId,
+        /// Print the stored record (versioned JSON) instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// What open requests will do to the directory (dry run).
     Plan,
 }
@@ -105,9 +110,16 @@ pub fn main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Show { id } => {
+        Command::Show { id, json } => {
             let config = load(&cli.config)?;
             let store = open_store(&config)?;
+            if json {
+                let Some(raw) = store.raw_request(id)? else {
+                    bail!("no request {id} in {}", config.state_dir.display())
+                };
+                println!("{}", String::from_utf8_lossy(&raw));
+                return Ok(());
+            }
             let Some(r) = store.request(id)? else {
                 bail!("no request {id} in {}", config.state_dir.display())
             };
@@ -248,7 +260,10 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
 fn line(r: &Request) -> String {
     let s = &r.submission;
     let kind = s.kind.map_or("(sin tipo)", |k| k.label());
-    let reason = r.state.reason().lines().collect::<Vec<_>>().join(" ");
+    let reason = match &r.state {
+        crate::request::State::Scheduled { due, .. } => format!("scheduled for {due}"),
+        state => state.reason().lines().collect::<Vec<_>>().join(" "),
+    };
     format!(
         "{}  row {:<4} {:<24} {:<12} {}",
         r.id,
@@ -292,7 +307,10 @@ fn show(r: &Request, config: &Config) -> String {
     }
     out.push_str("  history:\n");
     for h in &r.history {
-        let from = h.from.map(|f| format!("{f} → ")).unwrap_or_default();
+        let from = match h.from {
+            Some(f) if f != h.to => format!("{f} → "),
+            _ => String::new(),
+        };
         let reason = h.reason.lines().collect::<Vec<_>>().join(" / ");
         out.push_str(&format!(
             "    {}  {:<40} {from}{}  {reason}\n",

@@ -356,7 +356,7 @@ impl Engine {
         let s = &request.submission;
         let _span = info_span!("request", request_id = %request.id, row = request.row, kind = s.kind.map_or("?", Kind::key)).entered();
         let today = self.today(now);
-        let (state, message) = match s.kind {
+        let (state, message, note) = match s.kind {
             Some(Kind::OutOfScope) => (
                 State::Routed {
                     reason: format!(
@@ -365,16 +365,18 @@ impl Engine {
                     ),
                 },
                 Some(MessageKind::Routed),
+                None,
             ),
             _ if !s.requester.is_empty() && !self.policy.requester_in_domain(&s.requester) => (
                 State::Rejected {
                     reason: format!(
-                        "la dirección {} no pertenece a la entidad ({}); las solicitudes se hacen con el correo institucional",
+                        "La dirección {} no pertenece a la entidad ({}); las solicitudes se hacen con el correo institucional",
                         s.requester,
                         self.config.form.requester_domains.join(", ")
                     ),
                 },
                 Some(MessageKind::Rejection),
+                None,
             ),
             _ if !s.problems.is_empty() => {
                 let reason = s
@@ -386,18 +388,20 @@ impl Engine {
                 (
                     State::NeedsInfo { reason, since: now },
                     Some(MessageKind::NeedsInfo),
+                    None,
                 )
             }
             Some(kind) => self.authorize_and_plan(request, kind, today, now, claimed)?,
             None => (
                 State::NeedsInfo {
-                    reason: "falta el tipo de solicitud".into(),
+                    reason: "Falta el tipo de solicitud".into(),
                     since: now,
                 },
                 Some(MessageKind::NeedsInfo),
+                None,
             ),
         };
-        let reason = state.reason().to_string();
+        let reason = note.unwrap_or_else(|| state.reason().to_string());
         let name = state.name();
         request.transition(state, Actor::Daemon, reason.clone(), now)?;
         match name {
@@ -423,6 +427,9 @@ impl Engine {
         } else if let Some(kind) = message {
             self.queue(changes, request, kind, reason, now);
         }
+        if let Some(plan) = request.state.plan() {
+            request.account = Some(plan.account.clone());
+        }
         if let Some(plan) = request.state.plan()
             && plan
                 .ops
@@ -442,7 +449,7 @@ impl Engine {
         today: Date,
         now: Timestamp,
         claimed: &HashSet<String>,
-    ) -> Result<(State, Option<MessageKind>), EngineError> {
+    ) -> Result<(State, Option<MessageKind>, Option<String>), EngineError> {
         let s = &request.submission;
         let holder = s.holder_type.unwrap_or(HolderType::Employee);
         let target = self.snapshot.by_sam(&s.account);
@@ -460,46 +467,67 @@ impl Engine {
                 manager_mail: (!t.manager_mail.is_empty()).then_some(t.manager_mail.as_str()),
             }),
         };
-        if let Decision::Deny { reason } = self.policy.decide(&query, &self.matrix, today) {
-            return Ok((State::Rejected { reason }, Some(MessageKind::Rejection)));
-        }
+        let grant = match self.policy.decide(&query, &self.matrix, today) {
+            Decision::Allow { grant } => grant,
+            Decision::Deny { reason } => {
+                return Ok((
+                    State::Rejected { reason },
+                    Some(MessageKind::Rejection),
+                    None,
+                ));
+            }
+        };
         let taken =
             |name: &str| claimed.contains(name) || self.store.name_claimed(name).unwrap_or(true);
+        let tz = self.calendar.time_zone();
         Ok(
             match plan::plan(request, &self.snapshot, &self.layout, today, taken) {
-                Ok(plan) => match s.effective_date.filter(|d| *d > today) {
-                    Some(date) if matches!(kind, Kind::Disable | Kind::Enable | Kind::Modify) => {
-                        let due = date
-                            .to_datetime(self.calendar.day_start())
-                            .to_zoned(self.calendar.time_zone().clone())
-                            .map_or(now, |z| z.timestamp());
-                        (State::Scheduled { due, plan }, None)
+                Ok(plan) => {
+                    let ops = plan.ops.len();
+                    match s.effective_date.filter(|d| *d > today) {
+                        Some(date)
+                            if matches!(kind, Kind::Disable | Kind::Enable | Kind::Modify) =>
+                        {
+                            let due = date
+                                .to_datetime(self.calendar.day_start())
+                                .to_zoned(tz.clone())
+                                .map_or(now, |z| z.timestamp());
+                            let note = format!(
+                                "autorizada ({grant}); {ops} operación(es) programada(s) para {}",
+                                notify::spanish_datetime(due, tz)
+                            );
+                            (State::Scheduled { due, plan }, None, Some(note))
+                        }
+                        _ => {
+                            let note = format!(
+                                "autorizada ({grant}); {ops} operación(es) en el directorio"
+                            );
+                            let state = State::Executing {
+                                plan,
+                                attempts: 0,
+                                retry_at: None,
+                            };
+                            (state, None, Some(note))
+                        }
                     }
-                    _ => (
-                        State::Executing {
-                            plan,
-                            attempts: 0,
-                            retry_at: None,
-                        },
-                        None,
-                    ),
-                },
+                }
                 Err(NoPlan::NeedsInfo(reason)) => (
                     State::NeedsInfo { reason, since: now },
                     Some(MessageKind::NeedsInfo),
-                ),
-                Err(NoPlan::Refused(reason)) => {
-                    (State::Rejected { reason }, Some(MessageKind::Rejection))
-                }
-                Err(NoPlan::NotAutomated) => (
-                    State::Manual {
-                        reason: format!(
-                            "cuentas aún no automatiza «{}»: hágalo a mano en el directorio y cierre la solicitud",
-                            kind.label()
-                        ),
-                    },
                     None,
                 ),
+                Err(NoPlan::Refused(reason)) => (
+                    State::Rejected { reason },
+                    Some(MessageKind::Rejection),
+                    None,
+                ),
+                Err(NoPlan::NotAutomated) => {
+                    let reason = format!(
+                        "autorizada ({grant}), pero cuentas aún no automatiza «{}»: hágalo a mano en el directorio y cierre la solicitud",
+                        kind.label()
+                    );
+                    (State::Manual { reason }, None, None)
+                }
             },
         )
     }
@@ -606,7 +634,7 @@ impl Engine {
                 }
                 Err(e) => {
                     let reason = format!(
-                        "no fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
+                        "No fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
                         request.submission.personal_email
                     );
                     warn!(error = %e, "access data undeliverable; asking the requester");
@@ -793,7 +821,7 @@ impl Engine {
             holder => s.holder_type.map_or("", HolderType::label),
             name => s.full_name(),
             requester => s.requester.clone(),
-            account => r.state.plan().map_or(s.account.clone(), |p| p.account.clone()),
+            account => r.account.clone().unwrap_or_else(|| s.account.clone()),
             row => r.row,
             received => notify::spanish_datetime(r.received_at, tz),
             deadline => notify::spanish_datetime(r.sla_deadline, tz),

@@ -410,10 +410,7 @@ impl RowReader<'_> {
     fn required(&mut self, field: Field, what: &str) -> String {
         let value = self.text(field);
         if value.is_empty() {
-            self.problem(
-                field,
-                format!("falta {what}; complete esta respuesta del formulario"),
-            );
+            self.problem(field, format!("está vacía: escriba {what}"));
         }
         value
     }
@@ -424,7 +421,7 @@ impl RowReader<'_> {
             if required {
                 self.problem(
                     field,
-                    format!("falta {what}; escriba una dirección como nombre@dominio.com"),
+                    format!("está vacía: escriba {what}, como nombre@dominio.com"),
                 );
             }
             return String::new();
@@ -442,7 +439,7 @@ impl RowReader<'_> {
         let raw = self.text(field);
         if raw.is_empty() {
             if required {
-                self.problem(field, format!("falta {what}; escríbala como dd/mm/aaaa"));
+                self.problem(field, format!("está vacía: escriba {what} como dd/mm/aaaa"));
             }
             return None;
         }
@@ -494,7 +491,7 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     let Some(kind) = s.kind else {
         r.problem(
             Field::Kind,
-            "falta el tipo de solicitud; elija una opción del formulario",
+            "está vacía: elija el tipo de solicitud entre las opciones del formulario",
         );
         s.problems = r.problems;
         return s;
@@ -510,7 +507,8 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     s.holder_type = parse_holder(&holder);
     if s.holder_type.is_none() {
         let reason = if holder.is_empty() {
-            "falta el tipo de vinculación; elija Funcionario, Contratista o Cuenta institucional o genérica".to_string()
+            "está vacía: elija Funcionario, Contratista o Cuenta institucional o genérica"
+                .to_string()
         } else {
             format!(
                 "«{holder}» no es un tipo de vinculación; elija Funcionario, Contratista o Cuenta institucional o genérica"
@@ -632,7 +630,10 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
         );
     }
     if kind == Kind::Transfer && s.department.is_empty() {
-        r.problem(Field::Department, "falta la nueva dependencia del traslado");
+        r.problem(
+            Field::Department,
+            "está vacía: escriba la nueva dependencia del traslado",
+        );
     }
     s.groups = r
         .text(Field::Groups)

@@ -459,6 +459,9 @@ pub struct Request {
     pub sla_deadline: Timestamp,
     /// The account name this request has taken (creations), so no other request takes it.
     pub reserved_account: Option<String>,
+    /// The account the request acts on, once planned.
+    #[serde(default)]
+    pub account: Option<String>,
     pub submission: Submission,
     pub state: State,
     pub history: Vec<HistoryEntry>,
@@ -482,6 +485,7 @@ impl Request {
             received_at: now,
             sla_deadline,
             reserved_account: None,
+            account: None,
             submission,
             state: State::Received,
             history: vec![HistoryEntry {

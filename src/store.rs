@@ -294,6 +294,14 @@ impl Store {
             .map(|StoredRequest::V1(r)| r))
     }
 
+    /// The stored record of a request as written (versioned JSON), for audits and scripts.
+    pub fn raw_request(&self, id: RequestId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(format!("r/{id}").as_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
     /// Every request, in id order.
     pub fn requests(&self) -> impl Iterator<Item = Result<Request, StoreError>> + '_ {
         self.db.scan_prefix(b"r/").map(|item| {

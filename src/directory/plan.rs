@@ -176,7 +176,7 @@ impl Layout {
                 Some(g) => groups.push(g.clone()),
                 None => {
                     return Err(NoPlan::NeedsInfo(format!(
-                        "el acceso o grupo «{wanted}» no se puede asignar por este formulario; elija uno de: {}",
+                        "El acceso o grupo «{wanted}» no se puede asignar por este formulario; elija uno de: {}",
                         self.config.allowed_groups.join(", ")
                     )));
                 }
@@ -200,7 +200,7 @@ impl Layout {
             .any(|p| p.eq_ignore_ascii_case(&account.sam));
         if protected || account.admin_count {
             return Err(NoPlan::Refused(format!(
-                "la cuenta «{}» es una cuenta protegida del directorio y no se gestiona por este formulario; \
+                "La cuenta «{}» es una cuenta protegida del directorio y no se gestiona por este formulario; \
                  si el cambio es necesario, la mesa de servicio lo hace directamente",
                 account.sam
             )));
@@ -212,7 +212,7 @@ impl Layout {
             .any(|ou| dn_within(&account.dn, ou))
         {
             return Err(NoPlan::Refused(format!(
-                "la cuenta «{}» no está en las unidades organizativas que gestiona este proceso; \
+                "La cuenta «{}» no está en las unidades organizativas que gestiona este proceso; \
                  la mesa de servicio la revisa directamente",
                 account.sam
             )));
@@ -235,7 +235,7 @@ pub fn plan(
     let target = || -> Result<&Account, NoPlan> {
         let account = snapshot.by_sam(&s.account).ok_or_else(|| {
             NoPlan::NeedsInfo(format!(
-                "el usuario de red «{}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)",
+                "El usuario de red «{}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)",
                 s.account
             ))
         })?;
@@ -331,7 +331,7 @@ pub fn plan(
 fn manager_of<'a>(snapshot: &'a Snapshot, mail: &str) -> Result<&'a Account, NoPlan> {
     snapshot.by_mail(mail).ok_or_else(|| {
         NoPlan::NeedsInfo(format!(
-            "el correo del jefe o supervisor «{mail}» no corresponde a ninguna cuenta de la entidad; escriba su correo institucional"
+            "El correo del jefe o supervisor «{mail}» no corresponde a ninguna cuenta de la entidad; escriba su correo institucional"
         ))
     })
 }
@@ -369,7 +369,7 @@ fn create(
         && end < today
     {
         return Err(NoPlan::NeedsInfo(format!(
-            "la fecha de terminación del contrato ({end}) ya pasó; revise las fechas del contrato"
+            "La fecha de terminación del contrato ({end}) ya pasó; revise las fechas del contrato"
         )));
     }
     let groups = layout.groups_for(&s.department, &s.groups)?;
@@ -384,7 +384,7 @@ fn create(
         let existing: Vec<&Account> = snapshot.by_employee_id(&s.id_number).collect();
         if let Some(active) = existing.iter().find(|a| !a.is_inactive(today)) {
             return Err(NoPlan::NeedsInfo(format!(
-                "ya existe una cuenta activa («{}») para el documento {}; si necesita cambios en ella, pida una «Modificación de cuenta» con ese usuario",
+                "Ya existe una cuenta activa («{}») para el documento {}; si necesita cambios en ella, pida una «Modificación de cuenta» con ese usuario",
                 active.sam, s.id_number
             )));
         }
@@ -402,7 +402,7 @@ fn create(
     let sam = naming::choose(patterns, &s.given_names, &s.surnames, |c| snapshot.name_in_use(c) || taken(c))
         .ok_or_else(|| {
             NoPlan::NeedsInfo(
-                "no fue posible formar un usuario de red libre a partir de los nombres y apellidos; revise que estén escritos completos".into(),
+                "No fue posible formar un usuario de red libre a partir de los nombres y apellidos; revise que estén escritos completos".into(),
             )
         })?;
     let display = s.full_name();

@@ -1,0 +1,166 @@
+//! Helpers shared by the integration tests: a copy of the demo in a temporary folder, and the
+//! `.eml` spool read back as decoded messages.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use cuentas::config::Config;
+
+/// The demo fixture copied into a temporary folder, so each test has its own store and spool.
+pub struct Demo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Demo {
+    pub fn new() -> Demo {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+        for name in [
+            "cuentas.toml",
+            "respuestas.csv",
+            "autorizadores.csv",
+            "directorio.json",
+        ] {
+            std::fs::copy(src.join(name), dir.path().join(name)).unwrap();
+        }
+        Demo { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config(&self) -> Config {
+        Config::load(&self.path("cuentas.toml")).unwrap()
+    }
+
+    pub fn responses(&self) -> String {
+        std::fs::read_to_string(self.path("respuestas.csv")).unwrap()
+    }
+
+    pub fn write_responses(&self, text: &str) {
+        std::fs::write(self.path("respuestas.csv"), text).unwrap();
+    }
+
+    /// Every message in the spool, decoded.
+    pub fn mails(&self) -> Vec<Mail> {
+        let spool = self.path("var/correo");
+        let Ok(entries) = std::fs::read_dir(&spool) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<Mail> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .map(|p| Mail::parse(&std::fs::read_to_string(p).unwrap()))
+            .collect();
+        mails.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        mails
+    }
+}
+
+/// A message from the spool with its headers and decoded body.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub body: String,
+    pub raw: String,
+}
+
+impl Mail {
+    pub fn parse(raw: &str) -> Mail {
+        let raw = raw.replace("\r\n", "\n");
+        let (head, body) = raw.split_once("\n\n").unwrap();
+        // Unfold continuation lines of headers.
+        let head = head.replace("\n ", " ").replace("\n\t", " ");
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .map(decode_words)
+                .unwrap_or_default()
+        };
+        let qp = head.contains("Content-Transfer-Encoding: quoted-printable");
+        let b64 = head.contains("Content-Transfer-Encoding: base64");
+        let body = if qp {
+            decode_qp(body)
+        } else if b64 {
+            String::from_utf8(base64_decode(&body.replace('\n', ""))).unwrap()
+        } else {
+            body.to_string()
+        };
+        Mail {
+            to: header("To"),
+            subject: header("Subject"),
+            message_id: header("Message-ID"),
+            body,
+            raw: raw.clone(),
+        }
+    }
+}
+
+fn decode_qp(s: &str) -> String {
+    let s = s.replace("=\n", "");
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = T.iter().position(|t| *t == c).unwrap() as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// RFC 2047 encoded words (`=?utf-8?b?…?=`, `=?utf-8?q?…?=`) in a header; the space between
+/// two encoded words is not part of the text.
+fn decode_words(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let between = &rest[..start];
+        if !(after_word && between.trim().is_empty()) {
+            out.push_str(between);
+        }
+        let mut parts = rest[start + 2..].splitn(3, '?');
+        let _charset = parts.next().unwrap();
+        let encoding = parts.next().unwrap().to_ascii_lowercase();
+        let tail = parts.next().unwrap();
+        let end = tail.find("?=").unwrap();
+        let text = &tail[..end];
+        if encoding == "b" {
+            out.push_str(&String::from_utf8(base64_decode(text)).unwrap());
+        } else {
+            out.push_str(&decode_qp(&text.replace('_', " ")));
+        }
+        rest = &tail[end + 2..];
+        after_word = true;
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,368 @@
+//! End to end, in process: the demo's responses through a full cycle on a temporary store,
+//! then the follow-ups an administrator meets: a rerun, a due scheduled request, an edited
+//! response, deleted and reordered rows.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::Demo;
+use cuentas::engine::Engine;
+use cuentas::request::{Request, StateName};
+use jiff::Timestamp;
+
+/// Friday 27 November 2026, 08:00 in Bogotá.
+const T0: &str = "2026-11-27T13:00:00Z";
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn by_row(engine: &Engine) -> BTreeMap<u32, Request> {
+    engine
+        .store()
+        .requests()
+        .map(|r| r.unwrap())
+        .map(|r| (r.row, r))
+        .collect()
+}
+
+/// What every demo row ends in after the first cycle, and the account it got.
+const EXPECTED: [(u32, StateName, &str); 32] = {
+    use StateName::*;
+    [
+        (2, Closed, "juan.perezg"),
+        (3, Closed, "maria.delahoz"),
+        (4, Closed, "laura.martinez"),
+        (5, Closed, "laura.martinezr"),
+        (6, Closed, "camilo.vargas"),
+        (7, Closed, "correspondencia"),
+        (8, Closed, "sofia.herrera"),
+        (9, Rejected, ""),
+        (10, Closed, "ana.gomez"),
+        (11, Closed, "ricardo.lopez"),
+        (12, Scheduled, "hernan.castro"),
+        (13, Closed, "marta.salazar"),
+        (14, Manual, ""),
+        (15, Manual, ""),
+        (16, Manual, ""),
+        (17, Manual, ""),
+        (18, Manual, ""),
+        (19, Manual, ""),
+        (20, Routed, ""),
+        (21, NeedsInfo, ""),
+        (22, NeedsInfo, ""),
+        (23, Rejected, ""),
+        (24, Rejected, ""),
+        (25, Rejected, ""),
+        (26, Rejected, ""),
+        (27, Rejected, ""),
+        (28, Rejected, ""),
+        (29, Closed, "angela.muller"),
+        (30, NeedsInfo, ""),
+        (31, NeedsInfo, ""),
+        (32, NeedsInfo, ""),
+        (33, NeedsInfo, ""),
+    ]
+};
+
+#[test]
+fn the_demo_goes_through_a_full_cycle() {
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    assert_eq!(report.registered, 32);
+    assert_eq!(report.halted, None);
+
+    let requests = by_row(&engine);
+    assert_eq!(requests.len(), 32);
+    for (row, state, account) in EXPECTED {
+        let r = &requests[&row];
+        assert_eq!(r.state.name(), state, "row {row}: {}", r.state.reason());
+        if !account.is_empty() {
+            assert_eq!(r.account.as_deref(), Some(account), "row {row}");
+        }
+        // Every answered or waiting request says why, in Spanish, to a person who can act.
+        if matches!(
+            state,
+            StateName::Rejected | StateName::Routed | StateName::NeedsInfo | StateName::Manual
+        ) {
+            assert!(
+                r.state.reason().len() > 30,
+                "row {row}: «{}»",
+                r.state.reason()
+            );
+        }
+        assert_eq!(r.id.to_string(), format!("GU-2026-{:06}", row - 1));
+    }
+
+    // The bad rows say what to fix.
+    assert!(requests[&21].state.reason().contains("«Apellidos»"));
+    assert!(
+        requests[&21]
+            .state
+            .reason()
+            .contains("«Número de documento»")
+    );
+    assert!(requests[&22].state.reason().contains("santiago.ruiz@gmail"));
+    assert!(
+        requests[&23]
+            .state
+            .reason()
+            .contains("matriz de autorizadores")
+    );
+    assert!(requests[&24].state.reason().contains("talento humano"));
+    assert!(
+        requests[&25]
+            .state
+            .reason()
+            .contains("correo institucional")
+    );
+    assert!(requests[&28].state.reason().contains("protegida"));
+    assert!(requests[&31].state.reason().contains("ana.gomez"));
+
+    let mails = demo.mails();
+    let count = |needle: &str| {
+        mails
+            .iter()
+            .filter(|m| m.message_id.contains(needle))
+            .count()
+    };
+    assert_eq!(
+        count(".acuse@"),
+        18,
+        "acknowledgements: closed, scheduled and manual requests"
+    );
+    assert_eq!(count(".rechazo@"), 7);
+    assert_eq!(count(".redireccion@"), 1);
+    assert_eq!(count(".informacion-requerida@"), 6);
+    assert_eq!(count(".resultado@"), 11);
+    assert_eq!(count(".gestion-manual@"), 6);
+    assert_eq!(count(".datos-de-acceso@"), 8);
+    assert_eq!(mails.len(), 57);
+
+    // Access data goes to the personal address, with accents intact; the password is in that
+    // message only, and never in the store.
+    let access: Vec<_> = mails
+        .iter()
+        .filter(|m| m.message_id.contains(".datos-de-acceso@"))
+        .collect();
+    let maria = access
+        .iter()
+        .find(|m| m.to.contains("mariajo.delahoz@gmail.com"))
+        .unwrap();
+    assert!(maria.body.contains("Usuario de red: maria.delahoz"));
+    assert!(
+        maria
+            .body
+            .contains("Cordial saludo, María José De La Hoz Peñaloza:")
+    );
+    let password = maria
+        .body
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Contraseña temporal: "))
+        .unwrap();
+    assert_eq!(password.len(), 16);
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.raw.contains(password) || m.body.contains(password))
+            .count(),
+        1
+    );
+    let store = std::fs::read_dir(demo.path("var/estado")).unwrap();
+    for file in store.map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "{}",
+            file.display()
+        );
+    }
+    let institutional = access
+        .iter()
+        .find(|m| m.body.contains("correspondencia@upme.gov.co"))
+        .unwrap();
+    assert_eq!(institutional.to, "jorge.nunez@upme.gov.co");
+
+    let ack = mails
+        .iter()
+        .find(|m| m.message_id == "<GU-2026-000002.2.acuse@upme.gov.co>")
+        .unwrap();
+    assert_eq!(ack.to, "andres.mejia@upme.gov.co");
+    assert_eq!(
+        ack.subject,
+        "[GU-2026-000002] Solicitud registrada: Creación de cuenta"
+    );
+    assert!(
+        ack.body
+            .contains("lunes 30 de noviembre de 2026, 8:30 a. m."),
+        "{}",
+        ack.body
+    );
+    let manual = mails
+        .iter()
+        .find(|m| {
+            m.message_id.starts_with("<GU-2026-000013.") && m.message_id.contains("gestion-manual")
+        })
+        .unwrap();
+    assert_eq!(manual.to, "mesadeservicio@upme.gov.co");
+    let routed = mails
+        .iter()
+        .find(|m| m.message_id.contains(".redireccion@"))
+        .unwrap();
+    assert!(routed.body.contains("«Instalación de software»"));
+
+    // The history of a closed creation tells the whole story.
+    let steps: Vec<StateName> = requests[&3].history.iter().map(|h| h.to).collect();
+    assert_eq!(steps.first(), Some(&StateName::Received));
+    assert_eq!(steps.last(), Some(&StateName::Closed));
+    assert!(steps.contains(&StateName::Executing) && steps.contains(&StateName::Notifying));
+
+    // Running again registers nothing and sends nothing.
+    let again = engine.cycle(at("2026-11-27T13:05:00Z")).unwrap();
+    assert_eq!((again.registered, again.edited, again.sent), (0, 0, 0));
+    assert!(again.touched.is_empty());
+    assert_eq!(demo.mails().len(), 57);
+
+    // A scheduled disable runs at 07:30 on its date, not before.
+    let early = engine.cycle(at("2026-12-15T12:29:00Z")).unwrap();
+    assert!(early.touched.is_empty());
+    engine.cycle(at("2026-12-15T12:31:00Z")).unwrap();
+    let hernan = &by_row(&engine)[&12];
+    assert_eq!(hernan.state.name(), StateName::Closed);
+    assert!(
+        hernan
+            .history
+            .iter()
+            .any(|h| h.reason.contains("disable hernan.castro"))
+    );
+}
+
+#[test]
+fn an_edited_response_moves_its_request_on_and_the_clock_paused_meanwhile() {
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let before = by_row(&engine)[&22].clone();
+    assert_eq!(before.state.name(), StateName::NeedsInfo);
+    // Friday 30 November, 08:30 Bogotá: 10 business hours from Friday 08:00.
+    assert_eq!(before.sla_deadline, at("2026-11-30T13:30:00Z"));
+
+    demo.write_responses(
+        &demo
+            .responses()
+            .replace("santiago.ruiz@gmail,", "santiago.ruiz@gmail.com,"),
+    );
+    // Three business hours later (11:00 Bogotá).
+    let report = engine.cycle(at("2026-11-27T16:00:00Z")).unwrap();
+    assert_eq!((report.registered, report.edited), (0, 1));
+    let after = by_row(&engine)[&22].clone();
+    assert_eq!(after.id, before.id);
+    assert_eq!(
+        after.state.name(),
+        StateName::Closed,
+        "{}",
+        after.state.reason()
+    );
+    assert_eq!(after.account.as_deref(), Some("santiago.ruiz"));
+    assert_eq!(after.sla_deadline, at("2026-11-30T16:30:00Z"));
+    assert!(
+        after
+            .history
+            .iter()
+            .any(|h| h.reason.contains("respuesta editada en la fila 22"))
+    );
+    let mails = demo.mails();
+    let access = mails
+        .iter()
+        .find(|m| m.to == "santiago.ruiz@gmail.com")
+        .unwrap();
+    assert!(access.body.contains("Usuario de red: santiago.ruiz"));
+
+    // An edit of a closed request's row is not looked at.
+    demo.write_responses(
+        &demo
+            .responses()
+            .replace("Contratista - Ingeniero,", "Contratista - Ingeniero civil,"),
+    );
+    let report = engine.cycle(at("2026-11-27T16:10:00Z")).unwrap();
+    assert_eq!((report.registered, report.edited), (0, 0));
+}
+
+#[test]
+fn deleted_rows_stop_ingestion_with_one_alert_and_restoring_them_resumes() {
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let original = demo.responses();
+    let mut lines: Vec<&str> = original.lines().collect();
+    let deleted = lines.remove(9);
+    assert!(deleted.contains("ana.gomez"));
+    let new_row = "27/11/2026 10:00:00,talentohumano@upme.gov.co,Reactivación de cuenta,Funcionario,,,,,,,,,,,,marta.salazar,,,,,";
+    lines.push(new_row);
+    demo.write_responses(&(lines.join("\n") + "\n"));
+
+    let report = engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
+    let halted = report.halted.expect("ingestion must stop");
+    assert!(
+        halted.contains("borró filas") || halted.contains("movió"),
+        "{halted}"
+    );
+    assert_eq!(report.registered, 0);
+    assert_eq!(engine.store().requests().count(), 32);
+    let alerts: Vec<_> = demo
+        .mails()
+        .into_iter()
+        .filter(|m| m.to == "infraestructura@upme.gov.co")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].subject.contains("Lectura de respuestas detenida"));
+
+    // The same problem on the next poll: still stopped, no second alert.
+    let report = engine.cycle(at("2026-11-27T14:01:00Z")).unwrap();
+    assert!(report.halted.is_some());
+    assert_eq!(
+        demo.mails()
+            .into_iter()
+            .filter(|m| m.to == "infraestructura@upme.gov.co")
+            .count(),
+        1
+    );
+
+    // The row is put back: the new response is registered.
+    demo.write_responses(&format!("{original}{new_row}\n"));
+    let report = engine.cycle(at("2026-11-27T14:02:00Z")).unwrap();
+    assert_eq!((report.halted, report.registered), (None, 1));
+    assert_eq!(by_row(&engine)[&34].id.to_string(), "GU-2026-000033");
+}
+
+#[test]
+fn a_shrinking_file_stops_ingestion() {
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let original = demo.responses();
+    let lines: Vec<&str> = original.lines().collect();
+    demo.write_responses(&(lines[..lines.len() - 1].join("\n") + "\n"));
+    let report = engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
+    assert!(report.halted.unwrap().contains("borró filas"));
+}
+
+#[test]
+fn swapped_rows_of_open_requests_stop_ingestion() {
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let original = demo.responses();
+    let mut lines: Vec<&str> = original.lines().collect();
+    // Rows 21 and 22 (lines 20 and 21) wait on different requesters.
+    lines.swap(20, 21);
+    demo.write_responses(&(lines.join("\n") + "\n"));
+    let report = engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
+    assert!(report.halted.unwrap().contains("movió"));
+    assert_eq!(report.edited, 0);
+    assert_eq!(by_row(&engine)[&21].state.name(), StateName::NeedsInfo);
+}
