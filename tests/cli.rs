@@ -1,0 +1,117 @@
+//! The `cuentas` command as an administrator types it: `run --once` on the demo, `requests`,
+//! `show`, `plan` and `check --offline`.
+
+// A test fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::Demo;
+
+fn cuentas(demo: &Demo, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(args)
+        .arg("--config")
+        .arg(demo.path("cuentas.toml"))
+        .env_remove("CUENTAS_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
+    let demo = Demo::new();
+    let out = stdout(&cuentas(&demo, &["run", "--once"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 33, "{out}");
+    assert!(lines[0].starts_with("GU-"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("row 2 ")
+            && lines[0].contains("Creación de cuenta")
+            && lines[0].contains("Closed")
+    );
+    assert!(
+        out.contains("NeedsInfo")
+            && out.contains("Rejected")
+            && out.contains("Routed")
+            && out.contains("Manual")
+    );
+    assert!(
+        lines[32].starts_with("32 registered, 0 edited, 49 messages sent, 13 open"),
+        "{}",
+        lines[32]
+    );
+    let spooled = std::fs::read_dir(demo.path("var/correo")).unwrap().count();
+    assert_eq!(spooled, 57);
+
+    let again = stdout(&cuentas(&demo, &["run", "--once"]));
+    assert_eq!(
+        again.trim(),
+        "0 registered, 0 edited, 0 messages sent, 13 open"
+    );
+    assert_eq!(
+        std::fs::read_dir(demo.path("var/correo")).unwrap().count(),
+        57
+    );
+
+    let needs_info = stdout(&cuentas(&demo, &["requests", "--state", "needsinfo"]));
+    assert_eq!(needs_info.lines().count(), 6, "{needs_info}");
+
+    let show = stdout(&cuentas(&demo, &["show", "GU-2026-000002"]));
+    assert!(show.contains("account:   maria.delahoz"), "{show}");
+    for step in [
+        "Received",
+        "Received → Executing",
+        "Executing → Notifying",
+        "Notifying → Closed",
+    ] {
+        assert!(show.contains(step), "{step} missing in:\n{show}");
+    }
+    assert!(show.contains("datos de acceso enviados a m***@gmail.com"));
+
+    let plan = stdout(&cuentas(&demo, &["plan"]));
+    assert!(
+        plan.contains("GU-2026-000011 (Scheduled) hernan.castro:"),
+        "{plan}"
+    );
+    assert!(plan.contains("disable hernan.castro"));
+
+    let missing = cuentas(&demo, &["show", "GU-2026-999999"]);
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn check_offline_reports_every_mistake_at_once() {
+    let demo = Demo::new();
+    let ok = stdout(&cuentas(&demo, &["check", "--offline"]));
+    assert!(ok.contains("valid"), "{ok}");
+
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let broken = config
+        .replace("poll_interval_secs = 60", "poll_interval_secs = 0")
+        .replace(
+            "from = \"Mesa de Servicio UPME <mesadeservicio@upme.gov.co>\"",
+            "from = \"mesa de servicio\"",
+        )
+        .replace("\"{g1}.{s1}\",", "\"{g1}_{s1}\",");
+    std::fs::write(demo.path("cuentas.toml"), broken).unwrap();
+    let out = cuentas(&demo, &["check", "--offline"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has 3 problem(s)"), "{err}");
+    assert!(err.contains("poll_interval_secs"));
+    assert!(err.contains("«mesa de servicio» is not an e-mail address"));
+    assert!(err.contains("{g1}_{s1}"));
+}
