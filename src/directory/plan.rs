@@ -527,3 +527,285 @@ pub fn dn_escape(value: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::HolderOus;
+    use crate::request::{RequestId, Submission};
+
+    const USERS: &str = "OU=Usuarios,DC=upme,DC=gov,DC=co";
+
+    fn layout() -> Layout {
+        Layout::new(DirectoryConfig {
+            mode: Default::default(),
+            snapshot_path: None,
+            domain: "upme.gov.co".into(),
+            naming_patterns: [
+                "{g1}.{s1}",
+                "{g1}.{s1}{s2:1}",
+                "{g1}{g2:1}.{s1}",
+                "{g1}.{s1}{n}",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ous: HolderOus {
+                employee: format!("OU=Funcionarios,{USERS}"),
+                contractor: format!("OU=Contratistas,{USERS}"),
+                institutional: format!("OU=Genericas,{USERS}"),
+            },
+            managed_ous: vec![USERS.into()],
+            allowed_groups: ["GG-Todos", "GG-Energia", "VPN"].map(String::from).to_vec(),
+            department_groups: BTreeMap::from([(
+                "Subdirección de Energía".to_string(),
+                vec!["GG-Todos".to_string(), "GG-Energia".to_string()],
+            )]),
+            protected_accounts: vec!["administrator".into(), "svc-backup".into()],
+        })
+        .unwrap()
+    }
+
+    fn account(sam: &str, employee_id: &str, enabled: bool) -> Account {
+        Account {
+            sam: sam.into(),
+            dn: format!("CN={sam},OU=Contratistas,{USERS}"),
+            given_name: String::new(),
+            surname: String::new(),
+            display_name: String::new(),
+            mail: format!("{sam}@upme.gov.co"),
+            upn: format!("{sam}@upme.gov.co"),
+            employee_id: employee_id.into(),
+            employee_type: "Contratista".into(),
+            department: "Subdirección de Energía".into(),
+            title: "Analista".into(),
+            manager_mail: String::new(),
+            enabled,
+            expires: Some(Date::constant(2025, 12, 31)),
+            groups: vec!["GG-Todos".into()],
+            admin_count: false,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        let mut admin = account("administrator", "", true);
+        admin.dn = "CN=Administrator,CN=Users,DC=upme,DC=gov,DC=co".into();
+        admin.admin_count = true;
+        let mut outside = account("externo", "", true);
+        outside.dn = "CN=externo,OU=Proveedores,DC=upme,DC=gov,DC=co".into();
+        let mut privileged = account("ana.admin", "", true);
+        privileged.admin_count = true;
+        let mut juan = account("juan.perez", "111", true);
+        juan.expires = None;
+        Snapshot::new(vec![
+            juan,
+            account("camilo.vargas", "80123456", false),
+            account("sofia.herrera", "222", true),
+            account("svc-backup", "", true),
+            admin,
+            outside,
+            privileged,
+        ])
+    }
+
+    fn request(kind: Kind, holder: HolderType, f: impl FnOnce(&mut Submission)) -> Request {
+        let mut s = Submission {
+            kind: Some(kind),
+            holder_type: Some(holder),
+            given_names: "Juan Carlos".into(),
+            surnames: "Pérez Gómez".into(),
+            id_number: "999".into(),
+            department: "Subdirección de Energía".into(),
+            title: "Ingeniero".into(),
+            contract_end: Some(Date::constant(2027, 6, 30)),
+            ..Submission::default()
+        };
+        f(&mut s);
+        let now = "2026-11-27T13:00:00Z".parse().unwrap();
+        Request::new(RequestId { year: 2026, seq: 5 }, 7, "h".into(), s, now, now)
+    }
+
+    const TODAY: Date = Date::constant(2026, 11, 27);
+
+    fn run(r: &Request) -> Result<Plan, NoPlan> {
+        plan(r, &snapshot(), &layout(), TODAY, |_| false)
+    }
+
+    #[test]
+    fn a_creation_takes_the_first_free_name_and_every_attribute() {
+        let p = run(&request(Kind::Create, HolderType::Contractor, |_| {})).unwrap();
+        assert_eq!(p.account, "juan.perezg");
+        assert!(p.sends_credentials);
+        let DirectoryOp::Create {
+            sam,
+            dn,
+            attributes,
+            expires,
+        } = &p.ops[0]
+        else {
+            panic!("{:?}", p.ops)
+        };
+        assert_eq!(sam, "juan.perezg");
+        assert_eq!(
+            dn,
+            &format!("CN=Juan Carlos Pérez Gómez,OU=Contratistas,{USERS}")
+        );
+        assert_eq!(*expires, Some(Date::constant(2027, 6, 30)));
+        let get = |k: &str| {
+            attributes
+                .iter()
+                .find(|(a, _)| a == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("userPrincipalName"), Some("juan.perezg@upme.gov.co"));
+        assert_eq!(get("mail"), Some("juan.perezg@upme.gov.co"));
+        assert_eq!(get("employeeID"), Some("999"));
+        assert_eq!(get("employeeType"), Some("Contratista"));
+        assert_eq!(get("description"), Some("GU-2026-000005"));
+        let groups: Vec<_> = p.ops[1..]
+            .iter()
+            .map(|op| match op {
+                DirectoryOp::AddToGroup { group, .. } => group.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(groups, ["GG-Todos", "GG-Energia"]);
+    }
+
+    #[test]
+    fn names_claimed_by_open_requests_are_not_taken_twice() {
+        let r = request(Kind::Create, HolderType::Employee, |_| {});
+        let p = plan(&r, &snapshot(), &layout(), TODAY, |n| n == "juan.perezg").unwrap();
+        assert_eq!(p.account, "juanc.perez");
+        let DirectoryOp::Create { expires, .. } = &p.ops[0] else {
+            panic!()
+        };
+        assert_eq!(*expires, None, "employees do not expire");
+    }
+
+    #[test]
+    fn a_returning_contractor_gets_the_old_account_back() {
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.id_number = "80123456".into()
+        });
+        let p = run(&r).unwrap();
+        assert_eq!(p.account, "camilo.vargas");
+        assert!(p.sends_credentials);
+        assert!(
+            !p.ops
+                .iter()
+                .any(|op| matches!(op, DirectoryOp::Create { .. }))
+        );
+        assert!(p.ops.contains(&DirectoryOp::SetExpiry {
+            sam: "camilo.vargas".into(),
+            expires: Some(Date::constant(2027, 6, 30))
+        }));
+        assert!(p.ops.contains(&DirectoryOp::ResetPassword {
+            sam: "camilo.vargas".into()
+        }));
+        assert!(p.ops.contains(&DirectoryOp::Enable {
+            sam: "camilo.vargas".into()
+        }));
+        assert!(p.ops.contains(&DirectoryOp::AddToGroup {
+            sam: "camilo.vargas".into(),
+            group: "GG-Energia".into()
+        }));
+        assert!(!p.ops.contains(&DirectoryOp::AddToGroup {
+            sam: "camilo.vargas".into(),
+            group: "GG-Todos".into()
+        }));
+    }
+
+    #[test]
+    fn an_enabled_duplicate_or_a_bad_group_needs_info() {
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.id_number = "111".into()
+        });
+        assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("juan.perez")));
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.groups = vec!["Domain Admins".into()]
+        });
+        assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("Domain Admins")));
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.contract_end = Some(Date::constant(2026, 1, 1))
+        });
+        assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(_))));
+    }
+
+    #[test]
+    fn protected_privileged_and_outside_accounts_are_refused() {
+        for sam in ["administrator", "svc-backup", "ana.admin", "externo"] {
+            let r = request(Kind::PasswordReset, HolderType::Employee, |s| {
+                s.account = sam.into()
+            });
+            assert!(matches!(run(&r), Err(NoPlan::Refused(_))), "{sam}");
+        }
+        let r = request(Kind::Disable, HolderType::Employee, |s| {
+            s.account = "nadie".into()
+        });
+        assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("nadie")));
+    }
+
+    #[test]
+    fn changes_are_only_what_differs() {
+        let r = request(Kind::Disable, HolderType::Contractor, |s| {
+            s.account = "camilo.vargas".into()
+        });
+        assert_eq!(run(&r).unwrap().ops, vec![]);
+        let r = request(Kind::Enable, HolderType::Contractor, |s| {
+            s.account = "camilo.vargas".into()
+        });
+        assert_eq!(
+            run(&r).unwrap().ops,
+            vec![DirectoryOp::Enable {
+                sam: "camilo.vargas".into()
+            }]
+        );
+        let r = request(Kind::Modify, HolderType::Contractor, |s| {
+            *s = Submission {
+                kind: Some(Kind::Modify),
+                holder_type: Some(HolderType::Contractor),
+                account: "sofia.herrera".into(),
+                title: "Analista".into(),
+                department: "Subdirección de Energía".into(),
+                groups: vec!["VPN".into()],
+                ..Submission::default()
+            }
+        });
+        assert_eq!(
+            run(&r).unwrap().ops,
+            vec![DirectoryOp::AddToGroup {
+                sam: "sofia.herrera".into(),
+                group: "VPN".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn kinds_not_automated_yet_say_so() {
+        for kind in [
+            Kind::Delete,
+            Kind::Leave,
+            Kind::Transfer,
+            Kind::Assignment,
+            Kind::Suspension,
+            Kind::EarlyTermination,
+        ] {
+            let r = request(kind, HolderType::Contractor, |s| {
+                s.account = "sofia.herrera".into()
+            });
+            assert_eq!(run(&r), Err(NoPlan::NotAutomated), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn dn_values_are_escaped() {
+        assert_eq!(dn_escape("a,OU=Domain Admins"), "a\\,OU\\=Domain Admins");
+        assert_eq!(dn_escape(" #x "), "\\ #x\\ ");
+        assert_eq!(
+            dn_escape("Peña+\"x\"<y>;\\"),
+            "Peña\\+\\\"x\\\"\\<y\\>\\;\\\\"
+        );
+    }
+}
