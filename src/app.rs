@@ -207,11 +207,18 @@ fn check(path: &Path, offline: bool) -> Result<()> {
 }
 
 /// The daemon: a cycle per poll interval until SIGINT or SIGTERM, which let the current
-/// cycle finish.
+/// cycle finish. Under systemd it reports READY once the store is open, pets the watchdog and
+/// keeps a one-line STATUS.
 async fn run(config: Config, once: bool) -> Result<()> {
+    use sd_notify::NotifyState;
     let interval = Duration::from_secs(config.poll_interval_secs);
     let mut engine = Engine::new(config)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut watchdog_usec = 0;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
+        .then(|| Duration::from_micros(watchdog_usec / 2));
+    // Outside systemd (no $NOTIFY_SOCKET) these calls do nothing.
+    let _ = sd_notify::notify(false, &[NotifyState::Ready]);
     info!(store = %engine.store_dir().display(), "started");
     loop {
         let report = engine.cycle(now())?;
@@ -219,21 +226,43 @@ async fn run(config: Config, once: bool) -> Result<()> {
             print_report(&engine, &report)?;
             return Ok(());
         }
+        let open = engine.store().open_rows()?.len();
+        let status = format!(
+            "{open} open requests; last cycle registered {}, sent {}",
+            report.registered, report.sent
+        );
+        let _ = sd_notify::notify(
+            false,
+            &[NotifyState::Watchdog, NotifyState::Status(&status)],
+        );
         if !report.touched.is_empty() || report.sent > 0 {
             info!(
                 registered = report.registered,
                 edited = report.edited,
                 sent = report.sent,
                 touched = report.touched.len(),
+                open,
                 "cycle done"
             );
         }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => break,
-            _ = sigterm.recv() => break,
+        let next_poll = tokio::time::sleep(interval);
+        tokio::pin!(next_poll);
+        let mut pet = tokio::time::interval(watchdog.unwrap_or(interval));
+        loop {
+            tokio::select! {
+                _ = &mut next_poll => break,
+                _ = pet.tick(), if watchdog.is_some() => {
+                    let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+                }
+                _ = tokio::signal::ctrl_c() => return stop(),
+                _ = sigterm.recv() => return stop(),
+            }
         }
     }
+}
+
+fn stop() -> Result<()> {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     info!("stopping");
     Ok(())
 }

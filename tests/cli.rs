@@ -115,3 +115,42 @@ fn check_offline_reports_every_mistake_at_once() {
     assert!(err.contains("«mesa de servicio» is not an e-mail address"));
     assert!(err.contains("{g1}_{s1}"));
 }
+
+#[test]
+fn the_daemon_stops_cleanly_on_sigterm() {
+    let demo = Demo::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["run", "--config"])
+        .arg(demo.path("cuentas.toml"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first cycle to have delivered everything.
+    for _ in 0..300 {
+        if std::fs::read_dir(demo.path("var/correo"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 57
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the daemon keeps running between polls"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("started") && log.contains("stopping"), "{log}");
+    // The store was closed properly: the CLI can open it and sees everything.
+    let listed = stdout(&cuentas(&demo, &["requests"]));
+    assert_eq!(listed.lines().count(), 32);
+}
