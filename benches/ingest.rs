@@ -203,7 +203,7 @@ impl Columns {
                 .get(*name)
                 .ok_or_else(|| format!("the demo header has no column «{name}»"))?;
             if let Some(cell) = row.get_mut(*i) {
-                value.clone_into(cell);
+                (*value).clone_into(cell);
             }
         }
         Ok(row)

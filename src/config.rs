@@ -680,7 +680,9 @@ mod tests {
     fn the_documented_example_parses_and_only_lacks_its_files() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config.example.toml");
         let err = Config::load(&path).unwrap_err();
-        let ConfigError::Invalid { problems, .. } = err else { panic!("{err}") };
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
         assert!(!problems.is_empty());
         for p in &problems {
             assert!(p.contains("does not exist"), "{p}");

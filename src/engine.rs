@@ -703,15 +703,13 @@ impl Engine {
     pub fn deliver(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
         let pending: Vec<OutboxMessage> = self
             .store
-            .messages()
-            .filter(|m| match m {
-                Ok(m) => match m.delivery {
-                    Delivery::Pending { next_attempt, .. } => next_attempt.is_none_or(|t| t <= now),
-                    _ => false,
-                },
-                Err(_) => true,
+            .pending_messages()?
+            .into_iter()
+            .filter(|m| match m.delivery {
+                Delivery::Pending { next_attempt, .. } => next_attempt.is_none_or(|t| t <= now),
+                _ => false,
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         for mut message in pending {
             let request = match message.request {
                 Some(id) => self.store.request(id)?,

@@ -3,7 +3,7 @@
 //!
 //! One sled tree with key prefixes, so that everything one step changes is one atomic batch:
 //! `r/ID` request, `w/ROW` row → id, `p/ID` open requests, `n/NAME` account names claimed by
-//! open requests, `o/MSG` outbox, `m/…` metadata (counters, cursor, alerts already raised).
+//! open requests, `o/MSG` outbox, `q/MSG` messages still to send, `m/…` metadata (counters, cursor, alerts already raised).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -199,7 +199,15 @@ impl Changes {
         self.batch.remove(format!("n/{name}").as_bytes());
     }
 
+    /// Writes a message and keeps the pending index in step, so delivery looks only at what
+    /// is still to send.
     pub fn put_message(&mut self, message: &OutboxMessage) {
+        let pending = format!("q/{}", message.id);
+        if message.is_pending() {
+            self.batch.insert(pending.as_bytes(), &[][..]);
+        } else {
+            self.batch.remove(pending.as_bytes());
+        }
         self.put_json(
             format!("o/{}", message.id),
             &StoredMessage::V1(message.clone()),
@@ -388,6 +396,18 @@ impl Store {
         })
     }
 
+    /// Messages still to send, in id order. Its size follows the backlog, not the history.
+    pub fn pending_messages(&self) -> Result<Vec<OutboxMessage>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(b"q/") {
+            let (key, _) = item?;
+            if let Some(m) = self.message(&String::from_utf8_lossy(&key[2..]))? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
     /// Messages of one request.
     pub fn messages_of(&self, id: RequestId) -> Result<Vec<OutboxMessage>, StoreError> {
         let prefix = format!("o/{id}.");
@@ -461,6 +481,42 @@ mod tests {
             vec![b.id]
         );
         assert_eq!(store.requests().count(), 2);
+    }
+
+    #[test]
+    fn delivery_sees_only_pending_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now: Timestamp = "2026-03-02T13:00:00Z".parse().unwrap();
+        let id = RequestId { year: 2026, seq: 1 };
+        let mut a = OutboxMessage::new(
+            format!("{id}.1.acuse"),
+            Some(id),
+            MessageKind::Acknowledgement,
+            vec![],
+            String::new(),
+            now,
+        );
+        let b = OutboxMessage::new(
+            format!("{id}.2.resultado"),
+            Some(id),
+            MessageKind::Outcome,
+            vec![],
+            String::new(),
+            now,
+        );
+        let mut c = Changes::new();
+        c.put_message(&a);
+        c.put_message(&b);
+        store.commit(c).unwrap();
+        assert_eq!(store.pending_messages().unwrap().len(), 2);
+        a.delivery = Delivery::Sent { at: now };
+        let mut c = Changes::new();
+        c.put_message(&a);
+        store.commit(c).unwrap();
+        assert_eq!(store.pending_messages().unwrap(), vec![b]);
+        assert_eq!(store.messages_of(id).unwrap().len(), 2);
+        assert_eq!(store.messages().count(), 2);
     }
 
     #[test]
