@@ -403,7 +403,7 @@ impl RowReader<'_> {
         self.problems.push(Problem {
             row: self.row,
             column: self.map.header(field),
-            reason: reason.into(),
+            reason: shorten_quotes(&reason.into()),
         });
     }
 
@@ -672,6 +672,31 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     s
 }
 
+/// Quoted answers («…») cut to a readable length: a pasted page must not become the message.
+fn shorten_quotes(reason: &str) -> String {
+    const MAX: usize = 60;
+    let mut out = String::with_capacity(reason.len().min(512));
+    let mut rest = reason;
+    while let Some(start) = rest.find('«') {
+        let Some(len) = rest[start..].find('»') else {
+            break;
+        };
+        let quoted = &rest[start + '«'.len_utf8()..start + len];
+        out.push_str(&rest[..start]);
+        out.push('«');
+        if quoted.chars().count() > MAX {
+            out.extend(quoted.chars().take(MAX));
+            out.push('…');
+        } else {
+            out.push_str(quoted);
+        }
+        out.push('»');
+        rest = &rest[start + len + '»'.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn id_number(r: &mut RowReader<'_>, id_type: &str, raw: &str) -> String {
     if raw.is_empty() {
         return String::new();
@@ -873,6 +898,20 @@ mod tests {
         ] {
             assert_eq!(parse_email(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn long_answers_are_cut_in_messages() {
+        let long = format!("«{}» no es válido; «corto»", "x".repeat(500));
+        let short = shorten_quotes(&long);
+        assert_eq!(
+            short,
+            format!("«{}…» no es válido; «corto»", "x".repeat(60))
+        );
+        assert_eq!(
+            shorten_quotes("sin comillas «abierta"),
+            "sin comillas «abierta"
+        );
     }
 
     #[test]

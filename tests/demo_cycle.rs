@@ -369,3 +369,92 @@ fn swapped_rows_of_open_requests_stop_ingestion() {
     assert_eq!(report.edited, 0);
     assert_eq!(by_row(&engine)[&21].state.name(), StateName::NeedsInfo);
 }
+
+#[test]
+fn hostile_and_broken_rows_become_requests_that_say_what_to_fix() {
+    let demo = Demo::new();
+    let header = demo.responses().lines().next().unwrap().to_string();
+    let long = "x".repeat(20_000);
+    let rows = [
+        ",,,,,,,,,,,,,,,,,,,,".to_string(),
+        "no es una fecha,talentohumano@upme.gov.co,Creación de cuenta".to_string(),
+        format!("27/11/2026 08:00:00,talentohumano@upme.gov.co,Creación de cuenta,Funcionario,\"*)(|(objectClass=*\",\"a,OU=Domain Admins\",CC,123,{long}@gmail.com,Secretaría General,x,,,,,,,,,,,extra1,extra2"),
+        "27/11/2026 08:00:00,talentohumano@upme.gov.co,Creación de cuenta,Funcionario,\"Ana\r\nMaría\u{200b}\",\"Pérez\",CC,12345678,ana@gmail.com,Secretaría General,Técnico,,,,,,,,,,".to_string(),
+        "27/11/2026 08:00:00,TalentoHumano@UPME.GOV.CO,creacion de cuenta,FUNCIONARIO,José,Núñez,,1.111.111,jose@gmail.com,secretaria general,Técnico,,,,,,,,,,".to_string(),
+        "27/11/2026 08:00:00,talentohumano@upme.gov.co,Cambio de clave,Funcionario,,,,,,,,,,,,\"ana.gomez)(cn=*\",,,,Tal vez,".to_string(),
+        "46353.999988426,talentohumano@upme.gov.co,Vacaciones,Funcionario,,,,,,,,,,,,ana.gomez,31/02/2027,1/1/2027,,,".to_string(),
+        format!("27/11/2026 08:00:00,{long}@upme.gov.co,Creación de cuenta,Contratista,A,B,,1,a@b.co,,,,,,,,,,,,"),
+        "27/11/2026 08:00:00,talentohumano@upme.gov.co,Creación de cuenta,Funcionario,Ñandú,Ü,CC,98765432,nandu@gmail.com,Secretaría General,Técnico,,,,,,,,GG-Todos; DROP TABLE,,".to_string(),
+        "27/11/2026 08:00:00,andres.mejia@upme.gov.co,Creación de cuenta,Contratista,Luz,Mar,CC,55555555,luz@gmail.com,Subdirección de Energía Eléctrica,Contratista,,C-1,30/06/2027,01/12/2026,,,,,,".to_string(),
+    ];
+    demo.write_responses(&format!("{header}\n{}\n", rows.join("\n")));
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    assert_eq!(report.registered, rows.len());
+    for (row, r) in by_row(&engine) {
+        let state = r.state.name();
+        if state != StateName::Closed {
+            assert!(
+                !r.state.reason().is_empty(),
+                "row {row} in {state} without a reason"
+            );
+        }
+        if let Some(account) = &r.account {
+            assert!(
+                account.len() <= 20
+                    && account.chars().all(|c| c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || c == '.'
+                        || c == '-'),
+                "{account}"
+            );
+        }
+    }
+    let states: Vec<StateName> = by_row(&engine).values().map(|r| r.state.name()).collect();
+    use StateName::*;
+    assert_eq!(
+        states,
+        [
+            NeedsInfo, NeedsInfo, NeedsInfo, Closed, Closed, NeedsInfo, NeedsInfo, NeedsInfo,
+            NeedsInfo, NeedsInfo
+        ]
+    );
+    let requests = by_row(&engine);
+    assert_eq!(requests[&5].account.as_deref(), Some("ana.perez"));
+    assert_eq!(requests[&6].account.as_deref(), Some("jose.nunez"));
+    assert!(requests[&4].state.reason().contains("«Nombres»"));
+    assert!(
+        requests[&10]
+            .state
+            .reason()
+            .contains("GG-Todos; DROP TABLE")
+    );
+    assert!(
+        requests[&11]
+            .state
+            .reason()
+            .contains("anterior a su inicio")
+    );
+    assert_eq!(
+        requests[&4].submission.extra.len(),
+        0,
+        "extra cells without a header are not kept"
+    );
+    // Without a usable requester address, the service desk is the one told.
+    let reason = requests[&9].state.reason();
+    assert!(
+        reason.contains("no es una dirección de correo válida"),
+        "{reason}"
+    );
+    assert!(
+        reason.chars().count() < 1000,
+        "a pasted page is not echoed back: {}",
+        reason.chars().count()
+    );
+    let mails = demo.mails();
+    let to_desk = mails
+        .iter()
+        .find(|m| m.message_id.starts_with(&format!("<{}.", requests[&9].id)))
+        .unwrap();
+    assert_eq!(to_desk.to, "mesadeservicio@upme.gov.co");
+}
