@@ -154,3 +154,79 @@ fn the_daemon_stops_cleanly_on_sigterm() {
     let listed = stdout(&cuentas(&demo, &["requests"]));
     assert_eq!(listed.lines().count(), 32);
 }
+
+#[test]
+fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
+    const ROWS: usize = 500;
+    let demo = Demo::new();
+    let header = demo.responses().lines().next().unwrap().to_string();
+    demo.write_responses(&format!("{header}\n{}", common::generated_rows(ROWS)));
+    // SIGKILL at several points of the first import, restarting each time.
+    for delay_ms in [80, 300, 150, 600] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["run", "--config"])
+            .arg(demo.path("cuentas.toml"))
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let out = stdout(&cuentas(&demo, &["run", "--once"]));
+    assert!(
+        out.lines().last().unwrap().contains("0 messages sent") || out.contains("messages sent"),
+        "{out}"
+    );
+
+    let listed = stdout(&cuentas(&demo, &["requests"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), ROWS, "every row registered exactly once");
+    let mut rows: Vec<u32> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
+        .collect();
+    rows.sort();
+    rows.dedup();
+    assert_eq!(rows.len(), ROWS, "no row registered twice");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("GU-2026-{:06}", i + 1)),
+            "ids have no gaps: {line}"
+        );
+        assert!(
+            line.contains(" Closed ") || line.contains(" NeedsInfo "),
+            "{line}"
+        );
+    }
+    // No two open or closed creations took the same account.
+    let mut accounts = std::collections::HashSet::new();
+    for line in lines.iter().filter(|l| l.contains("Se creó la cuenta")) {
+        let account = line
+            .split("Se creó la cuenta ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        assert!(
+            accounts.insert(account.to_string()),
+            "{account} given twice"
+        );
+    }
+    // Every message went out; one may repeat after a kill, none more than twice.
+    let mails = demo.mails();
+    let mut by_id = std::collections::HashMap::new();
+    for m in &mails {
+        *by_id.entry(m.message_id.clone()).or_insert(0) += 1;
+    }
+    assert!(
+        by_id.values().all(|&n| n <= 2),
+        "a message sent three times"
+    );
+    let outcomes = by_id.keys().filter(|id| id.contains(".resultado@")).count();
+    assert_eq!(
+        outcomes,
+        lines.iter().filter(|l| l.contains(" Closed ")).count()
+    );
+}

@@ -166,3 +166,49 @@ fn decode_words(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+const GIVEN: [&str; 12] = [
+    "Ana",
+    "Luis",
+    "María",
+    "José",
+    "Camila",
+    "Andrés",
+    "Sofía",
+    "Julián",
+    "Valentina",
+    "Óscar",
+    "Lucía",
+    "Tomás",
+];
+const SURNAMES: [&str; 12] = [
+    "Pérez",
+    "Gómez",
+    "De La Hoz",
+    "Núñez",
+    "Rodríguez",
+    "Martínez",
+    "Peña",
+    "Ospina",
+    "Díaz",
+    "Quiñones",
+    "Ruiz",
+    "Muñoz",
+];
+
+/// `n` creation requests for contractors of one supervisor, with frequent name collisions and
+/// unique document numbers, in the demo's columns.
+pub fn generated_rows(n: usize) -> String {
+    let mut out = String::new();
+    for i in 0..n {
+        let given = format!("{} {}", GIVEN[i % 12], GIVEN[(i / 12) % 12]);
+        let surnames = format!("{} {}", SURNAMES[(i / 7) % 12], SURNAMES[(i / 144) % 12]);
+        out.push_str(&format!(
+            "27/11/2026 07:{:02}:{:02},andres.mejia@upme.gov.co,Creación de cuenta,Contratista,{given},{surnames},CC,{},p{i}@gmail.com,Subdirección de Energía Eléctrica,Contratista,,C-{i},01/12/2026,30/06/2027,,,,,,\n",
+            (i / 60) % 60,
+            i % 60,
+            1_000_000_000 + i
+        ));
+    }
+    out
+}
