@@ -19,13 +19,7 @@ use crate::store::Store;
 #[command(version, about)]
 pub struct Cli {
     /// Configuration file.
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "CUENTAS_CONFIG",
-        default_value = "/etc/cuentas/cuentas.toml"
-    )]
+    #[arg(long, short, global = true, env = "CUENTAS_CONFIG", default_value = "/etc/cuentas/cuentas.toml")]
     pub config: PathBuf,
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
@@ -69,6 +63,16 @@ pub enum Command {
     },
     /// What open requests will do to the directory (dry run).
     Plan,
+    /// Let requests held by the hourly limit of disables go on.
+    Release {
+        /// The requests to release.
+        ids: Vec<RequestId>,
+        /// Release every held request.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Try a failed request again, from the start of its directory step.
+    Retry { id: RequestId },
 }
 
 /// The clock. `app` is the one place that reads it; everything else is given `now`.
@@ -81,14 +85,10 @@ fn now() -> Timestamp {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Human if std::env::var_os("JOURNAL_STREAM").is_some() => {
-            builder.without_time().init()
-        }
+        LogFormat::Human if std::env::var_os("JOURNAL_STREAM").is_some() => builder.without_time().init(),
         LogFormat::Human => builder.init(),
     }
 }
@@ -99,9 +99,7 @@ pub fn main(cli: Cli) -> Result<()> {
         Command::Check { offline } => check(&cli.config, offline),
         Command::Run { once } => {
             let config = load(&cli.config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(run(config, once))
         }
         Command::Requests { state } => {
@@ -132,6 +130,52 @@ pub fn main(cli: Cli) -> Result<()> {
             print!("{}", show(&r, &config));
             Ok(())
         }
+        Command::Release { ids, all } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            let held: Vec<Request> = store
+                .requests()
+                .filter(|r| r.as_ref().map_or(true, |r| r.state.name() == StateName::Held))
+                .collect::<Result<_, _>>()?;
+            if !all && ids.is_empty() {
+                bail!("name the requests to release (see «cuentas requests --state Held»), or use --all");
+            }
+            for id in &ids {
+                if !held.iter().any(|r| r.id == *id) {
+                    bail!("{id} is not held");
+                }
+            }
+            for mut r in held.into_iter().filter(|r| all || ids.contains(&r.id)) {
+                let crate::request::State::Held { plan, .. } = r.state.clone() else { continue };
+                let state =
+                    crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
+                r.transition(state, admin(), "liberada por un administrador", now())?;
+                let mut changes = crate::store::Changes::new();
+                changes.put_request(&r);
+                store.commit(changes)?;
+                println!("{} released", r.id);
+            }
+            Ok(())
+        }
+        Command::Retry { id } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+            let crate::request::State::Failed { plan, .. } = r.state.clone() else {
+                bail!("{id} is {}, not Failed", r.state.name())
+            };
+            let Some(plan) = plan else {
+                bail!("{id} failed before it had a directory plan; nothing to retry")
+            };
+            let state =
+                crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
+            r.transition(state, admin(), "reintentada por un administrador", now())?;
+            let mut changes = crate::store::Changes::new();
+            changes.put_request(&r);
+            store.commit(changes)?;
+            println!("{id} will be tried again at the next cycle");
+            Ok(())
+        }
         Command::Plan => {
             let config = load(&cli.config)?;
             let engine = Engine::new(config)?;
@@ -151,6 +195,12 @@ pub fn main(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Who is acting, for the history: the administrator behind sudo, or the user.
+fn admin() -> crate::request::Actor {
+    let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "root".into());
+    crate::request::Actor::Admin(who)
 }
 
 fn load(path: &Path) -> Result<Config> {
@@ -187,12 +237,7 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         Err(e) => problems.push(e.to_string()),
     }
     if !problems.is_empty() {
-        bail!(
-            "{} has {} problem(s):\n  - {}",
-            path.display(),
-            problems.len(),
-            problems.join("\n  - ")
-        );
+        bail!("{} has {} problem(s):\n  - {}", path.display(), problems.len(), problems.join("\n  - "));
     }
     println!(
         "{}: configuration, authorizer matrix, directory snapshot, templates and form header are valid",
@@ -217,11 +262,28 @@ async fn run(config: Config, once: bool) -> Result<()> {
     let mut watchdog_usec = 0;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
         .then(|| Duration::from_micros(watchdog_usec / 2));
+    // READY once the store is open and the directory answered (or said why it did not).
+    let (back, reachable) = tokio::task::spawn_blocking(move || {
+        let reachable = engine.check_directory();
+        (engine, reachable)
+    })
+    .await?;
+    engine = back;
+    if let Err(e) = &reachable {
+        tracing::error!(error = %e, "the directory does not answer; requests will wait for it");
+    }
     // Outside systemd (no $NOTIFY_SOCKET) these calls do nothing.
     let _ = sd_notify::notify(false, &[NotifyState::Ready]);
     info!(store = %engine.store_dir().display(), "started");
     loop {
-        let report = engine.cycle(now())?;
+        // The cycle blocks (sled, files, the LDAP client's own runtime): off the async thread.
+        let (back, result) = tokio::task::spawn_blocking(move || {
+            let result = engine.cycle(now());
+            (engine, result)
+        })
+        .await?;
+        engine = back;
+        let report = result?;
         if once {
             print_report(&engine, &report)?;
             return Ok(());
@@ -231,10 +293,7 @@ async fn run(config: Config, once: bool) -> Result<()> {
             "{open} open requests; last cycle registered {}, sent {}",
             report.registered, report.sent
         );
-        let _ = sd_notify::notify(
-            false,
-            &[NotifyState::Watchdog, NotifyState::Status(&status)],
-        );
+        let _ = sd_notify::notify(false, &[NotifyState::Watchdog, NotifyState::Status(&status)]);
         if !report.touched.is_empty() || report.sent > 0 {
             info!(
                 registered = report.registered,
@@ -282,11 +341,7 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
         report.edited,
         report.sent,
         open,
-        report
-            .halted
-            .as_ref()
-            .map(|h| format!("; INGESTION STOPPED: {h}"))
-            .unwrap_or_default()
+        report.halted.as_ref().map(|h| format!("; INGESTION STOPPED: {h}")).unwrap_or_default()
     )?;
     Ok(())
 }
@@ -299,26 +354,12 @@ fn line(r: &Request) -> String {
         crate::request::State::Scheduled { due, .. } => format!("scheduled for {due}"),
         state => state.reason().lines().collect::<Vec<_>>().join(" "),
     };
-    format!(
-        "{}  row {:<4} {:<24} {:<12} {}",
-        r.id,
-        r.row,
-        kind,
-        r.state.name().as_str(),
-        reason
-    )
+    format!("{}  row {:<4} {:<24} {:<12} {}", r.id, r.row, kind, r.state.name().as_str(), reason)
 }
 
 fn show(r: &Request, config: &Config) -> String {
-    let tz = config
-        .calendar()
-        .map(|c| c.time_zone().clone())
-        .unwrap_or(jiff::tz::TimeZone::UTC);
-    let local = |t: Timestamp| {
-        t.to_zoned(tz.clone())
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string()
-    };
+    let tz = config.calendar().map(|c| c.time_zone().clone()).unwrap_or(jiff::tz::TimeZone::UTC);
+    let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
     let s = &r.submission;
     let mut out = format!(
         "{}  row {}  {}\n  state:     {}\n  requester: {}\n  person:    {}\n  account:   {}\n  received:  {}\n  deadline:  {}\n",
@@ -345,12 +386,7 @@ fn show(r: &Request, config: &Config) -> String {
             _ => String::new(),
         };
         let reason = h.reason.lines().collect::<Vec<_>>().join(" / ");
-        out.push_str(&format!(
-            "    {}  {:<40} {from}{}  {reason}\n",
-            local(h.at),
-            h.actor.to_string(),
-            h.to
-        ));
+        out.push_str(&format!("    {}  {:<40} {from}{}  {reason}\n", local(h.at), h.actor.to_string(), h.to));
     }
     out
 }

@@ -42,19 +42,12 @@ impl Calendar {
         end: Time,
         extra_non_working: &[Date],
     ) -> Result<Calendar, CalendarError> {
-        let tz = TimeZone::get(time_zone).map_err(|source| CalendarError::UnknownTimeZone {
-            name: time_zone.to_owned(),
-            source,
-        })?;
+        let tz = TimeZone::get(time_zone)
+            .map_err(|source| CalendarError::UnknownTimeZone { name: time_zone.to_owned(), source })?;
         if start >= end {
             return Err(CalendarError::EmptyWorkingDay { start, end });
         }
-        Ok(Calendar {
-            tz,
-            start,
-            end,
-            extra: extra_non_working.iter().copied().collect(),
-        })
+        Ok(Calendar { tz, start, end, extra: extra_non_working.iter().copied().collect() })
     }
 
     pub fn time_zone(&self) -> &TimeZone {
@@ -154,12 +147,7 @@ impl Calendar {
         if !self.is_business_day(date) {
             return None;
         }
-        let resolve = |time: Time| {
-            self.tz
-                .to_ambiguous_timestamp(date.to_datetime(time))
-                .compatible()
-                .ok()
-        };
+        let resolve = |time: Time| self.tz.to_ambiguous_timestamp(date.to_datetime(time)).compatible().ok();
         let (open, close) = (resolve(self.start)?, resolve(self.end)?);
         (open < close).then_some((open, close))
     }
@@ -206,15 +194,7 @@ pub fn easter_sunday(year: i16) -> Date {
 const FIXED: [(i8, i8); 6] = [(1, 1), (5, 1), (7, 20), (8, 7), (12, 8), (12, 25)];
 
 /// Holidays moved to the following Monday (Ley 51 de 1983, "Ley Emiliani").
-const MOVED_TO_MONDAY: [(i8, i8); 7] = [
-    (1, 6),
-    (3, 19),
-    (6, 29),
-    (8, 15),
-    (10, 12),
-    (11, 1),
-    (11, 11),
-];
+const MOVED_TO_MONDAY: [(i8, i8); 7] = [(1, 6), (3, 19), (6, 29), (8, 15), (10, 12), (11, 1), (11, 11)];
 
 /// Offsets from Easter Sunday: Jueves and Viernes Santo, then Ascensión, Corpus Christi and
 /// Sagrado Corazón, whose offsets already make them Mondays.
@@ -229,18 +209,14 @@ fn holiday_rules(year: i16) -> [Option<Date>; RULE_COUNT] {
     if Date::new(year, 1, 1).is_err() {
         return out;
     }
-    let fixed = FIXED
-        .iter()
-        .map(|&(month, day)| Date::new(year, month, day).ok());
+    let fixed = FIXED.iter().map(|&(month, day)| Date::new(year, month, day).ok());
     let moved = MOVED_TO_MONDAY.iter().map(|&(month, day)| {
         let date = Date::new(year, month, day).ok()?;
         let days_to_monday = (7 - i64::from(date.weekday().to_monday_zero_offset())) % 7;
         add_days(date, days_to_monday)
     });
     let easter = easter_sunday(year);
-    let easter_based = EASTER_OFFSETS
-        .iter()
-        .map(|&offset| add_days(easter, offset));
+    let easter_based = EASTER_OFFSETS.iter().map(|&offset| add_days(easter, offset));
     for (slot, date) in out.iter_mut().zip(fixed.chain(moved).chain(easter_based)) {
         *slot = date;
     }
@@ -271,9 +247,7 @@ mod tests {
     }
 
     fn local_in(cal: &Calendar, y: i16, mo: i8, d: i8, h: i8, mi: i8) -> Timestamp {
-        cal.time_zone()
-            .to_timestamp(date(y, mo, d).at(h, mi, 0, 0))
-            .unwrap()
+        cal.time_zone().to_timestamp(date(y, mo, d).at(h, mi, 0, 0)).unwrap()
     }
 
     fn local(cal: &Calendar, ts: Timestamp) -> DateTime {
@@ -443,13 +417,8 @@ mod tests {
 
     #[test]
     fn is_holiday_and_is_business_day() {
-        let cal = Calendar::new(
-            "America/Bogota",
-            time(7, 30, 0, 0),
-            time(17, 0, 0, 0),
-            &[date(2026, 3, 4)],
-        )
-        .unwrap();
+        let cal = Calendar::new("America/Bogota", time(7, 30, 0, 0), time(17, 0, 0, 0), &[date(2026, 3, 4)])
+            .unwrap();
         assert!(cal.is_holiday(date(2026, 3, 23))); // San José, moved
         assert!(!cal.is_holiday(date(2026, 3, 19))); // its original date is a working day
         assert!(cal.is_holiday(date(2026, 3, 4))); // configured extra
@@ -474,13 +443,7 @@ mod tests {
 
     #[test]
     fn new_rejects_unknown_time_zone() {
-        let err = Calendar::new(
-            "Mars/Olympus_Mons",
-            time(7, 30, 0, 0),
-            time(17, 0, 0, 0),
-            &[],
-        )
-        .unwrap_err();
+        let err = Calendar::new("Mars/Olympus_Mons", time(7, 30, 0, 0), time(17, 0, 0, 0), &[]).unwrap_err();
         assert!(
             matches!(err, CalendarError::UnknownTimeZone { ref name, .. } if name == "Mars/Olympus_Mons")
         );
@@ -489,15 +452,9 @@ mod tests {
 
     #[test]
     fn new_rejects_empty_or_inverted_day() {
-        for (start, end) in [
-            (time(17, 0, 0, 0), time(7, 30, 0, 0)),
-            (time(8, 0, 0, 0), time(8, 0, 0, 0)),
-        ] {
+        for (start, end) in [(time(17, 0, 0, 0), time(7, 30, 0, 0)), (time(8, 0, 0, 0), time(8, 0, 0, 0))] {
             let err = Calendar::new("America/Bogota", start, end, &[]).unwrap_err();
-            assert!(
-                matches!(err, CalendarError::EmptyWorkingDay { .. }),
-                "{err}"
-            );
+            assert!(matches!(err, CalendarError::EmptyWorkingDay { .. }), "{err}");
         }
     }
 
@@ -557,25 +514,13 @@ mod tests {
     fn add_exactly_to_closing_stays_on_that_day() {
         let cal = bogota();
         let full_day = SignedDuration::from_mins(9 * 60 + 30);
-        assert_eq!(
-            cal.add_business_hours(at(2026, 3, 3, 7, 30), full_day),
-            at(2026, 3, 3, 17, 0)
-        );
-        assert_eq!(
-            cal.add_business_hours(at(2026, 3, 3, 15, 0), hours(2)),
-            at(2026, 3, 3, 17, 0)
-        );
+        assert_eq!(cal.add_business_hours(at(2026, 3, 3, 7, 30), full_day), at(2026, 3, 3, 17, 0));
+        assert_eq!(cal.add_business_hours(at(2026, 3, 3, 15, 0), hours(2)), at(2026, 3, 3, 17, 0));
         // Friday closing does not jump to Monday.
-        assert_eq!(
-            cal.add_business_hours(at(2026, 3, 6, 16, 0), hours(1)),
-            at(2026, 3, 6, 17, 0)
-        );
+        assert_eq!(cal.add_business_hours(at(2026, 3, 6, 16, 0), hours(1)), at(2026, 3, 6, 17, 0));
         // One minute more is the next morning.
         assert_eq!(
-            cal.add_business_hours(
-                at(2026, 3, 3, 7, 30),
-                full_day + SignedDuration::from_mins(1)
-            ),
+            cal.add_business_hours(at(2026, 3, 3, 7, 30), full_day + SignedDuration::from_mins(1)),
             at(2026, 3, 4, 7, 31)
         );
     }
@@ -588,10 +533,7 @@ mod tests {
             at(2026, 3, 3, 9, 0)
         );
         assert_eq!(
-            cal.add_business_hours(
-                at(2026, 3, 3, 16, 45),
-                SignedDuration::from_secs_f64(0.5 * 3600.0)
-            ),
+            cal.add_business_hours(at(2026, 3, 3, 16, 45), SignedDuration::from_secs_f64(0.5 * 3600.0)),
             at(2026, 3, 4, 7, 45)
         );
     }
@@ -631,10 +573,7 @@ mod tests {
     fn add_a_whole_week() {
         let cal = bogota();
         let week = SignedDuration::from_mins(5 * (9 * 60 + 30));
-        assert_eq!(
-            cal.add_business_hours(at(2026, 3, 2, 7, 30), week),
-            at(2026, 3, 6, 17, 0)
-        );
+        assert_eq!(cal.add_business_hours(at(2026, 3, 2, 7, 30), week), at(2026, 3, 6, 17, 0));
         assert_eq!(
             cal.add_business_hours(at(2026, 3, 2, 7, 30), week + SignedDuration::from_mins(30)),
             at(2026, 3, 9, 8, 0)
@@ -643,21 +582,15 @@ mod tests {
 
     #[test]
     fn add_skips_extra_non_working_days() {
-        let cal = Calendar::new(
-            "America/Bogota",
-            time(7, 30, 0, 0),
-            time(17, 0, 0, 0),
-            &[date(2026, 3, 4)],
-        )
-        .unwrap();
+        let cal = Calendar::new("America/Bogota", time(7, 30, 0, 0), time(17, 0, 0, 0), &[date(2026, 3, 4)])
+            .unwrap();
         let due = cal.add_business_hours(at(2026, 3, 3, 16, 0), hours(2));
         assert_eq!(due, at(2026, 3, 5, 8, 30));
     }
 
     #[test]
     fn add_with_custom_hours() {
-        let cal =
-            Calendar::new("America/Bogota", time(8, 0, 0, 0), time(12, 0, 0, 0), &[]).unwrap();
+        let cal = Calendar::new("America/Bogota", time(8, 0, 0, 0), time(12, 0, 0, 0), &[]).unwrap();
         // Tue 10:00–12:00 = 2 h, Wed 08:00–12:00 = 4 h, Thu 08:00 + 1 h.
         let due = cal.add_business_hours(local_in(&cal, 2026, 3, 3, 10, 0), hours(7));
         assert_eq!(due, local_in(&cal, 2026, 3, 5, 9, 0));
@@ -674,22 +607,13 @@ mod tests {
     #[test]
     fn add_saturates_at_end_of_time() {
         let cal = bogota();
-        assert_eq!(
-            cal.add_business_hours(at(9999, 12, 30, 12, 0), hours(100)),
-            Timestamp::MAX
-        );
+        assert_eq!(cal.add_business_hours(at(9999, 12, 30, 12, 0), hours(100)), Timestamp::MAX);
     }
 
     #[test]
     fn add_accounts_for_dst_in_other_zones() {
         // US DST began Sun 8 Mar 2026; business hours stay 07:30–17:00 local on both sides.
-        let cal = Calendar::new(
-            "America/New_York",
-            time(7, 30, 0, 0),
-            time(17, 0, 0, 0),
-            &[],
-        )
-        .unwrap();
+        let cal = Calendar::new("America/New_York", time(7, 30, 0, 0), time(17, 0, 0, 0), &[]).unwrap();
         let from = local_in(&cal, 2026, 3, 6, 16, 0);
         let due = cal.add_business_hours(from, hours(2));
         assert_eq!(local(&cal, due), date(2026, 3, 9).at(8, 30, 0, 0));
@@ -701,10 +625,7 @@ mod tests {
     #[test]
     fn between_known_spans() {
         let cal = bogota();
-        assert_eq!(
-            cal.business_hours_between(at(2026, 3, 20, 15, 0), at(2026, 3, 24, 15, 30)),
-            hours(10)
-        );
+        assert_eq!(cal.business_hours_between(at(2026, 3, 20, 15, 0), at(2026, 3, 24, 15, 30)), hours(10));
         assert_eq!(
             cal.business_hours_between(at(2026, 3, 3, 6, 0), at(2026, 3, 3, 20, 0)),
             SignedDuration::from_mins(9 * 60 + 30)
@@ -721,10 +642,7 @@ mod tests {
         let cal = bogota();
         let a = at(2026, 3, 3, 9, 0);
         assert_eq!(cal.business_hours_between(a, a), SignedDuration::ZERO);
-        assert_eq!(
-            cal.business_hours_between(a, at(2026, 3, 3, 8, 0)),
-            SignedDuration::ZERO
-        );
+        assert_eq!(cal.business_hours_between(a, at(2026, 3, 3, 8, 0)), SignedDuration::ZERO);
         // Saturday to Sunday, and a holiday Monday.
         assert_eq!(
             cal.business_hours_between(at(2026, 3, 7, 8, 0), at(2026, 3, 8, 16, 0)),
@@ -772,10 +690,7 @@ mod tests {
         let from = at(2026, 3, 20, 15, 0);
         // `to` inside business hours is reached exactly.
         let to = at(2026, 3, 25, 11, 20);
-        assert_eq!(
-            cal.add_business_hours(from, cal.business_hours_between(from, to)),
-            to
-        );
+        assert_eq!(cal.add_business_hours(from, cal.business_hours_between(from, to)), to);
         // `to` on a weekend maps back to the preceding closing time.
         let to = at(2026, 3, 28, 11, 0);
         assert_eq!(
@@ -789,27 +704,12 @@ mod tests {
     #[test]
     fn start_of_business_day() {
         let cal = bogota();
-        assert_eq!(
-            cal.start_of_business_day_on_or_after(date(2026, 3, 24)),
-            at(2026, 3, 24, 7, 30)
-        );
+        assert_eq!(cal.start_of_business_day_on_or_after(date(2026, 3, 24)), at(2026, 3, 24, 7, 30));
         // Holiday Monday, and the Saturday before it.
-        assert_eq!(
-            cal.start_of_business_day_on_or_after(date(2026, 3, 23)),
-            at(2026, 3, 24, 7, 30)
-        );
-        assert_eq!(
-            cal.start_of_business_day_on_or_after(date(2026, 3, 21)),
-            at(2026, 3, 24, 7, 30)
-        );
-        assert_eq!(
-            cal.start_of_business_day_on_or_after(date(2026, 4, 2)),
-            at(2026, 4, 6, 7, 30)
-        );
-        assert_eq!(
-            cal.start_of_business_day_on_or_after(date(2026, 12, 25)),
-            at(2026, 12, 28, 7, 30)
-        );
+        assert_eq!(cal.start_of_business_day_on_or_after(date(2026, 3, 23)), at(2026, 3, 24, 7, 30));
+        assert_eq!(cal.start_of_business_day_on_or_after(date(2026, 3, 21)), at(2026, 3, 24, 7, 30));
+        assert_eq!(cal.start_of_business_day_on_or_after(date(2026, 4, 2)), at(2026, 4, 6, 7, 30));
+        assert_eq!(cal.start_of_business_day_on_or_after(date(2026, 12, 25)), at(2026, 12, 28, 7, 30));
         assert_eq!(
             cal.start_of_business_day_on_or_after(date(2026, 3, 24)),
             "2026-03-24T12:30:00Z".parse::<Timestamp>().unwrap()
@@ -818,9 +718,6 @@ mod tests {
 
     #[test]
     fn start_of_business_day_saturates() {
-        assert_eq!(
-            bogota().start_of_business_day_on_or_after(date(9999, 12, 31)),
-            Timestamp::MAX
-        );
+        assert_eq!(bogota().start_of_business_day_on_or_after(date(9999, 12, 31)), Timestamp::MAX);
     }
 }

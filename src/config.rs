@@ -17,15 +17,9 @@ use crate::request::Kind;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<String>,
-    },
+    Invalid { path: PathBuf, problems: Vec<String> },
 }
 
 /// The whole configuration.
@@ -149,11 +143,29 @@ pub struct AuthorizersConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
-    /// `dry-run`: apply nothing, record what would be done, against `snapshot_path`.
+    /// `ldap`: Active Directory over LDAPS (or StartTLS). `dry-run`: apply nothing, record
+    /// what would be done, planning against `snapshot_path`.
     #[serde(default)]
     pub mode: DirectoryMode,
     /// JSON file of existing accounts the dry run plans against (see `fixtures/demo/directorio.json`).
     pub snapshot_path: Option<PathBuf>,
+    /// `ldaps://dc1.example.gov.co` (port 636), or `ldap://…:389` with `starttls = true`.
+    /// Plain LDAP is refused.
+    pub url: Option<String>,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM file of the CA(s) that signed the domain controllers' certificates; the only ones trusted.
+    pub ca_file: Option<PathBuf>,
+    /// The bind account's DN or UPN (`svc-cuentas@upme.gov.co`).
+    pub bind_dn: Option<String>,
+    /// Its password: a file, or `credential:NAME` (systemd LoadCredential=).
+    pub bind_password: Option<String>,
+    /// Where searches start, e.g. `DC=upme,DC=gov,DC=co`.
+    pub base_dn: Option<String>,
+    /// Seconds an LDAP operation may take. Default 30.
+    #[serde(default = "default_ldap_timeout_secs")]
+    pub timeout_secs: u64,
     /// Mail and UPN domain of new accounts, e.g. `upme.gov.co`.
     pub domain: String,
     /// Ordered `sAMAccountName` patterns; the first free one wins. Tokens: `{g1}` `{g2}` given
@@ -162,8 +174,13 @@ pub struct DirectoryConfig {
     pub naming_patterns: Vec<String>,
     /// OU of new accounts by holder type.
     pub ous: HolderOus,
+    /// OU of employees by dependency, where it differs from `ous.employee` (transfers move there).
+    #[serde(default)]
+    pub department_ous: BTreeMap<String, String>,
     /// OUs the daemon may touch; accounts elsewhere are refused.
     pub managed_ous: Vec<String>,
+    /// Where deleted accounts wait, disabled, until every backup is confirmed.
+    pub retired_ou: Option<String>,
     /// Groups the daemon may add members to or remove them from; requested groups elsewhere are refused.
     #[serde(default)]
     pub allowed_groups: Vec<String>,
@@ -173,28 +190,43 @@ pub struct DirectoryConfig {
     /// Accounts never touched, whatever a request says (`sAMAccountName`).
     #[serde(default = "default_protected_accounts")]
     pub protected_accounts: Vec<String>,
+    /// Members of these groups (by name) are never touched.
+    #[serde(default = "default_protected_groups")]
+    pub protected_groups: Vec<String>,
+    /// Disables and deletions carried out per hour before the rest wait as `Held` for
+    /// `cuentas release`. Default 10.
+    #[serde(default = "default_max_disables_per_hour")]
+    pub max_disables_per_hour: u32,
+}
+
+fn default_ldap_timeout_secs() -> u64 {
+    30
+}
+fn default_max_disables_per_hour() -> u32 {
+    10
+}
+fn default_protected_groups() -> Vec<String> {
+    [
+        "Domain Admins",
+        "Enterprise Admins",
+        "Schema Admins",
+        "Administrators",
+        "Account Operators",
+        "Backup Operators",
+        "Server Operators",
+        "Print Operators",
+        "Group Policy Creator Owners",
+        "Read-only Domain Controllers",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn default_naming_patterns() -> Vec<String> {
-    [
-        "{g1}.{s1}",
-        "{g1}.{s1}{s2:1}",
-        "{g1}{g2:1}.{s1}",
-        "{g1}.{s1}{n}",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["{g1}.{s1}", "{g1}.{s1}{s2:1}", "{g1}{g2:1}.{s1}", "{g1}.{s1}{n}"].map(String::from).to_vec()
 }
 fn default_protected_accounts() -> Vec<String> {
-    [
-        "administrator",
-        "administrador",
-        "krbtgt",
-        "guest",
-        "invitado",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["administrator", "administrador", "krbtgt", "guest", "invitado"].map(String::from).to_vec()
 }
 
 /// How directory plans are carried out.
@@ -203,6 +235,7 @@ fn default_protected_accounts() -> Vec<String> {
 pub enum DirectoryMode {
     #[default]
     DryRun,
+    Ldap,
 }
 
 /// `[directory.ous]`
@@ -264,10 +297,7 @@ pub struct SlaConfig {
 
 impl Default for SlaConfig {
     fn default() -> Self {
-        SlaConfig {
-            default_hours: default_sla_hours(),
-            hours: BTreeMap::new(),
-        }
+        SlaConfig { default_hours: default_sla_hours(), hours: BTreeMap::new() }
     }
 }
 
@@ -277,8 +307,7 @@ fn default_sla_hours() -> u32 {
 
 impl SlaConfig {
     pub fn hours_for(&self, kind: Option<Kind>) -> u32 {
-        kind.and_then(|k| self.hours.get(k.key()).copied())
-            .unwrap_or(self.default_hours)
+        kind.and_then(|k| self.hours.get(k.key()).copied()).unwrap_or(self.default_hours)
     }
 }
 
@@ -347,34 +376,27 @@ impl fmt::Debug for Secret {
 impl Config {
     /// Reads and validates a configuration file; `Invalid` lists every problem found.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::parse(&text, path)
     }
 
     /// Parses `text` as if read from `path` (relative paths are taken from its folder).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let invalid = |problems| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems,
-        };
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| invalid(vec![e.to_string()]))?;
+        let invalid = |problems| ConfigError::Invalid { path: path.to_path_buf(), problems };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(vec![e.to_string()]))?;
         let mut problems = Vec::new();
 
-        let mut section =
-            |name: &str, required: bool, problems: &mut Vec<String>| -> Option<toml::Value> {
-                match table.remove(name) {
-                    Some(v) => Some(v),
-                    None if required => {
-                        problems.push(format!("missing section [{name}]"));
-                        None
-                    }
-                    None => None,
+        let mut section = |name: &str, required: bool, problems: &mut Vec<String>| -> Option<toml::Value> {
+            match table.remove(name) {
+                Some(v) => Some(v),
+                None if required => {
+                    problems.push(format!("missing section [{name}]"));
+                    None
                 }
-            };
+                None => None,
+            }
+        };
         let source = section("source", true, &mut problems);
         let form = section("form", true, &mut problems);
         let authorizers = section("authorizers", true, &mut problems);
@@ -383,12 +405,10 @@ impl Config {
         let time = section("time", false, &mut problems);
         let sla = section("sla", false, &mut problems);
 
-        let top: Option<TopLevel> =
-            typed("top level", Some(toml::Value::Table(table)), &mut problems);
+        let top: Option<TopLevel> = typed("top level", Some(toml::Value::Table(table)), &mut problems);
         let source: Option<SourceConfig> = typed("[source]", source, &mut problems);
         let form: Option<FormConfig> = typed("[form]", form, &mut problems);
-        let authorizers: Option<AuthorizersConfig> =
-            typed("[authorizers]", authorizers, &mut problems);
+        let authorizers: Option<AuthorizersConfig> = typed("[authorizers]", authorizers, &mut problems);
         let directory: Option<DirectoryConfig> = typed("[directory]", directory, &mut problems);
         let mail: Option<MailConfig> = typed("[mail]", mail, &mut problems);
         let time: Option<TimeConfig> = match time {
@@ -429,11 +449,7 @@ impl Config {
         };
         config.resolve_paths(base);
         problems.extend(config.problems());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(invalid(problems))
-        }
+        if problems.is_empty() { Ok(config) } else { Err(invalid(problems)) }
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -443,6 +459,7 @@ impl Config {
         self.authorizers.path = base.join(&self.authorizers.path);
         for p in [
             &mut self.directory.snapshot_path,
+            &mut self.directory.ca_file,
             &mut self.mail.spool_dir,
             &mut self.mail.templates_dir,
         ]
@@ -471,42 +488,27 @@ impl Config {
             );
         }
         if self.form.requester_domains.is_empty() {
-            p.push(
-                "[form] requester_domains is empty: name the domains requesters write from".into(),
-            );
+            p.push("[form] requester_domains is empty: name the domains requesters write from".into());
         }
         for d in &self.form.requester_domains {
             if d.contains('@') || !d.contains('.') {
-                p.push(format!(
-                    "[form] requester_domains: «{d}» is not a domain (write e.g. upme.gov.co)"
-                ));
+                p.push(format!("[form] requester_domains: «{d}» is not a domain (write e.g. upme.gov.co)"));
             }
         }
         for key in self.form.columns.keys() {
             if key.parse::<Field>().is_err() {
                 let names: Vec<_> = Field::ALL.iter().map(|f| f.key()).collect();
-                p.push(format!(
-                    "[form.columns] unknown field «{key}»; known fields: {}",
-                    names.join(", ")
-                ));
+                p.push(format!("[form.columns] unknown field «{key}»; known fields: {}", names.join(", ")));
             }
         }
         for key in self.sla.hours.keys() {
             if !Kind::ALL.iter().any(|k| k.key() == key) {
                 let names: Vec<_> = Kind::ALL.iter().map(|k| k.key()).collect();
-                p.push(format!(
-                    "[sla.hours] unknown kind «{key}»; known kinds: {}",
-                    names.join(", ")
-                ));
+                p.push(format!("[sla.hours] unknown kind «{key}»; known kinds: {}", names.join(", ")));
             }
         }
-        if let Err(errors) = crate::policy::Rules::default().with_overrides(&self.authorizers.rules)
-        {
-            p.extend(
-                errors
-                    .into_iter()
-                    .map(|e| format!("[authorizers.rules] {e}")),
-            );
+        if let Err(errors) = crate::policy::Rules::default().with_overrides(&self.authorizers.rules) {
+            p.extend(errors.into_iter().map(|e| format!("[authorizers.rules] {e}")));
         }
         let must_exist = |what: &str, path: &Path, p: &mut Vec<String>| {
             if !path.is_file() {
@@ -518,19 +520,55 @@ impl Config {
         }
         must_exist("[authorizers] path", &self.authorizers.path, &mut p);
         let dir = &self.directory;
-        match (&dir.mode, &dir.snapshot_path) {
-            (DirectoryMode::DryRun, Some(path)) => {
-                must_exist("[directory] snapshot_path", path, &mut p)
+        match dir.mode {
+            DirectoryMode::DryRun => match &dir.snapshot_path {
+                Some(path) => must_exist("[directory] snapshot_path", path, &mut p),
+                None => p.push("[directory] mode = \"dry-run\" needs snapshot_path".into()),
+            },
+            DirectoryMode::Ldap => {
+                for (key, missing) in [
+                    ("url", dir.url.is_none()),
+                    ("ca_file", dir.ca_file.is_none()),
+                    ("bind_dn", dir.bind_dn.is_none()),
+                    ("bind_password", dir.bind_password.is_none()),
+                    ("base_dn", dir.base_dn.is_none()),
+                ] {
+                    if missing {
+                        p.push(format!("[directory] mode = \"ldap\" needs {key}"));
+                    }
+                }
+                match dir.url.as_deref() {
+                    Some(url) if url.starts_with("ldaps://") => {}
+                    Some(url) if url.starts_with("ldap://") && dir.starttls => {}
+                    Some(url) if url.starts_with("ldap://") => p.push(format!(
+                        "[directory] url = «{url}» is plain LDAP: passwords would cross the network in clear; \
+                         use ldaps:// or set starttls = true"
+                    )),
+                    Some(url) => p.push(format!("[directory] url = «{url}» must start with ldaps:// or ldap://")),
+                    None => {}
+                }
+                if let Some(ca) = &dir.ca_file {
+                    must_exist("[directory] ca_file", ca, &mut p);
+                }
+                if let Some(SecretRef::File(path)) = dir.bind_password.as_deref().map(SecretRef::parse) {
+                    must_exist("[directory] bind_password", &self.base_dir().join(path), &mut p);
+                }
             }
-            (DirectoryMode::DryRun, None) => {
-                p.push("[directory] mode = \"dry-run\" needs snapshot_path".into())
+        }
+        if let Some(retired) = &dir.retired_ou
+            && !dir.managed_ous.iter().any(|m| dn_within(retired, m))
+        {
+            p.push(format!("[directory] retired_ou = «{retired}» is not inside any of managed_ous"));
+        }
+        for (dep, ou) in &dir.department_ous {
+            if !dir.managed_ous.iter().any(|m| dn_within(ou, m)) {
+                p.push(format!(
+                    "[directory.department_ous] «{dep}» = «{ou}» is not inside any of managed_ous"
+                ));
             }
         }
         if dir.domain.contains('@') || !dir.domain.contains('.') {
-            p.push(format!(
-                "[directory] domain: «{}» is not a domain (write e.g. upme.gov.co)",
-                dir.domain
-            ));
+            p.push(format!("[directory] domain: «{}» is not a domain (write e.g. upme.gov.co)", dir.domain));
         }
         if dir.naming_patterns.is_empty() {
             p.push("[directory] naming_patterns is empty".into());
@@ -546,23 +584,21 @@ impl Config {
             ("institutional", &dir.ous.institutional),
         ] {
             if !dir.managed_ous.iter().any(|m| dn_within(ou, m)) {
-                p.push(format!(
-                    "[directory.ous] {what} = «{ou}» is not inside any of managed_ous"
-                ));
+                p.push(format!("[directory.ous] {what} = «{ou}» is not inside any of managed_ous"));
             }
         }
         for (dep, groups) in &dir.department_groups {
             for g in groups {
                 if !dir.allowed_groups.iter().any(|a| a.eq_ignore_ascii_case(g)) {
-                    p.push(format!("[directory.department_groups] «{dep}»: group «{g}» is not in allowed_groups"));
+                    p.push(format!(
+                        "[directory.department_groups] «{dep}»: group «{g}» is not in allowed_groups"
+                    ));
                 }
             }
         }
         let mail = &self.mail;
         match (&mail.transport, &mail.spool_dir) {
-            (MailTransport::File, None) => {
-                p.push("[mail] transport = \"file\" needs spool_dir".into())
-            }
+            (MailTransport::File, None) => p.push("[mail] transport = \"file\" needs spool_dir".into()),
             (MailTransport::File, Some(_)) => {}
         }
         let addresses = std::iter::once(("from", &mail.from))
@@ -571,9 +607,7 @@ impl Config {
             .chain(mail.administrators.iter().map(|a| ("administrators", a)));
         for (what, address) in addresses {
             if address.parse::<lettre::message::Mailbox>().is_err() {
-                p.push(format!(
-                    "[mail] {what}: «{address}» is not an e-mail address"
-                ));
+                p.push(format!("[mail] {what}: «{address}» is not an e-mail address"));
             }
         }
         if mail.administrators.is_empty() {
@@ -582,12 +616,25 @@ impl Config {
         if let Some(dir) = &mail.templates_dir
             && !dir.is_dir()
         {
-            p.push(format!(
-                "[mail] templates_dir: folder {} does not exist",
-                dir.display()
-            ));
+            p.push(format!("[mail] templates_dir: folder {} does not exist", dir.display()));
         }
         p
+    }
+
+    /// The folder relative paths are taken from.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// The directory bind password, read from its file or credential.
+    pub fn bind_password(&self) -> Result<Secret, String> {
+        let spec = self.directory.bind_password.as_deref().ok_or("[directory] bind_password is not set")?;
+        let secret = match SecretRef::parse(spec) {
+            SecretRef::File(p) => SecretRef::File(self.base_dir().join(p)),
+            other => other,
+        };
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        secret.read(dir.as_deref())
     }
 
     pub fn calendar(&self) -> Result<Calendar, crate::calendar::CalendarError> {
@@ -602,11 +649,7 @@ impl Config {
 
 /// Whether `dn` is `base` or below it, comparing case-insensitively and ignoring spaces after commas.
 pub fn dn_within(dn: &str, base: &str) -> bool {
-    let norm = |s: &str| {
-        s.split(',')
-            .map(|p| p.trim().to_lowercase())
-            .collect::<Vec<_>>()
-    };
+    let norm = |s: &str| s.split(',').map(|p| p.trim().to_lowercase()).collect::<Vec<_>>();
     let (dn, base) = (norm(dn), norm(base));
     dn.len() >= base.len() && dn[dn.len() - base.len()..] == base[..]
 }
@@ -645,16 +688,11 @@ mod tests {
     fn three_mistakes_are_reported_together() {
         let text = std::fs::read_to_string(demo()).unwrap();
         let text = text
-            .replace(
-                "time_zone = \"America/Bogota\"",
-                "time_zone = \"America/Bogata\"",
-            )
+            .replace("time_zone = \"America/Bogota\"", "time_zone = \"America/Bogata\"")
             .replace("requester_verified = true", "requester_verified = false")
             .replace("path = \"autorizadores.csv\"", "path = \"no-existe.csv\"");
         let err = Config::parse(&text, &demo()).unwrap_err();
-        let ConfigError::Invalid { problems, .. } = err else {
-            panic!("{err}")
-        };
+        let ConfigError::Invalid { problems, .. } = err else { panic!("{err}") };
         assert_eq!(problems.len(), 3, "{problems:#?}");
         assert!(problems[0].contains("America/Bogata"));
         assert!(problems[1].contains("requester_verified"));
@@ -667,8 +705,7 @@ mod tests {
         let text = text
             .replace("[mail]\n", "[mail]\nsmtp_hots = \"x\"\n")
             .replace("[form]\n", "[form]\nverifed = true\n");
-        let ConfigError::Invalid { problems, .. } = Config::parse(&text, &demo()).unwrap_err()
-        else {
+        let ConfigError::Invalid { problems, .. } = Config::parse(&text, &demo()).unwrap_err() else {
             panic!()
         };
         assert_eq!(problems.len(), 2, "{problems:#?}");
@@ -680,9 +717,7 @@ mod tests {
     fn the_documented_example_parses_and_only_lacks_its_files() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config.example.toml");
         let err = Config::load(&path).unwrap_err();
-        let ConfigError::Invalid { problems, .. } = err else {
-            panic!("{err}")
-        };
+        let ConfigError::Invalid { problems, .. } = err else { panic!("{err}") };
         assert!(!problems.is_empty());
         for p in &problems {
             assert!(p.contains("does not exist"), "{p}");
@@ -693,22 +728,13 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new("hunter2".into());
         assert_eq!(format!("{s:?}"), "**REDACTED**");
-        assert_eq!(
-            SecretRef::parse("credential:smtp"),
-            SecretRef::Credential("smtp".into())
-        );
+        assert_eq!(SecretRef::parse("credential:smtp"), SecretRef::Credential("smtp".into()));
         assert!(SecretRef::parse("credential:smtp").read(None).is_err());
     }
 
     #[test]
     fn dn_containment() {
-        assert!(dn_within(
-            "CN=a,OU=Usuarios,DC=upme,DC=gov,DC=co",
-            "ou=usuarios, dc=upme,dc=gov,dc=co"
-        ));
-        assert!(!dn_within(
-            "CN=a,OU=Domain Admins,DC=upme,DC=gov,DC=co",
-            "OU=Usuarios,DC=upme,DC=gov,DC=co"
-        ));
+        assert!(dn_within("CN=a,OU=Usuarios,DC=upme,DC=gov,DC=co", "ou=usuarios, dc=upme,dc=gov,dc=co"));
+        assert!(!dn_within("CN=a,OU=Domain Admins,DC=upme,DC=gov,DC=co", "OU=Usuarios,DC=upme,DC=gov,DC=co"));
     }
 }

@@ -11,27 +11,31 @@ use minijinja::Value;
 use tracing::{error, info, info_span, warn};
 
 use crate::calendar::Calendar;
+use crate::config::DirectoryMode;
 use crate::config::{Config, SourceConfig};
+use crate::directory::Directory;
 use crate::directory::dryrun::DryRun;
+use crate::directory::ldap::{Ldap, LdapError, LdapSettings};
 use crate::directory::password::Password;
-use crate::directory::plan::{self, Layout, NoPlan, Plan};
+use crate::directory::plan::{self, DirectoryOp, Layout, NoPlan, Plan};
 use crate::directory::snapshot::{Snapshot, SnapshotError};
 use crate::intake::{self, ColumnMap, MissingColumns};
 use crate::notify::file::{Envelope, FileSender, SendError};
 use crate::notify::{self, Rendered, TemplateError, Templates};
 use crate::policy::{Decision, Matrix, MatrixError, Policy, Query, TargetAccount};
-use crate::request::{
-    Actor, HolderType, IllegalTransition, Kind, Request, RequestId, State, StateName,
-};
+use crate::request::{Actor, HolderType, IllegalTransition, Kind, Request, RequestId, State, StateName};
 use crate::source::csv::CsvSource;
 use crate::source::{RawRow, SourceError, row_hash};
 use crate::store::{Changes, Cursor, Delivery, MessageKind, OutboxMessage, Store, StoreError};
+use std::sync::Arc;
 
 /// Rows registered per batch: bounds memory on a large first import; one flush per batch.
 const REGISTER_BATCH: usize = 1000;
 /// First retry of a message that could not be delivered; doubles up to [`MAX_RETRY`].
 const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(60);
 const MAX_RETRY: SignedDuration = SignedDuration::from_secs(3600);
+/// Attempts at a directory step before it goes `Failed`.
+const MAX_ATTEMPTS: u32 = 8;
 
 /// What stops a cycle. Each says what an operator must do.
 #[derive(Debug, thiserror::Error)]
@@ -85,60 +89,56 @@ pub struct Engine {
     policy: Policy,
     matrix: Matrix,
     layout: Layout,
-    snapshot: Snapshot,
     templates: Templates,
     envelope: Envelope,
     sender: FileSender,
-    directory: DryRun,
+    directory: Directory,
     store: Store,
 }
 
 impl Engine {
     /// Loads the matrix, the snapshot and the templates, and opens the store.
     pub fn new(config: Config) -> Result<Engine, EngineError> {
-        let calendar = config
-            .calendar()
-            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let calendar = config.calendar().map_err(|e| EngineError::Config(e.to_string()))?;
         let rules = crate::policy::Rules::default()
             .with_overrides(&config.authorizers.rules)
             .map_err(|e| EngineError::Config(e.join("; ")))?;
-        let policy = Policy {
-            rules,
-            requester_domains: config.form.requester_domains.clone(),
-        };
+        let policy = Policy { rules, requester_domains: config.form.requester_domains.clone() };
         let matrix = Matrix::load(&config.authorizers.path)?;
-        let layout = Layout::new(config.directory.clone())
-            .map_err(|e| EngineError::Config(e.to_string()))?;
-        let snapshot = match &config.directory.snapshot_path {
-            Some(path) => Snapshot::load(path)?,
-            None => Snapshot::default(),
+        let layout = Layout::new(config.directory.clone()).map_err(|e| EngineError::Config(e.to_string()))?;
+        let directory = match config.directory.mode {
+            DirectoryMode::DryRun => {
+                let snapshot = match &config.directory.snapshot_path {
+                    Some(path) => Snapshot::load(path)?,
+                    None => Snapshot::default(),
+                };
+                Directory::DryRun { snapshot: Arc::new(snapshot), log: DryRun::default() }
+            }
+            DirectoryMode::Ldap => {
+                let settings = LdapSettings::from_config(&config).map_err(EngineError::Config)?;
+                Directory::Ldap(Box::new(Ldap::new(settings, calendar.time_zone().clone())))
+            }
         };
         let templates = Templates::load(config.mail.templates_dir.as_deref())?;
         let envelope = Envelope::new(&config.mail.from, config.mail.reply_to.as_deref())?;
-        let spool = config
-            .mail
-            .spool_dir
-            .clone()
-            .unwrap_or_else(|| config.state_dir.join("correo"));
+        let spool = config.mail.spool_dir.clone().unwrap_or_else(|| config.state_dir.join("correo"));
         let sender = FileSender::new(&spool)?;
         let store = Store::open(&config.state_dir)?;
-        Ok(Engine {
-            config,
-            calendar,
-            policy,
-            matrix,
-            layout,
-            snapshot,
-            templates,
-            envelope,
-            sender,
-            directory: DryRun::default(),
-            store,
-        })
+        Ok(Engine { config, calendar, policy, matrix, layout, templates, envelope, sender, directory, store })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Binds to the directory and reads its password policy: proof that it answers.
+    pub fn check_directory(&mut self) -> Result<(), LdapError> {
+        self.directory.password_length().map(|_| ())
+    }
+
+    /// The directory, for tests that inspect or interrupt what it does.
+    pub fn directory_mut(&mut self) -> &mut Directory {
+        &mut self.directory
     }
 
     pub fn store_dir(&self) -> &std::path::Path {
@@ -178,12 +178,7 @@ impl Engine {
             Ok(map) => map,
             Err(missing) => {
                 let mut changes = Changes::new();
-                self.alert(
-                    &mut changes,
-                    "Faltan columnas en el formulario",
-                    &missing.to_string(),
-                    now,
-                )?;
+                self.alert(&mut changes, "Faltan columnas en el formulario", &missing.to_string(), now)?;
                 self.store.commit(changes)?;
                 return Err(missing.into());
             }
@@ -276,11 +271,9 @@ impl Engine {
             let id = RequestId { year, seq };
             let submission = intake::parse_row(map, row.row, &row.cells);
             let hours = self.config.sla.hours_for(submission.kind);
-            let deadline = self
-                .calendar
-                .add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
-            let mut request =
-                Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
+            let deadline =
+                self.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
+            let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
             self.triage(&mut request, now, &mut changes, &mut claimed)?;
             changes.put_request(&request);
             report.touch(id);
@@ -313,9 +306,7 @@ impl Engine {
         if let State::NeedsInfo { since, .. } = request.state {
             // The SLA clock stopped while the request waited on the requester.
             let paused = self.calendar.business_hours_between(since, now);
-            request.sla_deadline = self
-                .calendar
-                .add_business_hours(request.sla_deadline, paused);
+            request.sla_deadline = self.calendar.add_business_hours(request.sla_deadline, paused);
             request.submission = intake::parse_row(map, row.row, &row.cells);
             if let Some(name) = request.reserved_account.take() {
                 changes.release_name(&name);
@@ -333,7 +324,10 @@ impl Engine {
             warn!(state = %request.state.name(), "response edited after the request moved on; the edit is not applied");
             request.note(
                 actor,
-                format!("respuesta editada en la fila {} con la solicitud ya en curso: la edición no se aplica", row.row),
+                format!(
+                    "respuesta editada en la fila {} con la solicitud ya en curso: la edición no se aplica",
+                    row.row
+                ),
                 now,
             );
         }
@@ -347,7 +341,7 @@ impl Engine {
     /// A `Received` request to its next state: answered (`Rejected`, `Routed`), waiting on the
     /// requester (`NeedsInfo`), planned (`Scheduled`, `Executing`) or handed to a person (`Manual`).
     fn triage(
-        &self,
+        &mut self,
         request: &mut Request,
         now: Timestamp,
         changes: &mut Changes,
@@ -379,24 +373,16 @@ impl Engine {
                 None,
             ),
             _ if !s.problems.is_empty() => {
-                let reason = s
-                    .problems
-                    .iter()
-                    .map(|p| format!("- {p}"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                (
-                    State::NeedsInfo { reason, since: now },
-                    Some(MessageKind::NeedsInfo),
-                    None,
-                )
+                let reason = s.problems.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n");
+                (State::NeedsInfo { reason, since: now }, Some(MessageKind::NeedsInfo), None)
             }
-            Some(kind) => self.authorize_and_plan(request, kind, today, now, claimed)?,
+            Some(kind) => match self.authorize_and_plan(request, kind, today, now, claimed)? {
+                Some(outcome) => outcome,
+                // The directory did not answer: the request stays Received and is tried again.
+                None => return Ok(()),
+            },
             None => (
-                State::NeedsInfo {
-                    reason: "Falta el tipo de solicitud".into(),
-                    since: now,
-                },
+                State::NeedsInfo { reason: "Falta el tipo de solicitud".into(), since: now },
                 Some(MessageKind::NeedsInfo),
                 None,
             ),
@@ -410,17 +396,8 @@ impl Engine {
             }
             _ => info!(state = %name, "registered"),
         }
-        if matches!(
-            name,
-            StateName::Scheduled | StateName::Executing | StateName::Manual
-        ) {
-            self.queue(
-                changes,
-                request,
-                MessageKind::Acknowledgement,
-                String::new(),
-                now,
-            );
+        if matches!(name, StateName::Scheduled | StateName::Executing | StateName::Manual) {
+            self.queue(changes, request, MessageKind::Acknowledgement, String::new(), now);
         }
         if name == StateName::Manual {
             self.queue(changes, request, MessageKind::ManualHandling, reason, now);
@@ -431,10 +408,7 @@ impl Engine {
             request.account = Some(plan.account.clone());
         }
         if let Some(plan) = request.state.plan()
-            && plan
-                .ops
-                .iter()
-                .any(|op| matches!(op, plan::DirectoryOp::Create { .. }))
+            && plan.ops.iter().any(|op| matches!(op, plan::DirectoryOp::Create { .. }))
         {
             request.reserved_account = Some(plan.account.clone());
             claimed.insert(plan.account.clone());
@@ -442,17 +416,25 @@ impl Engine {
         Ok(())
     }
 
+    #[allow(clippy::type_complexity)]
     fn authorize_and_plan(
-        &self,
+        &mut self,
         request: &Request,
         kind: Kind,
         today: Date,
         now: Timestamp,
         claimed: &HashSet<String>,
-    ) -> Result<(State, Option<MessageKind>, Option<String>), EngineError> {
+    ) -> Result<Option<(State, Option<MessageKind>, Option<String>)>, EngineError> {
         let s = &request.submission;
         let holder = s.holder_type.unwrap_or(HolderType::Employee);
-        let target = self.snapshot.by_sam(&s.account);
+        let snapshot = match self.directory.snapshot_for(request, &self.layout) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                log_directory_error(&e, "cannot read the directory; the request waits");
+                return Ok(None);
+            }
+        };
+        let target = snapshot.by_sam(&s.account);
         let query = Query {
             requester: &s.requester,
             kind,
@@ -470,102 +452,107 @@ impl Engine {
         let grant = match self.policy.decide(&query, &self.matrix, today) {
             Decision::Allow { grant } => grant,
             Decision::Deny { reason } => {
-                return Ok((
-                    State::Rejected { reason },
-                    Some(MessageKind::Rejection),
-                    None,
-                ));
+                return Ok(Some((State::Rejected { reason }, Some(MessageKind::Rejection), None)));
             }
         };
-        let taken =
-            |name: &str| claimed.contains(name) || self.store.name_claimed(name).unwrap_or(true);
+        let taken = |name: &str| claimed.contains(name) || self.store.name_claimed(name).unwrap_or(true);
         let tz = self.calendar.time_zone();
-        Ok(
-            match plan::plan(request, &self.snapshot, &self.layout, today, taken) {
-                Ok(plan) => {
-                    let ops = plan.ops.len();
-                    match s.effective_date.filter(|d| *d > today) {
-                        Some(date)
-                            if matches!(kind, Kind::Disable | Kind::Enable | Kind::Modify) =>
-                        {
-                            let due = date
-                                .to_datetime(self.calendar.day_start())
-                                .to_zoned(tz.clone())
-                                .map_or(now, |z| z.timestamp());
-                            let note = format!(
-                                "autorizada ({grant}); {ops} operación(es) programada(s) para {}",
-                                notify::spanish_datetime(due, tz)
-                            );
-                            (State::Scheduled { due, plan }, None, Some(note))
-                        }
-                        _ => {
-                            let note = format!(
-                                "autorizada ({grant}); {ops} operación(es) en el directorio"
-                            );
-                            let state = State::Executing {
-                                plan,
-                                attempts: 0,
-                                retry_at: None,
-                            };
-                            (state, None, Some(note))
-                        }
+        Ok(Some(match plan::plan(request, &snapshot, &self.layout, today, taken) {
+            Ok(plan) => {
+                let ops = plan.ops.len();
+                match s.effective_date.filter(|d| *d > today) {
+                    Some(date)
+                        if matches!(kind, Kind::Disable | Kind::Enable | Kind::Modify | Kind::Transfer) =>
+                    {
+                        let due = date
+                            .to_datetime(self.calendar.day_start())
+                            .to_zoned(tz.clone())
+                            .map_or(now, |z| z.timestamp());
+                        let note = format!(
+                            "autorizada ({grant}); {ops} operación(es) programada(s) para {}",
+                            notify::spanish_datetime(due, tz)
+                        );
+                        (State::Scheduled { due, plan }, None, Some(note))
+                    }
+                    _ => {
+                        let note = format!("autorizada ({grant}); {ops} operación(es) en el directorio");
+                        let state = State::Executing { plan, attempts: 0, retry_at: None, released: false };
+                        (state, None, Some(note))
                     }
                 }
-                Err(NoPlan::NeedsInfo(reason)) => (
-                    State::NeedsInfo { reason, since: now },
-                    Some(MessageKind::NeedsInfo),
-                    None,
-                ),
-                Err(NoPlan::Refused(reason)) => (
-                    State::Rejected { reason },
-                    Some(MessageKind::Rejection),
-                    None,
-                ),
-                Err(NoPlan::NotAutomated) => {
-                    let reason = format!(
-                        "autorizada ({grant}), pero cuentas aún no automatiza «{}»: hágalo a mano en el directorio y cierre la solicitud",
-                        kind.label()
-                    );
-                    (State::Manual { reason }, None, None)
-                }
-            },
-        )
+            }
+            Err(NoPlan::NeedsInfo(reason)) => {
+                (State::NeedsInfo { reason, since: now }, Some(MessageKind::NeedsInfo), None)
+            }
+            Err(NoPlan::Refused(reason)) => (State::Rejected { reason }, Some(MessageKind::Rejection), None),
+            Err(NoPlan::NotAutomated) => {
+                let reason = format!(
+                    "autorizada ({grant}), pero cuentas aún no automatiza «{}»: hágalo a mano en el directorio y cierre la solicitud",
+                    kind.label()
+                );
+                (State::Manual { reason }, None, None)
+            }
+        }))
     }
 
-    /// Moves due and executing requests on, and closes those whose report was delivered.
+    /// Moves due and executing requests on, tries again what waited on the directory, and
+    /// closes those whose report was delivered.
     pub fn advance(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
         for mut request in self.store.open_requests()? {
-            let _span =
-                info_span!("request", request_id = %request.id, row = request.row).entered();
+            let _span = info_span!("request", request_id = %request.id, row = request.row).entered();
             match request.state.clone() {
+                State::Received => {
+                    let mut changes = Changes::new();
+                    let mut claimed = HashSet::new();
+                    self.triage(&mut request, now, &mut changes, &mut claimed)?;
+                    if request.state != State::Received {
+                        changes.put_request(&request);
+                        self.store.commit(changes)?;
+                        report.touch(request.id);
+                    }
+                }
                 State::Scheduled { due, plan } if due <= now => {
+                    // Planned long ago: plan again against what the directory holds today.
+                    let plan = match self.replan(&request, now) {
+                        Ok(Some(fresh)) => fresh,
+                        Ok(None) => plan,
+                        Err(reason) => {
+                            let mut changes = Changes::new();
+                            request.transition(
+                                State::Executing { plan, attempts: 0, retry_at: None, released: false },
+                                Actor::Daemon,
+                                "llegó la fecha programada",
+                                now,
+                            )?;
+                            self.fail_needs_info(&mut request, reason, now, &mut changes)?;
+                            changes.put_request(&request);
+                            self.store.commit(changes)?;
+                            report.touch(request.id);
+                            continue;
+                        }
+                    };
                     request.transition(
-                        State::Executing {
-                            plan: plan.clone(),
-                            attempts: 0,
-                            retry_at: None,
-                        },
+                        State::Executing { plan: plan.clone(), attempts: 0, retry_at: None, released: false },
                         Actor::Daemon,
                         "llegó la fecha programada",
                         now,
                     )?;
-                    self.execute(request, plan, 0, now, report)?;
+                    let mut changes = Changes::new();
+                    changes.put_request(&request);
+                    self.store.commit(changes)?;
+                    self.execute(request, plan, 0, false, now, report)?;
                 }
-                State::Executing {
-                    plan,
-                    attempts,
-                    retry_at,
-                } if retry_at.is_none_or(|t| t <= now) => {
-                    self.execute(request, plan, attempts, now, report)?;
+                State::Executing { plan, attempts, retry_at, released }
+                    if retry_at.is_none_or(|t| t <= now) =>
+                {
+                    self.execute(request, plan, attempts, released, now, report)?;
                 }
                 State::Notifying => {
                     let messages = self.store.messages_of(request.id)?;
                     if messages.iter().all(|m| !m.is_pending()) {
                         let outcome = outcome_text(&request);
                         request.transition(
-                            State::Closed {
-                                outcome: outcome.clone(),
-                            },
+                            State::Closed { outcome: outcome.clone() },
                             Actor::Daemon,
                             outcome,
                             now,
@@ -583,30 +570,112 @@ impl Engine {
         Ok(())
     }
 
+    /// A fresh plan for a scheduled request, or `None` when the directory cannot be read now
+    /// (the stored plan is used; its operations check the directory again anyway).
+    fn replan(&mut self, request: &Request, now: Timestamp) -> Result<Option<Plan>, String> {
+        let snapshot = match self.directory.snapshot_for(request, &self.layout) {
+            Ok(s) => s,
+            Err(e) => {
+                log_directory_error(&e, "cannot read the directory to re-plan; using the stored plan");
+                return Ok(None);
+            }
+        };
+        let today = self.today(now);
+        match plan::plan(request, &snapshot, &self.layout, today, |_| false) {
+            Ok(plan) => Ok(Some(plan)),
+            Err(e) => Err(e.reason()),
+        }
+    }
+
+    fn fail_needs_info(
+        &self,
+        request: &mut Request,
+        reason: String,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) -> Result<(), EngineError> {
+        request.transition(
+            State::NeedsInfo { reason: reason.clone(), since: now },
+            Actor::Daemon,
+            reason.clone(),
+            now,
+        )?;
+        self.queue(changes, request, MessageKind::NeedsInfo, reason, now);
+        Ok(())
+    }
+
     /// Carries out a plan (the intent, `Executing`, is already durable), sends the access data
-    /// if the plan sets a password, and records the result.
+    /// if the plan sets a password, and records the result. Disables and deletions beyond the
+    /// hourly limit wait as `Held` unless an administrator released them.
     fn execute(
         &mut self,
         mut request: Request,
         plan: Plan,
         attempts: u32,
+        released: bool,
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         report.touch(request.id);
+        let mut changes = Changes::new();
+        let limited = plan
+            .ops
+            .iter()
+            .filter(|op| matches!(op, DirectoryOp::Disable { .. } | DirectoryOp::Delete { .. }))
+            .count();
+        if limited > 0 && !released {
+            let limit = self.config.directory.max_disables_per_hour as usize;
+            let done = self.store.disables_since(now - SignedDuration::from_hours(1))?;
+            if done + limited > limit {
+                let reason = format!(
+                    "límite de {limit} inactivaciones o eliminaciones por hora alcanzado ({done} en la última hora): \
+                     espera a que un administrador la libere con «cuentas release {}»",
+                    request.id
+                );
+                warn!(done, limit, "disable held: hourly limit reached");
+                request.transition(
+                    State::Held { reason: reason.clone(), plan },
+                    Actor::Daemon,
+                    reason,
+                    now,
+                )?;
+                let hour =
+                    now.to_zoned(self.calendar.time_zone().clone()).strftime("%Y-%m-%d %H:00").to_string();
+                let body = format!(
+                    "Se alcanzó el límite de {limit} inactivaciones o eliminaciones por hora ({done} en la última hora). \
+                     Las siguientes quedan retenidas (estado Held) hasta que un administrador las revise:\n\n  \
+                     cuentas requests --state Held\n  cuentas release ID   (o «cuentas release --all»)\n\nHora: {hour}"
+                );
+                self.alert(&mut changes, &format!("Inactivaciones retenidas ({hour})"), &body, now)?;
+                changes.put_request(&request);
+                self.store.commit(changes)?;
+                return Ok(());
+            }
+        }
         // The credential step is one unit: generate, set, send. A retry makes a new password.
         let password = if plan.sends_credentials {
-            Some(Password::generate(16).map_err(|e| EngineError::Random(e.to_string()))?)
+            let length = match self.directory.password_length() {
+                Ok(n) => n,
+                Err(e) => return self.directory_failed(request, plan, attempts, released, e, now),
+            };
+            Some(Password::generate(length).map_err(|e| EngineError::Random(e.to_string()))?)
         } else {
             None
         };
-        for line in self.directory.apply(&plan, password.as_ref()) {
+        let dry_run = self.directory.is_dry_run();
+        let lines =
+            match self.directory.apply(&plan, password.as_ref(), &self.layout, &request.id.to_string()) {
+                Ok(lines) => lines,
+                Err(e) => return self.directory_failed(request, plan, attempts, released, e, now),
+            };
+        for line in &lines {
             info!(account = %plan.account, "{line}");
+            let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
+            request.note(Actor::Daemon, format!("{prefix}: {}", line.trim_end_matches(" (simulación)")), now);
         }
-        for op in &plan.ops {
-            request.note(Actor::Daemon, format!("directorio (simulación): {op}"), now);
+        if limited > 0 {
+            changes.record_disables(now, request.id, limited);
         }
-        let mut changes = Changes::new();
         if let Some(password) = password {
             match self.send_access_data(&request, &plan, &password)? {
                 Ok(to) => request.note(
@@ -619,11 +688,7 @@ impl Engine {
                     let retry_at = now + backoff(attempts);
                     warn!(error = %e, attempts, "access data not sent; will set a new password and retry");
                     request.transition(
-                        State::Executing {
-                            plan,
-                            attempts,
-                            retry_at: Some(retry_at),
-                        },
+                        State::Executing { plan, attempts, retry_at: Some(retry_at), released },
                         Actor::Daemon,
                         format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
                         now,
@@ -638,16 +703,7 @@ impl Engine {
                         request.submission.personal_email
                     );
                     warn!(error = %e, "access data undeliverable; asking the requester");
-                    request.transition(
-                        State::NeedsInfo {
-                            reason: reason.clone(),
-                            since: now,
-                        },
-                        Actor::Daemon,
-                        reason.clone(),
-                        now,
-                    )?;
-                    self.queue(&mut changes, &request, MessageKind::NeedsInfo, reason, now);
+                    self.fail_needs_info(&mut request, reason, now, &mut changes)?;
                     changes.put_request(&request);
                     self.store.commit(changes)?;
                     return Ok(());
@@ -663,6 +719,53 @@ impl Engine {
         Ok(())
     }
 
+    /// A directory failure while executing: transient ones are retried with backoff up to
+    /// [`MAX_ATTEMPTS`]; the rest, and too many, go `Failed` with an alert.
+    fn directory_failed(
+        &mut self,
+        mut request: Request,
+        plan: Plan,
+        attempts: u32,
+        released: bool,
+        error: LdapError,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let attempts = attempts + 1;
+        let mut changes = Changes::new();
+        if error.is_transient() && attempts < MAX_ATTEMPTS {
+            let retry_at = now + backoff(attempts);
+            warn!(error = %error, attempts, %retry_at, "directory operation failed; will retry");
+            request.transition(
+                State::Executing { plan, attempts, retry_at: Some(retry_at), released },
+                Actor::Daemon,
+                format!("el directorio no respondió ({error}); se reintentará"),
+                now,
+            )?;
+        } else {
+            error!(error = %error, attempts, "directory operation failed; an administrator must look");
+            let reason = format!("{error}");
+            request.transition(
+                State::Failed { error: reason.clone(), attempts, plan: Some(plan) },
+                Actor::Daemon,
+                reason.clone(),
+                now,
+            )?;
+            let body = format!(
+                "La solicitud {} (fila {}, {}) falló en el directorio tras {attempts} intento(s):\n\n  {reason}\n\n\
+                 Revísela con «cuentas show {}»; cuando la causa esté resuelta, «cuentas retry {}» la reintenta.",
+                request.id,
+                request.row,
+                request.submission.kind.map_or("?", Kind::label),
+                request.id,
+                request.id
+            );
+            self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
+        }
+        changes.put_request(&request);
+        self.store.commit(changes)?;
+        Ok(())
+    }
+
     /// Sends the access-data message straight away: it holds a password, so it never waits in
     /// the store. Returns the address it went to.
     fn send_access_data(
@@ -672,21 +775,14 @@ impl Engine {
         password: &Password,
     ) -> Result<Result<String, SendError>, EngineError> {
         let s = &request.submission;
-        let to = if s.personal_email.is_empty() {
-            s.requester.clone()
-        } else {
-            s.personal_email.clone()
-        };
+        let to = if s.personal_email.is_empty() { s.requester.clone() } else { s.personal_email.clone() };
         let mut ctx = self.context(request, "");
-        let reset = !plan
-            .ops
-            .iter()
-            .any(|op| matches!(op, plan::DirectoryOp::Create { .. }));
+        let reset = !plan.ops.iter().any(|op| matches!(op, plan::DirectoryOp::Create { .. }));
         let extra = minijinja::context! {
             account => plan.account.clone(),
             mail => format!("{}@{}", plan.account, self.config.directory.domain),
             password => password.expose(),
-            dry_run => true,
+            dry_run => self.directory.is_dry_run(),
             reset => reset,
         };
         ctx = minijinja::context! { ..extra, ..ctx };
@@ -715,13 +811,11 @@ impl Engine {
                 Some(id) => self.store.request(id)?,
                 None => None,
             };
-            let result = self
-                .render(&message, request.as_ref())
-                .and_then(|rendered| {
-                    let m = self.envelope.message(&message.id, &message.to, &rendered)?;
-                    self.sender.send(&m)?;
-                    Ok(())
-                });
+            let result = self.render(&message, request.as_ref()).and_then(|rendered| {
+                let m = self.envelope.message(&message.id, &message.to, &rendered)?;
+                self.sender.send(&m)?;
+                Ok(())
+            });
             let mut changes = Changes::new();
             match result {
                 Ok(()) => {
@@ -730,11 +824,7 @@ impl Engine {
                     if let Some(mut request) = request {
                         request.note(
                             Actor::Daemon,
-                            format!(
-                                "correo «{}» enviado a {}",
-                                message.kind.key(),
-                                message.to.join(", ")
-                            ),
+                            format!("correo «{}» enviado a {}", message.kind.key(), message.to.join(", ")),
                             now,
                         );
                         changes.put_request(&request);
@@ -746,17 +836,12 @@ impl Engine {
                         _ => 1,
                     };
                     warn!(message = %message.id, error = %e, attempts, "message not delivered; will retry");
-                    message.delivery = Delivery::Pending {
-                        attempts,
-                        next_attempt: Some(now + backoff(attempts)),
-                    };
+                    message.delivery =
+                        Delivery::Pending { attempts, next_attempt: Some(now + backoff(attempts)) };
                 }
                 Err(e) => {
                     error!(message = %message.id, error = %e, "message cannot be delivered");
-                    message.delivery = Delivery::Failed {
-                        error: e.to_string(),
-                        at: now,
-                    };
+                    message.delivery = Delivery::Failed { error: e.to_string(), at: now };
                 }
             }
             changes.put_message(&message);
@@ -765,18 +850,11 @@ impl Engine {
         Ok(())
     }
 
-    fn render(
-        &self,
-        message: &OutboxMessage,
-        request: Option<&Request>,
-    ) -> Result<Rendered, EngineError> {
+    fn render(&self, message: &OutboxMessage, request: Option<&Request>) -> Result<Rendered, EngineError> {
         let ctx = match request {
             Some(r) => self.context(r, &message.detail),
             None => {
-                let (subject, detail) = message
-                    .detail
-                    .split_once("\n\n")
-                    .unwrap_or((&message.detail, ""));
+                let (subject, detail) = message.detail.split_once("\n\n").unwrap_or((&message.detail, ""));
                 minijinja::context! { subject => subject, detail => detail }
             }
         };
@@ -808,10 +886,7 @@ impl Engine {
             State::Scheduled { due, .. } => notify::spanish_datetime(*due, tz),
             _ => String::new(),
         };
-        let credentials_sent = r
-            .history
-            .iter()
-            .any(|h| h.reason.starts_with("datos de acceso enviados"));
+        let credentials_sent = r.history.iter().any(|h| h.reason.starts_with("datos de acceso enviados"));
         minijinja::context! {
             id => r.id.to_string(),
             kind => s.kind.map_or(s.kind_answer.clone(), |k| k.label().to_string()),
@@ -852,14 +927,7 @@ impl Engine {
             _ => vec![request.submission.requester.clone()],
         };
         let id = format!("{}.{}.{}", request.id, request.history.len(), kind.key());
-        changes.put_message(&OutboxMessage::new(
-            id,
-            Some(request.id),
-            kind,
-            to,
-            detail,
-            now,
-        ));
+        changes.put_message(&OutboxMessage::new(id, Some(request.id), kind, to, detail, now));
     }
 
     /// Queues an alert to the administrators, once per distinct text.
@@ -899,6 +967,14 @@ impl Engine {
     }
 }
 
+fn log_directory_error(e: &LdapError, what: &str) {
+    if e.is_transient() {
+        warn!(error = %e, "{what}");
+    } else {
+        error!(error = %e, "{what}");
+    }
+}
+
 fn backoff(attempts: u32) -> SignedDuration {
     let factor = 1i32 << attempts.saturating_sub(1).min(10);
     (FIRST_RETRY * factor).min(MAX_RETRY)
@@ -912,10 +988,7 @@ fn first_line(s: &str) -> &str {
 fn outcome_detail(request: &Request, plan: &Plan, domain: &str) -> String {
     let account = &plan.account;
     let kind = request.submission.kind;
-    let created = plan
-        .ops
-        .iter()
-        .any(|op| matches!(op, plan::DirectoryOp::Create { .. }));
+    let created = plan.ops.iter().any(|op| matches!(op, plan::DirectoryOp::Create { .. }));
     match kind {
         Some(Kind::Create) if created => {
             format!("Se creó la cuenta {account} (correo {account}@{domain}).")

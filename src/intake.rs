@@ -152,25 +152,17 @@ impl ColumnMap {
         let mut index = BTreeMap::new();
         let mut missing = Vec::new();
         for field in Field::ALL {
-            let wanted = overrides
-                .get(field.key())
-                .map(String::as_str)
-                .unwrap_or(field.default_header());
+            let wanted = overrides.get(field.key()).map(String::as_str).unwrap_or(field.default_header());
             match folded.iter().position(|h| *h == fold(wanted)) {
                 Some(i) => {
                     index.insert(field, i);
                 }
-                None if Field::REQUIRED.contains(&field) => {
-                    missing.push((field.key(), wanted.to_string()))
-                }
+                None if Field::REQUIRED.contains(&field) => missing.push((field.key(), wanted.to_string())),
                 None => {}
             }
         }
         if missing.is_empty() {
-            Ok(ColumnMap {
-                index,
-                headers: headers.to_vec(),
-            })
+            Ok(ColumnMap { index, headers: headers.to_vec() })
         } else {
             Err(MissingColumns { missing })
         }
@@ -189,11 +181,7 @@ impl ColumnMap {
     }
 
     fn cell<'a>(&self, cells: &'a [String], field: Field) -> &'a str {
-        self.index
-            .get(&field)
-            .and_then(|&i| cells.get(i))
-            .map(String::as_str)
-            .unwrap_or("")
+        self.index.get(&field).and_then(|&i| cells.get(i)).map(String::as_str).unwrap_or("")
     }
 }
 
@@ -220,10 +208,7 @@ pub fn fold(s: &str) -> String {
 
 /// Zero-width and formatting characters that a copy-paste brings and no one means.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
-    )
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
 }
 
 /// Trimmed, NFC, spaces (including newlines) collapsed, invisible characters removed.
@@ -255,15 +240,11 @@ pub fn parse_kind(answer: &str) -> Option<Kind> {
     }
     let kind = match a.as_str() {
         "creacion de cuenta" | "creacion de usuario" | "creacion" => Kind::Create,
-        "cambio de clave" | "cambio de contrasena" | "restablecimiento de contrasena" => {
-            Kind::PasswordReset
-        }
+        "cambio de clave" | "cambio de contrasena" | "restablecimiento de contrasena" => Kind::PasswordReset,
         "modificacion de cuenta" | "modificacion de usuario" | "modificacion" => Kind::Modify,
         "inactivacion de cuenta" | "inactivacion de usuario" | "inactivacion" => Kind::Disable,
         "reactivacion de cuenta" | "reactivacion de usuario" | "reactivacion" => Kind::Enable,
-        "eliminacion de cuenta" | "eliminacion de usuario" | "eliminacion" | "retiro" => {
-            Kind::Delete
-        }
+        "eliminacion de cuenta" | "eliminacion de usuario" | "eliminacion" | "retiro" => Kind::Delete,
         "vacaciones, licencia"
         | "vacaciones o licencia"
         | "vacaciones"
@@ -299,22 +280,16 @@ pub fn parse_email(s: &str) -> Option<String> {
     let (local, domain) = s.split_once('@')?;
     let ok_local = !local.is_empty()
         && local.len() <= 64
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c))
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c))
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
     let labels: Vec<&str> = domain.split('.').collect();
     let ok_domain = labels.len() >= 2
         && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-')
+            !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.starts_with('-')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
     (ok_local && ok_domain).then_some(s)
 }
 
@@ -329,13 +304,7 @@ pub fn parse_date(s: &str) -> Option<Date> {
     }
     let mut parts = s.split('/');
     let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || y.len() != 4
-        || d.is_empty()
-        || d.len() > 2
-        || m.is_empty()
-        || m.len() > 2
-    {
+    if parts.next().is_some() || y.len() != 4 || d.is_empty() || d.len() > 2 || m.is_empty() || m.len() > 2 {
         return None;
     }
     Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?).ok()
@@ -419,17 +388,19 @@ impl RowReader<'_> {
         let raw = self.text(field);
         if raw.is_empty() {
             if required {
-                self.problem(
-                    field,
-                    format!("está vacía: escriba {what}, como nombre@dominio.com"),
-                );
+                self.problem(field, format!("está vacía: escriba {what}, como nombre@dominio.com"));
             }
             return String::new();
         }
         match parse_email(&raw) {
             Some(e) => e,
             None => {
-                self.problem(field, format!("«{raw}» no es una dirección de correo válida; escriba una como nombre@dominio.com"));
+                self.problem(
+                    field,
+                    format!(
+                        "«{raw}» no es una dirección de correo válida; escriba una como nombre@dominio.com"
+                    ),
+                );
                 String::new()
             }
         }
@@ -445,21 +416,14 @@ impl RowReader<'_> {
         }
         let date = parse_date(&raw);
         if date.is_none() {
-            self.problem(
-                field,
-                format!("«{raw}» no es una fecha válida; escríbala como dd/mm/aaaa"),
-            );
+            self.problem(field, format!("«{raw}» no es una fecha válida; escríbala como dd/mm/aaaa"));
         }
         date
     }
 
     fn name(&mut self, field: Field, what: &str) -> String {
         let value = self.required(field, what);
-        if !value.is_empty()
-            && !value
-                .chars()
-                .all(|c| c.is_alphabetic() || " '-.".contains(c))
-        {
+        if !value.is_empty() && !value.chars().all(|c| c.is_alphabetic() || " '-.".contains(c)) {
             self.problem(field, format!("«{value}» tiene caracteres que no van en {what}; use solo letras, espacios, guiones y apóstrofos"));
             return String::new();
         }
@@ -469,12 +433,7 @@ impl RowReader<'_> {
 
 /// Reads one response row. Never fails: what is wrong is listed in `problems`.
 pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
-    let mut r = RowReader {
-        map,
-        cells,
-        row,
-        problems: Vec::new(),
-    };
+    let mut r = RowReader { map, cells, row, problems: Vec::new() };
     let mut s = Submission::default();
 
     let stamp = r.text(Field::SubmittedAt);
@@ -489,10 +448,7 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     s.kind_answer = r.text(Field::Kind);
     s.kind = parse_kind(&s.kind_answer);
     let Some(kind) = s.kind else {
-        r.problem(
-            Field::Kind,
-            "está vacía: elija el tipo de solicitud entre las opciones del formulario",
-        );
+        r.problem(Field::Kind, "está vacía: elija el tipo de solicitud entre las opciones del formulario");
         s.problems = r.problems;
         return s;
     };
@@ -507,8 +463,7 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     s.holder_type = parse_holder(&holder);
     if s.holder_type.is_none() {
         let reason = if holder.is_empty() {
-            "está vacía: elija Funcionario, Contratista o Cuenta institucional o genérica"
-                .to_string()
+            "está vacía: elija Funcionario, Contratista o Cuenta institucional o genérica".to_string()
         } else {
             format!(
                 "«{holder}» no es un tipo de vinculación; elija Funcionario, Contratista o Cuenta institucional o genérica"
@@ -523,17 +478,10 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     let new_person = matches!(kind, Kind::Create | Kind::Assignment);
     if new_person {
         s.given_names = r.name(Field::GivenNames, "los nombres");
-        s.surnames = if institutional {
-            r.text(Field::Surnames)
-        } else {
-            r.name(Field::Surnames, "los apellidos")
-        };
+        s.surnames =
+            if institutional { r.text(Field::Surnames) } else { r.name(Field::Surnames, "los apellidos") };
         s.department = r.required(Field::Department, "la dependencia");
-        s.title = if institutional {
-            r.text(Field::Title)
-        } else {
-            r.required(Field::Title, "el cargo")
-        };
+        s.title = if institutional { r.text(Field::Title) } else { r.required(Field::Title, "el cargo") };
         s.personal_email = r.email(
             Field::PersonalEmail,
             !institutional,
@@ -561,39 +509,25 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
             s.id_number = id_number(&mut r, &s.id_type, &raw);
         }
     }
-    s.manager_email = r.email(
-        Field::ManagerEmail,
-        false,
-        "el correo del jefe o supervisor",
-    );
+    s.manager_email = r.email(Field::ManagerEmail, false, "el correo del jefe o supervisor");
     if kind.needs_existing_account() {
-        let account = r.required(
-            Field::Account,
-            "el usuario de red existente (por ejemplo juan.perez)",
-        );
+        let account = r.required(Field::Account, "el usuario de red existente (por ejemplo juan.perez)");
         s.account = account.to_lowercase();
-        if !s.account.is_empty()
-            && !s
-                .account
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        if !s.account.is_empty() && !s.account.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
-            r.problem(Field::Account, format!("«{account}» no es un usuario de red; escriba solo el usuario, por ejemplo juan.perez"));
+            r.problem(
+                Field::Account,
+                format!(
+                    "«{account}» no es un usuario de red; escriba solo el usuario, por ejemplo juan.perez"
+                ),
+            );
             s.account.clear();
         }
     }
     if contractor && new_person {
         s.contract_number = r.required(Field::ContractNumber, "el número de contrato");
-        s.contract_start = r.date(
-            Field::ContractStart,
-            true,
-            "la fecha de inicio del contrato",
-        );
-        s.contract_end = r.date(
-            Field::ContractEnd,
-            true,
-            "la fecha de terminación del contrato",
-        );
+        s.contract_start = r.date(Field::ContractStart, true, "la fecha de inicio del contrato");
+        s.contract_end = r.date(Field::ContractEnd, true, "la fecha de terminación del contrato");
         if let (Some(a), Some(b)) = (s.contract_start, s.contract_end)
             && b < a
         {
@@ -607,20 +541,10 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
         s.contract_start = r.date(Field::ContractStart, false, "");
         s.contract_end = r.date(Field::ContractEnd, false, "");
     }
-    let needs_effective = matches!(
-        kind,
-        Kind::Leave | Kind::Transfer | Kind::Suspension | Kind::EarlyTermination
-    );
-    s.effective_date = r.date(
-        Field::EffectiveDate,
-        needs_effective,
-        "la fecha efectiva de la novedad",
-    );
-    s.return_date = r.date(
-        Field::ReturnDate,
-        kind == Kind::Leave,
-        "la fecha de regreso",
-    );
+    let needs_effective =
+        matches!(kind, Kind::Leave | Kind::Transfer | Kind::Suspension | Kind::EarlyTermination);
+    s.effective_date = r.date(Field::EffectiveDate, needs_effective, "la fecha efectiva de la novedad");
+    s.return_date = r.date(Field::ReturnDate, kind == Kind::Leave, "la fecha de regreso");
     if let (Some(a), Some(b)) = (s.effective_date, s.return_date)
         && b <= a
     {
@@ -630,40 +554,23 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
         );
     }
     if kind == Kind::Transfer && s.department.is_empty() {
-        r.problem(
-            Field::Department,
-            "está vacía: escriba la nueva dependencia del traslado",
-        );
+        r.problem(Field::Department, "está vacía: escriba la nueva dependencia del traslado");
     }
-    s.groups = r
-        .text(Field::Groups)
-        .split(',')
-        .map(clean)
-        .filter(|g| !g.is_empty())
-        .collect();
+    s.groups = r.text(Field::Groups).split(',').map(clean).filter(|g| !g.is_empty()).collect();
     let on_site = r.text(Field::OnSite);
     s.on_site = match fold(&on_site).as_str() {
         "si" => Some(true),
         "no" => Some(false),
         "" => None,
         _ => {
-            r.problem(
-                Field::OnSite,
-                format!("«{on_site}» no es una respuesta válida; responda Sí o No"),
-            );
+            r.problem(Field::OnSite, format!("«{on_site}» no es una respuesta válida; responda Sí o No"));
             None
         }
     };
     if kind == Kind::Modify
-        && [
-            &s.given_names,
-            &s.surnames,
-            &s.department,
-            &s.title,
-            &s.manager_email,
-        ]
-        .iter()
-        .all(|v| v.is_empty())
+        && [&s.given_names, &s.surnames, &s.department, &s.title, &s.manager_email]
+            .iter()
+            .all(|v| v.is_empty())
         && s.groups.is_empty()
     {
         r.problem(Field::Department, "la modificación no indica qué cambiar; llene los campos que deben cambiar (dependencia, cargo, jefe, grupos o nombres)");
@@ -702,10 +609,7 @@ fn id_number(r: &mut RowReader<'_>, id_type: &str, raw: &str) -> String {
         return String::new();
     }
     if is_cedula(id_type) {
-        let digits: String = raw
-            .chars()
-            .filter(|c| !matches!(c, '.' | ' ' | ','))
-            .collect();
+        let digits: String = raw.chars().filter(|c| !matches!(c, '.' | ' ' | ',')).collect();
         if digits.len() < 5 || digits.len() > 11 || !digits.chars().all(|c| c.is_ascii_digit()) {
             r.problem(
                 Field::IdNumber,
@@ -715,17 +619,12 @@ fn id_number(r: &mut RowReader<'_>, id_type: &str, raw: &str) -> String {
         }
         digits
     } else {
-        let id: String = raw
-            .chars()
-            .filter(|c| !matches!(c, '.' | ' ' | '-'))
-            .collect::<String>()
-            .to_uppercase();
+        let id: String =
+            raw.chars().filter(|c| !matches!(c, '.' | ' ' | '-')).collect::<String>().to_uppercase();
         if id.len() < 4 || id.len() > 20 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             r.problem(
                 Field::IdNumber,
-                format!(
-                    "«{raw}» no es un número de documento válido; escriba solo letras y dígitos"
-                ),
+                format!("«{raw}» no es un número de documento válido; escriba solo letras y dígitos"),
             );
             return String::new();
         }
@@ -757,10 +656,7 @@ mod tests {
     use super::*;
 
     fn headers() -> Vec<String> {
-        Field::ALL
-            .iter()
-            .map(|f| f.default_header().to_string())
-            .collect()
+        Field::ALL.iter().map(|f| f.default_header().to_string()).collect()
     }
 
     fn row(values: &[(Field, &str)]) -> Vec<String> {
@@ -804,10 +700,7 @@ mod tests {
         assert_eq!(s.id_number, "1020304050");
         assert_eq!(s.contract_end, Some(Date::constant(2026, 12, 31)));
         assert_eq!(s.groups, vec!["VPN", "Sharepoint Energía"]);
-        assert_eq!(
-            s.submitted_at,
-            Some(Date::constant(2026, 3, 2).at(9, 5, 7, 0))
-        );
+        assert_eq!(s.submitted_at, Some(Date::constant(2026, 3, 2).at(9, 5, 7, 0)));
     }
 
     #[test]
@@ -822,18 +715,10 @@ mod tests {
         let columns: Vec<_> = s.problems.iter().map(|p| p.column.as_str()).collect();
         assert_eq!(
             columns,
-            [
-                "Apellidos",
-                "Correo electrónico personal",
-                "Fecha de terminación del contrato"
-            ]
+            ["Apellidos", "Correo electrónico personal", "Fecha de terminación del contrato"]
         );
         assert!(s.problems.iter().all(|p| p.row == 9));
-        assert!(
-            s.problems[1]
-                .reason
-                .contains("no es una dirección de correo válida")
-        );
+        assert!(s.problems[1].reason.contains("no es una dirección de correo válida"));
     }
 
     #[test]
@@ -841,10 +726,7 @@ mod tests {
         assert_eq!(parse_kind("Cesión de contrato"), Some(Kind::Assignment));
         assert_eq!(parse_kind("cesion DE contrato"), Some(Kind::Assignment));
         assert_eq!(parse_kind("Vacaciones, Licencia"), Some(Kind::Leave));
-        assert_eq!(
-            parse_kind("Terminación anticipada"),
-            Some(Kind::EarlyTermination)
-        );
+        assert_eq!(parse_kind("Terminación anticipada"), Some(Kind::EarlyTermination));
         assert_eq!(parse_kind("Instalar impresora"), Some(Kind::OutOfScope));
         assert_eq!(parse_kind("  "), None);
     }
@@ -853,8 +735,7 @@ mod tests {
     fn headers_map_with_overrides_and_missing_required_are_named() {
         let mut h = headers();
         h[4] = "Nombres completos".into();
-        let overrides =
-            BTreeMap::from([("given_names".to_string(), "nombres COMPLETOS".to_string())]);
+        let overrides = BTreeMap::from([("given_names".to_string(), "nombres COMPLETOS".to_string())]);
         let map = ColumnMap::new(&h, &overrides).unwrap();
         assert!(map.has(Field::GivenNames));
         let err = ColumnMap::new(&h[3..], &BTreeMap::new()).unwrap_err();
@@ -873,10 +754,7 @@ mod tests {
             parse_timestamp("27/11/2026 23:59:59"),
             Some(Date::constant(2026, 11, 27).at(23, 59, 59, 0))
         );
-        assert_eq!(
-            parse_timestamp("46027.5"),
-            Some(Date::constant(2026, 1, 5).at(12, 0, 0, 0))
-        );
+        assert_eq!(parse_timestamp("46027.5"), Some(Date::constant(2026, 1, 5).at(12, 0, 0, 0)));
         assert_eq!(parse_timestamp("27/11/2026 24:00:00"), None);
     }
 
@@ -884,18 +762,10 @@ mod tests {
     fn cleaning_removes_invisible_characters_and_line_breaks() {
         assert_eq!(clean(" Ana\u{200B}\r\nMaría "), "Ana María");
         assert_eq!(fold("ÑANDÚ  Pérez"), "nandu perez");
-        assert_eq!(
-            parse_email("Ana@UPME.gov.co"),
-            Some("ana@upme.gov.co".into())
-        );
-        for bad in [
-            "ana@",
-            "@upme.gov.co",
-            "ana@upme",
-            "a b@upme.gov.co",
-            "ana@@upme.gov.co",
-            "ana@upme.gov.c0m",
-        ] {
+        assert_eq!(parse_email("Ana@UPME.gov.co"), Some("ana@upme.gov.co".into()));
+        for bad in
+            ["ana@", "@upme.gov.co", "ana@upme", "a b@upme.gov.co", "ana@@upme.gov.co", "ana@upme.gov.c0m"]
+        {
             assert_eq!(parse_email(bad), None, "{bad}");
         }
     }
@@ -904,14 +774,8 @@ mod tests {
     fn long_answers_are_cut_in_messages() {
         let long = format!("«{}» no es válido; «corto»", "x".repeat(500));
         let short = shorten_quotes(&long);
-        assert_eq!(
-            short,
-            format!("«{}…» no es válido; «corto»", "x".repeat(60))
-        );
-        assert_eq!(
-            shorten_quotes("sin comillas «abierta"),
-            "sin comillas «abierta"
-        );
+        assert_eq!(short, format!("«{}…» no es válido; «corto»", "x".repeat(60)));
+        assert_eq!(shorten_quotes("sin comillas «abierta"), "sin comillas «abierta");
     }
 
     #[test]

@@ -30,14 +30,8 @@ use crate::intake::fold;
 use crate::request::{HolderType, Kind};
 
 /// The matrix's columns, in the order the header documents them.
-pub const MATRIX_COLUMNS: [&str; 6] = [
-    "correo",
-    "nombre",
-    "rol",
-    "dependencias",
-    "vigente_desde",
-    "vigente_hasta",
-];
+pub const MATRIX_COLUMNS: [&str; 6] =
+    ["correo", "nombre", "rol", "dependencias", "vigente_desde", "vigente_hasta"];
 
 const COL_EMAIL: usize = 0;
 const COL_NAME: usize = 1;
@@ -120,16 +114,9 @@ impl FromStr for Role {
     /// is often kept in a spreadsheet by hand.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let key = fold(s).replace([' ', '-'], "_");
-        Role::ALL
-            .into_iter()
-            .find(|r| r.key() == key)
-            .ok_or_else(|| {
-                format!(
-                    "unknown role «{}» (expected one of: {})",
-                    s.trim(),
-                    Role::ALL.map(Role::key).join(", ")
-                )
-            })
+        Role::ALL.into_iter().find(|r| r.key() == key).ok_or_else(|| {
+            format!("unknown role «{}» (expected one of: {})", s.trim(), Role::ALL.map(Role::key).join(", "))
+        })
     }
 }
 
@@ -195,11 +182,7 @@ pub fn holder_key(holder: HolderType) -> &'static str {
     }
 }
 
-const HOLDERS: [HolderType; 3] = [
-    HolderType::Employee,
-    HolderType::Contractor,
-    HolderType::Institutional,
-];
+const HOLDERS: [HolderType; 3] = [HolderType::Employee, HolderType::Contractor, HolderType::Institutional];
 
 /// "para funcionarios": the holder type in the plural, as the deny reasons use it.
 fn holder_plural(holder: HolderType) -> &'static str {
@@ -242,9 +225,7 @@ pub struct Rules {
 impl Rules {
     /// No cell applies: everything is denied. A base for [`Rules::from_cells`]-style building.
     pub fn empty() -> Rules {
-        Rules {
-            cells: HashMap::new(),
-        }
+        Rules { cells: HashMap::new() }
     }
 
     /// A table holding exactly these cells; any other cell does not apply.
@@ -280,10 +261,7 @@ impl Rules {
 
     /// Who may ask in this cell, in the order they are tried; empty when it does not apply.
     pub fn grants(&self, kind: Kind, holder: HolderType) -> &[Grant] {
-        self.cells
-            .get(&(kind, holder))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.cells.get(&(kind, holder)).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn applies(&self, kind: Kind, holder: HolderType) -> bool {
@@ -292,10 +270,7 @@ impl Rules {
 
     /// Applies `"<kind>.<holder>" = [grants…]` overrides (format on [`Rules`]); every problem is
     /// returned at once, in English for the administrator.
-    pub fn with_overrides(
-        mut self,
-        overrides: &BTreeMap<String, Vec<String>>,
-    ) -> Result<Rules, Vec<String>> {
+    pub fn with_overrides(mut self, overrides: &BTreeMap<String, Vec<String>>) -> Result<Rules, Vec<String>> {
         let mut problems = Vec::new();
         for (cell, names) in overrides {
             let (kind, holder) = match parse_cell_key(cell) {
@@ -314,11 +289,7 @@ impl Rules {
             }
             self.set(kind, holder, grants);
         }
-        if problems.is_empty() {
-            Ok(self)
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(self) } else { Err(problems) }
     }
 }
 
@@ -336,19 +307,13 @@ fn parse_cell_key(cell: &str) -> Result<(Kind, HolderType), String> {
     };
     let (kind, holder) = cell.split_once('.').ok_or_else(bad)?;
     let (kind, holder) = (kind.trim().to_lowercase(), holder.trim().to_lowercase());
-    let kind = Kind::ALL
-        .into_iter()
-        .find(|k| k.key() == kind)
-        .ok_or_else(bad)?;
+    let kind = Kind::ALL.into_iter().find(|k| k.key() == kind).ok_or_else(bad)?;
     if kind == Kind::OutOfScope {
         return Err(format!(
             "policy.rules: «{cell}»: out-of-scope requests are routed to the IT service-request procedure, never authorized"
         ));
     }
-    let holder = HOLDERS
-        .into_iter()
-        .find(|h| holder_key(*h) == holder)
-        .ok_or_else(bad)?;
+    let holder = HOLDERS.into_iter().find(|h| holder_key(*h) == holder).ok_or_else(bad)?;
     Ok((kind, holder))
 }
 
@@ -365,13 +330,7 @@ impl Default for Rules {
         const MS: Grant = Grant::Role(Role::MesaServicio);
 
         let mut rules = Rules::empty();
-        for kind in [
-            Kind::Create,
-            Kind::Modify,
-            Kind::Disable,
-            Kind::Enable,
-            Kind::Delete,
-        ] {
+        for kind in [Kind::Create, Kind::Modify, Kind::Disable, Kind::Enable, Kind::Delete] {
             rules.set(kind, Employee, vec![TH, MS]);
             rules.set(kind, Contractor, vec![SU, CO, JA, DE, MS]);
             rules.set(kind, Institutional, vec![CO, JA, DE, MS]);
@@ -385,17 +344,9 @@ impl Default for Rules {
         }
         // Self and manager first: they are the common case and their grant reads best.
         rules.set(Kind::PasswordReset, Employee, vec![Self_, Manager, TH, MS]);
-        rules.set(
-            Kind::PasswordReset,
-            Contractor,
-            vec![Self_, Manager, SU, CO, JA, DE, MS],
-        );
+        rules.set(Kind::PasswordReset, Contractor, vec![Self_, Manager, SU, CO, JA, DE, MS]);
         // A generic account has an owner but no "jefe inmediato" in the procedure's sense.
-        rules.set(
-            Kind::PasswordReset,
-            Institutional,
-            vec![Self_, CO, JA, DE, MS],
-        );
+        rules.set(Kind::PasswordReset, Institutional, vec![Self_, CO, JA, DE, MS]);
         rules
     }
 }
@@ -404,9 +355,7 @@ impl<'de> Deserialize<'de> for Rules {
     /// Overrides on top of the default (format on [`Rules`]).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Rules, D::Error> {
         let overrides = BTreeMap::<String, Vec<String>>::deserialize(deserializer)?;
-        Rules::default()
-            .with_overrides(&overrides)
-            .map_err(|p| serde::de::Error::custom(p.join("; ")))
+        Rules::default().with_overrides(&overrides).map_err(|p| serde::de::Error::custom(p.join("; ")))
     }
 }
 
@@ -427,11 +376,7 @@ impl Departments {
         if cell == "*" {
             return Ok(Departments::All);
         }
-        let names: Vec<&str> = cell
-            .split(';')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .collect();
+        let names: Vec<&str> = cell.split(';').map(str::trim).filter(|n| !n.is_empty()).collect();
         if names.contains(&"*") {
             // "*;Subdirección" is either a typo or a misunderstanding; both deserve a look.
             return Err(format!(
@@ -439,9 +384,7 @@ impl Departments {
             ));
         }
         if names.is_empty() {
-            return Err(
-                "empty: write * for every department or a ;-separated list of departments".into(),
-            );
+            return Err("empty: write * for every department or a ;-separated list of departments".into());
         }
         Ok(Departments::List(names.into_iter().map(fold).collect()))
     }
@@ -487,12 +430,7 @@ impl Authorizer {
         if self.name.is_empty() {
             format!("{} ({})", self.role.key(), self.departments_text)
         } else {
-            format!(
-                "{} ({}, {})",
-                self.role.key(),
-                self.name,
-                self.departments_text
-            )
+            format!("{} ({}, {})", self.role.key(), self.name, self.departments_text)
         }
     }
 
@@ -501,9 +439,7 @@ impl Authorizer {
         match (self.valid_from, self.valid_until) {
             (Some(from), _) if today < from => Some(Miss::NotYet(from)),
             (_, Some(until)) if until < today => Some(Miss::Expired(until)),
-            _ if !self.departments.contains_folded(folded_department) => {
-                Some(Miss::OutOfDepartments)
-            }
+            _ if !self.departments.contains_folded(folded_department) => Some(Miss::OutOfDepartments),
             _ => None,
         }
     }
@@ -537,30 +473,19 @@ pub struct LineProblem {
 
 impl fmt::Display for LineProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
+        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
     }
 }
 
 fn list_problems(problems: &[LineProblem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Why the matrix could not be loaded. Messages are for administrators.
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
     #[error("cannot open the authorizer matrix {}: {source}", .path.display())]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Open { path: PathBuf, source: std::io::Error },
     #[error("cannot read the authorizer matrix: {0}")]
     Read(#[from] csv::Error),
     #[error("the authorizer matrix is empty: its first line must be the header `{}`", MATRIX_COLUMNS.join(","))]
@@ -596,10 +521,7 @@ impl Matrix {
     /// Reads a matrix CSV (comma-separated, UTF-8, header first, columns in any order, extra
     /// columns ignored). All-blank lines are skipped: spreadsheets export them.
     pub fn parse<R: Read>(reader: R) -> Result<Matrix, MatrixError> {
-        let mut csv = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
         let header: Vec<String> = csv.headers()?.iter().map(str::to_string).collect();
         let mut rows = Vec::new();
         let mut problems = Vec::new();
@@ -617,9 +539,7 @@ impl Matrix {
                 // A line that is not UTF-8 is one bad line, not a reason to stop reading the rest.
                 Err(e) => match e.kind() {
                     csv::ErrorKind::Utf8 { pos, err } => problems.push(LineProblem {
-                        line: pos
-                            .as_ref()
-                            .map_or(0, |p| u32::try_from(p.line()).unwrap_or(u32::MAX)),
+                        line: pos.as_ref().map_or(0, |p| u32::try_from(p.line()).unwrap_or(u32::MAX)),
                         column: header
                             .get(err.field())
                             .cloned()
@@ -644,10 +564,8 @@ impl Matrix {
 
     /// Reads the matrix CSV at `path` (see [`Matrix::parse`]).
     pub fn load(path: &Path) -> Result<Matrix, MatrixError> {
-        let file = std::fs::File::open(path).map_err(|source| MatrixError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = std::fs::File::open(path)
+            .map_err(|source| MatrixError::Open { path: path.to_path_buf(), source })?;
         Matrix::parse(std::io::BufReader::new(file))
     }
 
@@ -666,9 +584,7 @@ impl Matrix {
             if cells.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
-            if let Some(a) =
-                authorizer_from_row(&columns, header.len(), line, &cells, &mut problems)
-            {
+            if let Some(a) = authorizer_from_row(&columns, header.len(), line, &cells, &mut problems) {
                 entries.push(a);
             }
         }
@@ -701,10 +617,7 @@ impl Matrix {
 
     /// This person's rows, in file order; empty when absent. Case-insensitive.
     pub fn entries_for(&self, email: &str) -> &[Authorizer] {
-        self.by_email
-            .get(&email.trim().to_lowercase())
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.by_email.get(&email.trim().to_lowercase()).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
@@ -726,11 +639,7 @@ fn header_columns<H: AsRef<str>>(header: &[H]) -> Result<[usize; 6], MatrixError
             None => missing.push(name),
         }
     }
-    if missing.is_empty() {
-        Ok(columns)
-    } else {
-        Err(MatrixError::MissingColumns { missing })
-    }
+    if missing.is_empty() { Ok(columns) } else { Err(MatrixError::MissingColumns { missing }) }
 }
 
 fn authorizer_from_row(
@@ -741,46 +650,25 @@ fn authorizer_from_row(
     problems: &mut Vec<LineProblem>,
 ) -> Option<Authorizer> {
     let mut problem = |col: usize, message: String| {
-        problems.push(LineProblem {
-            line,
-            column: MATRIX_COLUMNS[col].to_string(),
-            message,
-        });
+        problems.push(LineProblem { line, column: MATRIX_COLUMNS[col].to_string(), message });
     };
     if let Some(col) = (0..6).find(|&c| columns[c] >= cells.len()) {
         // A short line usually means a lost separator; validating the rest would only add noise.
         problem(
             col,
-            format!(
-                "the line ends early: it has {} field(s) and the header has {width}",
-                cells.len()
-            ),
+            format!("the line ends early: it has {} field(s) and the header has {width}", cells.len()),
         );
         return None;
     }
     let cell = |col: usize| cells.get(columns[col]).map_or("", |c| c.trim());
 
-    let email = check_email(cell(COL_EMAIL))
-        .map_err(|m| problem(COL_EMAIL, m))
-        .ok();
-    let role = cell(COL_ROLE)
-        .parse::<Role>()
-        .map_err(|m| problem(COL_ROLE, m))
-        .ok();
-    let departments = Departments::parse(cell(COL_DEPARTMENTS))
-        .map_err(|m| problem(COL_DEPARTMENTS, m))
-        .ok();
-    let from = parse_date(cell(COL_FROM))
-        .map_err(|m| problem(COL_FROM, m))
-        .ok();
-    let until = parse_date(cell(COL_UNTIL))
-        .map_err(|m| problem(COL_UNTIL, m))
-        .ok();
+    let email = check_email(cell(COL_EMAIL)).map_err(|m| problem(COL_EMAIL, m)).ok();
+    let role = cell(COL_ROLE).parse::<Role>().map_err(|m| problem(COL_ROLE, m)).ok();
+    let departments = Departments::parse(cell(COL_DEPARTMENTS)).map_err(|m| problem(COL_DEPARTMENTS, m)).ok();
+    let from = parse_date(cell(COL_FROM)).map_err(|m| problem(COL_FROM, m)).ok();
+    let until = parse_date(cell(COL_UNTIL)).map_err(|m| problem(COL_UNTIL, m)).ok();
     if let Some((f, u)) = from.flatten().zip(until.flatten()).filter(|(f, u)| u < f) {
-        problem(
-            COL_UNTIL,
-            format!("vigente_hasta {u} is before vigente_desde {f}"),
-        );
+        problem(COL_UNTIL, format!("vigente_hasta {u} is before vigente_desde {f}"));
         return None;
     }
     Some(Authorizer {
@@ -824,8 +712,7 @@ fn parse_date(s: &str) -> Result<Option<Date>, String> {
     if s.is_empty() {
         return Ok(None);
     }
-    let bad =
-        || format!("«{s}» is not a date: write yyyy-mm-dd (e.g. 2026-06-30) or leave it empty");
+    let bad = || format!("«{s}» is not a date: write yyyy-mm-dd (e.g. 2026-06-30) or leave it empty");
     let parts: Vec<&str> = s.split('-').collect();
     let [y, m, d] = parts.as_slice() else {
         return Err(bad());
@@ -841,9 +728,7 @@ fn parse_date(s: &str) -> Result<Option<Date>, String> {
     let (Ok(y), Ok(m), Ok(d)) = (y, m, d) else {
         return Err(bad());
     };
-    Date::new(y, m, d)
-        .map(Some)
-        .map_err(|_| format!("«{s}» is not a calendar date"))
+    Date::new(y, m, d).map(Some).map_err(|_| format!("«{s}» is not a calendar date"))
 }
 
 /// The account a request is about, for the `self` and `manager` grants.
@@ -900,10 +785,7 @@ pub struct Policy {
 impl Policy {
     /// The default rules with these requester domains.
     pub fn new(requester_domains: Vec<String>) -> Policy {
-        Policy {
-            rules: Rules::default(),
-            requester_domains,
-        }
+        Policy { rules: Rules::default(), requester_domains }
     }
 
     /// Whether `email` is `local@domain` with `domain` exactly one of the configured domains
@@ -916,11 +798,7 @@ impl Policy {
         if local.is_empty() || local.contains('@') {
             return false;
         }
-        self.requester_domains.iter().any(|d| {
-            d.trim()
-                .trim_start_matches('@')
-                .eq_ignore_ascii_case(domain)
-        })
+        self.requester_domains.iter().any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(domain))
     }
 
     /// May `q.requester` ask for `q`, on `today`? Pure. Order: out of scope → deny; requester
@@ -953,14 +831,10 @@ impl Policy {
         for g in grants {
             match (g, q.target) {
                 (Grant::Self_, Some(t)) if same(t.mail) => {
-                    return Decision::Allow {
-                        grant: "el titular de la cuenta".into(),
-                    };
+                    return Decision::Allow { grant: "el titular de la cuenta".into() };
                 }
                 (Grant::Manager, Some(t)) if t.manager_mail.is_some_and(same) => {
-                    return Decision::Allow {
-                        grant: "el jefe inmediato del titular de la cuenta".into(),
-                    };
+                    return Decision::Allow { grant: "el jefe inmediato del titular de la cuenta".into() };
                 }
                 _ => {}
             }
@@ -969,15 +843,10 @@ impl Policy {
         let department = fold(q.department);
         let entries = matrix.entries_for(&requester);
         let mut misses = Vec::new();
-        for e in entries
-            .iter()
-            .filter(|e| grants.contains(&Grant::Role(e.role)))
-        {
+        for e in entries.iter().filter(|e| grants.contains(&Grant::Role(e.role))) {
             match e.miss(today, &department) {
                 None => {
-                    return Decision::Allow {
-                        grant: e.grant_text(),
-                    };
+                    return Decision::Allow { grant: e.grant_text() };
                 }
                 Some(m) => misses.push((e, m)),
             }
@@ -986,11 +855,8 @@ impl Policy {
     }
 
     fn domain_reason(&self, requester: &str) -> String {
-        let domains: Vec<String> = self
-            .requester_domains
-            .iter()
-            .map(|d| d.trim().trim_start_matches('@').to_lowercase())
-            .collect();
+        let domains: Vec<String> =
+            self.requester_domains.iter().map(|d| d.trim().trim_start_matches('@').to_lowercase()).collect();
         if domains.is_empty() {
             return "No hay dominios de correo autorizados para solicitar: comuníquese con la mesa de servicio.".into();
         }
@@ -1072,10 +938,7 @@ impl Policy {
         if who.is_empty() {
             who.push(Role::MesaServicio.who().to_string());
         }
-        let who_can = format!(
-            "«{label}» para {holder} la pueden solicitar: {}.",
-            join(&who, "o")
-        );
+        let who_can = format!("«{label}» para {holder} la pueden solicitar: {}.", join(&who, "o"));
 
         if !entries.is_empty() {
             let mut roles: Vec<String> = Vec::new();
@@ -1168,21 +1031,13 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
         )
     }
 
-    fn query<'a>(
-        requester: &'a str,
-        kind: Kind,
-        holder: HolderType,
-        department: &'a str,
-    ) -> Query<'a> {
+    fn query<'a>(requester: &'a str, kind: Kind, holder: HolderType, department: &'a str) -> Query<'a> {
         Query {
             requester,
             kind,
             holder,
             department,
-            target: Some(TargetAccount {
-                mail: OWNER,
-                manager_mail: Some(MANAGER),
-            }),
+            target: Some(TargetAccount { mail: OWNER, manager_mail: Some(MANAGER) }),
         }
     }
 
@@ -1263,10 +1118,7 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
         // The table covers each (kind, holder) but OutOfScope exactly once.
         for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::OutOfScope) {
             for holder in HOLDERS {
-                let n = EXPECTED
-                    .iter()
-                    .filter(|(k, h, _)| *k == kind && *h == holder)
-                    .count();
+                let n = EXPECTED.iter().filter(|(k, h, _)| *k == kind && *h == holder).count();
                 assert_eq!(n, 1, "{kind:?} × {holder:?} appears {n} times in EXPECTED");
             }
         }
@@ -1285,15 +1137,10 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
                     other => panic!("bad mark {other}"),
                 };
                 if d.is_allowed() != want {
-                    failures.push(format!(
-                        "{kind:?} × {holder:?} × {actor}: want {mark}, got {d:?}"
-                    ));
+                    failures.push(format!("{kind:?} × {holder:?} × {actor}: want {mark}, got {d:?}"));
                 }
                 if let Decision::Deny { reason } = &d {
-                    assert!(
-                        !reason.trim().is_empty(),
-                        "{kind:?} × {holder:?} × {actor}: empty reason"
-                    );
+                    assert!(!reason.trim().is_empty(), "{kind:?} × {holder:?} × {actor}: empty reason");
                     // A not-applicable cell says so, whoever asks.
                     if !row.contains('A') {
                         assert!(
@@ -1305,12 +1152,7 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
             }
         }
         assert_eq!(cells, 297);
-        assert!(
-            failures.is_empty(),
-            "{} cell(s) wrong:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} cell(s) wrong:\n{}", failures.len(), failures.join("\n"));
     }
 
     #[test]
@@ -1318,11 +1160,7 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
         let (policy, matrix) = (policy(), all_roles());
         for actor in ACTORS {
             for holder in HOLDERS {
-                let r = reason(policy.decide(
-                    &query(actor, Kind::OutOfScope, holder, DEPT),
-                    &matrix,
-                    TODAY,
-                ));
+                let r = reason(policy.decide(&query(actor, Kind::OutOfScope, holder, DEPT), &matrix, TODAY));
                 assert!(r.contains("solicitud de servicio de TI"), "{r}");
             }
         }
@@ -1331,31 +1169,14 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
     #[test]
     fn grant_texts_name_who_allowed() {
         let (policy, matrix) = (policy(), all_roles());
-        let g = |who, kind| {
-            grant(policy.decide(
-                &query(who, kind, HolderType::Employee, DEPT),
-                &matrix,
-                TODAY,
-            ))
-        };
-        assert_eq!(
-            g("th@upme.gov.co", Kind::Create),
-            "talento_humano (Talento Humano, *)"
-        );
+        let g =
+            |who, kind| grant(policy.decide(&query(who, kind, HolderType::Employee, DEPT), &matrix, TODAY));
+        assert_eq!(g("th@upme.gov.co", Kind::Create), "talento_humano (Talento Humano, *)");
         assert_eq!(g(OWNER, Kind::PasswordReset), "el titular de la cuenta");
-        assert_eq!(
-            g(MANAGER, Kind::PasswordReset),
-            "el jefe inmediato del titular de la cuenta"
-        );
+        assert_eq!(g(MANAGER, Kind::PasswordReset), "el jefe inmediato del titular de la cuenta");
         // Addresses compare case-insensitively on both sides.
-        assert_eq!(
-            g("  TH@UPME.gov.co ", Kind::Create),
-            "talento_humano (Talento Humano, *)"
-        );
-        assert_eq!(
-            g("Usuario@UPME.gov.co", Kind::PasswordReset),
-            "el titular de la cuenta"
-        );
+        assert_eq!(g("  TH@UPME.gov.co ", Kind::Create), "talento_humano (Talento Humano, *)");
+        assert_eq!(g("Usuario@UPME.gov.co", Kind::PasswordReset), "el titular de la cuenta");
     }
 
     #[test]
@@ -1364,14 +1185,8 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
         let mut q = query(OWNER, Kind::PasswordReset, HolderType::Employee, DEPT);
         q.target = None;
         let r = reason(policy.decide(&q, &matrix, TODAY));
-        assert!(
-            r.contains("no es la del titular de la cuenta ni la de su jefe inmediato"),
-            "{r}"
-        );
-        q.target = Some(TargetAccount {
-            mail: OWNER,
-            manager_mail: None,
-        });
+        assert!(r.contains("no es la del titular de la cuenta ni la de su jefe inmediato"), "{r}");
+        q.target = Some(TargetAccount { mail: OWNER, manager_mail: None });
         q.requester = MANAGER;
         assert!(!policy.decide(&q, &matrix, TODAY).is_allowed());
     }
@@ -1397,9 +1212,7 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
             TODAY,
         ));
         assert!(
-            r.starts_with(
-                "Como supervisor no puede solicitar «Creación de cuenta» para funcionarios."
-            ),
+            r.starts_with("Como supervisor no puede solicitar «Creación de cuenta» para funcionarios."),
             "{r}"
         );
         // Not applicable.
@@ -1419,9 +1232,7 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
             TODAY,
         ));
         assert!(
-            r.starts_with(
-                "«Suspensión de contrato» solo aplica a contratistas, no a funcionarios."
-            ),
+            r.starts_with("«Suspensión de contrato» solo aplica a contratistas, no a funcionarios."),
             "{r}"
         );
     }
@@ -1436,13 +1247,7 @@ th@upme.gov.co,TH parcial,talento_humano,Secretaría General,,
 todo@upme.gov.co,Jefe,jefe_area,*,,
 ",
         );
-        let d = |who, dept| {
-            policy.decide(
-                &query(who, Kind::Create, HolderType::Contractor, dept),
-                &m,
-                TODAY,
-            )
-        };
+        let d = |who, dept| policy.decide(&query(who, Kind::Create, HolderType::Contractor, dept), &m, TODAY);
         // In the list, exactly and folded (accents, case, spaces).
         assert!(d("co@upme.gov.co", "Subdirección de Energía").is_allowed());
         assert!(d("co@upme.gov.co", "  SUBDIRECCION   de energia ").is_allowed());
@@ -1456,24 +1261,16 @@ todo@upme.gov.co,Jefe,jefe_area,*,,
         );
         // No department given: only `*` covers it.
         let r = reason(d("co@upme.gov.co", ""));
-        assert!(
-            r.starts_with("La solicitud no indica la dependencia"),
-            "{r}"
-        );
+        assert!(r.starts_with("La solicitud no indica la dependencia"), "{r}");
         assert!(d("todo@upme.gov.co", "").is_allowed());
         assert!(d("todo@upme.gov.co", "Cualquier Dependencia").is_allowed());
         // talento_humano is entity-wide only when its row says `*`.
         let e = |dept| {
-            policy.decide(
-                &query("th@upme.gov.co", Kind::Create, HolderType::Employee, dept),
-                &m,
-                TODAY,
-            )
+            policy.decide(&query("th@upme.gov.co", Kind::Create, HolderType::Employee, dept), &m, TODAY)
         };
         assert!(e("SECRETARIA GENERAL").is_allowed());
         assert!(
-            reason(e(DEPT))
-                .starts_with("Como talento humano solo puede solicitar para: Secretaría General.")
+            reason(e(DEPT)).starts_with("Como talento humano solo puede solicitar para: Secretaría General.")
         );
     }
 
@@ -1488,22 +1285,15 @@ hasta@upme.gov.co,,supervisor,*,,2026-06-30
 abierto@upme.gov.co,,supervisor,*,,
 ",
         );
-        let d = |who, today| {
-            policy.decide(
-                &query(who, Kind::Create, HolderType::Contractor, DEPT),
-                &m,
-                today,
-            )
-        };
+        let d =
+            |who, today| policy.decide(&query(who, Kind::Create, HolderType::Contractor, DEPT), &m, today);
         let before = date(2026, 3, 31);
         let first = date(2026, 4, 1);
         let last = date(2026, 6, 30);
         let after = date(2026, 7, 1);
         let r = reason(d("cerrado@upme.gov.co", before));
         assert!(
-            r.starts_with(
-                "Su autorización como supervisor aún no está vigente (vigente desde 2026-04-01)"
-            ),
+            r.starts_with("Su autorización como supervisor aún no está vigente (vigente desde 2026-04-01)"),
             "{r}"
         );
         assert!(d("cerrado@upme.gov.co", first).is_allowed());
@@ -1516,14 +1306,7 @@ abierto@upme.gov.co,,supervisor,*,,
         assert!(d("desde@upme.gov.co", date(2099, 12, 31)).is_allowed());
         assert!(d("hasta@upme.gov.co", date(2000, 1, 1)).is_allowed());
         assert!(!d("hasta@upme.gov.co", after).is_allowed());
-        for today in [
-            date(1990, 1, 1),
-            before,
-            first,
-            last,
-            after,
-            date(2099, 12, 31),
-        ] {
+        for today in [date(1990, 1, 1), before, first, last, after, date(2099, 12, 31)] {
             assert!(d("abierto@upme.gov.co", today).is_allowed(), "{today}");
         }
     }
@@ -1531,12 +1314,7 @@ abierto@upme.gov.co,,supervisor,*,,
     #[test]
     fn requester_domain_is_exact() {
         let p = Policy::new(vec!["upme.gov.co".into(), " @Minenergia.GOV.co ".into()]);
-        for ok in [
-            "a@upme.gov.co",
-            "A.B@UPME.GOV.CO",
-            "  a@upme.gov.co ",
-            "x@minenergia.gov.co",
-        ] {
+        for ok in ["a@upme.gov.co", "A.B@UPME.GOV.CO", "  a@upme.gov.co ", "x@minenergia.gov.co"] {
             assert!(p.requester_in_domain(ok), "{ok}");
         }
         for bad in [
@@ -1564,12 +1342,7 @@ mesa@evilupme.gov.co,Impostor,mesa_servicio,*,,
 ",
         );
         let r = reason(policy.decide(
-            &query(
-                "mesa@evilupme.gov.co",
-                Kind::Create,
-                HolderType::Employee,
-                DEPT,
-            ),
+            &query("mesa@evilupme.gov.co", Kind::Create, HolderType::Employee, DEPT),
             &m,
             TODAY,
         ));
@@ -1583,10 +1356,7 @@ mesa@evilupme.gov.co,Impostor,mesa_servicio,*,,
             kind: Kind::PasswordReset,
             holder: HolderType::Employee,
             department: DEPT,
-            target: Some(TargetAccount {
-                mail: "usuario@gmail.com",
-                manager_mail: None,
-            }),
+            target: Some(TargetAccount { mail: "usuario@gmail.com", manager_mail: None }),
         };
         assert!(!policy.decide(&q, &m, TODAY).is_allowed());
     }
@@ -1604,17 +1374,14 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
 ",
         );
         assert_eq!(m.entries_for("ANA@upme.gov.co").len(), 5);
-        let d =
-            |kind, holder| policy.decide(&query("ana@upme.gov.co", kind, holder, DEPT), &m, TODAY);
+        let d = |kind, holder| policy.decide(&query("ana@upme.gov.co", kind, holder, DEPT), &m, TODAY);
         // An expired row and an out-of-department row do not veto the valid one (line 4).
         assert_eq!(
             grant(d(Kind::Create, HolderType::Contractor)),
             "supervisor (Ana, Subdirección de Energía)"
         );
         // A valid talento_humano row still grants nothing in a not-applicable cell.
-        assert!(
-            reason(d(Kind::Leave, HolderType::Contractor)).contains("solo aplica a funcionarios")
-        );
+        assert!(reason(d(Kind::Leave, HolderType::Contractor)).contains("solo aplica a funcionarios"));
         // Institutional: supervisor does not fit, mesa_servicio has expired. The reason is the
         // near miss, not "you are not in the matrix".
         assert_eq!(
@@ -1623,21 +1390,13 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
         );
         // After the supervisor row for Energía expires, all near misses are reported.
         let r = reason(policy.decide(
-            &query(
-                "ana@upme.gov.co",
-                Kind::Create,
-                HolderType::Contractor,
-                DEPT,
-            ),
+            &query("ana@upme.gov.co", Kind::Create, HolderType::Contractor, DEPT),
             &m,
             date(2027, 1, 4),
         ));
         assert!(r.contains("vigente hasta 2025-12-31"), "{r}");
         assert!(r.contains("vigente hasta 2026-12-31"), "{r}");
-        assert!(
-            r.contains("solo puede solicitar para: Subdirección de Hidrocarburos"),
-            "{r}"
-        );
+        assert!(r.contains("solo puede solicitar para: Subdirección de Hidrocarburos"), "{r}");
     }
 
     #[test]
@@ -1677,41 +1436,22 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
             Rules::default().grants(Kind::Create, HolderType::Employee)
         );
 
-        let p = Policy {
-            rules,
-            requester_domains: vec!["upme.gov.co".into()],
-        };
+        let p = Policy { rules, requester_domains: vec!["upme.gov.co".into()] };
         let m = all_roles();
         assert!(
-            !p.decide(
-                &query("co@upme.gov.co", Kind::Create, HolderType::Contractor, DEPT),
-                &m,
-                TODAY
-            )
-            .is_allowed()
+            !p.decide(&query("co@upme.gov.co", Kind::Create, HolderType::Contractor, DEPT), &m, TODAY)
+                .is_allowed()
         );
         assert!(
-            p.decide(
-                &query("su@upme.gov.co", Kind::Leave, HolderType::Contractor, DEPT),
-                &m,
-                TODAY
-            )
-            .is_allowed()
+            p.decide(&query("su@upme.gov.co", Kind::Leave, HolderType::Contractor, DEPT), &m, TODAY)
+                .is_allowed()
         );
         let r = reason(p.decide(
-            &query(
-                "ms@upme.gov.co",
-                Kind::Delete,
-                HolderType::Institutional,
-                DEPT,
-            ),
+            &query("ms@upme.gov.co", Kind::Delete, HolderType::Institutional, DEPT),
             &m,
             TODAY,
         ));
-        assert!(
-            r.starts_with("«Eliminación de cuenta» solo aplica a funcionarios y contratistas"),
-            "{r}"
-        );
+        assert!(r.starts_with("«Eliminación de cuenta» solo aplica a funcionarios y contratistas"), "{r}");
 
         // No section at all: the default table.
         #[derive(Deserialize)]
@@ -1736,22 +1476,13 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
         .collect();
         let problems = Rules::default().with_overrides(&overrides).unwrap_err();
         assert_eq!(problems.len(), 5, "{problems:#?}");
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("«create.contractors» is not a cell"))
-        );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("«crear.contractor» is not a cell"))
-        );
+        assert!(problems.iter().any(|p| p.contains("«create.contractors» is not a cell")));
+        assert!(problems.iter().any(|p| p.contains("«crear.contractor» is not a cell")));
         assert!(problems.iter().any(|p| p.contains("never authorized")));
         assert!(problems.iter().any(|p| p.contains("unknown grant «rrhh»")));
         assert!(problems.iter().any(|p| p.contains("unknown grant «boss»")));
         // Through serde the same problems surface as one error.
-        let err =
-            toml::from_str::<BTreeMap<String, Rules>>("[rules]\n\"x.y\" = [\"z\"]").unwrap_err();
+        let err = toml::from_str::<BTreeMap<String, Rules>>("[rules]\n\"x.y\" = [\"z\"]").unwrap_err();
         assert!(err.to_string().contains("«x.y» is not a cell"), "{err}");
     }
 
@@ -1763,22 +1494,12 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
                 HolderType::Employee,
                 vec![Grant::Role(Role::Supervisor), Grant::Role(Role::Supervisor)],
             ),
-            (
-                Kind::OutOfScope,
-                HolderType::Employee,
-                vec![Grant::Role(Role::MesaServicio)],
-            ),
+            (Kind::OutOfScope, HolderType::Employee, vec![Grant::Role(Role::MesaServicio)]),
         ]);
-        assert_eq!(
-            rules.grants(Kind::Create, HolderType::Employee),
-            [Grant::Role(Role::Supervisor)]
-        );
+        assert_eq!(rules.grants(Kind::Create, HolderType::Employee), [Grant::Role(Role::Supervisor)]);
         assert!(!rules.applies(Kind::OutOfScope, HolderType::Employee));
         assert!(!rules.applies(Kind::Create, HolderType::Contractor));
-        let p = Policy {
-            rules,
-            requester_domains: vec!["upme.gov.co".into()],
-        };
+        let p = Policy { rules, requester_domains: vec!["upme.gov.co".into()] };
         let r = reason(p.decide(
             &query("ms@upme.gov.co", Kind::Modify, HolderType::Employee, DEPT),
             &all_roles(),
@@ -1794,10 +1515,7 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
         assert_eq!(m.len(), 7);
         assert!(!m.is_empty());
         let rows = m.entries_for("Maria.Perez@UPME.gov.co");
-        assert_eq!(
-            rows.iter().map(|a| a.role).collect::<Vec<_>>(),
-            [Role::Coordinador, Role::Supervisor]
-        );
+        assert_eq!(rows.iter().map(|a| a.role).collect::<Vec<_>>(), [Role::Coordinador, Role::Supervisor]);
         assert_eq!(rows[0].line, 4);
         assert_eq!(rows[0].valid_until, Some(date(2026, 12, 31)));
         assert_eq!(
@@ -1809,10 +1527,7 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
         );
         assert!(m.entries_for("nadie@upme.gov.co").is_empty());
         assert!(Matrix::default().is_empty());
-        assert!(matches!(
-            load_matrix(&path.with_file_name("no-existe.csv")),
-            Err(MatrixError::Open { .. })
-        ));
+        assert!(matches!(load_matrix(&path.with_file_name("no-existe.csv")), Err(MatrixError::Open { .. })));
     }
 
     #[test]
@@ -1827,13 +1542,8 @@ corto@upme.gov.co,Corto,supervisor
 eva @upme.gov.co,Eva,talento_humano,*;Secretaría General,,,
 ";
         let err = Matrix::parse(csv.as_bytes()).unwrap_err();
-        let MatrixError::Invalid { problems } = &err else {
-            panic!("{err}")
-        };
-        let got: Vec<(u32, &str)> = problems
-            .iter()
-            .map(|p| (p.line, p.column.as_str()))
-            .collect();
+        let MatrixError::Invalid { problems } = &err else { panic!("{err}") };
+        let got: Vec<(u32, &str)> = problems.iter().map(|p| (p.line, p.column.as_str())).collect();
         assert_eq!(
             got,
             [
@@ -1870,19 +1580,13 @@ eva @upme.gov.co,Eva,talento_humano,*;Secretaría General,,,
         assert!(
             matches!(&err, MatrixError::MissingColumns { missing } if missing == &["nombre", "vigente_desde", "vigente_hasta"])
         );
-        assert!(matches!(
-            Matrix::parse("".as_bytes()),
-            Err(MatrixError::NoHeader)
-        ));
+        assert!(matches!(Matrix::parse("".as_bytes()), Err(MatrixError::NoHeader)));
         let mut bytes = b"correo,nombre,rol,dependencias,vigente_desde,vigente_hasta\n".to_vec();
         bytes.extend_from_slice(b"a@upme.gov.co,Mar\xeda,delegado,*,,\nb@upme.gov.co,B,jefe,*,,\n");
         let MatrixError::Invalid { problems } = Matrix::parse(bytes.as_slice()).unwrap_err() else {
             panic!()
         };
-        let got: Vec<(u32, &str)> = problems
-            .iter()
-            .map(|p| (p.line, p.column.as_str()))
-            .collect();
+        let got: Vec<(u32, &str)> = problems.iter().map(|p| (p.line, p.column.as_str())).collect();
         assert_eq!(got, [(2, "nombre"), (3, "rol")]);
         // Columns in another order, and extra ones, are fine.
         let m = matrix(
@@ -1897,10 +1601,7 @@ eva @upme.gov.co,Eva,talento_humano,*;Secretaría General,,,
         assert_eq!(Departments::parse(" * "), Ok(Departments::All));
         assert_eq!(
             Departments::parse("Subdirección de Energía ;; Oficina  Jurídica;"),
-            Ok(Departments::List(vec![
-                "subdireccion de energia".into(),
-                "oficina juridica".into()
-            ]))
+            Ok(Departments::List(vec!["subdireccion de energia".into(), "oficina juridica".into()]))
         );
         assert!(Departments::parse(" ; ").is_err());
         assert!(Departments::List(vec!["oficina juridica".into()]).contains("OFICINA JURÍDICA"));

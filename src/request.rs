@@ -40,20 +40,14 @@ impl TryFrom<String> for RequestId {
 impl FromStr for RequestId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            format!(
-                "«{s}» is not a request id (expected GU-<year>-<6 digits>, e.g. GU-2026-000123)"
-            )
-        };
+        let bad =
+            || format!("«{s}» is not a request id (expected GU-<year>-<6 digits>, e.g. GU-2026-000123)");
         let rest = s.trim().strip_prefix("GU-").ok_or_else(bad)?;
         let (year, seq) = rest.split_once('-').ok_or_else(bad)?;
         if year.len() != 4 || seq.len() != 6 {
             return Err(bad());
         }
-        Ok(RequestId {
-            year: year.parse().map_err(|_| bad())?,
-            seq: seq.parse().map_err(|_| bad())?,
-        })
+        Ok(RequestId { year: year.parse().map_err(|_| bad())?, seq: seq.parse().map_err(|_| bad())? })
     }
 }
 
@@ -205,9 +199,7 @@ impl fmt::Display for Problem {
 
 impl Submission {
     pub fn full_name(&self) -> String {
-        format!("{} {}", self.given_names, self.surnames)
-            .trim()
-            .to_string()
+        format!("{} {}", self.given_names, self.surnames).trim().to_string()
     }
 }
 
@@ -251,6 +243,9 @@ pub enum State {
         plan: Plan,
         attempts: u32,
         retry_at: Option<Timestamp>,
+        /// Let through by an administrator past the hourly limit of disables.
+        #[serde(default)]
+        released: bool,
     },
     AwaitingConfirmation {
         pending: Vec<String>,
@@ -268,6 +263,9 @@ pub enum State {
     Failed {
         error: String,
         attempts: u32,
+        /// What was being carried out, for `cuentas retry`.
+        #[serde(default)]
+        plan: Option<Plan>,
     },
     Closed {
         outcome: String,
@@ -332,10 +330,7 @@ impl StateName {
 
     /// Closed states are answered and done; nothing moves them again.
     pub fn is_closed(self) -> bool {
-        matches!(
-            self,
-            StateName::Rejected | StateName::Routed | StateName::Closed | StateName::Cancelled
-        )
+        matches!(self, StateName::Rejected | StateName::Routed | StateName::Closed | StateName::Cancelled)
     }
 }
 
@@ -348,13 +343,10 @@ impl fmt::Display for StateName {
 impl FromStr for StateName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        StateName::ALL
-            .into_iter()
-            .find(|n| n.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                let names: Vec<_> = StateName::ALL.iter().map(|n| n.as_str()).collect();
-                format!("unknown state «{s}»; one of: {}", names.join(", "))
-            })
+        StateName::ALL.into_iter().find(|n| n.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            let names: Vec<_> = StateName::ALL.iter().map(|n| n.as_str()).collect();
+            format!("unknown state «{s}»; one of: {}", names.join(", "))
+        })
     }
 }
 
@@ -394,9 +386,9 @@ impl State {
 
     pub fn plan(&self) -> Option<&Plan> {
         match self {
-            State::Scheduled { plan, .. }
-            | State::Executing { plan, .. }
-            | State::Held { plan, .. } => Some(plan),
+            State::Scheduled { plan, .. } | State::Executing { plan, .. } | State::Held { plan, .. } => {
+                Some(plan)
+            }
             _ => None,
         }
     }
@@ -419,15 +411,10 @@ pub fn allowed(from: StateName, to: StateName) -> bool {
     }
     matches!(
         (from, to),
-        (
-            Received,
-            Rejected | Routed | NeedsInfo | Scheduled | Executing | Manual
-        ) | (NeedsInfo, Received)
+        (Received, Rejected | Routed | NeedsInfo | Scheduled | Executing | Manual)
+            | (NeedsInfo, Received)
             | (Scheduled, Executing | Scheduled)
-            | (
-                Executing,
-                AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo
-            )
+            | (Executing, AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo)
             | (AwaitingConfirmation, Executing)
             | (Held, Executing)
             | (Failed, Executing)
@@ -508,11 +495,7 @@ impl Request {
     ) -> Result<(), IllegalTransition> {
         let from = self.state.name();
         if !allowed(from, to.name()) {
-            return Err(IllegalTransition {
-                id: self.id,
-                from,
-                to: to.name(),
-            });
+            return Err(IllegalTransition { id: self.id, from, to: to.name() });
         }
         self.history.push(HistoryEntry {
             at: now,
@@ -548,22 +531,12 @@ mod tests {
 
     fn request() -> Request {
         let now: Timestamp = "2026-03-02T13:00:00Z".parse().unwrap();
-        Request::new(
-            RequestId { year: 2026, seq: 7 },
-            2,
-            "h".into(),
-            Submission::default(),
-            now,
-            now,
-        )
+        Request::new(RequestId { year: 2026, seq: 7 }, 2, "h".into(), Submission::default(), now, now)
     }
 
     #[test]
     fn ids_print_and_parse() {
-        let id = RequestId {
-            year: 2026,
-            seq: 123,
-        };
+        let id = RequestId { year: 2026, seq: 123 };
         assert_eq!(id.to_string(), "GU-2026-000123");
         assert_eq!("GU-2026-000123".parse::<RequestId>(), Ok(id));
         assert!("GU-26-000123".parse::<RequestId>().is_err());
@@ -599,8 +572,7 @@ mod tests {
         ];
         for from in StateName::ALL {
             for to in StateName::ALL {
-                let expected =
-                    legal.contains(&(from, to)) || (to == Cancelled && !from.is_closed());
+                let expected = legal.contains(&(from, to)) || (to == Cancelled && !from.is_closed());
                 assert_eq!(allowed(from, to), expected, "{from} → {to}");
             }
         }
@@ -610,42 +582,15 @@ mod tests {
     fn illegal_transition_is_an_error_and_leaves_the_request_alone() {
         let mut r = request();
         let now = r.received_at;
-        let err = r.transition(
-            State::Closed {
-                outcome: "x".into(),
-            },
-            Actor::Daemon,
-            "x",
-            now,
-        );
+        let err = r.transition(State::Closed { outcome: "x".into() }, Actor::Daemon, "x", now);
         assert_eq!(
             err,
-            Err(IllegalTransition {
-                id: r.id,
-                from: StateName::Received,
-                to: StateName::Closed
-            })
+            Err(IllegalTransition { id: r.id, from: StateName::Received, to: StateName::Closed })
         );
         assert_eq!(r.state, State::Received);
         assert_eq!(r.history.len(), 1);
-        r.transition(
-            State::Rejected {
-                reason: "no".into(),
-            },
-            Actor::Daemon,
-            "no",
-            now,
-        )
-        .unwrap();
-        assert!(
-            r.transition(
-                State::Cancelled { reason: "x".into() },
-                Actor::Daemon,
-                "x",
-                now
-            )
-            .is_err()
-        );
+        r.transition(State::Rejected { reason: "no".into() }, Actor::Daemon, "no", now).unwrap();
+        assert!(r.transition(State::Cancelled { reason: "x".into() }, Actor::Daemon, "x", now).is_err());
         assert_eq!(r.history.len(), 2);
         assert_eq!(r.history[1].from, Some(StateName::Received));
     }

@@ -22,20 +22,11 @@ pub enum StoreError {
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
     #[error("store: cannot make {path} durable: {source}")]
-    Sync {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Sync { path: PathBuf, source: std::io::Error },
     #[error("store: record {key} cannot be read: {source}")]
-    Decode {
-        key: String,
-        source: serde_json::Error,
-    },
+    Decode { key: String, source: serde_json::Error },
     #[error("store: record {key} cannot be written: {source}")]
-    Encode {
-        key: String,
-        source: serde_json::Error,
-    },
+    Encode { key: String, source: serde_json::Error },
 }
 
 /// Versioned request record: new versions are added, old ones keep loading.
@@ -94,17 +85,9 @@ impl MessageKind {
 /// Delivery state of an outbox message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Delivery {
-    Pending {
-        attempts: u32,
-        next_attempt: Option<Timestamp>,
-    },
-    Sent {
-        at: Timestamp,
-    },
-    Failed {
-        error: String,
-        at: Timestamp,
-    },
+    Pending { attempts: u32, next_attempt: Option<Timestamp> },
+    Sent { at: Timestamp },
+    Failed { error: String, at: Timestamp },
 }
 
 /// A message waiting to be sent (or sent), rendered from its request when delivered.
@@ -137,10 +120,7 @@ impl OutboxMessage {
             to,
             detail,
             created_at: now,
-            delivery: Delivery::Pending {
-                attempts: 0,
-                next_attempt: None,
-            },
+            delivery: Delivery::Pending { attempts: 0, next_attempt: None },
         }
     }
 
@@ -175,18 +155,15 @@ impl Changes {
     /// Writes the request and keeps the row, open and claimed-name indexes in step with it.
     pub fn put_request(&mut self, request: &Request) {
         let id = request.id.to_string();
-        self.batch
-            .insert(row_key(request.row).as_bytes(), id.as_bytes());
+        self.batch.insert(row_key(request.row).as_bytes(), id.as_bytes());
         if request.is_open() {
-            self.batch
-                .insert(format!("p/{id}").as_bytes(), &request.row.to_be_bytes()[..]);
+            self.batch.insert(format!("p/{id}").as_bytes(), &request.row.to_be_bytes()[..]);
         } else {
             self.batch.remove(format!("p/{id}").as_bytes());
         }
         if let Some(name) = &request.reserved_account {
             if request.is_open() {
-                self.batch
-                    .insert(format!("n/{name}").as_bytes(), id.as_bytes());
+                self.batch.insert(format!("n/{name}").as_bytes(), id.as_bytes());
             } else {
                 self.batch.remove(format!("n/{name}").as_bytes());
             }
@@ -208,10 +185,7 @@ impl Changes {
         } else {
             self.batch.remove(pending.as_bytes());
         }
-        self.put_json(
-            format!("o/{}", message.id),
-            &StoredMessage::V1(message.clone()),
-        );
+        self.put_json(format!("o/{}", message.id), &StoredMessage::V1(message.clone()));
     }
 
     pub fn set_cursor(&mut self, cursor: &Cursor) {
@@ -219,15 +193,19 @@ impl Changes {
     }
 
     pub fn set_counter(&mut self, year: i16, last: u32) {
-        self.batch
-            .insert(format!("m/seq/{year}").as_bytes(), &last.to_be_bytes()[..]);
+        self.batch.insert(format!("m/seq/{year}").as_bytes(), &last.to_be_bytes()[..]);
         self.written += 1;
+    }
+
+    /// Counts `n` disables or deletions done at `now`, for the hourly limit.
+    pub fn record_disables(&mut self, now: Timestamp, id: RequestId, n: usize) {
+        let key = format!("m/disable/{:020}/{id}", now.as_nanosecond());
+        self.batch.insert(key.as_bytes(), &(n as u32).to_be_bytes()[..]);
     }
 
     /// Remembers that an alert was raised, so it is raised once.
     pub fn mark_alert(&mut self, key: &str) {
-        self.batch
-            .insert(format!("m/alert/{key}").as_bytes(), &[][..]);
+        self.batch.insert(format!("m/alert/{key}").as_bytes(), &[][..]);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -248,21 +226,11 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let open = |source| StoreError::Open {
-            path: dir.to_path_buf(),
-            source,
-        };
+        let open = |source| StoreError::Open { path: dir.to_path_buf(), source };
         std::fs::create_dir_all(dir).map_err(|e| open(sled::Error::Io(e)))?;
         // A small cache: the daemon's working set is the open requests, not the whole history.
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(8 * 1024 * 1024)
-            .open()
-            .map_err(open)?;
-        Ok(Store {
-            db,
-            dir: dir.to_path_buf(),
-        })
+        let db = sled::Config::new().path(dir).cache_capacity(8 * 1024 * 1024).open().map_err(open)?;
+        Ok(Store { db, dir: dir.to_path_buf() })
     }
 
     /// Applies `changes` atomically, then makes them durable (DESIGN §10): sled's `flush()`
@@ -274,51 +242,36 @@ impl Store {
         self.db.apply_batch(changes.batch)?;
         self.db.flush()?;
         let path = self.dir.join("db");
-        let sync = |source| StoreError::Sync {
-            path: path.clone(),
-            source,
-        };
+        let sync = |source| StoreError::Sync { path: path.clone(), source };
         File::open(&path).and_then(|f| f.sync_all()).map_err(sync)?;
         Ok(())
     }
 
     fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.db.get(key.as_bytes())? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|source| StoreError::Decode {
-                        key: key.to_string(),
-                        source,
-                    })
-            }
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Decode { key: key.to_string(), source }),
             None => Ok(None),
         }
     }
 
     pub fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
-        Ok(self
-            .get_json::<StoredRequest>(&format!("r/{id}"))?
-            .map(|StoredRequest::V1(r)| r))
+        Ok(self.get_json::<StoredRequest>(&format!("r/{id}"))?.map(|StoredRequest::V1(r)| r))
     }
 
     /// The stored record of a request as written (versioned JSON), for audits and scripts.
     pub fn raw_request(&self, id: RequestId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .db
-            .get(format!("r/{id}").as_bytes())?
-            .map(|v| v.to_vec()))
+        Ok(self.db.get(format!("r/{id}").as_bytes())?.map(|v| v.to_vec()))
     }
 
     /// Every request, in id order.
     pub fn requests(&self) -> impl Iterator<Item = Result<Request, StoreError>> + '_ {
         self.db.scan_prefix(b"r/").map(|item| {
             let (key, bytes) = item?;
-            let StoredRequest::V1(r) =
-                serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    source,
-                })?;
+            let StoredRequest::V1(r) = serde_json::from_slice(&bytes).map_err(|source| {
+                StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), source }
+            })?;
             Ok(r)
         })
     }
@@ -349,10 +302,7 @@ impl Store {
     }
 
     pub fn request_at_row(&self, row: u32) -> Result<Option<RequestId>, StoreError> {
-        Ok(self
-            .db
-            .get(row_key(row).as_bytes())?
-            .and_then(|v| String::from_utf8_lossy(&v).parse().ok()))
+        Ok(self.db.get(row_key(row).as_bytes())?.and_then(|v| String::from_utf8_lossy(&v).parse().ok()))
     }
 
     /// Whether an open request has claimed this account name.
@@ -373,25 +323,32 @@ impl Store {
             .map_or(0, u32::from_be_bytes))
     }
 
+    /// Disables and deletions done since `since`.
+    pub fn disables_since(&self, since: Timestamp) -> Result<usize, StoreError> {
+        let from = format!("m/disable/{:020}", since.as_nanosecond().max(0));
+        let mut n = 0;
+        for item in self.db.range(from.as_bytes()..b"m/disable0".as_slice()) {
+            let (_, v) = item?;
+            n += <[u8; 4]>::try_from(&v[..]).map_or(1, u32::from_be_bytes) as usize;
+        }
+        Ok(n)
+    }
+
     pub fn alert_raised(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.db.contains_key(format!("m/alert/{key}").as_bytes())?)
     }
 
     pub fn message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError> {
-        Ok(self
-            .get_json::<StoredMessage>(&format!("o/{id}"))?
-            .map(|StoredMessage::V1(m)| m))
+        Ok(self.get_json::<StoredMessage>(&format!("o/{id}"))?.map(|StoredMessage::V1(m)| m))
     }
 
     /// Every outbox message, sent or not, in id order.
     pub fn messages(&self) -> impl Iterator<Item = Result<OutboxMessage, StoreError>> + '_ {
         self.db.scan_prefix(b"o/").map(|item| {
             let (key, bytes) = item?;
-            let StoredMessage::V1(m) =
-                serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    source,
-                })?;
+            let StoredMessage::V1(m) = serde_json::from_slice(&bytes).map_err(|source| {
+                StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), source }
+            })?;
             Ok(m)
         })
     }
@@ -415,11 +372,9 @@ impl Store {
             .scan_prefix(prefix.as_bytes())
             .map(|item| {
                 let (key, bytes) = item?;
-                let StoredMessage::V1(m) =
-                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
-                        key: String::from_utf8_lossy(&key).into_owned(),
-                        source,
-                    })?;
+                let StoredMessage::V1(m) = serde_json::from_slice(&bytes).map_err(|source| {
+                    StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), source }
+                })?;
                 Ok(m)
             })
             .collect()
@@ -433,14 +388,7 @@ mod tests {
 
     fn request(seq: u32, row: u32) -> Request {
         let now: Timestamp = "2026-03-02T13:00:00Z".parse().unwrap();
-        Request::new(
-            RequestId { year: 2026, seq },
-            row,
-            "h".into(),
-            Submission::default(),
-            now,
-            now,
-        )
+        Request::new(RequestId { year: 2026, seq }, row, "h".into(), Submission::default(), now, now)
     }
 
     #[test]
@@ -465,21 +413,13 @@ mod tests {
         assert_eq!(store.open_rows().unwrap().len(), 2);
 
         let now = a.received_at;
-        a.transition(
-            State::Rejected { reason: "x".into() },
-            crate::request::Actor::Daemon,
-            "x",
-            now,
-        )
-        .unwrap();
+        a.transition(State::Rejected { reason: "x".into() }, crate::request::Actor::Daemon, "x", now)
+            .unwrap();
         let mut c = Changes::new();
         c.put_request(&a);
         store.commit(c).unwrap();
         assert!(!store.name_claimed("ana.diaz").unwrap());
-        assert_eq!(
-            store.open_rows().unwrap().into_values().collect::<Vec<_>>(),
-            vec![b.id]
-        );
+        assert_eq!(store.open_rows().unwrap().into_values().collect::<Vec<_>>(), vec![b.id]);
         assert_eq!(store.requests().count(), 2);
     }
 

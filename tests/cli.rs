@@ -22,11 +22,7 @@ fn cuentas(demo: &Demo, args: &[&str]) -> Output {
 }
 
 fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
@@ -38,9 +34,7 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
     assert_eq!(lines.len(), 33, "{out}");
     assert!(lines[0].starts_with("GU-"), "{}", lines[0]);
     assert!(
-        lines[0].contains("row 2 ")
-            && lines[0].contains("Creación de cuenta")
-            && lines[0].contains("Closed")
+        lines[0].contains("row 2 ") && lines[0].contains("Creación de cuenta") && lines[0].contains("Closed")
     );
     assert!(
         out.contains("NeedsInfo")
@@ -48,44 +42,26 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
             && out.contains("Routed")
             && out.contains("Manual")
     );
-    assert!(
-        lines[32].starts_with("32 registered, 0 edited, 49 messages sent, 13 open"),
-        "{}",
-        lines[32]
-    );
+    assert!(lines[32].starts_with("32 registered, 0 edited, 48 messages sent, 13 open"), "{}", lines[32]);
     let spooled = std::fs::read_dir(demo.path("var/correo")).unwrap().count();
-    assert_eq!(spooled, 57);
+    assert_eq!(spooled, 56);
 
     let again = stdout(&cuentas(&demo, &["run", "--once"]));
-    assert_eq!(
-        again.trim(),
-        "0 registered, 0 edited, 0 messages sent, 13 open"
-    );
-    assert_eq!(
-        std::fs::read_dir(demo.path("var/correo")).unwrap().count(),
-        57
-    );
+    assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 13 open");
+    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 56);
 
     let needs_info = stdout(&cuentas(&demo, &["requests", "--state", "needsinfo"]));
     assert_eq!(needs_info.lines().count(), 6, "{needs_info}");
 
     let show = stdout(&cuentas(&demo, &["show", "GU-2026-000002"]));
     assert!(show.contains("account:   maria.delahoz"), "{show}");
-    for step in [
-        "Received",
-        "Received → Executing",
-        "Executing → Notifying",
-        "Notifying → Closed",
-    ] {
+    for step in ["Received", "Received → Executing", "Executing → Notifying", "Notifying → Closed"] {
         assert!(show.contains(step), "{step} missing in:\n{show}");
     }
     assert!(show.contains("datos de acceso enviados a m***@gmail.com"));
 
     let plan = stdout(&cuentas(&demo, &["plan"]));
-    assert!(
-        plan.contains("GU-2026-000011 (Scheduled) hernan.castro:"),
-        "{plan}"
-    );
+    assert!(plan.contains("GU-2026-000011 (Scheduled) hernan.castro:"), "{plan}");
     assert!(plan.contains("disable hernan.castro"));
 
     let missing = cuentas(&demo, &["show", "GU-2026-999999"]);
@@ -128,23 +104,13 @@ fn the_daemon_stops_cleanly_on_sigterm() {
         .unwrap();
     // Wait for the first cycle to have delivered everything.
     for _ in 0..300 {
-        if std::fs::read_dir(demo.path("var/correo"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-            == 57
-        {
+        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 56 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the daemon keeps running between polls"
-    );
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "the daemon keeps running between polls");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}", out.status);
@@ -182,37 +148,20 @@ fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
     let listed = stdout(&cuentas(&demo, &["requests"]));
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), ROWS, "every row registered exactly once");
-    let mut rows: Vec<u32> = lines
-        .iter()
-        .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
-        .collect();
+    let mut rows: Vec<u32> =
+        lines.iter().map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap()).collect();
     rows.sort();
     rows.dedup();
     assert_eq!(rows.len(), ROWS, "no row registered twice");
     for (i, line) in lines.iter().enumerate() {
-        assert!(
-            line.starts_with(&format!("GU-2026-{:06}", i + 1)),
-            "ids have no gaps: {line}"
-        );
-        assert!(
-            line.contains(" Closed ") || line.contains(" NeedsInfo "),
-            "{line}"
-        );
+        assert!(line.starts_with(&format!("GU-2026-{:06}", i + 1)), "ids have no gaps: {line}");
+        assert!(line.contains(" Closed ") || line.contains(" NeedsInfo "), "{line}");
     }
     // No two open or closed creations took the same account.
     let mut accounts = std::collections::HashSet::new();
     for line in lines.iter().filter(|l| l.contains("Se creó la cuenta")) {
-        let account = line
-            .split("Se creó la cuenta ")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap();
-        assert!(
-            accounts.insert(account.to_string()),
-            "{account} given twice"
-        );
+        let account = line.split("Se creó la cuenta ").nth(1).unwrap().split(' ').next().unwrap();
+        assert!(accounts.insert(account.to_string()), "{account} given twice");
     }
     // Every message went out; one may repeat after a kill, none more than twice.
     let mails = demo.mails();
@@ -220,13 +169,7 @@ fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
     for m in &mails {
         *by_id.entry(m.message_id.clone()).or_insert(0) += 1;
     }
-    assert!(
-        by_id.values().all(|&n| n <= 2),
-        "a message sent three times"
-    );
+    assert!(by_id.values().all(|&n| n <= 2), "a message sent three times");
     let outcomes = by_id.keys().filter(|id| id.contains(".resultado@")).count();
-    assert_eq!(
-        outcomes,
-        lines.iter().filter(|l| l.contains(" Closed ")).count()
-    );
+    assert_eq!(outcomes, lines.iter().filter(|l| l.contains(" Closed ")).count());
 }

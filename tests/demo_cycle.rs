@@ -22,12 +22,7 @@ fn at(s: &str) -> Timestamp {
 }
 
 fn by_row(engine: &Engine) -> BTreeMap<u32, Request> {
-    engine
-        .store()
-        .requests()
-        .map(|r| r.unwrap())
-        .map(|r| (r.row, r))
-        .collect()
+    engine.store().requests().map(|r| r.unwrap()).map(|r| (r.row, r)).collect()
 }
 
 /// What every demo row ends in after the first cycle, and the account it got.
@@ -48,7 +43,7 @@ const EXPECTED: [(u32, StateName, &str); 32] = {
         (13, Closed, "marta.salazar"),
         (14, Manual, ""),
         (15, Manual, ""),
-        (16, Manual, ""),
+        (16, Scheduled, "natalia.beltran"),
         (17, Manual, ""),
         (18, Manual, ""),
         (19, Manual, ""),
@@ -86,136 +81,61 @@ fn the_demo_goes_through_a_full_cycle() {
             assert_eq!(r.account.as_deref(), Some(account), "row {row}");
         }
         // Every answered or waiting request says why, in Spanish, to a person who can act.
-        if matches!(
-            state,
-            StateName::Rejected | StateName::Routed | StateName::NeedsInfo | StateName::Manual
-        ) {
-            assert!(
-                r.state.reason().len() > 30,
-                "row {row}: «{}»",
-                r.state.reason()
-            );
+        if matches!(state, StateName::Rejected | StateName::Routed | StateName::NeedsInfo | StateName::Manual)
+        {
+            assert!(r.state.reason().len() > 30, "row {row}: «{}»", r.state.reason());
         }
         assert_eq!(r.id.to_string(), format!("GU-2026-{:06}", row - 1));
     }
 
     // The bad rows say what to fix.
     assert!(requests[&21].state.reason().contains("«Apellidos»"));
-    assert!(
-        requests[&21]
-            .state
-            .reason()
-            .contains("«Número de documento»")
-    );
+    assert!(requests[&21].state.reason().contains("«Número de documento»"));
     assert!(requests[&22].state.reason().contains("santiago.ruiz@gmail"));
-    assert!(
-        requests[&23]
-            .state
-            .reason()
-            .contains("matriz de autorizadores")
-    );
+    assert!(requests[&23].state.reason().contains("matriz de autorizadores"));
     assert!(requests[&24].state.reason().contains("talento humano"));
-    assert!(
-        requests[&25]
-            .state
-            .reason()
-            .contains("correo institucional")
-    );
+    assert!(requests[&25].state.reason().contains("correo institucional"));
     assert!(requests[&28].state.reason().contains("protegida"));
     assert!(requests[&31].state.reason().contains("ana.gomez"));
 
     let mails = demo.mails();
-    let count = |needle: &str| {
-        mails
-            .iter()
-            .filter(|m| m.message_id.contains(needle))
-            .count()
-    };
-    assert_eq!(
-        count(".acuse@"),
-        18,
-        "acknowledgements: closed, scheduled and manual requests"
-    );
+    let count = |needle: &str| mails.iter().filter(|m| m.message_id.contains(needle)).count();
+    assert_eq!(count(".acuse@"), 18, "acknowledgements: closed, scheduled and manual requests");
     assert_eq!(count(".rechazo@"), 7);
     assert_eq!(count(".redireccion@"), 1);
     assert_eq!(count(".informacion-requerida@"), 6);
     assert_eq!(count(".resultado@"), 11);
-    assert_eq!(count(".gestion-manual@"), 6);
+    assert_eq!(count(".gestion-manual@"), 5);
     assert_eq!(count(".datos-de-acceso@"), 8);
-    assert_eq!(mails.len(), 57);
+    assert_eq!(mails.len(), 56);
 
     // Access data goes to the personal address, with accents intact; the password is in that
     // message only, and never in the store.
-    let access: Vec<_> = mails
-        .iter()
-        .filter(|m| m.message_id.contains(".datos-de-acceso@"))
-        .collect();
-    let maria = access
-        .iter()
-        .find(|m| m.to.contains("mariajo.delahoz@gmail.com"))
-        .unwrap();
+    let access: Vec<_> = mails.iter().filter(|m| m.message_id.contains(".datos-de-acceso@")).collect();
+    let maria = access.iter().find(|m| m.to.contains("mariajo.delahoz@gmail.com")).unwrap();
     assert!(maria.body.contains("Usuario de red: maria.delahoz"));
-    assert!(
-        maria
-            .body
-            .contains("Cordial saludo, María José De La Hoz Peñaloza:")
-    );
-    let password = maria
-        .body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Contraseña temporal: "))
-        .unwrap();
+    assert!(maria.body.contains("Cordial saludo, María José De La Hoz Peñaloza:"));
+    let password = maria.body.lines().find_map(|l| l.trim().strip_prefix("Contraseña temporal: ")).unwrap();
     assert_eq!(password.len(), 16);
-    assert_eq!(
-        mails
-            .iter()
-            .filter(|m| m.raw.contains(password) || m.body.contains(password))
-            .count(),
-        1
-    );
+    assert_eq!(mails.iter().filter(|m| m.raw.contains(password) || m.body.contains(password)).count(), 1);
     let store = std::fs::read_dir(demo.path("var/estado")).unwrap();
     for file in store.map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
         let bytes = std::fs::read(&file).unwrap();
-        assert!(
-            !bytes
-                .windows(password.len())
-                .any(|w| w == password.as_bytes()),
-            "{}",
-            file.display()
-        );
+        assert!(!bytes.windows(password.len()).any(|w| w == password.as_bytes()), "{}", file.display());
     }
-    let institutional = access
-        .iter()
-        .find(|m| m.body.contains("correspondencia@upme.gov.co"))
-        .unwrap();
+    let institutional = access.iter().find(|m| m.body.contains("correspondencia@upme.gov.co")).unwrap();
     assert_eq!(institutional.to, "jorge.nunez@upme.gov.co");
 
-    let ack = mails
-        .iter()
-        .find(|m| m.message_id == "<GU-2026-000002.2.acuse@upme.gov.co>")
-        .unwrap();
+    let ack = mails.iter().find(|m| m.message_id == "<GU-2026-000002.2.acuse@upme.gov.co>").unwrap();
     assert_eq!(ack.to, "andres.mejia@upme.gov.co");
-    assert_eq!(
-        ack.subject,
-        "[GU-2026-000002] Solicitud registrada: Creación de cuenta"
-    );
-    assert!(
-        ack.body
-            .contains("lunes 30 de noviembre de 2026, 8:30 a. m."),
-        "{}",
-        ack.body
-    );
+    assert_eq!(ack.subject, "[GU-2026-000002] Solicitud registrada: Creación de cuenta");
+    assert!(ack.body.contains("lunes 30 de noviembre de 2026, 8:30 a. m."), "{}", ack.body);
     let manual = mails
         .iter()
-        .find(|m| {
-            m.message_id.starts_with("<GU-2026-000013.") && m.message_id.contains("gestion-manual")
-        })
+        .find(|m| m.message_id.starts_with("<GU-2026-000013.") && m.message_id.contains("gestion-manual"))
         .unwrap();
     assert_eq!(manual.to, "mesadeservicio@upme.gov.co");
-    let routed = mails
-        .iter()
-        .find(|m| m.message_id.contains(".redireccion@"))
-        .unwrap();
+    let routed = mails.iter().find(|m| m.message_id.contains(".redireccion@")).unwrap();
     assert!(routed.body.contains("«Instalación de software»"));
 
     // The history of a closed creation tells the whole story.
@@ -228,20 +148,29 @@ fn the_demo_goes_through_a_full_cycle() {
     let again = engine.cycle(at("2026-11-27T13:05:00Z")).unwrap();
     assert_eq!((again.registered, again.edited, again.sent), (0, 0, 0));
     assert!(again.touched.is_empty());
-    assert_eq!(demo.mails().len(), 57);
+    assert_eq!(demo.mails().len(), 56);
 
-    // A scheduled disable runs at 07:30 on its date, not before.
+    // Scheduled changes run at 07:30 on their date, not before: the transfer on 1 December…
+    let early = engine.cycle(at("2026-12-01T12:29:00Z")).unwrap();
+    assert!(early.touched.is_empty());
+    let transfer = engine.cycle(at("2026-12-01T12:30:00Z")).unwrap();
+    assert_eq!(transfer.touched.len(), 1);
+    // … the disable on 15 December.
     let early = engine.cycle(at("2026-12-15T12:29:00Z")).unwrap();
     assert!(early.touched.is_empty());
     engine.cycle(at("2026-12-15T12:31:00Z")).unwrap();
     let hernan = &by_row(&engine)[&12];
     assert_eq!(hernan.state.name(), StateName::Closed);
+    assert!(hernan.history.iter().any(|h| h.reason.contains("disable hernan.castro")));
+    // The transfer ran on 1 December: new dependency, its groups, the old one's out.
+    let natalia = &by_row(&engine)[&16];
+    assert_eq!(natalia.state.name(), StateName::Closed);
+    let done: Vec<&str> = natalia.history.iter().map(|h| h.reason.as_str()).collect();
     assert!(
-        hernan
-            .history
-            .iter()
-            .any(|h| h.reason.contains("disable hernan.castro"))
+        done.iter().any(|r| r.contains("department: «Secretaría General» → «Oficina Asesora de Planeación»")),
+        "{done:#?}"
     );
+    assert!(done.iter().any(|r| r.contains("add natalia.beltran to group GG-Planeacion")), "{done:#?}");
 }
 
 #[test]
@@ -254,42 +183,23 @@ fn an_edited_response_moves_its_request_on_and_the_clock_paused_meanwhile() {
     // Friday 30 November, 08:30 Bogotá: 10 business hours from Friday 08:00.
     assert_eq!(before.sla_deadline, at("2026-11-30T13:30:00Z"));
 
-    demo.write_responses(
-        &demo
-            .responses()
-            .replace("santiago.ruiz@gmail,", "santiago.ruiz@gmail.com,"),
-    );
+    demo.write_responses(&demo.responses().replace("santiago.ruiz@gmail,", "santiago.ruiz@gmail.com,"));
     // Three business hours later (11:00 Bogotá).
     let report = engine.cycle(at("2026-11-27T16:00:00Z")).unwrap();
     assert_eq!((report.registered, report.edited), (0, 1));
     let after = by_row(&engine)[&22].clone();
     assert_eq!(after.id, before.id);
-    assert_eq!(
-        after.state.name(),
-        StateName::Closed,
-        "{}",
-        after.state.reason()
-    );
+    assert_eq!(after.state.name(), StateName::Closed, "{}", after.state.reason());
     assert_eq!(after.account.as_deref(), Some("santiago.ruiz"));
     assert_eq!(after.sla_deadline, at("2026-11-30T16:30:00Z"));
-    assert!(
-        after
-            .history
-            .iter()
-            .any(|h| h.reason.contains("respuesta editada en la fila 22"))
-    );
+    assert!(after.history.iter().any(|h| h.reason.contains("respuesta editada en la fila 22")));
     let mails = demo.mails();
-    let access = mails
-        .iter()
-        .find(|m| m.to == "santiago.ruiz@gmail.com")
-        .unwrap();
+    let access = mails.iter().find(|m| m.to == "santiago.ruiz@gmail.com").unwrap();
     assert!(access.body.contains("Usuario de red: santiago.ruiz"));
 
     // An edit of a closed request's row is not looked at.
     demo.write_responses(
-        &demo
-            .responses()
-            .replace("Contratista - Ingeniero,", "Contratista - Ingeniero civil,"),
+        &demo.responses().replace("Contratista - Ingeniero,", "Contratista - Ingeniero civil,"),
     );
     let report = engine.cycle(at("2026-11-27T16:10:00Z")).unwrap();
     assert_eq!((report.registered, report.edited), (0, 0));
@@ -310,30 +220,17 @@ fn deleted_rows_stop_ingestion_with_one_alert_and_restoring_them_resumes() {
 
     let report = engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
     let halted = report.halted.expect("ingestion must stop");
-    assert!(
-        halted.contains("borró filas") || halted.contains("movió"),
-        "{halted}"
-    );
+    assert!(halted.contains("borró filas") || halted.contains("movió"), "{halted}");
     assert_eq!(report.registered, 0);
     assert_eq!(engine.store().requests().count(), 32);
-    let alerts: Vec<_> = demo
-        .mails()
-        .into_iter()
-        .filter(|m| m.to == "infraestructura@upme.gov.co")
-        .collect();
+    let alerts: Vec<_> = demo.mails().into_iter().filter(|m| m.to == "infraestructura@upme.gov.co").collect();
     assert_eq!(alerts.len(), 1);
     assert!(alerts[0].subject.contains("Lectura de respuestas detenida"));
 
     // The same problem on the next poll: still stopped, no second alert.
     let report = engine.cycle(at("2026-11-27T14:01:00Z")).unwrap();
     assert!(report.halted.is_some());
-    assert_eq!(
-        demo.mails()
-            .into_iter()
-            .filter(|m| m.to == "infraestructura@upme.gov.co")
-            .count(),
-        1
-    );
+    assert_eq!(demo.mails().into_iter().filter(|m| m.to == "infraestructura@upme.gov.co").count(), 1);
 
     // The row is put back: the new response is registered.
     demo.write_responses(&format!("{original}{new_row}\n"));
@@ -394,18 +291,14 @@ fn hostile_and_broken_rows_become_requests_that_say_what_to_fix() {
     for (row, r) in by_row(&engine) {
         let state = r.state.name();
         if state != StateName::Closed {
-            assert!(
-                !r.state.reason().is_empty(),
-                "row {row} in {state} without a reason"
-            );
+            assert!(!r.state.reason().is_empty(), "row {row} in {state} without a reason");
         }
         if let Some(account) = &r.account {
             assert!(
                 account.len() <= 20
-                    && account.chars().all(|c| c.is_ascii_lowercase()
-                        || c.is_ascii_digit()
-                        || c == '.'
-                        || c == '-'),
+                    && account
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-'),
                 "{account}"
             );
         }
@@ -415,46 +308,22 @@ fn hostile_and_broken_rows_become_requests_that_say_what_to_fix() {
     assert_eq!(
         states,
         [
-            NeedsInfo, NeedsInfo, NeedsInfo, Closed, Closed, NeedsInfo, NeedsInfo, NeedsInfo,
-            NeedsInfo, NeedsInfo
+            NeedsInfo, NeedsInfo, NeedsInfo, Closed, Closed, NeedsInfo, NeedsInfo, NeedsInfo, NeedsInfo,
+            NeedsInfo
         ]
     );
     let requests = by_row(&engine);
     assert_eq!(requests[&5].account.as_deref(), Some("ana.perez"));
     assert_eq!(requests[&6].account.as_deref(), Some("jose.nunez"));
     assert!(requests[&4].state.reason().contains("«Nombres»"));
-    assert!(
-        requests[&10]
-            .state
-            .reason()
-            .contains("GG-Todos; DROP TABLE")
-    );
-    assert!(
-        requests[&11]
-            .state
-            .reason()
-            .contains("anterior a su inicio")
-    );
-    assert_eq!(
-        requests[&4].submission.extra.len(),
-        0,
-        "extra cells without a header are not kept"
-    );
+    assert!(requests[&10].state.reason().contains("GG-Todos; DROP TABLE"));
+    assert!(requests[&11].state.reason().contains("anterior a su inicio"));
+    assert_eq!(requests[&4].submission.extra.len(), 0, "extra cells without a header are not kept");
     // Without a usable requester address, the service desk is the one told.
     let reason = requests[&9].state.reason();
-    assert!(
-        reason.contains("no es una dirección de correo válida"),
-        "{reason}"
-    );
-    assert!(
-        reason.chars().count() < 1000,
-        "a pasted page is not echoed back: {}",
-        reason.chars().count()
-    );
+    assert!(reason.contains("no es una dirección de correo válida"), "{reason}");
+    assert!(reason.chars().count() < 1000, "a pasted page is not echoed back: {}", reason.chars().count());
     let mails = demo.mails();
-    let to_desk = mails
-        .iter()
-        .find(|m| m.message_id.starts_with(&format!("<{}.", requests[&9].id)))
-        .unwrap();
+    let to_desk = mails.iter().find(|m| m.message_id.starts_with(&format!("<{}.", requests[&9].id))).unwrap();
     assert_eq!(to_desk.to, "mesadeservicio@upme.gov.co");
 }

@@ -1,8 +1,60 @@
-//! The directory: pure plans from requests, and appliers that carry them out (today the dry
-//! run, which records what it would do).
+//! The directory: pure plans from requests, and the two ways of carrying them out: Active
+//! Directory over LDAPS, or the dry run, which records what it would do against a snapshot.
 
 pub mod dryrun;
+pub mod ldap;
 pub mod naming;
 pub mod password;
 pub mod plan;
 pub mod snapshot;
+
+use std::sync::Arc;
+
+use self::dryrun::DryRun;
+use self::ldap::{Ldap, LdapError};
+use self::password::Password;
+use self::plan::{Layout, Plan};
+use self::snapshot::Snapshot;
+use crate::request::Request;
+
+/// Where plans are carried out.
+pub enum Directory {
+    DryRun { snapshot: Arc<Snapshot>, log: DryRun },
+    Ldap(Box<Ldap>),
+}
+
+impl Directory {
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self, Directory::DryRun { .. })
+    }
+
+    /// What the directory holds that `request`'s plan depends on.
+    pub fn snapshot_for(&mut self, request: &Request, layout: &Layout) -> Result<Arc<Snapshot>, LdapError> {
+        match self {
+            Directory::DryRun { snapshot, .. } => Ok(Arc::clone(snapshot)),
+            Directory::Ldap(ldap) => Ok(Arc::new(ldap.snapshot_for(request, layout)?)),
+        }
+    }
+
+    /// Length of new passwords: at least 16, more if the domain asks for more.
+    pub fn password_length(&mut self) -> Result<usize, LdapError> {
+        match self {
+            Directory::DryRun { .. } => Ok(16),
+            Directory::Ldap(ldap) => Ok(ldap.password_policy()?.min_length.max(16)),
+        }
+    }
+
+    /// Carries out `plan`; returns one line per operation done.
+    pub fn apply(
+        &mut self,
+        plan: &Plan,
+        password: Option<&Password>,
+        layout: &Layout,
+        request_id: &str,
+    ) -> Result<Vec<String>, LdapError> {
+        match self {
+            Directory::DryRun { log, .. } => Ok(log.apply(plan)),
+            Directory::Ldap(ldap) => ldap.apply(plan, password, layout, request_id),
+        }
+    }
+}

@@ -42,10 +42,7 @@ pub struct PatternError {
 
 impl Pattern {
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
-        let err = |reason: &str| PatternError {
-            pattern: text.to_string(),
-            reason: reason.to_string(),
-        };
+        let err = |reason: &str| PatternError { pattern: text.to_string(), reason: reason.to_string() };
         let mut pieces = Vec::new();
         let mut rest = text;
         while !rest.is_empty() {
@@ -59,9 +56,8 @@ impl Pattern {
                 }
                 let (name, len) = match token.split_once(':') {
                     Some((name, len)) => {
-                        let len: usize = len
-                            .parse()
-                            .map_err(|_| err("the length after «:» must be a number"))?;
+                        let len: usize =
+                            len.parse().map_err(|_| err("the length after «:» must be a number"))?;
                         if len == 0 {
                             return Err(err("a length of 0 takes nothing"));
                         }
@@ -73,22 +69,14 @@ impl Pattern {
                     Some('g') => false,
                     Some('s') => true,
                     _ => {
-                        return Err(err(
-                            "tokens are {g1} {g2} (given names), {s1} {s2} (surnames) and {n}",
-                        ));
+                        return Err(err("tokens are {g1} {g2} (given names), {s1} {s2} (surnames) and {n}"));
                     }
                 };
-                let index: usize = name[1..]
-                    .parse()
-                    .map_err(|_| err("write {g1}, {g2}, {s1} or {s2}"))?;
+                let index: usize = name[1..].parse().map_err(|_| err("write {g1}, {g2}, {s1} or {s2}"))?;
                 if index == 0 {
                     return Err(err("words count from 1"));
                 }
-                pieces.push(Piece::Word {
-                    surname,
-                    index: index - 1,
-                    len,
-                });
+                pieces.push(Piece::Word { surname, index: index - 1, len });
             } else {
                 let end = rest.find('{').unwrap_or(rest.len());
                 let literal = &rest[..end];
@@ -105,24 +93,18 @@ impl Pattern {
         if !pieces.iter().any(|p| matches!(p, Piece::Word { .. })) {
             return Err(err("it uses no name at all"));
         }
-        Ok(Pattern {
-            text: text.to_string(),
-            pieces,
-        })
+        Ok(Pattern { text: text.to_string(), pieces })
     }
 
     /// The candidate for these names and number, or `None` when a word it needs is missing.
-    fn render(&self, given: &[String], surnames: &[String], n: u32) -> Option<String> {
+    /// `n = None` leaves `{n}` out: the prefix every numbered candidate starts with.
+    fn render(&self, given: &[String], surnames: &[String], n: Option<u32>) -> Option<String> {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
-                Piece::Number => out.push_str(&n.to_string()),
-                Piece::Word {
-                    surname,
-                    index,
-                    len,
-                } => {
+                Piece::Number => out.extend(n.map(|n| n.to_string())),
+                Piece::Word { surname, index, len } => {
                     let words = if *surname { surnames } else { given };
                     let word = words.get(*index)?;
                     match len {
@@ -191,13 +173,9 @@ pub fn choose(
     let surnames = words(surnames);
     let usable = |c: &str| c.len() >= 2 && c.chars().any(|ch| ch.is_ascii_lowercase());
     for pattern in patterns {
-        let numbers = if pattern.has_number() {
-            2..=MAX_NUMBER
-        } else {
-            0..=0
-        };
+        let numbers = if pattern.has_number() { 2..=MAX_NUMBER } else { 0..=0 };
         for n in numbers {
-            match pattern.render(&given, &surnames, n) {
+            match pattern.render(&given, &surnames, Some(n)) {
                 Some(c) if usable(&c) && !taken(&c) => return Some(c),
                 Some(_) => {}
                 None => break,
@@ -207,20 +185,32 @@ pub fn choose(
     None
 }
 
+/// What every candidate of `patterns` starts with: one prefix search in the directory finds
+/// every account a candidate could clash with.
+pub fn prefixes(patterns: &[Pattern], given_names: &str, surnames: &str) -> Vec<String> {
+    let given = words(given_names);
+    let surnames = words(surnames);
+    let mut out: Vec<String> = Vec::new();
+    for p in patterns {
+        if let Some(prefix) = p.render(&given, &surnames, None)
+            && prefix.len() >= 2
+            && !out.contains(&prefix)
+        {
+            out.push(prefix);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn defaults() -> Vec<Pattern> {
-        [
-            "{g1}.{s1}",
-            "{g1}.{s1}{s2:1}",
-            "{g1}{g2:1}.{s1}",
-            "{g1}.{s1}{n}",
-        ]
-        .iter()
-        .map(|p| Pattern::parse(p).unwrap())
-        .collect()
+        ["{g1}.{s1}", "{g1}.{s1}{s2:1}", "{g1}{g2:1}.{s1}", "{g1}.{s1}{n}"]
+            .iter()
+            .map(|p| Pattern::parse(p).unwrap())
+            .collect()
     }
 
     #[test]
@@ -229,10 +219,7 @@ mod tests {
         assert_eq!(words("De La Hoz Peñaloza"), ["delahoz", "penaloza"]);
         assert_eq!(words("Gómez-Müller"), ["gomez", "muller"]);
         let p = defaults();
-        assert_eq!(
-            choose(&p, "Ñusta", "De La Hoz", |_| false).as_deref(),
-            Some("nusta.delahoz")
-        );
+        assert_eq!(choose(&p, "Ñusta", "De La Hoz", |_| false).as_deref(), Some("nusta.delahoz"));
     }
 
     #[test]
@@ -248,10 +235,7 @@ mod tests {
             Some("juan.perezg")
         );
         // Without a second surname the second pattern is skipped, not rendered half.
-        assert_eq!(
-            choose(&p, "Juan", "Pérez", |c| c == "juan.perez").as_deref(),
-            Some("juan.perez2")
-        );
+        assert_eq!(choose(&p, "Juan", "Pérez", |c| c == "juan.perez").as_deref(), Some("juan.perez2"));
     }
 
     #[test]
@@ -272,25 +256,20 @@ mod tests {
     fn hostile_names_fold_to_safe_characters() {
         let p = defaults();
         let got = choose(&p, "*)(|(objectClass=*", "a,OU=Domain Admins", |_| false).unwrap();
-        assert!(
-            got.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.'),
-            "{got}"
-        );
+        assert!(got.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.'), "{got}");
         assert_eq!(choose(&p, "***", "(((", |_| false), None);
     }
 
     #[test]
+    fn prefixes_cover_every_candidate() {
+        let p = defaults();
+        assert_eq!(prefixes(&p, "Juan Carlos", "Pérez Gómez"), ["juan.perez", "juan.perezg", "juanc.perez"]);
+        assert_eq!(prefixes(&p, "Juan", "Pérez"), ["juan.perez"]);
+    }
+
+    #[test]
     fn bad_patterns_are_refused() {
-        for bad in [
-            "{x1}",
-            "{g0}",
-            "{g1",
-            "{g1}_{s1}",
-            "{n}",
-            "{g1:0}.{s1}",
-            "abc",
-        ] {
+        for bad in ["{x1}", "{g0}", "{g1", "{g1}_{s1}", "{n}", "{g1:0}.{s1}", "abc"] {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
     }

@@ -28,11 +28,7 @@ impl Password {
                 .filter(|&&b| (b as usize) < limit)
                 .map(|&b| all[b as usize % all.len()])
                 .collect();
-            if chars.len() == len
-                && classes
-                    .iter()
-                    .all(|class| chars.iter().any(|c| class.contains(c)))
-            {
+            if chars.len() == len && classes.iter().all(|class| chars.iter().any(|c| class.contains(c))) {
                 return Ok(Password(String::from_utf8_lossy(&chars).into_owned()));
             }
         }

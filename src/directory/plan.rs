@@ -45,6 +45,19 @@ pub enum DirectoryOp {
         sam: String,
         group: String,
     },
+    RemoveFromGroup {
+        sam: String,
+        group: String,
+    },
+    /// Into another OU (`modifydn`), keeping the CN.
+    Move {
+        sam: String,
+        to_ou: String,
+    },
+    /// Removes the account; only ever from the retired OU.
+    Delete {
+        sam: String,
+    },
 }
 
 /// An attribute's old and new value.
@@ -58,44 +71,32 @@ pub struct AttributeChange {
 impl fmt::Display for DirectoryOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DirectoryOp::Create {
-                sam,
-                dn,
-                attributes,
-                expires,
-            } => {
-                write!(
-                    f,
-                    "create {sam} at «{dn}», enabled, temporary password (must change at next logon)"
-                )?;
+            DirectoryOp::Create { sam, dn, attributes, expires } => {
+                write!(f, "create {sam} at «{dn}», enabled, temporary password (must change at next logon)")?;
                 if let Some(e) = expires {
                     write!(f, ", expires at the end of {e}")?;
                 }
-                let attrs: Vec<String> =
-                    attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let attrs: Vec<String> = attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 write!(f, "; {}", attrs.join(", "))
             }
             DirectoryOp::ResetPassword { sam } => {
-                write!(
-                    f,
-                    "reset the password of {sam} (temporary, must change at next logon)"
-                )
+                write!(f, "reset the password of {sam} (temporary, must change at next logon)")
             }
             DirectoryOp::SetAttributes { sam, changes } => {
-                let c: Vec<String> = changes
-                    .iter()
-                    .map(|c| format!("{}: «{}» → «{}»", c.attribute, c.from, c.to))
-                    .collect();
+                let c: Vec<String> =
+                    changes.iter().map(|c| format!("{}: «{}» → «{}»", c.attribute, c.from, c.to)).collect();
                 write!(f, "modify {sam}: {}", c.join(", "))
             }
-            DirectoryOp::SetExpiry {
-                sam,
-                expires: Some(e),
-            } => write!(f, "set {sam} to expire at the end of {e}"),
+            DirectoryOp::SetExpiry { sam, expires: Some(e) } => {
+                write!(f, "set {sam} to expire at the end of {e}")
+            }
             DirectoryOp::SetExpiry { sam, expires: None } => write!(f, "set {sam} to never expire"),
             DirectoryOp::Enable { sam } => write!(f, "enable {sam}"),
             DirectoryOp::Disable { sam } => write!(f, "disable {sam}"),
             DirectoryOp::AddToGroup { sam, group } => write!(f, "add {sam} to group {group}"),
+            DirectoryOp::RemoveFromGroup { sam, group } => write!(f, "remove {sam} from group {group}"),
+            DirectoryOp::Move { sam, to_ou } => write!(f, "move {sam} to «{to_ou}»"),
+            DirectoryOp::Delete { sam } => write!(f, "delete {sam}"),
         }
     }
 }
@@ -121,6 +122,16 @@ pub enum NoPlan {
     NotAutomated,
 }
 
+impl NoPlan {
+    /// The reason, for a person.
+    pub fn reason(&self) -> String {
+        match self {
+            NoPlan::NeedsInfo(r) | NoPlan::Refused(r) => r.clone(),
+            NoPlan::NotAutomated => "not automated yet".into(),
+        }
+    }
+}
+
 /// Naming and placement rules, compiled once from `[directory]`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -132,23 +143,24 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(config: DirectoryConfig) -> Result<Layout, naming::PatternError> {
-        let patterns = config
-            .naming_patterns
-            .iter()
-            .map(|p| Pattern::parse(p))
-            .collect::<Result<_, _>>()?;
-        let single_name_patterns = ["{g1}", "{g1}.{g2}", "{g1}{n}"]
-            .iter()
-            .map(|p| Pattern::parse(p))
-            .collect::<Result<_, _>>()?;
-        Ok(Layout {
-            config,
-            patterns,
-            single_name_patterns,
-        })
+        let patterns = config.naming_patterns.iter().map(|p| Pattern::parse(p)).collect::<Result<_, _>>()?;
+        let single_name_patterns =
+            ["{g1}", "{g1}.{g2}", "{g1}{n}"].iter().map(|p| Pattern::parse(p)).collect::<Result<_, _>>()?;
+        Ok(Layout { config, patterns, single_name_patterns })
     }
 
-    fn ou_for(&self, holder: HolderType) -> &str {
+    /// The naming patterns for a person (`single_name`: no surnames, e.g. an institutional account).
+    pub fn patterns(&self, single_name: bool) -> &[Pattern] {
+        if single_name { &self.single_name_patterns } else { &self.patterns }
+    }
+
+    fn ou_for(&self, holder: HolderType, department: &str) -> &str {
+        let dep = fold(department);
+        if holder == HolderType::Employee
+            && let Some((_, ou)) = self.config.department_ous.iter().find(|(d, _)| fold(d) == dep)
+        {
+            return ou;
+        }
         match holder {
             HolderType::Employee => &self.config.ous.employee,
             HolderType::Contractor => &self.config.ous.contractor,
@@ -167,12 +179,7 @@ impl Layout {
             .flat_map(|(_, g)| g.iter().cloned())
             .collect();
         for wanted in requested {
-            match self
-                .config
-                .allowed_groups
-                .iter()
-                .find(|a| fold(a) == fold(wanted))
-            {
+            match self.config.allowed_groups.iter().find(|a| fold(a) == fold(wanted)) {
                 Some(g) => groups.push(g.clone()),
                 None => {
                     return Err(NoPlan::NeedsInfo(format!(
@@ -192,12 +199,13 @@ impl Layout {
     }
 
     /// Whether the daemon may touch this account at all (DESIGN §6, safety rails).
-    fn guard(&self, account: &Account) -> Result<(), NoPlan> {
-        let protected = self
-            .config
-            .protected_accounts
+    pub fn guard(&self, account: &Account) -> Result<(), NoPlan> {
+        let in_protected_group = account
+            .groups
             .iter()
-            .any(|p| p.eq_ignore_ascii_case(&account.sam));
+            .any(|g| self.config.protected_groups.iter().any(|p| p.eq_ignore_ascii_case(g)));
+        let protected = in_protected_group
+            || self.config.protected_accounts.iter().any(|p| p.eq_ignore_ascii_case(&account.sam));
         if protected || account.admin_count {
             return Err(NoPlan::Refused(format!(
                 "La cuenta «{}» es una cuenta protegida del directorio y no se gestiona por este formulario; \
@@ -205,12 +213,7 @@ impl Layout {
                 account.sam
             )));
         }
-        if !self
-            .config
-            .managed_ous
-            .iter()
-            .any(|ou| dn_within(&account.dn, ou))
-        {
+        if !self.config.managed_ous.iter().any(|ou| dn_within(&account.dn, ou)) {
             return Err(NoPlan::Refused(format!(
                 "La cuenta «{}» no está en las unidades organizativas que gestiona este proceso; \
                  la mesa de servicio la revisa directamente",
@@ -248,9 +251,7 @@ pub fn plan(
             let account = target()?;
             Ok(Plan {
                 account: account.sam.clone(),
-                ops: vec![DirectoryOp::ResetPassword {
-                    sam: account.sam.clone(),
-                }],
+                ops: vec![DirectoryOp::ResetPassword { sam: account.sam.clone() }],
                 sends_credentials: true,
             })
         }
@@ -273,59 +274,84 @@ pub fn plan(
             change("title", &account.title, &s.title);
             if !s.manager_email.is_empty() {
                 let manager = manager_of(snapshot, &s.manager_email)?;
-                change("manager", &account.manager_mail, &manager.mail);
+                change("manager", &account.manager_dn, &manager.dn);
             }
             if !changes.is_empty() {
-                ops.push(DirectoryOp::SetAttributes {
-                    sam: account.sam.clone(),
-                    changes,
-                });
+                ops.push(DirectoryOp::SetAttributes { sam: account.sam.clone(), changes });
             }
             add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
-            Ok(Plan {
-                account: account.sam.clone(),
-                ops,
-                sends_credentials: false,
-            })
+            Ok(Plan { account: account.sam.clone(), ops, sends_credentials: false })
         }
         Kind::Disable => {
             let account = target()?;
             let ops = if account.enabled {
-                vec![DirectoryOp::Disable {
-                    sam: account.sam.clone(),
-                }]
+                vec![DirectoryOp::Disable { sam: account.sam.clone() }]
             } else {
                 vec![]
             };
-            Ok(Plan {
-                account: account.sam.clone(),
-                ops,
-                sends_credentials: false,
-            })
+            Ok(Plan { account: account.sam.clone(), ops, sends_credentials: false })
         }
         Kind::Enable => {
             let account = target()?;
-            let ops = if account.enabled {
-                vec![]
-            } else {
-                vec![DirectoryOp::Enable {
-                    sam: account.sam.clone(),
-                }]
-            };
-            Ok(Plan {
-                account: account.sam.clone(),
-                ops,
-                sends_credentials: false,
-            })
+            let ops =
+                if account.enabled { vec![] } else { vec![DirectoryOp::Enable { sam: account.sam.clone() }] };
+            Ok(Plan { account: account.sam.clone(), ops, sends_credentials: false })
+        }
+        Kind::Transfer => {
+            let account = target()?;
+            transfer(s, account, layout, snapshot)
         }
         Kind::Delete
         | Kind::Leave
-        | Kind::Transfer
         | Kind::Assignment
         | Kind::Suspension
         | Kind::EarlyTermination
         | Kind::OutOfScope => Err(NoPlan::NotAutomated),
     }
+}
+
+/// A transfer: new dependency, title and manager; the old dependency's groups out, the new
+/// one's in; the dependency's OU if it has one.
+fn transfer(
+    s: &crate::request::Submission,
+    account: &Account,
+    layout: &Layout,
+    snapshot: &Snapshot,
+) -> Result<Plan, NoPlan> {
+    let sam = account.sam.clone();
+    let mut changes = Vec::new();
+    let mut change = |attribute: &str, from: &str, to: &str| {
+        if !to.is_empty() && from != to {
+            changes.push(AttributeChange { attribute: attribute.into(), from: from.into(), to: to.into() });
+        }
+    };
+    change("department", &account.department, &s.department);
+    change("title", &account.title, &s.title);
+    if !s.manager_email.is_empty() {
+        let manager = manager_of(snapshot, &s.manager_email)?;
+        change("manager", &account.manager_dn, &manager.dn);
+    }
+    let mut ops = Vec::new();
+    if !changes.is_empty() {
+        ops.push(DirectoryOp::SetAttributes { sam: sam.clone(), changes });
+    }
+    let holder = s.holder_type.unwrap_or(HolderType::Employee);
+    let to_ou = layout.ou_for(holder, &s.department);
+    let current_ou = account.dn.split_once(',').map_or("", |(_, parent)| parent);
+    if !current_ou.eq_ignore_ascii_case(to_ou) {
+        ops.push(DirectoryOp::Move { sam: sam.clone(), to_ou: to_ou.to_string() });
+    }
+    let new_groups = layout.groups_for(&s.department, &s.groups)?;
+    let old_groups = layout.groups_for(&account.department, &[])?;
+    for group in old_groups {
+        let kept = new_groups.iter().any(|g| g.eq_ignore_ascii_case(&group));
+        let member = account.groups.iter().any(|g| g.eq_ignore_ascii_case(&group));
+        if !kept && member {
+            ops.push(DirectoryOp::RemoveFromGroup { sam: sam.clone(), group });
+        }
+    }
+    add_missing_groups(&mut ops, account, new_groups);
+    Ok(Plan { account: sam, ops, sends_credentials: false })
 }
 
 fn manager_of<'a>(snapshot: &'a Snapshot, mail: &str) -> Result<&'a Account, NoPlan> {
@@ -338,15 +364,8 @@ fn manager_of<'a>(snapshot: &'a Snapshot, mail: &str) -> Result<&'a Account, NoP
 
 fn add_missing_groups(ops: &mut Vec<DirectoryOp>, account: &Account, groups: Vec<String>) {
     for group in groups {
-        if !account
-            .groups
-            .iter()
-            .any(|g| g.eq_ignore_ascii_case(&group))
-        {
-            ops.push(DirectoryOp::AddToGroup {
-                sam: account.sam.clone(),
-                group,
-            });
+        if !account.groups.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
+            ops.push(DirectoryOp::AddToGroup { sam: account.sam.clone(), group });
         }
     }
 }
@@ -360,11 +379,7 @@ fn create(
 ) -> Result<Plan, NoPlan> {
     let s = &request.submission;
     let holder = s.holder_type.ok_or(NoPlan::NotAutomated)?;
-    let expires = if holder == HolderType::Contractor {
-        s.contract_end
-    } else {
-        None
-    };
+    let expires = if holder == HolderType::Contractor { s.contract_end } else { None };
     if let Some(end) = expires
         && end < today
     {
@@ -373,11 +388,8 @@ fn create(
         )));
     }
     let groups = layout.groups_for(&s.department, &s.groups)?;
-    let manager = if s.manager_email.is_empty() {
-        None
-    } else {
-        Some(manager_of(snapshot, &s.manager_email)?)
-    };
+    let manager =
+        if s.manager_email.is_empty() { None } else { Some(manager_of(snapshot, &s.manager_email)?) };
 
     // A returning person (contractors come back every year) gets their old account back.
     if !s.id_number.is_empty() {
@@ -394,11 +406,7 @@ fn create(
         }
     }
 
-    let patterns = if s.surnames.is_empty() {
-        &layout.single_name_patterns
-    } else {
-        &layout.patterns
-    };
+    let patterns = layout.patterns(s.surnames.is_empty());
     let sam = naming::choose(patterns, &s.given_names, &s.surnames, |c| snapshot.name_in_use(c) || taken(c))
         .ok_or_else(|| {
             NoPlan::NeedsInfo(
@@ -406,7 +414,7 @@ fn create(
             )
         })?;
     let display = s.full_name();
-    let ou = layout.ou_for(holder);
+    let ou = layout.ou_for(holder, &s.department);
     let mut cn = display.clone();
     if snapshot.by_sam(&sam).is_none() && dn_taken(snapshot, &cn, ou) {
         cn = format!("{display} ({sam})");
@@ -435,21 +443,9 @@ fn create(
     }
     attributes.retain(|(_, v)| !v.is_empty());
     let dn = format!("CN={},{ou}", dn_escape(&cn));
-    let mut ops = vec![DirectoryOp::Create {
-        sam: sam.clone(),
-        dn,
-        attributes,
-        expires,
-    }];
-    ops.extend(groups.into_iter().map(|group| DirectoryOp::AddToGroup {
-        sam: sam.clone(),
-        group,
-    }));
-    Ok(Plan {
-        account: sam,
-        ops,
-        sends_credentials: true,
-    })
+    let mut ops = vec![DirectoryOp::Create { sam: sam.clone(), dn, attributes, expires }];
+    ops.extend(groups.into_iter().map(|group| DirectoryOp::AddToGroup { sam: sam.clone(), group }));
+    Ok(Plan { account: sam, ops, sends_credentials: true })
 }
 
 fn reactivate(
@@ -465,11 +461,7 @@ fn reactivate(
     let mut changes = Vec::new();
     let mut change = |attribute: &str, from: &str, to: &str| {
         if !to.is_empty() && from != to {
-            changes.push(AttributeChange {
-                attribute: attribute.into(),
-                from: from.into(),
-                to: to.into(),
-            });
+            changes.push(AttributeChange { attribute: attribute.into(), from: from.into(), to: to.into() });
         }
     };
     change("department", &old.department, &s.department);
@@ -477,26 +469,16 @@ fn reactivate(
     change("employeeType", &old.employee_type, holder.label());
     change("description", "", &request.id.to_string());
     if let Some(m) = manager {
-        change("manager", &old.manager_mail, &m.mail);
+        change("manager", &old.manager_dn, &m.dn);
     }
-    let mut ops = vec![DirectoryOp::SetAttributes {
-        sam: sam.clone(),
-        changes,
-    }];
+    let mut ops = vec![DirectoryOp::SetAttributes { sam: sam.clone(), changes }];
     if old.expires != expires {
-        ops.push(DirectoryOp::SetExpiry {
-            sam: sam.clone(),
-            expires,
-        });
+        ops.push(DirectoryOp::SetExpiry { sam: sam.clone(), expires });
     }
     ops.push(DirectoryOp::ResetPassword { sam: sam.clone() });
     ops.push(DirectoryOp::Enable { sam: sam.clone() });
     add_missing_groups(&mut ops, old, groups);
-    Plan {
-        account: sam,
-        ops,
-        sends_credentials: true,
-    }
+    Plan { account: sam, ops, sends_credentials: true }
 }
 
 fn dn_taken(snapshot: &Snapshot, cn: &str, ou: &str) -> bool {
@@ -543,14 +525,9 @@ mod tests {
             mode: Default::default(),
             snapshot_path: None,
             domain: "upme.gov.co".into(),
-            naming_patterns: [
-                "{g1}.{s1}",
-                "{g1}.{s1}{s2:1}",
-                "{g1}{g2:1}.{s1}",
-                "{g1}.{s1}{n}",
-            ]
-            .map(String::from)
-            .to_vec(),
+            naming_patterns: ["{g1}.{s1}", "{g1}.{s1}{s2:1}", "{g1}{g2:1}.{s1}", "{g1}.{s1}{n}"]
+                .map(String::from)
+                .to_vec(),
             ous: HolderOus {
                 employee: format!("OU=Funcionarios,{USERS}"),
                 contractor: format!("OU=Contratistas,{USERS}"),
@@ -563,6 +540,17 @@ mod tests {
                 vec!["GG-Todos".to_string(), "GG-Energia".to_string()],
             )]),
             protected_accounts: vec!["administrator".into(), "svc-backup".into()],
+            protected_groups: vec!["Domain Admins".into()],
+            url: None,
+            starttls: false,
+            ca_file: None,
+            bind_dn: None,
+            bind_password: None,
+            base_dn: None,
+            timeout_secs: 30,
+            department_ous: BTreeMap::new(),
+            retired_ou: None,
+            max_disables_per_hour: 10,
         })
         .unwrap()
     }
@@ -584,7 +572,7 @@ mod tests {
             enabled,
             expires: Some(Date::constant(2025, 12, 31)),
             groups: vec!["GG-Todos".into()],
-            admin_count: false,
+            ..Account::default()
         }
     }
 
@@ -637,27 +625,11 @@ mod tests {
         let p = run(&request(Kind::Create, HolderType::Contractor, |_| {})).unwrap();
         assert_eq!(p.account, "juan.perezg");
         assert!(p.sends_credentials);
-        let DirectoryOp::Create {
-            sam,
-            dn,
-            attributes,
-            expires,
-        } = &p.ops[0]
-        else {
-            panic!("{:?}", p.ops)
-        };
+        let DirectoryOp::Create { sam, dn, attributes, expires } = &p.ops[0] else { panic!("{:?}", p.ops) };
         assert_eq!(sam, "juan.perezg");
-        assert_eq!(
-            dn,
-            &format!("CN=Juan Carlos Pérez Gómez,OU=Contratistas,{USERS}")
-        );
+        assert_eq!(dn, &format!("CN=Juan Carlos Pérez Gómez,OU=Contratistas,{USERS}"));
         assert_eq!(*expires, Some(Date::constant(2027, 6, 30)));
-        let get = |k: &str| {
-            attributes
-                .iter()
-                .find(|(a, _)| a == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| attributes.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
         assert_eq!(get("userPrincipalName"), Some("juan.perezg@upme.gov.co"));
         assert_eq!(get("mail"), Some("juan.perezg@upme.gov.co"));
         assert_eq!(get("employeeID"), Some("999"));
@@ -678,54 +650,40 @@ mod tests {
         let r = request(Kind::Create, HolderType::Employee, |_| {});
         let p = plan(&r, &snapshot(), &layout(), TODAY, |n| n == "juan.perezg").unwrap();
         assert_eq!(p.account, "juanc.perez");
-        let DirectoryOp::Create { expires, .. } = &p.ops[0] else {
-            panic!()
-        };
+        let DirectoryOp::Create { expires, .. } = &p.ops[0] else { panic!() };
         assert_eq!(*expires, None, "employees do not expire");
     }
 
     #[test]
     fn a_returning_contractor_gets_the_old_account_back() {
-        let r = request(Kind::Create, HolderType::Contractor, |s| {
-            s.id_number = "80123456".into()
-        });
+        let r = request(Kind::Create, HolderType::Contractor, |s| s.id_number = "80123456".into());
         let p = run(&r).unwrap();
         assert_eq!(p.account, "camilo.vargas");
         assert!(p.sends_credentials);
-        assert!(
-            !p.ops
-                .iter()
-                .any(|op| matches!(op, DirectoryOp::Create { .. }))
-        );
+        assert!(!p.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. })));
         assert!(p.ops.contains(&DirectoryOp::SetExpiry {
             sam: "camilo.vargas".into(),
             expires: Some(Date::constant(2027, 6, 30))
         }));
-        assert!(p.ops.contains(&DirectoryOp::ResetPassword {
-            sam: "camilo.vargas".into()
-        }));
-        assert!(p.ops.contains(&DirectoryOp::Enable {
-            sam: "camilo.vargas".into()
-        }));
-        assert!(p.ops.contains(&DirectoryOp::AddToGroup {
-            sam: "camilo.vargas".into(),
-            group: "GG-Energia".into()
-        }));
-        assert!(!p.ops.contains(&DirectoryOp::AddToGroup {
-            sam: "camilo.vargas".into(),
-            group: "GG-Todos".into()
-        }));
+        assert!(p.ops.contains(&DirectoryOp::ResetPassword { sam: "camilo.vargas".into() }));
+        assert!(p.ops.contains(&DirectoryOp::Enable { sam: "camilo.vargas".into() }));
+        assert!(
+            p.ops.contains(&DirectoryOp::AddToGroup {
+                sam: "camilo.vargas".into(),
+                group: "GG-Energia".into()
+            })
+        );
+        assert!(
+            !p.ops
+                .contains(&DirectoryOp::AddToGroup { sam: "camilo.vargas".into(), group: "GG-Todos".into() })
+        );
     }
 
     #[test]
     fn an_enabled_duplicate_or_a_bad_group_needs_info() {
-        let r = request(Kind::Create, HolderType::Contractor, |s| {
-            s.id_number = "111".into()
-        });
+        let r = request(Kind::Create, HolderType::Contractor, |s| s.id_number = "111".into());
         assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("juan.perez")));
-        let r = request(Kind::Create, HolderType::Contractor, |s| {
-            s.groups = vec!["Domain Admins".into()]
-        });
+        let r = request(Kind::Create, HolderType::Contractor, |s| s.groups = vec!["Domain Admins".into()]);
         assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("Domain Admins")));
         let r = request(Kind::Create, HolderType::Contractor, |s| {
             s.contract_end = Some(Date::constant(2026, 1, 1))
@@ -736,32 +694,19 @@ mod tests {
     #[test]
     fn protected_privileged_and_outside_accounts_are_refused() {
         for sam in ["administrator", "svc-backup", "ana.admin", "externo"] {
-            let r = request(Kind::PasswordReset, HolderType::Employee, |s| {
-                s.account = sam.into()
-            });
+            let r = request(Kind::PasswordReset, HolderType::Employee, |s| s.account = sam.into());
             assert!(matches!(run(&r), Err(NoPlan::Refused(_))), "{sam}");
         }
-        let r = request(Kind::Disable, HolderType::Employee, |s| {
-            s.account = "nadie".into()
-        });
+        let r = request(Kind::Disable, HolderType::Employee, |s| s.account = "nadie".into());
         assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("nadie")));
     }
 
     #[test]
     fn changes_are_only_what_differs() {
-        let r = request(Kind::Disable, HolderType::Contractor, |s| {
-            s.account = "camilo.vargas".into()
-        });
+        let r = request(Kind::Disable, HolderType::Contractor, |s| s.account = "camilo.vargas".into());
         assert_eq!(run(&r).unwrap().ops, vec![]);
-        let r = request(Kind::Enable, HolderType::Contractor, |s| {
-            s.account = "camilo.vargas".into()
-        });
-        assert_eq!(
-            run(&r).unwrap().ops,
-            vec![DirectoryOp::Enable {
-                sam: "camilo.vargas".into()
-            }]
-        );
+        let r = request(Kind::Enable, HolderType::Contractor, |s| s.account = "camilo.vargas".into());
+        assert_eq!(run(&r).unwrap().ops, vec![DirectoryOp::Enable { sam: "camilo.vargas".into() }]);
         let r = request(Kind::Modify, HolderType::Contractor, |s| {
             *s = Submission {
                 kind: Some(Kind::Modify),
@@ -775,37 +720,68 @@ mod tests {
         });
         assert_eq!(
             run(&r).unwrap().ops,
-            vec![DirectoryOp::AddToGroup {
-                sam: "sofia.herrera".into(),
-                group: "VPN".into()
-            }]
+            vec![DirectoryOp::AddToGroup { sam: "sofia.herrera".into(), group: "VPN".into() }]
         );
     }
 
     #[test]
     fn kinds_not_automated_yet_say_so() {
-        for kind in [
-            Kind::Delete,
-            Kind::Leave,
-            Kind::Transfer,
-            Kind::Assignment,
-            Kind::Suspension,
-            Kind::EarlyTermination,
-        ] {
-            let r = request(kind, HolderType::Contractor, |s| {
-                s.account = "sofia.herrera".into()
-            });
+        for kind in [Kind::Delete, Kind::Leave, Kind::Assignment, Kind::Suspension, Kind::EarlyTermination] {
+            let r = request(kind, HolderType::Contractor, |s| s.account = "sofia.herrera".into());
             assert_eq!(run(&r), Err(NoPlan::NotAutomated), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_transfer_moves_changes_and_swaps_dependency_groups() {
+        let mut l = layout();
+        l.config.department_ous.insert("Planeación".into(), format!("OU=Planeacion,OU=Funcionarios,{USERS}"));
+        l.config.department_groups.insert("Planeación".into(), vec!["GG-Todos".into(), "VPN".into()]);
+        let r = request(Kind::Transfer, HolderType::Employee, |s| {
+            s.account = "sofia.herrera".into();
+            s.department = "Planeacion".into();
+            s.title = "Asesora".into();
+        });
+        let mut snap_accounts: Vec<Account> = snapshot().accounts().cloned().collect();
+        for a in &mut snap_accounts {
+            if a.sam == "sofia.herrera" {
+                a.groups = vec!["GG-Todos".into(), "GG-Energia".into()];
+            }
+        }
+        let p = plan(&r, &Snapshot::new(snap_accounts), &l, TODAY, |_| false).unwrap();
+        let sam = "sofia.herrera".to_string();
+        assert_eq!(
+            p.ops,
+            vec![
+                DirectoryOp::SetAttributes {
+                    sam: sam.clone(),
+                    changes: vec![
+                        AttributeChange {
+                            attribute: "department".into(),
+                            from: "Subdirección de Energía".into(),
+                            to: "Planeacion".into()
+                        },
+                        AttributeChange {
+                            attribute: "title".into(),
+                            from: "Analista".into(),
+                            to: "Asesora".into()
+                        },
+                    ]
+                },
+                DirectoryOp::Move {
+                    sam: sam.clone(),
+                    to_ou: format!("OU=Planeacion,OU=Funcionarios,{USERS}")
+                },
+                DirectoryOp::RemoveFromGroup { sam: sam.clone(), group: "GG-Energia".into() },
+                DirectoryOp::AddToGroup { sam, group: "VPN".into() },
+            ]
+        );
     }
 
     #[test]
     fn dn_values_are_escaped() {
         assert_eq!(dn_escape("a,OU=Domain Admins"), "a\\,OU\\=Domain Admins");
         assert_eq!(dn_escape(" #x "), "\\ #x\\ ");
-        assert_eq!(
-            dn_escape("Peña+\"x\"<y>;\\"),
-            "Peña\\+\\\"x\\\"\\<y\\>\\;\\\\"
-        );
+        assert_eq!(dn_escape("Peña+\"x\"<y>;\\"), "Peña\\+\\\"x\\\"\\<y\\>\\;\\\\");
     }
 }

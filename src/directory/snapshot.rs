@@ -8,7 +8,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 /// One user account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
     /// `sAMAccountName`
@@ -34,9 +34,12 @@ pub struct Account {
     pub department: String,
     #[serde(default)]
     pub title: String,
-    /// The manager's mail (AD holds a DN; the reader resolves it).
+    /// The manager's mail.
     #[serde(default)]
     pub manager_mail: String,
+    /// The manager's DN (what AD holds in `manager`).
+    #[serde(default)]
+    pub manager_dn: String,
     pub enabled: bool,
     /// Last day of validity (`accountExpires`), if any.
     #[serde(default)]
@@ -46,6 +49,15 @@ pub struct Account {
     /// `adminCount=1`: a privileged account, never touched.
     #[serde(default)]
     pub admin_count: bool,
+    /// `objectGUID`, the account's identity whatever its DN becomes.
+    #[serde(default)]
+    pub guid: String,
+    /// `description`: the request id that created or last reactivated it.
+    #[serde(default)]
+    pub description: String,
+    /// `proxyAddresses` (`smtp:alias@domain`), which new addresses must not clash with either.
+    #[serde(default)]
+    pub proxy_addresses: Vec<String>,
 }
 
 impl Account {
@@ -65,15 +77,9 @@ struct File {
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("cannot read directory snapshot {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("directory snapshot {path} is not valid: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Parse { path: PathBuf, source: serde_json::Error },
 }
 
 /// Accounts with lookups by every name that must stay unique.
@@ -89,22 +95,17 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(accounts: Vec<Account>) -> Snapshot {
-        let mut s = Snapshot {
-            accounts,
-            ..Snapshot::default()
-        };
+        let mut s = Snapshot { accounts, ..Snapshot::default() };
         for (i, a) in s.accounts.iter().enumerate() {
             s.by_sam.insert(a.sam.to_lowercase(), i);
             if !a.employee_id.is_empty() {
-                s.by_employee_id
-                    .entry(a.employee_id.clone())
-                    .or_default()
-                    .push(i);
+                s.by_employee_id.entry(a.employee_id.clone()).or_default().push(i);
             }
             if !a.mail.is_empty() {
                 s.by_mail.insert(a.mail.to_lowercase(), i);
             }
-            for address in [&a.mail, &a.upn] {
+            let proxies = a.proxy_addresses.iter().map(|p| p.split_once(':').map_or(p.as_str(), |(_, a)| a));
+            for address in [a.mail.as_str(), a.upn.as_str()].into_iter().chain(proxies) {
                 if let Some((local, _)) = address.split_once('@') {
                     s.names.insert(local.to_lowercase(), i);
                 }
@@ -114,14 +115,10 @@ impl Snapshot {
     }
 
     pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file: File = serde_json::from_str(&text).map_err(|source| SnapshotError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SnapshotError::Read { path: path.to_path_buf(), source })?;
+        let file: File = serde_json::from_str(&text)
+            .map_err(|source| SnapshotError::Parse { path: path.to_path_buf(), source })?;
         Ok(Snapshot::new(file.accounts))
     }
 
@@ -138,23 +135,15 @@ impl Snapshot {
     }
 
     pub fn by_sam(&self, sam: &str) -> Option<&Account> {
-        self.by_sam
-            .get(&sam.to_lowercase())
-            .map(|&i| &self.accounts[i])
+        self.by_sam.get(&sam.to_lowercase()).map(|&i| &self.accounts[i])
     }
 
     pub fn by_mail(&self, mail: &str) -> Option<&Account> {
-        self.by_mail
-            .get(&mail.to_lowercase())
-            .map(|&i| &self.accounts[i])
+        self.by_mail.get(&mail.to_lowercase()).map(|&i| &self.accounts[i])
     }
 
     pub fn by_employee_id(&self, id: &str) -> impl Iterator<Item = &Account> {
-        self.by_employee_id
-            .get(id)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.accounts[i])
+        self.by_employee_id.get(id).into_iter().flatten().map(|&i| &self.accounts[i])
     }
 
     /// Whether `name` is used as an account name or as the local part of a mail or UPN.

@@ -40,28 +40,17 @@ pub struct Envelope {
 impl Envelope {
     pub fn new(from: &str, reply_to: Option<&str>) -> Result<Envelope, SendError> {
         let parse = |a: &str| {
-            a.parse::<Mailbox>().map_err(|e| SendError::BadAddress {
-                address: a.to_string(),
-                reason: e.to_string(),
-            })
+            a.parse::<Mailbox>()
+                .map_err(|e| SendError::BadAddress { address: a.to_string(), reason: e.to_string() })
         };
         let from = parse(from)?;
         let reply_to = reply_to.map(parse).transpose()?;
         let domain = from.email.domain().to_string();
-        Ok(Envelope {
-            from,
-            reply_to,
-            domain,
-        })
+        Ok(Envelope { from, reply_to, domain })
     }
 
     /// A message with a Message-ID derived from `id`, so a repeated send is recognisable.
-    pub fn message(
-        &self,
-        id: &str,
-        to: &[String],
-        rendered: &Rendered,
-    ) -> Result<Message, SendError> {
+    pub fn message(&self, id: &str, to: &[String], rendered: &Rendered) -> Result<Message, SendError> {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(rendered.subject.clone())
@@ -72,19 +61,13 @@ impl Envelope {
         for address in to {
             let mailbox = address
                 .parse::<Mailbox>()
-                .map_err(|e| SendError::BadAddress {
-                    address: address.clone(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| SendError::BadAddress { address: address.clone(), reason: e.to_string() })?;
             builder = builder.to(mailbox);
         }
         builder
             .header(ContentType::TEXT_PLAIN)
             .body(rendered.body.clone())
-            .map_err(|e| SendError::Build {
-                id: id.to_string(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| SendError::Build { id: id.to_string(), reason: e.to_string() })
     }
 }
 
@@ -96,23 +79,15 @@ pub struct FileSender {
 
 impl FileSender {
     pub fn new(dir: &Path) -> Result<FileSender, SendError> {
-        std::fs::create_dir_all(dir).map_err(|e| SendError::Spool {
-            path: dir.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        Ok(FileSender {
-            dir: dir.to_path_buf(),
-            transport: FileTransport::new(dir),
-        })
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SendError::Spool { path: dir.to_path_buf(), reason: e.to_string() })?;
+        Ok(FileSender { dir: dir.to_path_buf(), transport: FileTransport::new(dir) })
     }
 
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
         self.transport
             .send(message)
             .map(|_| ())
-            .map_err(|e| SendError::Spool {
-                path: self.dir.clone(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| SendError::Spool { path: self.dir.clone(), reason: e.to_string() })
     }
 }

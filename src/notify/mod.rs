@@ -15,36 +15,20 @@ const BUILT_IN: [(&str, &str); 8] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
-    (
-        "informacion-requerida",
-        include_str!("templates/informacion-requerida.txt"),
-    ),
+    ("informacion-requerida", include_str!("templates/informacion-requerida.txt")),
     ("resultado", include_str!("templates/resultado.txt")),
-    (
-        "gestion-manual",
-        include_str!("templates/gestion-manual.txt"),
-    ),
+    ("gestion-manual", include_str!("templates/gestion-manual.txt")),
     ("alerta", include_str!("templates/alerta.txt")),
-    (
-        "datos-de-acceso",
-        include_str!("templates/datos-de-acceso.txt"),
-    ),
+    ("datos-de-acceso", include_str!("templates/datos-de-acceso.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("template {name}: cannot read {path}: {source}")]
-    Read {
-        name: String,
-        path: String,
-        source: std::io::Error,
-    },
+    Read { name: String, path: String, source: std::io::Error },
     #[error("template {name}: {source:#}")]
-    Template {
-        name: String,
-        source: minijinja::Error,
-    },
+    Template { name: String, source: minijinja::Error },
     #[error("template {name}: the first line must be «Asunto: …»")]
     NoSubject { name: String },
 }
@@ -69,59 +53,37 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
         for (name, text) in BUILT_IN {
-            let source = match overrides
-                .map(|d| d.join(format!("{name}.txt")))
-                .filter(|p| p.is_file())
-            {
-                Some(path) => {
-                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
-                        name: name.into(),
-                        path: path.display().to_string(),
-                        source,
-                    })?
-                }
+            let source = match overrides.map(|d| d.join(format!("{name}.txt"))).filter(|p| p.is_file()) {
+                Some(path) => std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                    name: name.into(),
+                    path: path.display().to_string(),
+                    source,
+                })?,
                 None => text.to_string(),
             };
             env.add_template_owned(name, source)
-                .map_err(|source| TemplateError::Template {
-                    name: name.into(),
-                    source,
-                })?;
+                .map_err(|source| TemplateError::Template { name: name.into(), source })?;
         }
         Ok(Templates { env })
     }
 
     pub fn render(&self, name: &str, context: &Value) -> Result<Rendered, TemplateError> {
-        let err = |source| TemplateError::Template {
-            name: name.into(),
-            source,
-        };
-        let text = self
-            .env
-            .get_template(name)
-            .map_err(err)?
-            .render(context)
-            .map_err(err)?;
+        let err = |source| TemplateError::Template { name: name.into(), source };
+        let text = self.env.get_template(name).map_err(err)?.render(context).map_err(err)?;
         let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
         let subject = first
             .strip_prefix("Asunto:")
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| TemplateError::NoSubject { name: name.into() })?;
-        Ok(Rendered {
-            subject: subject.to_string(),
-            body: body.trim_start_matches('\n').to_string(),
-        })
+        Ok(Rendered { subject: subject.to_string(), body: body.trim_start_matches('\n').to_string() })
     }
 
     /// Renders every template with a full sample context: what `check` runs, so a broken
     /// override is found before a requester would get it.
     pub fn check(&self) -> Vec<TemplateError> {
         let sample = sample_context();
-        BUILT_IN
-            .iter()
-            .filter_map(|(name, _)| self.render(name, &sample).err())
-            .collect()
+        BUILT_IN.iter().filter_map(|(name, _)| self.render(name, &sample).err()).collect()
     }
 }
 
@@ -138,15 +100,7 @@ pub fn sample_context() -> Value {
     }
 }
 
-const DAYS: [&str; 7] = [
-    "lunes",
-    "martes",
-    "miércoles",
-    "jueves",
-    "viernes",
-    "sábado",
-    "domingo",
-];
+const DAYS: [&str; 7] = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"];
 const MONTHS: [&str; 12] = [
     "enero",
     "febrero",
@@ -202,10 +156,7 @@ mod tests {
         let t = Templates::load(None).unwrap();
         assert!(t.check().is_empty(), "{:?}", t.check());
         let r = t.render("acuse", &sample_context()).unwrap();
-        assert_eq!(
-            r.subject,
-            "[GU-2026-000123] Solicitud registrada: Creación de cuenta"
-        );
+        assert_eq!(r.subject, "[GU-2026-000123] Solicitud registrada: Creación de cuenta");
         assert!(r.body.contains("10 horas hábiles"));
     }
 
@@ -219,25 +170,13 @@ mod tests {
     #[test]
     fn an_override_replaces_one_template_and_a_broken_one_is_caught() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("rechazo.txt"),
-            "Asunto: No ({{ id }})\n\nOtro texto {{ detail }}\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("rechazo.txt"), "Asunto: No ({{ id }})\n\nOtro texto {{ detail }}\n")
+            .unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
         let r = t.render("rechazo", &sample_context()).unwrap();
         assert_eq!(r.subject, "No (GU-2026-000123)");
-        assert!(
-            t.render("acuse", &sample_context())
-                .unwrap()
-                .body
-                .contains("quedó registrada")
-        );
-        std::fs::write(
-            dir.path().join("acuse.txt"),
-            "Hola {{ nombre_que_no_existe }}\n",
-        )
-        .unwrap();
+        assert!(t.render("acuse", &sample_context()).unwrap().body.contains("quedó registrada"));
+        std::fs::write(dir.path().join("acuse.txt"), "Hola {{ nombre_que_no_existe }}\n").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
         assert_eq!(t.check().len(), 1);
     }
@@ -246,10 +185,7 @@ mod tests {
     fn dates_read_in_spanish() {
         let tz = TimeZone::get("America/Bogota").unwrap();
         let t: Timestamp = "2026-03-24T20:30:00Z".parse().unwrap();
-        assert_eq!(
-            spanish_datetime(t, &tz),
-            "martes 24 de marzo de 2026, 3:30 p. m."
-        );
+        assert_eq!(spanish_datetime(t, &tz), "martes 24 de marzo de 2026, 3:30 p. m.");
         assert_eq!(mask_email("maria@gmail.com"), "m***@gmail.com");
     }
 }

@@ -15,40 +15,20 @@ pub struct CsvSource {
 
 impl CsvSource {
     pub fn open(path: &Path) -> Result<CsvSource, SourceError> {
-        let io = |source| SourceError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| SourceError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(file);
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(file);
         let mut records = reader.into_records();
         let header = match records.next() {
-            Some(Ok(h)) => h
-                .iter()
-                .map(|c| c.trim_start_matches('\u{FEFF}').to_string())
-                .collect(),
+            Some(Ok(h)) => h.iter().map(|c| c.trim_start_matches('\u{FEFF}').to_string()).collect(),
             Some(Err(e)) => {
-                return Err(SourceError::Format {
-                    path: path.to_path_buf(),
-                    row: 1,
-                    message: e.to_string(),
-                });
+                return Err(SourceError::Format { path: path.to_path_buf(), row: 1, message: e.to_string() });
             }
             None => {
-                return Err(SourceError::NoHeader {
-                    path: path.to_path_buf(),
-                });
+                return Err(SourceError::NoHeader { path: path.to_path_buf() });
             }
         };
-        Ok(CsvSource {
-            path: path.to_path_buf(),
-            header,
-            records,
-            next_row: 2,
-        })
+        Ok(CsvSource { path: path.to_path_buf(), header, records, next_row: 2 })
     }
 
     pub fn header(&self) -> &[String] {
@@ -64,15 +44,8 @@ impl Iterator for CsvSource {
         let row = self.next_row;
         self.next_row += 1;
         Some(match record {
-            Ok(r) => Ok(RawRow {
-                row,
-                cells: r.iter().map(str::to_string).collect(),
-            }),
-            Err(e) => Err(SourceError::Format {
-                path: self.path.clone(),
-                row,
-                message: e.to_string(),
-            }),
+            Ok(r) => Ok(RawRow { row, cells: r.iter().map(str::to_string).collect() }),
+            Err(e) => Err(SourceError::Format { path: self.path.clone(), row, message: e.to_string() }),
         })
     }
 }

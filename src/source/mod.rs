@@ -14,36 +14,22 @@ pub struct RawRow {
 
 /// A stable fingerprint of a row's cells (trailing empty cells ignored, as Sheets omits them).
 pub fn row_hash(cells: &[String]) -> String {
-    let end = cells
-        .iter()
-        .rposition(|c| !c.is_empty())
-        .map_or(0, |i| i + 1);
+    let end = cells.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1);
     let mut h = Sha256::new();
     for cell in &cells[..end] {
         h.update((cell.len() as u64).to_le_bytes());
         h.update(cell.as_bytes());
     }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// A source that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: std::path::PathBuf, source: std::io::Error },
     #[error("{path}, row {row}: {message}")]
-    Format {
-        path: std::path::PathBuf,
-        row: u32,
-        message: String,
-    },
+    Format { path: std::path::PathBuf, row: u32, message: String },
     #[error("{path} is empty: it has no header row")]
     NoHeader { path: std::path::PathBuf },
 }

@@ -18,12 +18,7 @@ impl Demo {
     pub fn new() -> Demo {
         let dir = tempfile::tempdir().unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-        for name in [
-            "cuentas.toml",
-            "respuestas.csv",
-            "autorizadores.csv",
-            "directorio.json",
-        ] {
+        for name in ["cuentas.toml", "respuestas.csv", "autorizadores.csv", "directorio.json"] {
             std::fs::copy(src.join(name), dir.path().join(name)).unwrap();
         }
         Demo { dir }

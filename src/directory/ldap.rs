@@ -1,0 +1,725 @@
+//! Active Directory over LDAPS (or StartTLS): reads what `plan()` needs and applies plans,
+//! each operation idempotent (read the target, do only what is missing). Every AD quirk lives
+//! here: `unicodePwd`, `userAccountControl` bits, FILETIME expiry, `<GUID=…>` targets.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use ldap3::{LdapConn, LdapConnSettings, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
+
+use super::naming;
+use super::password::Password;
+use super::plan::{DirectoryOp, Layout, Plan};
+use super::snapshot::{Account, Snapshot};
+use crate::config::{Config, Secret, dn_within};
+use crate::request::Request;
+
+/// `userAccountControl` bits.
+const ACCOUNTDISABLE: u32 = 0x2;
+const NORMAL_ACCOUNT: u32 = 0x200;
+/// `accountExpires` values meaning "never".
+const NEVER: [i64; 2] = [0, i64::MAX];
+/// Seconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
+const FILETIME_UNIX_OFFSET_SECS: i64 = 11_644_473_600;
+
+const ACCOUNT_ATTRS: [&str; 19] = [
+    "sAMAccountName",
+    "distinguishedName",
+    "givenName",
+    "sn",
+    "displayName",
+    "mail",
+    "userPrincipalName",
+    "employeeID",
+    "employeeType",
+    "department",
+    "title",
+    "manager",
+    "userAccountControl",
+    "accountExpires",
+    "memberOf",
+    "adminCount",
+    "objectGUID",
+    "description",
+    "proxyAddresses",
+];
+
+/// What went wrong talking to the directory.
+#[derive(Debug, thiserror::Error)]
+pub enum LdapError {
+    #[error("cannot set up TLS for {url}: {reason}")]
+    Tls { url: String, reason: String },
+    #[error("directory {url} unreachable: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("cannot bind to {url} as {bind_dn}: {reason}")]
+    Bind { url: String, bind_dn: String, reason: String },
+    #[error("{op} «{target}»: {text} (LDAP result {rc})")]
+    Operation { op: &'static str, target: String, rc: u32, text: String },
+    #[error("{op} «{target}»: {reason}")]
+    Transport { op: &'static str, target: String, reason: String },
+    /// A safety rail, checked again against what AD holds at the moment of acting.
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Inconsistent(String),
+    /// Raised by [`Ldap::interrupt_after`], as if the process had died there.
+    #[error("interrupted after {0} write operation(s) (crash test)")]
+    Interrupted(usize),
+}
+
+impl LdapError {
+    /// Whether trying again later may succeed: the network, a busy or unavailable server, a
+    /// bind that failed (the password may be rotated back); not a refusal or a constraint.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LdapError::Connect { .. } | LdapError::Bind { .. } | LdapError::Transport { .. } => true,
+            LdapError::Interrupted(_) => true,
+            // busy, unavailable, unwillingToPerform under load is not retried; timeLimitExceeded, adminLimit, other.
+            LdapError::Operation { rc, .. } => matches!(rc, 3 | 11 | 51 | 52 | 80),
+            LdapError::Tls { .. } | LdapError::Refused(_) | LdapError::Inconsistent(_) => false,
+        }
+    }
+}
+
+/// Connection settings, from `[directory]`.
+#[derive(Debug, Clone)]
+pub struct LdapSettings {
+    pub url: String,
+    pub starttls: bool,
+    pub ca_pem: Vec<u8>,
+    pub bind_dn: String,
+    pub password: Secret,
+    pub base_dn: String,
+    pub timeout: Duration,
+}
+
+impl LdapSettings {
+    pub fn from_config(config: &Config) -> Result<LdapSettings, String> {
+        let d = &config.directory;
+        let need =
+            |v: &Option<String>, k: &str| v.clone().ok_or_else(|| format!("[directory] {k} is not set"));
+        let ca_file = d.ca_file.clone().ok_or("[directory] ca_file is not set")?;
+        let ca_pem =
+            std::fs::read(&ca_file).map_err(|e| format!("cannot read CA file {}: {e}", ca_file.display()))?;
+        Ok(LdapSettings {
+            url: need(&d.url, "url")?,
+            starttls: d.starttls,
+            ca_pem,
+            bind_dn: need(&d.bind_dn, "bind_dn")?,
+            password: config.bind_password()?,
+            base_dn: need(&d.base_dn, "base_dn")?,
+            timeout: Duration::from_secs(d.timeout_secs),
+        })
+    }
+}
+
+/// Password rules read from the domain object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub complexity: bool,
+}
+
+/// A connection to AD that reconnects when dropped.
+pub struct Ldap {
+    settings: LdapSettings,
+    tz: TimeZone,
+    conn: Option<LdapConn>,
+    group_dns: HashMap<String, String>,
+    /// Write operations issued, in order (`add CN=…`, `modify …: replace pwdLastSet`…).
+    pub writes: Vec<String>,
+    interrupt_after: Option<usize>,
+}
+
+impl Ldap {
+    /// `tz` is the entity's: contract end dates are whole days there.
+    pub fn new(settings: LdapSettings, tz: TimeZone) -> Ldap {
+        Ldap {
+            settings,
+            tz,
+            conn: None,
+            group_dns: HashMap::new(),
+            writes: Vec::new(),
+            interrupt_after: None,
+        }
+    }
+
+    /// Crash tests: the write after the `n`-th from now fails as if the process had died.
+    pub fn interrupt_after(&mut self, n: Option<usize>) {
+        self.interrupt_after = n.map(|n| self.writes.len() + n);
+    }
+
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, LdapError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let err = |reason: String| LdapError::Tls { url: self.settings.url.clone(), reason };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&self.settings.ca_pem) {
+            let cert = cert.map_err(|e| err(format!("CA file: {e}")))?;
+            roots.add(cert).map_err(|e| err(format!("CA certificate: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(err("the CA file holds no certificate".into()));
+        }
+        // Our own provider and config: two linked crypto providers make the default builder panic.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| err(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+
+    fn conn(&mut self) -> Result<&mut LdapConn, LdapError> {
+        if self.conn.as_mut().is_some_and(|c| !c.is_closed()) {
+            return self.conn.as_mut().ok_or_else(|| LdapError::Inconsistent("connection vanished".into()));
+        }
+        self.conn = None;
+        let s = &self.settings;
+        if s.url.starts_with("ldap://") && !s.starttls {
+            return Err(LdapError::Tls { url: s.url.clone(), reason: "plain LDAP is refused".into() });
+        }
+        let settings = LdapConnSettings::new()
+            .set_config(self.tls_config()?)
+            .set_starttls(s.starttls)
+            .set_conn_timeout(s.timeout);
+        let mut conn = LdapConn::with_settings(settings, &s.url)
+            .map_err(|e| LdapError::Connect { url: s.url.clone(), reason: e.to_string() })?;
+        conn.with_timeout(s.timeout);
+        let bind = |e: String| LdapError::Bind { url: s.url.clone(), bind_dn: s.bind_dn.clone(), reason: e };
+        conn.simple_bind(&s.bind_dn, s.password.expose())
+            .map_err(|e| bind(e.to_string()))?
+            .success()
+            .map_err(|e| bind(e.to_string()))?;
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Runs an operation, dropping the connection on a transport failure so the next one reconnects.
+    fn run<T>(
+        &mut self,
+        op: &'static str,
+        target: &str,
+        f: impl FnOnce(&mut LdapConn) -> ldap3::result::Result<T>,
+    ) -> Result<T, LdapError> {
+        let timeout = self.settings.timeout;
+        let conn = self.conn()?;
+        conn.with_timeout(timeout);
+        match f(conn) {
+            Ok(v) => Ok(v),
+            Err(ldap3::LdapError::LdapResult { result }) => {
+                Err(LdapError::Operation { op, target: target.to_string(), rc: result.rc, text: result.text })
+            }
+            Err(e) => {
+                self.conn = None;
+                Err(LdapError::Transport { op, target: target.to_string(), reason: e.to_string() })
+            }
+        }
+    }
+
+    fn search(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, LdapError> {
+        let (filter, attrs) = (filter.to_string(), attrs.to_vec());
+        let entries = self.run("search", base, |c| {
+            let r = c.search(base, scope, &filter, attrs)?;
+            r.success()
+        })?;
+        Ok(entries.0.into_iter().map(SearchEntry::construct).collect())
+    }
+
+    fn write(
+        &mut self,
+        what: String,
+        target: &str,
+        op: &'static str,
+        f: impl FnOnce(&mut LdapConn) -> ldap3::result::Result<ldap3::LdapResult>,
+    ) -> Result<(), LdapError> {
+        if self.interrupt_after.is_some_and(|n| self.writes.len() >= n) {
+            self.interrupt_after = None;
+            return Err(LdapError::Interrupted(self.writes.len()));
+        }
+        self.run(op, target, |c| f(c)?.success())?;
+        self.writes.push(what);
+        Ok(())
+    }
+
+    /// Minimum length and complexity from the domain object.
+    pub fn password_policy(&mut self) -> Result<PasswordPolicy, LdapError> {
+        let base = self.settings.base_dn.clone();
+        let entries =
+            self.search(&base, Scope::Base, "(objectClass=*)", &["minPwdLength", "pwdProperties"])?;
+        let first = |e: &SearchEntry, k: &str| {
+            e.attrs.get(k).and_then(|v| v.first()).and_then(|v| v.parse::<u64>().ok())
+        };
+        let e =
+            entries.first().ok_or_else(|| LdapError::Inconsistent(format!("no domain object at {base}")))?;
+        Ok(PasswordPolicy {
+            min_length: first(e, "minPwdLength").unwrap_or(7) as usize,
+            complexity: first(e, "pwdProperties").is_none_or(|p| p & 1 == 1),
+        })
+    }
+
+    fn accounts(&mut self, filter: &str) -> Result<Vec<Account>, LdapError> {
+        let base = self.settings.base_dn.clone();
+        let filter = format!("(&(objectCategory=person)(objectClass=user){filter})");
+        let entries = self.search(&base, Scope::Subtree, &filter, &ACCOUNT_ATTRS)?;
+        Ok(entries.iter().map(|e| self.account(e)).collect())
+    }
+
+    /// One account by `sAMAccountName`.
+    pub fn account_by_sam(&mut self, sam: &str) -> Result<Option<Account>, LdapError> {
+        Ok(self.accounts(&format!("(sAMAccountName={})", ldap_escape(sam)))?.into_iter().next())
+    }
+
+    fn account(&self, e: &SearchEntry) -> Account {
+        let one = |k: &str| e.attrs.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+        let uac: u32 = one("userAccountControl").parse().unwrap_or(NORMAL_ACCOUNT);
+        let expires =
+            one("accountExpires").parse::<i64>().ok().and_then(|ft| filetime_to_last_day(ft, &self.tz));
+        let guid =
+            e.bin_attrs.get("objectGUID").and_then(|v| v.first()).map(|b| guid_string(b)).unwrap_or_default();
+        Account {
+            sam: one("sAMAccountName"),
+            dn: e.dn.clone(),
+            given_name: one("givenName"),
+            surname: one("sn"),
+            display_name: one("displayName"),
+            mail: one("mail"),
+            upn: one("userPrincipalName"),
+            employee_id: one("employeeID"),
+            employee_type: one("employeeType"),
+            department: one("department"),
+            title: one("title"),
+            manager_mail: String::new(),
+            manager_dn: one("manager"),
+            enabled: uac & ACCOUNTDISABLE == 0,
+            expires,
+            groups: e
+                .attrs
+                .get("memberOf")
+                .map(|v| v.iter().map(|dn| first_rdn_value(dn)).collect())
+                .unwrap_or_default(),
+            admin_count: one("adminCount") == "1",
+            guid,
+            description: one("description"),
+            proxy_addresses: e.attrs.get("proxyAddresses").cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The part of the directory a request's plan depends on: its account, the person by
+    /// document number, accounts whose names start like the candidates, the manager.
+    pub fn snapshot_for(&mut self, request: &Request, layout: &Layout) -> Result<Snapshot, LdapError> {
+        let s = &request.submission;
+        let mut clauses = Vec::new();
+        if !s.account.is_empty() {
+            clauses.push(format!("(sAMAccountName={})", ldap_escape(s.account.as_str())));
+        }
+        if !s.id_number.is_empty() {
+            clauses.push(format!("(employeeID={})", ldap_escape(s.id_number.as_str())));
+        }
+        if !s.manager_email.is_empty() {
+            clauses.push(format!("(mail={})", ldap_escape(s.manager_email.as_str())));
+        }
+        for prefix in naming::prefixes(layout.patterns(s.surnames.is_empty()), &s.given_names, &s.surnames) {
+            let p = ldap_escape(prefix);
+            let domain = ldap_escape(layout.config.domain.as_str());
+            clauses.push(format!(
+                "(sAMAccountName={p}*)(userPrincipalName={p}*)(mail={p}*)(proxyAddresses=smtp:{p}*@{domain})"
+            ));
+        }
+        if clauses.is_empty() {
+            return Ok(Snapshot::default());
+        }
+        let mut accounts = self.accounts(&format!("(|{})", clauses.concat()))?;
+        // Managers of the accounts found, for `self` / `manager` grants and reactivations.
+        let managers: HashSet<String> =
+            accounts.iter().map(|a| a.manager_dn.clone()).filter(|m| !m.is_empty()).collect();
+        let known: HashSet<String> = accounts.iter().map(|a| a.dn.to_lowercase()).collect();
+        for dn in managers {
+            if !known.contains(&dn.to_lowercase()) {
+                let found = self.search(&dn, Scope::Base, "(objectClass=user)", &ACCOUNT_ATTRS);
+                if let Ok(entries) = found {
+                    accounts.extend(entries.iter().map(|e| self.account(e)));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        accounts.retain(|a| seen.insert(a.guid.clone()));
+        Ok(Snapshot::new(accounts))
+    }
+
+    fn group_dn(&mut self, name: &str) -> Result<String, LdapError> {
+        let key = name.to_lowercase();
+        if let Some(dn) = self.group_dns.get(&key) {
+            return Ok(dn.clone());
+        }
+        let base = self.settings.base_dn.clone();
+        let filter = format!("(&(objectCategory=group)(cn={}))", ldap_escape(name));
+        let entries = self.search(&base, Scope::Subtree, &filter, &["cn"])?;
+        match entries.as_slice() {
+            [one] => {
+                self.group_dns.insert(key, one.dn.clone());
+                Ok(one.dn.clone())
+            }
+            [] => Err(LdapError::Inconsistent(format!("group «{name}» does not exist under {base}"))),
+            _ => Err(LdapError::Inconsistent(format!("more than one group is called «{name}»"))),
+        }
+    }
+
+    /// The account an operation targets, read fresh and checked against the safety rails.
+    fn target(&mut self, sam: &str, layout: &Layout) -> Result<Account, LdapError> {
+        let account = self
+            .account_by_sam(sam)?
+            .ok_or_else(|| LdapError::Inconsistent(format!("account «{sam}» does not exist (any more)")))?;
+        layout.guard(&account).map_err(|e| LdapError::Refused(e.reason()))?;
+        Ok(account)
+    }
+
+    /// Applies a plan, each operation only if AD does not already hold its result. The
+    /// password (plans that set one) is set on the create or reset operation.
+    pub fn apply(
+        &mut self,
+        plan: &Plan,
+        password: Option<&Password>,
+        layout: &Layout,
+        request_id: &str,
+    ) -> Result<Vec<String>, LdapError> {
+        let start = self.writes.len();
+        for op in &plan.ops {
+            self.apply_op(op, password, layout, request_id)?;
+        }
+        Ok(self.writes[start..].to_vec())
+    }
+
+    fn apply_op(
+        &mut self,
+        op: &DirectoryOp,
+        password: Option<&Password>,
+        layout: &Layout,
+        request_id: &str,
+    ) -> Result<(), LdapError> {
+        match op {
+            DirectoryOp::Create { sam, dn, attributes, expires } => {
+                self.create(sam, dn, attributes, *expires, password, layout, request_id)
+            }
+            DirectoryOp::ResetPassword { sam } => {
+                let account = self.target(sam, layout)?;
+                let password =
+                    password.ok_or_else(|| LdapError::Inconsistent("no password to set".into()))?;
+                self.set_password(&account, password)
+            }
+            DirectoryOp::SetAttributes { sam, changes } => {
+                let account = self.target(sam, layout)?;
+                let target = guid_dn(&account);
+                let current = |attr: &str| match attr {
+                    "givenName" => account.given_name.clone(),
+                    "sn" => account.surname.clone(),
+                    "department" => account.department.clone(),
+                    "title" => account.title.clone(),
+                    "manager" => account.manager_dn.clone(),
+                    "employeeType" => account.employee_type.clone(),
+                    "description" => account.description.clone(),
+                    "displayName" => account.display_name.clone(),
+                    _ => String::new(),
+                };
+                let mods: Vec<Mod<Vec<u8>>> = changes
+                    .iter()
+                    .filter(|c| !current(&c.attribute).eq(&c.to))
+                    .map(|c| {
+                        Mod::Replace(
+                            c.attribute.clone().into_bytes(),
+                            HashSet::from([c.to.clone().into_bytes()]),
+                        )
+                    })
+                    .collect();
+                if mods.is_empty() {
+                    return Ok(());
+                }
+                let names: Vec<&str> = changes
+                    .iter()
+                    .filter(|c| current(&c.attribute) != c.to)
+                    .map(|c| c.attribute.as_str())
+                    .collect();
+                let what = format!("modify {sam}: replace {}", names.join(", "));
+                self.write(what, &account.dn, "modify", |c| c.modify(&target, mods))
+            }
+            DirectoryOp::SetExpiry { sam, expires } => {
+                let account = self.target(sam, layout)?;
+                if account.expires == *expires {
+                    return Ok(());
+                }
+                let value = expires.map_or(0, |d| end_of_day_filetime(d, &self.tz)).to_string();
+                let target = guid_dn(&account);
+                let mods =
+                    vec![Mod::Replace(b"accountExpires".to_vec(), HashSet::from([value.into_bytes()]))];
+                self.write(format!("modify {sam}: replace accountExpires"), &account.dn, "modify", |c| {
+                    c.modify(&target, mods)
+                })
+            }
+            DirectoryOp::Enable { sam } => self.set_disabled(sam, false, layout),
+            DirectoryOp::Disable { sam } => self.set_disabled(sam, true, layout),
+            DirectoryOp::AddToGroup { sam, group } => self.membership(sam, group, true, layout),
+            DirectoryOp::RemoveFromGroup { sam, group } => self.membership(sam, group, false, layout),
+            DirectoryOp::Move { sam, to_ou } => {
+                let account = self.target(sam, layout)?;
+                if !layout.config.managed_ous.iter().any(|m| dn_within(to_ou, m)) {
+                    return Err(LdapError::Refused(format!("«{to_ou}» is outside the managed OUs")));
+                }
+                let parent = account.dn.split_once(',').map_or("", |(_, p)| p);
+                if dn_equal(parent, to_ou) {
+                    return Ok(());
+                }
+                let rdn = account.dn.split_once(',').map_or(account.dn.as_str(), |(r, _)| r).to_string();
+                let target = guid_dn(&account);
+                let to = to_ou.clone();
+                self.write(format!("modrdn {sam}: to {to_ou}"), &account.dn, "modifydn", |c| {
+                    c.modifydn(&target, &rdn, true, Some(&to))
+                })
+            }
+            DirectoryOp::Delete { sam } => {
+                let Some(account) = self.account_by_sam(sam)? else { return Ok(()) };
+                layout.guard(&account).map_err(|e| LdapError::Refused(e.reason()))?;
+                let retired = layout.config.retired_ou.clone().unwrap_or_default();
+                if retired.is_empty() || !dn_within(&account.dn, &retired) {
+                    return Err(LdapError::Refused(format!(
+                        "«{sam}» is not in the retired OU; accounts are only deleted from there"
+                    )));
+                }
+                let target = guid_dn(&account);
+                self.write(format!("delete {sam}"), &account.dn, "delete", |c| c.delete(&target))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        sam: &str,
+        dn: &str,
+        attributes: &[(String, String)],
+        expires: Option<Date>,
+        password: Option<&Password>,
+        layout: &Layout,
+        request_id: &str,
+    ) -> Result<(), LdapError> {
+        let password =
+            password.ok_or_else(|| LdapError::Inconsistent("a creation needs a password".into()))?;
+        if let Some(existing) = self.account_by_sam(sam)? {
+            // Ours from an interrupted run: finish it (new password, must change, enabled).
+            if existing.description != request_id {
+                return Err(LdapError::Operation {
+                    op: "add",
+                    target: dn.to_string(),
+                    rc: 68,
+                    text: format!("«{sam}» was taken by someone else after it was planned"),
+                });
+            }
+            layout.guard(&existing).map_err(|e| LdapError::Refused(e.reason()))?;
+            self.set_password(&existing, password)?;
+            return self.set_disabled(sam, false, layout);
+        }
+        let ou = dn.split_once(',').map_or("", |(_, p)| p);
+        if !layout.config.managed_ous.iter().any(|m| dn_within(ou, m)) {
+            return Err(LdapError::Refused(format!("«{dn}» is outside the managed OUs")));
+        }
+        let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![(
+            b"objectClass".to_vec(),
+            ["top", "person", "organizationalPerson", "user"].iter().map(|c| c.as_bytes().to_vec()).collect(),
+        )];
+        for (k, v) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
+            attrs.push((k.clone().into_bytes(), HashSet::from([v.clone().into_bytes()])));
+        }
+        if let Some(d) = expires {
+            attrs.push((
+                b"accountExpires".to_vec(),
+                HashSet::from([end_of_day_filetime(d, &self.tz).to_string().into_bytes()]),
+            ));
+        }
+        // The password goes in the same Add as the enabled flag: AD refuses to enable an
+        // account without one.
+        attrs.push((b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(password)])));
+        attrs
+            .push((b"userAccountControl".to_vec(), HashSet::from([NORMAL_ACCOUNT.to_string().into_bytes()])));
+        let dn_owned = dn.to_string();
+        self.write(format!("add {dn}"), dn, "add", |c| c.add(&dn_owned, attrs))?;
+        let created = self
+            .account_by_sam(sam)?
+            .ok_or_else(|| LdapError::Inconsistent(format!("«{sam}» not found right after its creation")))?;
+        self.must_change_password(&created)
+    }
+
+    fn set_password(&mut self, account: &Account, password: &Password) -> Result<(), LdapError> {
+        let target = guid_dn(account);
+        let mods = vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(password)]))];
+        self.write(format!("modify {}: replace unicodePwd", account.sam), &account.dn, "modify", |c| {
+            c.modify(&target, mods)
+        })?;
+        self.must_change_password(account)
+    }
+
+    fn must_change_password(&mut self, account: &Account) -> Result<(), LdapError> {
+        let target = guid_dn(account);
+        let mods = vec![Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()]))];
+        self.write(format!("modify {}: replace pwdLastSet", account.sam), &account.dn, "modify", |c| {
+            c.modify(&target, mods)
+        })
+    }
+
+    fn set_disabled(&mut self, sam: &str, disabled: bool, layout: &Layout) -> Result<(), LdapError> {
+        let account = self.target(sam, layout)?;
+        let target = guid_dn(&account);
+        let entries = self.search(&target, Scope::Base, "(objectClass=user)", &["userAccountControl"])?;
+        let uac: u32 = entries
+            .first()
+            .and_then(|e| e.attrs.get("userAccountControl"))
+            .and_then(|v| v.first())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(NORMAL_ACCOUNT);
+        // Flip only the disable bit; the others (password never expires, smartcard…) stay.
+        let wanted = if disabled { uac | ACCOUNTDISABLE } else { uac & !ACCOUNTDISABLE };
+        if wanted == uac {
+            return Ok(());
+        }
+        let mods = vec![Mod::Replace(
+            b"userAccountControl".to_vec(),
+            HashSet::from([wanted.to_string().into_bytes()]),
+        )];
+        let what = format!(
+            "modify {sam}: replace userAccountControl ({})",
+            if disabled { "disable" } else { "enable" }
+        );
+        self.write(what, &account.dn, "modify", |c| c.modify(&target, mods))
+    }
+
+    fn membership(&mut self, sam: &str, group: &str, add: bool, layout: &Layout) -> Result<(), LdapError> {
+        if !layout.config.allowed_groups.iter().any(|g| g.eq_ignore_ascii_case(group)) {
+            return Err(LdapError::Refused(format!("group «{group}» is not in allowed_groups")));
+        }
+        let account = self.target(sam, layout)?;
+        let group_dn = self.group_dn(group)?;
+        let member = account.groups.iter().any(|g| g.eq_ignore_ascii_case(group));
+        if member == add {
+            return Ok(());
+        }
+        let value = HashSet::from([account.dn.clone().into_bytes()]);
+        let m =
+            if add { Mod::Add(b"member".to_vec(), value) } else { Mod::Delete(b"member".to_vec(), value) };
+        let what = format!("modify {group}: {} member {sam}", if add { "add" } else { "delete" });
+        let result = self.write(what, &group_dn.clone(), "modify", |c| c.modify(&group_dn, vec![m]));
+        match result {
+            // Already a member (20) / already not (16): someone else got there first.
+            Err(LdapError::Operation { rc: 20 | 16 | 53, .. }) if !add => Ok(()),
+            Err(LdapError::Operation { rc: 20 | 68, .. }) if add => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// `<GUID=…>`: AD resolves it whatever the account's DN is now.
+fn guid_dn(account: &Account) -> String {
+    if account.guid.is_empty() { account.dn.clone() } else { format!("<GUID={}>", account.guid) }
+}
+
+fn dn_equal(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.split(',').map(|p| p.trim().to_lowercase()).collect::<Vec<_>>();
+    norm(a) == norm(b)
+}
+
+/// `CN=Grupo\, X,OU=…` → `Grupo, X`.
+fn first_rdn_value(dn: &str) -> String {
+    let mut out = String::new();
+    let mut chars = dn.split_once('=').map_or("", |(_, v)| v).chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            ',' => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `objectGUID` bytes in AD's string form (first three fields little-endian).
+pub fn guid_string(b: &[u8]) -> String {
+    if b.len() != 16 {
+        return String::new();
+    }
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    )
+}
+
+/// `unicodePwd`: the password in double quotes, UTF-16LE.
+fn unicode_pwd(password: &Password) -> Vec<u8> {
+    format!("\"{}\"", password.expose()).encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+/// `accountExpires` for "valid through `last_day`": the FILETIME of the next midnight, local time.
+pub fn end_of_day_filetime(last_day: Date, tz: &TimeZone) -> i64 {
+    let next = last_day.tomorrow().unwrap_or(last_day);
+    let instant = next.to_datetime(jiff::civil::Time::midnight()).to_zoned(tz.clone()).map(|z| z.timestamp());
+    let secs = instant.map_or(0, |t| t.as_second());
+    (secs + FILETIME_UNIX_OFFSET_SECS) * 10_000_000
+}
+
+/// The last valid day of an `accountExpires` value, or `None` for "never".
+pub fn filetime_to_last_day(filetime: i64, tz: &TimeZone) -> Option<Date> {
+    if NEVER.contains(&filetime) {
+        return None;
+    }
+    let secs = filetime / 10_000_000 - FILETIME_UNIX_OFFSET_SECS;
+    let t = Timestamp::from_second(secs - 1).ok()?;
+    Some(t.to_zoned(tz.clone()).date())
+}
+
+/// Escapes a value for a DN (re-exported so every DN built anywhere goes through one function).
+pub fn escape_dn_value(value: &str) -> String {
+    dn_escape(value).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_the_end_of_the_local_day_and_reads_back() {
+        let tz = TimeZone::get("America/Bogota").unwrap();
+        let ft = end_of_day_filetime(Date::constant(2026, 12, 31), &tz);
+        // 2027-01-01T05:00:00Z
+        assert_eq!(ft, (1_798_779_600 + FILETIME_UNIX_OFFSET_SECS) * 10_000_000);
+        assert_eq!(filetime_to_last_day(ft, &tz), Some(Date::constant(2026, 12, 31)));
+        assert_eq!(filetime_to_last_day(0, &tz), None);
+        assert_eq!(filetime_to_last_day(i64::MAX, &tz), None);
+    }
+
+    #[test]
+    fn guids_and_rdns_read_as_ad_writes_them() {
+        let b =
+            [0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+        assert_eq!(guid_string(&b), "00112233-4455-6677-8899-aabbccddeeff");
+        assert_eq!(first_rdn_value("CN=Grupo\\, Energía,OU=Grupos,DC=x"), "Grupo, Energía");
+        assert_eq!(first_rdn_value("CN=GG-Todos,OU=Grupos"), "GG-Todos");
+    }
+
+    #[test]
+    fn unicode_pwd_is_quoted_utf16le() {
+        let p = Password::generate(12).unwrap();
+        let bytes = unicode_pwd(&p);
+        assert_eq!(&bytes[..2], &[b'"', 0]);
+        assert_eq!(bytes.len(), (p.expose().len() + 2) * 2);
+    }
+}
