@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): every test of cuentas, from a clean clone.
 #
-# Today everything runs in process: the CSV source, the dry-run directory and the file mail
-# spool need no server. Later issues add a Samba AD DC and an SMTP server on loopback, which
-# this script installs and starts itself.
+# Besides the in-process tests (the CSV source, the dry-run directory and the file mail spool
+# need no server), the live LDAP tests run against a throwaway Samba AD DC on loopback, which
+# tests/samba.sh installs (Debian's packages), provisions, seeds and starts in target/samba, and
+# which is stopped however the run ends. CUENTAS_TEST_RUNNER tells the tests that need AD to fail,
+# not skip, when its connection settings are missing. A later issue adds an SMTP server on
+# loopback, started the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,5 +14,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     echo "run.sh: installing cargo-nextest" >&2
     cargo install --locked cargo-nextest
 fi
+
+# Quietly, so that nextest's summary stays the last line of the run.
+trap 'tests/samba.sh stop target/samba >/dev/null' EXIT
+tests/samba.sh start target/samba
+# shellcheck source=/dev/null
+source target/samba/env
+export CUENTAS_TEST_RUNNER=tests/run.sh
 
 cargo nextest run --workspace --no-fail-fast

@@ -233,7 +233,13 @@ impl Ldap {
             let r = c.search(base, scope, &filter, attrs)?;
             r.success()
         })?;
-        Ok(entries.0.into_iter().map(SearchEntry::construct).collect())
+        // AD answers subtree searches from the domain root with referrals too: skip them.
+        Ok(entries
+            .0
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct)
+            .collect())
     }
 
     fn write(

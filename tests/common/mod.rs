@@ -5,6 +5,8 @@
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod ad;
+
 use std::path::{Path, PathBuf};
 
 use cuentas::config::Config;
