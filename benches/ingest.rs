@@ -179,18 +179,12 @@ struct Columns {
 
 impl Columns {
     fn from_demo(path: &Path) -> Result<Columns, Box<dyn Error>> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_path(path)?;
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(path)?;
         let header: Vec<String> = match reader.records().next() {
             Some(record) => record?.iter().map(str::to_string).collect(),
             None => return Err(format!("{} has no header row", path.display()).into()),
         };
-        let index = header
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.clone(), i))
-            .collect();
+        let index = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
         Ok(Columns { header, index })
     }
 
@@ -198,10 +192,7 @@ impl Columns {
     fn row(&self, cells: &[(&str, &str)]) -> Result<Vec<String>, Box<dyn Error>> {
         let mut row = vec![String::new(); self.header.len()];
         for (name, value) in cells {
-            let i = self
-                .index
-                .get(*name)
-                .ok_or_else(|| format!("the demo header has no column «{name}»"))?;
+            let i = self.index.get(*name).ok_or_else(|| format!("the demo header has no column «{name}»"))?;
             if let Some(cell) = row.get_mut(*i) {
                 (*value).clone_into(cell);
             }
@@ -264,36 +255,19 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
         let doc = dotted(1_000_000_000 + i as u64);
 
         let g1 = rng.pick(&GIVEN);
-        let given = if rng.below(10) < 8 {
-            format!("{g1} {}", rng.pick(&GIVEN))
-        } else {
-            g1.to_string()
-        };
+        let given = if rng.below(10) < 8 { format!("{g1} {}", rng.pick(&GIVEN)) } else { g1.to_string() };
         let s1 = rng.pick(&SURNAMES);
         let surnames = format!("{s1} {}", rng.pick(&SURNAMES));
-        let personal = format!(
-            "{}.{}{}@{}",
-            ascii_word(g1),
-            ascii_word(s1),
-            i % 1000,
-            rng.pick(&MAIL_HOSTS)
-        );
+        let personal = format!("{}.{}{}@{}", ascii_word(g1), ascii_word(s1), i % 1000, rng.pick(&MAIL_HOSTS));
         let contract = format!("UPME-{:03}-2026", i % 1000);
         let department = rng.pick(&DEPARTMENTS);
         let title = rng.pick(&TITLES);
         let contract_title = rng.pick(&CONTRACT_TITLES);
 
-        let base = [
-            ("Marca temporal", submitted.as_str()),
-            ("Tipo de documento", "Cédula de ciudadanía"),
-        ];
+        let base = [("Marca temporal", submitted.as_str()), ("Tipo de documento", "Cédula de ciudadanía")];
         let bad_email = format!("{}.{}@gmail", ascii_word(g1), ascii_word(s1));
         let employee = |requester: &'static str, missing_surname: bool| {
-            let surnames = if missing_surname {
-                ""
-            } else {
-                surnames.as_str()
-            };
+            let surnames = if missing_surname { "" } else { surnames.as_str() };
             let mut cells = base.to_vec();
             cells.extend([
                 ("Dirección de correo electrónico", requester),
@@ -309,11 +283,7 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
             cells
         };
         let contractor = |requester: &'static str, bad: bool| {
-            let email = if bad {
-                bad_email.as_str()
-            } else {
-                personal.as_str()
-            };
+            let email = if bad { bad_email.as_str() } else { personal.as_str() };
             let mut cells = base.to_vec();
             cells.extend([
                 ("Dirección de correo electrónico", requester),
@@ -325,10 +295,7 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
                 ("Correo electrónico personal", email),
                 ("Dependencia", "Subdirección de Energía Eléctrica"),
                 ("Cargo", contract_title),
-                (
-                    "Correo del jefe inmediato o supervisor",
-                    "andres.mejia@upme.gov.co",
-                ),
+                ("Correo del jefe inmediato o supervisor", "andres.mejia@upme.gov.co"),
                 ("Número de contrato", contract.as_str()),
                 ("Fecha de inicio del contrato", "01/12/2026"),
                 ("Fecha de terminación del contrato", "30/06/2027"),
@@ -343,10 +310,7 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
                 mix.add("create employee");
                 let mut cells = employee("talentohumano@upme.gov.co", false);
                 if rng.below(4) == 0 {
-                    cells.push((
-                        "Correo del jefe inmediato o supervisor",
-                        "carolina.rojas@upme.gov.co",
-                    ));
+                    cells.push(("Correo del jefe inmediato o supervisor", "carolina.rojas@upme.gov.co"));
                 }
                 cells
             }
@@ -373,10 +337,7 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
                     ("Tipo de vinculación", holder),
                     ("Correo electrónico personal", personal.as_str()),
                     ("Usuario de red existente", account),
-                    (
-                        "¿El usuario se encuentra en las instalaciones de la entidad?",
-                        "Sí",
-                    ),
+                    ("¿El usuario se encuentra en las instalaciones de la entidad?", "Sí"),
                 ]);
                 cells
             }
@@ -385,10 +346,7 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
                 let account = rng.pick(&["ana.gomez", "natalia.beltran", "ricardo.lopez"]);
                 let mut cells = base.to_vec();
                 cells.extend([
-                    (
-                        "Dirección de correo electrónico",
-                        "talentohumano@upme.gov.co",
-                    ),
+                    ("Dirección de correo electrónico", "talentohumano@upme.gov.co"),
                     ("Tipo de solicitud", "Modificación de cuenta"),
                     ("Tipo de vinculación", "Funcionario"),
                     ("Cargo", title),
@@ -408,12 +366,7 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
                         "15/12/2026",
                     )
                 } else {
-                    (
-                        "carolina.rojas@upme.gov.co",
-                        "ricardo.lopez",
-                        "Secretaría General",
-                        "",
-                    )
+                    ("carolina.rojas@upme.gov.co", "ricardo.lopez", "Secretaría General", "")
                 };
                 let mut cells = base.to_vec();
                 cells.extend([
@@ -432,10 +385,7 @@ fn generate(path: &Path, columns: &Columns, rows: usize) -> Result<Mix, Box<dyn 
                 mix.add("leave");
                 let mut cells = base.to_vec();
                 cells.extend([
-                    (
-                        "Dirección de correo electrónico",
-                        "talentohumano@upme.gov.co",
-                    ),
+                    ("Dirección de correo electrónico", "talentohumano@upme.gov.co"),
                     ("Tipo de solicitud", "Vacaciones, Licencia"),
                     ("Tipo de vinculación", "Funcionario"),
                     ("Nombres", "Ana"),
@@ -490,6 +440,25 @@ fn status_mib(key: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU seconds of the whole process (user, system), from `/proc/self/stat` (USER_HZ = 100).
+fn process_cpu() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line; `rest` starts at field 3.
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user / 100.0, system / 100.0))
+}
+
+/// CPU seconds of the calling thread, from `/proc/thread-self/schedstat` (nanoseconds).
+fn thread_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
+}
+
 /// Resets `VmHWM` to the current RSS (Linux ≥ 4.0), so the peak that follows is ingest's own.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -505,11 +474,7 @@ fn disk_usage(dir: &Path) -> std::io::Result<u64> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            disk_usage(&entry.path())?
-        } else {
-            meta.len()
-        };
+        total += if meta.is_dir() { disk_usage(&entry.path())? } else { meta.len() };
     }
     Ok(total)
 }
@@ -524,10 +489,7 @@ struct Args {
 }
 
 fn args() -> Result<Args, Box<dyn Error>> {
-    let mut args = Args {
-        rows: DEFAULT_ROWS,
-        keep: false,
-    };
+    let mut args = Args { rows: DEFAULT_ROWS, keep: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -548,9 +510,7 @@ fn args() -> Result<Args, Box<dyn Error>> {
 fn main() -> Result<(), Box<dyn Error>> {
     let args = args()?;
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-    let tmp = tempfile::Builder::new()
-        .prefix("cuentas-bench-")
-        .tempdir()?;
+    let tmp = tempfile::Builder::new().prefix("cuentas-bench-").tempdir()?;
     let dir = tmp.path().to_path_buf();
     for name in ["autorizadores.csv", "directorio.json", "cuentas.toml"] {
         std::fs::copy(demo.join(name), dir.join(name))?;
@@ -590,9 +550,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let peak_before = status_mib("VmHWM:");
     let rss_before = status_mib("VmRSS:");
     let reset = reset_peak();
+    let cpu_before = process_cpu();
+    let thread_before = thread_cpu();
     let t = Instant::now();
     engine.ingest(now, &mut report)?;
     let elapsed = t.elapsed();
+    let cpu_after = process_cpu();
+    let thread_after = thread_cpu();
     let peak_ingest = status_mib("VmHWM:");
     let rss_after = status_mib("VmRSS:");
 
@@ -606,33 +570,46 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("  time              {secs:.3} s");
     println!("  throughput        {rate:.0} rows/s");
+    if let (Some((u0, s0)), Some((u1, s1))) = (cpu_before, cpu_after) {
+        println!("  CPU               {:.2} s user + {:.2} s system (all threads)", u1 - u0, s1 - s0);
+    }
+    if let (Some(a), Some(b)) = (thread_before, thread_after) {
+        // Less sensitive than wall time to other processes on the machine.
+        println!(
+            "  CPU               {:.2} s on the ingesting thread ({:.0} rows per CPU-second)",
+            b - a,
+            report.registered as f64 / (b - a)
+        );
+    }
+    println!("  RSS               {} before, {} after", mib(rss_before), mib(rss_after));
     println!(
-        "  RSS               {} before, {} after",
-        mib(rss_before),
-        mib(rss_after)
+        "  RSS after         {} anonymous, {} file-backed",
+        mib(status_mib("RssAnon:")),
+        mib(status_mib("RssFile:"))
     );
-    println!(
-        "  peak RSS          {} before ingest (generation, config, engine)",
-        mib(peak_before)
-    );
+    println!("  peak RSS          {} before ingest (generation, config, engine)", mib(peak_before));
     if reset {
-        println!(
-            "  peak RSS          {} during ingest (VmHWM reset just before it)",
-            mib(peak_ingest)
-        );
+        println!("  peak RSS          {} during ingest (VmHWM reset just before it)", mib(peak_ingest));
     } else {
-        println!(
-            "  peak RSS          {} whole process (could not reset VmHWM)",
-            mib(peak_ingest)
-        );
+        println!("  peak RSS          {} whole process (could not reset VmHWM)", mib(peak_ingest));
     }
 
     let mut states: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut json_bytes = 0usize;
+    let (mut named, mut numbered, mut no_name) = (0usize, 0usize, 0usize);
     for request in engine.store().requests() {
         let request = request?;
         *states.entry(request.state.name().as_str()).or_default() += 1;
         json_bytes += serde_json::to_vec(&request)?.len();
+        if let Some(name) = &request.reserved_account {
+            named += 1;
+            if name.ends_with(|c: char| c.is_ascii_digit()) {
+                numbered += 1;
+            }
+        }
+        if request.state.reason().contains("usuario de red libre") {
+            no_name += 1;
+        }
     }
     let stored: usize = states.values().sum();
     println!("  requests by state");
@@ -640,11 +617,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("    {state:<36} {n:>8}");
     }
     if stored > 0 {
-        println!(
-            "  request JSON      {:.0} bytes on average",
-            json_bytes as f64 / stored as f64
-        );
+        println!("  request JSON      {:.0} bytes on average", json_bytes as f64 / stored as f64);
     }
+    println!(
+        "  new account names {named} reserved, {numbered} of them numbered ({{n}}), {no_name} creations found no free name"
+    );
     let mut messages: BTreeMap<&'static str, usize> = BTreeMap::new();
     for message in engine.store().messages() {
         *messages.entry(message?.kind.key()).or_default() += 1;
@@ -655,11 +632,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     drop(engine);
     let store_size = disk_usage(&state_dir)?;
-    println!(
-        "  store on disk     {:.1} MiB ({})",
-        store_size as f64 / 1048576.0,
-        state_dir.display()
-    );
+    println!("  store on disk     {:.1} MiB ({})", store_size as f64 / 1048576.0, state_dir.display());
 
     let peak = peak_ingest.unwrap_or(f64::NAN);
     println!();

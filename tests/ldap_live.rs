@@ -47,10 +47,16 @@ impl Case {
             if m.to == to && m.message_id.contains("datos-de-acceso") {
                 let line =
                     m.body.lines().find_map(|l| l.trim().strip_prefix("Contraseña temporal: ")).unwrap();
-                found.push(line.to_string());
+                found.push((m.message_id.clone(), line.to_string()));
             }
         }
-        found.pop().unwrap_or_else(|| panic!("no access data sent to {to}"))
+        // The newest: message ids grow with the request id and its history.
+        found.sort_by_key(|(id, _)| {
+            let (req, rest) = id.trim_start_matches('<').split_once('.').unwrap_or_default();
+            let step: u32 = rest.split('.').next().unwrap_or("0").parse().unwrap_or(0);
+            (req.to_string(), step)
+        });
+        found.pop().map(|(_, p)| p).unwrap_or_else(|| panic!("no access data sent to {to}"))
     }
 
     fn ldap_writes(&mut self) -> Vec<String> {
@@ -160,4 +166,436 @@ fn creations_are_read_back_and_the_password_must_be_changed() {
     let before = case.ldap_writes().len();
     case.engine.cycle(t0() + jiff::SignedDuration::from_mins(5)).unwrap();
     assert_eq!(case.ldap_writes().len(), before);
+}
+
+fn t(minutes: i64) -> Timestamp {
+    t0() + jiff::SignedDuration::from_mins(minutes)
+}
+
+/// Appends rows to the case's responses.
+fn append(case: &Case, rows: &[String]) {
+    let path = case.dir.path().join("respuestas.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&rows.concat());
+    std::fs::write(path, text).unwrap();
+}
+
+fn admin_replace(ad: &Ad, dn: &str, attr: &str, value: &str) {
+    let mut c = ad.admin();
+    let mods = vec![ldap3::Mod::Replace(attr, std::collections::HashSet::from([value]))];
+    c.modify(dn, mods).unwrap().success().unwrap();
+}
+
+fn admin_add_member(ad: &Ad, group_dn: &str, member_dn: &str) {
+    let mut c = ad.admin();
+    let mods = vec![ldap3::Mod::Add("member", std::collections::HashSet::from([member_dn]))];
+    c.modify(group_dn, mods).unwrap().success().unwrap();
+}
+
+fn kind_row(requester: &str, kind: &str, account: &str, extra: &[(&str, &str)]) -> String {
+    let mut values =
+        vec![("requester", requester), ("kind", kind), ("holder_type", "Funcionario"), ("account", account)];
+    values.extend_from_slice(extra);
+    row(&values)
+}
+
+#[test]
+fn reset_modify_disable_enable_transfer_and_delete_read_back() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let surname = format!("Operaciones{}", letters(&u));
+    let mut case = Case::new(&ad, &[create_row(&u, "Funcionario", "Lucía", &surname, "Energía", &[])], "");
+    case.engine.cycle(t(0)).unwrap();
+    let sam = case.request(2).account.clone().unwrap();
+    let before = ad.user(&sam).unwrap();
+    assert_eq!(before.groups(), ["GG-Energia", "GG-Todos"]);
+    // A bit cuentas must leave alone (PASSWD_NOTREQD; not "password never expires", which
+    // would also cancel must-change-at-next-logon).
+    admin_replace(&ad, &before.dn, "userAccountControl", "544");
+    let mail = format!("{sam}@upme.test");
+
+    append(
+        &case,
+        &[
+            kind_row(
+                &mail,
+                "Cambio de clave",
+                &sam,
+                &[("personal_email", "nuevo.correo@gmail.com"), ("on_site", "No")],
+            ),
+            kind_row(
+                "talentohumano@upme.test",
+                "Modificación de cuenta",
+                &sam,
+                &[("title", "Asesora"), ("groups", "VPN"), ("manager_email", "juan.perez@upme.test")],
+            ),
+            kind_row("talentohumano@upme.test", "Inactivación de cuenta", &sam, &[]),
+        ],
+    );
+    case.engine.cycle(t(10)).unwrap();
+    for row in [3, 4, 5] {
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Closed, "row {row}: {}", r.state.reason());
+    }
+    let e = ad.user(&sam).unwrap();
+    assert_eq!(e.uac(), 544 | 2, "disabled, other bits kept");
+    assert_eq!(e.get("pwdLastSet"), "0");
+    let password = case.password_sent_to("nuevo.correo@gmail.com");
+    assert!(ad.bind_as(&mail, &password).unwrap_err().contains("data 533"), "disabled now");
+    assert_eq!(e.get("title"), "Asesora");
+    assert_eq!(e.get("manager"), format!("CN=Juan Perez,OU=Funcionarios,{}", ad.users_ou()));
+    assert_eq!(e.groups(), ["GG-Energia", "GG-Todos", "VPN"]);
+    assert_eq!(e.uac(), 544 | 2, "disabled, other bits kept");
+
+    append(
+        &case,
+        &[
+            kind_row("talentohumano@upme.test", "Reactivación de cuenta", &sam, &[]),
+            kind_row(
+                "talentohumano@upme.test",
+                "Traslado de dependencia",
+                &sam,
+                &[("department", "Planeación"), ("effective_date", "27/11/2026")],
+            ),
+        ],
+    );
+    case.engine.cycle(t(20)).unwrap();
+    for row in [6, 7] {
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Closed, "row {row}: {}", r.state.reason());
+    }
+    let e = ad.user(&sam).unwrap();
+    assert_eq!(e.uac(), 544, "enabled, other bits kept");
+    assert!(ad.bind_as(&mail, &password).unwrap_err().contains("data 773"));
+    assert_eq!(e.dn, format!("CN=Lucía {surname},OU=Planeacion,OU=Funcionarios,{}", ad.users_ou()));
+    assert_eq!(e.get("department"), "Planeación");
+    assert_eq!(e.groups(), ["GG-Planeacion", "GG-Todos", "VPN"]);
+
+    // Deletion only ever from the retired OU.
+    let config = ad.config(
+        case.dir.path(),
+        &std::fs::read_to_string(case.dir.path().join("respuestas.csv")).unwrap(),
+        "",
+    );
+    let layout = cuentas::directory::plan::Layout::new(config.directory.clone()).unwrap();
+    let Directory::Ldap(ldap) = case.engine.directory_mut() else { panic!() };
+    let delete = cuentas::directory::plan::Plan {
+        account: sam.clone(),
+        ops: vec![cuentas::directory::plan::DirectoryOp::Delete { sam: sam.clone() }],
+        sends_credentials: false,
+    };
+    let refused = ldap.apply(&delete, None, &layout, "GU-2026-999999").unwrap_err();
+    assert!(refused.to_string().contains("retired OU"), "{refused}");
+    assert!(ad.user(&sam).is_some());
+    let retire = cuentas::directory::plan::Plan {
+        account: sam.clone(),
+        ops: vec![
+            cuentas::directory::plan::DirectoryOp::Disable { sam: sam.clone() },
+            cuentas::directory::plan::DirectoryOp::Move {
+                sam: sam.clone(),
+                to_ou: format!("OU=Retirados,{}", ad.users_ou()),
+            },
+        ],
+        sends_credentials: false,
+    };
+    ldap.apply(&retire, None, &layout, "GU-2026-999999").unwrap();
+    assert!(ad.user(&sam).unwrap().dn.contains("OU=Retirados"));
+    ldap.apply(&delete, None, &layout, "GU-2026-999999").unwrap();
+    assert!(ad.user(&sam).is_none());
+}
+
+#[test]
+fn a_returning_contractor_gets_the_disabled_account_back() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let surname = format!("Regreso{}", letters(&u));
+    let contract = |end: &'static str| {
+        [("contract_number", "C-9"), ("contract_start", "01/12/2026"), ("contract_end", end)]
+    };
+    let mut case = Case::new(
+        &ad,
+        &[create_row(&u, "Contratista", "Óscar", &surname, "Energía", &contract("31/12/2026"))],
+        "",
+    );
+    case.engine.cycle(t(0)).unwrap();
+    let sam = case.request(2).account.clone().unwrap();
+    let dn = ad.user(&sam).unwrap().dn;
+    // A year later the contract ended: disabled and expired.
+    admin_replace(&ad, &dn, "userAccountControl", "514");
+    admin_replace(&ad, &dn, "accountExpires", "133800000000000000");
+
+    append(&case, &[create_row(&u, "Contratista", "Óscar", &surname, "Energía", &contract("30/06/2027"))]);
+    case.engine.cycle(t(10)).unwrap();
+    let again = case.request(3);
+    assert_eq!(again.state.name(), StateName::Closed, "{}", again.state.reason());
+    assert_eq!(again.account.as_deref(), Some(sam.as_str()), "the same account, not a second one");
+    assert_eq!(ad.search(&format!("(employeeID=9{u})"), &["cn"]).len(), 1);
+    let e = ad.user(&sam).unwrap();
+    assert_eq!(e.uac(), 512);
+    assert_eq!(e.get("accountExpires"), ((1_814_418_000i64 + 11_644_473_600) * 10_000_000).to_string());
+    assert_eq!(e.get("description"), again.id.to_string());
+    let password = case.password_sent_to(&format!("p{u}@gmail.com"));
+    assert!(ad.bind_as(&format!("{sam}@upme.test"), &password).unwrap_err().contains("data 773"));
+}
+
+/// Strips the account name from write lines, so runs for different people compare.
+fn shape(writes: &[String], sam: &str) -> Vec<String> {
+    writes.iter().map(|w| if w.starts_with("add CN=") { "add".into() } else { w.replace(sam, "X") }).collect()
+}
+
+#[test]
+fn a_creation_interrupted_after_each_ldap_write_completes_with_only_what_is_missing() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let contract =
+        [("contract_number", "C-7"), ("contract_start", "01/12/2026"), ("contract_end", "30/06/2027")];
+    let person = |k: usize| {
+        create_row(
+            &format!("{u}{k}"),
+            "Contratista",
+            "Ana",
+            &format!("Crash{}{}", letters(&u), letters(&k.to_string())),
+            "Energía",
+            &contract,
+        )
+    };
+    // The uninterrupted run, for reference.
+    let mut case = Case::new(&ad, &[person(9)], "");
+    case.engine.cycle(t(0)).unwrap();
+    let reference_sam = case.request(2).account.clone().unwrap();
+    let full = shape(&case.ldap_writes(), &reference_sam);
+    assert_eq!(
+        full,
+        [
+            "add",
+            "modify X: replace pwdLastSet",
+            "modify GG-Todos: add member X",
+            "modify GG-Energia: add member X"
+        ]
+    );
+    for k in 0..full.len() {
+        let row = 3 + k as u32;
+        append(&case, &[person(k)]);
+        let start = case.ldap_writes().len();
+        case.interrupt_after(Some(k));
+        case.engine.cycle(t(10 * row as i64)).unwrap();
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Executing, "k={k}: {}", r.state.reason());
+        let sam = r.account.clone().unwrap();
+        let first = shape(&case.ldap_writes()[start..], &sam);
+        assert_eq!(first, full[..k], "k={k}");
+
+        let start = case.ldap_writes().len();
+        case.engine.cycle(t(10 * row as i64 + 5)).unwrap();
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Closed, "k={k}: {}", r.state.reason());
+        let replay = shape(&case.ldap_writes()[start..], &sam);
+        let expected: Vec<String> = if k == 0 {
+            full.clone()
+        } else {
+            // The password of the interrupted run was never sent: a new one is set (the
+            // credential step is one unit), then whatever was still missing.
+            let mut e =
+                vec!["modify X: replace unicodePwd".to_string(), "modify X: replace pwdLastSet".to_string()];
+            e.extend(full[k.max(2)..].iter().cloned());
+            e
+        };
+        assert_eq!(replay, expected, "k={k}");
+        assert_eq!(ad.search(&format!("(employeeID=9{u}{k})"), &["cn"]).len(), 1, "exactly one account");
+        let e = ad.user(&sam).unwrap();
+        assert_eq!((e.uac(), e.get("pwdLastSet")), (512, "0"));
+        assert_eq!(e.groups(), ["GG-Energia", "GG-Todos"]);
+        let password = case.password_sent_to(&format!("p{u}{k}@gmail.com"));
+        assert!(
+            ad.bind_as(&format!("{sam}@upme.test"), &password).unwrap_err().contains("data 773"),
+            "k={k}"
+        );
+    }
+}
+
+#[test]
+fn a_transfer_interrupted_after_each_ldap_write_completes_with_only_what_is_missing() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let people: Vec<String> = (0..5)
+        .map(|k| {
+            create_row(
+                &format!("{u}{k}"),
+                "Funcionario",
+                "Raúl",
+                &format!("Traslado{}{}", letters(&u), letters(&k.to_string())),
+                "Energía",
+                &[],
+            )
+        })
+        .collect();
+    let mut case = Case::new(&ad, &people, "");
+    case.engine.cycle(t(0)).unwrap();
+    let sams: Vec<String> = (0..5)
+        .map(|k| case.request(2 + k))
+        .map(|r| r.account.clone().unwrap_or_else(|| panic!("{:?}", r.state)))
+        .collect();
+    let transfer = |sam: &str| {
+        kind_row(
+            "talentohumano@upme.test",
+            "Traslado de dependencia",
+            sam,
+            &[("department", "Planeación"), ("title", "Asesor"), ("effective_date", "27/11/2026")],
+        )
+    };
+    append(&case, &[transfer(&sams[4])]);
+    let start = case.ldap_writes().len();
+    case.engine.cycle(t(5)).unwrap();
+    let full = shape(&case.ldap_writes()[start..], &sams[4]);
+    assert_eq!(full.len(), 4, "{full:?}");
+    assert!(full[0].starts_with("modify X: replace department, title"), "{full:?}");
+    assert!(full[1].starts_with("modrdn X"), "{full:?}");
+    assert_eq!(full[2..], ["modify GG-Energia: delete member X", "modify GG-Planeacion: add member X"]);
+    for k in 0..4 {
+        let row = 8 + k as u32;
+        append(&case, &[transfer(&sams[k])]);
+        let start = case.ldap_writes().len();
+        case.interrupt_after(Some(k));
+        case.engine.cycle(t(10 * row as i64)).unwrap();
+        assert_eq!(shape(&case.ldap_writes()[start..], &sams[k]), full[..k], "k={k}");
+        let start = case.ldap_writes().len();
+        case.engine.cycle(t(10 * row as i64 + 5)).unwrap();
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Closed, "k={k}: {}", r.state.reason());
+        assert_eq!(
+            shape(&case.ldap_writes()[start..], &sams[k]),
+            full[k..],
+            "k={k}: the replay does only what is missing"
+        );
+        let e = ad.user(&sams[k]).unwrap();
+        assert!(e.dn.contains("OU=Planeacion,OU=Funcionarios"), "{}", e.dn);
+        assert_eq!((e.get("department"), e.get("title")), ("Planeación", "Asesor"));
+        assert_eq!(e.groups(), ["GG-Planeacion", "GG-Todos"]);
+    }
+}
+
+#[test]
+fn protected_privileged_and_outside_accounts_are_refused() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let mut case = Case::new(
+        &ad,
+        &[
+            create_row(&u, "Funcionario", "Elena", &format!("Protegida{}", letters(&u)), "Energía", &[]),
+            create_row(
+                &format!("{u}1"),
+                "Funcionario",
+                "Elena",
+                &format!("Tarde{}", letters(&u)),
+                "Energía",
+                &[],
+            ),
+        ],
+        "",
+    );
+    case.engine.cycle(t(0)).unwrap();
+    let in_group = case.request(2).account.clone().unwrap();
+    let later = case.request(3).account.clone().unwrap();
+    admin_add_member(&ad, "CN=Print Operators,CN=Builtin,DC=upme,DC=test", &ad.user(&in_group).unwrap().dn);
+    let watched = ["administrator", "protegido.admin", "externo.proveedor", "svc-backup", in_group.as_str()];
+    let before: Vec<(u32, String)> = watched
+        .iter()
+        .map(|s| ad.user(s).unwrap())
+        .map(|e| (e.uac(), e.get("pwdLastSet").to_string()))
+        .collect();
+    let reset =
+        |sam: &str| kind_row("mesa@upme.test", "Cambio de clave", sam, &[("personal_email", "x@gmail.com")]);
+    let disable = |sam: &str| kind_row("mesa@upme.test", "Inactivación de cuenta", sam, &[]);
+    append(
+        &case,
+        &[
+            reset("Administrator"),
+            disable("protegido.admin"),
+            reset("externo.proveedor"),
+            disable("svc-backup"),
+            disable(&in_group),
+            // Planned while harmless; by its date the account is privileged.
+            kind_row("mesa@upme.test", "Inactivación de cuenta", &later, &[("effective_date", "28/11/2026")]),
+        ],
+    );
+    case.engine.cycle(t(10)).unwrap();
+    for row in 4..=8 {
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Rejected, "row {row}: {}", r.state.reason());
+    }
+    assert_eq!(case.request(9).state.name(), StateName::Scheduled);
+    admin_add_member(&ad, "CN=Domain Admins,CN=Users,DC=upme,DC=test", &ad.user(&later).unwrap().dn);
+    case.engine.cycle("2026-11-28T12:31:00Z".parse().unwrap()).unwrap();
+    let r = case.request(9);
+    assert!(matches!(r.state.name(), StateName::Failed | StateName::NeedsInfo), "{:?}", r.state);
+    assert!(
+        r.state.reason().contains("protegida") || r.state.reason().contains("refused"),
+        "{}",
+        r.state.reason()
+    );
+    assert_eq!(ad.user(&later).unwrap().uac(), 512, "still enabled");
+    let after: Vec<(u32, String)> = watched
+        .iter()
+        .map(|s| ad.user(s).unwrap())
+        .map(|e| (e.uac(), e.get("pwdLastSet").to_string()))
+        .collect();
+    assert_eq!(before, after, "nothing protected was touched");
+}
+
+#[test]
+fn the_eleventh_disable_in_an_hour_is_held_until_released() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let people: Vec<String> = (0..11)
+        .map(|k| {
+            create_row(
+                &format!("{}{k:02}", &u[..6]),
+                "Funcionario",
+                "Iván",
+                &format!("Limite{}{}", letters(&u), letters(&format!("{k:02}"))),
+                "Energía",
+                &[],
+            )
+        })
+        .collect();
+    let mut case = Case::new(&ad, &people, "");
+    case.engine.cycle(t(0)).unwrap();
+    let sams: Vec<String> = (0..11)
+        .map(|k| case.request(2 + k))
+        .map(|r| r.account.clone().unwrap_or_else(|| panic!("{:?}", r.state)))
+        .collect();
+    let disables: Vec<String> =
+        sams.iter().map(|s| kind_row("talentohumano@upme.test", "Inactivación de cuenta", s, &[])).collect();
+    append(&case, &disables);
+    case.engine.cycle(t(10)).unwrap();
+    let states: Vec<StateName> = (13..24).map(|row| case.request(row).state.name()).collect();
+    assert_eq!(states.iter().filter(|s| **s == StateName::Closed).count(), 10, "{states:?}");
+    assert_eq!(states[10], StateName::Held);
+    assert_eq!(ad.user(&sams[10]).unwrap().uac(), 512);
+    // One alert, however many polls find it held.
+    case.engine.cycle(t(11)).unwrap();
+    let alerts = std::fs::read_dir(case.dir.path().join("var/correo"))
+        .unwrap()
+        .map(|e| common::Mail::parse(&std::fs::read_to_string(e.unwrap().path()).unwrap()))
+        .filter(|m| m.to == "infra@upme.test")
+        .count();
+    assert_eq!(alerts, 1);
+
+    // `cuentas release` lets it through, even within the hour.
+    let config = case.dir.path().join("cuentas.toml");
+    let Case { dir, engine } = case;
+    drop(engine);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["release", "--all", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut case =
+        Case { engine: Engine::new(cuentas::config::Config::load(&config).unwrap()).unwrap(), dir };
+    case.engine.cycle(t(12)).unwrap();
+    let held = case.request(23);
+    assert_eq!(held.state.name(), StateName::Closed, "{}", held.state.reason());
+    assert!(held.history.iter().any(|h| h.reason == "liberada por un administrador"));
+    assert_eq!(ad.user(&sams[10]).unwrap().uac(), 514);
 }

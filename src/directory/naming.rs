@@ -97,13 +97,17 @@ impl Pattern {
     }
 
     /// The candidate for these names and number, or `None` when a word it needs is missing.
-    /// `n = None` leaves `{n}` out: the prefix every numbered candidate starts with.
+    /// `n = None` leaves `{n}` out: the prefix every numbered candidate starts with. When a
+    /// numbered candidate is too long, the text before the number is cut, never the number:
+    /// otherwise `…2`, `…3` would all cut back to the same name.
     fn render(&self, given: &[String], surnames: &[String], n: Option<u32>) -> Option<String> {
-        let mut out = String::new();
+        let (mut before, mut after) = (String::new(), String::new());
+        let mut seen_number = false;
         for piece in &self.pieces {
+            let out = if seen_number { &mut after } else { &mut before };
             match piece {
                 Piece::Literal(s) => out.push_str(s),
-                Piece::Number => out.extend(n.map(|n| n.to_string())),
+                Piece::Number => seen_number = true,
                 Piece::Word { surname, index, len } => {
                     let words = if *surname { surnames } else { given };
                     let word = words.get(*index)?;
@@ -114,7 +118,15 @@ impl Pattern {
                 }
             }
         }
-        Some(sanitize(&out))
+        let number = match (seen_number, n) {
+            (true, Some(n)) => n.to_string(),
+            _ => return Some(sanitize(&format!("{before}{after}"))),
+        };
+        let after = sanitize(&after);
+        let room = MAX_LEN.saturating_sub(number.len() + after.len());
+        let mut before = sanitize(&before);
+        before.truncate(room);
+        Some(format!("{}{number}{after}", before.trim_end_matches(['.', '-'])))
     }
 
     fn has_number(&self) -> bool {
@@ -250,6 +262,20 @@ mod tests {
             Some("abcdefghijklmnopqrst")
         );
         assert_eq!(sanitize("abcdefghijklmnopqrs.t"), "abcdefghijklmnopqrs");
+    }
+
+    #[test]
+    fn numbers_survive_the_twenty_character_cut() {
+        let p = defaults();
+        let long = "Trasladoabcdefghijk";
+        let taken = |c: &str| c != "raul.trasladoabcdef4";
+        assert_eq!(choose(&p, "Raúl", long, taken).as_deref(), Some("raul.trasladoabcdef4"));
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..5 {
+            let n = choose(&p, "Raúl", long, |c| seen.contains(c)).unwrap();
+            assert!(n.len() <= MAX_LEN, "{n}");
+            assert!(seen.insert(n));
+        }
     }
 
     #[test]
