@@ -281,6 +281,7 @@ pub fn row(values: &[(&str, &str)]) -> String {
 }
 
 /// A run-unique suffix (digits), so tests sharing one DC never meet.
+#[allow(clippy::disallowed_methods)] // uniqueness, not time: any clock will do
 pub fn unique() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{}{:05}", std::process::id() % 10_000, nanos % 100_000)
