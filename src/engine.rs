@@ -67,6 +67,7 @@ pub enum EngineError {
 pub struct CycleReport {
     /// Requests registered or moved, in the order first touched.
     pub touched: Vec<RequestId>,
+    touched_set: HashSet<RequestId>,
     pub registered: usize,
     pub edited: usize,
     pub sent: usize,
@@ -76,7 +77,7 @@ pub struct CycleReport {
 
 impl CycleReport {
     fn touch(&mut self, id: RequestId) {
-        if !self.touched.contains(&id) {
+        if self.touched_set.insert(id) {
             self.touched.push(id);
         }
     }
@@ -94,6 +95,9 @@ pub struct Engine {
     sender: FileSender,
     directory: Directory,
     store: Store,
+    /// Account names claimed by open requests: derived from the store at start, kept in step
+    /// by [`Engine::put`].
+    claimed: HashSet<String>,
 }
 
 impl Engine {
@@ -124,7 +128,20 @@ impl Engine {
         let spool = config.mail.spool_dir.clone().unwrap_or_else(|| config.state_dir.join("correo"));
         let sender = FileSender::new(&spool)?;
         let store = Store::open(&config.state_dir)?;
-        Ok(Engine { config, calendar, policy, matrix, layout, templates, envelope, sender, directory, store })
+        let claimed = store.open_requests()?.into_iter().filter_map(|r| r.reserved_account).collect();
+        Ok(Engine {
+            config,
+            calendar,
+            policy,
+            matrix,
+            layout,
+            templates,
+            envelope,
+            sender,
+            directory,
+            store,
+            claimed,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -147,6 +164,18 @@ impl Engine {
 
     pub fn calendar(&self) -> &Calendar {
         &self.calendar
+    }
+
+    /// Stages a request's new state and keeps the claimed names in step with it.
+    fn put(&mut self, changes: &mut Changes, request: &Request) {
+        if let Some(name) = &request.reserved_account {
+            if request.is_open() {
+                self.claimed.insert(name.clone());
+            } else {
+                self.claimed.remove(name);
+            }
+        }
+        changes.put_request(request);
     }
 
     /// One full cycle: new and edited rows, due work, mail, and closing what was reported.
@@ -203,7 +232,7 @@ impl Engine {
             // always: a changed requester there means rows were moved.
             let id = match open.get(&row.row) {
                 Some(id) => Some(*id),
-                None if row.row == cursor.rows_seen => self.store.request_at_row(row.row)?,
+                None if row.row == cursor.rows_seen => cursor.last_id,
                 None => None,
             };
             let Some(id) = id else { continue };
@@ -275,12 +304,12 @@ impl Engine {
                 self.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
             self.triage(&mut request, now, &mut changes, &mut claimed)?;
-            changes.put_request(&request);
+            self.put(&mut changes, &request);
             report.touch(id);
             report.registered += 1;
         }
         changes.set_counter(year, seq);
-        changes.set_cursor(&Cursor { rows_seen: last });
+        changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
         self.store.commit(changes)?;
         Ok(())
     }
@@ -293,7 +322,7 @@ impl Engine {
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
-        let Some(id) = self.store.request_at_row(row.row)? else {
+        let Some(id) = self.store.open_rows()?.get(&row.row).copied() else {
             return Ok(());
         };
         let Some(mut request) = self.store.request(id)? else {
@@ -309,7 +338,7 @@ impl Engine {
             request.sla_deadline = self.calendar.add_business_hours(request.sla_deadline, paused);
             request.submission = intake::parse_row(map, row.row, &row.cells);
             if let Some(name) = request.reserved_account.take() {
-                changes.release_name(&name);
+                self.claimed.remove(&name);
             }
             request.transition(
                 State::Received,
@@ -331,7 +360,7 @@ impl Engine {
                 now,
             );
         }
-        changes.put_request(&request);
+        self.put(&mut changes, &request);
         self.store.commit(changes)?;
         report.touch(id);
         report.edited += 1;
@@ -455,7 +484,7 @@ impl Engine {
                 return Ok(Some((State::Rejected { reason }, Some(MessageKind::Rejection), None)));
             }
         };
-        let taken = |name: &str| claimed.contains(name) || self.store.name_claimed(name).unwrap_or(true);
+        let taken = |name: &str| claimed.contains(name) || self.claimed.contains(name);
         let tz = self.calendar.time_zone();
         Ok(Some(match plan::plan(request, &snapshot, &self.layout, today, taken) {
             Ok(plan) => {
@@ -506,7 +535,7 @@ impl Engine {
                     let mut claimed = HashSet::new();
                     self.triage(&mut request, now, &mut changes, &mut claimed)?;
                     if request.state != State::Received {
-                        changes.put_request(&request);
+                        self.put(&mut changes, &request);
                         self.store.commit(changes)?;
                         report.touch(request.id);
                     }
@@ -525,7 +554,7 @@ impl Engine {
                                 now,
                             )?;
                             self.fail_needs_info(&mut request, reason, now, &mut changes)?;
-                            changes.put_request(&request);
+                            self.put(&mut changes, &request);
                             self.store.commit(changes)?;
                             report.touch(request.id);
                             continue;
@@ -538,7 +567,7 @@ impl Engine {
                         now,
                     )?;
                     let mut changes = Changes::new();
-                    changes.put_request(&request);
+                    self.put(&mut changes, &request);
                     self.store.commit(changes)?;
                     self.execute(request, plan, 0, false, now, report)?;
                 }
@@ -559,7 +588,7 @@ impl Engine {
                         )?;
                         info!("closed");
                         let mut changes = Changes::new();
-                        changes.put_request(&request);
+                        self.put(&mut changes, &request);
                         self.store.commit(changes)?;
                         report.touch(request.id);
                     }
@@ -647,7 +676,7 @@ impl Engine {
                      cuentas requests --state Held\n  cuentas release ID   (o «cuentas release --all»)\n\nHora: {hour}"
                 );
                 self.alert(&mut changes, &format!("Inactivaciones retenidas ({hour})"), &body, now)?;
-                changes.put_request(&request);
+                self.put(&mut changes, &request);
                 self.store.commit(changes)?;
                 return Ok(());
             }
@@ -693,7 +722,7 @@ impl Engine {
                         format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
                         now,
                     )?;
-                    changes.put_request(&request);
+                    self.put(&mut changes, &request);
                     self.store.commit(changes)?;
                     return Ok(());
                 }
@@ -704,7 +733,7 @@ impl Engine {
                     );
                     warn!(error = %e, "access data undeliverable; asking the requester");
                     self.fail_needs_info(&mut request, reason, now, &mut changes)?;
-                    changes.put_request(&request);
+                    self.put(&mut changes, &request);
                     self.store.commit(changes)?;
                     return Ok(());
                 }
@@ -713,7 +742,7 @@ impl Engine {
         let detail = outcome_detail(&request, &plan, &self.config.directory.domain);
         request.transition(State::Notifying, Actor::Daemon, detail.clone(), now)?;
         self.queue(&mut changes, &request, MessageKind::Outcome, detail, now);
-        changes.put_request(&request);
+        self.put(&mut changes, &request);
         self.store.commit(changes)?;
         info!(account = %plan.account, "carried out");
         Ok(())
@@ -761,7 +790,7 @@ impl Engine {
             );
             self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
         }
-        changes.put_request(&request);
+        self.put(&mut changes, &request);
         self.store.commit(changes)?;
         Ok(())
     }
@@ -827,7 +856,7 @@ impl Engine {
                             format!("correo «{}» enviado a {}", message.kind.key(), message.to.join(", ")),
                             now,
                         );
-                        changes.put_request(&request);
+                        self.put(&mut changes, &request);
                     }
                 }
                 Err(EngineError::Mail(e)) if e.is_transient() => {

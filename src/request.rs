@@ -150,34 +150,60 @@ impl HolderType {
 /// One form response, parsed and normalised. Fields a row did not answer (or answered wrongly)
 /// are empty; the problems are listed in [`Submission::problems`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+// Empty answers are left out of the stored record: most kinds use a few of the fields.
+#[serde(default)]
 pub struct Submission {
     /// Local time in the form's time zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<DateTime>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub requester: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
     /// The answer as written, kept for out-of-scope requests and messages.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub kind_answer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub holder_type: Option<HolderType>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub given_names: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub surnames: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub id_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub id_number: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub personal_email: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub department: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub title: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub manager_email: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub contract_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub contract_start: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub contract_end: Option<Date>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_date: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub return_date: Option<Date>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub on_site: Option<bool>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub notes: String,
     /// Columns the daemon does not know, kept as-is.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
     /// What the requester must fix, one line per problem, in Spanish.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<Problem>,
 }
 

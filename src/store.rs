@@ -2,8 +2,7 @@
 //! and the durability boundary (flush, then `sync_all` of the db file) before any outside effect.
 //!
 //! One sled tree with key prefixes, so that everything one step changes is one atomic batch:
-//! `r/ID` request, `w/ROW` row → id, `p/ID` open requests, `n/NAME` account names claimed by
-//! open requests, `o/MSG` outbox, `q/MSG` messages still to send, `m/…` metadata (counters, cursor, alerts already raised).
+//! `r/ID` request, `p/ID` open requests (→ row), `o/MSG` outbox, `q/MSG` messages still to send, `m/…` metadata (counters, cursor, alerts already raised).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -35,6 +34,12 @@ enum StoredRequest {
     V1(Request),
 }
 
+/// [`StoredRequest`] for writing, without copying the request.
+#[derive(Serialize)]
+enum StoredRequestRef<'a> {
+    V1(&'a Request),
+}
+
 /// Versioned outbox record.
 #[derive(Debug, Serialize, Deserialize)]
 enum StoredMessage {
@@ -46,6 +51,9 @@ enum StoredMessage {
 pub struct Cursor {
     /// Highest row number registered.
     pub rows_seen: u32,
+    /// The request of that row: the tail row is checked even when its request is closed.
+    #[serde(default)]
+    pub last_id: Option<RequestId>,
 }
 
 /// Which message an outbox entry is.
@@ -155,25 +163,12 @@ impl Changes {
     /// Writes the request and keeps the row, open and claimed-name indexes in step with it.
     pub fn put_request(&mut self, request: &Request) {
         let id = request.id.to_string();
-        self.batch.insert(row_key(request.row).as_bytes(), id.as_bytes());
         if request.is_open() {
             self.batch.insert(format!("p/{id}").as_bytes(), &request.row.to_be_bytes()[..]);
         } else {
             self.batch.remove(format!("p/{id}").as_bytes());
         }
-        if let Some(name) = &request.reserved_account {
-            if request.is_open() {
-                self.batch.insert(format!("n/{name}").as_bytes(), id.as_bytes());
-            } else {
-                self.batch.remove(format!("n/{name}").as_bytes());
-            }
-        }
-        self.put_json(format!("r/{id}"), &StoredRequest::V1(request.clone()));
-    }
-
-    /// Frees a name a request no longer claims.
-    pub fn release_name(&mut self, name: &str) {
-        self.batch.remove(format!("n/{name}").as_bytes());
+        self.put_json(format!("r/{id}"), &StoredRequestRef::V1(request));
     }
 
     /// Writes a message and keeps the pending index in step, so delivery looks only at what
@@ -211,10 +206,6 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.written == 0
     }
-}
-
-fn row_key(row: u32) -> String {
-    format!("w/{row:010}")
 }
 
 /// The store. sled allows one process at a time.
@@ -299,15 +290,6 @@ impl Store {
         }
         out.sort_by_key(|r| r.id);
         Ok(out)
-    }
-
-    pub fn request_at_row(&self, row: u32) -> Result<Option<RequestId>, StoreError> {
-        Ok(self.db.get(row_key(row).as_bytes())?.and_then(|v| String::from_utf8_lossy(&v).parse().ok()))
-    }
-
-    /// Whether an open request has claimed this account name.
-    pub fn name_claimed(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.db.contains_key(format!("n/{name}").as_bytes())?)
     }
 
     pub fn cursor(&self) -> Result<Cursor, StoreError> {
@@ -402,14 +384,12 @@ mod tests {
         c.put_request(&a);
         c.put_request(&b);
         c.set_counter(2026, 2);
-        c.set_cursor(&Cursor { rows_seen: 3 });
+        c.set_cursor(&Cursor { rows_seen: 3, last_id: Some(b.id) });
         store.commit(c).unwrap();
         assert_eq!(store.request(a.id).unwrap(), Some(a.clone()));
         assert_eq!(store.counter(2026).unwrap(), 2);
         assert_eq!(store.counter(2027).unwrap(), 0);
         assert_eq!(store.cursor().unwrap().rows_seen, 3);
-        assert_eq!(store.request_at_row(3).unwrap(), Some(b.id));
-        assert!(store.name_claimed("ana.diaz").unwrap());
         assert_eq!(store.open_rows().unwrap().len(), 2);
 
         let now = a.received_at;
@@ -418,7 +398,6 @@ mod tests {
         let mut c = Changes::new();
         c.put_request(&a);
         store.commit(c).unwrap();
-        assert!(!store.name_claimed("ana.diaz").unwrap());
         assert_eq!(store.open_rows().unwrap().into_values().collect::<Vec<_>>(), vec![b.id]);
         assert_eq!(store.requests().count(), 2);
     }
