@@ -597,9 +597,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut states: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut json_bytes = 0usize;
     let (mut named, mut numbered, mut no_name) = (0usize, 0usize, 0usize);
+    let mut messages: BTreeMap<&'static str, usize> = BTreeMap::new();
     for request in engine.store().requests() {
         let request = request?;
         *states.entry(request.state.name().as_str()).or_default() += 1;
+        for message in &request.outbox {
+            *messages.entry(message.kind.key()).or_default() += 1;
+        }
         json_bytes += serde_json::to_vec(&request)?.len();
         if let Some(name) = &request.reserved_account {
             named += 1;
@@ -617,12 +621,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("    {state:<36} {n:>8}");
     }
     if stored > 0 {
-        println!("  request JSON      {:.0} bytes on average", json_bytes as f64 / stored as f64);
+        println!("  request JSON      {:.0} bytes on average (stored LZ4-compressed)", json_bytes as f64 / stored as f64);
     }
     println!(
         "  new account names {named} reserved, {numbered} of them numbered ({{n}}), {no_name} creations found no free name"
     );
-    let mut messages: BTreeMap<&'static str, usize> = BTreeMap::new();
     for message in engine.store().messages() {
         *messages.entry(message?.kind.key()).or_default() += 1;
     }

@@ -303,7 +303,7 @@ impl Engine {
             let deadline =
                 self.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
-            self.triage(&mut request, now, &mut changes, &mut claimed)?;
+            self.triage(&mut request, now, &mut claimed)?;
             self.put(&mut changes, &request);
             report.touch(id);
             report.registered += 1;
@@ -348,7 +348,7 @@ impl Engine {
             )?;
             info!("edited response re-validated");
             let mut claimed = HashSet::new();
-            self.triage(&mut request, now, &mut changes, &mut claimed)?;
+            self.triage(&mut request, now, &mut claimed)?;
         } else {
             warn!(state = %request.state.name(), "response edited after the request moved on; the edit is not applied");
             request.note(
@@ -373,7 +373,6 @@ impl Engine {
         &mut self,
         request: &mut Request,
         now: Timestamp,
-        changes: &mut Changes,
         claimed: &mut HashSet<String>,
     ) -> Result<(), EngineError> {
         let s = &request.submission;
@@ -426,12 +425,12 @@ impl Engine {
             _ => info!(state = %name, "registered"),
         }
         if matches!(name, StateName::Scheduled | StateName::Executing | StateName::Manual) {
-            self.queue(changes, request, MessageKind::Acknowledgement, String::new(), now);
+            self.queue(request, MessageKind::Acknowledgement, String::new(), now);
         }
         if name == StateName::Manual {
-            self.queue(changes, request, MessageKind::ManualHandling, reason, now);
+            self.queue(request, MessageKind::ManualHandling, reason, now);
         } else if let Some(kind) = message {
-            self.queue(changes, request, kind, reason, now);
+            self.queue(request, kind, reason, now);
         }
         if let Some(plan) = request.state.plan() {
             request.account = Some(plan.account.clone());
@@ -533,7 +532,7 @@ impl Engine {
                 State::Received => {
                     let mut changes = Changes::new();
                     let mut claimed = HashSet::new();
-                    self.triage(&mut request, now, &mut changes, &mut claimed)?;
+                    self.triage(&mut request, now, &mut claimed)?;
                     if request.state != State::Received {
                         self.put(&mut changes, &request);
                         self.store.commit(changes)?;
@@ -553,7 +552,7 @@ impl Engine {
                                 "llegó la fecha programada",
                                 now,
                             )?;
-                            self.fail_needs_info(&mut request, reason, now, &mut changes)?;
+                            self.fail_needs_info(&mut request, reason, now)?;
                             self.put(&mut changes, &request);
                             self.store.commit(changes)?;
                             report.touch(request.id);
@@ -576,22 +575,14 @@ impl Engine {
                 {
                     self.execute(request, plan, attempts, released, now, report)?;
                 }
-                State::Notifying => {
-                    let messages = self.store.messages_of(request.id)?;
-                    if messages.iter().all(|m| !m.is_pending()) {
-                        let outcome = outcome_text(&request);
-                        request.transition(
-                            State::Closed { outcome: outcome.clone() },
-                            Actor::Daemon,
-                            outcome,
-                            now,
-                        )?;
-                        info!("closed");
-                        let mut changes = Changes::new();
-                        self.put(&mut changes, &request);
-                        self.store.commit(changes)?;
-                        report.touch(request.id);
-                    }
+                State::Notifying if request.outbox.iter().all(|m| !m.is_pending()) => {
+                    let outcome = outcome_text(&request);
+                    request.transition(State::Closed { outcome: outcome.clone() }, Actor::Daemon, outcome, now)?;
+                    info!("closed");
+                    let mut changes = Changes::new();
+                    self.put(&mut changes, &request);
+                    self.store.commit(changes)?;
+                    report.touch(request.id);
                 }
                 _ => {}
             }
@@ -621,7 +612,6 @@ impl Engine {
         request: &mut Request,
         reason: String,
         now: Timestamp,
-        changes: &mut Changes,
     ) -> Result<(), EngineError> {
         request.transition(
             State::NeedsInfo { reason: reason.clone(), since: now },
@@ -629,7 +619,7 @@ impl Engine {
             reason.clone(),
             now,
         )?;
-        self.queue(changes, request, MessageKind::NeedsInfo, reason, now);
+        self.queue(request, MessageKind::NeedsInfo, reason, now);
         Ok(())
     }
 
@@ -732,7 +722,7 @@ impl Engine {
                         request.submission.personal_email
                     );
                     warn!(error = %e, "access data undeliverable; asking the requester");
-                    self.fail_needs_info(&mut request, reason, now, &mut changes)?;
+                    self.fail_needs_info(&mut request, reason, now)?;
                     self.put(&mut changes, &request);
                     self.store.commit(changes)?;
                     return Ok(());
@@ -741,7 +731,7 @@ impl Engine {
         }
         let detail = outcome_detail(&request, &plan, &self.config.directory.domain);
         request.transition(State::Notifying, Actor::Daemon, detail.clone(), now)?;
-        self.queue(&mut changes, &request, MessageKind::Outcome, detail, now);
+        self.queue(&mut request, MessageKind::Outcome, detail, now);
         self.put(&mut changes, &request);
         self.store.commit(changes)?;
         info!(account = %plan.account, "carried out");
@@ -826,57 +816,67 @@ impl Engine {
 
     /// Delivers pending outbox messages, each recorded as sent before the next one goes.
     pub fn deliver(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
-        let pending: Vec<OutboxMessage> = self
-            .store
-            .pending_messages()?
-            .into_iter()
-            .filter(|m| match m.delivery {
-                Delivery::Pending { next_attempt, .. } => next_attempt.is_none_or(|t| t <= now),
-                _ => false,
-            })
-            .collect();
-        for mut message in pending {
-            let request = match message.request {
-                Some(id) => self.store.request(id)?,
-                None => None,
-            };
-            let result = self.render(&message, request.as_ref()).and_then(|rendered| {
-                let m = self.envelope.message(&message.id, &message.to, &rendered)?;
-                self.sender.send(&m)?;
-                Ok(())
-            });
-            let mut changes = Changes::new();
-            match result {
-                Ok(()) => {
-                    message.delivery = Delivery::Sent { at: now };
-                    report.sent += 1;
-                    if let Some(mut request) = request {
-                        request.note(
-                            Actor::Daemon,
-                            format!("correo «{}» enviado a {}", message.kind.key(), message.to.join(", ")),
-                            now,
-                        );
-                        self.put(&mut changes, &request);
-                    }
+        let due = |m: &OutboxMessage| match m.delivery {
+            Delivery::Pending { next_attempt, .. } => next_attempt.is_none_or(|t| t <= now),
+            _ => false,
+        };
+        for mut request in self.store.mailing_requests()? {
+            for i in 0..request.outbox.len() {
+                if !due(&request.outbox[i]) {
+                    continue;
                 }
-                Err(EngineError::Mail(e)) if e.is_transient() => {
-                    let attempts = match message.delivery {
-                        Delivery::Pending { attempts, .. } => attempts + 1,
-                        _ => 1,
-                    };
-                    warn!(message = %message.id, error = %e, attempts, "message not delivered; will retry");
-                    message.delivery =
-                        Delivery::Pending { attempts, next_attempt: Some(now + backoff(attempts)) };
+                let mut message = request.outbox[i].clone();
+                let sent = self.send(&mut message, Some(&request), now, report);
+                if sent {
+                    request.note(
+                        Actor::Daemon,
+                        format!("correo «{}» enviado a {}", message.kind.key(), message.to.join(", ")),
+                        now,
+                    );
                 }
-                Err(e) => {
-                    error!(message = %message.id, error = %e, "message cannot be delivered");
-                    message.delivery = Delivery::Failed { error: e.to_string(), at: now };
-                }
+                request.outbox[i] = message;
+                let mut changes = Changes::new();
+                self.put(&mut changes, &request);
+                self.store.commit(changes)?;
             }
+        }
+        for mut message in self.store.pending_messages()?.into_iter().filter(|m| due(m)) {
+            self.send(&mut message, None, now, report);
+            let mut changes = Changes::new();
             changes.put_message(&message);
             self.store.commit(changes)?;
         }
         Ok(())
+    }
+
+    /// One delivery attempt; the message's `delivery` says what came of it.
+    fn send(&self, message: &mut OutboxMessage, request: Option<&Request>, now: Timestamp, report: &mut CycleReport) -> bool {
+        let result = self.render(message, request).and_then(|rendered| {
+            let m = self.envelope.message(&message.id, &message.to, &rendered)?;
+            self.sender.send(&m)?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                message.delivery = Delivery::Sent { at: now };
+                report.sent += 1;
+                true
+            }
+            Err(EngineError::Mail(e)) if e.is_transient() => {
+                let attempts = match message.delivery {
+                    Delivery::Pending { attempts, .. } => attempts + 1,
+                    _ => 1,
+                };
+                warn!(message = %message.id, error = %e, attempts, "message not delivered; will retry");
+                message.delivery = Delivery::Pending { attempts, next_attempt: Some(now + backoff(attempts)) };
+                false
+            }
+            Err(e) => {
+                error!(message = %message.id, error = %e, "message cannot be delivered");
+                message.delivery = Delivery::Failed { error: e.to_string(), at: now };
+                false
+            }
+        }
     }
 
     fn render(&self, message: &OutboxMessage, request: Option<&Request>) -> Result<Rendered, EngineError> {
@@ -939,14 +939,7 @@ impl Engine {
     }
 
     /// Queues a message for a request; its id (and Message-ID) is stable for this step.
-    fn queue(
-        &self,
-        changes: &mut Changes,
-        request: &Request,
-        kind: MessageKind,
-        detail: String,
-        now: Timestamp,
-    ) {
+    fn queue(&self, request: &mut Request, kind: MessageKind, detail: String, now: Timestamp) {
         let to = match kind {
             MessageKind::ManualHandling => vec![self.config.mail.service_desk.clone()],
             MessageKind::Alert => self.config.mail.administrators.clone(),
@@ -956,7 +949,7 @@ impl Engine {
             _ => vec![request.submission.requester.clone()],
         };
         let id = format!("{}.{}.{}", request.id, request.history.len(), kind.key());
-        changes.put_message(&OutboxMessage::new(id, Some(request.id), kind, to, detail, now));
+        request.outbox.push(OutboxMessage::new(id, Some(request.id), kind, to, detail, now));
     }
 
     /// Queues an alert to the administrators, once per distinct text.

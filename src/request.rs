@@ -478,6 +478,10 @@ pub struct Request {
     pub submission: Submission,
     pub state: State,
     pub history: Vec<HistoryEntry>,
+    /// Messages about this request, sent and to send: the outbox lives with its request, so
+    /// registering a row writes one record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<OutboxMessage>,
 }
 
 impl Request {
@@ -501,6 +505,7 @@ impl Request {
             account: None,
             submission,
             state: State::Received,
+            outbox: Vec::new(),
             history: vec![HistoryEntry {
                 at: now,
                 actor,
@@ -548,6 +553,87 @@ impl Request {
 
     pub fn is_open(&self) -> bool {
         !self.state.name().is_closed()
+    }
+}
+
+/// Which message an outbox entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// To the requester: registered, with id and SLA deadline.
+    Acknowledgement,
+    /// To the requester: not authorized.
+    Rejection,
+    /// To the requester: not a user-management request.
+    Routed,
+    /// To the requester: what to fix.
+    NeedsInfo,
+    /// To the requester: done.
+    Outcome,
+    /// To the service desk: a request to handle by hand.
+    ManualHandling,
+    /// To the administrators: something an operator must look at.
+    Alert,
+}
+
+impl MessageKind {
+    /// Part of the Message-ID and of the template file name.
+    pub fn key(self) -> &'static str {
+        match self {
+            MessageKind::Acknowledgement => "acuse",
+            MessageKind::Rejection => "rechazo",
+            MessageKind::Routed => "redireccion",
+            MessageKind::NeedsInfo => "informacion-requerida",
+            MessageKind::Outcome => "resultado",
+            MessageKind::ManualHandling => "gestion-manual",
+            MessageKind::Alert => "alerta",
+        }
+    }
+}
+
+/// Delivery state of an outbox message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    Pending { attempts: u32, next_attempt: Option<Timestamp> },
+    Sent { at: Timestamp },
+    Failed { error: String, at: Timestamp },
+}
+
+/// A message waiting to be sent (or sent), rendered from its request when delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// Unique and stable: `<request id>.<history step>.<kind>` or `alert.<hash>`; also the Message-ID.
+    pub id: String,
+    pub request: Option<RequestId>,
+    pub kind: MessageKind,
+    pub to: Vec<String>,
+    /// The text that varies per message (reason, list of problems, alert body).
+    pub detail: String,
+    pub created_at: Timestamp,
+    pub delivery: Delivery,
+}
+
+impl OutboxMessage {
+    pub fn new(
+        id: String,
+        request: Option<RequestId>,
+        kind: MessageKind,
+        to: Vec<String>,
+        detail: String,
+        now: Timestamp,
+    ) -> OutboxMessage {
+        OutboxMessage {
+            id,
+            request,
+            kind,
+            to,
+            detail,
+            created_at: now,
+            delivery: Delivery::Pending { attempts: 0, next_attempt: None },
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        matches!(self.delivery, Delivery::Pending { .. })
     }
 }
 

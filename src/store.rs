@@ -2,7 +2,12 @@
 //! and the durability boundary (flush, then `sync_all` of the db file) before any outside effect.
 //!
 //! One sled tree with key prefixes, so that everything one step changes is one atomic batch:
-//! `r/ID` request, `p/ID` open requests (→ row), `o/MSG` outbox, `q/MSG` messages still to send, `m/…` metadata (counters, cursor, alerts already raised).
+//! `r/ID` request (its messages to send live inside it), `p/ID` active requests (open, or with
+//! mail still to send: row and flags), `o/MSG` and `q/MSG` alerts to administrators and those
+//! still to send, `m/…` metadata (counters, cursor, alerts already raised, disables done).
+//! Registering a row writes two keys: sled's cost grows with the keys and bytes per row, and
+//! a first import of a large sheet must stay fast. Request records are JSON, compressed (LZ4)
+//! when large; a record that starts with `{` is plain JSON (earlier versions, golden files).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -56,86 +61,7 @@ pub struct Cursor {
     pub last_id: Option<RequestId>,
 }
 
-/// Which message an outbox entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MessageKind {
-    /// To the requester: registered, with id and SLA deadline.
-    Acknowledgement,
-    /// To the requester: not authorized.
-    Rejection,
-    /// To the requester: not a user-management request.
-    Routed,
-    /// To the requester: what to fix.
-    NeedsInfo,
-    /// To the requester: done.
-    Outcome,
-    /// To the service desk: a request to handle by hand.
-    ManualHandling,
-    /// To the administrators: something an operator must look at.
-    Alert,
-}
-
-impl MessageKind {
-    /// Part of the Message-ID and of the template file name.
-    pub fn key(self) -> &'static str {
-        match self {
-            MessageKind::Acknowledgement => "acuse",
-            MessageKind::Rejection => "rechazo",
-            MessageKind::Routed => "redireccion",
-            MessageKind::NeedsInfo => "informacion-requerida",
-            MessageKind::Outcome => "resultado",
-            MessageKind::ManualHandling => "gestion-manual",
-            MessageKind::Alert => "alerta",
-        }
-    }
-}
-
-/// Delivery state of an outbox message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Delivery {
-    Pending { attempts: u32, next_attempt: Option<Timestamp> },
-    Sent { at: Timestamp },
-    Failed { error: String, at: Timestamp },
-}
-
-/// A message waiting to be sent (or sent), rendered from its request when delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxMessage {
-    /// Unique and stable: `<request id>.<history step>.<kind>` or `alert.<hash>`; also the Message-ID.
-    pub id: String,
-    pub request: Option<RequestId>,
-    pub kind: MessageKind,
-    pub to: Vec<String>,
-    /// The text that varies per message (reason, list of problems, alert body).
-    pub detail: String,
-    pub created_at: Timestamp,
-    pub delivery: Delivery,
-}
-
-impl OutboxMessage {
-    pub fn new(
-        id: String,
-        request: Option<RequestId>,
-        kind: MessageKind,
-        to: Vec<String>,
-        detail: String,
-        now: Timestamp,
-    ) -> OutboxMessage {
-        OutboxMessage {
-            id,
-            request,
-            kind,
-            to,
-            detail,
-            created_at: now,
-            delivery: Delivery::Pending { attempts: 0, next_attempt: None },
-        }
-    }
-
-    pub fn is_pending(&self) -> bool {
-        matches!(self.delivery, Delivery::Pending { .. })
-    }
-}
+pub use crate::request::{Delivery, MessageKind, OutboxMessage};
 
 /// Everything one step changes, written as one atomic batch and made durable together.
 #[derive(Default)]
@@ -160,15 +86,26 @@ impl Changes {
         }
     }
 
-    /// Writes the request and keeps the row, open and claimed-name indexes in step with it.
+    /// Writes the request and keeps the active index in step with it.
     pub fn put_request(&mut self, request: &Request) {
         let id = request.id.to_string();
-        if request.is_open() {
-            self.batch.insert(format!("p/{id}").as_bytes(), &request.row.to_be_bytes()[..]);
+        let open = request.is_open();
+        let mailing = request.outbox.iter().any(OutboxMessage::is_pending);
+        if open || mailing {
+            let mut value = request.row.to_be_bytes().to_vec();
+            value.push(u8::from(open) | u8::from(mailing) << 1);
+            self.batch.insert(format!("p/{id}").as_bytes(), value);
         } else {
             self.batch.remove(format!("p/{id}").as_bytes());
         }
-        self.put_json(format!("r/{id}"), &StoredRequestRef::V1(request));
+        let key = format!("r/{id}");
+        match serde_json::to_vec(&StoredRequestRef::V1(request)) {
+            Ok(json) => {
+                self.batch.insert(key.as_bytes(), compress(json));
+                self.written += 1;
+            }
+            Err(source) => self.error = Some(StoreError::Encode { key, source }),
+        }
     }
 
     /// Writes a message and keeps the pending index in step, so delivery looks only at what
@@ -206,6 +143,36 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.written == 0
     }
+}
+
+/// Marks an LZ4-compressed record (JSON records start with `{`).
+const LZ4: u8 = 1;
+/// Below this, compressing gains too little to be worth it.
+const COMPRESS_FROM: usize = 256;
+
+fn compress(json: Vec<u8>) -> Vec<u8> {
+    if json.len() < COMPRESS_FROM {
+        return json;
+    }
+    let mut out = vec![LZ4];
+    out.extend(lz4_flex::compress_prepend_size(&json));
+    out
+}
+
+fn decompress<'a>(key: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, StoreError> {
+    match bytes.split_first() {
+        Some((&LZ4, rest)) => lz4_flex::decompress_size_prepended(rest).map(std::borrow::Cow::Owned).map_err(|e| {
+            StoreError::Decode { key: key.to_string(), source: serde::de::Error::custom(e.to_string()) }
+        }),
+        _ => Ok(std::borrow::Cow::Borrowed(bytes)),
+    }
+}
+
+fn decode_request(key: &str, bytes: &[u8]) -> Result<Request, StoreError> {
+    let json = decompress(key, bytes)?;
+    let StoredRequest::V1(r) =
+        serde_json::from_slice(&json).map_err(|source| StoreError::Decode { key: key.to_string(), source })?;
+    Ok(r)
 }
 
 /// The store. sled allows one process at a time.
@@ -248,48 +215,70 @@ impl Store {
     }
 
     pub fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
-        Ok(self.get_json::<StoredRequest>(&format!("r/{id}"))?.map(|StoredRequest::V1(r)| r))
+        let key = format!("r/{id}");
+        match self.db.get(key.as_bytes())? {
+            Some(bytes) => Ok(Some(decode_request(&key, &bytes)?)),
+            None => Ok(None),
+        }
     }
 
-    /// The stored record of a request as written (versioned JSON), for audits and scripts.
+    /// The stored record of a request (versioned JSON), for audits and scripts.
     pub fn raw_request(&self, id: RequestId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(format!("r/{id}").as_bytes())?.map(|v| v.to_vec()))
+        let key = format!("r/{id}");
+        match self.db.get(key.as_bytes())? {
+            Some(bytes) => Ok(Some(decompress(&key, &bytes)?.into_owned())),
+            None => Ok(None),
+        }
     }
 
     /// Every request, in id order.
     pub fn requests(&self) -> impl Iterator<Item = Result<Request, StoreError>> + '_ {
         self.db.scan_prefix(b"r/").map(|item| {
             let (key, bytes) = item?;
-            let StoredRequest::V1(r) = serde_json::from_slice(&bytes).map_err(|source| {
-                StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), source }
-            })?;
-            Ok(r)
+            decode_request(&String::from_utf8_lossy(&key), &bytes)
         })
     }
 
-    /// Open requests' rows: `row → id`. Its size follows the open requests, not the sheet.
-    pub fn open_rows(&self) -> Result<HashMap<u32, RequestId>, StoreError> {
-        let mut rows = HashMap::new();
+    /// Active requests: `(id, row, open, mail to send)`. Its size follows the open requests,
+    /// not the sheet.
+    fn active(&self) -> Result<Vec<(RequestId, u32, bool, bool)>, StoreError> {
+        let mut out = Vec::new();
         for item in self.db.scan_prefix(b"p/") {
             let (key, value) = item?;
             let id = String::from_utf8_lossy(&key[2..]).parse::<RequestId>();
-            let row = <[u8; 4]>::try_from(&value[..]).map(u32::from_be_bytes);
-            if let (Ok(id), Ok(row)) = (id, row) {
-                rows.insert(row, id);
+            let row = value.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
+            // Records without flags come from before mail lived in requests: open.
+            let flags = value.get(4).copied().unwrap_or(1);
+            if let (Ok(id), Some(row)) = (id, row) {
+                out.push((id, row, flags & 1 == 1, flags & 2 == 2));
             }
         }
-        Ok(rows)
+        Ok(out)
     }
 
-    pub fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
+    /// Open requests' rows: `row → id`.
+    pub fn open_rows(&self) -> Result<HashMap<u32, RequestId>, StoreError> {
+        Ok(self.active()?.into_iter().filter(|a| a.2).map(|(id, row, _, _)| (row, id)).collect())
+    }
+
+    fn load(&self, ids: impl Iterator<Item = RequestId>) -> Result<Vec<Request>, StoreError> {
         let mut out = Vec::new();
-        for id in self.open_rows()?.into_values() {
+        for id in ids {
             if let Some(r) = self.request(id)? {
                 out.push(r);
             }
         }
         out.sort_by_key(|r| r.id);
         Ok(out)
+    }
+
+    pub fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
+        self.load(self.active()?.into_iter().filter(|a| a.2).map(|a| a.0))
+    }
+
+    /// Requests with mail still to send (open or not).
+    pub fn mailing_requests(&self) -> Result<Vec<Request>, StoreError> {
+        self.load(self.active()?.into_iter().filter(|a| a.3).map(|a| a.0))
     }
 
     pub fn cursor(&self) -> Result<Cursor, StoreError> {
@@ -324,7 +313,7 @@ impl Store {
         Ok(self.get_json::<StoredMessage>(&format!("o/{id}"))?.map(|StoredMessage::V1(m)| m))
     }
 
-    /// Every outbox message, sent or not, in id order.
+    /// Every alert, sent or not, in id order (messages about a request live in it).
     pub fn messages(&self) -> impl Iterator<Item = Result<OutboxMessage, StoreError>> + '_ {
         self.db.scan_prefix(b"o/").map(|item| {
             let (key, bytes) = item?;
@@ -335,7 +324,7 @@ impl Store {
         })
     }
 
-    /// Messages still to send, in id order. Its size follows the backlog, not the history.
+    /// Alerts still to send, in id order. Its size follows the backlog, not the history.
     pub fn pending_messages(&self) -> Result<Vec<OutboxMessage>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(b"q/") {
@@ -347,20 +336,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Messages of one request.
-    pub fn messages_of(&self, id: RequestId) -> Result<Vec<OutboxMessage>, StoreError> {
-        let prefix = format!("o/{id}.");
-        self.db
-            .scan_prefix(prefix.as_bytes())
-            .map(|item| {
-                let (key, bytes) = item?;
-                let StoredMessage::V1(m) = serde_json::from_slice(&bytes).map_err(|source| {
-                    StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), source }
-                })?;
-                Ok(m)
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -434,7 +409,6 @@ mod tests {
         c.put_message(&a);
         store.commit(c).unwrap();
         assert_eq!(store.pending_messages().unwrap(), vec![b]);
-        assert_eq!(store.messages_of(id).unwrap().len(), 2);
         assert_eq!(store.messages().count(), 2);
     }
 
