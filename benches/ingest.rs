@@ -621,7 +621,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("    {state:<36} {n:>8}");
     }
     if stored > 0 {
-        println!("  request JSON      {:.0} bytes on average (stored LZ4-compressed)", json_bytes as f64 / stored as f64);
+        println!(
+            "  request JSON      {:.0} bytes on average (stored LZ4-compressed)",
+            json_bytes as f64 / stored as f64
+        );
     }
     println!(
         "  new account names {named} reserved, {numbered} of them numbered ({{n}}), {no_name} creations found no free name"

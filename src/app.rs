@@ -78,7 +78,9 @@ pub enum Command {
 /// The clock. `app` is the one place that reads it; everything else is given `now`.
 #[allow(clippy::disallowed_methods)]
 fn now() -> Timestamp {
-    Timestamp::now()
+    // Whole seconds: that is what the history shows, and it keeps stored records short.
+    let t = Timestamp::now();
+    t.round(jiff::Unit::Second).unwrap_or(t)
 }
 
 /// Starts logging: human format without timestamps under journald, or JSON.

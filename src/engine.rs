@@ -577,7 +577,12 @@ impl Engine {
                 }
                 State::Notifying if request.outbox.iter().all(|m| !m.is_pending()) => {
                     let outcome = outcome_text(&request);
-                    request.transition(State::Closed { outcome: outcome.clone() }, Actor::Daemon, outcome, now)?;
+                    request.transition(
+                        State::Closed { outcome: outcome.clone() },
+                        Actor::Daemon,
+                        outcome,
+                        now,
+                    )?;
                     info!("closed");
                     let mut changes = Changes::new();
                     self.put(&mut changes, &request);
@@ -850,7 +855,13 @@ impl Engine {
     }
 
     /// One delivery attempt; the message's `delivery` says what came of it.
-    fn send(&self, message: &mut OutboxMessage, request: Option<&Request>, now: Timestamp, report: &mut CycleReport) -> bool {
+    fn send(
+        &self,
+        message: &mut OutboxMessage,
+        request: Option<&Request>,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> bool {
         let result = self.render(message, request).and_then(|rendered| {
             let m = self.envelope.message(&message.id, &message.to, &rendered)?;
             self.sender.send(&m)?;
@@ -868,7 +879,8 @@ impl Engine {
                     _ => 1,
                 };
                 warn!(message = %message.id, error = %e, attempts, "message not delivered; will retry");
-                message.delivery = Delivery::Pending { attempts, next_attempt: Some(now + backoff(attempts)) };
+                message.delivery =
+                    Delivery::Pending { attempts, next_attempt: Some(now + backoff(attempts)) };
                 false
             }
             Err(e) => {

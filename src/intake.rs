@@ -187,17 +187,29 @@ impl ColumnMap {
 
 /// Lower-case, accents removed (á→a, ñ→n, ü→u), spaces collapsed: how answers and headers compare.
 pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.nfd() {
-        if unicode_normalization::char::is_combining_mark(c) || is_invisible(c) {
+    // ASCII is its own normal form: skip decomposing (most answers are ASCII).
+    if s.is_ascii() {
+        return collapse(s.chars(), true);
+    }
+    collapse(s.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)), true)
+}
+
+/// Spaces and control characters collapsed to one space, trimmed, invisible characters dropped,
+/// optionally lower-cased.
+fn collapse(chars: impl Iterator<Item = char>, lower: bool) -> String {
+    let mut out = String::new();
+    for c in chars {
+        if is_invisible(c) {
             continue;
         }
-        if c.is_whitespace() {
+        if c.is_whitespace() || c.is_control() {
             if !out.is_empty() && !out.ends_with(' ') {
                 out.push(' ');
             }
-        } else {
+        } else if lower {
             out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
         }
     }
     if out.ends_with(' ') {
@@ -213,23 +225,10 @@ fn is_invisible(c: char) -> bool {
 
 /// Trimmed, NFC, spaces (including newlines) collapsed, invisible characters removed.
 pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.nfc() {
-        if is_invisible(c) {
-            continue;
-        }
-        if c.is_whitespace() || c.is_control() {
-            if !out.is_empty() && !out.ends_with(' ') {
-                out.push(' ');
-            }
-        } else {
-            out.push(c);
-        }
+    if s.is_ascii() {
+        return collapse(s.chars(), false);
     }
-    if out.ends_with(' ') {
-        out.pop();
-    }
-    out
+    collapse(s.nfc(), false)
 }
 
 /// The kind for a *Tipo de solicitud* answer; anything not about accounts is `OutOfScope`.

@@ -161,17 +161,19 @@ fn compress(json: Vec<u8>) -> Vec<u8> {
 
 fn decompress<'a>(key: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, StoreError> {
     match bytes.split_first() {
-        Some((&LZ4, rest)) => lz4_flex::decompress_size_prepended(rest).map(std::borrow::Cow::Owned).map_err(|e| {
-            StoreError::Decode { key: key.to_string(), source: serde::de::Error::custom(e.to_string()) }
-        }),
+        Some((&LZ4, rest)) => {
+            lz4_flex::decompress_size_prepended(rest).map(std::borrow::Cow::Owned).map_err(|e| {
+                StoreError::Decode { key: key.to_string(), source: serde::de::Error::custom(e.to_string()) }
+            })
+        }
         _ => Ok(std::borrow::Cow::Borrowed(bytes)),
     }
 }
 
 fn decode_request(key: &str, bytes: &[u8]) -> Result<Request, StoreError> {
     let json = decompress(key, bytes)?;
-    let StoredRequest::V1(r) =
-        serde_json::from_slice(&json).map_err(|source| StoreError::Decode { key: key.to_string(), source })?;
+    let StoredRequest::V1(r) = serde_json::from_slice(&json)
+        .map_err(|source| StoreError::Decode { key: key.to_string(), source })?;
     Ok(r)
 }
 
@@ -335,7 +337,6 @@ impl Store {
         }
         Ok(out)
     }
-
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Directory plans (pure): from a request and what the directory holds, the list of operations
 //! that brings the directory to what the request wants. The plan is also the dry-run output.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use jiff::civil::Date;
@@ -139,6 +140,11 @@ pub struct Layout {
     patterns: Vec<Pattern>,
     /// For accounts without surnames (institutional ones).
     single_name_patterns: Vec<Pattern>,
+    /// Folded dependency → its groups, its OU; folded group name → group: folded once here,
+    /// not for every request.
+    department_groups: HashMap<String, Vec<String>>,
+    department_ous: HashMap<String, String>,
+    allowed_groups: HashMap<String, String>,
 }
 
 impl Layout {
@@ -146,7 +152,17 @@ impl Layout {
         let patterns = config.naming_patterns.iter().map(|p| Pattern::parse(p)).collect::<Result<_, _>>()?;
         let single_name_patterns =
             ["{g1}", "{g1}.{g2}", "{g1}{n}"].iter().map(|p| Pattern::parse(p)).collect::<Result<_, _>>()?;
-        Ok(Layout { config, patterns, single_name_patterns })
+        let department_groups = config.department_groups.iter().map(|(d, g)| (fold(d), g.clone())).collect();
+        let department_ous = config.department_ous.iter().map(|(d, ou)| (fold(d), ou.clone())).collect();
+        let allowed_groups = config.allowed_groups.iter().map(|g| (fold(g), g.clone())).collect();
+        Ok(Layout {
+            config,
+            patterns,
+            single_name_patterns,
+            department_groups,
+            department_ous,
+            allowed_groups,
+        })
     }
 
     /// The naming patterns for a person (`single_name`: no surnames, e.g. an institutional account).
@@ -155,9 +171,8 @@ impl Layout {
     }
 
     fn ou_for(&self, holder: HolderType, department: &str) -> &str {
-        let dep = fold(department);
         if holder == HolderType::Employee
-            && let Some((_, ou)) = self.config.department_ous.iter().find(|(d, _)| fold(d) == dep)
+            && let Some(ou) = self.department_ous.get(&fold(department))
         {
             return ou;
         }
@@ -170,16 +185,10 @@ impl Layout {
 
     /// Groups for a dependency plus the requested ones, each checked against `allowed_groups`.
     fn groups_for(&self, department: &str, requested: &[String]) -> Result<Vec<String>, NoPlan> {
-        let dep = fold(department);
-        let mut groups: Vec<String> = self
-            .config
-            .department_groups
-            .iter()
-            .filter(|(d, _)| fold(d) == dep)
-            .flat_map(|(_, g)| g.iter().cloned())
-            .collect();
+        let mut groups: Vec<String> =
+            self.department_groups.get(&fold(department)).cloned().unwrap_or_default();
         for wanted in requested {
-            match self.config.allowed_groups.iter().find(|a| fold(a) == fold(wanted)) {
+            match self.allowed_groups.get(&fold(wanted)) {
                 Some(g) => groups.push(g.clone()),
                 None => {
                     return Err(NoPlan::NeedsInfo(format!(
@@ -191,8 +200,9 @@ impl Layout {
         }
         let mut seen = Vec::new();
         groups.retain(|g| {
-            let new = !seen.contains(&fold(g));
-            seen.push(fold(g));
+            let key = g.to_lowercase();
+            let new = !seen.contains(&key);
+            seen.push(key);
             new
         });
         Ok(groups)
@@ -734,9 +744,10 @@ mod tests {
 
     #[test]
     fn a_transfer_moves_changes_and_swaps_dependency_groups() {
-        let mut l = layout();
-        l.config.department_ous.insert("Planeación".into(), format!("OU=Planeacion,OU=Funcionarios,{USERS}"));
-        l.config.department_groups.insert("Planeación".into(), vec!["GG-Todos".into(), "VPN".into()]);
+        let mut config = layout().config;
+        config.department_ous.insert("Planeación".into(), format!("OU=Planeacion,OU=Funcionarios,{USERS}"));
+        config.department_groups.insert("Planeación".into(), vec!["GG-Todos".into(), "VPN".into()]);
+        let l = Layout::new(config).unwrap();
         let r = request(Kind::Transfer, HolderType::Employee, |s| {
             s.account = "sofia.herrera".into();
             s.department = "Planeacion".into();
