@@ -574,8 +574,36 @@ pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     {
         r.problem(Field::Department, "la modificación no indica qué cambiar; llene los campos que deben cambiar (dependencia, cargo, jefe, grupos o nombres)");
     }
+    check_lengths(&mut r, &s);
     s.problems = r.problems;
     s
+}
+
+/// The directory's limits on what it stores (AD schema: `cn`, `givenName`, `sn` and
+/// `department` hold 64 characters, `title` 128, `employeeID` 16): a longer answer is for the
+/// requester to shorten, not for the directory to refuse.
+fn check_lengths(r: &mut RowReader<'_>, s: &Submission) {
+    let limits: [(Field, &str, usize, &str); 6] = [
+        (Field::GivenNames, &s.given_names, 64, "los nombres"),
+        (Field::Surnames, &s.surnames, 64, "los apellidos"),
+        (Field::Department, &s.department, 64, "la dependencia"),
+        (Field::Title, &s.title, 128, "el cargo"),
+        (Field::IdNumber, &s.id_number, 16, "el número de documento"),
+        (Field::Account, &s.account, 20, "el usuario de red"),
+    ];
+    for (field, value, max, what) in limits {
+        let n = value.chars().count();
+        if n > max {
+            r.problem(field, format!("{what} tiene {n} caracteres y el directorio admite {max}; abrévielo"));
+        }
+    }
+    let full = s.full_name().chars().count();
+    if s.given_names.chars().count() <= 64 && s.surnames.chars().count() <= 64 && full > 64 {
+        r.problem(
+            Field::Surnames,
+            format!("el nombre completo (nombres y apellidos) tiene {full} caracteres y el directorio admite 64; abrévielo"),
+        );
+    }
 }
 
 /// Quoted answers («…») cut to a readable length: a pasted page must not become the message.
@@ -767,6 +795,22 @@ mod tests {
         {
             assert_eq!(parse_email(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn answers_longer_than_the_directory_holds_need_info() {
+        let map = ColumnMap::new(&headers(), &BTreeMap::new()).unwrap();
+        let mut values = create_contractor();
+        let long = "Bartolomé ".repeat(7);
+        values.push((Field::GivenNames, long.as_str()));
+        let s = parse_row(&map, 4, &row(&values));
+        assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+        assert!(s.problems[0].reason.contains("admite 64"));
+        let mut values = create_contractor();
+        values.push((Field::GivenNames, "Maximiliano Alejandro José"));
+        values.push((Field::Surnames, "De La Hoz Villavicencio Santamaría Ortiz"));
+        let s = parse_row(&map, 4, &row(&values));
+        assert!(s.problems.iter().any(|p| p.reason.contains("nombre completo")), "{:?}", s.problems);
     }
 
     #[test]

@@ -427,7 +427,10 @@ fn create(
     let ou = layout.ou_for(holder, &s.department);
     let mut cn = display.clone();
     if snapshot.by_sam(&sam).is_none() && dn_taken(snapshot, &cn, ou) {
-        cn = format!("{display} ({sam})");
+        // `cn` holds 64 characters: shorten the name, never the account that makes it unique.
+        let room = 64 - sam.len() - 3;
+        let short: String = display.chars().take(room).collect();
+        cn = format!("{} ({sam})", short.trim_end());
     }
     let address = format!("{sam}@{}", layout.config.domain);
     let mut attributes = vec![
