@@ -133,6 +133,10 @@ pub struct Ldap {
     /// Write operations issued, in order (`add CN=…`, `modify …: replace pwdLastSet`…).
     pub writes: Vec<String>,
     interrupt_after: Option<usize>,
+    policy: Option<PasswordPolicy>,
+    /// Accounts a plan being applied has read, as they are after its own writes: read once per
+    /// plan, not once per operation.
+    known: HashMap<String, Account>,
 }
 
 impl Ldap {
@@ -145,6 +149,8 @@ impl Ldap {
             group_dns: HashMap::new(),
             writes: Vec::new(),
             interrupt_after: None,
+            policy: None,
+            known: HashMap::new(),
         }
     }
 
@@ -260,6 +266,15 @@ impl Ldap {
 
     /// Minimum length and complexity from the domain object.
     pub fn password_policy(&mut self) -> Result<PasswordPolicy, LdapError> {
+        if let Some(p) = self.policy {
+            return Ok(p);
+        }
+        let policy = self.read_password_policy()?;
+        self.policy = Some(policy);
+        Ok(policy)
+    }
+
+    fn read_password_policy(&mut self) -> Result<PasswordPolicy, LdapError> {
         let base = self.settings.base_dn.clone();
         let entries =
             self.search(&base, Scope::Base, "(objectClass=*)", &["minPwdLength", "pwdProperties"])?;
@@ -308,6 +323,7 @@ impl Ldap {
             manager_mail: String::new(),
             manager_dn: one("manager"),
             enabled: uac & ACCOUNTDISABLE == 0,
+            uac,
             expires,
             groups: e
                 .attrs
@@ -381,13 +397,28 @@ impl Ldap {
         }
     }
 
-    /// The account an operation targets, read fresh and checked against the safety rails.
+    /// The account an operation targets, read fresh (once per plan) and checked against the
+    /// safety rails.
     fn target(&mut self, sam: &str, layout: &Layout) -> Result<Account, LdapError> {
-        let account = self
-            .account_by_sam(sam)?
-            .ok_or_else(|| LdapError::Inconsistent(format!("account «{sam}» does not exist (any more)")))?;
+        let account = match self.known.get(&sam.to_lowercase()) {
+            Some(a) => a.clone(),
+            None => {
+                let a = self
+                    .account_by_sam(sam)?
+                    .ok_or_else(|| LdapError::Inconsistent(format!("account «{sam}» does not exist (any more)")))?;
+                self.known.insert(sam.to_lowercase(), a.clone());
+                a
+            }
+        };
         layout.guard(&account).map_err(|e| LdapError::Refused(e.reason()))?;
         Ok(account)
+    }
+
+    /// Records what a write changed in the plan's view of an account.
+    fn update_known(&mut self, sam: &str, f: impl FnOnce(&mut Account)) {
+        if let Some(a) = self.known.get_mut(&sam.to_lowercase()) {
+            f(a);
+        }
     }
 
     /// Applies a plan, each operation only if AD does not already hold its result. The
@@ -400,10 +431,10 @@ impl Ldap {
         request_id: &str,
     ) -> Result<Vec<String>, LdapError> {
         let start = self.writes.len();
-        for op in &plan.ops {
-            self.apply_op(op, password, layout, request_id)?;
-        }
-        Ok(self.writes[start..].to_vec())
+        self.known.clear();
+        let result = plan.ops.iter().try_for_each(|op| self.apply_op(op, password, layout, request_id));
+        self.known.clear();
+        result.map(|()| self.writes[start..].to_vec())
     }
 
     fn apply_op(
@@ -456,7 +487,23 @@ impl Ldap {
                     .map(|c| c.attribute.as_str())
                     .collect();
                 let what = format!("modify {sam}: replace {}", names.join(", "));
-                self.write(what, &account.dn, "modify", |c| c.modify(&target, mods))
+                self.write(what, &account.dn, "modify", |c| c.modify(&target, mods))?;
+                self.update_known(sam, |a| {
+                    for c in changes {
+                        match c.attribute.as_str() {
+                            "givenName" => a.given_name = c.to.clone(),
+                            "sn" => a.surname = c.to.clone(),
+                            "department" => a.department = c.to.clone(),
+                            "title" => a.title = c.to.clone(),
+                            "manager" => a.manager_dn = c.to.clone(),
+                            "employeeType" => a.employee_type = c.to.clone(),
+                            "description" => a.description = c.to.clone(),
+                            "displayName" => a.display_name = c.to.clone(),
+                            _ => {}
+                        }
+                    }
+                });
+                Ok(())
             }
             DirectoryOp::SetExpiry { sam, expires } => {
                 let account = self.target(sam, layout)?;
@@ -469,7 +516,10 @@ impl Ldap {
                     vec![Mod::Replace(b"accountExpires".to_vec(), HashSet::from([value.into_bytes()]))];
                 self.write(format!("modify {sam}: replace accountExpires"), &account.dn, "modify", |c| {
                     c.modify(&target, mods)
-                })
+                })?;
+                let expires = *expires;
+                self.update_known(sam, |a| a.expires = expires);
+                Ok(())
             }
             DirectoryOp::Enable { sam } => self.set_disabled(sam, false, layout),
             DirectoryOp::Disable { sam } => self.set_disabled(sam, true, layout),
@@ -489,7 +539,10 @@ impl Ldap {
                 let to = to_ou.clone();
                 self.write(format!("modrdn {sam}: to {to_ou}"), &account.dn, "modifydn", |c| {
                     c.modifydn(&target, &rdn, true, Some(&to))
-                })
+                })?;
+                let dn = format!("{rdn},{to_ou}");
+                self.update_known(sam, |a| a.dn = dn);
+                Ok(())
             }
             DirectoryOp::Delete { sam } => {
                 let Some(account) = self.account_by_sam(sam)? else { return Ok(()) };
@@ -530,6 +583,7 @@ impl Ldap {
                 });
             }
             layout.guard(&existing).map_err(|e| LdapError::Refused(e.reason()))?;
+            self.known.insert(sam.to_lowercase(), existing.clone());
             self.set_password(&existing, password)?;
             return self.set_disabled(sam, false, layout);
         }
@@ -557,9 +611,17 @@ impl Ldap {
             .push((b"userAccountControl".to_vec(), HashSet::from([NORMAL_ACCOUNT.to_string().into_bytes()])));
         let dn_owned = dn.to_string();
         self.write(format!("add {dn}"), dn, "add", |c| c.add(&dn_owned, attrs))?;
-        let created = self
-            .account_by_sam(sam)?
-            .ok_or_else(|| LdapError::Inconsistent(format!("«{sam}» not found right after its creation")))?;
+        // Just written: what it holds is known without reading it back (targets by DN).
+        let created = Account {
+            sam: sam.to_string(),
+            dn: dn.to_string(),
+            enabled: true,
+            uac: NORMAL_ACCOUNT,
+            expires,
+            description: request_id.to_string(),
+            ..Account::default()
+        };
+        self.known.insert(sam.to_lowercase(), created.clone());
         self.must_change_password(&created)
     }
 
@@ -583,13 +645,7 @@ impl Ldap {
     fn set_disabled(&mut self, sam: &str, disabled: bool, layout: &Layout) -> Result<(), LdapError> {
         let account = self.target(sam, layout)?;
         let target = guid_dn(&account);
-        let entries = self.search(&target, Scope::Base, "(objectClass=user)", &["userAccountControl"])?;
-        let uac: u32 = entries
-            .first()
-            .and_then(|e| e.attrs.get("userAccountControl"))
-            .and_then(|v| v.first())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(NORMAL_ACCOUNT);
+        let uac = account.uac;
         // Flip only the disable bit; the others (password never expires, smartcard…) stay.
         let wanted = if disabled { uac | ACCOUNTDISABLE } else { uac & !ACCOUNTDISABLE };
         if wanted == uac {
@@ -603,7 +659,12 @@ impl Ldap {
             "modify {sam}: replace userAccountControl ({})",
             if disabled { "disable" } else { "enable" }
         );
-        self.write(what, &account.dn, "modify", |c| c.modify(&target, mods))
+        self.write(what, &account.dn, "modify", |c| c.modify(&target, mods))?;
+        self.update_known(sam, |a| {
+            a.uac = wanted;
+            a.enabled = !disabled;
+        });
+        Ok(())
     }
 
     fn membership(&mut self, sam: &str, group: &str, add: bool, layout: &Layout) -> Result<(), LdapError> {
@@ -623,10 +684,18 @@ impl Ldap {
         let result = self.write(what, &group_dn.clone(), "modify", |c| c.modify(&group_dn, vec![m]));
         match result {
             // Already a member (20) / already not (16): someone else got there first.
-            Err(LdapError::Operation { rc: 20 | 16 | 53, .. }) if !add => Ok(()),
-            Err(LdapError::Operation { rc: 20 | 68, .. }) if add => Ok(()),
-            other => other,
+            Err(LdapError::Operation { rc: 20 | 16 | 53, .. }) if !add => {}
+            Err(LdapError::Operation { rc: 20 | 68, .. }) if add => {}
+            other => other?,
         }
+        let group = group.to_string();
+        self.update_known(sam, |a| {
+            a.groups.retain(|g| !g.eq_ignore_ascii_case(&group));
+            if add {
+                a.groups.push(group);
+            }
+        });
+        Ok(())
     }
 }
 

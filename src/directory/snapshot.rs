@@ -41,6 +41,9 @@ pub struct Account {
     #[serde(default)]
     pub manager_dn: String,
     pub enabled: bool,
+    /// `userAccountControl` as read (0 when the snapshot does not say).
+    #[serde(default)]
+    pub uac: u32,
     /// Last day of validity (`accountExpires`), if any.
     #[serde(default)]
     pub expires: Option<Date>,
