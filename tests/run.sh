@@ -15,9 +15,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-# Quietly, so that nextest's summary stays the last line of the run.
-trap 'tests/samba.sh stop target/samba >/dev/null' EXIT
-tests/samba.sh start target/samba
+# The AD DC runs as root: through sudo when this script does not. Stopped quietly, so that
+# nextest's summary stays the last line of the run.
+SUDO=()
+[[ $EUID -eq 0 ]] || SUDO=(sudo)
+trap '"${SUDO[@]}" tests/samba.sh stop target/samba >/dev/null' EXIT
+"${SUDO[@]}" tests/samba.sh start target/samba
 # shellcheck source=/dev/null
 source target/samba/env
 export CUENTAS_TEST_RUNNER=tests/run.sh

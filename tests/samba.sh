@@ -333,6 +333,11 @@ cmd_start() {
     wait_ldaps
     seed
     write_env
+    # Started through sudo by a developer: the tests run as them and must read these.
+    if [[ -n ${SUDO_USER:-} ]]; then
+        chown "$SUDO_USER" "$DIR/env" "$DIR/bind-password" "$DIR/private/tls/ca.pem"
+        chmod o+x "$DIR" "$DIR/private" "$DIR/private/tls" 2>/dev/null || true
+    fi
     local t1 pid
     t1=$(now_ms)
     pid=$(tr -dc '0-9' <"$DIR/run/samba.pid")
