@@ -245,11 +245,26 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         "{}: configuration, authorizer matrix, directory snapshot, templates and form header are valid",
         path.display()
     );
-    if !offline {
-        println!(
-            "no network checks apply: the source is a CSV file, the directory a dry run and mail a file spool"
-        );
+    if offline {
+        return Ok(());
     }
+    match config.directory.mode {
+        crate::config::DirectoryMode::Ldap => {
+            let settings =
+                crate::directory::ldap::LdapSettings::from_config(&config).map_err(anyhow::Error::msg)?;
+            let url = settings.url.clone();
+            let tz = config.calendar()?.time_zone().clone();
+            let mut ldap = crate::directory::ldap::Ldap::new(settings, tz);
+            let policy = ldap.password_policy().with_context(|| format!("directory {url}"))?;
+            println!(
+                "{url}: bound over TLS; domain password policy: at least {} characters{}",
+                policy.min_length,
+                if policy.complexity { ", complexity required" } else { "" }
+            );
+        }
+        crate::config::DirectoryMode::DryRun => println!("directory: a dry run, nothing to reach"),
+    }
+    println!("source: a CSV file; mail: a file spool; nothing else to reach");
     Ok(())
 }
 

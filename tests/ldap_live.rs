@@ -599,3 +599,41 @@ fn the_eleventh_disable_in_an_hour_is_held_until_released() {
     assert!(held.history.iter().any(|h| h.reason == "liberada por un administrador"));
     assert_eq!(ad.user(&sams[10]).unwrap().uac(), 514);
 }
+
+#[test]
+fn check_binds_over_tls_and_refuses_an_unknown_ca_or_plain_ldap() {
+    let Some(ad) = Ad::from_env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    ad.config(dir.path(), &format!("{}\n", header()), "");
+    let check = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .arg("check")
+            .args(extra)
+            .arg("--config")
+            .arg(dir.path().join("cuentas.toml"))
+            .output()
+            .unwrap()
+    };
+    let ok = check(&[]);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.contains("bound over TLS"), "{out}");
+
+    // A CA that did not sign the DC's certificate: no connection, and it says why.
+    let toml = std::fs::read_to_string(dir.path().join("cuentas.toml")).unwrap();
+    let other_ca = toml.replace(&ad.ca.display().to_string(), "/etc/ssl/certs/ca-certificates.crt");
+    std::fs::write(dir.path().join("cuentas.toml"), &other_ca).unwrap();
+    let bad = check(&[]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("certificate") || err.contains("Certificate"), "{err}");
+    // Offline, the same file is fine: nothing is reached.
+    assert!(check(&["--offline"]).status.success());
+
+    // Plain LDAP is refused before anything is sent.
+    let plain = toml.replace("ldaps://127.0.0.1:636", "ldap://127.0.0.1:389");
+    std::fs::write(dir.path().join("cuentas.toml"), plain).unwrap();
+    let refused = check(&["--offline"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("plain LDAP"));
+}

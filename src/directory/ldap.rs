@@ -403,9 +403,9 @@ impl Ldap {
         let account = match self.known.get(&sam.to_lowercase()) {
             Some(a) => a.clone(),
             None => {
-                let a = self
-                    .account_by_sam(sam)?
-                    .ok_or_else(|| LdapError::Inconsistent(format!("account «{sam}» does not exist (any more)")))?;
+                let a = self.account_by_sam(sam)?.ok_or_else(|| {
+                    LdapError::Inconsistent(format!("account «{sam}» does not exist (any more)"))
+                })?;
                 self.known.insert(sam.to_lowercase(), a.clone());
                 a
             }
