@@ -295,10 +295,28 @@ impl Engine {
         let mut seq = self.store.counter(year)?;
         let mut changes = Changes::new();
         let mut claimed = HashSet::new();
-        for row in rows {
+        let parsed: Vec<(RawRow, crate::request::Submission)> = rows
+            .into_iter()
+            .map(|row| {
+                let submission = intake::parse_row(map, row.row, &row.cells);
+                (row, submission)
+            })
+            .collect();
+        // Everyone who may be coming back, looked up together: one search for the batch.
+        let returning: Vec<String> = parsed
+            .iter()
+            .filter(|(_, s)| s.problems.is_empty() && !s.id_number.is_empty())
+            .filter(|(_, s)| matches!(s.kind, Some(Kind::Create | Kind::Assignment)))
+            .map(|(_, s)| s.id_number.clone())
+            .collect();
+        if !returning.is_empty()
+            && let Err(e) = self.directory.prefetch_employees(&returning)
+        {
+            log_directory_error(&e, "cannot look the batch's document numbers up; each request will");
+        }
+        for (row, submission) in parsed {
             seq += 1;
             let id = RequestId { year, seq };
-            let submission = intake::parse_row(map, row.row, &row.cells);
             let hours = self.config.sla.hours_for(submission.kind);
             let deadline =
                 self.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
@@ -308,6 +326,7 @@ impl Engine {
             report.touch(id);
             report.registered += 1;
         }
+        self.directory.clear_prefetch();
         changes.set_counter(year, seq);
         changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
         self.store.commit(changes)?;

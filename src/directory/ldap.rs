@@ -26,6 +26,11 @@ const NEVER: [i64; 2] = [0, i64::MAX];
 /// Seconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
 const FILETIME_UNIX_OFFSET_SECS: i64 = 11_644_473_600;
 
+/// Numbered names (`{n}`) looked up before choosing; later ones are checked at the add.
+const CANDIDATE_NUMBERS: u32 = 9;
+/// Document numbers per prefetch search.
+const PREFETCH_CHUNK: usize = 100;
+
 const ACCOUNT_ATTRS: [&str; 19] = [
     "sAMAccountName",
     "distinguishedName",
@@ -134,6 +139,8 @@ pub struct Ldap {
     pub writes: Vec<String>,
     interrupt_after: Option<usize>,
     policy: Option<PasswordPolicy>,
+    /// Accounts by document number, prefetched for a batch of rows.
+    employees: Option<HashMap<String, Vec<Account>>>,
     /// Accounts a plan being applied has read, as they are after its own writes: read once per
     /// plan, not once per operation.
     known: HashMap<String, Account>,
@@ -150,6 +157,7 @@ impl Ldap {
             writes: Vec::new(),
             interrupt_after: None,
             policy: None,
+            employees: None,
             known: HashMap::new(),
         }
     }
@@ -345,23 +353,26 @@ impl Ldap {
         if !s.account.is_empty() {
             clauses.push(format!("(sAMAccountName={})", ldap_escape(s.account.as_str())));
         }
-        if !s.id_number.is_empty() {
-            clauses.push(format!("(employeeID={})", ldap_escape(s.id_number.as_str())));
-        }
         if !s.manager_email.is_empty() {
             clauses.push(format!("(mail={})", ldap_escape(s.manager_email.as_str())));
         }
-        for prefix in naming::prefixes(layout.patterns(s.surnames.is_empty()), &s.given_names, &s.surnames) {
-            let p = ldap_escape(prefix);
-            let domain = ldap_escape(layout.config.domain.as_str());
-            clauses.push(format!(
-                "(sAMAccountName={p}*)(userPrincipalName={p}*)(mail={p}*)(proxyAddresses=smtp:{p}*@{domain})"
-            ));
+        // Exact matches, which AD indexes; a prefix or an unindexed attribute in the filter
+        // would make every creation a scan of the whole directory. A name past the candidates
+        // looked up here is checked again, exactly, right before the add.
+        let domain = layout.config.domain.as_str();
+        let single = s.surnames.is_empty();
+        for c in naming::candidates(layout.patterns(single), &s.given_names, &s.surnames, CANDIDATE_NUMBERS) {
+            clauses.push(name_clauses(&c, domain));
         }
-        if clauses.is_empty() {
-            return Ok(Snapshot::default());
+        let mut accounts =
+            if clauses.is_empty() { Vec::new() } else { self.accounts(&format!("(|{})", clauses.concat()))? };
+        if !s.id_number.is_empty() {
+            let same_person = match self.employees.as_ref().and_then(|m| m.get(&s.id_number)) {
+                Some(found) => found.clone(),
+                None => self.accounts(&format!("(employeeID={})", ldap_escape(s.id_number.as_str())))?,
+            };
+            accounts.extend(same_person);
         }
-        let mut accounts = self.accounts(&format!("(|{})", clauses.concat()))?;
         // Managers of the accounts found, for `self` / `manager` grants and reactivations.
         let managers: HashSet<String> =
             accounts.iter().map(|a| a.manager_dn.clone()).filter(|m| !m.is_empty()).collect();
@@ -377,6 +388,29 @@ impl Ldap {
         let mut seen = HashSet::new();
         accounts.retain(|a| seen.insert(a.guid.clone()));
         Ok(Snapshot::new(accounts))
+    }
+
+    /// Looks up many document numbers in a few searches (`employeeID` is often not indexed, so
+    /// each search may scan the directory): [`Ldap::snapshot_for`] then uses these results.
+    pub fn prefetch_employees(&mut self, ids: &[String]) -> Result<(), LdapError> {
+        let mut found: HashMap<String, Vec<Account>> =
+            ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        for chunk in ids.chunks(PREFETCH_CHUNK) {
+            let terms: String =
+                chunk.iter().map(|id| format!("(employeeID={})", ldap_escape(id.as_str()))).collect();
+            for a in self.accounts(&format!("(|{terms})"))? {
+                if let Some(list) = found.get_mut(&a.employee_id) {
+                    list.push(a);
+                }
+            }
+        }
+        self.employees = Some(found);
+        Ok(())
+    }
+
+    /// Forgets prefetched document numbers (they are only valid for the batch they served).
+    pub fn clear_prefetch(&mut self) {
+        self.employees = None;
     }
 
     fn group_dn(&mut self, name: &str) -> Result<String, LdapError> {
@@ -572,7 +606,16 @@ impl Ldap {
     ) -> Result<(), LdapError> {
         let password =
             password.ok_or_else(|| LdapError::Inconsistent("a creation needs a password".into()))?;
-        if let Some(existing) = self.account_by_sam(sam)? {
+        let clash = self.accounts(&format!("(|{})", name_clauses(sam, &layout.config.domain)))?;
+        if let Some(other) = clash.iter().find(|a| !a.sam.eq_ignore_ascii_case(sam)) {
+            return Err(LdapError::Operation {
+                op: "add",
+                target: dn.to_string(),
+                rc: 68,
+                text: format!("«{sam}» is already the mail or UPN of «{}»", other.sam),
+            });
+        }
+        if let Some(existing) = clash.into_iter().find(|a| a.sam.eq_ignore_ascii_case(sam)) {
             // Ours from an interrupted run: finish it (new password, must change, enabled).
             if existing.description != request_id {
                 return Err(LdapError::Operation {
@@ -697,6 +740,14 @@ impl Ldap {
         });
         Ok(())
     }
+}
+
+/// Everything that makes `name` taken: as an account name, or as the address of someone's
+/// UPN, mail or alias.
+fn name_clauses(name: &str, domain: &str) -> String {
+    let n = ldap_escape(name);
+    let d = ldap_escape(domain);
+    format!("(sAMAccountName={n})(userPrincipalName={n}@{d})(mail={n}@{d})(proxyAddresses=smtp:{n}@{d})")
 }
 
 /// `<GUID=…>`: AD resolves it whatever the account's DN is now.

@@ -36,6 +36,20 @@ impl Directory {
         }
     }
 
+    /// Looks up a batch's document numbers at once (the LDAP directory; nothing for the dry run).
+    pub fn prefetch_employees(&mut self, ids: &[String]) -> Result<(), LdapError> {
+        match self {
+            Directory::DryRun { .. } => Ok(()),
+            Directory::Ldap(ldap) => ldap.prefetch_employees(ids),
+        }
+    }
+
+    pub fn clear_prefetch(&mut self) {
+        if let Directory::Ldap(ldap) = self {
+            ldap.clear_prefetch();
+        }
+    }
+
     /// Length of new passwords: at least 16, more if the domain asks for more.
     pub fn password_length(&mut self) -> Result<usize, LdapError> {
         match self {

@@ -197,18 +197,20 @@ pub fn choose(
     None
 }
 
-/// What every candidate of `patterns` starts with: one prefix search in the directory finds
-/// every account a candidate could clash with.
-pub fn prefixes(patterns: &[Pattern], given_names: &str, surnames: &str) -> Vec<String> {
+/// The candidates `choose` would try, in order, numbered ones up to `{n}` = `up_to`: what to
+/// look up in the directory by exact match (indexed) before choosing.
+pub fn candidates(patterns: &[Pattern], given_names: &str, surnames: &str, up_to: u32) -> Vec<String> {
     let given = words(given_names);
     let surnames = words(surnames);
     let mut out: Vec<String> = Vec::new();
     for p in patterns {
-        if let Some(prefix) = p.render(&given, &surnames, None)
-            && prefix.len() >= 2
-            && !out.contains(&prefix)
-        {
-            out.push(prefix);
+        let numbers = if p.has_number() { 2..=up_to.max(2) } else { 0..=0 };
+        for n in numbers {
+            match p.render(&given, &surnames, Some(n)) {
+                Some(c) if c.len() >= 2 && !out.contains(&c) => out.push(c),
+                Some(_) => {}
+                None => break,
+            }
         }
     }
     out
@@ -287,10 +289,15 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_cover_every_candidate() {
+    fn candidates_are_what_choose_tries_in_order() {
         let p = defaults();
-        assert_eq!(prefixes(&p, "Juan Carlos", "Pérez Gómez"), ["juan.perez", "juan.perezg", "juanc.perez"]);
-        assert_eq!(prefixes(&p, "Juan", "Pérez"), ["juan.perez"]);
+        assert_eq!(
+            candidates(&p, "Juan Carlos", "Pérez Gómez", 3),
+            ["juan.perez", "juan.perezg", "juanc.perez", "juan.perez2", "juan.perez3"]
+        );
+        let all = candidates(&p, "Juan", "Pérez", 9);
+        let taken = |c: &str| all[..all.len() - 1].contains(&c.to_string());
+        assert_eq!(choose(&p, "Juan", "Pérez", taken).as_ref(), all.last());
     }
 
     #[test]
