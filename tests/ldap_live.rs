@@ -630,6 +630,16 @@ fn check_binds_over_tls_and_refuses_an_unknown_ca_or_plain_ldap() {
     // Offline, the same file is fine: nothing is reached.
     assert!(check(&["--offline"]).status.success());
 
+    // StartTLS on the plain port works the same.
+    let starttls = toml
+        .replace("ldaps://127.0.0.1:636", "ldap://127.0.0.1:389")
+        .replace("[directory]\nmode = \"ldap\"", "[directory]\nmode = \"ldap\"\nstarttls = true");
+    assert!(starttls.contains("starttls = true"));
+    std::fs::write(dir.path().join("cuentas.toml"), &starttls).unwrap();
+    let upgraded = check(&[]);
+    assert!(upgraded.status.success(), "{}", String::from_utf8_lossy(&upgraded.stderr));
+    assert!(String::from_utf8_lossy(&upgraded.stdout).contains("ldap://127.0.0.1:389: bound over TLS"));
+
     // Plain LDAP is refused before anything is sent.
     let plain = toml.replace("ldaps://127.0.0.1:636", "ldap://127.0.0.1:389");
     std::fs::write(dir.path().join("cuentas.toml"), plain).unwrap();
