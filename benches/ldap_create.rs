@@ -51,7 +51,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::error::Error;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cuentas::config::Config;
@@ -148,21 +147,10 @@ impl Dc {
 
     /// A connection over LDAPS trusting only the test CA, bound as `dn`.
     fn connect(&self, dn: &str, password: &str) -> Result<LdapConn, Box<dyn Error>> {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
         let pem = std::fs::read(&self.ca)
             .map_err(|e| format!("cannot read the CA {}: {e}; {START_DC}", self.ca.display()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            roots.add(cert?)?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let settings =
-            LdapConnSettings::new().set_config(Arc::new(config)).set_conn_timeout(Duration::from_secs(10));
+        let config = cuentas::directory::ldap::tls_client_config(&pem)?;
+        let settings = LdapConnSettings::new().set_config(config).set_conn_timeout(Duration::from_secs(10));
         let mut conn = LdapConn::with_settings(settings, &self.url)
             .map_err(|e| format!("the test DC does not answer at {}: {e}; {START_DC}", self.url))?;
         conn.simple_bind(dn, password)?

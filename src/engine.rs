@@ -925,16 +925,8 @@ impl Engine {
             }
             _ => ctx,
         };
-        let template = match message.kind {
-            MessageKind::Acknowledgement => "acuse",
-            MessageKind::Rejection => "rechazo",
-            MessageKind::Routed => "redireccion",
-            MessageKind::NeedsInfo => "informacion-requerida",
-            MessageKind::Outcome => "resultado",
-            MessageKind::ManualHandling => "gestion-manual",
-            MessageKind::Alert => "alerta",
-        };
-        Ok(self.templates.render(template, &ctx)?)
+        // Each message's template is the file named by its key.
+        Ok(self.templates.render(message.kind.key(), &ctx)?)
     }
 
     /// The variables every request template may use (see [`notify::sample_context`]).

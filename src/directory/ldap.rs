@@ -168,25 +168,8 @@ impl Ldap {
     }
 
     fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, LdapError> {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
-        let err = |reason: String| LdapError::Tls { url: self.settings.url.clone(), reason };
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&self.settings.ca_pem) {
-            let cert = cert.map_err(|e| err(format!("CA file: {e}")))?;
-            roots.add(cert).map_err(|e| err(format!("CA certificate: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(err("the CA file holds no certificate".into()));
-        }
-        // Our own provider and config: two linked crypto providers make the default builder panic.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| err(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Arc::new(config))
+        tls_client_config(&self.settings.ca_pem)
+            .map_err(|reason| LdapError::Tls { url: self.settings.url.clone(), reason })
     }
 
     fn conn(&mut self) -> Result<&mut LdapConn, LdapError> {
@@ -740,6 +723,28 @@ impl Ldap {
         });
         Ok(())
     }
+}
+
+/// A TLS client that trusts only the CA certificates in `ca_pem`. Our own provider and
+/// config: with two crypto providers linked, the default builder panics.
+pub fn tls_client_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        let cert = cert.map_err(|e| format!("CA file: {e}"))?;
+        roots.add(cert).map_err(|e| format!("CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("the CA file holds no certificate".into());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Everything that makes `name` taken: as an account name, or as the address of someone's

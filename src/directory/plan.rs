@@ -269,15 +269,8 @@ pub fn plan(
             let account = target()?;
             let mut ops = Vec::new();
             let mut changes = Vec::new();
-            let mut change = |attribute: &str, from: &str, to: &str| {
-                if !to.is_empty() && from != to {
-                    changes.push(AttributeChange {
-                        attribute: attribute.into(),
-                        from: from.into(),
-                        to: to.into(),
-                    });
-                }
-            };
+            let mut change =
+                |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
             change("givenName", &account.given_name, &s.given_names);
             change("sn", &account.surname, &s.surnames);
             change("department", &account.department, &s.department);
@@ -330,11 +323,7 @@ fn transfer(
 ) -> Result<Plan, NoPlan> {
     let sam = account.sam.clone();
     let mut changes = Vec::new();
-    let mut change = |attribute: &str, from: &str, to: &str| {
-        if !to.is_empty() && from != to {
-            changes.push(AttributeChange { attribute: attribute.into(), from: from.into(), to: to.into() });
-        }
-    };
+    let mut change = |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
     change("department", &account.department, &s.department);
     change("title", &account.title, &s.title);
     if !s.manager_email.is_empty() {
@@ -362,6 +351,15 @@ fn transfer(
     }
     add_missing_groups(&mut ops, account, new_groups);
     Ok(Plan { account: sam, ops, sends_credentials: false })
+}
+
+/// The change of one attribute, if the request gives a value and the account holds another.
+fn difference(attribute: &str, from: &str, to: &str) -> Option<AttributeChange> {
+    (!to.is_empty() && from != to).then(|| AttributeChange {
+        attribute: attribute.into(),
+        from: from.into(),
+        to: to.into(),
+    })
 }
 
 fn manager_of<'a>(snapshot: &'a Snapshot, mail: &str) -> Result<&'a Account, NoPlan> {
@@ -472,11 +470,7 @@ fn reactivate(
     let s = &request.submission;
     let sam = old.sam.clone();
     let mut changes = Vec::new();
-    let mut change = |attribute: &str, from: &str, to: &str| {
-        if !to.is_empty() && from != to {
-            changes.push(AttributeChange { attribute: attribute.into(), from: from.into(), to: to.into() });
-        }
-    };
+    let mut change = |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
     change("department", &old.department, &s.department);
     change("title", &old.title, &s.title);
     change("employeeType", &old.employee_type, holder.label());

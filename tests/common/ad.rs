@@ -134,19 +134,8 @@ administrators = ["infra@upme.test"]
 
     fn connect(&self) -> LdapConn {
         let pem = std::fs::read(&self.ca).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls_pki_types::pem::PemObject;
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let settings = LdapConnSettings::new().set_config(std::sync::Arc::new(config));
-        LdapConn::with_settings(settings, &self.url).unwrap()
+        let config = cuentas::directory::ldap::tls_client_config(&pem).unwrap();
+        LdapConn::with_settings(LdapConnSettings::new().set_config(config), &self.url).unwrap()
     }
 
     /// A connection bound as the domain administrator, to read back and to prepare fixtures.
