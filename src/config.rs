@@ -251,11 +251,29 @@ pub struct HolderOus {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailConfig {
-    /// `file`: write each message as an `.eml` file in `spool_dir`.
+    /// `smtp`: hand messages to an SMTP server. `file`: write each message as an `.eml` file
+    /// in `spool_dir`.
     #[serde(default)]
     pub transport: MailTransport,
     /// Folder of `.eml` files (file transport).
     pub spool_dir: Option<PathBuf>,
+    /// SMTP server (smtp transport).
+    pub smtp_host: Option<String>,
+    /// Default 587 (STARTTLS); 465 for implicit TLS.
+    pub smtp_port: Option<u16>,
+    /// `starttls` (required, the default), `tls` (implicit), or `none` (only to a relay on
+    /// this machine).
+    #[serde(default)]
+    pub smtp_security: SmtpSecurity,
+    /// PEM file of the CA to trust for the server's certificate, instead of the system's.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// AUTH user, if the server wants one.
+    pub smtp_username: Option<String>,
+    /// Its password: a file, or `credential:NAME`.
+    pub smtp_password: Option<String>,
+    /// Seconds a delivery may take. Default 30.
+    #[serde(default = "default_smtp_timeout_secs")]
+    pub smtp_timeout_secs: u64,
     /// Sender, e.g. `Mesa de Servicio <mesadeservicio@upme.gov.co>`.
     pub from: String,
     /// Where replies go, if not to `from`.
@@ -275,12 +293,27 @@ fn default_service_request_procedure() -> String {
     "el procedimiento de Gestión de solicitudes de servicios de TI (mesa de servicio)".into()
 }
 
+fn default_smtp_timeout_secs() -> u64 {
+    30
+}
+
 /// Mail transports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MailTransport {
     #[default]
     File,
+    Smtp,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmtpSecurity {
+    #[default]
+    Starttls,
+    Tls,
+    None,
 }
 
 /// `[sla]`: the service level, in business hours.
@@ -460,6 +493,7 @@ impl Config {
         for p in [
             &mut self.directory.snapshot_path,
             &mut self.directory.ca_file,
+            &mut self.mail.smtp_ca_file,
             &mut self.mail.spool_dir,
             &mut self.mail.templates_dir,
         ]
@@ -597,9 +631,26 @@ impl Config {
             }
         }
         let mail = &self.mail;
-        match (&mail.transport, &mail.spool_dir) {
-            (MailTransport::File, None) => p.push("[mail] transport = \"file\" needs spool_dir".into()),
-            (MailTransport::File, Some(_)) => {}
+        match mail.transport {
+            MailTransport::File if mail.spool_dir.is_none() => {
+                p.push("[mail] transport = \"file\" needs spool_dir".into())
+            }
+            MailTransport::File => {}
+            MailTransport::Smtp => {
+                match mail.smtp_host.as_deref() {
+                    None => p.push("[mail] transport = \"smtp\" needs smtp_host".into()),
+                    Some(h) if mail.smtp_security == SmtpSecurity::None && !is_loopback(h) => p.push(format!(
+                        "[mail] smtp_security = \"none\" sends in clear: only allowed to a relay on this machine, not «{h}»"
+                    )),
+                    Some(_) => {}
+                }
+                if mail.smtp_username.is_some() != mail.smtp_password.is_some() {
+                    p.push("[mail] smtp_username and smtp_password go together".into());
+                }
+                if let Some(ca) = &mail.smtp_ca_file {
+                    must_exist("[mail] smtp_ca_file", ca, &mut p);
+                }
+            }
         }
         let addresses = std::iter::once(("from", &mail.from))
             .chain(mail.reply_to.iter().map(|r| ("reply_to", r)))
@@ -626,6 +677,17 @@ impl Config {
         self.path.parent().map(Path::to_path_buf).unwrap_or_default()
     }
 
+    /// The SMTP password, if one is configured.
+    pub fn smtp_password(&self) -> Result<Option<Secret>, String> {
+        let Some(spec) = self.mail.smtp_password.as_deref() else { return Ok(None) };
+        let secret = match SecretRef::parse(spec) {
+            SecretRef::File(p) => SecretRef::File(self.base_dir().join(p)),
+            other => other,
+        };
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        secret.read(dir.as_deref()).map(Some)
+    }
+
     /// The directory bind password, read from its file or credential.
     pub fn bind_password(&self) -> Result<Secret, String> {
         let spec = self.directory.bind_password.as_deref().ok_or("[directory] bind_password is not set")?;
@@ -645,6 +707,10 @@ impl Config {
             &self.time.extra_non_working_days,
         )
     }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether `dn` is `base` or below it, comparing case-insensitively and ignoring spaces after commas.
@@ -722,6 +788,28 @@ mod tests {
         for p in &problems {
             assert!(p.contains("does not exist"), "{p}");
         }
+    }
+
+    #[test]
+    fn smtp_in_clear_only_to_this_machine() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let smtp = |host: &str, security: &str| {
+            text.replace(
+                "transport = \"file\"\nspool_dir = \"var/correo\"",
+                &format!("transport = \"smtp\"\nsmtp_host = \"{host}\"\nsmtp_security = \"{security}\""),
+            )
+        };
+        assert!(Config::parse(&smtp("127.0.0.1", "none"), &demo()).is_ok());
+        assert!(Config::parse(&smtp("smtp.office365.com", "starttls"), &demo()).is_ok());
+        let ConfigError::Invalid { problems, .. } =
+            Config::parse(&smtp("smtp.office365.com", "none"), &demo()).unwrap_err()
+        else {
+            panic!()
+        };
+        assert!(problems[0].contains("in clear"), "{problems:?}");
+        let with_user =
+            smtp("smtp.office365.com", "starttls").replace("[mail]\n", "[mail]\nsmtp_username = \"x\"\n");
+        assert!(Config::parse(&with_user, &demo()).is_err(), "a user without a password");
     }
 
     #[test]

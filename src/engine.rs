@@ -2,7 +2,7 @@
 //! step at a time, each step's outcome durable before the next outside effect (DESIGN §10).
 //! `now` is always a parameter.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use jiff::civil::Date;
@@ -21,7 +21,7 @@ use crate::directory::plan::{self, DirectoryOp, Layout, NoPlan, Plan};
 use crate::directory::snapshot::{Snapshot, SnapshotError};
 use crate::intake::{self, ColumnMap, MissingColumns};
 use crate::notify::file::{Envelope, FileSender, SendError};
-use crate::notify::{self, Rendered, TemplateError, Templates};
+use crate::notify::{self, Mailer, Rendered, TemplateError, Templates};
 use crate::policy::{Decision, Matrix, MatrixError, Policy, Query, TargetAccount};
 use crate::request::{Actor, HolderType, IllegalTransition, Kind, Request, RequestId, State, StateName};
 use crate::source::csv::CsvSource;
@@ -92,12 +92,15 @@ pub struct Engine {
     layout: Layout,
     templates: Templates,
     envelope: Envelope,
-    sender: FileSender,
+    sender: Mailer,
     directory: Directory,
     store: Store,
     /// Account names claimed by open requests: derived from the store at start, kept in step
     /// by [`Engine::put`].
     claimed: HashSet<String>,
+    /// Requests waiting on the requester (`NeedsInfo`), by the person's document number: a new
+    /// response for the same person replaces them (procedure, activity 5).
+    waiting: HashMap<String, RequestId>,
 }
 
 impl Engine {
@@ -125,10 +128,44 @@ impl Engine {
         };
         let templates = Templates::load(config.mail.templates_dir.as_deref())?;
         let envelope = Envelope::new(&config.mail.from, config.mail.reply_to.as_deref())?;
-        let spool = config.mail.spool_dir.clone().unwrap_or_else(|| config.state_dir.join("correo"));
-        let sender = FileSender::new(&spool)?;
+        let sender = match config.mail.transport {
+            crate::config::MailTransport::File => {
+                let spool = config.mail.spool_dir.clone().unwrap_or_else(|| config.state_dir.join("correo"));
+                Mailer::File(FileSender::new(&spool)?)
+            }
+            crate::config::MailTransport::Smtp => {
+                let m = &config.mail;
+                let ca_pem = match &m.smtp_ca_file {
+                    Some(p) => Some(std::fs::read(p).map_err(|e| {
+                        EngineError::Config(format!("cannot read [mail] smtp_ca_file {}: {e}", p.display()))
+                    })?),
+                    None => None,
+                };
+                let security = m.smtp_security;
+                let settings = crate::notify::smtp::SmtpSettings {
+                    host: m.smtp_host.clone().unwrap_or_default(),
+                    port: m.smtp_port.unwrap_or(if security == crate::config::SmtpSecurity::Tls {
+                        465
+                    } else {
+                        587
+                    }),
+                    security,
+                    ca_pem,
+                    username: m.smtp_username.clone(),
+                    password: config.smtp_password().map_err(EngineError::Config)?,
+                    timeout: std::time::Duration::from_secs(m.smtp_timeout_secs),
+                };
+                Mailer::Smtp(crate::notify::smtp::SmtpSender::new(&settings)?)
+            }
+        };
         let store = Store::open(&config.state_dir)?;
-        let claimed = store.open_requests()?.into_iter().filter_map(|r| r.reserved_account).collect();
+        let open = store.open_requests()?;
+        let waiting = open
+            .iter()
+            .filter(|r| r.state.name() == StateName::NeedsInfo && !r.submission.id_number.is_empty())
+            .map(|r| (r.submission.id_number.clone(), r.id))
+            .collect();
+        let claimed = open.into_iter().filter_map(|r| r.reserved_account).collect();
         Ok(Engine {
             config,
             calendar,
@@ -141,6 +178,7 @@ impl Engine {
             directory,
             store,
             claimed,
+            waiting,
         })
     }
 
@@ -168,6 +206,14 @@ impl Engine {
 
     /// Stages a request's new state and keeps the claimed names in step with it.
     fn put(&mut self, changes: &mut Changes, request: &Request) {
+        let document = &request.submission.id_number;
+        if !document.is_empty() {
+            if request.state.name() == StateName::NeedsInfo {
+                self.waiting.insert(document.clone(), request.id);
+            } else if self.waiting.get(document) == Some(&request.id) {
+                self.waiting.remove(document);
+            }
+        }
         if let Some(name) = &request.reserved_account {
             if request.is_open() {
                 self.claimed.insert(name.clone());
@@ -321,6 +367,7 @@ impl Engine {
             let deadline =
                 self.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
+            self.replace_waiting(&request, &mut changes, now)?;
             self.triage(&mut request, now, &mut claimed)?;
             self.put(&mut changes, &request);
             report.touch(id);
@@ -330,6 +377,31 @@ impl Engine {
         changes.set_counter(year, seq);
         changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
         self.store.commit(changes)?;
+        Ok(())
+    }
+
+    /// A new response for a person whose earlier request waits on the requester replaces it:
+    /// the earlier one is cancelled, pointing at the new one, which goes through from the start.
+    fn replace_waiting(
+        &mut self,
+        new: &Request,
+        changes: &mut Changes,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let document = &new.submission.id_number;
+        let Some(&old_id) = self.waiting.get(document) else { return Ok(()) };
+        let Some(mut old) = self.store.request(old_id)? else { return Ok(()) };
+        if old.state.name() != StateName::NeedsInfo {
+            return Ok(());
+        }
+        let reason = format!("reemplazada por {} (respuesta nueva en la fila {})", new.id, new.row);
+        let actor = Actor::Requester(new.submission.requester.clone());
+        info!(request_id = %old.id, replaced_by = %new.id, "waiting request replaced by a new response");
+        old.transition(State::Cancelled { reason: reason.clone() }, actor, reason, now)?;
+        if let Some(name) = old.reserved_account.take() {
+            self.claimed.remove(&name);
+        }
+        self.put(changes, &old);
         Ok(())
     }
 
@@ -736,6 +808,26 @@ impl Engine {
                         format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
                         now,
                     )?;
+                    self.put(&mut changes, &request);
+                    self.store.commit(changes)?;
+                    return Ok(());
+                }
+                Err(e) if !e.is_bad_address() => {
+                    // The mail set-up, not the address, is wrong: an operator must act.
+                    error!(error = %e, "access data cannot be sent; an administrator must look");
+                    let reason = format!("no se pudieron enviar los datos de acceso: {e}");
+                    request.transition(
+                        State::Failed { error: reason.clone(), attempts: attempts + 1, plan: Some(plan) },
+                        Actor::Daemon,
+                        reason.clone(),
+                        now,
+                    )?;
+                    let body = format!(
+                        "La solicitud {} no pudo enviar los datos de acceso:\n\n  {e}\n\nRevise la configuración de correo; \
+                         «cuentas retry {}» la reintenta (con una contraseña nueva).",
+                        request.id, request.id
+                    );
+                    self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
                     self.put(&mut changes, &request);
                     self.store.commit(changes)?;
                     return Ok(());

@@ -327,3 +327,32 @@ fn hostile_and_broken_rows_become_requests_that_say_what_to_fix() {
     let to_desk = mails.iter().find(|m| m.message_id.starts_with(&format!("<{}.", requests[&9].id))).unwrap();
     assert_eq!(to_desk.to, "mesadeservicio@upme.gov.co");
 }
+
+#[test]
+fn a_new_response_for_the_same_person_replaces_the_waiting_request() {
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let waiting = by_row(&engine)[&22].clone();
+    assert_eq!(waiting.state.name(), StateName::NeedsInfo);
+    // The supervisor fills the form again for Santiago (same document), with a good address.
+    let again = demo
+        .responses()
+        .lines()
+        .find(|l| l.contains("santiago.ruiz@gmail,"))
+        .unwrap()
+        .replace("25/11/2026 15:30:27", "27/11/2026 10:00:00")
+        .replace("santiago.ruiz@gmail,", "santiago.ruiz@gmail.com,");
+    demo.write_responses(&format!("{}{again}\n", demo.responses()));
+    let report = engine.cycle(at("2026-11-27T15:00:00Z")).unwrap();
+    assert_eq!(report.registered, 1);
+    let requests = by_row(&engine);
+    let (old, new) = (&requests[&22], &requests[&34]);
+    assert_eq!(old.state.name(), StateName::Cancelled);
+    assert!(old.state.reason().contains(&new.id.to_string()), "{}", old.state.reason());
+    assert_eq!(new.state.name(), StateName::Closed, "{}", new.state.reason());
+    assert_eq!(new.account.as_deref(), Some("santiago.ruiz"));
+    assert!(
+        demo.mails().iter().any(|m| m.to == "santiago.ruiz@gmail.com" && m.body.contains("santiago.ruiz"))
+    );
+}

@@ -4,9 +4,10 @@
 # Besides the in-process tests (the CSV source, the dry-run directory and the file mail spool
 # need no server), the live LDAP tests run against a throwaway Samba AD DC on loopback, which
 # tests/samba.sh installs (Debian's packages), provisions, seeds and starts in target/samba, and
-# which is stopped however the run ends. CUENTAS_TEST_RUNNER tells the tests that need AD to fail,
-# not skip, when its connection settings are missing. A later issue adds an SMTP server on
-# loopback, started the same way.
+# which is stopped however the run ends; and the live mail tests against Debian's aiosmtpd,
+# which tests/smtp.sh installs (with a test CA); each of those tests starts and stops its own
+# server (tests/smtp_sink.py). CUENTAS_TEST_RUNNER tells the tests that need a server to fail,
+# not skip, when its settings are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +22,11 @@ SUDO=()
 [[ $EUID -eq 0 ]] || SUDO=(sudo)
 trap '"${SUDO[@]}" tests/samba.sh stop target/samba >/dev/null' EXIT
 "${SUDO[@]}" tests/samba.sh start target/samba
+tests/smtp.sh target/smtp
 # shellcheck source=/dev/null
 source target/samba/env
+# shellcheck source=/dev/null
+source target/smtp/env
 export CUENTAS_TEST_RUNNER=tests/run.sh
 
 cargo nextest run --workspace --no-fail-fast

@@ -19,12 +19,28 @@ pub enum SendError {
     /// Writing the spool failed; trying again later may work.
     #[error("cannot write to the mail spool {path}: {reason}")]
     Spool { path: PathBuf, reason: String },
+    /// The server refused the recipient for good: the address must be fixed.
+    #[error("the mail server refused the recipient: {reason}")]
+    Rejected { reason: String },
+    /// The server refused for good for another reason (authentication, policy): an operator must look.
+    #[error("the mail server {host} refused the message: {reason}")]
+    Refused { host: String, reason: String },
+    /// Down, busy, unreachable or slow: trying again later may work.
+    #[error("the mail server {host} is unavailable: {reason}")]
+    Unavailable { host: String, reason: String },
+    #[error("cannot set up mail to {host}: {reason}")]
+    Setup { host: String, reason: String },
 }
 
 impl SendError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, SendError::Spool { .. })
+        matches!(self, SendError::Spool { .. } | SendError::Unavailable { .. })
+    }
+
+    /// Whether the recipient's address is what is wrong (the requester can fix it).
+    pub fn is_bad_address(&self) -> bool {
+        matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. })
     }
 }
 

@@ -2,6 +2,10 @@
 //! the transports that deliver them (today the `.eml` spool of the file transport).
 
 pub mod file;
+pub mod smtp;
+
+use self::file::{FileSender, SendError};
+use self::smtp::SmtpSender;
 
 use std::path::Path;
 
@@ -9,6 +13,21 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// Where messages go: a spool of `.eml` files, or an SMTP server.
+pub enum Mailer {
+    File(FileSender),
+    Smtp(SmtpSender),
+}
+
+impl Mailer {
+    pub fn send(&self, message: &lettre::Message) -> Result<(), SendError> {
+        match self {
+            Mailer::File(f) => f.send(message),
+            Mailer::Smtp(s) => s.send(message),
+        }
+    }
+}
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
 const BUILT_IN: [(&str, &str); 8] = [

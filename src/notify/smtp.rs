@@ -1,0 +1,81 @@
+//! SMTP delivery (lettre): STARTTLS required, implicit TLS, or plain to a loopback relay only;
+//! optional AUTH; the configured CA; a connection pool. Errors say whether to retry and whether
+//! the recipient's address is what is wrong.
+
+use std::time::Duration;
+
+use lettre::message::Message;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::{SmtpTransport, Transport};
+
+use super::file::SendError;
+use crate::config::{Secret, SmtpSecurity};
+
+/// Where and how to hand messages over.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// PEM of the CA(s) to trust instead of the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub timeout: Duration,
+}
+
+/// A pooled SMTP client.
+pub struct SmtpSender {
+    transport: SmtpTransport,
+    host: String,
+}
+
+impl SmtpSender {
+    pub fn new(s: &SmtpSettings) -> Result<SmtpSender, SendError> {
+        let setup = |reason: String| SendError::Setup { host: s.host.clone(), reason };
+        let mut builder = SmtpTransport::builder_dangerous(&s.host).port(s.port).timeout(Some(s.timeout));
+        if s.security != SmtpSecurity::None {
+            let mut params = TlsParameters::builder(s.host.clone());
+            if let Some(pem) = &s.ca_pem {
+                let cert = Certificate::from_pem(pem).map_err(|e| setup(format!("CA file: {e}")))?;
+                params = params.certificate_store(CertificateStore::None).add_root_certificate(cert);
+            }
+            let params = params.build_rustls().map_err(|e| setup(e.to_string()))?;
+            builder = builder.tls(match s.security {
+                SmtpSecurity::Starttls => Tls::Required(params),
+                _ => Tls::Wrapper(params),
+            });
+        } else if !is_loopback(&s.host) {
+            return Err(setup(
+                "plain SMTP is only allowed to a relay on this machine (127.0.0.1, ::1, localhost)".into(),
+            ));
+        }
+        if let (Some(user), Some(password)) = (&s.username, &s.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_string()));
+        }
+        Ok(SmtpSender { transport: builder.build(), host: s.host.clone() })
+    }
+
+    /// Sends one message; `Ok` only after the server's 250.
+    pub fn send(&self, message: &Message) -> Result<(), SendError> {
+        self.transport.send(message).map(|_| ()).map_err(|e| classify(&self.host, &e))
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// 4xx, timeouts and connection trouble are worth retrying; a 5xx naming the recipient
+/// (unknown mailbox, bad address) means the address must be fixed; other 5xx need an operator.
+fn classify(host: &str, e: &lettre::transport::smtp::Error) -> SendError {
+    let reason = e.to_string();
+    match e.status().map(|c| c.to_string()) {
+        Some(code) if e.is_permanent() && ["550", "551", "553", "501", "554"].contains(&code.as_str()) => {
+            SendError::Rejected { reason }
+        }
+        Some(_) if e.is_permanent() => SendError::Refused { host: host.to_string(), reason },
+        _ => SendError::Unavailable { host: host.to_string(), reason },
+    }
+}

@@ -1,0 +1,298 @@
+//! Live mail tests against a real SMTP server (Debian's aiosmtpd, `tests/smtp_sink.py`, with
+//! STARTTLS on a test CA): messages read back from its Maildir, an outage, a rejected address.
+
+// A test fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::Mail;
+use common::ad::{header, row};
+use cuentas::engine::Engine;
+use cuentas::request::StateName;
+use jiff::{SignedDuration, Timestamp};
+
+/// What `tests/smtp.sh` prepared.
+struct Env {
+    sink: PathBuf,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn env() -> Option<Env> {
+    let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+    match (
+        var("CUENTAS_TEST_SMTP_SINK"),
+        var("CUENTAS_TEST_SMTP_CA"),
+        var("CUENTAS_TEST_SMTP_CERT"),
+        var("CUENTAS_TEST_SMTP_KEY"),
+    ) {
+        (Some(sink), Some(ca), Some(cert), Some(key)) => Some(Env { sink, ca, cert, key }),
+        _ if std::env::var_os("CUENTAS_TEST_RUNNER").is_some() => {
+            panic!("tests/run.sh must prepare the mail tests (tests/smtp.sh) and export CUENTAS_TEST_SMTP_*")
+        }
+        _ => {
+            eprintln!("skipped: run tests/run.sh, or tests/smtp.sh and source target/smtp/env");
+            None
+        }
+    }
+}
+
+/// One SMTP server process, stopped on drop.
+struct Sink {
+    child: Option<Child>,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Sink {
+    fn start(env: &Env, maildir: &Path, port: u16) -> Sink {
+        let port = if port == 0 {
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        } else {
+            port
+        };
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(&env.sink)
+            .args(["127.0.0.1", &port.to_string()])
+            .arg(maildir)
+            .arg(&env.cert)
+            .arg(&env.key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        Sink { child: Some(child), port, maildir: maildir.to_path_buf() }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            Command::new("kill").args(["-TERM", &c.id().to_string()]).status().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Every message it accepted, decoded.
+    fn mails(&self) -> Vec<Mail> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(dir) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in dir {
+                    out.push(Mail::parse(&std::fs::read_to_string(e.unwrap().path()).unwrap()));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The demo's matrix and directory, mail through the SMTP server on `port`.
+fn setup(env: &Env, dir: &Path, rows: &[String], port: u16) -> PathBuf {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    for f in ["autorizadores.csv", "directorio.json"] {
+        std::fs::copy(demo.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("respuestas.csv"), format!("{}\n{}", header(), rows.concat())).unwrap();
+    let config = std::fs::read_to_string(demo.join("cuentas.toml")).unwrap().replace(
+        "transport = \"file\"\nspool_dir = \"var/correo\"",
+        &format!(
+            "transport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_security = \"starttls\"\nsmtp_ca_file = \"{}\"\nsmtp_timeout_secs = 5",
+            env.ca.display()
+        ),
+    );
+    assert!(config.contains("transport = \"smtp\""));
+    std::fs::write(dir.join("cuentas.toml"), config).unwrap();
+    dir.join("cuentas.toml")
+}
+
+fn creation(personal: &str) -> String {
+    row(&[
+        ("requester", "andres.mejia@upme.gov.co"),
+        ("kind", "Creación de cuenta"),
+        ("holder_type", "Contratista"),
+        ("given_names", "María José"),
+        ("surnames", "De La Hoz Peñaloza"),
+        ("id_type", "Cédula de ciudadanía"),
+        ("id_number", "1045678901"),
+        ("personal_email", personal),
+        ("department", "Subdirección de Energía Eléctrica"),
+        ("title", "Contratista - Ingeniera eléctrica"),
+        ("contract_number", "UPME-123-2026"),
+        ("contract_start", "01/12/2026"),
+        ("contract_end", "30/06/2027"),
+    ])
+}
+
+fn t(minutes: i64) -> Timestamp {
+    "2026-11-27T13:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes)
+}
+
+fn password_in(m: &Mail) -> String {
+    m.body.lines().find_map(|l| l.trim().strip_prefix("Contraseña temporal: ")).unwrap().to_string()
+}
+
+#[test]
+fn a_creation_mails_the_requester_and_the_new_user_and_the_password_is_nowhere_else() {
+    let Some(env) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&env, &dir.path().join("Maildir"), 0);
+    let config = setup(&env, dir.path(), &[creation("mariajo.delahoz@gmail.com")], sink.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut mails = sink.mails();
+    mails.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+    let kinds: Vec<(&str, &str)> =
+        mails.iter().map(|m| (m.message_id.split('.').nth(2).unwrap_or(""), m.to.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("acuse@upme", "andres.mejia@upme.gov.co"),
+            ("datos-de-acceso@upme", "mariajo.delahoz@gmail.com"),
+            ("resultado@upme", "andres.mejia@upme.gov.co"),
+        ],
+        "{mails:#?}"
+    );
+    for m in &mails {
+        assert!(m.message_id.starts_with("<GU-2026-000001."), "{}", m.message_id);
+    }
+    assert_eq!(mails[0].subject, "[GU-2026-000001] Solicitud registrada: Creación de cuenta");
+    assert!(mails[1].body.contains("Cordial saludo, María José De La Hoz Peñaloza:"), "{}", mails[1].body);
+    assert!(mails[1].body.contains("Usuario de red: maria.delahoz"));
+    assert!(mails[2].body.contains("Se creó la cuenta maria.delahoz"));
+    assert!(mails[2].body.contains("m***@gmail.com"));
+
+    let password = password_in(&mails[1]);
+    assert_eq!(password.len(), 16);
+    let everywhere: Vec<&Mail> =
+        mails.iter().filter(|m| m.raw.contains(&password) || m.body.contains(&password)).collect();
+    assert_eq!(everywhere.len(), 1, "the password is in the access-data message only");
+    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(logs.contains("GU-2026-000001"), "the logs speak of the request");
+    assert!(!logs.contains(&password), "the password is not logged");
+    for file in walk(&dir.path().join("var/estado")) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!bytes.windows(password.len()).any(|w| w == password.as_bytes()), "{}", file.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+#[test]
+fn an_outage_loses_nothing_and_repeats_at_most_once() {
+    let Some(env) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("Maildir");
+    let mut sink = Sink::start(&env, &maildir, 0);
+    let port = sink.port;
+    let config = setup(&env, dir.path(), &[creation("mariajo.delahoz@gmail.com")], port);
+    let mut engine = Engine::new(cuentas::config::Config::load(&config).unwrap()).unwrap();
+    engine.cycle(t(0)).unwrap();
+    assert_eq!(sink.mails().len(), 3);
+
+    // The server goes down; new responses arrive meanwhile.
+    sink.stop();
+    let more = [
+        row(&[
+            ("requester", "talentohumano@upme.gov.co"),
+            ("kind", "Creación de cuenta"),
+            ("holder_type", "Funcionario"),
+            ("given_names", "Ángela"),
+            ("surnames", "Müller Ibáñez"),
+            ("id_number", "1015777888"),
+            ("personal_email", "angela.muller@gmail.com"),
+            ("department", "GIT de Talento Humano"),
+            ("title", "Profesional Universitaria"),
+        ]),
+        row(&[("requester", "ana.gomez@upme.gov.co"), ("kind", "Instalación de software")]),
+    ];
+    let text = std::fs::read_to_string(dir.path().join("respuestas.csv")).unwrap() + &more.concat();
+    std::fs::write(dir.path().join("respuestas.csv"), text).unwrap();
+    engine.cycle(t(10)).unwrap();
+    engine.cycle(t(10) + SignedDuration::from_secs(30)).unwrap();
+    let waiting: Vec<StateName> = engine.store().requests().map(|r| r.unwrap().state.name()).collect();
+    assert_eq!(
+        waiting,
+        [StateName::Closed, StateName::Executing, StateName::Routed],
+        "nothing is lost meanwhile"
+    );
+
+    // Back a minute later: everything arrives.
+    let sink = Sink::start(&env, &maildir, port);
+    for minute in [11, 13, 17, 30] {
+        engine.cycle(t(minute)).unwrap();
+    }
+    let states: Vec<StateName> = engine.store().requests().map(|r| r.unwrap().state.name()).collect();
+    assert_eq!(states, [StateName::Closed, StateName::Closed, StateName::Routed]);
+    let mails = sink.mails();
+    let mut ids: Vec<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    ids.sort();
+    let mut unique = ids.clone();
+    unique.dedup();
+    for id in &unique {
+        assert!(ids.iter().filter(|i| *i == id).count() <= 2, "{id} more than twice");
+    }
+    let to = |who: &str| mails.iter().filter(|m| m.to == who).count();
+    assert_eq!(to("angela.muller@gmail.com"), 1, "one access-data message, with the password that works");
+    assert_eq!(to("talentohumano@upme.gov.co"), 2, "acknowledgement and outcome");
+    assert_eq!(to("ana.gomez@upme.gov.co"), 1, "the routed answer");
+    assert_eq!(unique.len(), 7, "three before the outage, four after");
+}
+
+#[test]
+fn a_rejected_personal_address_asks_the_requester_and_an_edit_sends_a_new_password() {
+    let Some(env) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&env, &dir.path().join("Maildir"), 0);
+    let config = setup(&env, dir.path(), &[creation("maria.rechazado@gmail.com")], sink.port);
+    let mut engine = Engine::new(cuentas::config::Config::load(&config).unwrap()).unwrap();
+    engine.cycle(t(0)).unwrap();
+    let r = engine.store().requests().next().unwrap().unwrap();
+    assert_eq!(r.state.name(), StateName::NeedsInfo, "{:?}", r.state);
+    assert!(r.state.reason().contains("maria.rechazado@gmail.com"), "{}", r.state.reason());
+    let asked = sink.mails().into_iter().find(|m| m.message_id.contains("informacion-requerida")).unwrap();
+    assert_eq!(asked.to, "andres.mejia@upme.gov.co");
+    assert!(asked.body.contains("corrija el correo electrónico personal"), "{}", asked.body);
+    assert!(sink.mails().iter().all(|m| !m.body.contains("Contraseña temporal")));
+
+    let text = std::fs::read_to_string(dir.path().join("respuestas.csv")).unwrap();
+    std::fs::write(
+        dir.path().join("respuestas.csv"),
+        text.replace("maria.rechazado@gmail.com", "mariajo.delahoz@gmail.com"),
+    )
+    .unwrap();
+    engine.cycle(t(30)).unwrap();
+    let r = engine.store().requests().next().unwrap().unwrap();
+    assert_eq!(r.state.name(), StateName::Closed, "{:?}", r.state);
+    let access: Vec<Mail> =
+        sink.mails().into_iter().filter(|m| m.message_id.contains("datos-de-acceso")).collect();
+    assert_eq!(access.len(), 1);
+    assert_eq!(access[0].to, "mariajo.delahoz@gmail.com");
+    assert_eq!(password_in(&access[0]).len(), 16);
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""An SMTP server for the live mail tests of cuentas (Debian's python3-aiosmtpd).
+
+    smtp_sink.py HOST PORT MAILDIR CERT KEY
+
+Requires STARTTLS with the given certificate, stores every message it accepts in MAILDIR, and
+answers 550 for any recipient whose address contains "rechazado", as a mail server does for a
+mailbox that does not exist. Prints "ready" once it listens; stops on SIGTERM.
+"""
+import mailbox
+import signal
+import ssl
+import sys
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    def __init__(self, maildir):
+        self.box = mailbox.Maildir(maildir, create=True)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if "rechazado" in address.lower():
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.box.add(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+
+def main():
+    host, port, maildir, cert, key = sys.argv[1:6]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    controller = Controller(
+        Sink(maildir), hostname=host, port=int(port), tls_context=context, require_starttls=True
+    )
+    controller.start()
+    print("ready", flush=True)
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    controller.stop()
+
+
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])
+    main()
