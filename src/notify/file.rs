@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lettre::message::{Mailbox, Message, header::ContentType};
+use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::{FileTransport, Transport};
 
 use super::Rendered;
@@ -30,6 +30,18 @@ pub enum SendError {
     Unavailable { host: String, reason: String },
     #[error("cannot set up mail to {host}: {reason}")]
     Setup { host: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped_and_keeps_paragraphs() {
+        let html = to_html("Hola <Ana> & \"Luis\":\nlínea 2\n\nFin");
+        assert!(html.contains("<p>Hola &lt;Ana&gt; &amp; &quot;Luis&quot;:<br>\nlínea 2</p>"), "{html}");
+        assert!(html.contains("<p>Fin</p>"));
+    }
 }
 
 impl SendError {
@@ -80,11 +92,26 @@ impl Envelope {
                 .map_err(|e| SendError::BadAddress { address: address.clone(), reason: e.to_string() })?;
             builder = builder.to(mailbox);
         }
+        // Plain text as written, and the same text as HTML for clients that show only that.
         builder
-            .header(ContentType::TEXT_PLAIN)
-            .body(rendered.body.clone())
+            .multipart(MultiPart::alternative_plain_html(rendered.body.clone(), to_html(&rendered.body)))
             .map_err(|e| SendError::Build { id: id.to_string(), reason: e.to_string() })
     }
+}
+
+/// The text as HTML: escaped, a paragraph per block, line breaks kept.
+pub fn to_html(text: &str) -> String {
+    let escape =
+        |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!("<p>{}</p>", p.lines().map(escape).collect::<Vec<_>>().join("<br>\n")))
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"es\"><head><meta charset=\"utf-8\"></head>\n<body style=\"font-family: sans-serif\">\n{}\n</body></html>\n",
+        paragraphs.join("\n")
+    )
 }
 
 /// Writes messages to a spool folder.

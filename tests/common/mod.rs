@@ -80,14 +80,18 @@ impl Mail {
                 .map(decode_words)
                 .unwrap_or_default()
         };
-        let qp = head.contains("Content-Transfer-Encoding: quoted-printable");
-        let b64 = head.contains("Content-Transfer-Encoding: base64");
-        let body = if qp {
-            decode_qp(body)
-        } else if b64 {
-            String::from_utf8(base64_decode(&body.replace('\n', ""))).unwrap()
-        } else {
-            body.to_string()
+        let body = match head.lines().find_map(|l| l.split_once("boundary=")) {
+            // multipart/alternative: the text/plain part is the body.
+            Some((_, b)) => {
+                let boundary = format!("--{}", b.trim().trim_matches('"'));
+                let part = body
+                    .split(boundary.as_str())
+                    .find(|p| p.contains("Content-Type: text/plain"))
+                    .unwrap_or_else(|| panic!("no text/plain part in {raw}"));
+                let (part_head, part_body) = part.trim_start_matches('\n').split_once("\n\n").unwrap();
+                decode_body(part_head, part_body.trim_end_matches(['\n', '\r']))
+            }
+            None => decode_body(&head, body),
         };
         Mail {
             to: header("To"),
@@ -96,6 +100,16 @@ impl Mail {
             body,
             raw: raw.clone(),
         }
+    }
+}
+
+fn decode_body(head: &str, body: &str) -> String {
+    if head.contains("Content-Transfer-Encoding: quoted-printable") {
+        decode_qp(body)
+    } else if head.contains("Content-Transfer-Encoding: base64") {
+        String::from_utf8(base64_decode(&body.replace('\n', ""))).unwrap()
+    } else {
+        body.to_string()
     }
 }
 
