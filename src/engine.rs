@@ -950,8 +950,23 @@ impl Engine {
                         now,
                     );
                 }
-                request.outbox[i] = message;
                 let mut changes = Changes::new();
+                if let Delivery::Failed { error, .. } = &message.delivery {
+                    // Refused for good: someone must reach this person another way.
+                    let reason = format!(
+                        "correo «{}» a {} no entregado: {error}",
+                        message.kind.key(),
+                        message.to.join(", ")
+                    );
+                    request.note(Actor::Daemon, reason.clone(), now);
+                    let body = format!(
+                        "{reason}\n\nSolicitud {} (fila {}). El servidor de correo lo rechazó de forma definitiva; \
+                         comuníquese con el destinatario por otro medio. Detalle: cuentas show {}",
+                        request.id, request.row, request.id
+                    );
+                    self.alert(&mut changes, &format!("Correo no entregado ({})", request.id), &body, now)?;
+                }
+                request.outbox[i] = message;
                 self.put(&mut changes, &request);
                 self.store.commit(changes)?;
             }

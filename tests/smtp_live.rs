@@ -296,3 +296,22 @@ fn a_rejected_personal_address_asks_the_requester_and_an_edit_sends_a_new_passwo
     assert_eq!(access[0].to, "mariajo.delahoz@gmail.com");
     assert_eq!(password_in(&access[0]).len(), 16);
 }
+
+#[test]
+fn a_message_refused_for_good_alerts_the_administrators_once() {
+    let Some(env) = env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&env, &dir.path().join("Maildir"), 0);
+    let rows = [row(&[("requester", "alguien.rechazado@upme.gov.co"), ("kind", "Instalación de software")])];
+    let config = setup(&env, dir.path(), &rows, sink.port);
+    let mut engine = Engine::new(cuentas::config::Config::load(&config).unwrap()).unwrap();
+    engine.cycle(t(0)).unwrap();
+    engine.cycle(t(5)).unwrap();
+    let r = engine.store().requests().next().unwrap().unwrap();
+    assert_eq!(r.state.name(), StateName::Routed);
+    assert!(r.history.iter().any(|h| h.reason.contains("no entregado")), "{:#?}", r.history);
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(mails[0].to, "infraestructura@upme.gov.co");
+    assert!(mails[0].body.contains("alguien.rechazado@upme.gov.co"));
+}
