@@ -73,6 +73,19 @@ pub enum Command {
     },
     /// Try a failed request again, from the start of its directory step.
     Retry { id: RequestId },
+    /// Record that a request handled by hand (state Manual) is done; the requester is told.
+    Done {
+        id: RequestId,
+        /// What was done, in Spanish: it goes to the requester as the outcome.
+        #[arg(long)]
+        note: String,
+    },
+    /// Cancel an open request (it is answered nothing; say why for the history).
+    Cancel {
+        id: RequestId,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// The clock. `app` is the one place that reads it; everything else is given `now`.
@@ -157,6 +170,45 @@ pub fn main(cli: Cli) -> Result<()> {
                 store.commit(changes)?;
                 println!("{} released", r.id);
             }
+            Ok(())
+        }
+        Command::Done { id, note } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+            if r.state.name() != StateName::Manual {
+                bail!(
+                    "{id} is {}, not Manual: only requests handled by hand are marked done",
+                    r.state.name()
+                );
+            }
+            let now = now();
+            r.transition(crate::request::State::Notifying, admin(), note.clone(), now)?;
+            let message_id =
+                format!("{}.{}.{}", r.id, r.history.len(), crate::store::MessageKind::Outcome.key());
+            let to = vec![r.submission.requester.clone()];
+            let kind = crate::store::MessageKind::Outcome;
+            r.outbox.push(crate::store::OutboxMessage::new(message_id, Some(r.id), kind, to, note, now));
+            let mut changes = crate::store::Changes::new();
+            changes.put_request(&r);
+            store.commit(changes)?;
+            println!("{id} done; the requester is told at the next cycle, then it closes");
+            Ok(())
+        }
+        Command::Cancel { id, reason } => {
+            let config = load(&cli.config)?;
+            let store = open_store(&config)?;
+            let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+            r.transition(
+                crate::request::State::Cancelled { reason: reason.clone() },
+                admin(),
+                reason,
+                now(),
+            )?;
+            let mut changes = crate::store::Changes::new();
+            changes.put_request(&r);
+            store.commit(changes)?;
+            println!("{id} cancelled");
             Ok(())
         }
         Command::Retry { id } => {

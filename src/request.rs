@@ -445,7 +445,7 @@ pub fn allowed(from: StateName, to: StateName) -> bool {
             | (Held, Executing)
             | (Failed, Executing)
             | (Notifying, Closed | NeedsInfo)
-            | (Manual, Closed)
+            | (Manual, Closed | Notifying)
     )
 }
 
@@ -681,6 +681,7 @@ mod tests {
             (Notifying, Closed),
             (Notifying, NeedsInfo),
             (Manual, Closed),
+            (Manual, Notifying),
         ];
         for from in StateName::ALL {
             for to in StateName::ALL {

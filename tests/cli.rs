@@ -173,3 +173,34 @@ fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
     let outcomes = by_id.keys().filter(|id| id.contains(".resultado@")).count();
     assert_eq!(outcomes, lines.iter().filter(|l| l.contains(" Closed ")).count());
 }
+
+#[test]
+fn requests_handled_by_hand_are_marked_done_or_cancelled() {
+    let demo = Demo::new();
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    // Row 14: a deletion, not automated: the service desk did it by hand.
+    let note = "Se eliminó la cuenta felipe.ramirez tras confirmar las copias de respaldo.";
+    let out = stdout(&cuentas(&demo, &["done", "GU-2026-000013", "--note", note]));
+    assert!(out.contains("done"), "{out}");
+    assert!(!cuentas(&demo, &["done", "GU-2026-000001", "--note", "x"]).status.success(), "only Manual ones");
+    stdout(&cuentas(&demo, &["cancel", "GU-2026-000014", "--reason", "duplicada con GU-2026-000031"]));
+    assert!(
+        !cuentas(&demo, &["cancel", "GU-2026-000001", "--reason", "x"]).status.success(),
+        "closed stays closed"
+    );
+
+    let out = stdout(&cuentas(&demo, &["run", "--once"]));
+    assert!(out.contains("GU-2026-000013") && out.contains("Closed"), "{out}");
+    let show = stdout(&cuentas(&demo, &["show", "GU-2026-000013"]));
+    assert!(show.contains("Manual → Notifying") && show.contains("Notifying → Closed"), "{show}");
+    assert!(show.contains("administrador"), "the admin is in the history: {show}");
+    let mails = demo.mails();
+    let outcome = mails
+        .iter()
+        .find(|m| m.message_id.starts_with("<GU-2026-000013.") && m.message_id.contains("resultado"))
+        .unwrap();
+    assert_eq!(outcome.to, "andres.mejia@upme.gov.co");
+    assert!(outcome.body.contains(note), "{}", outcome.body);
+    let cancelled = stdout(&cuentas(&demo, &["requests", "--state", "cancelled"]));
+    assert!(cancelled.contains("GU-2026-000014") && cancelled.contains("duplicada"), "{cancelled}");
+}
