@@ -148,10 +148,8 @@ pub fn main(cli: Cli) -> Result<()> {
         Command::Release { ids, all } => {
             let config = load(&cli.config)?;
             let store = open_store(&config)?;
-            let held: Vec<Request> = store
-                .requests()
-                .filter(|r| r.as_ref().map_or(true, |r| r.state.name() == StateName::Held))
-                .collect::<Result<_, _>>()?;
+            let held: Vec<Request> =
+                store.open_requests()?.into_iter().filter(|r| r.state.name() == StateName::Held).collect();
             if !all && ids.is_empty() {
                 bail!("name the requests to release (see «cuentas requests --state Held»), or use --all");
             }
@@ -184,11 +182,8 @@ pub fn main(cli: Cli) -> Result<()> {
             }
             let now = now();
             r.transition(crate::request::State::Notifying, admin(), note.clone(), now)?;
-            let message_id =
-                format!("{}.{}.{}", r.id, r.history.len(), crate::store::MessageKind::Outcome.key());
             let to = vec![r.submission.requester.clone()];
-            let kind = crate::store::MessageKind::Outcome;
-            r.outbox.push(crate::store::OutboxMessage::new(message_id, Some(r.id), kind, to, note, now));
+            r.queue_message(crate::store::MessageKind::Outcome, to, note, now);
             let mut changes = crate::store::Changes::new();
             changes.put_request(&r);
             store.commit(changes)?;

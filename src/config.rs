@@ -679,18 +679,16 @@ impl Config {
 
     /// The SMTP password, if one is configured.
     pub fn smtp_password(&self) -> Result<Option<Secret>, String> {
-        let Some(spec) = self.mail.smtp_password.as_deref() else { return Ok(None) };
-        let secret = match SecretRef::parse(spec) {
-            SecretRef::File(p) => SecretRef::File(self.base_dir().join(p)),
-            other => other,
-        };
-        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        secret.read(dir.as_deref()).map(Some)
+        self.mail.smtp_password.as_deref().map(|spec| self.secret(spec)).transpose()
     }
 
     /// The directory bind password, read from its file or credential.
     pub fn bind_password(&self) -> Result<Secret, String> {
-        let spec = self.directory.bind_password.as_deref().ok_or("[directory] bind_password is not set")?;
+        self.secret(self.directory.bind_password.as_deref().ok_or("[directory] bind_password is not set")?)
+    }
+
+    /// A secret named in this file: a path relative to its folder, or `credential:NAME`.
+    fn secret(&self, spec: &str) -> Result<Secret, String> {
         let secret = match SecretRef::parse(spec) {
             SecretRef::File(p) => SecretRef::File(self.base_dir().join(p)),
             other => other,

@@ -297,7 +297,7 @@ impl Engine {
                 break;
             }
             if request.is_open() {
-                edits.push(row);
+                edits.push((id, row));
             }
         }
         if halt.is_none() && last_row < cursor.rows_seen {
@@ -321,8 +321,8 @@ impl Engine {
             return Ok(());
         }
         self.register(&map, batch, now, report)?;
-        for row in edits {
-            self.edit(&map, row, now, report)?;
+        for (id, row) in edits {
+            self.edit(&map, id, row, now, report)?;
         }
         Ok(())
     }
@@ -340,7 +340,6 @@ impl Engine {
         let year = now.to_zoned(self.calendar.time_zone().clone()).year();
         let mut seq = self.store.counter(year)?;
         let mut changes = Changes::new();
-        let mut claimed = HashSet::new();
         let parsed: Vec<(RawRow, crate::request::Submission)> = rows
             .into_iter()
             .map(|row| {
@@ -368,7 +367,7 @@ impl Engine {
                 self.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
             self.replace_waiting(&request, &mut changes, now)?;
-            self.triage(&mut request, now, &mut claimed)?;
+            self.triage(&mut request, now)?;
             self.put(&mut changes, &request);
             report.touch(id);
             report.registered += 1;
@@ -398,9 +397,6 @@ impl Engine {
         let actor = Actor::Requester(new.submission.requester.clone());
         info!(request_id = %old.id, replaced_by = %new.id, "waiting request replaced by a new response");
         old.transition(State::Cancelled { reason: reason.clone() }, actor, reason, now)?;
-        if let Some(name) = old.reserved_account.take() {
-            self.claimed.remove(&name);
-        }
         self.put(changes, &old);
         Ok(())
     }
@@ -409,13 +405,11 @@ impl Engine {
     fn edit(
         &mut self,
         map: &ColumnMap,
+        id: RequestId,
         row: RawRow,
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
-        let Some(id) = self.store.open_rows()?.get(&row.row).copied() else {
-            return Ok(());
-        };
         let Some(mut request) = self.store.request(id)? else {
             return Ok(());
         };
@@ -438,8 +432,7 @@ impl Engine {
                 now,
             )?;
             info!("edited response re-validated");
-            let mut claimed = HashSet::new();
-            self.triage(&mut request, now, &mut claimed)?;
+            self.triage(&mut request, now)?;
         } else {
             warn!(state = %request.state.name(), "response edited after the request moved on; the edit is not applied");
             request.note(
@@ -460,12 +453,7 @@ impl Engine {
 
     /// A `Received` request to its next state: answered (`Rejected`, `Routed`), waiting on the
     /// requester (`NeedsInfo`), planned (`Scheduled`, `Executing`) or handed to a person (`Manual`).
-    fn triage(
-        &mut self,
-        request: &mut Request,
-        now: Timestamp,
-        claimed: &mut HashSet<String>,
-    ) -> Result<(), EngineError> {
+    fn triage(&mut self, request: &mut Request, now: Timestamp) -> Result<(), EngineError> {
         let s = &request.submission;
         let _span = info_span!("request", request_id = %request.id, row = request.row, kind = s.kind.map_or("?", Kind::key)).entered();
         let today = self.today(now);
@@ -495,7 +483,7 @@ impl Engine {
                 let reason = s.problems.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n");
                 (State::NeedsInfo { reason, since: now }, Some(MessageKind::NeedsInfo), None)
             }
-            Some(kind) => match self.authorize_and_plan(request, kind, today, now, claimed)? {
+            Some(kind) => match self.authorize_and_plan(request, kind, today, now)? {
                 Some(outcome) => outcome,
                 // The directory did not answer: the request stays Received and is tried again.
                 None => return Ok(()),
@@ -530,7 +518,6 @@ impl Engine {
             && plan.ops.iter().any(|op| matches!(op, plan::DirectoryOp::Create { .. }))
         {
             request.reserved_account = Some(plan.account.clone());
-            claimed.insert(plan.account.clone());
         }
         Ok(())
     }
@@ -542,7 +529,6 @@ impl Engine {
         kind: Kind,
         today: Date,
         now: Timestamp,
-        claimed: &HashSet<String>,
     ) -> Result<Option<(State, Option<MessageKind>, Option<String>)>, EngineError> {
         let s = &request.submission;
         let holder = s.holder_type.unwrap_or(HolderType::Employee);
@@ -574,7 +560,8 @@ impl Engine {
                 return Ok(Some((State::Rejected { reason }, Some(MessageKind::Rejection), None)));
             }
         };
-        let taken = |name: &str| claimed.contains(name) || self.claimed.contains(name);
+        // Names other open requests took, this batch's included: `put` keeps the set in step.
+        let taken = |name: &str| self.claimed.contains(name);
         let tz = self.calendar.time_zone();
         Ok(Some(match plan::plan(request, &snapshot, &self.layout, today, taken) {
             Ok(plan) => {
@@ -622,8 +609,7 @@ impl Engine {
             match request.state.clone() {
                 State::Received => {
                     let mut changes = Changes::new();
-                    let mut claimed = HashSet::new();
-                    self.triage(&mut request, now, &mut claimed)?;
+                    self.triage(&mut request, now)?;
                     if request.state != State::Received {
                         self.put(&mut changes, &request);
                         self.store.commit(changes)?;
@@ -783,10 +769,10 @@ impl Engine {
                 Ok(lines) => lines,
                 Err(e) => return self.directory_failed(request, plan, attempts, released, e, now),
             };
+        let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
         for line in &lines {
-            info!(account = %plan.account, "{line}");
-            let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
-            request.note(Actor::Daemon, format!("{prefix}: {}", line.trim_end_matches(" (simulación)")), now);
+            info!(account = %plan.account, dry_run, "{line}");
+            request.note(Actor::Daemon, format!("{prefix}: {line}"), now);
         }
         if limited > 0 {
             changes.record_disables(now, request.id, limited);
@@ -816,21 +802,7 @@ impl Engine {
                     // The mail set-up, not the address, is wrong: an operator must act.
                     error!(error = %e, "access data cannot be sent; an administrator must look");
                     let reason = format!("no se pudieron enviar los datos de acceso: {e}");
-                    request.transition(
-                        State::Failed { error: reason.clone(), attempts: attempts + 1, plan: Some(plan) },
-                        Actor::Daemon,
-                        reason.clone(),
-                        now,
-                    )?;
-                    let body = format!(
-                        "La solicitud {} no pudo enviar los datos de acceso:\n\n  {e}\n\nRevise la configuración de correo; \
-                         «cuentas retry {}» la reintenta (con una contraseña nueva).",
-                        request.id, request.id
-                    );
-                    self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
-                    self.put(&mut changes, &request);
-                    self.store.commit(changes)?;
-                    return Ok(());
+                    return self.fail(request, plan, attempts + 1, reason, now);
                 }
                 Err(e) => {
                     let reason = format!(
@@ -878,24 +850,40 @@ impl Engine {
             )?;
         } else {
             error!(error = %error, attempts, "directory operation failed; an administrator must look");
-            let reason = format!("{error}");
-            request.transition(
-                State::Failed { error: reason.clone(), attempts, plan: Some(plan) },
-                Actor::Daemon,
-                reason.clone(),
-                now,
-            )?;
-            let body = format!(
-                "La solicitud {} (fila {}, {}) falló en el directorio tras {attempts} intento(s):\n\n  {reason}\n\n\
-                 Revísela con «cuentas show {}»; cuando la causa esté resuelta, «cuentas retry {}» la reintenta.",
-                request.id,
-                request.row,
-                request.submission.kind.map_or("?", Kind::label),
-                request.id,
-                request.id
-            );
-            self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
+            return self.fail(request, plan, attempts, error.to_string(), now);
         }
+        self.put(&mut changes, &request);
+        self.store.commit(changes)?;
+        Ok(())
+    }
+
+    /// `Failed`, with the plan kept for `cuentas retry` and one alert to the administrators.
+    fn fail(
+        &mut self,
+        mut request: Request,
+        plan: Plan,
+        attempts: u32,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let mut changes = Changes::new();
+        request.transition(
+            State::Failed { error: reason.clone(), attempts, plan: Some(plan) },
+            Actor::Daemon,
+            reason.clone(),
+            now,
+        )?;
+        let body = format!(
+            "La solicitud {} (fila {}, {}) falló tras {attempts} intento(s):\n\n  {reason}\n\n\
+             Revísela con «cuentas show {}»; cuando la causa esté resuelta, «cuentas retry {}» la reintenta \
+             (con una contraseña nueva, si la solicitud asigna una).",
+            request.id,
+            request.row,
+            request.submission.kind.map_or("?", Kind::label),
+            request.id,
+            request.id
+        );
+        self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
         self.put(&mut changes, &request);
         self.store.commit(changes)?;
         Ok(())
@@ -1025,13 +1013,6 @@ impl Engine {
                 minijinja::context! { subject => subject, detail => detail }
             }
         };
-        let ctx = match message.kind {
-            MessageKind::Alert if request.is_some() => {
-                let extra = minijinja::context! { subject => first_line(&message.detail) };
-                minijinja::context! { ..extra, ..ctx }
-            }
-            _ => ctx,
-        };
         // Each message's template is the file named by its key.
         Ok(self.templates.render(message.kind.key(), &ctx)?)
     }
@@ -1068,18 +1049,14 @@ impl Engine {
         }
     }
 
-    /// Queues a message for a request; its id (and Message-ID) is stable for this step.
+    /// Queues a message for a request, to whoever that kind of message goes to.
     fn queue(&self, request: &mut Request, kind: MessageKind, detail: String, now: Timestamp) {
         let to = match kind {
             MessageKind::ManualHandling => vec![self.config.mail.service_desk.clone()],
-            MessageKind::Alert => self.config.mail.administrators.clone(),
-            _ if request.submission.requester.is_empty() => {
-                vec![self.config.mail.service_desk.clone()]
-            }
+            _ if request.submission.requester.is_empty() => vec![self.config.mail.service_desk.clone()],
             _ => vec![request.submission.requester.clone()],
         };
-        let id = format!("{}.{}.{}", request.id, request.history.len(), kind.key());
-        request.outbox.push(OutboxMessage::new(id, Some(request.id), kind, to, detail, now));
+        request.queue_message(kind, to, detail, now);
     }
 
     /// Queues an alert to the administrators, once per distinct text.

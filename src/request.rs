@@ -551,6 +551,13 @@ impl Request {
         });
     }
 
+    /// Adds a message about this request to its outbox; its id (and Message-ID) is stable for
+    /// this step of the history.
+    pub fn queue_message(&mut self, kind: MessageKind, to: Vec<String>, detail: String, now: Timestamp) {
+        let id = format!("{}.{}.{}", self.id, self.history.len(), kind.key());
+        self.outbox.push(OutboxMessage::new(id, Some(self.id), kind, to, detail, now));
+    }
+
     pub fn is_open(&self) -> bool {
         !self.state.name().is_closed()
     }

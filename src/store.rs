@@ -249,8 +249,7 @@ impl Store {
             let (key, value) = item?;
             let id = String::from_utf8_lossy(&key[2..]).parse::<RequestId>();
             let row = value.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes);
-            // Records without flags come from before mail lived in requests: open.
-            let flags = value.get(4).copied().unwrap_or(1);
+            let flags = value.get(4).copied().unwrap_or_default();
             if let (Ok(id), Some(row)) = (id, row) {
                 out.push((id, row, flags & 1 == 1, flags & 2 == 2));
             }

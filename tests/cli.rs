@@ -139,11 +139,7 @@ fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
-    let out = stdout(&cuentas(&demo, &["run", "--once"]));
-    assert!(
-        out.lines().last().unwrap().contains("0 messages sent") || out.contains("messages sent"),
-        "{out}"
-    );
+    stdout(&cuentas(&demo, &["run", "--once"]));
 
     let listed = stdout(&cuentas(&demo, &["requests"]));
     let lines: Vec<&str> = listed.lines().collect();

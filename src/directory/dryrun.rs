@@ -12,7 +12,7 @@ pub struct DryRun {
 impl DryRun {
     /// "Applies" a plan: records each operation.
     pub fn apply(&mut self, plan: &Plan) -> Vec<String> {
-        let lines: Vec<String> = plan.ops.iter().map(|op| format!("{op} (simulación)")).collect();
+        let lines: Vec<String> = plan.ops.iter().map(ToString::to_string).collect();
         self.applied.extend(lines.iter().cloned());
         lines
     }
