@@ -110,6 +110,9 @@ pub fn init_logging(format: LogFormat) {
 
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> Result<()> {
+    // One TLS provider for the whole process (LDAP, SMTP, Google): ring. Installing it twice
+    // is harmless, so a test calling this more than once does not fail.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Check { offline } => check(&cli.config, offline),
         Command::Run { once } => {
@@ -276,14 +279,23 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         Ok(t) => problems.extend(t.check().into_iter().map(|e| e.to_string())),
         Err(e) => problems.push(e.to_string()),
     }
-    let crate::config::SourceConfig::Csv { path: source } = &config.source;
-    match crate::source::csv::CsvSource::open(source) {
-        Ok(s) => {
-            if let Err(e) = crate::intake::ColumnMap::new(s.header(), &config.form.columns) {
-                problems.push(format!("{}: {e}", source.display()));
-            }
+    let mut source = match crate::source::Source::from_config(&config) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            problems.push(format!("[source]: {e}"));
+            None
         }
-        Err(e) => problems.push(e.to_string()),
+    };
+    // A CSV export is checked offline; a spreadsheet needs the network (below).
+    if let Some(csv @ crate::source::Source::Csv { .. }) = &mut source {
+        match csv.header(now()) {
+            Ok(header) => {
+                if let Err(e) = crate::intake::ColumnMap::new(&header, &config.form.columns) {
+                    problems.push(format!("{}: {e}", csv.describe()));
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
     }
     if !problems.is_empty() {
         bail!("{} has {} problem(s):\n  - {}", path.display(), problems.len(), problems.join("\n  - "));
@@ -311,7 +323,21 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         }
         crate::config::DirectoryMode::DryRun => println!("directory: a dry run, nothing to reach"),
     }
-    println!("source: a CSV file; mail: a file spool; nothing else to reach");
+    if let Some(crate::source::Source::Sheet(sheet)) = &mut source {
+        let header = sheet.header(now()).with_context(|| format!("[source] {}", sheet.describe()))?;
+        if let Err(e) = crate::intake::ColumnMap::new(&header, &config.form.columns) {
+            bail!("[source] {}: {e}", sheet.describe());
+        }
+        println!(
+            "{}: read as {}; its header has every required column ({} columns)",
+            sheet.describe(),
+            sheet.account(),
+            header.len()
+        );
+    }
+    if config.mail.transport == crate::config::MailTransport::Smtp {
+        println!("mail: SMTP is reached at the first message to send");
+    }
     Ok(())
 }
 
@@ -339,7 +365,7 @@ async fn run(config: Config, once: bool) -> Result<()> {
     // Outside systemd (no $NOTIFY_SOCKET) these calls do nothing.
     let _ = sd_notify::notify(false, &[NotifyState::Ready]);
     info!(store = %engine.store_dir().display(), "started");
-    loop {
+    'run: loop {
         // The cycle blocks (sled, files, the LDAP client's own runtime): off the async thread.
         let (back, result) = tokio::task::spawn_blocking(move || {
             let result = engine.cycle(now());
@@ -347,10 +373,17 @@ async fn run(config: Config, once: bool) -> Result<()> {
         })
         .await?;
         engine = back;
-        let report = result?;
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                retire(engine).await;
+                return Err(e.into());
+            }
+        };
         if once {
-            print_report(&engine, &report)?;
-            return Ok(());
+            let printed = print_report(&engine, &report);
+            retire(engine).await;
+            return printed;
         }
         let open = engine.store().open_rows()?.len();
         let status = format!(
@@ -377,17 +410,21 @@ async fn run(config: Config, once: bool) -> Result<()> {
                 _ = pet.tick(), if watchdog.is_some() => {
                     let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
                 }
-                _ = tokio::signal::ctrl_c() => return stop(),
-                _ = sigterm.recv() => return stop(),
+                _ = tokio::signal::ctrl_c() => break 'run,
+                _ = sigterm.recv() => break 'run,
             }
         }
     }
+    let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+    info!("stopping");
+    retire(engine).await;
+    Ok(())
 }
 
-fn stop() -> Result<()> {
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    info!("stopping");
-    Ok(())
+/// Drops the engine off the async thread: its LDAP and Sheets clients own runtimes of their
+/// own, and a runtime must not be dropped inside another.
+async fn retire(engine: Engine) {
+    let _ = tokio::task::spawn_blocking(move || drop(engine)).await;
 }
 
 fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
@@ -407,6 +444,9 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
         open,
         report.halted.as_ref().map(|h| format!("; INGESTION STOPPED: {h}")).unwrap_or_default()
     )?;
+    if let Some(e) = &report.source_error {
+        writeln!(out, "the responses could not be read: {e}")?;
+    }
     Ok(())
 }
 

@@ -105,6 +105,39 @@ pub enum SourceConfig {
         /// The CSV file.
         path: PathBuf,
     },
+    /// The form's response spreadsheet, read through the Google Sheets API with a service
+    /// account that the spreadsheet is shared with (as viewer).
+    GoogleSheet {
+        /// The id in the spreadsheet's URL: `https://docs.google.com/spreadsheets/d/<id>/edit`.
+        spreadsheet_id: String,
+        /// The tab with the responses; default: the first tab (Forms names it
+        /// «Respuestas de formulario 1»).
+        #[serde(default)]
+        sheet: Option<String>,
+        /// The service account's JSON key: a file, or `credential:NAME` (systemd LoadCredential=).
+        service_account_key: String,
+        /// The API's address, ending with `/`. Default `https://sheets.googleapis.com/`; change
+        /// it only for a proxy.
+        #[serde(default = "default_sheets_api")]
+        api_base_url: String,
+        /// Seconds to wait for one answer from Google. Default 30.
+        #[serde(default = "default_sheets_timeout_secs")]
+        timeout_secs: u64,
+        /// Seconds between two reads of the rows of open requests, to see edited responses
+        /// (one request for all of them). Default 600.
+        #[serde(default = "default_edit_check_interval_secs")]
+        edit_check_interval_secs: u64,
+    },
+}
+
+fn default_sheets_api() -> String {
+    "https://sheets.googleapis.com/".into()
+}
+fn default_sheets_timeout_secs() -> u64 {
+    30
+}
+fn default_edit_check_interval_secs() -> u64 {
+    600
 }
 
 /// `[form]`: how the form is built.
@@ -486,8 +519,8 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        match &mut self.source {
-            SourceConfig::Csv { path } => *path = base.join(&*path),
+        if let SourceConfig::Csv { path } = &mut self.source {
+            *path = base.join(&*path);
         }
         self.authorizers.path = base.join(&self.authorizers.path);
         for p in [
@@ -551,6 +584,41 @@ impl Config {
         };
         match &self.source {
             SourceConfig::Csv { path } => must_exist("[source] path", path, &mut p),
+            SourceConfig::GoogleSheet {
+                spreadsheet_id,
+                service_account_key,
+                api_base_url,
+                timeout_secs,
+                edit_check_interval_secs,
+                ..
+            } => {
+                if spreadsheet_id.is_empty()
+                    || !spreadsheet_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    p.push(format!(
+                        "[source] spreadsheet_id = «{spreadsheet_id}» is not a spreadsheet id (the part of its URL after /d/)"
+                    ));
+                }
+                if let SecretRef::File(path) = SecretRef::parse(service_account_key) {
+                    must_exist("[source] service_account_key", &self.base_dir().join(path), &mut p);
+                }
+                match api_base_url.split_once("://") {
+                    _ if !api_base_url.ends_with('/') => {
+                        p.push(format!("[source] api_base_url = «{api_base_url}» must end with /"))
+                    }
+                    Some(("https", _)) => {}
+                    Some(("http", rest)) if is_loopback(host_of(rest)) => {}
+                    _ => p.push(format!(
+                        "[source] api_base_url = «{api_base_url}» must be https:// (plain http only to this machine)"
+                    )),
+                }
+                if *timeout_secs == 0 {
+                    p.push("[source] timeout_secs must be at least 1".into());
+                }
+                if *edit_check_interval_secs == 0 {
+                    p.push("[source] edit_check_interval_secs must be at least 1".into());
+                }
+            }
         }
         must_exist("[authorizers] path", &self.authorizers.path, &mut p);
         let dir = &self.directory;
@@ -682,6 +750,16 @@ impl Config {
         self.mail.smtp_password.as_deref().map(|spec| self.secret(spec)).transpose()
     }
 
+    /// The Google service account's key, read from its file or credential.
+    pub fn service_account_key(&self) -> Result<Option<Secret>, String> {
+        match &self.source {
+            SourceConfig::GoogleSheet { service_account_key, .. } => {
+                self.secret(service_account_key).map(Some)
+            }
+            SourceConfig::Csv { .. } => Ok(None),
+        }
+    }
+
     /// The directory bind password, read from its file or credential.
     pub fn bind_password(&self) -> Result<Secret, String> {
         self.secret(self.directory.bind_password.as_deref().ok_or("[directory] bind_password is not set")?)
@@ -704,6 +782,15 @@ impl Config {
             self.time.business_day_end,
             &self.time.extra_non_working_days,
         )
+    }
+}
+
+/// The host of `host[:port]/path`, brackets of an IPv6 address removed.
+fn host_of(authority_and_path: &str) -> &str {
+    let authority = authority_and_path.split('/').next().unwrap_or_default();
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     }
 }
 

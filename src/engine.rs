@@ -3,7 +3,6 @@
 //! `now` is always a parameter.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -11,8 +10,8 @@ use minijinja::Value;
 use tracing::{error, info, info_span, warn};
 
 use crate::calendar::Calendar;
+use crate::config::Config;
 use crate::config::DirectoryMode;
-use crate::config::{Config, SourceConfig};
 use crate::directory::Directory;
 use crate::directory::dryrun::DryRun;
 use crate::directory::ldap::{Ldap, LdapError, LdapSettings};
@@ -24,8 +23,8 @@ use crate::notify::file::{Envelope, FileSender, SendError};
 use crate::notify::{self, Mailer, Rendered, TemplateError, Templates};
 use crate::policy::{Decision, Matrix, MatrixError, Policy, Query, TargetAccount};
 use crate::request::{Actor, HolderType, IllegalTransition, Kind, Request, RequestId, State, StateName};
-use crate::source::csv::CsvSource;
-use crate::source::{RawRow, SourceError, row_hash};
+use crate::source::sheet::SheetError;
+use crate::source::{RawRow, Source, SourceError, row_hash};
 use crate::store::{Changes, Cursor, Delivery, MessageKind, OutboxMessage, Store, StoreError};
 use std::sync::Arc;
 
@@ -73,6 +72,17 @@ pub struct CycleReport {
     pub sent: usize,
     /// Why ingestion stopped, if it did.
     pub halted: Option<String>,
+    /// Why the source could not be read this cycle, if it could not.
+    pub source_error: Option<String>,
+}
+
+/// A row seen before, compared with its request.
+enum Seen {
+    Unchanged,
+    /// Same requester, new answers, request still open.
+    Edited,
+    /// Another requester's answers: rows were moved or deleted. Why, in Spanish.
+    Moved(String),
 }
 
 impl CycleReport {
@@ -101,6 +111,11 @@ pub struct Engine {
     /// Requests waiting on the requester (`NeedsInfo`), by the person's document number: a new
     /// response for the same person replaces them (procedure, activity 5).
     waiting: HashMap<String, RequestId>,
+    source: Source,
+    /// When the rows of open requests were last read again.
+    last_edit_check: Option<Timestamp>,
+    /// Ingestion stopped last cycle: the edit check runs at every cycle until it resumes.
+    halted: bool,
 }
 
 impl Engine {
@@ -158,6 +173,7 @@ impl Engine {
                 Mailer::Smtp(crate::notify::smtp::SmtpSender::new(&settings)?)
             }
         };
+        let source = Source::from_config(&config)?;
         let store = Store::open(&config.state_dir)?;
         let open = store.open_requests()?;
         let waiting = open
@@ -179,6 +195,9 @@ impl Engine {
             store,
             claimed,
             waiting,
+            source,
+            last_edit_check: None,
+            halted: false,
         })
     }
 
@@ -234,22 +253,32 @@ impl Engine {
         Ok(report)
     }
 
-    fn source_path(&self) -> PathBuf {
-        match &self.config.source {
-            SourceConfig::Csv { path } => path.clone(),
-        }
-    }
-
     fn today(&self, now: Timestamp) -> Date {
         now.to_zoned(self.calendar.time_zone().clone()).date()
     }
 
     /// Reads the source: registers new rows, re-validates edited rows of open requests, and
-    /// stops (with an alert) when rows were deleted or reordered.
+    /// stops (with an alert) when rows were deleted or reordered. A source that does not
+    /// answer (Google's quota, the network) is reported and tried again later; the rest of
+    /// the cycle goes on.
     pub fn ingest(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
-        let path = self.source_path();
-        let source = CsvSource::open(&path)?;
-        let map = match ColumnMap::new(source.header(), &self.config.form.columns) {
+        match self.read_source(now, report) {
+            Err(EngineError::Source(SourceError::Sheet(e))) => self.source_failed(e, now, report),
+            other => other,
+        }
+    }
+
+    fn read_source(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let check_edits = self.halted
+            || match (self.source.edit_check_interval(), self.last_edit_check) {
+                (Some(interval), Some(last)) => now.duration_since(last) >= interval,
+                _ => true,
+            };
+        if check_edits {
+            self.source.refresh(now)?;
+        }
+        let header = self.source.header(now)?;
+        let map = match ColumnMap::new(&header, &self.config.form.columns) {
             Ok(map) => map,
             Err(missing) => {
                 let mut changes = Changes::new();
@@ -261,58 +290,72 @@ impl Engine {
         let cursor = self.store.cursor()?;
         let open = self.store.open_rows()?;
         let mut edits = Vec::new();
-        let mut batch = Vec::new();
-        let mut last_row = 0;
         let mut halt = None;
-        for row in source {
-            let row = row?;
-            last_row = row.row;
-            if row.row > cursor.rows_seen {
-                batch.push(row);
-                if batch.len() == REGISTER_BATCH {
-                    self.register(&map, std::mem::take(&mut batch), now, report)?;
+        // Rows already seen matter only while their request is open: their edits.
+        if check_edits {
+            let wanted: Vec<u32> = open.keys().copied().filter(|r| *r != cursor.rows_seen).collect();
+            for row in self.source.rows(&wanted, now)? {
+                let Some(&id) = open.get(&row.row) else { continue };
+                match self.compare(&map, id, &row)? {
+                    Seen::Unchanged => {}
+                    Seen::Edited => edits.push((id, row)),
+                    Seen::Moved(reason) => {
+                        halt = Some(reason);
+                        break;
+                    }
                 }
-                continue;
             }
-            // Rows already seen matter only while their request is open, and the last one
-            // always: a changed requester there means rows were moved.
-            let id = match open.get(&row.row) {
-                Some(id) => Some(*id),
-                None if row.row == cursor.rows_seen => cursor.last_id,
-                None => None,
-            };
-            let Some(id) = id else { continue };
-            let Some(request) = self.store.request(id)? else {
-                continue;
-            };
-            if request.row_hash == row_hash(&row.cells) {
-                continue;
+            self.last_edit_check = Some(now);
+        }
+        // The tail, from the last row seen (included: a changed or missing last row means
+        // rows were moved or deleted) to the end.
+        let mut batch = Vec::new();
+        let mut from = cursor.rows_seen.max(2);
+        let mut saw_last = cursor.rows_seen < 2;
+        while halt.is_none() {
+            let page = self.source.page(from, now)?;
+            for row in page.rows {
+                if row.row > cursor.rows_seen {
+                    batch.push(row);
+                    if batch.len() == REGISTER_BATCH {
+                        self.register(&map, std::mem::take(&mut batch), now, report)?;
+                    }
+                    continue;
+                }
+                if row.row < cursor.rows_seen {
+                    continue;
+                }
+                saw_last = true;
+                let id = open.get(&row.row).copied().or(cursor.last_id);
+                let Some(id) = id else { continue };
+                match self.compare(&map, id, &row)? {
+                    Seen::Unchanged => {}
+                    Seen::Edited => edits.push((id, row)),
+                    Seen::Moved(reason) => {
+                        halt = Some(reason);
+                        break;
+                    }
+                }
             }
-            let requester = intake::parse_row(&map, row.row, &row.cells).requester;
-            if requester != request.submission.requester {
-                halt = Some(format!(
-                    "la fila {} era la solicitud {} de {} y ahora es de «{}»: alguien movió o borró filas de las respuestas",
-                    row.row, id, request.submission.requester, requester
-                ));
-                break;
-            }
-            if request.is_open() {
-                edits.push((id, row));
+            match page.next {
+                Some(next) => from = next,
+                None => break,
             }
         }
-        if halt.is_none() && last_row < cursor.rows_seen {
+        if halt.is_none() && !saw_last {
             halt = Some(format!(
-                "las respuestas tienen {} filas y ya se habían registrado {}: alguien borró filas",
-                last_row.saturating_sub(1),
+                "las respuestas ya no llegan a la fila {} y ya se habían registrado {} filas: alguien borró filas",
+                cursor.rows_seen,
                 cursor.rows_seen.saturating_sub(1)
             ));
         }
+        self.halted = halt.is_some();
         if let Some(reason) = halt {
-            error!(source = %path.display(), "ingestion stopped: {reason}");
+            let source = self.source.describe();
+            error!(source = %source, "ingestion stopped: {reason}");
             let body = format!(
-                "{reason}.\n\nNo se registra ni se cambia ninguna solicitud a partir de {} hasta que las filas vuelvan a su lugar \
-                 (deshaga el cambio en la hoja de respuestas). Las solicitudes ya registradas siguen su curso.",
-                path.display()
+                "{reason}.\n\nNo se registra ni se cambia ninguna solicitud a partir de {source} hasta que las filas vuelvan a su lugar \
+                 (deshaga el cambio en la hoja de respuestas). Las solicitudes ya registradas siguen su curso."
             );
             let mut changes = Changes::new();
             self.alert(&mut changes, "Lectura de respuestas detenida", &body, now)?;
@@ -322,8 +365,55 @@ impl Engine {
         }
         self.register(&map, batch, now, report)?;
         for (id, row) in edits {
-            self.edit(&map, id, row, now, report)?;
+            if self.store.request(id)?.is_some_and(|r| r.is_open()) {
+                self.edit(&map, id, row, now, report)?;
+            }
         }
+        Ok(())
+    }
+
+    /// A row seen before, against the request registered from it.
+    fn compare(&self, map: &ColumnMap, id: RequestId, row: &RawRow) -> Result<Seen, EngineError> {
+        let Some(request) = self.store.request(id)? else { return Ok(Seen::Unchanged) };
+        if request.row_hash == row_hash(&row.cells) {
+            return Ok(Seen::Unchanged);
+        }
+        let requester = intake::parse_row(map, row.row, &row.cells).requester;
+        if requester != request.submission.requester {
+            return Ok(Seen::Moved(format!(
+                "la fila {} era la solicitud {} de {} y ahora es de «{}»: alguien movió o borró filas de las respuestas",
+                row.row, id, request.submission.requester, requester
+            )));
+        }
+        Ok(if request.is_open() { Seen::Edited } else { Seen::Unchanged })
+    }
+
+    /// The sheet did not answer: said once per kind of failure in the log, and, when a person
+    /// must act (access, key, id), once to the administrators.
+    fn source_failed(
+        &mut self,
+        e: SheetError,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let source = self.source.describe();
+        match &e {
+            SheetError::BackingOff { .. } => tracing::debug!(source = %source, "{e}"),
+            e if e.is_transient() => {
+                warn!(source = %source, error = %e, "cannot read the responses; trying again later")
+            }
+            e => {
+                error!(source = %source, error = %e, "cannot read the responses; trying again slowly");
+                let mut changes = Changes::new();
+                let body = format!(
+                    "cuentas no puede leer las respuestas del formulario ({source}):\n\n{e}\n\n\
+                     Las solicitudes nuevas esperan hasta que se corrija; las ya registradas siguen su curso."
+                );
+                self.alert(&mut changes, "No se pueden leer las respuestas", &body, now)?;
+                self.store.commit(changes)?;
+            }
+        }
+        report.source_error = Some(e.to_string());
         Ok(())
     }
 

@@ -331,7 +331,7 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime> {
 }
 
 /// Days since 1899-12-30, fractional: how Sheets serialises dates and times.
-fn parse_serial(s: &str) -> Option<DateTime> {
+pub(crate) fn parse_serial(s: &str) -> Option<DateTime> {
     if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return None;
     }

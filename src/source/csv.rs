@@ -34,6 +34,11 @@ impl CsvSource {
     pub fn header(&self) -> &[String] {
         &self.header
     }
+
+    /// The number of the row the next call to `next` returns.
+    pub fn next_row(&self) -> u32 {
+        self.next_row
+    }
 }
 
 impl Iterator for CsvSource {

@@ -1,6 +1,172 @@
 //! Where form responses come from: rows numbered as in the response sheet (1 is the header).
+//! The engine reads the header, then the tail from the last row it saw, page by page, and on
+//! its edit-check schedule just the rows of open requests.
 
 pub mod csv;
+pub mod sheet;
+
+use std::path::PathBuf;
+
+use jiff::{SignedDuration, Timestamp};
+
+use self::csv::CsvSource;
+use self::sheet::{SheetError, SheetSettings, SheetSource};
+use crate::config::{Config, SourceConfig};
+use crate::intake::Field;
+
+/// Rows read from a CSV export per page.
+const CSV_PAGE_ROWS: usize = 1000;
+
+/// A page of rows, in order.
+#[derive(Debug)]
+pub struct Page {
+    pub rows: Vec<RawRow>,
+    /// The row to ask for next; `None` when the end of the responses was reached.
+    pub next: Option<u32>,
+}
+
+/// Where the rows come from.
+pub enum Source {
+    /// A response export, read again from the top at every cycle (it is a local file).
+    Csv { path: PathBuf, reader: Option<Box<CsvSource>> },
+    /// The response spreadsheet, through the Google Sheets API.
+    Sheet(Box<SheetSource>),
+}
+
+impl Source {
+    /// The source the configuration names. Reaches nothing yet: the sheet is read at the
+    /// first cycle.
+    pub fn from_config(config: &Config) -> Result<Source, SourceError> {
+        match &config.source {
+            SourceConfig::Csv { path } => Ok(Source::Csv { path: path.clone(), reader: None }),
+            SourceConfig::GoogleSheet {
+                spreadsheet_id,
+                sheet,
+                api_base_url,
+                timeout_secs,
+                edit_check_interval_secs,
+                ..
+            } => {
+                let key = config
+                    .service_account_key()
+                    .map_err(SheetError::Key)?
+                    .ok_or_else(|| SheetError::Key("[source] service_account_key is not set".into()))?;
+                let time_zone = config
+                    .calendar()
+                    .map_err(|e| SheetError::Key(format!("[time]: {e}")))?
+                    .time_zone()
+                    .clone();
+                let timestamp_header = config
+                    .form
+                    .columns
+                    .get(Field::SubmittedAt.key())
+                    .cloned()
+                    .unwrap_or_else(|| Field::SubmittedAt.default_header().to_string());
+                let settings = SheetSettings {
+                    spreadsheet_id: spreadsheet_id.clone(),
+                    sheet: sheet.clone(),
+                    key,
+                    api_base_url: api_base_url.clone(),
+                    timeout: std::time::Duration::from_secs(*timeout_secs),
+                    edit_check_interval: SignedDuration::from_secs(*edit_check_interval_secs as i64),
+                    timestamp_header,
+                    time_zone,
+                };
+                Ok(Source::Sheet(Box::new(SheetSource::new(settings)?)))
+            }
+        }
+    }
+
+    /// For logs and alerts: the file or the spreadsheet.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Csv { path, .. } => path.display().to_string(),
+            Source::Sheet(s) => s.describe(),
+        }
+    }
+
+    /// How often the rows of open requests are read again; `None`: at every cycle.
+    pub fn edit_check_interval(&self) -> Option<SignedDuration> {
+        match self {
+            Source::Csv { .. } => None,
+            Source::Sheet(s) => Some(s.edit_check_interval()),
+        }
+    }
+
+    /// The header row.
+    pub fn header(&mut self, now: Timestamp) -> Result<Vec<String>, SourceError> {
+        match self {
+            Source::Csv { path, reader } => {
+                let csv = CsvSource::open(path)?;
+                let header = csv.header().to_vec();
+                *reader = Some(Box::new(csv));
+                Ok(header)
+            }
+            Source::Sheet(s) => Ok(s.header(now)?),
+        }
+    }
+
+    /// Measures the source again (the sheet's size and time zone; its header if its width
+    /// changed): on the edit-check schedule.
+    pub fn refresh(&mut self, now: Timestamp) -> Result<(), SourceError> {
+        match self {
+            Source::Csv { .. } => Ok(()),
+            Source::Sheet(s) => Ok(s.refresh(now)?),
+        }
+    }
+
+    /// Rows from `from` (included) on, a page at a time.
+    pub fn page(&mut self, from: u32, now: Timestamp) -> Result<Page, SourceError> {
+        match self {
+            Source::Csv { path, reader } => {
+                let mut csv = match reader.take() {
+                    Some(r) if r.next_row() <= from => r,
+                    _ => Box::new(CsvSource::open(path)?),
+                };
+                let mut rows = Vec::new();
+                while rows.len() < CSV_PAGE_ROWS {
+                    match csv.next() {
+                        Some(row) => {
+                            let row = row?;
+                            if row.row >= from {
+                                rows.push(row);
+                            }
+                        }
+                        None => return Ok(Page { rows, next: None }),
+                    }
+                }
+                let next = csv.next_row();
+                *reader = Some(csv);
+                Ok(Page { rows, next: Some(next) })
+            }
+            Source::Sheet(s) => {
+                let page = s.page(from, now)?;
+                Ok(Page { next: (!page.last).then_some(page.next), rows: page.rows })
+            }
+        }
+    }
+
+    /// Just these rows (the edit check); a row past the end comes back with no cells.
+    pub fn rows(&mut self, wanted: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SourceError> {
+        match self {
+            Source::Csv { path, .. } => {
+                let set: std::collections::HashSet<u32> = wanted.iter().copied().collect();
+                let mut out = Vec::with_capacity(set.len());
+                for row in CsvSource::open(path)? {
+                    let row = row?;
+                    if set.contains(&row.row) {
+                        out.push(row);
+                    }
+                }
+                let found: std::collections::HashSet<u32> = out.iter().map(|r| r.row).collect();
+                out.extend(set.difference(&found).map(|&row| RawRow { row, cells: Vec::new() }));
+                out.sort_by_key(|r| r.row);
+                Ok(out)
+            }
+            Source::Sheet(s) => Ok(s.rows(wanted, now)?),
+        }
+    }
+}
 
 /// One response row as the source holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +202,8 @@ pub enum SourceError {
     Format { path: std::path::PathBuf, row: u32, message: String },
     #[error("{path} is empty: it has no header row")]
     NoHeader { path: std::path::PathBuf },
+    #[error(transparent)]
+    Sheet(#[from] SheetError),
 }
 
 #[cfg(test)]

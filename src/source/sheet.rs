@@ -1,0 +1,740 @@
+//! The form's response spreadsheet, read through the Google Sheets API v4 (`google-sheets4`)
+//! with a service account (`yup-oauth2`).
+//!
+//! Google allows 60 reads per minute per user and the sheet grows forever, so an idle poll is
+//! one `values.get` from the last row seen to the end, whatever the sheet's length; the sheet's
+//! metadata and header are read again only on the slower edit-check schedule. Failures back off
+//! in engine time (`now` is a parameter): 429, 5xx and timeouts exponentially with jitter up to
+//! a cap, refused access and missing spreadsheets slowly, with an error that says what to do.
+
+use std::time::Duration;
+
+use google_sheets4::Sheets;
+use google_sheets4::api::ValueRange;
+use google_sheets4::yup_oauth2;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use super::RawRow;
+use crate::config::Secret;
+
+/// What the daemon may do with the spreadsheet: read it, nothing else.
+const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
+/// Rows asked for in one `values.get`: a first import of a long sheet comes in pages.
+const PAGE_ROWS: u32 = 5000;
+/// Rows re-read by one `batchGet` of the edit check (ranges in one URL).
+const RANGES_PER_BATCH: usize = 200;
+/// First wait after a transient failure; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: SignedDuration = SignedDuration::from_secs(30);
+const MAX_BACKOFF: SignedDuration = SignedDuration::from_mins(15);
+/// Wait after a failure a person must fix (access refused, spreadsheet missing, bad key).
+const SLOW_RETRY: SignedDuration = SignedDuration::from_mins(10);
+
+type Connector = HttpsConnector<HttpConnector>;
+type Authenticator = yup_oauth2::authenticator::Authenticator<Connector>;
+
+/// How to reach the spreadsheet.
+#[derive(Debug, Clone)]
+pub struct SheetSettings {
+    pub spreadsheet_id: String,
+    /// The tab; `None` is the first one (Forms names it «Respuestas de formulario 1»).
+    pub sheet: Option<String>,
+    /// The service account's JSON key.
+    pub key: Secret,
+    /// `https://sheets.googleapis.com/` unless a proxy (or a test emulator) stands in.
+    pub api_base_url: String,
+    pub timeout: Duration,
+    /// How often the rows of open requests are read again (one `batchGet`).
+    pub edit_check_interval: SignedDuration,
+    /// Header of the form's timestamp column: its serial numbers are converted from the
+    /// spreadsheet's time zone to the entity's.
+    pub timestamp_header: String,
+    /// The entity's time zone.
+    pub time_zone: TimeZone,
+}
+
+/// Why the spreadsheet could not be read. [`SheetError::is_transient`] tells a failure that
+/// passes by itself from one a person must fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    #[error("the service-account key is not valid: {0}")]
+    Key(String),
+    #[error(
+        "Google refused the service account {account}: {message} (is the key current? \
+         a deleted or rotated key must be replaced in the credential)"
+    )]
+    Auth { account: String, message: String },
+    #[error(
+        "the spreadsheet {id} is not shared with the service account: share it with {account} as viewer \
+         (Compartir → Lector)"
+    )]
+    NotShared { id: String, account: String },
+    #[error(
+        "spreadsheet id {id} not found: check [source] spreadsheet_id (the part of the sheet's URL after /d/)"
+    )]
+    NotFound { id: String },
+    #[error("the spreadsheet has no tab named «{sheet}»; its tabs are: {tabs}")]
+    NoSheet { sheet: String, tabs: String },
+    #[error("Google Sheets answered {status} {reason}: {message}")]
+    Api { status: u16, reason: String, message: String },
+    #[error("no answer from Google Sheets within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot reach Google Sheets: {0}")]
+    Connection(String),
+    #[error("unexpected answer from Google Sheets: {0}")]
+    Protocol(String),
+    #[error("waiting until {until} before asking Google Sheets again (after {failures} failed attempts)")]
+    BackingOff { until: Timestamp, failures: u32 },
+}
+
+impl SheetError {
+    /// Failures that pass by themselves: quota, Google's own errors, the network.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SheetError::Api { status, .. } => *status == 429 || *status >= 500,
+            SheetError::Timeout(_) | SheetError::Connection(_) | SheetError::BackingOff { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// A range past the sheet's grid: the grid shrank (rows deleted) since it was measured.
+    fn is_past_grid(&self) -> bool {
+        matches!(self, SheetError::Api { status: 400, message, .. } if message.contains("exceeds grid limits"))
+    }
+}
+
+/// The tab as last measured.
+#[derive(Debug, Clone)]
+struct Grid {
+    /// The tab's title, as Google spells it.
+    title: String,
+    rows: u32,
+    columns: u32,
+    /// The spreadsheet's time zone: serial numbers are local times there.
+    time_zone: TimeZone,
+}
+
+/// What the daemon asks of the API, counted for the logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SheetCalls {
+    pub metadata: u64,
+    pub values: u64,
+}
+
+/// A page of rows from `values.get`.
+#[derive(Debug)]
+pub struct Page {
+    pub rows: Vec<RawRow>,
+    /// Nothing after this page: the tail has been read to the end of the sheet.
+    pub last: bool,
+    /// The first row after this page.
+    pub next: u32,
+}
+
+struct Client {
+    hub: Sheets<Connector>,
+    auth: Authenticator,
+}
+
+/// An open connection to the response spreadsheet.
+pub struct SheetSource {
+    settings: SheetSettings,
+    account: String,
+    /// Built on first use: its own single-threaded runtime (the engine is synchronous).
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Option<Client>,
+    grid: Option<Grid>,
+    header: Option<Vec<String>>,
+    timestamp_column: Option<usize>,
+    failures: u32,
+    retry_at: Option<Timestamp>,
+    pub calls: SheetCalls,
+}
+
+impl SheetSource {
+    pub fn new(settings: SheetSettings) -> Result<SheetSource, SheetError> {
+        let key = yup_oauth2::parse_service_account_key(settings.key.expose())
+            .map_err(|e| SheetError::Key(e.to_string()))?;
+        if !settings.api_base_url.ends_with('/') {
+            return Err(SheetError::Key(format!("api_base_url «{}» must end with /", settings.api_base_url)));
+        }
+        Ok(SheetSource {
+            account: key.client_email.clone(),
+            settings,
+            runtime: None,
+            client: None,
+            grid: None,
+            header: None,
+            timestamp_column: None,
+            failures: 0,
+            retry_at: None,
+            calls: SheetCalls::default(),
+        })
+    }
+
+    /// The service account's address: whom to share the spreadsheet with.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn edit_check_interval(&self) -> SignedDuration {
+        self.settings.edit_check_interval
+    }
+
+    pub fn describe(&self) -> String {
+        format!("spreadsheet {}", self.settings.spreadsheet_id)
+    }
+
+    /// The header row. Read once, and again by [`SheetSource::refresh`] when the tab's column
+    /// count changed.
+    pub fn header(&mut self, now: Timestamp) -> Result<Vec<String>, SheetError> {
+        if self.header.is_none() {
+            self.refresh(now)?;
+        }
+        self.header.clone().ok_or_else(|| SheetError::Protocol("no header row".into()))
+    }
+
+    /// Measures the tab again (`spreadsheets.get`) and re-reads the header if its width
+    /// changed: on the edit-check schedule, and when a range turned out to be past the grid.
+    pub fn refresh(&mut self, now: Timestamp) -> Result<(), SheetError> {
+        self.guarded(now, |s| {
+            let columns_before = s.grid.as_ref().map(|g| g.columns);
+            let grid = s.measure()?;
+            let reread = s.header.is_none() || columns_before != Some(grid.columns);
+            s.grid = Some(grid);
+            if reread {
+                let grid = s.grid.clone().ok_or_else(|| SheetError::Protocol("no grid".into()))?;
+                let range = format!("{}!1:1", quote_sheet(&grid.title));
+                let values = s.get_values(&range)?;
+                let header: Vec<String> = values
+                    .values
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|v| plain_text(v).trim_start_matches('\u{FEFF}').to_string())
+                    .collect();
+                let wanted = crate::intake::fold(&s.settings.timestamp_header);
+                s.timestamp_column = header.iter().position(|h| crate::intake::fold(h) == wanted);
+                s.header = Some(header);
+            }
+            Ok(())
+        })
+    }
+
+    /// Rows from `from` (included) on, at most a page of them.
+    pub fn page(&mut self, from: u32, now: Timestamp) -> Result<Page, SheetError> {
+        if self.grid.is_none() || self.header.is_none() {
+            self.refresh(now)?;
+        }
+        let result = self.guarded(now, |s| s.read_page(from));
+        match result {
+            Err(e) if e.is_past_grid() => {
+                // Rows were deleted since the grid was measured: measure again, read again.
+                self.refresh(now)?;
+                self.guarded(now, |s| s.read_page(from))
+            }
+            other => other,
+        }
+    }
+
+    /// Just these rows, in one `batchGet` (per 200 ranges): the edit check. A row past the
+    /// end of the sheet comes back with no cells.
+    pub fn rows(&mut self, rows: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SheetError> {
+        if self.grid.is_none() {
+            self.refresh(now)?;
+        }
+        self.guarded(now, |s| s.read_rows(rows))
+    }
+
+    fn read_page(&mut self, from: u32) -> Result<Page, SheetError> {
+        let grid = self.grid.clone().ok_or_else(|| SheetError::Protocol("no grid".into()))?;
+        if from > grid.rows {
+            return Ok(Page { rows: Vec::new(), last: true, next: from });
+        }
+        let last_column = column_letters(grid.columns.max(1));
+        let bounded = grid.rows - from >= PAGE_ROWS;
+        let range = if bounded {
+            format!("{}!A{from}:{last_column}{}", quote_sheet(&grid.title), from + PAGE_ROWS - 1)
+        } else {
+            // Open-ended: whatever Forms appended since the grid was measured comes too.
+            format!("{}!A{from}:{last_column}", quote_sheet(&grid.title))
+        };
+        let values = self.get_values(&range)?;
+        if let Some(end) = values.range.as_deref().and_then(range_end_row)
+            && let Some(g) = &mut self.grid
+            && end > g.rows
+        {
+            g.rows = end;
+        }
+        let rows = self.to_rows(from, values.values.unwrap_or_default(), &grid);
+        Ok(Page { rows, last: !bounded, next: from + PAGE_ROWS })
+    }
+
+    fn read_rows(&mut self, rows: &[u32]) -> Result<Vec<RawRow>, SheetError> {
+        let grid = self.grid.clone().ok_or_else(|| SheetError::Protocol("no grid".into()))?;
+        let last_column = column_letters(grid.columns.max(1));
+        let mut wanted: Vec<u32> = rows.iter().copied().filter(|r| *r >= 2).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let (inside, outside): (Vec<u32>, Vec<u32>) = wanted.into_iter().partition(|r| *r <= grid.rows);
+        let mut out: Vec<RawRow> = outside.into_iter().map(|row| RawRow { row, cells: Vec::new() }).collect();
+        // Consecutive rows in one range: fewer ranges, same cells.
+        let mut spans: Vec<(u32, u32)> = Vec::new();
+        for r in inside {
+            match spans.last_mut() {
+                Some((_, end)) if *end + 1 == r => *end = r,
+                _ => spans.push((r, r)),
+            }
+        }
+        for chunk in spans.chunks(RANGES_PER_BATCH) {
+            let ranges: Vec<String> = chunk
+                .iter()
+                .map(|(a, b)| format!("{}!A{a}:{last_column}{b}", quote_sheet(&grid.title)))
+                .collect();
+            let answers = self.batch_get(&ranges)?;
+            if answers.len() != chunk.len() {
+                return Err(SheetError::Protocol(format!(
+                    "asked for {} ranges, got {}",
+                    chunk.len(),
+                    answers.len()
+                )));
+            }
+            for ((start, end), answer) in chunk.iter().zip(answers) {
+                let mut got = self.to_rows(*start, answer.values.unwrap_or_default(), &grid);
+                // Trailing empty rows are omitted by Google: they are rows with no cells.
+                let have: std::collections::HashSet<u32> = got.iter().map(|r| r.row).collect();
+                got.extend(
+                    (*start..=*end)
+                        .filter(|r| !have.contains(r))
+                        .map(|row| RawRow { row, cells: Vec::new() }),
+                );
+                out.extend(got);
+            }
+        }
+        out.sort_by_key(|r| r.row);
+        Ok(out)
+    }
+
+    /// Numbers the rows of a values answer and turns its cells into text; empty rows inside
+    /// the range are kept (as rows with no cells), as the engine must see a gap.
+    fn to_rows(&self, from: u32, values: Vec<Vec<Value>>, grid: &Grid) -> Vec<RawRow> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(i, cells)| RawRow {
+                row: from + i as u32,
+                cells: cells
+                    .iter()
+                    .enumerate()
+                    .map(|(c, v)| {
+                        if Some(c) == self.timestamp_column
+                            && let Some(text) = self.local_timestamp(v, &grid.time_zone)
+                        {
+                            text
+                        } else {
+                            plain_text(v)
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// A timestamp serial (a local time in the spreadsheet's zone) as the entity's local time.
+    fn local_timestamp(&self, v: &Value, sheet_zone: &TimeZone) -> Option<String> {
+        let serial = v.as_f64()?;
+        let local = crate::intake::parse_serial(&format!("{serial}"))?;
+        let instant = local.to_zoned(sheet_zone.clone()).ok()?.timestamp();
+        Some(instant.to_zoned(self.settings.time_zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+    }
+
+    /// Runs `f` unless backing off; keeps the backoff state from its outcome.
+    fn guarded<T>(
+        &mut self,
+        now: Timestamp,
+        f: impl FnOnce(&mut SheetSource) -> Result<T, SheetError>,
+    ) -> Result<T, SheetError> {
+        if let Some(until) = self.retry_at
+            && now < until
+        {
+            return Err(SheetError::BackingOff { until, failures: self.failures });
+        }
+        match f(self) {
+            Ok(v) => {
+                self.failures = 0;
+                self.retry_at = None;
+                Ok(v)
+            }
+            Err(e) if e.is_past_grid() => Err(e),
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                let wait = if e.is_transient() { backoff(self.failures, jitter()) } else { SLOW_RETRY };
+                self.retry_at = Some(now + wait);
+                Err(e)
+            }
+        }
+    }
+
+    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, SheetError> {
+        if self.runtime.is_none() {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| SheetError::Connection(format!("cannot start the HTTP runtime: {e}")))?;
+            self.runtime = Some(rt);
+        }
+        self.runtime.as_ref().ok_or_else(|| SheetError::Connection("no runtime".into()))
+    }
+
+    /// Builds the HTTP client and the authenticator on first use.
+    fn client(&mut self) -> Result<(), SheetError> {
+        if self.client.is_some() {
+            return Ok(());
+        }
+        let key = yup_oauth2::parse_service_account_key(self.settings.key.expose())
+            .map_err(|e| SheetError::Key(e.to_string()))?;
+        let base = self.settings.api_base_url.clone();
+        let timeout = self.settings.timeout;
+        let rt = self.runtime()?;
+        let client = rt.block_on(async move {
+            let auth_http = http_client::<String>()?;
+            let auth = yup_oauth2::ServiceAccountAuthenticator::with_client(
+                key,
+                yup_oauth2::client::CustomHyperClientBuilder::from(auth_http),
+            )
+            .with_timeout(timeout)
+            .build()
+            .await
+            .map_err(|e| SheetError::Key(e.to_string()))?;
+            let mut hub = Sheets::new(http_client()?, auth.clone());
+            hub.base_url(base.clone());
+            hub.root_url(base);
+            Ok::<_, SheetError>(Client { hub, auth })
+        })?;
+        self.client = Some(client);
+        Ok(())
+    }
+
+    /// `spreadsheets.get`, just the tab's title, size and the spreadsheet's time zone.
+    fn measure(&mut self) -> Result<Grid, SheetError> {
+        self.calls.metadata += 1;
+        let id = self.settings.spreadsheet_id.clone();
+        let wanted = self.settings.sheet.clone();
+        let sheet = self.call(|hub| {
+            let id = id.clone();
+            async move {
+                hub.spreadsheets()
+                    .get(&id)
+                    .param("fields", "properties(timeZone,locale),sheets.properties(title,gridProperties)")
+                    .add_scope(SCOPE)
+                    .doit()
+                    .await
+                    .map(|(_, s)| s)
+            }
+        })?;
+        let zone_name = sheet.properties.as_ref().and_then(|p| p.time_zone.clone()).unwrap_or_default();
+        let time_zone = jiff::tz::db().get(&zone_name).unwrap_or_else(|_| self.settings.time_zone.clone());
+        let tabs: Vec<_> =
+            sheet.sheets.unwrap_or_default().into_iter().filter_map(|s| s.properties).collect();
+        let tab = match &wanted {
+            Some(name) => tabs.iter().find(|t| t.title.as_deref() == Some(name.as_str())),
+            None => tabs.iter().min_by_key(|t| t.index.unwrap_or(0)),
+        };
+        let Some(tab) = tab else {
+            let names: Vec<_> =
+                tabs.iter().filter_map(|t| t.title.clone()).map(|t| format!("«{t}»")).collect();
+            return Err(SheetError::NoSheet { sheet: wanted.unwrap_or_default(), tabs: names.join(", ") });
+        };
+        let grid = tab.grid_properties.clone().unwrap_or_default();
+        Ok(Grid {
+            title: tab.title.clone().unwrap_or_default(),
+            rows: grid.row_count.unwrap_or(0).max(0) as u32,
+            columns: grid.column_count.unwrap_or(0).max(0) as u32,
+            time_zone,
+        })
+    }
+
+    /// `values.get` of one A1 range, unformatted, dates as serial numbers.
+    fn get_values(&mut self, range: &str) -> Result<ValueRange, SheetError> {
+        self.calls.values += 1;
+        let id = self.settings.spreadsheet_id.clone();
+        // google-sheets4 puts the range into the URL path as it is: `#` or `?` in a tab's name
+        // would cut the URL short, so the range is percent-encoded here.
+        let encoded = encode_path_segment(range);
+        self.call(|hub| {
+            let (id, encoded) = (id.clone(), encoded.clone());
+            async move {
+                hub.spreadsheets()
+                    .values_get(&id, &encoded)
+                    .value_render_option("UNFORMATTED_VALUE")
+                    .date_time_render_option("SERIAL_NUMBER")
+                    .add_scope(SCOPE)
+                    .doit()
+                    .await
+                    .map(|(_, v)| v)
+            }
+        })
+    }
+
+    /// `values:batchGet` of several ranges (query parameters, which the crate encodes).
+    fn batch_get(&mut self, ranges: &[String]) -> Result<Vec<ValueRange>, SheetError> {
+        self.calls.values += 1;
+        let id = self.settings.spreadsheet_id.clone();
+        let answer = self.call(|hub| {
+            let id = id.clone();
+            let ranges = ranges.to_vec();
+            async move {
+                let mut call = hub
+                    .spreadsheets()
+                    .values_batch_get(&id)
+                    .value_render_option("UNFORMATTED_VALUE")
+                    .date_time_render_option("SERIAL_NUMBER")
+                    .add_scope(SCOPE);
+                for r in &ranges {
+                    call = call.add_ranges(r);
+                }
+                call.doit().await.map(|(_, v)| v)
+            }
+        })?;
+        Ok(answer.value_ranges.unwrap_or_default())
+    }
+
+    /// One API call with a timeout; a 401 refreshes the token once and tries again.
+    fn call<T, F, Fut>(&mut self, make: F) -> Result<T, SheetError>
+    where
+        F: Fn(Sheets<Connector>) -> Fut,
+        Fut: std::future::Future<Output = google_sheets4::Result<T>>,
+    {
+        self.client()?;
+        let timeout = self.settings.timeout;
+        let id = self.settings.spreadsheet_id.clone();
+        let account = self.account.clone();
+        let (Some(rt), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
+            return Err(SheetError::Connection("no client".into()));
+        };
+        let once = |fut: Fut| {
+            rt.block_on(async {
+                match tokio::time::timeout(timeout, fut).await {
+                    Ok(r) => r.map_err(|e| classify(e, &id, &account)),
+                    Err(_) => Err(SheetError::Timeout(timeout)),
+                }
+            })
+        };
+        match once(make(client.hub.clone())) {
+            Err(SheetError::Api { status: 401, .. }) => {
+                // The token expired or was revoked before its time: ask for a new one, once.
+                let auth = client.auth.clone();
+                rt.block_on(async {
+                    tokio::time::timeout(timeout, auth.force_refreshed_token(&[SCOPE])).await
+                })
+                .map_err(|_| SheetError::Timeout(timeout))?
+                .map_err(|e| auth_error(&e.to_string(), &account))?;
+                once(make(client.hub.clone()))
+            }
+            other => other,
+        }
+    }
+}
+
+/// An HTTP client for Google: HTTPS with the system's roots (plain HTTP is accepted for a
+/// loopback emulator or proxy; the configuration refuses it elsewhere).
+fn http_client<B>() -> Result<hyper_util::client::legacy::Client<Connector, B>, SheetError>
+where
+    B: google_sheets4::hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .map_err(|e| SheetError::Connection(format!("cannot load the system's CA certificates: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
+}
+
+/// Google's error, read from the JSON body: `{"error": {"code", "message", "status"}}`.
+fn classify(e: google_sheets4::Error, id: &str, account: &str) -> SheetError {
+    use google_sheets4::Error as E;
+    match e {
+        E::BadRequest(body) => {
+            let err = &body["error"];
+            let status = err["code"].as_u64().unwrap_or(400) as u16;
+            let reason = err["status"].as_str().unwrap_or_default().to_string();
+            let message = err["message"].as_str().map_or_else(|| body.to_string(), str::to_string);
+            match status {
+                403 => SheetError::NotShared { id: id.into(), account: account.into() },
+                404 => SheetError::NotFound { id: id.into() },
+                _ => SheetError::Api { status, reason, message },
+            }
+        }
+        E::Failure(response) => {
+            let status = response.status().as_u16();
+            match status {
+                403 => SheetError::NotShared { id: id.into(), account: account.into() },
+                404 => SheetError::NotFound { id: id.into() },
+                _ => SheetError::Api {
+                    status,
+                    reason: response.status().canonical_reason().unwrap_or_default().into(),
+                    message: "no details in the answer".into(),
+                },
+            }
+        }
+        E::MissingToken(e) => auth_error(&e.to_string(), account),
+        E::HttpError(e) => SheetError::Connection(error_chain(&e)),
+        E::Io(e) => SheetError::Connection(e.to_string()),
+        E::JsonDecodeError(_, e) => SheetError::Protocol(e.to_string()),
+        other => SheetError::Protocol(other.to_string()),
+    }
+}
+
+/// A token that could not be had: Google refused the key (permanent), or could not be
+/// reached (transient).
+fn auth_error(message: &str, account: &str) -> SheetError {
+    let message = message.trim().to_string();
+    if message.contains("Connection failure") || message.contains("timed out") || message.contains("Timeout")
+    {
+        SheetError::Connection(format!("token endpoint: {message}"))
+    } else {
+        SheetError::Auth { account: account.into(), message }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Exponential backoff with jitter: 30 s, 1 min, 2 min … up to 15 min, each times a factor
+/// in [0.5, 1) so that many daemons do not retry in step.
+pub fn backoff(failures: u32, jitter: f64) -> SignedDuration {
+    let doubling = FIRST_BACKOFF.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(16) as i32);
+    let capped = doubling.min(MAX_BACKOFF.as_secs_f64());
+    SignedDuration::from_secs_f64(capped * (0.5 + jitter.clamp(0.0, 1.0) / 2.0))
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    match getrandom::fill(&mut b) {
+        Ok(()) => f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX),
+        Err(_) => 0.5,
+    }
+}
+
+/// A cell as text: strings as they are, whole numbers without a decimal point (document
+/// numbers come as numbers), other numbers as Rust prints them, booleans as Sheets shows them.
+fn plain_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+            (None, Some(f)) => format!("{f}"),
+            _ => n.to_string(),
+        },
+        Value::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A tab's name in A1 notation: quoted unless it is plain letters, digits and `_`; an inner
+/// `'` is doubled.
+pub fn quote_sheet(title: &str) -> String {
+    if !title.is_empty() && title.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        title.to_string()
+    } else {
+        format!("'{}'", title.replace('\'', "''"))
+    }
+}
+
+/// Percent-encodes a range for a URL path segment: everything but unreserved characters and
+/// the `!` and `:` of A1 notation.
+pub fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `1` → `A`, `26` → `Z`, `27` → `AA`.
+pub fn column_letters(mut n: u32) -> String {
+    let mut out = Vec::new();
+    while n > 0 {
+        let r = (n - 1) % 26;
+        out.push(b'A' + r as u8);
+        n = (n - 1) / 26;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The last row of an answered range (`'Hoja'!A5:Z1000` → 1000): Google clips open ranges to
+/// the grid, so this is the tab's row count, for free.
+fn range_end_row(range: &str) -> Option<u32> {
+    let cells = range.rsplit_once('!').map_or(range, |(_, c)| c);
+    let end = cells.rsplit_once(':').map_or(cells, |(_, e)| e);
+    let digits: String = end.chars().skip_while(|c| c.is_ascii_alphabetic()).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_quoted_and_ranges_encoded() {
+        assert_eq!(quote_sheet("Hoja1"), "Hoja1");
+        assert_eq!(quote_sheet("Respuestas de formulario 1"), "'Respuestas de formulario 1'");
+        assert_eq!(quote_sheet("Ana's #1?/x"), "'Ana''s #1?/x'");
+        assert_eq!(encode_path_segment("'Ana''s #1?/x'!A2:Z"), "%27Ana%27%27s%20%231%3F%2Fx%27!A2:Z");
+        assert_eq!(encode_path_segment("Año!A1"), "A%C3%B1o!A1");
+    }
+
+    #[test]
+    fn columns_and_answered_ranges() {
+        assert_eq!(column_letters(1), "A");
+        assert_eq!(column_letters(26), "Z");
+        assert_eq!(column_letters(27), "AA");
+        assert_eq!(column_letters(702), "ZZ");
+        assert_eq!(column_letters(703), "AAA");
+        assert_eq!(range_end_row("'Respuestas de formulario 1'!A5:Z1000"), Some(1000));
+        assert_eq!(range_end_row("Hoja!A5:Z"), None);
+        assert_eq!(range_end_row("'a!b:c'!B7"), Some(7));
+    }
+
+    #[test]
+    fn cells_become_the_text_a_person_typed() {
+        assert_eq!(plain_text(&serde_json::json!(1012345678)), "1012345678");
+        assert_eq!(plain_text(&serde_json::json!(1012345678.0)), "1012345678");
+        assert_eq!(plain_text(&serde_json::json!(46353.5)), "46353.5");
+        assert_eq!(plain_text(&serde_json::json!("Ana")), "Ana");
+        assert_eq!(plain_text(&serde_json::json!(null)), "");
+        assert_eq!(plain_text(&serde_json::json!(true)), "TRUE");
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_a_cap() {
+        assert_eq!(backoff(1, 1.0), SignedDuration::from_secs(30));
+        assert_eq!(backoff(1, 0.0), SignedDuration::from_secs(15));
+        assert_eq!(backoff(3, 1.0), SignedDuration::from_secs(120));
+        assert_eq!(backoff(40, 1.0), MAX_BACKOFF);
+        assert!(backoff(40, 0.0) >= MAX_BACKOFF / 2);
+    }
+}
