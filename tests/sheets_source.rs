@@ -1,0 +1,464 @@
+//! The Google Sheets source against the in-process Sheets API emulator (`common::sheets`):
+//! the demo read from a spreadsheet gives what the CSV gives; an idle poll costs one small
+//! request whatever the sheet's length; quota storms, Google's errors and timeouts back off
+//! and lose nothing; a wrong key and an unshared sheet say what to do; edits of open requests
+//! are seen by the edit check; timestamps convert in the spreadsheet's time zone.
+
+// A test fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::Demo;
+use common::sheets::Emulator;
+use cuentas::engine::{CycleReport, Engine};
+use cuentas::request::{Request, StateName};
+use jiff::civil::{Date, DateTime};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+const SPREADSHEET: &str = "1FormRespuestasUPME_demo-2026";
+/// A tab name that needs quoting and percent-encoding: space, quote, `#`, `?` and `/`.
+const AWKWARD_TAB: &str = "Respuestas #1 ¿'nuevas'? / 2026";
+const TAB: &str = "Respuestas de formulario 1";
+/// Friday 27 November 2026, 08:00 in Bogotá.
+const T0: &str = "2026-11-27T13:00:00Z";
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn by_row(engine: &Engine) -> BTreeMap<u32, Request> {
+    engine.store().requests().map(|r| r.unwrap()).map(|r| (r.row, r)).collect()
+}
+
+/// Days since 1899-12-30, fractional: how Sheets stores a date and time.
+fn serial(dt: DateTime) -> f64 {
+    let epoch = Date::constant(1899, 12, 30).to_datetime(jiff::civil::Time::midnight());
+    dt.duration_since(epoch).as_secs_f64() / 86_400.0
+}
+
+/// A CSV export's row as Sheets holds it: the timestamp and dates as serial numbers, digit-only
+/// answers as numbers, everything else as text.
+fn typed(header: &[String], cells: &[String]) -> Vec<Value> {
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            let h = header.get(i).map(String::as_str).unwrap_or("");
+            if h == "Marca temporal"
+                && let Some(dt) = cuentas::intake::parse_timestamp(cell)
+            {
+                return json!(serial(dt));
+            }
+            if h.starts_with("Fecha")
+                && let Some(d) = cuentas::intake::parse_date(cell)
+            {
+                return json!(serial(d.to_datetime(jiff::civil::Time::midnight())) as i64);
+            }
+            if !cell.is_empty()
+                && !cell.starts_with('0')
+                && cell.len() < 16
+                && cell.bytes().all(|b| b.is_ascii_digit())
+            {
+                return json!(cell.parse::<i64>().unwrap());
+            }
+            json!(cell)
+        })
+        .collect()
+}
+
+/// The demo's responses as the spreadsheet's rows (header first).
+fn demo_rows(demo: &Demo) -> Vec<Vec<Value>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(demo.path("respuestas.csv"))
+        .unwrap();
+    let rows: Vec<Vec<String>> =
+        reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+    let header = rows[0].clone();
+    std::iter::once(header.iter().map(|h| json!(h)).collect())
+        .chain(rows[1..].iter().map(|r| typed(&header, r)))
+        .collect()
+}
+
+/// Points the demo's configuration at the emulator instead of the CSV export.
+fn use_sheet(demo: &Demo, emu: &Emulator, tab: Option<&str>, key: &str, extra: &str) {
+    let key = emu.key_file(demo.dir.path(), key);
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let sheet = tab.map(|t| format!("sheet = {}\n", toml_string(t))).unwrap_or_default();
+    let source = format!(
+        "kind = \"google-sheet\"\nspreadsheet_id = \"{SPREADSHEET}\"\n{sheet}service_account_key = {}\napi_base_url = \"{}\"\n{extra}",
+        toml_string(&key.display().to_string()),
+        emu.base_url()
+    );
+    let config = config.replace("kind = \"csv\"\npath = \"respuestas.csv\"\n", &source);
+    assert!(config.contains("google-sheet"));
+    std::fs::write(demo.path("cuentas.toml"), config).unwrap();
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// A demo read from the emulator, with the demo's rows in it.
+fn sheet_demo(tab: &str, extra: &str) -> (Demo, Emulator) {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, tab, "America/Bogota");
+    emu.set_rows(demo_rows(&demo));
+    use_sheet(&demo, &emu, Some(tab), "service-account", extra);
+    (demo, emu)
+}
+
+/// A response row with the demo's header, for a creation that goes through.
+fn creation_row(n: usize, when: f64) -> Vec<Value> {
+    vec![
+        json!(when),
+        json!("talentohumano@upme.gov.co"),
+        json!("Creación de cuenta"),
+        json!("Funcionario"),
+        json!(format!("Persona{n}")),
+        json!(format!("Prueba{n}")),
+        json!("Cédula de ciudadanía"),
+        json!(1_000_000_000 + n as i64),
+        json!(format!("persona{n}@gmail.com")),
+        json!("Secretaría General"),
+        json!("Profesional"),
+        json!("carolina.rojas@upme.gov.co"),
+    ]
+}
+
+#[test]
+fn the_demo_from_a_spreadsheet_gives_the_same_requests_and_mails_as_the_csv() {
+    let csv = Demo::new();
+    let mut csv_engine = Engine::new(csv.config()).unwrap();
+    let csv_report = csv_engine.cycle(at(T0)).unwrap();
+
+    let (sheet, emu) = sheet_demo(AWKWARD_TAB, "");
+    let mut sheet_engine = Engine::new(sheet.config()).unwrap();
+    let sheet_report = sheet_engine.cycle(at(T0)).unwrap();
+
+    assert_eq!(sheet_report.source_error, None);
+    assert_eq!((sheet_report.registered, sheet_report.sent), (csv_report.registered, csv_report.sent));
+    assert_eq!(sheet_report.registered, 32);
+    let (a, b) = (by_row(&csv_engine), by_row(&sheet_engine));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (row, x) in &a {
+        let y = &b[row];
+        assert_eq!(x.id, y.id, "row {row}");
+        assert_eq!(x.state.name(), y.state.name(), "row {row}: {} / {}", x.state.reason(), y.state.reason());
+        assert_eq!(x.state.reason(), y.state.reason(), "row {row}");
+        assert_eq!(x.account, y.account, "row {row}");
+        assert_eq!(format!("{:?}", x.submission), format!("{:?}", y.submission), "row {row}");
+    }
+    // The same messages: recipients, subjects and bodies (temporary passwords are random).
+    let mails = |demo: &Demo| -> Vec<(String, String, String, String)> {
+        demo.mails()
+            .into_iter()
+            .map(|m| {
+                let body: Vec<&str> =
+                    m.body.lines().filter(|l| !l.contains("Contraseña temporal:")).collect();
+                (m.message_id, m.to, m.subject, body.join("\n"))
+            })
+            .collect()
+    };
+    let (ma, mb) = (mails(&csv), mails(&sheet));
+    // 48 messages, some to more than one recipient: 56 files, as the CSV demo.
+    assert_eq!(ma.len(), 56);
+    assert_eq!(ma, mb);
+    // The tab's awkward name reached Google intact: every range named it.
+    assert!(emu.log().iter().all(|(_, _, status)| *status == 200), "{:?}", emu.log());
+}
+
+#[test]
+fn an_idle_poll_of_a_long_sheet_is_one_small_request_and_a_new_response_comes_in_the_next_poll() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    let header = demo_rows(&demo).remove(0);
+    let t0 = at(T0);
+    let mut rows = vec![header];
+    rows.extend((0..10_000).map(|n| creation_row(n, 46_350.5)));
+    emu.set_rows(rows);
+    use_sheet(&demo, &emu, None, "service-account", "");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let mut report = CycleReport::default();
+    engine.ingest(t0, &mut report).unwrap();
+    assert_eq!((report.registered, report.source_error), (10_000, None));
+    // A first import comes in pages, not in one huge answer.
+    assert!(emu.values_requests() >= 3, "{:?}", emu.log());
+
+    // Polls a minute apart, nothing new: one values request each, one row's cells.
+    for minute in 1..=3 {
+        emu.reset_counters();
+        let mut report = CycleReport::default();
+        engine.ingest(t0 + SignedDuration::from_mins(minute), &mut report).unwrap();
+        assert_eq!(report.registered, 0);
+        assert_eq!(emu.sheets_requests(), 1, "{:?}", emu.log());
+        assert_eq!(emu.values_requests(), 1);
+        assert!(emu.cells_served() <= 21, "served {} cells", emu.cells_served());
+        assert_eq!(emu.token_requests(), 0, "the token is reused");
+    }
+
+    // A new response is registered by the next poll.
+    emu.append_row(creation_row(10_000, 46_353.4));
+    emu.reset_counters();
+    let mut report = CycleReport::default();
+    engine.ingest(t0 + SignedDuration::from_mins(4), &mut report).unwrap();
+    assert_eq!(report.registered, 1);
+    assert_eq!(emu.values_requests(), 1);
+    assert!(emu.cells_served() <= 2 * 21);
+    assert_eq!(by_row(&engine)[&10_002].submission.id_number, "1000010000");
+}
+
+#[test]
+fn quota_storms_errors_and_timeouts_back_off_and_lose_nothing() {
+    let (demo, emu) = sheet_demo(TAB, "timeout_secs = 1\n");
+    let first: Vec<Vec<Value>> = emu.rows()[..11].to_vec();
+    emu.set_rows(first);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let t0 = at(T0);
+    let report = engine.cycle(t0).unwrap();
+    assert_eq!(report.registered, 10);
+
+    // A 429 storm: every answer is 429 for ten minutes, the daemon polls every 10 s.
+    let all = demo_rows(&demo);
+    for row in &all[11..21] {
+        emu.append_row(row.clone());
+    }
+    emu.fail_next(429, 10_000);
+    emu.reset_counters();
+    let mut t = t0;
+    for _ in 0..60 {
+        t += SignedDuration::from_secs(10);
+        let report = engine.cycle(t).unwrap();
+        assert_eq!(report.registered, 0);
+        assert!(report.source_error.is_some());
+    }
+    // Without backoff that would be 60 requests; with 30 s doubling (jittered down to half at
+    // most) the attempts are at least 15, 30, 60, 120, 240 s apart: at most 6 in 600 s.
+    let in_storm = emu.sheets_requests();
+    assert!((2..=6).contains(&in_storm), "{in_storm} requests in the storm: {:?}", emu.log());
+
+    // The storm ends; within the cap (15 min) the daemon is back by itself.
+    emu.fail_next(429, 0);
+    let mut registered = 0;
+    for _ in 0..100 {
+        t += SignedDuration::from_secs(10);
+        registered += engine.cycle(t).unwrap().registered;
+        if registered > 0 {
+            break;
+        }
+    }
+    assert_eq!(registered, 10);
+
+    // Three 500s, then a timeout: each is waited out, then the rows arrive.
+    for row in &all[21..26] {
+        emu.append_row(row.clone());
+    }
+    emu.fail_next(500, 3);
+    let mut errors = 0;
+    let mut registered = 0;
+    for _ in 0..200 {
+        t += SignedDuration::from_secs(30);
+        let report = engine.cycle(t).unwrap();
+        errors += usize::from(report.source_error.is_some());
+        registered += report.registered;
+        if registered > 0 {
+            break;
+        }
+    }
+    assert_eq!(registered, 5);
+    assert!(errors >= 3);
+
+    emu.append_row(all[26].clone());
+    emu.set_delay(std::time::Duration::from_millis(1500));
+    t += SignedDuration::from_secs(60);
+    let report = engine.cycle(t).unwrap();
+    let error = report.source_error.unwrap();
+    assert!(error.contains("no answer from Google Sheets"), "{error}");
+    emu.set_delay(std::time::Duration::ZERO);
+    let mut registered = 0;
+    for _ in 0..100 {
+        t += SignedDuration::from_secs(30);
+        registered += engine.cycle(t).unwrap().registered;
+        if registered > 0 {
+            break;
+        }
+    }
+    assert_eq!(registered, 1);
+
+    // Nothing lost, nothing twice: one request per row, rows 2 to 27.
+    let rows: Vec<u32> = engine.store().requests().map(|r| r.unwrap().row).collect();
+    assert_eq!(rows.len(), 26);
+    assert_eq!(rows.iter().copied().collect::<BTreeSet<_>>(), (2..=27).collect());
+}
+
+#[test]
+fn an_expired_token_is_renewed_once_and_the_poll_goes_on() {
+    let (demo, emu) = sheet_demo(TAB, "");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let t0 = at(T0);
+    engine.cycle(t0).unwrap();
+    let tokens = emu.token_requests();
+    emu.expire_tokens();
+    let mut row = creation_row(1, 46_353.4);
+    row[4] = json!("Renovada");
+    emu.append_row(row);
+    let report = engine.cycle(t0 + SignedDuration::from_mins(1)).unwrap();
+    assert_eq!((report.registered, report.source_error), (1, None));
+    assert_eq!(emu.token_requests(), tokens + 1);
+}
+
+#[test]
+fn a_wrong_key_and_an_unshared_sheet_say_what_to_do() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    emu.set_rows(demo_rows(&demo));
+    use_sheet(&demo, &emu, None, "wrong-key", "");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    let error = report.source_error.unwrap();
+    assert!(error.contains("Google refused the service account"), "{error}");
+    assert!(error.contains("Invalid JWT Signature"), "{error}");
+    assert_eq!(report.registered, 0);
+    assert_eq!(emu.sheets_requests(), 0);
+
+    let demo = Demo::new();
+    use_sheet(&demo, &emu, None, "service-account", "");
+    emu.set_shared(false);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    let error = report.source_error.unwrap();
+    assert!(error.contains(&format!("share it with {} as viewer", Emulator::SERVICE_ACCOUNT)), "{error}");
+    // The administrators hear of it once, not at every poll.
+    for minute in 1..=30 {
+        engine.cycle(at(T0) + SignedDuration::from_mins(minute)).unwrap();
+    }
+    let alerts: Vec<_> = demo.mails().into_iter().filter(|m| m.to.contains("infraestructura@")).collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].body.contains(Emulator::SERVICE_ACCOUNT));
+    // Slowly: a person must act, so a few attempts in half an hour, not one per poll.
+    assert!(emu.sheets_requests() <= 4, "{:?}", emu.log());
+
+    // Shared again: the next attempt reads everything.
+    emu.set_shared(true);
+    let mut registered = 0;
+    for minute in 31..=60 {
+        registered += engine.cycle(at(T0) + SignedDuration::from_mins(minute)).unwrap().registered;
+    }
+    assert_eq!(registered, 32);
+}
+
+#[test]
+fn the_edit_check_sees_an_edited_open_request_on_its_own_schedule() {
+    let (demo, emu) = sheet_demo(TAB, "edit_check_interval_secs = 600\n");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let t0 = at(T0);
+    engine.cycle(t0).unwrap();
+    // Row 22 waits on the requester (a personal address without its domain's end); the
+    // requester fixes the row in place.
+    let before = by_row(&engine)[&22].clone();
+    assert_eq!(before.state.name(), StateName::NeedsInfo, "{}", before.state.reason());
+    let mut row = emu.rows()[21].clone();
+    assert_eq!(row[8], json!("santiago.ruiz@gmail"));
+    row[8] = json!("santiago.ruiz@gmail.com");
+    emu.set_row(22, row);
+
+    // The next polls read only the tail: the edit is not seen yet.
+    emu.reset_counters();
+    let report = engine.cycle(t0 + SignedDuration::from_mins(1)).unwrap();
+    assert_eq!(report.edited, 0);
+    assert_eq!(emu.values_requests(), 1);
+    // Ten minutes after the last check: one batchGet of the open rows sees it.
+    emu.reset_counters();
+    let report = engine.cycle(t0 + SignedDuration::from_mins(11)).unwrap();
+    assert_eq!(report.edited, 1);
+    let log = emu.log();
+    assert_eq!(log.iter().filter(|(_, path, _)| path.contains("values:batchGet")).count(), 1, "{log:?}");
+    let after = &by_row(&engine)[&22];
+    assert_eq!(after.id, before.id);
+    assert_eq!(after.state.name(), StateName::Closed, "{}", after.state.reason());
+    assert_eq!(after.account.as_deref(), Some("santiago.ruiz"));
+}
+
+#[test]
+fn timestamps_at_midnight_convert_to_the_right_dates() {
+    let stamp = |d: Date, h, m, s| serial(d.at(h, m, s, 0));
+    let cases = [
+        (stamp(Date::constant(2026, 11, 26), 23, 59, 59), "2026-11-26T23:59:59"),
+        (stamp(Date::constant(2026, 11, 27), 0, 0, 0), "2026-11-27T00:00:00"),
+    ];
+    // The spreadsheet in Bogotá, like the entity.
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    let header = demo_rows(&demo).remove(0);
+    emu.set_rows(vec![header.clone(), creation_row(1, cases[0].0), creation_row(2, cases[1].0)]);
+    use_sheet(&demo, &emu, None, "service-account", "");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let got = by_row(&engine);
+    assert_eq!(got[&2].submission.submitted_at.unwrap().to_string(), cases[0].1);
+    assert_eq!(got[&3].submission.submitted_at.unwrap().to_string(), cases[1].1);
+
+    // A spreadsheet left in UTC: its local times are five hours ahead of Bogotá.
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "Etc/UTC");
+    emu.set_rows(vec![
+        header,
+        creation_row(1, cases[1].0),
+        creation_row(2, stamp(Date::constant(2026, 11, 27), 5, 0, 0)),
+    ]);
+    use_sheet(&demo, &emu, None, "service-account", "");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let got = by_row(&engine);
+    assert_eq!(got[&2].submission.submitted_at.unwrap().to_string(), "2026-11-26T19:00:00");
+    assert_eq!(got[&3].submission.submitted_at.unwrap().to_string(), "2026-11-27T00:00:00");
+}
+
+#[test]
+fn deleted_rows_in_the_sheet_stop_ingestion() {
+    let (demo, emu) = sheet_demo(TAB, "");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    emu.delete_row(5);
+    emu.append_row(creation_row(1, 46_353.4));
+    let report = engine.cycle(at(T0) + SignedDuration::from_mins(1)).unwrap();
+    assert!(report.halted.is_some(), "{report:?}");
+    assert_eq!(report.registered, 0);
+}
+
+#[test]
+fn check_reads_the_sheet_and_names_missing_columns() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    let mut rows = demo_rows(&demo);
+    use_sheet(&demo, &emu, None, "service-account", "");
+    emu.set_rows(rows.clone());
+    let check = |demo: &Demo| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["check", "--config"])
+            .arg(demo.path("cuentas.toml"))
+            .output()
+            .unwrap()
+    };
+    let out = check(&demo);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(Emulator::SERVICE_ACCOUNT), "{stdout}");
+    assert!(stdout.contains("every required column"), "{stdout}");
+
+    rows[0][2] = json!("Qué necesita");
+    rows[0][1] = json!("Correo");
+    emu.set_rows(rows);
+    let out = check(&demo);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("«Tipo de solicitud»") && stderr.contains("«Dirección de correo electrónico»"),
+        "{stderr}"
+    );
+}
