@@ -1,11 +1,13 @@
-//! Helpers shared by the integration tests: a copy of the demo in a temporary folder, and the
-//! `.eml` spool read back as decoded messages.
+//! Helpers shared by the integration tests: a copy of the demo in a temporary folder, the
+//! `.eml` spool read back as decoded messages, the test AD DC (`ad`) and an emulator of the
+//! Google Sheets API and its token endpoint (`sheets`).
 
 #![allow(dead_code)]
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod ad;
+pub mod sheets;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,1444 @@
+//! An in-process emulator of the parts of the Google Sheets API v4 and Google's OAuth 2.0 token
+//! endpoint that a service-account client reading Google Form responses uses.
+//!
+//! It serves HTTP/1.1 on `127.0.0.1` from a tokio runtime on its own thread:
+//! - `POST /token`: the JWT-bearer grant. It checks the assertion's RS256 signature against the
+//!   public half of `tests/fixtures/sheets/service-account.json`, its issuer, audience, lifetime and
+//!   scope, and answers with a `ya29.` access token or Google's `invalid_grant` / `invalid_scope`.
+//! - `GET /v4/spreadsheets/{id}`: the spreadsheet's properties and its one sheet's grid.
+//! - `GET /v4/spreadsheets/{id}/values/{range}` and `GET /v4/spreadsheets/{id}/values:batchGet`:
+//!   values in A1 notation, with Google's trimming of empty cells and rows, its `range` echo
+//!   clipped to the grid and its 400s for unparsable ranges and ranges past the grid.
+//!
+//! Answers are JSON as Google sends them, pretty-printed unless `prettyPrint=false`, and
+//! `fields=` masks are honoured. Faults (`fail_next`, `set_delay`, `expire_tokens`,
+//! `set_shared`) and counters let a test drive and observe a client.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+
+/// A running emulator; it stops when dropped.
+pub struct Emulator {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What never changes after start, and the state behind a lock.
+struct Inner {
+    spreadsheet_id: String,
+    token_uri: String,
+    /// RSAPublicKey DER of the service account's key.
+    public_key: Vec<u8>,
+    state: Mutex<State>,
+}
+
+struct State {
+    sheet_title: String,
+    time_zone: String,
+    rows: Vec<Vec<Value>>,
+    row_count: u32,
+    column_count: u32,
+    shared: bool,
+    /// The status to fail with, and how many more requests fail.
+    faults: (u16, usize),
+    delay: Duration,
+    tokens: HashMap<String, Token>,
+    tokens_issued: u64,
+    sheets_requests: usize,
+    values_requests: usize,
+    cells_served: usize,
+    token_requests: usize,
+    log: Vec<(String, String, u16)>,
+}
+
+struct Token {
+    /// Unix seconds after which Google no longer takes it.
+    expires_at: i64,
+    revoked: bool,
+}
+
+const READONLY_SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
+const FIXTURES: &str = "tests/fixtures/sheets";
+/// Seconds an access token lives, as Google says in `expires_in`.
+const TOKEN_LIFETIME: i64 = 3599;
+
+impl Emulator {
+    pub const SERVICE_ACCOUNT: &'static str = "cuentas@cuentas-pruebas.iam.gserviceaccount.com";
+
+    /// Starts on 127.0.0.1:0 serving one spreadsheet with the id, one sheet (tab) with the title,
+    /// spreadsheet time zone `time_zone` (e.g. "America/Bogota") and locale "es_419". The sheet
+    /// starts empty, with the grid of a new sheet: 1000 rows, 26 columns.
+    pub fn start(spreadsheet_id: &str, sheet_title: &str, time_zone: &str) -> Emulator {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let inner = Arc::new(Inner {
+            spreadsheet_id: spreadsheet_id.to_string(),
+            token_uri: format!("http://{addr}/token"),
+            public_key: service_account_public_key(),
+            state: Mutex::new(State {
+                sheet_title: sheet_title.to_string(),
+                time_zone: time_zone.to_string(),
+                rows: Vec::new(),
+                row_count: 1000,
+                column_count: 26,
+                shared: true,
+                faults: (0, 0),
+                delay: Duration::ZERO,
+                tokens: HashMap::new(),
+                tokens_issued: 0,
+                sheets_requests: 0,
+                values_requests: 0,
+                cells_served: 0,
+                token_requests: 0,
+                log: Vec::new(),
+            }),
+        });
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let served = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("sheets-emulator".into())
+            .spawn(move || serve(listener, served, stop))
+            .unwrap();
+        Emulator { inner, addr, shutdown: Some(shutdown), thread: Some(thread) }
+    }
+
+    /// "http://127.0.0.1:PORT/", for `Sheets::base_url` and `Sheets::root_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// "http://127.0.0.1:PORT/token".
+    pub fn token_uri(&self) -> String {
+        self.inner.token_uri.clone()
+    }
+
+    /// Writes a copy of tests/fixtures/sheets/<fixture>.json into `dir` with `token_uri` set to
+    /// this emulator; returns its path.
+    pub fn key_file(&self, dir: &Path, fixture: &str) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(format!("{fixture}.json"));
+        let mut key: Value = serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+        key["token_uri"] = Value::String(self.token_uri());
+        let path = dir.join(format!("{fixture}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&key).unwrap()).unwrap();
+        path
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.lock()
+    }
+
+    /// Replaces all data; row 1 is the header. Cells are strings, numbers or booleans; `null`
+    /// and `""` are empty cells. The grid becomes max(rows, 1000) rows by the widest row's
+    /// columns (a Forms response sheet has one column per question).
+    pub fn set_rows(&self, rows: Vec<Vec<Value>>) {
+        rows.iter().flatten().for_each(check_cell);
+        let mut st = self.state();
+        st.row_count = (rows.len() as u32).max(1000);
+        st.column_count = rows.iter().map(|r| r.len() as u32).max().unwrap_or(0).max(1);
+        st.rows = rows;
+    }
+
+    /// Appends a row under the last non-empty one, as Forms does with a new response; a full grid
+    /// grows by one row, and by columns when the row is wider than the grid.
+    pub fn append_row(&self, cells: Vec<Value>) {
+        cells.iter().for_each(check_cell);
+        let mut st = self.state();
+        let used = st.rows.iter().rposition(|r| !row_is_empty(r)).map_or(0, |i| i + 1);
+        st.rows.truncate(used);
+        st.rows.push(cells);
+        st.row_count = st.row_count.max(st.rows.len() as u32);
+        st.column_count = st.column_count.max(st.rows[used].len() as u32);
+    }
+
+    /// Replaces row `row` (1-based) in place; the row must be inside the grid.
+    pub fn set_row(&self, row: u32, cells: Vec<Value>) {
+        cells.iter().for_each(check_cell);
+        let mut st = self.state();
+        assert!(row >= 1 && row <= st.row_count, "row {row} is outside the grid of {} rows", st.row_count);
+        assert!(
+            cells.len() as u32 <= st.column_count,
+            "{} cells do not fit the grid's {} columns",
+            cells.len(),
+            st.column_count
+        );
+        let i = row as usize - 1;
+        if st.rows.len() <= i {
+            st.rows.resize(i + 1, Vec::new());
+        }
+        st.rows[i] = cells;
+    }
+
+    /// Deletes row `row` (1-based): rows below move up and the grid shrinks by one row.
+    pub fn delete_row(&self, row: u32) {
+        let mut st = self.state();
+        assert!(row >= 1 && row <= st.row_count, "row {row} is outside the grid of {} rows", st.row_count);
+        assert!(st.row_count > 1, "a sheet keeps at least one row");
+        let i = row as usize - 1;
+        if i < st.rows.len() {
+            st.rows.remove(i);
+        }
+        st.row_count -= 1;
+    }
+
+    /// Sets gridProperties rowCount and columnCount. As in Sheets, cells that fall outside a
+    /// shrunken grid are deleted.
+    pub fn set_grid(&self, rows: u32, columns: u32) {
+        assert!(rows >= 1 && columns >= 1, "a grid has at least one row and one column");
+        let mut st = self.state();
+        st.row_count = rows;
+        st.column_count = columns;
+        st.rows.truncate(rows as usize);
+        for r in &mut st.rows {
+            r.truncate(columns as usize);
+        }
+    }
+
+    /// A date-time cell, such as the timestamp Forms writes in column A, from its text as the
+    /// sheet shows it, `d/M/yyyy H:mm:ss` (e.g. "27/11/2026 7:05:03"). FORMATTED_VALUE, and
+    /// UNFORMATTED_VALUE with `dateTimeRenderOption=FORMATTED_STRING`, return the text as given;
+    /// UNFORMATTED_VALUE with SERIAL_NUMBER (the default) returns the serial number (days since
+    /// 30/12/1899, the time as a fraction). In `rows()` it is `{"serial": n, "formatted": text}`.
+    pub fn date_time(text: &str) -> Value {
+        let parse = || -> Option<f64> {
+            let (date, time) = text.trim().split_once(' ')?;
+            let d: Vec<i64> = date.split('/').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+            let t: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+            let (&[day, month, year], &[h, m, s]) = (&d[..], &t[..]) else { return None };
+            if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 59 {
+                return None;
+            }
+            // Days from 1970-01-01 (Howard Hinnant's days_from_civil); 25569 days separate Sheets'
+            // epoch, 1899-12-30, from 1970-01-01.
+            let y = if month <= 2 { year - 1 } else { year };
+            let era = y.div_euclid(400);
+            let yoe = y - era * 400;
+            let mp = (month + 9) % 12;
+            let doy = (153 * mp + 2) / 5 + day - 1;
+            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+            let days = era * 146_097 + doe - 719_468;
+            Some((days + 25_569) as f64 + (h * 3600 + m * 60 + s) as f64 / 86_400.0)
+        };
+        let serial = parse().unwrap_or_else(|| panic!("{text:?} is not d/M/yyyy H:mm:ss"));
+        json!({ "serial": serial, "formatted": text })
+    }
+
+    /// The data as set (row 1 is the header).
+    pub fn rows(&self) -> Vec<Vec<Value>> {
+        self.state().rows.clone()
+    }
+
+    /// The next `n` Sheets API requests that carry a valid token answer `status` with Google's
+    /// JSON error body (429, 500, 503, 403, 404, 400...; 502 answers Google's HTML page). A call
+    /// replaces what is left of the previous one: `fail_next(429, 0)` ends a fault early.
+    pub fn fail_next(&self, status: u16, n: usize) {
+        self.state().faults = (status, n);
+    }
+
+    /// Every Sheets API answer waits this long before it is sent (token answers do not).
+    pub fn set_delay(&self, delay: Duration) {
+        self.state().delay = delay;
+    }
+
+    /// Every access token issued so far is rejected with 401 from now on.
+    pub fn expire_tokens(&self) {
+        for t in self.state().tokens.values_mut() {
+            t.revoked = true;
+        }
+    }
+
+    /// `false`: the spreadsheet is not shared with the service account (403 PERMISSION_DENIED).
+    pub fn set_shared(&self, shared: bool) {
+        self.state().shared = shared;
+    }
+
+    /// Zeroes the counters and empties the log.
+    pub fn reset_counters(&self) {
+        let mut st = self.state();
+        st.sheets_requests = 0;
+        st.values_requests = 0;
+        st.cells_served = 0;
+        st.token_requests = 0;
+        st.log.clear();
+    }
+
+    /// Every request to /v4/..., failed ones included.
+    pub fn sheets_requests(&self) -> usize {
+        self.state().sheets_requests
+    }
+
+    /// Requests to values.get and values:batchGet, failed ones included.
+    pub fn values_requests(&self) -> usize {
+        self.state().values_requests
+    }
+
+    /// Non-empty cells returned in `values` of successful answers.
+    pub fn cells_served(&self) -> usize {
+        self.state().cells_served
+    }
+
+    /// Requests to /token, successful or not.
+    pub fn token_requests(&self) -> usize {
+        self.state().token_requests
+    }
+
+    /// Each Sheets request as (method, path-and-query as received, status answered).
+    pub fn log(&self) -> Vec<(String, String, u16)> {
+        self.state().log.clone()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not take the emulator down with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn check_cell(v: &Value) {
+    assert!(
+        matches!(v, Value::Null | Value::String(_) | Value::Number(_) | Value::Bool(_))
+            || date_time_parts(v).is_some(),
+        "a cell is a string, a number, a boolean, null or Emulator::date_time(..), not {v}"
+    );
+}
+
+/// The serial number and text of a date-time cell made by `Emulator::date_time`.
+fn date_time_parts(v: &Value) -> Option<(f64, &str)> {
+    let o = v.as_object()?;
+    Some((o.get("serial")?.as_f64()?, o.get("formatted")?.as_str()?))
+}
+
+fn cell_is_empty(v: &Value) -> bool {
+    matches!(v, Value::Null) || v.as_str() == Some("")
+}
+
+fn row_is_empty(r: &[Value]) -> bool {
+    r.iter().all(cell_is_empty)
+}
+
+/// The emulator reads the clock, as Google does, to check a JWT's `exp` and a token's life.
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn service_account_public_key() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join("service-account.json");
+    let key: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let pem = key["private_key"].as_str().unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
+    use ring::signature::KeyPair as _;
+    pair.public_key().as_ref().to_vec()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+fn serve(listener: std::net::TcpListener, inner: Arc<Inner>, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let inner = inner.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let inner = inner.clone();
+                            async move { Ok::<_, Infallible>(handle(&inner, req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        }
+    });
+    // Dropping the runtime ends every connection still open.
+}
+
+/// An answer before it becomes a response.
+struct Answer {
+    status: u16,
+    body: Body,
+    www_authenticate: bool,
+}
+
+enum Body {
+    Json(Value),
+    Html(String),
+}
+
+impl Answer {
+    fn json(status: u16, v: Value) -> Answer {
+        Answer { status, body: Body::Json(v), www_authenticate: false }
+    }
+
+    fn into_response(self, pretty: bool) -> Response<Full<Bytes>> {
+        let (ctype, text) = match self.body {
+            Body::Json(v) => ("application/json; charset=UTF-8", {
+                let mut out = String::new();
+                write_json(&v, pretty.then_some(0), &mut out);
+                out
+            }),
+            Body::Html(h) => ("text/html; charset=UTF-8", h),
+        };
+        let mut b = Response::builder()
+            .status(self.status)
+            .header("content-type", ctype)
+            .header("vary", "Origin, X-Origin, Referer");
+        if self.www_authenticate {
+            b = b.header(
+                "www-authenticate",
+                "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+            );
+        }
+        b.body(Full::new(Bytes::from(text))).unwrap()
+    }
+}
+
+/// The order in which Google writes an object's fields (serde_json's map sorts them by name);
+/// fields not listed follow in name order.
+const FIELD_ORDER: &[&str] = &[
+    "access_token",
+    "expires_in",
+    "token_type",
+    "error",
+    "error_description",
+    "code",
+    "message",
+    "status",
+    "details",
+    "@type",
+    "reason",
+    "domain",
+    "metadata",
+    "fieldViolations",
+    "field",
+    "description",
+    "links",
+    "url",
+    "spreadsheetId",
+    "properties",
+    "sheets",
+    "spreadsheetUrl",
+    "sheetId",
+    "title",
+    "locale",
+    "autoRecalc",
+    "index",
+    "sheetType",
+    "gridProperties",
+    "rowCount",
+    "columnCount",
+    "frozenRowCount",
+    "timeZone",
+    "range",
+    "majorDimension",
+    "values",
+    "valueRanges",
+];
+
+/// JSON in Google's field order, indented by two spaces per level when `indent` is given.
+fn write_json(v: &Value, indent: Option<usize>, out: &mut String) {
+    let newline = |out: &mut String, level: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(level));
+    };
+    match v {
+        Value::Array(a) if !a.is_empty() => {
+            out.push('[');
+            for (i, e) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if let Some(level) = indent {
+                    newline(out, level + 1);
+                }
+                write_json(e, indent.map(|l| l + 1), out);
+            }
+            if let Some(level) = indent {
+                newline(out, level);
+            }
+            out.push(']');
+        }
+        Value::Object(o) if !o.is_empty() => {
+            let rank = |k: &str| FIELD_ORDER.iter().position(|f| *f == k).unwrap_or(FIELD_ORDER.len());
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort_by_key(|k| rank(k));
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if let Some(level) = indent {
+                    newline(out, level + 1);
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push_str(if indent.is_some() { ": " } else { ":" });
+                write_json(&o[k], indent.map(|l| l + 1), out);
+            }
+            if let Some(level) = indent {
+                newline(out, level);
+            }
+            out.push('}');
+        }
+        scalar_or_empty => out.push_str(&scalar_or_empty.to_string()),
+    }
+}
+
+async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let path_and_query = req.uri().path_and_query().map_or(path.clone(), |p| p.as_str().to_string());
+    if path == "/token" {
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return inner.token(&method, &body).into_response(true);
+    }
+    if path == "/v4" || path.starts_with("/v4/") {
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_string());
+        let params = parse_form(&query);
+        let pretty = !params.iter().any(|(k, v)| k == "prettyPrint" && v == "false");
+        let (answer, delay) = {
+            let mut st = inner.lock();
+            let answer = st.sheets(inner, &method, &path, &params, bearer);
+            st.log.push((method, path_and_query, answer.status));
+            (answer, st.delay)
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        return answer.into_response(pretty);
+    }
+    html_not_found(&path).into_response(true)
+}
+
+fn html_not_found(path: &str) -> Answer {
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  \
+         <p><b>404.</b> <ins>That’s an error.</ins>\n  <p>The requested URL <code>{path}</code> was not found on \
+         this server.  <ins>That’s all we know.</ins>\n"
+    );
+    Answer { status: 404, body: Body::Html(page), www_authenticate: false }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token endpoint
+
+fn oauth_error(error: &str, description: &str) -> Answer {
+    Answer::json(400, json!({ "error": error, "error_description": description }))
+}
+
+impl Inner {
+    fn token(&self, method: &str, body: &[u8]) -> Answer {
+        self.lock().token_requests += 1;
+        if method != "POST" {
+            return html_not_found("/token");
+        }
+        let form = parse_form(&String::from_utf8_lossy(body));
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let Some(grant_type) = get("grant_type") else {
+            return oauth_error("invalid_request", "Missing required parameter: grant_type");
+        };
+        if grant_type != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+            return oauth_error("unsupported_grant_type", &format!("Invalid grant_type: {grant_type}"));
+        }
+        let Some(assertion) = get("assertion") else {
+            return oauth_error("invalid_request", "Missing required parameter: assertion");
+        };
+        let claims = match self.verify_jwt(assertion) {
+            Ok(c) => c,
+            Err(answer) => return answer,
+        };
+        let scopes = claims["scope"].as_str().unwrap_or("");
+        if !scopes.split(' ').any(|s| s == READONLY_SCOPE) {
+            return Answer::json(
+                400,
+                json!({ "error": "invalid_scope",
+                        "error_description": "Invalid OAuth scope or ID token audience provided." }),
+            );
+        }
+        let mut st = self.lock();
+        st.tokens_issued += 1;
+        let mut nonce = [0u8; 12];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).unwrap();
+        let token = format!(
+            "ya29.c.{}.{}",
+            st.tokens_issued,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce)
+        );
+        st.tokens.insert(token.clone(), Token { expires_at: unix_now() + TOKEN_LIFETIME, revoked: false });
+        Answer::json(
+            200,
+            json!({ "access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer" }),
+        )
+    }
+
+    /// Checks the assertion as Google does and returns its claims.
+    fn verify_jwt(&self, assertion: &str) -> Result<Value, Answer> {
+        let malformed = || oauth_error("invalid_grant", "Invalid JWT: Malformed token.");
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let [head, payload, signature] = parts[..] else {
+            return Err(malformed());
+        };
+        // yup-oauth2 pads its base64url; Google takes it either way.
+        let decode =
+            |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim_end_matches('='));
+        let (Ok(h), Ok(p), Ok(sig)) = (decode(head), decode(payload), decode(signature)) else {
+            return Err(malformed());
+        };
+        let (Ok(header), Ok(claims)) =
+            (serde_json::from_slice::<Value>(&h), serde_json::from_slice::<Value>(&p))
+        else {
+            return Err(malformed());
+        };
+        if header["alg"] != "RS256" {
+            return Err(oauth_error("invalid_grant", "Invalid JWT: Unsupported signing algorithm."));
+        }
+        if claims["iss"] != Emulator::SERVICE_ACCOUNT {
+            return Err(oauth_error("invalid_grant", "Invalid grant: account not found"));
+        }
+        let signed = &assertion[..head.len() + 1 + payload.len()];
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            self.public_key.as_slice(),
+        );
+        if key.verify(signed.as_bytes(), &sig).is_err() {
+            return Err(oauth_error("invalid_grant", "Invalid JWT Signature."));
+        }
+        if claims["aud"] != self.token_uri.as_str() {
+            return Err(oauth_error(
+                "invalid_grant",
+                &format!("Invalid JWT: Failed audience check. The right audience is {}", self.token_uri),
+            ));
+        }
+        let now = unix_now();
+        let (Some(iat), Some(exp)) = (claims["iat"].as_i64(), claims["exp"].as_i64()) else {
+            return Err(malformed());
+        };
+        // A minute of clock skew is forgiven, as Google does.
+        if exp <= now || iat > now + 60 || exp - iat > 3600 || exp <= iat {
+            return Err(oauth_error(
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable \
+                 timeframe. Check your iat and exp values in the JWT claim.",
+            ));
+        }
+        Ok(claims)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Sheets API
+
+/// Google's JSON error for `status`, with its canonical message.
+fn google_error(status: u16) -> Answer {
+    let (code, message) = match status {
+        400 => ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+        401 => (
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie \
+             or other valid authentication credential. See \
+             https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        ),
+        403 => ("PERMISSION_DENIED", "The caller does not have permission"),
+        404 => ("NOT_FOUND", "Requested entity was not found."),
+        409 => ("ABORTED", "The operation was aborted."),
+        429 => {
+            return Answer::json(
+                429,
+                json!({ "error": {
+                    "code": 429,
+                    "message": "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per \
+                                minute per user' of service 'sheets.googleapis.com' for consumer \
+                                'project_number:100000000000'.",
+                    "status": "RESOURCE_EXHAUSTED",
+                    "details": [
+                        { "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                          "reason": "RATE_LIMIT_EXCEEDED",
+                          "domain": "googleapis.com",
+                          "metadata": {
+                              "quota_limit": "ReadRequestsPerMinutePerUser",
+                              "quota_metric": "sheets.googleapis.com/read_requests",
+                              "quota_location": "global",
+                              "quota_limit_value": "60",
+                              "consumer": "projects/100000000000",
+                              "service": "sheets.googleapis.com" } },
+                        { "@type": "type.googleapis.com/google.rpc.Help",
+                          "links": [ { "description": "Request a higher quota limit.",
+                                       "url": "https://cloud.google.com/docs/quotas/help/request_increase" } ] }
+                    ]
+                } }),
+            );
+        }
+        500 => ("INTERNAL", "Internal error encountered."),
+        501 => ("UNIMPLEMENTED", "Operation is not implemented, or supported, or enabled."),
+        502 => {
+            let page = "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 502 (Server \
+                        Error)!!1</title>\n  <p><b>502.</b> <ins>That’s an error.</ins>\n  <p>The server \
+                        encountered a temporary error and could not complete your request.<p>Please try again \
+                        in 30 seconds.  <ins>That’s all we know.</ins>\n";
+            return Answer { status: 502, body: Body::Html(page.to_string()), www_authenticate: false };
+        }
+        503 => ("UNAVAILABLE", "The service is currently unavailable."),
+        504 => ("DEADLINE_EXCEEDED", "The request timed out. Please try again."),
+        _ => ("UNKNOWN", "Unknown Error."),
+    };
+    api_error(status, code, message)
+}
+
+fn api_error(status: u16, code: &str, message: &str) -> Answer {
+    Answer::json(status, json!({ "error": { "code": status, "message": message, "status": code } }))
+}
+
+fn invalid_argument(message: &str) -> Answer {
+    api_error(400, "INVALID_ARGUMENT", message)
+}
+
+/// A 400 naming one bad parameter, as Google words a query parameter it cannot bind.
+fn bad_parameter(description: String) -> Answer {
+    Answer::json(
+        400,
+        json!({ "error": {
+            "code": 400,
+            "message": description,
+            "status": "INVALID_ARGUMENT",
+            "details": [ { "@type": "type.googleapis.com/google.rpc.BadRequest",
+                           "fieldViolations": [ { "description": description } ] } ]
+        } }),
+    )
+}
+
+/// Which method a path names.
+enum Route {
+    Spreadsheet(String),
+    Values(String, String),
+    BatchGet(String),
+}
+
+fn route(method: &str, path: &str) -> Option<Route> {
+    let rest = path.strip_prefix("/v4/spreadsheets/")?;
+    if method != "GET" {
+        return None;
+    }
+    let (id, tail) = match rest.split_once('/') {
+        Some((id, tail)) => (id, Some(tail)),
+        None => (rest, None),
+    };
+    match tail {
+        Some("values:batchGet") => Some(Route::BatchGet(id.to_string())),
+        None if !id.is_empty() => Some(Route::Spreadsheet(id.to_string())),
+        Some(t) => {
+            let range = t.strip_prefix("values/")?;
+            if range.is_empty() || range.contains('/') {
+                return None;
+            }
+            Some(Route::Values(id.to_string(), percent_decode(range, false)?))
+        }
+        None => None,
+    }
+}
+
+const COMMON_PARAMS: &[&str] = &[
+    "$.xgafv",
+    "access_token",
+    "alt",
+    "callback",
+    "fields",
+    "key",
+    "oauth_token",
+    "prettyPrint",
+    "quotaUser",
+    "uploadType",
+    "upload_protocol",
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dimension {
+    Rows,
+    Columns,
+}
+
+/// `valueRenderOption` and `dateTimeRenderOption`. Cells hold no formulas, so FORMULA renders
+/// as UNFORMATTED_VALUE does.
+#[derive(Clone, Copy, PartialEq)]
+struct Render {
+    formatted: bool,
+    dates_as_text: bool,
+}
+
+/// A resolved range: 1-based, inclusive, inside the grid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rect {
+    r1: u32,
+    c1: u32,
+    r2: u32,
+    c2: u32,
+}
+
+impl State {
+    fn sheets(
+        &mut self,
+        inner: &Inner,
+        method: &str,
+        path: &str,
+        params: &[(String, String)],
+        bearer: Option<String>,
+    ) -> Answer {
+        self.sheets_requests += 1;
+        let route = route(method, path);
+        if matches!(route, Some(Route::Values(..) | Route::BatchGet(_))) {
+            self.values_requests += 1;
+        }
+        let token =
+            bearer.or_else(|| params.iter().find(|(k, _)| k == "access_token").map(|(_, v)| v.clone()));
+        let Some(token) = token else {
+            let mut a = api_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request is missing required authentication credential. Expected OAuth 2 access token, \
+                 login cookie or other valid authentication credential. See \
+                 https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            );
+            a.www_authenticate = true;
+            return a;
+        };
+        let now = unix_now();
+        if !self.tokens.get(&token).is_some_and(|t| !t.revoked && t.expires_at > now) {
+            let mut a = google_error(401);
+            a.www_authenticate = true;
+            return a;
+        }
+        if self.faults.1 > 0 {
+            self.faults.1 -= 1;
+            return google_error(self.faults.0);
+        }
+        let Some(route) = route else {
+            return html_not_found(path);
+        };
+        let (id, allowed): (&str, &[&str]) = match &route {
+            Route::Spreadsheet(id) => (id, &["ranges", "includeGridData", "excludeTablesInBandedRanges"]),
+            Route::Values(id, _) => (id, &["valueRenderOption", "dateTimeRenderOption", "majorDimension"]),
+            Route::BatchGet(id) => {
+                (id, &["ranges", "valueRenderOption", "dateTimeRenderOption", "majorDimension"])
+            }
+        };
+        if let Some((name, _)) = params
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.as_str()) && !COMMON_PARAMS.contains(&k.as_str()))
+        {
+            return bad_parameter(format!(
+                "Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. Field \
+                 '{name}' could not be found in request message."
+            ));
+        }
+        if id != inner.spreadsheet_id {
+            return google_error(404);
+        }
+        if !self.shared {
+            return google_error(403);
+        }
+        let result = match route {
+            Route::Spreadsheet(_) => Ok(self.spreadsheet(inner)),
+            Route::Values(_, range) => {
+                self.value_options(params).and_then(|(dim, render)| self.value_range(&range, dim, render))
+            }
+            Route::BatchGet(_) => self.value_options(params).and_then(|(dim, render)| {
+                let ranges = params.iter().filter(|(k, _)| k == "ranges").map(|(_, v)| v.as_str());
+                let value_ranges =
+                    ranges.map(|r| self.value_range(r, dim, render)).collect::<Result<Vec<_>, _>>()?;
+                let mut out = json!({ "spreadsheetId": inner.spreadsheet_id });
+                if !value_ranges.is_empty() {
+                    out["valueRanges"] = Value::Array(value_ranges);
+                }
+                Ok(out)
+            }),
+        };
+        let body = match result {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        };
+        let body = match params.iter().find(|(k, _)| k == "fields") {
+            Some((_, mask)) => match apply_fields(&body, mask) {
+                Ok(b) => b,
+                Err(answer) => return answer,
+            },
+            None => body,
+        };
+        // Counted from what is sent, after the mask.
+        self.cells_served += count_cells(&body);
+        Answer::json(200, body)
+    }
+
+    fn spreadsheet(&self, inner: &Inner) -> Value {
+        json!({
+            "spreadsheetId": inner.spreadsheet_id,
+            "properties": {
+                "title": "Respuestas",
+                "locale": "es_419",
+                "autoRecalc": "ON_CHANGE",
+                "timeZone": self.time_zone,
+            },
+            "sheets": [ { "properties": {
+                "sheetId": 0,
+                "title": self.sheet_title,
+                "index": 0,
+                "sheetType": "GRID",
+                "gridProperties": {
+                    "rowCount": self.row_count,
+                    "columnCount": self.column_count,
+                    "frozenRowCount": 1,
+                },
+            } } ],
+            "spreadsheetUrl": format!("https://docs.google.com/spreadsheets/d/{}/edit", inner.spreadsheet_id),
+        })
+    }
+
+    fn value_options(&self, params: &[(String, String)]) -> Result<(Dimension, Render), Answer> {
+        let enum_error = |field: &str, ty: &str, v: &str| {
+            bad_parameter(format!(
+                "Invalid value at '{field}' (type.googleapis.com/google.apps.sheets.v4.{ty}), \"{v}\""
+            ))
+        };
+        let mut dim = Dimension::Rows;
+        let mut render = Render { formatted: true, dates_as_text: false };
+        for (k, v) in params {
+            match k.as_str() {
+                "majorDimension" => {
+                    dim = match v.as_str() {
+                        "ROWS" | "DIMENSION_UNSPECIFIED" => Dimension::Rows,
+                        "COLUMNS" => Dimension::Columns,
+                        _ => return Err(enum_error("major_dimension", "Dimension", v)),
+                    }
+                }
+                "valueRenderOption" => {
+                    render.formatted = match v.as_str() {
+                        "FORMATTED_VALUE" => true,
+                        "UNFORMATTED_VALUE" | "FORMULA" => false,
+                        _ => return Err(enum_error("value_render_option", "ValueRenderOption", v)),
+                    }
+                }
+                "dateTimeRenderOption" => {
+                    render.dates_as_text = match v.as_str() {
+                        "SERIAL_NUMBER" => false,
+                        "FORMATTED_STRING" => true,
+                        _ => return Err(enum_error("date_time_render_option", "DateTimeRenderOption", v)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok((dim, render))
+    }
+
+    /// A ValueRange for `range` as received, or Google's 400.
+    fn value_range(&self, range: &str, dim: Dimension, render: Render) -> Result<Value, Answer> {
+        let rect = self.resolve(range)?;
+        let cell = |r: u32, c: u32| -> Option<Value> {
+            let v = self.rows.get(r as usize - 1)?.get(c as usize - 1)?;
+            (!cell_is_empty(v)).then(|| render_cell(v, render))
+        };
+        let (outer, inner) = match dim {
+            Dimension::Rows => ((rect.r1, rect.r2), (rect.c1, rect.c2)),
+            Dimension::Columns => ((rect.c1, rect.c2), (rect.r1, rect.r2)),
+        };
+        // Rows past the data are empty: stop there rather than walk a large grid.
+        let last_data_row = self.rows.len() as u32;
+        let mut lines: Vec<Vec<Value>> = Vec::new();
+        for o in outer.0..=outer.1 {
+            if dim == Dimension::Rows && o > last_data_row {
+                break;
+            }
+            let mut line: Vec<Value> = Vec::new();
+            for i in inner.0..=inner.1 {
+                if dim == Dimension::Columns && i > last_data_row {
+                    break;
+                }
+                let (r, c) = if dim == Dimension::Rows { (o, i) } else { (i, o) };
+                line.push(cell(r, c).unwrap_or_else(|| Value::String(String::new())));
+            }
+            while line.last().is_some_and(cell_is_empty) {
+                line.pop();
+            }
+            lines.push(line);
+        }
+        while lines.last().is_some_and(Vec::is_empty) {
+            lines.pop();
+        }
+        let mut out = json!({
+            "range": format!("{}!{}", quote_sheet(&self.sheet_title), a1(rect)),
+            "majorDimension": if dim == Dimension::Rows { "ROWS" } else { "COLUMNS" },
+        });
+        if !lines.is_empty() {
+            out["values"] = json!(lines);
+        }
+        Ok(out)
+    }
+
+    /// Parses an A1 range against the one sheet and its grid.
+    fn resolve(&self, range: &str) -> Result<Rect, Answer> {
+        let unparsable = || invalid_argument(&format!("Unable to parse range: {range}"));
+        let title = self.sheet_title.as_str();
+        let cells: Option<&str> = if let Some(rest) = range.strip_prefix('\'') {
+            let (name, after) = split_quoted(rest).ok_or_else(unparsable)?;
+            if name != title {
+                return Err(unparsable());
+            }
+            match after {
+                "" => None,
+                a => Some(a.strip_prefix('!').ok_or_else(unparsable)?),
+            }
+        } else if let Some((name, cells)) = range.split_once('!') {
+            if name != title || !plain_unquoted(name) {
+                return Err(unparsable());
+            }
+            Some(cells)
+        } else if range == title && plain_unquoted(range) {
+            None
+        } else {
+            // No sheet named: the first sheet.
+            Some(range)
+        };
+        let Some(cells) = cells else {
+            return Ok(Rect { r1: 1, c1: 1, r2: self.row_count, c2: self.column_count });
+        };
+        let (a, b) = match cells.split_once(':') {
+            Some((a, b)) => {
+                (parse_end(a).ok_or_else(unparsable)?, Some(parse_end(b).ok_or_else(unparsable)?))
+            }
+            None => (parse_end(cells).ok_or_else(unparsable)?, None),
+        };
+        let b = match b {
+            None if a.col.is_some() && a.row.is_some() => a,
+            None => return Err(unparsable()),
+            Some(b) => {
+                let row_only = |e: &End| e.col.is_none();
+                let col_only = |e: &End| e.row.is_none();
+                if (row_only(&a) && col_only(&b)) || (col_only(&a) && row_only(&b)) {
+                    return Err(unparsable());
+                }
+                b
+            }
+        };
+        let rows_past = [a.row, b.row].into_iter().flatten().any(|r| r > self.row_count);
+        let cols_past = [a.col, b.col].into_iter().flatten().any(|c| c > self.column_count);
+        if rows_past || cols_past {
+            return Err(invalid_argument(&format!(
+                "Range ({}!{}) exceeds grid limits. Max rows: {}, max columns: {}",
+                quote_sheet(title),
+                cells.to_ascii_uppercase(),
+                self.row_count,
+                self.column_count
+            )));
+        }
+        let (r1, r2) = (a.row.unwrap_or(1), b.row.unwrap_or(self.row_count));
+        let (c1, c2) = (a.col.unwrap_or(1), b.col.unwrap_or(self.column_count));
+        Ok(Rect { r1: r1.min(r2), r2: r1.max(r2), c1: c1.min(c2), c2: c1.max(c2) })
+    }
+}
+
+/// A value as `valueRenderOption` and `dateTimeRenderOption` render it.
+fn render_cell(v: &Value, render: Render) -> Value {
+    if let Some((serial, text)) = date_time_parts(v) {
+        // The date-time option only matters to an unformatted read.
+        return if render.formatted || render.dates_as_text { json!(text) } else { number(serial) };
+    }
+    if !render.formatted {
+        return match v.as_f64() {
+            Some(x) if v.is_f64() => number(x),
+            _ => v.clone(),
+        };
+    }
+    match v {
+        Value::Bool(b) => Value::String(if *b { "TRUE" } else { "FALSE" }.to_string()),
+        Value::Number(n) => Value::String(format_number(n)),
+        other => other.clone(),
+    }
+}
+
+/// A double as Google's JSON writes it: a whole one without a fraction (3, not 3.0).
+fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 { json!(x as i64) } else { json!(x) }
+}
+
+/// A number as Sheets' automatic format shows it: at most 15 significant digits; es_419 writes
+/// the decimal point as `.`.
+fn format_number(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    let x = n.as_f64().unwrap_or(0.0);
+    let rounded: f64 = format!("{x:.14e}").parse().unwrap_or(x);
+    rounded.to_string()
+}
+
+fn count_cells(body: &Value) -> usize {
+    let count = |vr: &Value| {
+        vr.get("values").and_then(Value::as_array).map_or(0, |rows| {
+            rows.iter().filter_map(Value::as_array).flatten().filter(|c| !cell_is_empty(c)).count()
+        })
+    };
+    match body.get("valueRanges").and_then(Value::as_array) {
+        Some(vrs) => vrs.iter().map(count).sum(),
+        None => count(body),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A1 notation
+
+/// One end of a range: `B3`, `B` or `3`, with optional `$`.
+#[derive(Clone, Copy)]
+struct End {
+    col: Option<u32>,
+    row: Option<u32>,
+}
+
+fn parse_end(s: &str) -> Option<End> {
+    let s = s.strip_prefix('$').unwrap_or(s);
+    let letters = s.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let (l, rest) = s.split_at(letters);
+    let digits = rest.strip_prefix('$').filter(|_| letters > 0).unwrap_or(rest);
+    if letters > 7 || (l.is_empty() && digits.is_empty()) {
+        return None;
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    let col = (!l.is_empty())
+        .then(|| l.bytes().fold(0u32, |n, b| n * 26 + u32::from(b.to_ascii_uppercase() - b'A' + 1)));
+    let row = if digits.is_empty() { None } else { Some(digits.parse::<u32>().ok()?) };
+    Some(End { col, row })
+}
+
+fn column_letters(mut c: u32) -> String {
+    let mut out = Vec::new();
+    while c > 0 {
+        let d = (c - 1) % 26;
+        out.push(b'A' + d as u8);
+        c = (c - 1) / 26;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+fn a1(r: Rect) -> String {
+    let start = format!("{}{}", column_letters(r.c1), r.r1);
+    if r.r1 == r.r2 && r.c1 == r.c2 { start } else { format!("{start}:{}{}", column_letters(r.c2), r.r2) }
+}
+
+/// A sheet name as Google writes it in a range: quoted (with `''` for `'`) unless it is plain.
+fn quote_sheet(title: &str) -> String {
+    let plain = !title.is_empty()
+        && title.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !title.as_bytes()[0].is_ascii_digit()
+        // Not a cell (`A1`) nor an R1C1 reference (`R1C1`).
+        && parse_end(title).is_none_or(|e| e.col.is_none() || e.row.is_none())
+        && !is_r1c1(title);
+    if plain { title.to_string() } else { format!("'{}'", title.replace('\'', "''")) }
+}
+
+fn is_r1c1(s: &str) -> bool {
+    let t = s.to_ascii_uppercase();
+    let Some(rest) = t.strip_prefix('R') else { return false };
+    let Some((r, c)) = rest.split_once('C') else { return false };
+    r.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An unquoted sheet name Google reads: letters, digits, `_`, `.` and inner spaces.
+fn plain_unquoted(name: &str) -> bool {
+    !name.is_empty()
+        && name.trim() == name
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == ' ')
+}
+
+/// The name inside quotes (the opening `'` already taken) and what follows the closing quote.
+fn split_quoted(s: &str) -> Option<(String, &str)> {
+    let mut name = String::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                chars.next();
+                name.push('\'');
+            } else {
+                return Some((name, &s[i + 1..]));
+            }
+        } else {
+            name.push(c);
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// URLs and field masks
+
+/// `%XX` decoding; in a form (query or body) `+` is a space as well. None when the bytes are not
+/// UTF-8.
+fn percent_decode(s: &str, form: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if form => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn parse_form(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                percent_decode(k, true).unwrap_or_else(|| k.to_string()),
+                percent_decode(v, true).unwrap_or_else(|| v.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// A parsed `fields` mask: each name keeps its subtree whole (`None`) or masked.
+#[derive(Default)]
+struct Mask(BTreeMap<String, Option<Mask>>);
+
+/// The fields the emulated answers have, and the ones Google has that they leave out (those
+/// ending in `.*` are accepted with anything below them).
+const KNOWN_FIELDS: &[&str] = &[
+    "spreadsheetId",
+    "spreadsheetUrl",
+    "properties.title",
+    "properties.locale",
+    "properties.autoRecalc",
+    "properties.timeZone",
+    "properties.defaultFormat.*",
+    "properties.iterativeCalculationSettings.*",
+    "properties.spreadsheetTheme.*",
+    "properties.importFunctionsExternalUrlAccessAllowed",
+    "sheets.properties.sheetId",
+    "sheets.properties.title",
+    "sheets.properties.index",
+    "sheets.properties.sheetType",
+    "sheets.properties.hidden",
+    "sheets.properties.rightToLeft",
+    "sheets.properties.tabColor.*",
+    "sheets.properties.tabColorStyle.*",
+    "sheets.properties.dataSourceSheetProperties.*",
+    "sheets.properties.gridProperties.rowCount",
+    "sheets.properties.gridProperties.columnCount",
+    "sheets.properties.gridProperties.frozenRowCount",
+    "sheets.properties.gridProperties.frozenColumnCount",
+    "sheets.properties.gridProperties.hideGridlines",
+    "sheets.properties.gridProperties.rowGroupControlAfter",
+    "sheets.properties.gridProperties.columnGroupControlAfter",
+    "sheets.data.*",
+    "sheets.merges.*",
+    "sheets.conditionalFormats.*",
+    "sheets.filterViews.*",
+    "sheets.protectedRanges.*",
+    "sheets.basicFilter.*",
+    "sheets.charts.*",
+    "sheets.bandedRanges.*",
+    "sheets.developerMetadata.*",
+    "sheets.rowGroups.*",
+    "sheets.columnGroups.*",
+    "sheets.slicers.*",
+    "sheets.tables.*",
+    "namedRanges.*",
+    "developerMetadata.*",
+    "dataSources.*",
+    "dataSourceSchedules.*",
+    "range",
+    "majorDimension",
+    "values",
+    "valueRanges.range",
+    "valueRanges.majorDimension",
+    "valueRanges.values",
+];
+
+fn parse_mask(s: &str) -> Option<Mask> {
+    let chars: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut pos = 0;
+    let mask = parse_mask_list(&chars, &mut pos)?;
+    (pos == chars.len()).then_some(mask)
+}
+
+fn parse_mask_list(chars: &[char], pos: &mut usize) -> Option<Mask> {
+    let mut mask = Mask::default();
+    loop {
+        let mut path = Vec::new();
+        loop {
+            let start = *pos;
+            while chars.get(*pos).is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '*') {
+                *pos += 1;
+            }
+            if *pos == start {
+                return None;
+            }
+            path.push(chars[start..*pos].iter().collect::<String>());
+            if matches!(chars.get(*pos), Some('.' | '/')) {
+                *pos += 1;
+            } else {
+                break;
+            }
+        }
+        let sub = if chars.get(*pos) == Some(&'(') {
+            *pos += 1;
+            let sub = parse_mask_list(chars, pos)?;
+            if chars.get(*pos) != Some(&')') {
+                return None;
+            }
+            *pos += 1;
+            Some(sub)
+        } else {
+            None
+        };
+        insert_mask(&mut mask, &path, sub);
+        if chars.get(*pos) == Some(&',') {
+            *pos += 1;
+        } else {
+            return Some(mask);
+        }
+    }
+}
+
+fn insert_mask(mask: &mut Mask, path: &[String], sub: Option<Mask>) {
+    let Some((first, rest)) = path.split_first() else { return };
+    if rest.is_empty() {
+        match (mask.0.get_mut(first), sub) {
+            (Some(Some(existing)), Some(sub)) => existing.0.extend(sub.0),
+            (Some(slot), None) => *slot = None,
+            (Some(None), Some(_)) => {}
+            (None, sub) => {
+                mask.0.insert(first.clone(), sub);
+            }
+        }
+        return;
+    }
+    // A name already kept whole stays whole.
+    if let Some(m) = mask.0.entry(first.clone()).or_insert_with(|| Some(Mask::default())) {
+        insert_mask(m, rest, sub);
+    }
+}
+
+/// Every path of the mask, dotted, for checking against KNOWN_FIELDS.
+fn mask_paths(mask: &Mask, prefix: &str, out: &mut Vec<String>) {
+    for (name, sub) in &mask.0 {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        match sub {
+            Some(m) if !m.0.is_empty() => mask_paths(m, &path, out),
+            _ => out.push(path),
+        }
+    }
+}
+
+fn known_field(path: &str) -> bool {
+    if path == "*" || path.ends_with(".*") && known_field(&path[..path.len() - 2]) {
+        return true;
+    }
+    KNOWN_FIELDS.iter().any(|k| match k.strip_suffix(".*") {
+        Some(opaque) => path == opaque || path.starts_with(&format!("{opaque}.")),
+        None => *k == path || k.starts_with(&format!("{path}.")),
+    })
+}
+
+fn apply_fields(body: &Value, fields: &str) -> Result<Value, Answer> {
+    let Some(mask) = parse_mask(fields) else {
+        return Err(bad_parameter(format!("Invalid field selection {fields}")));
+    };
+    let mut paths = Vec::new();
+    mask_paths(&mask, "", &mut paths);
+    if let Some(bad) = paths.iter().find(|p| !known_field(p)) {
+        return Err(Answer::json(
+            400,
+            json!({ "error": {
+                "code": 400,
+                "message": "Request contains an invalid argument.",
+                "status": "INVALID_ARGUMENT",
+                "details": [ { "@type": "type.googleapis.com/google.rpc.BadRequest",
+                               "fieldViolations": [ { "field": "fields",
+                                   "description": format!("Error expanding 'fields' parameter. Cannot find \
+                                                           matching fields for path '{bad}'.") } ] } ]
+            } }),
+        ));
+    }
+    Ok(mask_value(body, &mask))
+}
+
+fn mask_value(v: &Value, mask: &Mask) -> Value {
+    if mask.0.contains_key("*") {
+        return v.clone();
+    }
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter_map(|(k, v)| match mask.0.get(k)? {
+                    None => Some((k.clone(), v.clone())),
+                    Some(sub) => Some((k.clone(), mask_value(v, sub))),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|e| mask_value(e, mask)).collect()),
+        other => other.clone(),
+    }
+}
