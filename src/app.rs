@@ -267,7 +267,9 @@ fn open_store(config: &Config) -> Result<Store> {
 fn check(path: &Path, offline: bool) -> Result<()> {
     let config = load(path)?;
     let mut problems = Vec::new();
-    if let Err(e) = crate::policy::Matrix::load(&config.authorizers.path) {
+    if let Some(path) = &config.authorizers.path
+        && let Err(e) = crate::policy::Matrix::load(path)
+    {
         problems.push(e.to_string());
     }
     if let Some(p) = &config.directory.snapshot_path
@@ -335,8 +337,13 @@ fn check(path: &Path, offline: bool) -> Result<()> {
             header.len()
         );
     }
-    if config.mail.transport == crate::config::MailTransport::Smtp {
-        println!("mail: SMTP is reached at the first message to send");
+    if let Some(mut tab) = crate::source::matrix_sheet(&config)? {
+        let (header, rows) =
+            tab.read_all(now()).with_context(|| format!("[authorizers] {}", tab.describe()))?;
+        let n = rows.len();
+        crate::policy::Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells)))
+            .with_context(|| format!("[authorizers] {}", tab.describe()))?;
+        println!("{}: the authorizer matrix is valid ({n} rows)", tab.describe());
     }
     Ok(())
 }

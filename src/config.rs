@@ -165,7 +165,12 @@ pub struct FormConfig {
 #[serde(deny_unknown_fields)]
 pub struct AuthorizersConfig {
     /// CSV with `correo,nombre,rol,dependencias,vigente_desde,vigente_hasta`.
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
+    /// Or a tab with the same columns in a Google spreadsheet, read with the source's service
+    /// account (`[source] kind = "google-sheet"`) and read again on the edit-check schedule.
+    pub sheet: Option<String>,
+    /// The spreadsheet of `sheet`; default: the response spreadsheet.
+    pub spreadsheet_id: Option<String>,
     /// Cells of the rules table that differ from the procedure's, e.g.
     /// `"create.contractor" = ["supervisor", "coordinador"]` (`[]` makes a cell not applicable).
     #[serde(default)]
@@ -522,7 +527,9 @@ impl Config {
         if let SourceConfig::Csv { path } = &mut self.source {
             *path = base.join(&*path);
         }
-        self.authorizers.path = base.join(&self.authorizers.path);
+        if let Some(path) = &mut self.authorizers.path {
+            *path = base.join(&*path);
+        }
         for p in [
             &mut self.directory.snapshot_path,
             &mut self.directory.ca_file,
@@ -620,7 +627,18 @@ impl Config {
                 }
             }
         }
-        must_exist("[authorizers] path", &self.authorizers.path, &mut p);
+        let auth = &self.authorizers;
+        match (&auth.path, &auth.sheet) {
+            (Some(path), None) => must_exist("[authorizers] path", path, &mut p),
+            (None, Some(_)) if !matches!(self.source, SourceConfig::GoogleSheet { .. }) => p.push(
+                "[authorizers] sheet needs [source] kind = \"google-sheet\" (its service account reads the tab)".into(),
+            ),
+            (None, Some(_)) => {}
+            _ => p.push("[authorizers] needs path (a CSV file) or sheet (a spreadsheet tab), one of them".into()),
+        }
+        if auth.spreadsheet_id.is_some() && auth.sheet.is_none() {
+            p.push("[authorizers] spreadsheet_id goes with sheet".into());
+        }
         let dir = &self.directory;
         match dir.mode {
             DirectoryMode::DryRun => match &dir.snapshot_path {

@@ -23,7 +23,7 @@ use crate::notify::file::{Envelope, FileSender, SendError};
 use crate::notify::{self, Mailer, Rendered, TemplateError, Templates};
 use crate::policy::{Decision, Matrix, MatrixError, Policy, Query, TargetAccount};
 use crate::request::{Actor, HolderType, IllegalTransition, Kind, Request, RequestId, State, StateName};
-use crate::source::sheet::SheetError;
+use crate::source::sheet::{SheetError, SheetSource};
 use crate::source::{RawRow, Source, SourceError, row_hash};
 use crate::store::{Changes, Cursor, Delivery, MessageKind, OutboxMessage, Store, StoreError};
 use std::sync::Arc;
@@ -98,7 +98,10 @@ pub struct Engine {
     config: Config,
     calendar: Calendar,
     policy: Policy,
-    matrix: Matrix,
+    /// The authorizer matrix; `None` until a spreadsheet tab holding it has been read.
+    matrix: Option<Matrix>,
+    /// The tab it is read from (and read again on the edit-check schedule), if not a file.
+    matrix_sheet: Option<SheetSource>,
     layout: Layout,
     templates: Templates,
     envelope: Envelope,
@@ -126,7 +129,8 @@ impl Engine {
             .with_overrides(&config.authorizers.rules)
             .map_err(|e| EngineError::Config(e.join("; ")))?;
         let policy = Policy { rules, requester_domains: config.form.requester_domains.clone() };
-        let matrix = Matrix::load(&config.authorizers.path)?;
+        let matrix = config.authorizers.path.as_deref().map(Matrix::load).transpose()?;
+        let matrix_sheet = crate::source::matrix_sheet(&config)?;
         let layout = Layout::new(config.directory.clone()).map_err(|e| EngineError::Config(e.to_string()))?;
         let directory = match config.directory.mode {
             DirectoryMode::DryRun => {
@@ -187,6 +191,7 @@ impl Engine {
             calendar,
             policy,
             matrix,
+            matrix_sheet,
             layout,
             templates,
             envelope,
@@ -274,6 +279,12 @@ impl Engine {
                 (Some(interval), Some(last)) => now.duration_since(last) >= interval,
                 _ => true,
             };
+        if check_edits || self.matrix.is_none() {
+            self.read_matrix(now, report)?;
+            if self.matrix.is_none() {
+                return Ok(());
+            }
+        }
         if check_edits {
             self.source.refresh(now)?;
         }
@@ -368,6 +379,46 @@ impl Engine {
             if self.store.request(id)?.is_some_and(|r| r.is_open()) {
                 self.edit(&map, id, row, now, report)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the authorizer matrix from its tab. A matrix that cannot be read or is invalid
+    /// leaves the one read before in force (with an alert); with none, nothing is registered.
+    fn read_matrix(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let Some(sheet) = &mut self.matrix_sheet else { return Ok(()) };
+        let read = sheet.read_all(now);
+        let what = sheet.describe();
+        let problem = match read {
+            Ok((header, rows)) => {
+                match Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells))) {
+                    Ok(matrix) => {
+                        self.matrix = Some(matrix);
+                        return Ok(());
+                    }
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) if self.matrix.is_none() => return Err(SourceError::Sheet(e).into()),
+            Err(e) => {
+                warn!(error = %e, "cannot read the authorizer matrix again; the one read before stays in force");
+                return Ok(());
+            }
+        };
+        error!(source = %what, "the authorizer matrix is not valid: {problem}");
+        let body = format!(
+            "La matriz de autorizadores ({what}) no es válida:\n\n{problem}\n\n{}",
+            if self.matrix.is_some() {
+                "Sigue en uso la última matriz válida leída."
+            } else {
+                "No se registra ninguna solicitud hasta que se corrija."
+            }
+        );
+        let mut changes = Changes::new();
+        self.alert(&mut changes, "Matriz de autorizadores no válida", &body, now)?;
+        self.store.commit(changes)?;
+        if self.matrix.is_none() {
+            report.source_error = Some(format!("the authorizer matrix is not valid: {problem}"));
         }
         Ok(())
     }
@@ -644,7 +695,11 @@ impl Engine {
                 manager_mail: (!t.manager_mail.is_empty()).then_some(t.manager_mail.as_str()),
             }),
         };
-        let grant = match self.policy.decide(&query, &self.matrix, today) {
+        let Some(matrix) = &self.matrix else {
+            // The matrix's spreadsheet has not answered yet: the request waits for it.
+            return Ok(None);
+        };
+        let grant = match self.policy.decide(&query, matrix, today) {
             Decision::Allow { grant } => grant,
             Decision::Deny { reason } => {
                 return Ok(Some((State::Rejected { reason }, Some(MessageKind::Rejection), None)));

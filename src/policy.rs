@@ -707,10 +707,16 @@ fn check_email(s: &str) -> Result<String, String> {
 }
 
 /// `yyyy-mm-dd`, or empty for open-ended. Strict, because `03/04/2026` means different days to
-/// different people.
+/// different people. A whole number is a spreadsheet's date serial (days since 1899-12-30): a
+/// date typed in a Google Sheets tab arrives so, and it means one day only.
 fn parse_date(s: &str) -> Result<Option<Date>, String> {
     if s.is_empty() {
         return Ok(None);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit())
+        && let Some(serial) = crate::intake::parse_serial(s)
+    {
+        return Ok(Some(serial.date()));
     }
     let bad = || format!("«{s}» is not a date: write yyyy-mm-dd (e.g. 2026-06-30) or leave it empty");
     let parts: Vec<&str> = s.split('-').collect();

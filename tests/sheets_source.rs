@@ -462,3 +462,64 @@ fn check_reads_the_sheet_and_names_missing_columns() {
         "{stderr}"
     );
 }
+
+/// The demo's authorizer matrix as a spreadsheet tab: dates typed in it are date cells.
+fn matrix_rows(demo: &Demo) -> Vec<Vec<Value>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(demo.path("autorizadores.csv"))
+        .unwrap();
+    reader
+        .records()
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .map(|cell| match cell.parse::<Date>() {
+                    Ok(d) => json!(serial(d.to_datetime(jiff::civil::Time::midnight())) as i64),
+                    Err(_) => json!(cell),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_authorizer_matrix_can_live_in_a_tab_and_a_broken_edit_keeps_the_last_good_one() {
+    const MATRIX_TAB: &str = "Matriz de autorizadores";
+    let csv = Demo::new();
+    let mut csv_engine = Engine::new(csv.config()).unwrap();
+    csv_engine.cycle(at(T0)).unwrap();
+
+    let (demo, emu) = sheet_demo(TAB, "");
+    let mut matrix = matrix_rows(&demo);
+    emu.add_tab(MATRIX_TAB, matrix.clone());
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let config = config.replace(
+        "[authorizers]\npath = \"autorizadores.csv\"\n",
+        &format!("[authorizers]\nsheet = \"{MATRIX_TAB}\"\n"),
+    );
+    std::fs::write(demo.path("cuentas.toml"), config).unwrap();
+    std::fs::remove_file(demo.path("autorizadores.csv")).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    assert_eq!((report.registered, report.source_error), (32, None));
+    let (a, b) = (by_row(&csv_engine), by_row(&engine));
+    for (row, x) in &a {
+        assert_eq!(x.state.name(), b[row].state.name(), "row {row}: {}", b[row].state.reason());
+    }
+
+    // Someone breaks the tab: a date that is not one. The last good matrix stays in force,
+    // the administrators are told once, and new responses are still decided.
+    matrix[3][4] = json!("desde enero");
+    emu.add_tab(MATRIX_TAB, matrix);
+    let row = emu.rows()[1].clone();
+    emu.append_row(row);
+    let report = engine.cycle(at(T0) + SignedDuration::from_mins(11)).unwrap();
+    assert_eq!((report.registered, report.source_error), (1, None));
+    assert_eq!(by_row(&engine)[&34].state.name(), by_row(&engine)[&2].state.name());
+    let alerts: Vec<_> =
+        demo.mails().into_iter().filter(|m| m.subject.contains("Matriz de autorizadores")).collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].body.contains("desde enero"), "{}", alerts[0].body);
+}

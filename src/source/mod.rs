@@ -33,6 +33,20 @@ pub enum Source {
     Sheet(Box<SheetSource>),
 }
 
+/// The tab holding the authorizer matrix, when `[authorizers] sheet` names one: read with the
+/// source's service account.
+pub fn matrix_sheet(config: &Config) -> Result<Option<SheetSource>, SourceError> {
+    let (Some(tab), Source::Sheet(source)) = (&config.authorizers.sheet, Source::from_config(config)?) else {
+        return Ok(None);
+    };
+    let mut settings = source.settings().clone();
+    if let Some(id) = &config.authorizers.spreadsheet_id {
+        settings.spreadsheet_id = id.clone();
+    }
+    settings.sheet = Some(tab.clone());
+    Ok(Some(SheetSource::new(settings)?))
+}
+
 impl Source {
     /// The source the configuration names. Reaches nothing yet: the sheet is read at the
     /// first cycle.

@@ -180,12 +180,19 @@ impl SheetSource {
         &self.account
     }
 
+    pub fn settings(&self) -> &SheetSettings {
+        &self.settings
+    }
+
     pub fn edit_check_interval(&self) -> SignedDuration {
         self.settings.edit_check_interval
     }
 
     pub fn describe(&self) -> String {
-        format!("spreadsheet {}", self.settings.spreadsheet_id)
+        match &self.settings.sheet {
+            Some(tab) => format!("spreadsheet {}, tab «{tab}»", self.settings.spreadsheet_id),
+            None => format!("spreadsheet {}", self.settings.spreadsheet_id),
+        }
     }
 
     /// The header row. Read once, and again by [`SheetSource::refresh`] when the tab's column
@@ -239,6 +246,27 @@ impl SheetSource {
                 self.guarded(now, |s| s.read_page(from))
             }
             other => other,
+        }
+    }
+
+    /// A whole tab, header first, each row as wide as the header (a small tab: the authorizer
+    /// matrix).
+    pub fn read_all(&mut self, now: Timestamp) -> Result<(Vec<String>, Vec<RawRow>), SheetError> {
+        self.header = None;
+        let header = self.header(now)?;
+        let mut rows = Vec::new();
+        let mut from = 2;
+        loop {
+            let page = self.page(from, now)?;
+            // Google leaves out a row's trailing empty cells; a table's reader expects them.
+            rows.extend(page.rows.into_iter().map(|mut r| {
+                r.cells.resize(r.cells.len().max(header.len()), String::new());
+                r
+            }));
+            if page.last {
+                return Ok((header, rows));
+            }
+            from = page.next;
         }
     }
 
