@@ -306,3 +306,52 @@ async fn revoked_tokens_and_injected_faults() {
     emu.reset_counters();
     assert_eq!((emu.sheets_requests(), emu.values_requests(), emu.log().len()), (0, 0, 0));
 }
+
+#[tokio::test]
+async fn a_second_tab_is_read_by_its_name() {
+    const MATRIZ: &str = "Matriz de autorizadores";
+    let emu = Emulator::start(ID, TAB, "America/Bogota");
+    emu.set_rows(form_rows());
+    emu.add_tab(MATRIZ, vec![vec![json!("Área"), json!("Autorizador")], vec![json!("Ventas"), json!("ana")]]);
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub(&emu, dir.path()).await;
+
+    let got = get(&hub, &format!("'{MATRIZ}'!A:B")).await.unwrap();
+    assert_eq!(got.range.as_deref(), Some("'Matriz de autorizadores'!A1:B1000"));
+    assert_eq!(got.values.unwrap(), [[json!("Área"), json!("Autorizador")], [json!("Ventas"), json!("ana")]]);
+    // The first tab still answers, with and without its name; the second has its own grid.
+    assert_eq!(get(&hub, &format!("'{TAB}'!C2")).await.unwrap().values.unwrap(), [[json!("Ana")]]);
+    assert_eq!(get(&hub, "A1").await.unwrap().values.unwrap(), [[json!("Marca temporal")]]);
+    let body = error_body(get(&hub, &format!("'{MATRIZ}'!C1")).await);
+    assert_eq!(
+        body["error"]["message"],
+        "Range ('Matriz de autorizadores'!C1) exceeds grid limits. Max rows: 1000, max columns: 2"
+    );
+    assert_eq!((emu.values_requests(), emu.cells_served()), (4, 6));
+
+    let (_, meta) = hub
+        .spreadsheets()
+        .get(ID)
+        .param("fields", "sheets.properties(sheetId,title,index,gridProperties)")
+        .add_scope(READONLY)
+        .doit()
+        .await
+        .unwrap();
+    let tabs: Vec<_> = meta
+        .sheets
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let p = s.properties.unwrap();
+            let g = p.grid_properties.unwrap();
+            (p.sheet_id, p.title.unwrap(), p.index, g.column_count, p.sheet_type)
+        })
+        .collect();
+    assert_eq!(
+        tabs,
+        [
+            (Some(0), TAB.to_string(), Some(0), Some(5), None),
+            (Some(1), MATRIZ.to_string(), Some(1), Some(2), None)
+        ]
+    );
+}

@@ -5,7 +5,7 @@
 //! - `POST /token`: the JWT-bearer grant. It checks the assertion's RS256 signature against the
 //!   public half of `tests/fixtures/sheets/service-account.json`, its issuer, audience, lifetime and
 //!   scope, and answers with a `ya29.` access token or Google's `invalid_grant` / `invalid_scope`.
-//! - `GET /v4/spreadsheets/{id}`: the spreadsheet's properties and its one sheet's grid.
+//! - `GET /v4/spreadsheets/{id}`: the spreadsheet's properties and each sheet's grid.
 //! - `GET /v4/spreadsheets/{id}/values/{range}` and `GET /v4/spreadsheets/{id}/values:batchGet`:
 //!   values in A1 notation, with Google's trimming of empty cells and rows, its `range` echo
 //!   clipped to the grid and its 400s for unparsable ranges and ranges past the grid.
@@ -51,6 +51,8 @@ struct State {
     rows: Vec<Vec<Value>>,
     row_count: u32,
     column_count: u32,
+    /// The tabs after the first, in index order (sheetId 1, 2, ...).
+    tabs: Vec<Tab>,
     shared: bool,
     /// The status to fail with, and how many more requests fail.
     faults: (u16, usize),
@@ -62,6 +64,23 @@ struct State {
     cells_served: usize,
     token_requests: usize,
     log: Vec<(String, String, u16)>,
+}
+
+/// A tab after the first, added with `add_tab`.
+struct Tab {
+    title: String,
+    rows: Vec<Vec<Value>>,
+    row_count: u32,
+    column_count: u32,
+}
+
+/// One tab's title, cells and grid, as values.get reads them.
+#[derive(Clone, Copy)]
+struct Grid<'a> {
+    title: &'a str,
+    rows: &'a [Vec<Value>],
+    row_count: u32,
+    column_count: u32,
 }
 
 struct Token {
@@ -95,6 +114,7 @@ impl Emulator {
                 rows: Vec::new(),
                 row_count: 1000,
                 column_count: 26,
+                tabs: Vec::new(),
                 shared: true,
                 faults: (0, 0),
                 delay: Duration::ZERO,
@@ -150,6 +170,25 @@ impl Emulator {
         st.row_count = (rows.len() as u32).max(1000);
         st.column_count = rows.iter().map(|r| r.len() as u32).max().unwrap_or(0).max(1);
         st.rows = rows;
+    }
+
+    /// Adds a tab after the others (sheetId 1, 2, ...) holding `rows`, with the grid `set_rows`
+    /// gives; with the title of a tab added before, replaces that tab's rows and grid. The other
+    /// methods that change cells act on the first tab only.
+    pub fn add_tab(&self, title: &str, rows: Vec<Vec<Value>>) {
+        rows.iter().flatten().for_each(check_cell);
+        let mut st = self.state();
+        assert!(title != st.sheet_title, "{title:?} is the first tab; use set_rows");
+        let tab = Tab {
+            title: title.to_string(),
+            row_count: (rows.len() as u32).max(1000),
+            column_count: rows.iter().map(|r| r.len() as u32).max().unwrap_or(0).max(1),
+            rows,
+        };
+        match st.tabs.iter_mut().find(|t| t.title == title) {
+            Some(t) => *t = tab,
+            None => st.tabs.push(tab),
+        }
     }
 
     /// Appends a row under the last non-empty one, as Forms does with a new response; a full grid
@@ -916,7 +955,7 @@ impl State {
                 "autoRecalc": "ON_CHANGE",
                 "timeZone": self.time_zone,
             },
-            "sheets": [ { "properties": {
+            "sheets": std::iter::once(json!({ "properties": {
                 "sheetId": 0,
                 "title": self.sheet_title,
                 "index": 0,
@@ -926,7 +965,15 @@ impl State {
                     "columnCount": self.column_count,
                     "frozenRowCount": 1,
                 },
-            } } ],
+            } }))
+            .chain(self.tabs.iter().enumerate().map(|(i, t)| json!({ "properties": {
+                "sheetId": i + 1,
+                "title": t.title,
+                "index": i + 1,
+                "sheetType": "GRID",
+                "gridProperties": { "rowCount": t.row_count, "columnCount": t.column_count },
+            } })))
+            .collect::<Vec<_>>(),
             "spreadsheetUrl": format!("https://docs.google.com/spreadsheets/d/{}/edit", inner.spreadsheet_id),
         })
     }
@@ -968,11 +1015,27 @@ impl State {
         Ok((dim, render))
     }
 
+    /// Every tab's title, cells and grid, the first tab first.
+    fn grids(&self) -> impl Iterator<Item = Grid<'_>> {
+        let first = Grid {
+            title: &self.sheet_title,
+            rows: &self.rows,
+            row_count: self.row_count,
+            column_count: self.column_count,
+        };
+        std::iter::once(first).chain(self.tabs.iter().map(|t| Grid {
+            title: &t.title,
+            rows: &t.rows,
+            row_count: t.row_count,
+            column_count: t.column_count,
+        }))
+    }
+
     /// A ValueRange for `range` as received, or Google's 400.
     fn value_range(&self, range: &str, dim: Dimension, render: Render) -> Result<Value, Answer> {
-        let rect = self.resolve(range)?;
+        let (grid, rect) = self.resolve(range)?;
         let cell = |r: u32, c: u32| -> Option<Value> {
-            let v = self.rows.get(r as usize - 1)?.get(c as usize - 1)?;
+            let v = grid.rows.get(r as usize - 1)?.get(c as usize - 1)?;
             (!cell_is_empty(v)).then(|| render_cell(v, render))
         };
         let (outer, inner) = match dim {
@@ -980,7 +1043,7 @@ impl State {
             Dimension::Columns => ((rect.c1, rect.c2), (rect.r1, rect.r2)),
         };
         // Rows past the data are empty: stop there rather than walk a large grid.
-        let last_data_row = self.rows.len() as u32;
+        let last_data_row = grid.rows.len() as u32;
         let mut lines: Vec<Vec<Value>> = Vec::new();
         for o in outer.0..=outer.1 {
             if dim == Dimension::Rows && o > last_data_row {
@@ -1003,7 +1066,7 @@ impl State {
             lines.pop();
         }
         let mut out = json!({
-            "range": format!("{}!{}", quote_sheet(&self.sheet_title), a1(rect)),
+            "range": format!("{}!{}", quote_sheet(grid.title), a1(rect)),
             "majorDimension": if dim == Dimension::Rows { "ROWS" } else { "COLUMNS" },
         });
         if !lines.is_empty() {
@@ -1012,32 +1075,31 @@ impl State {
         Ok(out)
     }
 
-    /// Parses an A1 range against the one sheet and its grid.
-    fn resolve(&self, range: &str) -> Result<Rect, Answer> {
+    /// Parses an A1 range against the tabs; returns the tab it names and the range in its grid.
+    fn resolve(&self, range: &str) -> Result<(Grid<'_>, Rect), Answer> {
         let unparsable = || invalid_argument(&format!("Unable to parse range: {range}"));
-        let title = self.sheet_title.as_str();
-        let cells: Option<&str> = if let Some(rest) = range.strip_prefix('\'') {
+        let named = |name: &str| self.grids().find(|g| g.title == name).ok_or_else(unparsable);
+        let (grid, cells): (Grid<'_>, Option<&str>) = if let Some(rest) = range.strip_prefix('\'') {
             let (name, after) = split_quoted(rest).ok_or_else(unparsable)?;
-            if name != title {
-                return Err(unparsable());
-            }
+            let grid = named(&name)?;
             match after {
-                "" => None,
-                a => Some(a.strip_prefix('!').ok_or_else(unparsable)?),
+                "" => (grid, None),
+                a => (grid, Some(a.strip_prefix('!').ok_or_else(unparsable)?)),
             }
         } else if let Some((name, cells)) = range.split_once('!') {
-            if name != title || !plain_unquoted(name) {
+            if !plain_unquoted(name) {
                 return Err(unparsable());
             }
-            Some(cells)
-        } else if range == title && plain_unquoted(range) {
-            None
+            (named(name)?, Some(cells))
+        } else if let Some(grid) = self.grids().find(|g| g.title == range && plain_unquoted(range)) {
+            (grid, None)
         } else {
             // No sheet named: the first sheet.
-            Some(range)
+            (self.grids().next().expect("the first tab"), Some(range))
         };
+        let title = grid.title;
         let Some(cells) = cells else {
-            return Ok(Rect { r1: 1, c1: 1, r2: self.row_count, c2: self.column_count });
+            return Ok((grid, Rect { r1: 1, c1: 1, r2: grid.row_count, c2: grid.column_count }));
         };
         let (a, b) = match cells.split_once(':') {
             Some((a, b)) => {
@@ -1057,20 +1119,20 @@ impl State {
                 b
             }
         };
-        let rows_past = [a.row, b.row].into_iter().flatten().any(|r| r > self.row_count);
-        let cols_past = [a.col, b.col].into_iter().flatten().any(|c| c > self.column_count);
+        let rows_past = [a.row, b.row].into_iter().flatten().any(|r| r > grid.row_count);
+        let cols_past = [a.col, b.col].into_iter().flatten().any(|c| c > grid.column_count);
         if rows_past || cols_past {
             return Err(invalid_argument(&format!(
                 "Range ({}!{}) exceeds grid limits. Max rows: {}, max columns: {}",
                 quote_sheet(title),
                 cells.to_ascii_uppercase(),
-                self.row_count,
-                self.column_count
+                grid.row_count,
+                grid.column_count
             )));
         }
-        let (r1, r2) = (a.row.unwrap_or(1), b.row.unwrap_or(self.row_count));
-        let (c1, c2) = (a.col.unwrap_or(1), b.col.unwrap_or(self.column_count));
-        Ok(Rect { r1: r1.min(r2), r2: r1.max(r2), c1: c1.min(c2), c2: c1.max(c2) })
+        let (r1, r2) = (a.row.unwrap_or(1), b.row.unwrap_or(grid.row_count));
+        let (c1, c2) = (a.col.unwrap_or(1), b.col.unwrap_or(grid.column_count));
+        Ok((grid, Rect { r1: r1.min(r2), r2: r1.max(r2), c1: c1.min(c2), c2: c1.max(c2) }))
     }
 }
 
