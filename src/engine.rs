@@ -18,7 +18,7 @@ use crate::directory::ldap::{Ldap, LdapError, LdapSettings};
 use crate::directory::password::Password;
 use crate::directory::plan::{self, DirectoryOp, Layout, NoPlan, Plan};
 use crate::directory::snapshot::{Snapshot, SnapshotError};
-use crate::intake::{self, ColumnMap, MissingColumns};
+use crate::intake::{self, ColumnMap};
 use crate::notify::file::{Envelope, FileSender, SendError};
 use crate::notify::{self, Mailer, Rendered, TemplateError, Templates};
 use crate::policy::{Decision, Matrix, MatrixError, Policy, Query, TargetAccount};
@@ -43,8 +43,6 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error(transparent)]
-    Header(#[from] MissingColumns),
     #[error(transparent)]
     Matrix(#[from] MatrixError),
     #[error(transparent)]
@@ -292,10 +290,14 @@ impl Engine {
         let map = match ColumnMap::new(&header, &self.config.form.columns) {
             Ok(map) => map,
             Err(missing) => {
+                // Someone changed the form's questions: nothing is registered until the header
+                // is right again, and the rest of the cycle (directory, mail) goes on.
+                error!(source = %self.source.describe(), "ingestion stopped: {missing}");
                 let mut changes = Changes::new();
                 self.alert(&mut changes, "Faltan columnas en el formulario", &missing.to_string(), now)?;
                 self.store.commit(changes)?;
-                return Err(missing.into());
+                report.source_error = Some(missing.to_string());
+                return Ok(());
             }
         };
         let cursor = self.store.cursor()?;

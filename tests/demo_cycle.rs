@@ -356,3 +356,17 @@ fn a_new_response_for_the_same_person_replaces_the_waiting_request() {
         demo.mails().iter().any(|m| m.to == "santiago.ruiz@gmail.com" && m.body.contains("santiago.ruiz"))
     );
 }
+
+#[test]
+fn a_renamed_required_column_stops_ingestion_but_not_the_daemon() {
+    let demo = Demo::new();
+    demo.write_responses(&demo.responses().replacen("Tipo de solicitud", "Qué necesita", 1));
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    assert_eq!(report.registered, 0);
+    let error = report.source_error.unwrap();
+    assert!(error.contains("«Tipo de solicitud»"), "{error}");
+    engine.cycle(at("2026-11-27T13:01:00Z")).unwrap();
+    let alerts: Vec<_> = demo.mails().into_iter().filter(|m| m.to.contains("infraestructura@")).collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+}

@@ -169,8 +169,12 @@ fn the_demo_from_a_spreadsheet_gives_the_same_requests_and_mails_as_the_csv() {
     // 48 messages, some to more than one recipient: 56 files, as the CSV demo.
     assert_eq!(ma.len(), 56);
     assert_eq!(ma, mb);
-    // The tab's awkward name reached Google intact: every range named it.
-    assert!(emu.log().iter().all(|(_, _, status)| *status == 200), "{:?}", emu.log());
+    // The tab's awkward name reached Google intact, in a path (values.get) and in a query
+    // (the edit check's batchGet of the 13 open rows, ten minutes later).
+    sheet_engine.cycle(at(T0) + SignedDuration::from_mins(11)).unwrap();
+    let log = emu.log();
+    assert!(log.iter().any(|(_, path, _)| path.contains("values:batchGet")), "{log:?}");
+    assert!(log.iter().all(|(_, _, status)| *status == 200), "{log:?}");
 }
 
 #[test]
@@ -326,8 +330,18 @@ fn a_wrong_key_and_an_unshared_sheet_say_what_to_do() {
     assert_eq!(report.registered, 0);
     assert_eq!(emu.sheets_requests(), 0);
 
+    // A mistyped spreadsheet id.
     let demo = Demo::new();
     use_sheet(&demo, &emu, None, "service-account", "");
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    std::fs::write(demo.path("cuentas.toml"), config.replace(SPREADSHEET, "1NoExisteEstaHoja")).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let error = engine.cycle(at(T0)).unwrap().source_error.unwrap();
+    assert!(error.contains("spreadsheet id 1NoExisteEstaHoja not found"), "{error}");
+
+    let demo = Demo::new();
+    use_sheet(&demo, &emu, None, "service-account", "");
+    emu.reset_counters();
     emu.set_shared(false);
     let mut engine = Engine::new(demo.config()).unwrap();
     let report = engine.cycle(at(T0)).unwrap();
@@ -522,4 +536,36 @@ fn the_authorizer_matrix_can_live_in_a_tab_and_a_broken_edit_keeps_the_last_good
         demo.mails().into_iter().filter(|m| m.subject.contains("Matriz de autorizadores")).collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].body.contains("desde enero"), "{}", alerts[0].body);
+}
+
+#[test]
+fn the_header_is_read_once_and_again_when_the_form_gets_a_new_question() {
+    let (demo, emu) = sheet_demo(TAB, "edit_check_interval_secs = 600\n");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let t0 = at(T0);
+    let header_reads = |emu: &Emulator| emu.log().iter().filter(|(_, path, _)| path.contains("!1:1")).count();
+    engine.cycle(t0).unwrap();
+    assert_eq!(header_reads(&emu), 1);
+    // Polls and a metadata check with the same width: the header is not read again.
+    for minute in [1, 11, 12] {
+        emu.reset_counters();
+        engine.cycle(t0 + SignedDuration::from_mins(minute)).unwrap();
+        assert_eq!(header_reads(&emu), 0, "minute {minute}: {:?}", emu.log());
+    }
+    // The form gets a question: Forms adds a column to the responses.
+    let mut header = emu.rows()[0].clone();
+    let width = header.len() as u32;
+    header.push(json!("¿Requiere VPN?"));
+    emu.set_grid(1000, width + 1);
+    emu.set_row(1, header);
+    emu.reset_counters();
+    engine.cycle(t0 + SignedDuration::from_mins(23)).unwrap();
+    assert_eq!(header_reads(&emu), 1, "{:?}", emu.log());
+    // Responses with the new answer still come in.
+    let mut row = creation_row(7, 46_353.4);
+    row.resize(width as usize, json!(""));
+    row.push(json!("Sí"));
+    emu.append_row(row);
+    let report = engine.cycle(t0 + SignedDuration::from_mins(24)).unwrap();
+    assert_eq!((report.registered, report.source_error), (1, None));
 }
