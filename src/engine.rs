@@ -74,15 +74,6 @@ pub struct CycleReport {
     pub source_error: Option<String>,
 }
 
-/// A row seen before, compared with its request.
-enum Seen {
-    Unchanged,
-    /// Same requester, new answers, request still open.
-    Edited,
-    /// Another requester's answers: rows were moved or deleted. Why, in Spanish.
-    Moved(String),
-}
-
 impl CycleReport {
     fn touch(&mut self, id: RequestId) {
         if self.touched_set.insert(id) {
@@ -309,13 +300,9 @@ impl Engine {
             let wanted: Vec<u32> = open.keys().copied().filter(|r| *r != cursor.rows_seen).collect();
             for row in self.source.rows(&wanted, now)? {
                 let Some(&id) = open.get(&row.row) else { continue };
-                match self.compare(&map, id, &row)? {
-                    Seen::Unchanged => {}
-                    Seen::Edited => edits.push((id, row)),
-                    Seen::Moved(reason) => {
-                        halt = Some(reason);
-                        break;
-                    }
+                halt = self.review(&map, id, row, &mut edits)?;
+                if halt.is_some() {
+                    break;
                 }
             }
             self.last_edit_check = Some(now);
@@ -341,13 +328,9 @@ impl Engine {
                 saw_last = true;
                 let id = open.get(&row.row).copied().or(cursor.last_id);
                 let Some(id) = id else { continue };
-                match self.compare(&map, id, &row)? {
-                    Seen::Unchanged => {}
-                    Seen::Edited => edits.push((id, row)),
-                    Seen::Moved(reason) => {
-                        halt = Some(reason);
-                        break;
-                    }
+                halt = self.review(&map, id, row, &mut edits)?;
+                if halt.is_some() {
+                    break;
                 }
             }
             match page.next {
@@ -425,20 +408,31 @@ impl Engine {
         Ok(())
     }
 
-    /// A row seen before, against the request registered from it.
-    fn compare(&self, map: &ColumnMap, id: RequestId, row: &RawRow) -> Result<Seen, EngineError> {
-        let Some(request) = self.store.request(id)? else { return Ok(Seen::Unchanged) };
+    /// A row seen before, against the request registered from it: an edit of an open request
+    /// is kept in `edits`; another requester's answers mean rows were moved or deleted, and
+    /// the reason (in Spanish) is returned.
+    fn review(
+        &self,
+        map: &ColumnMap,
+        id: RequestId,
+        row: RawRow,
+        edits: &mut Vec<(RequestId, RawRow)>,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(request) = self.store.request(id)? else { return Ok(None) };
         if request.row_hash == row_hash(&row.cells) {
-            return Ok(Seen::Unchanged);
+            return Ok(None);
         }
         let requester = intake::parse_row(map, row.row, &row.cells).requester;
         if requester != request.submission.requester {
-            return Ok(Seen::Moved(format!(
+            return Ok(Some(format!(
                 "la fila {} era la solicitud {} de {} y ahora es de «{}»: alguien movió o borró filas de las respuestas",
                 row.row, id, request.submission.requester, requester
             )));
         }
-        Ok(if request.is_open() { Seen::Edited } else { Seen::Unchanged })
+        if request.is_open() {
+            edits.push((id, row));
+        }
+        Ok(None)
     }
 
     /// The sheet did not answer: said once per kind of failure in the log, and, when a person

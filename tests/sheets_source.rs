@@ -203,6 +203,12 @@ fn an_idle_poll_of_a_long_sheet_is_one_small_request_and_a_new_response_comes_in
         assert_eq!(emu.sheets_requests(), 1, "{:?}", emu.log());
         assert_eq!(emu.values_requests(), 1);
         assert!(emu.cells_served() <= 21, "served {} cells", emu.cells_served());
+        eprintln!(
+            "idle poll {minute}: {} request(s), {} values request(s), {} cells",
+            emu.sheets_requests(),
+            emu.values_requests(),
+            emu.cells_served()
+        );
         assert_eq!(emu.token_requests(), 0, "the token is reused");
     }
 
@@ -244,6 +250,7 @@ fn quota_storms_errors_and_timeouts_back_off_and_lose_nothing() {
     // Without backoff that would be 60 requests; with 30 s doubling (jittered down to half at
     // most) the attempts are at least 15, 30, 60, 120, 240 s apart: at most 6 in 600 s.
     let in_storm = emu.sheets_requests();
+    eprintln!("429 storm: {in_storm} requests in 60 polls over 600 s");
     assert!((2..=6).contains(&in_storm), "{in_storm} requests in the storm: {:?}", emu.log());
 
     // The storm ends; within the cap (15 min) the daemon is back by itself.

@@ -117,13 +117,6 @@ struct Grid {
     time_zone: TimeZone,
 }
 
-/// What the daemon asks of the API, counted for the logs and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SheetCalls {
-    pub metadata: u64,
-    pub values: u64,
-}
-
 /// A page of rows from `values.get`.
 #[derive(Debug)]
 pub struct Page {
@@ -151,7 +144,6 @@ pub struct SheetSource {
     timestamp_column: Option<usize>,
     failures: u32,
     retry_at: Option<Timestamp>,
-    pub calls: SheetCalls,
 }
 
 impl SheetSource {
@@ -171,7 +163,6 @@ impl SheetSource {
             timestamp_column: None,
             failures: 0,
             retry_at: None,
-            calls: SheetCalls::default(),
         })
     }
 
@@ -450,7 +441,6 @@ impl SheetSource {
 
     /// `spreadsheets.get`, just the tab's title, size and the spreadsheet's time zone.
     fn measure(&mut self) -> Result<Grid, SheetError> {
-        self.calls.metadata += 1;
         let id = self.settings.spreadsheet_id.clone();
         let wanted = self.settings.sheet.clone();
         let sheet = self.call(|hub| {
@@ -471,7 +461,8 @@ impl SheetSource {
             sheet.sheets.unwrap_or_default().into_iter().filter_map(|s| s.properties).collect();
         let tab = match &wanted {
             Some(name) => tabs.iter().find(|t| t.title.as_deref() == Some(name.as_str())),
-            None => tabs.iter().min_by_key(|t| t.index.unwrap_or(0)),
+            // Tabs come in the spreadsheet's order.
+            None => tabs.first(),
         };
         let Some(tab) = tab else {
             let names: Vec<_> =
@@ -489,7 +480,6 @@ impl SheetSource {
 
     /// `values.get` of one A1 range, unformatted, dates as serial numbers.
     fn get_values(&mut self, range: &str) -> Result<ValueRange, SheetError> {
-        self.calls.values += 1;
         let id = self.settings.spreadsheet_id.clone();
         // google-sheets4 puts the range into the URL path as it is: `#` or `?` in a tab's name
         // would cut the URL short, so the range is percent-encoded here.
@@ -511,7 +501,6 @@ impl SheetSource {
 
     /// `values:batchGet` of several ranges (query parameters, which the crate encodes).
     fn batch_get(&mut self, ranges: &[String]) -> Result<Vec<ValueRange>, SheetError> {
-        self.calls.values += 1;
         let id = self.settings.spreadsheet_id.clone();
         let answer = self.call(|hub| {
             let id = id.clone();
