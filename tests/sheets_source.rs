@@ -576,3 +576,18 @@ fn the_header_is_read_once_and_again_when_the_form_gets_a_new_question() {
     let report = engine.cycle(t0 + SignedDuration::from_mins(24)).unwrap();
     assert_eq!((report.registered, report.source_error), (1, None));
 }
+
+#[test]
+fn the_daemon_runs_a_cycle_from_the_spreadsheet_and_exits_cleanly() {
+    let (demo, _emu) = sheet_demo(TAB, "");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["run", "--once", "--config"])
+        .arg(demo.path("cuentas.toml"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The HTTP client's runtime is dropped off the daemon's own: no panic on the way out.
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stdout.contains("32 registered, 0 edited, 48 messages sent, 13 open"), "{stdout}");
+}
