@@ -277,20 +277,7 @@ impl Engine {
         if check_edits {
             self.source.refresh(now)?;
         }
-        let header = self.source.header(now)?;
-        let map = match ColumnMap::new(&header, &self.config.form.columns) {
-            Ok(map) => map,
-            Err(missing) => {
-                // Someone changed the form's questions: nothing is registered until the header
-                // is right again, and the rest of the cycle (directory, mail) goes on.
-                error!(source = %self.source.describe(), "ingestion stopped: {missing}");
-                let mut changes = Changes::new();
-                self.alert(&mut changes, "Faltan columnas en el formulario", &missing.to_string(), now)?;
-                self.store.commit(changes)?;
-                report.source_error = Some(missing.to_string());
-                return Ok(());
-            }
-        };
+        let Some(mut map) = self.column_map(now, report)? else { return Ok(()) };
         let cursor = self.store.cursor()?;
         let open = self.store.open_rows()?;
         let mut edits = Vec::new();
@@ -314,6 +301,10 @@ impl Engine {
         let mut saw_last = cursor.rows_seen < 2;
         while halt.is_none() {
             let page = self.source.page(from, now)?;
+            if page.header_changed {
+                let Some(wider) = self.column_map(now, report)? else { return Ok(()) };
+                map = wider;
+            }
             for row in page.rows {
                 if row.row > cursor.rows_seen {
                     batch.push(row);
@@ -366,6 +357,28 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The source's header mapped to the form's fields. A required column missing means
+    /// someone changed the form's questions: nothing is registered until the header is right
+    /// again (one alert), and the rest of the cycle (directory, mail) goes on.
+    fn column_map(
+        &mut self,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<Option<ColumnMap>, EngineError> {
+        let header = self.source.header(now)?;
+        match ColumnMap::new(&header, &self.config.form.columns) {
+            Ok(map) => Ok(Some(map)),
+            Err(missing) => {
+                error!(source = %self.source.describe(), "ingestion stopped: {missing}");
+                let mut changes = Changes::new();
+                self.alert(&mut changes, "Faltan columnas en el formulario", &missing.to_string(), now)?;
+                self.store.commit(changes)?;
+                report.source_error = Some(missing.to_string());
+                Ok(None)
+            }
+        }
     }
 
     /// Reads the authorizer matrix from its tab. A matrix that cannot be read or is invalid

@@ -559,22 +559,33 @@ fn the_header_is_read_once_and_again_when_the_form_gets_a_new_question() {
         engine.cycle(t0 + SignedDuration::from_mins(minute)).unwrap();
         assert_eq!(header_reads(&emu), 0, "minute {minute}: {:?}", emu.log());
     }
-    // The form gets a question: Forms adds a column to the responses.
+    // The form gets a question: Forms adds a column to the responses, and a response answers it
+    // before the next metadata check. The poll that brings it measures the tab, reads the
+    // header again and keeps the new answer.
     let mut header = emu.rows()[0].clone();
     let width = header.len() as u32;
     header.push(json!("¿Requiere VPN?"));
     emu.set_grid(1000, width + 1);
     emu.set_row(1, header);
-    emu.reset_counters();
-    engine.cycle(t0 + SignedDuration::from_mins(23)).unwrap();
-    assert_eq!(header_reads(&emu), 1, "{:?}", emu.log());
-    // Responses with the new answer still come in.
     let mut row = creation_row(7, 46_353.4);
     row.resize(width as usize, json!(""));
     row.push(json!("Sí"));
     emu.append_row(row);
-    let report = engine.cycle(t0 + SignedDuration::from_mins(24)).unwrap();
+    emu.reset_counters();
+    let report = engine.cycle(t0 + SignedDuration::from_mins(13)).unwrap();
     assert_eq!((report.registered, report.source_error), (1, None));
+    assert_eq!(header_reads(&emu), 1, "{:?}", emu.log());
+    let new = &by_row(&engine)[&34];
+    assert_eq!(
+        new.submission.extra.get("¿Requiere VPN?").map(String::as_str),
+        Some("Sí"),
+        "{:?}",
+        new.submission.extra
+    );
+    // An idle poll after it: one request again.
+    emu.reset_counters();
+    engine.cycle(t0 + SignedDuration::from_mins(14)).unwrap();
+    assert_eq!(emu.sheets_requests(), 1, "{:?}", emu.log());
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub struct Page {
     pub rows: Vec<RawRow>,
     /// The row to ask for next; `None` when the end of the responses was reached.
     pub next: Option<u32>,
+    /// The header changed since it was last asked for: ask again before reading these rows.
+    pub header_changed: bool,
 }
 
 /// Where the rows come from.
@@ -146,16 +148,20 @@ impl Source {
                                 rows.push(row);
                             }
                         }
-                        None => return Ok(Page { rows, next: None }),
+                        None => return Ok(Page { rows, next: None, header_changed: false }),
                     }
                 }
                 let next = csv.next_row();
                 *reader = Some(csv);
-                Ok(Page { rows, next: Some(next) })
+                Ok(Page { rows, next: Some(next), header_changed: false })
             }
             Source::Sheet(s) => {
                 let page = s.page(from, now)?;
-                Ok(Page { next: (!page.last).then_some(page.next), rows: page.rows })
+                Ok(Page {
+                    next: (!page.last).then_some(page.next),
+                    rows: page.rows,
+                    header_changed: page.header_changed,
+                })
             }
         }
     }

@@ -125,6 +125,8 @@ pub struct Page {
     pub last: bool,
     /// The first row after this page.
     pub next: u32,
+    /// The header was read again for this page (the tab got wider): map it again.
+    pub header_changed: bool,
 }
 
 struct Client {
@@ -224,20 +226,32 @@ impl SheetSource {
         })
     }
 
-    /// Rows from `from` (included) on, at most a page of them.
+    /// Rows from `from` (included) on, at most a page of them. A page that brings new
+    /// responses measures the tab again first: a question added to the form is a new column,
+    /// and its answers must not be cut off (an idle poll stays one request).
     pub fn page(&mut self, from: u32, now: Timestamp) -> Result<Page, SheetError> {
         if self.grid.is_none() || self.header.is_none() {
             self.refresh(now)?;
         }
-        let result = self.guarded(now, |s| s.read_page(from));
-        match result {
+        let page = match self.guarded(now, |s| s.read_page(from)) {
             Err(e) if e.is_past_grid() => {
                 // Rows were deleted since the grid was measured: measure again, read again.
                 self.refresh(now)?;
-                self.guarded(now, |s| s.read_page(from))
+                return self.guarded(now, |s| s.read_page(from));
             }
-            other => other,
+            other => other?,
+        };
+        if !page.rows.iter().any(|r| r.row > from) {
+            return Ok(page);
         }
+        let width = self.grid.as_ref().map(|g| g.columns);
+        self.refresh(now)?;
+        if self.grid.as_ref().map(|g| g.columns) == width {
+            return Ok(page);
+        }
+        let mut wider = self.guarded(now, |s| s.read_page(from))?;
+        wider.header_changed = true;
+        Ok(wider)
     }
 
     /// A whole tab, header first, each row as wide as the header (a small tab: the authorizer
@@ -273,7 +287,7 @@ impl SheetSource {
     fn read_page(&mut self, from: u32) -> Result<Page, SheetError> {
         let grid = self.grid.clone().ok_or_else(|| SheetError::Protocol("no grid".into()))?;
         if from > grid.rows {
-            return Ok(Page { rows: Vec::new(), last: true, next: from });
+            return Ok(Page { rows: Vec::new(), last: true, next: from, header_changed: false });
         }
         let last_column = column_letters(grid.columns.max(1));
         let bounded = grid.rows - from >= PAGE_ROWS;
@@ -291,7 +305,7 @@ impl SheetSource {
             g.rows = end;
         }
         let rows = self.to_rows(from, values.values.unwrap_or_default(), &grid);
-        Ok(Page { rows, last: !bounded, next: from + PAGE_ROWS })
+        Ok(Page { rows, last: !bounded, next: from + PAGE_ROWS, header_changed: false })
     }
 
     fn read_rows(&mut self, rows: &[u32]) -> Result<Vec<RawRow>, SheetError> {
