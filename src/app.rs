@@ -346,7 +346,9 @@ fn check(path: &Path, offline: bool) -> Result<()> {
             header.len()
         );
     }
-    if let Some(mut tab) = crate::source::matrix_sheet(&config)? {
+    if let Some(source) = &source
+        && let Some(mut tab) = crate::source::matrix_sheet(&config, source)?
+    {
         let (header, rows) =
             tab.read_all(now()).with_context(|| format!("[authorizers] {}", tab.describe()))?;
         let n = rows.len();

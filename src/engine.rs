@@ -119,7 +119,6 @@ impl Engine {
             .map_err(|e| EngineError::Config(e.join("; ")))?;
         let policy = Policy { rules, requester_domains: config.form.requester_domains.clone() };
         let matrix = config.authorizers.path.as_deref().map(Matrix::load).transpose()?;
-        let matrix_sheet = crate::source::matrix_sheet(&config)?;
         let layout = Layout::new(config.directory.clone()).map_err(|e| EngineError::Config(e.to_string()))?;
         let directory = match config.directory.mode {
             DirectoryMode::DryRun => {
@@ -167,6 +166,7 @@ impl Engine {
             }
         };
         let source = Source::from_config(&config)?;
+        let matrix_sheet = crate::source::matrix_sheet(&config, &source)?;
         let store = Store::open(&config.state_dir)?;
         let open = store.open_requests()?;
         let waiting = open

@@ -335,7 +335,11 @@ pub(crate) fn parse_serial(s: &str) -> Option<DateTime> {
     if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return None;
     }
-    let serial: f64 = s.parse().ok()?;
+    serial_datetime(s.parse().ok()?)
+}
+
+/// A serial number (days since 1899-12-30, fractional) as a civil date and time.
+pub(crate) fn serial_datetime(serial: f64) -> Option<DateTime> {
     if !(1.0..=2_958_465.0).contains(&serial) {
         return None;
     }

@@ -470,7 +470,7 @@ fn check_reads_the_sheet_and_names_missing_columns() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(Emulator::SERVICE_ACCOUNT), "{stdout}");
-    assert!(stdout.contains("every required column"), "{stdout}");
+    assert!(stdout.contains("its header has every required column (21 columns)"), "{stdout}");
 
     rows[0][2] = json!("Qué necesita");
     rows[0][1] = json!("Correo");

@@ -36,9 +36,9 @@ pub enum Source {
 }
 
 /// The tab holding the authorizer matrix, when `[authorizers] sheet` names one: read with the
-/// source's service account.
-pub fn matrix_sheet(config: &Config) -> Result<Option<SheetSource>, SourceError> {
-    let (Some(tab), Source::Sheet(source)) = (&config.authorizers.sheet, Source::from_config(config)?) else {
+/// service account of `source`, the responses' spreadsheet.
+pub fn matrix_sheet(config: &Config, source: &Source) -> Result<Option<SheetSource>, SourceError> {
+    let (Some(tab), Source::Sheet(source)) = (&config.authorizers.sheet, source) else {
         return Ok(None);
     };
     let mut settings = source.settings().clone();
@@ -155,14 +155,7 @@ impl Source {
                 *reader = Some(csv);
                 Ok(Page { rows, next: Some(next), header_changed: false })
             }
-            Source::Sheet(s) => {
-                let page = s.page(from, now)?;
-                Ok(Page {
-                    next: (!page.last).then_some(page.next),
-                    rows: page.rows,
-                    header_changed: page.header_changed,
-                })
-            }
+            Source::Sheet(s) => Ok(s.page(from, now)?),
         }
     }
 

@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::RawRow;
+use super::{Page, RawRow};
 use crate::config::Secret;
 
 /// What the daemon may do with the spreadsheet: read it, nothing else.
@@ -117,18 +117,6 @@ struct Grid {
     time_zone: TimeZone,
 }
 
-/// A page of rows from `values.get`.
-#[derive(Debug)]
-pub struct Page {
-    pub rows: Vec<RawRow>,
-    /// Nothing after this page: the tail has been read to the end of the sheet.
-    pub last: bool,
-    /// The first row after this page.
-    pub next: u32,
-    /// The header was read again for this page (the tab got wider): map it again.
-    pub header_changed: bool,
-}
-
 struct Client {
     hub: Sheets<Connector>,
     auth: Authenticator,
@@ -137,7 +125,7 @@ struct Client {
 /// An open connection to the response spreadsheet.
 pub struct SheetSource {
     settings: SheetSettings,
-    account: String,
+    key: yup_oauth2::ServiceAccountKey,
     /// Built on first use: its own single-threaded runtime (the engine is synchronous).
     runtime: Option<tokio::runtime::Runtime>,
     client: Option<Client>,
@@ -156,7 +144,7 @@ impl SheetSource {
             return Err(SheetError::Key(format!("api_base_url «{}» must end with /", settings.api_base_url)));
         }
         Ok(SheetSource {
-            account: key.client_email.clone(),
+            key,
             settings,
             runtime: None,
             client: None,
@@ -170,7 +158,7 @@ impl SheetSource {
 
     /// The service account's address: whom to share the spreadsheet with.
     pub fn account(&self) -> &str {
-        &self.account
+        &self.key.client_email
     }
 
     pub fn settings(&self) -> &SheetSettings {
@@ -268,10 +256,10 @@ impl SheetSource {
                 r.cells.resize(r.cells.len().max(header.len()), String::new());
                 r
             }));
-            if page.last {
-                return Ok((header, rows));
+            match page.next {
+                Some(next) => from = next,
+                None => return Ok((header, rows)),
             }
-            from = page.next;
         }
     }
 
@@ -287,7 +275,7 @@ impl SheetSource {
     fn read_page(&mut self, from: u32) -> Result<Page, SheetError> {
         let grid = self.grid.clone().ok_or_else(|| SheetError::Protocol("no grid".into()))?;
         if from > grid.rows {
-            return Ok(Page { rows: Vec::new(), last: true, next: from, header_changed: false });
+            return Ok(Page { rows: Vec::new(), next: None, header_changed: false });
         }
         let last_column = column_letters(grid.columns.max(1));
         let bounded = grid.rows - from >= PAGE_ROWS;
@@ -305,7 +293,7 @@ impl SheetSource {
             g.rows = end;
         }
         let rows = self.to_rows(from, values.values.unwrap_or_default(), &grid);
-        Ok(Page { rows, last: !bounded, next: from + PAGE_ROWS, header_changed: false })
+        Ok(Page { rows, next: bounded.then_some(from + PAGE_ROWS), header_changed: false })
     }
 
     fn read_rows(&mut self, rows: &[u32]) -> Result<Vec<RawRow>, SheetError> {
@@ -380,8 +368,7 @@ impl SheetSource {
 
     /// A timestamp serial (a local time in the spreadsheet's zone) as the entity's local time.
     fn local_timestamp(&self, v: &Value, sheet_zone: &TimeZone) -> Option<String> {
-        let serial = v.as_f64()?;
-        let local = crate::intake::parse_serial(&format!("{serial}"))?;
+        let local = crate::intake::serial_datetime(v.as_f64()?)?;
         let instant = local.to_zoned(sheet_zone.clone()).ok()?.timestamp();
         Some(instant.to_zoned(self.settings.time_zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
     }
@@ -429,8 +416,7 @@ impl SheetSource {
         if self.client.is_some() {
             return Ok(());
         }
-        let key = yup_oauth2::parse_service_account_key(self.settings.key.expose())
-            .map_err(|e| SheetError::Key(e.to_string()))?;
+        let key = self.key.clone();
         let base = self.settings.api_base_url.clone();
         let timeout = self.settings.timeout;
         let rt = self.runtime()?;
@@ -544,7 +530,7 @@ impl SheetSource {
         self.client()?;
         let timeout = self.settings.timeout;
         let id = self.settings.spreadsheet_id.clone();
-        let account = self.account.clone();
+        let account = self.key.client_email.clone();
         let (Some(rt), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
             return Err(SheetError::Connection("no client".into()));
         };
@@ -564,7 +550,7 @@ impl SheetSource {
                     tokio::time::timeout(timeout, auth.force_refreshed_token(&[SCOPE])).await
                 })
                 .map_err(|_| SheetError::Timeout(timeout))?
-                .map_err(|e| auth_error(&e.to_string(), &account))?;
+                .map_err(|e| token_error(&e, &account))?;
                 once(make(client.hub.clone()))
             }
             other => other,
@@ -616,7 +602,10 @@ fn classify(e: google_sheets4::Error, id: &str, account: &str) -> SheetError {
                 },
             }
         }
-        E::MissingToken(e) => auth_error(&e.to_string(), account),
+        E::MissingToken(e) => match e.downcast_ref::<yup_oauth2::Error>() {
+            Some(e) => token_error(e, account),
+            None => SheetError::Auth { account: account.into(), message: e.to_string() },
+        },
         E::HttpError(e) => SheetError::Connection(error_chain(&e)),
         E::Io(e) => SheetError::Connection(e.to_string()),
         E::JsonDecodeError(_, e) => SheetError::Protocol(e.to_string()),
@@ -624,15 +613,15 @@ fn classify(e: google_sheets4::Error, id: &str, account: &str) -> SheetError {
     }
 }
 
-/// A token that could not be had: Google refused the key (permanent), or could not be
-/// reached (transient).
-fn auth_error(message: &str, account: &str) -> SheetError {
-    let message = message.trim().to_string();
-    if message.contains("Connection failure") || message.contains("timed out") || message.contains("Timeout")
-    {
-        SheetError::Connection(format!("token endpoint: {message}"))
-    } else {
-        SheetError::Auth { account: account.into(), message }
+/// A token that could not be had: Google could not be reached (transient), or refused the
+/// key (a person must act).
+fn token_error(e: &yup_oauth2::Error, account: &str) -> SheetError {
+    use yup_oauth2::Error as E;
+    match e {
+        E::HttpError(_) | E::HttpClientError(_) | E::LowLevelError(_) => {
+            SheetError::Connection(format!("token endpoint: {}", error_chain(e)))
+        }
+        other => SheetError::Auth { account: account.into(), message: other.to_string().trim().to_string() },
     }
 }
 
