@@ -16,6 +16,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+# Formatting and lints first: a difference or a warning fails the run before any server starts.
+# clippy enforces the lints Cargo.toml denies (unwrap, expect, panic, todo, the clock outside app).
+cargo fmt --all --check
+cargo clippy --all-targets --locked -- -D warnings
+
 # The AD DC runs as root: through sudo when this script does not. Stopped quietly, so that
 # nextest's summary stays the last line of the run.
 SUDO=()
