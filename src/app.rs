@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use tracing::info;
 
 use crate::config::Config;
-use crate::engine::{CycleReport, Engine};
+use crate::engine::{Adapters, CycleReport, Engine};
 use crate::request::{Request, RequestId, StateName};
 use crate::store::Store;
 
@@ -320,10 +320,9 @@ fn check(path: &Path, offline: bool) -> Result<()> {
     }
     match config.directory.mode {
         crate::config::DirectoryMode::Ldap => {
-            let settings =
-                crate::directory::ldap::LdapSettings::from_config(&config).map_err(anyhow::Error::msg)?;
+            let settings = crate::directory::ldap::LdapSettings::from_config(&config)?;
             let url = settings.url.clone();
-            let tz = config.calendar()?.time_zone().clone();
+            let tz = config.calendar.time_zone().clone();
             let mut ldap = crate::directory::ldap::Ldap::new(settings, tz);
             let policy = ldap.password_policy().with_context(|| format!("directory {url}"))?;
             println!(
@@ -365,7 +364,8 @@ fn check(path: &Path, offline: bool) -> Result<()> {
 async fn run(config: Config, once: bool) -> Result<()> {
     use sd_notify::NotifyState;
     let interval = Duration::from_secs(config.poll_interval_secs);
-    let mut engine = Engine::new(config)?;
+    let adapters = Adapters::from_config(&config)?;
+    let mut engine = Engine::with_adapters(config, adapters)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut watchdog_usec = 0;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
@@ -480,7 +480,7 @@ fn line(r: &Request) -> String {
 }
 
 fn show(r: &Request, config: &Config) -> String {
-    let tz = config.calendar().map(|c| c.time_zone().clone()).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = config.calendar.time_zone().clone();
     let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
     let s = &r.submission;
     let mut out = format!(

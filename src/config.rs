@@ -9,8 +9,12 @@ use jiff::civil::{Date, Time};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use lettre::message::Mailbox;
+
 use crate::calendar::Calendar;
+use crate::directory::naming::Pattern;
 use crate::intake::Field;
+use crate::policy::Rules;
 use crate::request::Kind;
 
 /// Everything that was wrong with a configuration file, all at once.
@@ -22,7 +26,8 @@ pub enum ConfigError {
     Invalid { path: PathBuf, problems: Vec<String> },
 }
 
-/// The whole configuration.
+/// The whole configuration, validated: besides each section as written, the values built from
+/// it once here (calendar, rules, naming patterns, addresses), which the rest receives.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file it was read from; relative paths inside it are taken from its folder.
@@ -38,6 +43,37 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub mail: MailConfig,
     pub sla: SlaConfig,
+    /// `[time]` as a business-hours calendar in the entity's time zone.
+    pub calendar: Calendar,
+    /// The procedure's rules with `[authorizers.rules]` applied.
+    pub rules: Rules,
+    /// `[directory] naming_patterns`, in order.
+    pub naming: Vec<Pattern>,
+    /// The addresses of `[mail]`.
+    pub mailboxes: Mailboxes,
+}
+
+/// The addresses of `[mail]`, parsed.
+#[derive(Debug, Clone)]
+pub struct Mailboxes {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub service_desk: Mailbox,
+    pub administrators: Vec<Mailbox>,
+}
+
+/// The sections as written, before the values built from them: what validation reads.
+struct Sections {
+    path: PathBuf,
+    state_dir: PathBuf,
+    poll_interval_secs: u64,
+    time: TimeConfig,
+    source: SourceConfig,
+    form: FormConfig,
+    authorizers: AuthorizersConfig,
+    directory: DirectoryConfig,
+    mail: MailConfig,
+    sla: SlaConfig,
 }
 
 /// Top-level keys, read first so that each section can fail on its own.
@@ -115,7 +151,7 @@ pub enum SourceConfig {
         #[serde(default)]
         sheet: Option<String>,
         /// The service account's JSON key: a file, or `credential:NAME` (systemd LoadCredential=).
-        service_account_key: String,
+        service_account_key: SecretRef,
         /// The API's address, ending with `/`. Default `https://sheets.googleapis.com/`; change
         /// it only for a proxy.
         #[serde(default = "default_sheets_api")]
@@ -198,7 +234,7 @@ pub struct DirectoryConfig {
     /// The bind account's DN or UPN (`svc-cuentas@upme.gov.co`).
     pub bind_dn: Option<String>,
     /// Its password: a file, or `credential:NAME` (systemd LoadCredential=).
-    pub bind_password: Option<String>,
+    pub bind_password: Option<SecretRef>,
     /// Where searches start, e.g. `DC=upme,DC=gov,DC=co`.
     pub base_dn: Option<String>,
     /// Seconds an LDAP operation may take. Default 30.
@@ -308,7 +344,7 @@ pub struct MailConfig {
     /// AUTH user, if the server wants one.
     pub smtp_username: Option<String>,
     /// Its password: a file, or `credential:NAME`.
-    pub smtp_password: Option<String>,
+    pub smtp_password: Option<SecretRef>,
     /// Seconds a delivery may take. Default 30.
     #[serde(default = "default_smtp_timeout_secs")]
     pub smtp_timeout_secs: u64,
@@ -383,10 +419,17 @@ impl SlaConfig {
 }
 
 /// A secret named in the config: a file, or `credential:NAME` for systemd's `LoadCredential=`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
 pub enum SecretRef {
     File(PathBuf),
     Credential(String),
+}
+
+impl From<String> for SecretRef {
+    fn from(s: String) -> SecretRef {
+        SecretRef::parse(&s)
+    }
 }
 
 impl SecretRef {
@@ -398,22 +441,30 @@ impl SecretRef {
     }
 
     /// Reads the secret; `credentials_dir` is `$CREDENTIALS_DIRECTORY`.
-    pub fn read(&self, credentials_dir: Option<&Path>) -> Result<Secret, String> {
+    pub fn read(&self, credentials_dir: Option<&Path>) -> Result<Secret, SecretError> {
         let path = match self {
             SecretRef::File(p) => p.clone(),
             SecretRef::Credential(name) => match credentials_dir {
                 Some(dir) => dir.join(name),
-                None => {
-                    return Err(format!(
-                        "credential:{name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)"
-                    ));
-                }
+                None => return Err(SecretError::NoCredentials { name: name.clone() }),
             },
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read secret {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Read { path, source })?;
         Ok(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
     }
+}
+
+/// A secret that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("credential:{name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)")]
+    NoCredentials { name: String },
+    #[error("cannot read secret {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Debug for SecretRef {
@@ -506,7 +557,7 @@ impl Config {
         };
 
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut config = Config {
+        let mut sections = Sections {
             path: path.to_path_buf(),
             state_dir: base.join(top.state_dir),
             poll_interval_secs: top.poll_interval_secs,
@@ -518,13 +569,108 @@ impl Config {
             mail,
             sla,
         };
-        config.resolve_paths(base);
-        problems.extend(config.problems());
-        if problems.is_empty() { Ok(config) } else { Err(invalid(problems)) }
+        sections.resolve_paths(base);
+        problems.extend(sections.problems());
+        match sections.build(&mut problems) {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(invalid(problems)),
+        }
+    }
+
+    /// The SMTP password, if one is configured.
+    pub fn smtp_password(&self) -> Result<Option<Secret>, SecretError> {
+        self.mail.smtp_password.as_ref().map(read_secret).transpose()
+    }
+
+    /// The Google service account's key, read from its file or credential.
+    pub fn service_account_key(&self) -> Result<Option<Secret>, SecretError> {
+        match &self.source {
+            SourceConfig::GoogleSheet { service_account_key, .. } => {
+                read_secret(service_account_key).map(Some)
+            }
+            SourceConfig::Csv { .. } => Ok(None),
+        }
+    }
+
+    /// The directory bind password, read from its file or credential; `None` if none is set.
+    pub fn bind_password(&self) -> Option<Result<Secret, SecretError>> {
+        self.directory.bind_password.as_ref().map(read_secret)
+    }
+}
+
+/// Reads a secret named in the file (relative paths were resolved at load).
+fn read_secret(secret: &SecretRef) -> Result<Secret, SecretError> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    secret.read(dir.as_deref())
+}
+
+impl Sections {
+    /// The values the rest of the program receives, each built once here; each one that
+    /// cannot be built is a problem naming its key.
+    fn build(self, problems: &mut Vec<String>) -> Option<Config> {
+        let t = &self.time;
+        let calendar =
+            Calendar::new(&t.time_zone, t.business_day_start, t.business_day_end, &t.extra_non_working_days)
+                .map_err(|e| problems.insert(0, format!("[time]: {e}")))
+                .ok();
+        let rules = Rules::default()
+            .with_overrides(&self.authorizers.rules)
+            .map_err(|errors| problems.extend(errors.into_iter().map(|e| format!("[authorizers.rules] {e}"))))
+            .ok();
+        let mut naming = Vec::new();
+        for pattern in &self.directory.naming_patterns {
+            match Pattern::parse(pattern) {
+                Ok(p) => naming.push(p),
+                Err(e) => problems.push(format!("[directory] naming_patterns: {e}")),
+            }
+        }
+        let mailboxes = self.mailboxes(problems);
+        Some(Config {
+            path: self.path,
+            state_dir: self.state_dir,
+            poll_interval_secs: self.poll_interval_secs,
+            time: self.time,
+            source: self.source,
+            form: self.form,
+            authorizers: self.authorizers,
+            directory: self.directory,
+            mail: self.mail,
+            sla: self.sla,
+            calendar: calendar?,
+            rules: rules?,
+            naming,
+            mailboxes: mailboxes?,
+        })
+    }
+
+    fn mailboxes(&self, problems: &mut Vec<String>) -> Option<Mailboxes> {
+        let mail = &self.mail;
+        let mut parse = |what: &str, address: &str| match address.parse::<Mailbox>() {
+            Ok(m) => Some(m),
+            Err(_) => {
+                problems.push(format!("[mail] {what}: «{address}» is not an e-mail address"));
+                None
+            }
+        };
+        let from = parse("from", &mail.from);
+        let reply_to = mail.reply_to.as_deref().map(|r| parse("reply_to", r));
+        let service_desk = parse("service_desk", &mail.service_desk);
+        let administrators: Vec<Option<Mailbox>> =
+            mail.administrators.iter().map(|a| parse("administrators", a)).collect();
+        Some(Mailboxes {
+            from: from?,
+            reply_to: reply_to.map(|r| r.ok_or(())).transpose().ok()?,
+            service_desk: service_desk?,
+            administrators: administrators.into_iter().collect::<Option<_>>()?,
+        })
     }
 
     fn resolve_paths(&mut self, base: &Path) {
         if let SourceConfig::Csv { path } = &mut self.source {
+            *path = base.join(&*path);
+        }
+        if let SourceConfig::GoogleSheet { service_account_key: SecretRef::File(path), .. } = &mut self.source
+        {
             *path = base.join(&*path);
         }
         if let Some(path) = &mut self.authorizers.path {
@@ -542,6 +688,12 @@ impl Config {
         {
             *p = base.join(&*p);
         }
+        for secret in [&mut self.directory.bind_password, &mut self.mail.smtp_password].into_iter().flatten()
+        {
+            if let SecretRef::File(path) = secret {
+                *path = base.join(&*path);
+            }
+        }
     }
 
     /// Checks that need no network: values, patterns, files that must exist.
@@ -549,9 +701,6 @@ impl Config {
         let mut p = Vec::new();
         if self.poll_interval_secs == 0 {
             p.push("poll_interval_secs must be at least 1".into());
-        }
-        if let Err(e) = self.calendar() {
-            p.push(format!("[time]: {e}"));
         }
         if !self.form.requester_verified && !self.form.allow_unverified_requester {
             p.push(
@@ -581,9 +730,6 @@ impl Config {
                 p.push(format!("[sla.hours] unknown kind «{key}»; known kinds: {}", names.join(", ")));
             }
         }
-        if let Err(errors) = crate::policy::Rules::default().with_overrides(&self.authorizers.rules) {
-            p.extend(errors.into_iter().map(|e| format!("[authorizers.rules] {e}")));
-        }
         let must_exist = |what: &str, path: &Path, p: &mut Vec<String>| {
             if !path.is_file() {
                 p.push(format!("{what}: file {} does not exist", path.display()));
@@ -606,8 +752,8 @@ impl Config {
                         "[source] spreadsheet_id = «{spreadsheet_id}» is not a spreadsheet id (the part of its URL after /d/)"
                     ));
                 }
-                if let SecretRef::File(path) = SecretRef::parse(service_account_key) {
-                    must_exist("[source] service_account_key", &self.base_dir().join(path), &mut p);
+                if let SecretRef::File(path) = service_account_key {
+                    must_exist("[source] service_account_key", path, &mut p);
                 }
                 match api_base_url.split_once("://") {
                     _ if !api_base_url.ends_with('/') => {
@@ -670,8 +816,8 @@ impl Config {
                 if let Some(ca) = &dir.ca_file {
                     must_exist("[directory] ca_file", ca, &mut p);
                 }
-                if let Some(SecretRef::File(path)) = dir.bind_password.as_deref().map(SecretRef::parse) {
-                    must_exist("[directory] bind_password", &self.base_dir().join(path), &mut p);
+                if let Some(SecretRef::File(path)) = &dir.bind_password {
+                    must_exist("[directory] bind_password", path, &mut p);
                 }
             }
         }
@@ -692,11 +838,6 @@ impl Config {
         }
         if dir.naming_patterns.is_empty() {
             p.push("[directory] naming_patterns is empty".into());
-        }
-        for pattern in &dir.naming_patterns {
-            if let Err(e) = crate::directory::naming::Pattern::parse(pattern) {
-                p.push(format!("[directory] naming_patterns: {e}"));
-            }
         }
         for (what, ou) in [
             ("employee", &dir.ous.employee),
@@ -738,15 +879,6 @@ impl Config {
                 }
             }
         }
-        let addresses = std::iter::once(("from", &mail.from))
-            .chain(mail.reply_to.iter().map(|r| ("reply_to", r)))
-            .chain(std::iter::once(("service_desk", &mail.service_desk)))
-            .chain(mail.administrators.iter().map(|a| ("administrators", a)));
-        for (what, address) in addresses {
-            if address.parse::<lettre::message::Mailbox>().is_err() {
-                p.push(format!("[mail] {what}: «{address}» is not an e-mail address"));
-            }
-        }
         if mail.administrators.is_empty() {
             p.push("[mail] administrators is empty: alerts would reach nobody".into());
         }
@@ -756,50 +888,6 @@ impl Config {
             p.push(format!("[mail] templates_dir: folder {} does not exist", dir.display()));
         }
         p
-    }
-
-    /// The folder relative paths are taken from.
-    pub fn base_dir(&self) -> PathBuf {
-        self.path.parent().map(Path::to_path_buf).unwrap_or_default()
-    }
-
-    /// The SMTP password, if one is configured.
-    pub fn smtp_password(&self) -> Result<Option<Secret>, String> {
-        self.mail.smtp_password.as_deref().map(|spec| self.secret(spec)).transpose()
-    }
-
-    /// The Google service account's key, read from its file or credential.
-    pub fn service_account_key(&self) -> Result<Option<Secret>, String> {
-        match &self.source {
-            SourceConfig::GoogleSheet { service_account_key, .. } => {
-                self.secret(service_account_key).map(Some)
-            }
-            SourceConfig::Csv { .. } => Ok(None),
-        }
-    }
-
-    /// The directory bind password, read from its file or credential.
-    pub fn bind_password(&self) -> Result<Secret, String> {
-        self.secret(self.directory.bind_password.as_deref().ok_or("[directory] bind_password is not set")?)
-    }
-
-    /// A secret named in this file: a path relative to its folder, or `credential:NAME`.
-    fn secret(&self, spec: &str) -> Result<Secret, String> {
-        let secret = match SecretRef::parse(spec) {
-            SecretRef::File(p) => SecretRef::File(self.base_dir().join(p)),
-            other => other,
-        };
-        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        secret.read(dir.as_deref())
-    }
-
-    pub fn calendar(&self) -> Result<Calendar, crate::calendar::CalendarError> {
-        Calendar::new(
-            &self.time.time_zone,
-            self.time.business_day_start,
-            self.time.business_day_end,
-            &self.time.extra_non_working_days,
-        )
     }
 }
 
@@ -812,7 +900,8 @@ fn host_of(authority_and_path: &str) -> &str {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` is this machine: the only place plain HTTP or SMTP may go.
+pub fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 

@@ -277,7 +277,7 @@ fn reset_modify_disable_enable_transfer_and_delete_read_back() {
         &std::fs::read_to_string(case.dir.path().join("respuestas.csv")).unwrap(),
         "",
     );
-    let layout = cuentas::directory::plan::Layout::new(config.directory.clone()).unwrap();
+    let layout = cuentas::directory::plan::Layout::from_config(&config);
     let Directory::Ldap(ldap) = case.engine.directory_mut() else { panic!() };
     let delete = cuentas::directory::plan::Plan {
         account: sam.clone(),

@@ -9,13 +9,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use ldap3::{LdapConn, LdapConnSettings, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
+use ldap3::{LdapConn, LdapConnSettings, Mod, Scope, SearchEntry, ldap_escape};
 
 use super::naming;
 use super::password::Password;
 use super::plan::{DirectoryOp, Layout, Plan};
 use super::snapshot::{Account, Snapshot};
-use crate::config::{Config, Secret, dn_within};
+use crate::config::{Config, Secret, SecretError, dn_within};
 use crate::request::Request;
 
 /// `userAccountControl` bits.
@@ -58,14 +58,38 @@ const ACCOUNT_ATTRS: [&str; 19] = [
 pub enum LdapError {
     #[error("cannot set up TLS for {url}: {reason}")]
     Tls { url: String, reason: String },
-    #[error("directory {url} unreachable: {reason}")]
-    Connect { url: String, reason: String },
-    #[error("cannot bind to {url} as {bind_dn}: {reason}")]
-    Bind { url: String, bind_dn: String, reason: String },
+    #[error("directory {url} unreachable: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: Box<ldap3::LdapError>,
+    },
+    #[error("cannot bind to {url} as {bind_dn}: {source}")]
+    Bind {
+        url: String,
+        bind_dn: String,
+        #[source]
+        source: Box<ldap3::LdapError>,
+    },
     #[error("{op} «{target}»: {text} (LDAP result {rc})")]
     Operation { op: &'static str, target: String, rc: u32, text: String },
-    #[error("{op} «{target}»: {reason}")]
-    Transport { op: &'static str, target: String, reason: String },
+    #[error("{op} «{target}»: {source}")]
+    Transport {
+        op: &'static str,
+        target: String,
+        #[source]
+        source: Box<ldap3::LdapError>,
+    },
+    #[error("[directory] {0} is not set")]
+    NotConfigured(&'static str),
+    #[error("cannot read [directory] ca_file {}: {source}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("[directory] bind_password: {0}")]
+    Secret(#[from] SecretError),
     /// A safety rail, checked again against what AD holds at the moment of acting.
     #[error("refused: {0}")]
     Refused(String),
@@ -85,7 +109,12 @@ impl LdapError {
             LdapError::Interrupted(_) => true,
             // busy, unavailable, unwillingToPerform under load is not retried; timeLimitExceeded, adminLimit, other.
             LdapError::Operation { rc, .. } => matches!(rc, 3 | 11 | 51 | 52 | 80),
-            LdapError::Tls { .. } | LdapError::Refused(_) | LdapError::Inconsistent(_) => false,
+            LdapError::Tls { .. }
+            | LdapError::Refused(_)
+            | LdapError::Inconsistent(_)
+            | LdapError::NotConfigured(_)
+            | LdapError::CaFile { .. }
+            | LdapError::Secret(_) => false,
         }
     }
 }
@@ -103,19 +132,19 @@ pub struct LdapSettings {
 }
 
 impl LdapSettings {
-    pub fn from_config(config: &Config) -> Result<LdapSettings, String> {
+    /// The settings of `[directory]` (validated at load), with the CA file and the bind
+    /// password read.
+    pub fn from_config(config: &Config) -> Result<LdapSettings, LdapError> {
         let d = &config.directory;
-        let need =
-            |v: &Option<String>, k: &str| v.clone().ok_or_else(|| format!("[directory] {k} is not set"));
-        let ca_file = d.ca_file.clone().ok_or("[directory] ca_file is not set")?;
-        let ca_pem =
-            std::fs::read(&ca_file).map_err(|e| format!("cannot read CA file {}: {e}", ca_file.display()))?;
+        let need = |v: &Option<String>, key| v.clone().ok_or(LdapError::NotConfigured(key));
+        let ca_file = d.ca_file.clone().ok_or(LdapError::NotConfigured("ca_file"))?;
+        let ca_pem = std::fs::read(&ca_file).map_err(|source| LdapError::CaFile { path: ca_file, source })?;
         Ok(LdapSettings {
             url: need(&d.url, "url")?,
             starttls: d.starttls,
             ca_pem,
             bind_dn: need(&d.bind_dn, "bind_dn")?,
-            password: config.bind_password()?,
+            password: config.bind_password().ok_or(LdapError::NotConfigured("bind_password"))??,
             base_dn: need(&d.base_dn, "base_dn")?,
             timeout: Duration::from_secs(d.timeout_secs),
         })
@@ -186,13 +215,11 @@ impl Ldap {
             .set_starttls(s.starttls)
             .set_conn_timeout(s.timeout);
         let mut conn = LdapConn::with_settings(settings, &s.url)
-            .map_err(|e| LdapError::Connect { url: s.url.clone(), reason: e.to_string() })?;
+            .map_err(|e| LdapError::Connect { url: s.url.clone(), source: Box::new(e) })?;
         conn.with_timeout(s.timeout);
-        let bind = |e: String| LdapError::Bind { url: s.url.clone(), bind_dn: s.bind_dn.clone(), reason: e };
-        conn.simple_bind(&s.bind_dn, s.password.expose())
-            .map_err(|e| bind(e.to_string()))?
-            .success()
-            .map_err(|e| bind(e.to_string()))?;
+        let bind =
+            |e| LdapError::Bind { url: s.url.clone(), bind_dn: s.bind_dn.clone(), source: Box::new(e) };
+        conn.simple_bind(&s.bind_dn, s.password.expose()).map_err(bind)?.success().map_err(bind)?;
         Ok(self.conn.insert(conn))
     }
 
@@ -213,7 +240,7 @@ impl Ldap {
             }
             Err(e) => {
                 self.conn = None;
-                Err(LdapError::Transport { op, target: target.to_string(), reason: e.to_string() })
+                Err(LdapError::Transport { op, target: target.to_string(), source: Box::new(e) })
             }
         }
     }
@@ -815,11 +842,6 @@ pub fn filetime_to_last_day(filetime: i64, tz: &TimeZone) -> Option<Date> {
     let secs = filetime / 10_000_000 - FILETIME_UNIX_OFFSET_SECS;
     let t = Timestamp::from_second(secs - 1).ok()?;
     Some(t.to_zoned(tz.clone()).date())
-}
-
-/// Escapes a value for a DN (re-exported so every DN built anywhere goes through one function).
-pub fn escape_dn_value(value: &str) -> String {
-    dn_escape(value).into_owned()
 }
 
 #[cfg(test)]

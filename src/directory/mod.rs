@@ -14,8 +14,18 @@ use self::dryrun::DryRun;
 use self::ldap::{Ldap, LdapError};
 use self::password::Password;
 use self::plan::{Layout, Plan};
-use self::snapshot::Snapshot;
+use self::snapshot::{Snapshot, SnapshotError};
+use crate::config::{Config, DirectoryMode};
 use crate::request::Request;
+
+/// A directory that cannot be set up from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Ldap(#[from] LdapError),
+}
 
 /// Where plans are carried out.
 pub enum Directory {
@@ -24,6 +34,24 @@ pub enum Directory {
 }
 
 impl Directory {
+    /// The directory `[directory] mode` names: the dry run with its snapshot loaded, or AD with
+    /// its CA and bind password read (reached at the first operation).
+    pub fn from_config(config: &Config) -> Result<Directory, SetupError> {
+        Ok(match config.directory.mode {
+            DirectoryMode::DryRun => {
+                let snapshot = match &config.directory.snapshot_path {
+                    Some(path) => Snapshot::load(path)?,
+                    None => Snapshot::default(),
+                };
+                Directory::DryRun { snapshot: Arc::new(snapshot), log: DryRun::default() }
+            }
+            DirectoryMode::Ldap => {
+                let settings = ldap::LdapSettings::from_config(config)?;
+                Directory::Ldap(Box::new(Ldap::new(settings, config.calendar.time_zone().clone())))
+            }
+        })
+    }
+
     pub fn is_dry_run(&self) -> bool {
         matches!(self, Directory::DryRun { .. })
     }

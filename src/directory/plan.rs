@@ -133,6 +133,9 @@ impl NoPlan {
     }
 }
 
+/// Naming patterns of accounts without surnames (institutional ones).
+const SINGLE_NAME_PATTERNS: [&str; 3] = ["{g1}", "{g1}.{g2}", "{g1}{n}"];
+
 /// Naming and placement rules, compiled once from `[directory]`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -148,21 +151,21 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(config: DirectoryConfig) -> Result<Layout, naming::PatternError> {
-        let patterns = config.naming_patterns.iter().map(|p| Pattern::parse(p)).collect::<Result<_, _>>()?;
+    /// The layout of `[directory]`, with its naming patterns as parsed at load.
+    pub fn from_config(config: &crate::config::Config) -> Layout {
+        Layout::new(config.directory.clone(), config.naming.clone())
+    }
+
+    /// `naming` are `[directory] naming_patterns`, parsed.
+    pub fn new(config: DirectoryConfig, naming: Vec<Pattern>) -> Layout {
+        let patterns = naming;
+        // Fixed patterns, checked by a test: none is dropped.
         let single_name_patterns =
-            ["{g1}", "{g1}.{g2}", "{g1}{n}"].iter().map(|p| Pattern::parse(p)).collect::<Result<_, _>>()?;
+            SINGLE_NAME_PATTERNS.iter().filter_map(|p| Pattern::parse(p).ok()).collect();
         let department_groups = config.department_groups.iter().map(|(d, g)| (fold(d), g.clone())).collect();
         let department_ous = config.department_ous.iter().map(|(d, ou)| (fold(d), ou.clone())).collect();
         let allowed_groups = config.allowed_groups.iter().map(|g| (fold(g), g.clone())).collect();
-        Ok(Layout {
-            config,
-            patterns,
-            single_name_patterns,
-            department_groups,
-            department_ous,
-            allowed_groups,
-        })
+        Layout { config, patterns, single_name_patterns, department_groups, department_ous, allowed_groups }
     }
 
     /// The naming patterns for a person (`single_name`: no surnames, e.g. an institutional account).
@@ -493,7 +496,8 @@ fn dn_taken(snapshot: &Snapshot, cn: &str, ou: &str) -> bool {
     snapshot.accounts().any(|a| a.dn.eq_ignore_ascii_case(&dn))
 }
 
-/// RFC 4514 escaping of an attribute value in a DN.
+/// RFC 4514 escaping of an attribute value in a DN, with the backslash forms AD itself returns
+/// (`\,`, not `\2c`), so that a DN built here compares equal to one read from the directory.
 pub fn dn_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for (i, c) in value.chars().enumerate() {
@@ -528,38 +532,44 @@ mod tests {
     const USERS: &str = "OU=Usuarios,DC=upme,DC=gov,DC=co";
 
     fn layout() -> Layout {
-        Layout::new(DirectoryConfig {
-            mode: Default::default(),
-            snapshot_path: None,
-            domain: "upme.gov.co".into(),
-            naming_patterns: ["{g1}.{s1}", "{g1}.{s1}{s2:1}", "{g1}{g2:1}.{s1}", "{g1}.{s1}{n}"]
-                .map(String::from)
-                .to_vec(),
-            ous: HolderOus {
-                employee: format!("OU=Funcionarios,{USERS}"),
-                contractor: format!("OU=Contratistas,{USERS}"),
-                institutional: format!("OU=Genericas,{USERS}"),
+        let naming = ["{g1}.{s1}", "{g1}.{s1}{s2:1}", "{g1}{g2:1}.{s1}", "{g1}.{s1}{n}"];
+        Layout::new(
+            DirectoryConfig {
+                mode: Default::default(),
+                snapshot_path: None,
+                domain: "upme.gov.co".into(),
+                naming_patterns: naming.map(String::from).to_vec(),
+                ous: HolderOus {
+                    employee: format!("OU=Funcionarios,{USERS}"),
+                    contractor: format!("OU=Contratistas,{USERS}"),
+                    institutional: format!("OU=Genericas,{USERS}"),
+                },
+                managed_ous: vec![USERS.into()],
+                allowed_groups: ["GG-Todos", "GG-Energia", "VPN"].map(String::from).to_vec(),
+                department_groups: BTreeMap::from([(
+                    "Subdirección de Energía".to_string(),
+                    vec!["GG-Todos".to_string(), "GG-Energia".to_string()],
+                )]),
+                protected_accounts: vec!["administrator".into(), "svc-backup".into()],
+                protected_groups: vec!["Domain Admins".into()],
+                url: None,
+                starttls: false,
+                ca_file: None,
+                bind_dn: None,
+                bind_password: None,
+                base_dn: None,
+                timeout_secs: 30,
+                department_ous: BTreeMap::new(),
+                retired_ou: None,
+                max_disables_per_hour: 10,
             },
-            managed_ous: vec![USERS.into()],
-            allowed_groups: ["GG-Todos", "GG-Energia", "VPN"].map(String::from).to_vec(),
-            department_groups: BTreeMap::from([(
-                "Subdirección de Energía".to_string(),
-                vec!["GG-Todos".to_string(), "GG-Energia".to_string()],
-            )]),
-            protected_accounts: vec!["administrator".into(), "svc-backup".into()],
-            protected_groups: vec!["Domain Admins".into()],
-            url: None,
-            starttls: false,
-            ca_file: None,
-            bind_dn: None,
-            bind_password: None,
-            base_dn: None,
-            timeout_secs: 30,
-            department_ous: BTreeMap::new(),
-            retired_ou: None,
-            max_disables_per_hour: 10,
-        })
-        .unwrap()
+            naming.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+        )
+    }
+
+    #[test]
+    fn the_single_name_patterns_all_parse() {
+        assert_eq!(layout().patterns(true).len(), SINGLE_NAME_PATTERNS.len());
     }
 
     fn account(sam: &str, employee_id: &str, enabled: bool) -> Account {
@@ -741,10 +751,10 @@ mod tests {
 
     #[test]
     fn a_transfer_moves_changes_and_swaps_dependency_groups() {
-        let mut config = layout().config;
+        let Layout { mut config, patterns, .. } = layout();
         config.department_ous.insert("Planeación".into(), format!("OU=Planeacion,OU=Funcionarios,{USERS}"));
         config.department_groups.insert("Planeación".into(), vec!["GG-Todos".into(), "VPN".into()]);
-        let l = Layout::new(config).unwrap();
+        let l = Layout::new(config, patterns);
         let r = request(Kind::Transfer, HolderType::Employee, |s| {
             s.account = "sofia.herrera".into();
             s.department = "Planeacion".into();

@@ -6,55 +6,8 @@ use std::path::{Path, PathBuf};
 use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::{FileTransport, Transport};
 
-use super::Rendered;
-
-/// A message that could not be built or written.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// The address cannot be used: the requester must fix it (DESIGN §1, activity 5).
-    #[error("address «{address}» is not valid: {reason}")]
-    BadAddress { address: String, reason: String },
-    #[error("cannot build message {id}: {reason}")]
-    Build { id: String, reason: String },
-    /// Writing the spool failed; trying again later may work.
-    #[error("cannot write to the mail spool {path}: {reason}")]
-    Spool { path: PathBuf, reason: String },
-    /// The server refused the recipient for good: the address must be fixed.
-    #[error("the mail server refused the recipient: {reason}")]
-    Rejected { reason: String },
-    /// The server refused for good for another reason (authentication, policy): an operator must look.
-    #[error("the mail server {host} refused the message: {reason}")]
-    Refused { host: String, reason: String },
-    /// Down, busy, unreachable or slow: trying again later may work.
-    #[error("the mail server {host} is unavailable: {reason}")]
-    Unavailable { host: String, reason: String },
-    #[error("cannot set up mail to {host}: {reason}")]
-    Setup { host: String, reason: String },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped_and_keeps_paragraphs() {
-        let html = to_html("Hola <Ana> & \"Luis\":\nlínea 2\n\nFin");
-        assert!(html.contains("<p>Hola &lt;Ana&gt; &amp; &quot;Luis&quot;:<br>\nlínea 2</p>"), "{html}");
-        assert!(html.contains("<p>Fin</p>"));
-    }
-}
-
-impl SendError {
-    /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, SendError::Spool { .. } | SendError::Unavailable { .. })
-    }
-
-    /// Whether the recipient's address is what is wrong (the requester can fix it).
-    pub fn is_bad_address(&self) -> bool {
-        matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. })
-    }
-}
+use super::{Rendered, SendError};
+use crate::config::Mailboxes;
 
 /// Sender settings shared by every message.
 #[derive(Debug, Clone)]
@@ -66,15 +19,10 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    pub fn new(from: &str, reply_to: Option<&str>) -> Result<Envelope, SendError> {
-        let parse = |a: &str| {
-            a.parse::<Mailbox>()
-                .map_err(|e| SendError::BadAddress { address: a.to_string(), reason: e.to_string() })
-        };
-        let from = parse(from)?;
-        let reply_to = reply_to.map(parse).transpose()?;
+    pub fn new(mailboxes: &Mailboxes) -> Envelope {
+        let from = mailboxes.from.clone();
         let domain = from.email.domain().to_string();
-        Ok(Envelope { from, reply_to, domain })
+        Envelope { from, reply_to: mailboxes.reply_to.clone(), domain }
     }
 
     /// A message with a Message-ID derived from `id`, so a repeated send is recognisable.
@@ -89,13 +37,13 @@ impl Envelope {
         for address in to {
             let mailbox = address
                 .parse::<Mailbox>()
-                .map_err(|e| SendError::BadAddress { address: address.clone(), reason: e.to_string() })?;
+                .map_err(|source| SendError::BadAddress { address: address.clone(), source })?;
             builder = builder.to(mailbox);
         }
         // Plain text as written, and the same text as HTML for clients that show only that.
         builder
             .multipart(MultiPart::alternative_plain_html(rendered.body.clone(), to_html(&rendered.body)))
-            .map_err(|e| SendError::Build { id: id.to_string(), reason: e.to_string() })
+            .map_err(|source| SendError::Build { id: id.to_string(), source })
     }
 }
 
@@ -123,7 +71,7 @@ pub struct FileSender {
 impl FileSender {
     pub fn new(dir: &Path) -> Result<FileSender, SendError> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| SendError::Spool { path: dir.to_path_buf(), reason: e.to_string() })?;
+            .map_err(|e| SendError::Spool { path: dir.to_path_buf(), source: Box::new(e) })?;
         Ok(FileSender { dir: dir.to_path_buf(), transport: FileTransport::new(dir) })
     }
 
@@ -131,6 +79,18 @@ impl FileSender {
         self.transport
             .send(message)
             .map(|_| ())
-            .map_err(|e| SendError::Spool { path: self.dir.clone(), reason: e.to_string() })
+            .map_err(|e| SendError::Spool { path: self.dir.clone(), source: Box::new(e) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped_and_keeps_paragraphs() {
+        let html = to_html("Hola <Ana> & \"Luis\":\nlínea 2\n\nFin");
+        assert!(html.contains("<p>Hola &lt;Ana&gt; &amp; &quot;Luis&quot;:<br>\nlínea 2</p>"), "{html}");
+        assert!(html.contains("<p>Fin</p>"));
     }
 }

@@ -4,15 +4,17 @@
 pub mod file;
 pub mod smtp;
 
-use self::file::{FileSender, SendError};
-use self::smtp::SmtpSender;
+use self::file::FileSender;
+use self::smtp::{SmtpSender, SmtpSettings};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use minijinja::{Environment, UndefinedBehavior, Value};
+
+use crate::config::{Config, MailTransport, SmtpSecurity};
 
 /// Where messages go: a spool of `.eml` files, or an SMTP server.
 pub enum Mailer {
@@ -20,7 +22,108 @@ pub enum Mailer {
     Smtp(SmtpSender),
 }
 
+/// An error's cause, kept as it came (lettre's errors differ by transport).
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// A message that could not be built or delivered. [`SendError::is_transient`] says whether to
+/// try again; [`SendError::is_bad_address`] whether the requester must fix the address.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The address cannot be used: the requester must fix it (DESIGN §1, activity 5).
+    #[error("address «{address}» is not valid: {source}")]
+    BadAddress {
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    #[error("cannot build message {id}: {source}")]
+    Build {
+        id: String,
+        #[source]
+        source: lettre::error::Error,
+    },
+    /// Writing the spool failed; trying again later may work.
+    #[error("cannot write to the mail spool {}: {source}", path.display())]
+    Spool {
+        path: PathBuf,
+        #[source]
+        source: Cause,
+    },
+    /// The server refused the recipient for good: the address must be fixed.
+    #[error("the mail server refused the recipient: {source}")]
+    Rejected {
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    /// The server refused for good for another reason (authentication, policy): an operator must look.
+    #[error("the mail server {host} refused the message: {source}")]
+    Refused {
+        host: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    /// Down, busy, unreachable or slow: trying again later may work.
+    #[error("the mail server {host} is unavailable: {source}")]
+    Unavailable {
+        host: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("cannot set up mail to {host}: {source}")]
+    Setup {
+        host: String,
+        #[source]
+        source: Cause,
+    },
+}
+
+impl SendError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SendError::Spool { .. } | SendError::Unavailable { .. })
+    }
+
+    /// Whether the recipient's address is what is wrong (the requester can fix it).
+    pub fn is_bad_address(&self) -> bool {
+        matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. })
+    }
+}
+
 impl Mailer {
+    /// The transport `[mail]` names: the spool folder (created if missing), or an SMTP client
+    /// with its CA and password read (the server is reached at the first message).
+    pub fn from_config(config: &Config) -> Result<Mailer, SendError> {
+        let m = &config.mail;
+        match m.transport {
+            MailTransport::File => {
+                let spool = m.spool_dir.clone().unwrap_or_else(|| config.state_dir.join("correo"));
+                Ok(Mailer::File(FileSender::new(&spool)?))
+            }
+            MailTransport::Smtp => {
+                let host = m.smtp_host.clone().unwrap_or_default();
+                let setup = |source: Cause| SendError::Setup { host: host.clone(), source };
+                let ca_pem = match &m.smtp_ca_file {
+                    Some(p) => Some(std::fs::read(p).map_err(|e| {
+                        setup(format!("cannot read [mail] smtp_ca_file {}: {e}", p.display()).into())
+                    })?),
+                    None => None,
+                };
+                let security = m.smtp_security;
+                let default_port = if security == SmtpSecurity::Tls { 465 } else { 587 };
+                let settings = SmtpSettings {
+                    port: m.smtp_port.unwrap_or(default_port),
+                    security,
+                    ca_pem,
+                    username: m.smtp_username.clone(),
+                    password: config.smtp_password().map_err(|e| setup(Box::new(e)))?,
+                    timeout: std::time::Duration::from_secs(m.smtp_timeout_secs),
+                    host,
+                };
+                Ok(Mailer::Smtp(SmtpSender::new(&settings)?))
+            }
+        }
+    }
+
     pub fn send(&self, message: &lettre::Message) -> Result<(), SendError> {
         match self {
             Mailer::File(f) => f.send(message),

@@ -9,8 +9,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
 
-use super::file::SendError;
-use crate::config::{Secret, SmtpSecurity};
+use super::SendError;
+use crate::config::{Secret, SmtpSecurity, is_loopback};
 
 /// Where and how to hand messages over.
 #[derive(Debug, Clone)]
@@ -33,15 +33,15 @@ pub struct SmtpSender {
 
 impl SmtpSender {
     pub fn new(s: &SmtpSettings) -> Result<SmtpSender, SendError> {
-        let setup = |reason: String| SendError::Setup { host: s.host.clone(), reason };
+        let setup = |source: super::Cause| SendError::Setup { host: s.host.clone(), source };
         let mut builder = SmtpTransport::builder_dangerous(&s.host).port(s.port).timeout(Some(s.timeout));
         if s.security != SmtpSecurity::None {
             let mut params = TlsParameters::builder(s.host.clone());
             if let Some(pem) = &s.ca_pem {
-                let cert = Certificate::from_pem(pem).map_err(|e| setup(format!("CA file: {e}")))?;
+                let cert = Certificate::from_pem(pem).map_err(|e| setup(format!("CA file: {e}").into()))?;
                 params = params.certificate_store(CertificateStore::None).add_root_certificate(cert);
             }
-            let params = params.build_rustls().map_err(|e| setup(e.to_string()))?;
+            let params = params.build_rustls().map_err(|e| setup(Box::new(e)))?;
             builder = builder.tls(match s.security {
                 SmtpSecurity::Starttls => Tls::Required(params),
                 _ => Tls::Wrapper(params),
@@ -59,23 +59,20 @@ impl SmtpSender {
 
     /// Sends one message; `Ok` only after the server's 250.
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
-        self.transport.send(message).map(|_| ()).map_err(|e| classify(&self.host, &e))
+        self.transport.send(message).map(|_| ()).map_err(|e| classify(&self.host, e))
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// 4xx, timeouts and connection trouble are worth retrying; a 5xx naming the recipient
 /// (unknown mailbox, bad address) means the address must be fixed; other 5xx need an operator.
-fn classify(host: &str, e: &lettre::transport::smtp::Error) -> SendError {
-    let reason = e.to_string();
-    match e.status().map(|c| c.to_string()) {
-        Some(code) if e.is_permanent() && ["550", "551", "553", "501", "554"].contains(&code.as_str()) => {
-            SendError::Rejected { reason }
+fn classify(host: &str, source: lettre::transport::smtp::Error) -> SendError {
+    match source.status().map(|c| c.to_string()) {
+        Some(code)
+            if source.is_permanent() && ["550", "551", "553", "501", "554"].contains(&code.as_str()) =>
+        {
+            SendError::Rejected { source }
         }
-        Some(_) if e.is_permanent() => SendError::Refused { host: host.to_string(), reason },
-        _ => SendError::Unavailable { host: host.to_string(), reason },
+        Some(_) if source.is_permanent() => SendError::Refused { host: host.to_string(), source },
+        _ => SendError::Unavailable { host: host.to_string(), source },
     }
 }

@@ -65,13 +65,9 @@ impl Source {
             } => {
                 let key = config
                     .service_account_key()
-                    .map_err(SheetError::Key)?
+                    .map_err(|e| SheetError::Key(e.to_string()))?
                     .ok_or_else(|| SheetError::Key("[source] service_account_key is not set".into()))?;
-                let time_zone = config
-                    .calendar()
-                    .map_err(|e| SheetError::Key(format!("[time]: {e}")))?
-                    .time_zone()
-                    .clone();
+                let time_zone = config.calendar.time_zone().clone();
                 let timestamp_header = config
                     .form
                     .columns

@@ -63,10 +63,15 @@ pub enum SheetError {
     #[error("the service-account key is not valid: {0}")]
     Key(String),
     #[error(
-        "Google refused the service account {account}: {message} (is the key current? \
-         a deleted or rotated key must be replaced in the credential)"
+        "Google refused the service account {account}: {} (is the key current? \
+         a deleted or rotated key must be replaced in the credential)",
+        source.to_string().trim()
     )]
-    Auth { account: String, message: String },
+    Auth {
+        account: String,
+        #[source]
+        source: yup_oauth2::Error,
+    },
     #[error(
         "the spreadsheet {id} is not shared with the service account: share it with {account} as viewer \
          (Compartir → Lector)"
@@ -82,8 +87,13 @@ pub enum SheetError {
     Api { status: u16, reason: String, message: String },
     #[error("no answer from Google Sheets within {0:?}")]
     Timeout(Duration),
-    #[error("cannot reach Google Sheets: {0}")]
-    Connection(String),
+    #[error("cannot reach Google Sheets: {what}{}", error_chain(&**source))]
+    Connection {
+        /// What was being reached, when it is not the API itself ("token endpoint: ").
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("unexpected answer from Google Sheets: {0}")]
     Protocol(String),
     #[error("waiting until {until} before asking Google Sheets again (after {failures} failed attempts)")]
@@ -95,14 +105,16 @@ impl SheetError {
     pub fn is_transient(&self) -> bool {
         match self {
             SheetError::Api { status, .. } => *status == 429 || *status >= 500,
-            SheetError::Timeout(_) | SheetError::Connection(_) | SheetError::BackingOff { .. } => true,
+            SheetError::Timeout(_) | SheetError::Connection { .. } | SheetError::BackingOff { .. } => true,
             _ => false,
         }
     }
 
-    /// A range past the sheet's grid: the grid shrank (rows deleted) since it was measured.
+    /// Google refused a range as a bad request. The ranges the daemon sends are well formed
+    /// and within the grid as measured, so the only way one is refused is that the grid shrank
+    /// (rows deleted) since then ("exceeds grid limits").
     fn is_past_grid(&self) -> bool {
-        matches!(self, SheetError::Api { status: 400, message, .. } if message.contains("exceeds grid limits"))
+        matches!(self, SheetError::Api { status: 400, .. })
     }
 }
 
@@ -140,9 +152,6 @@ impl SheetSource {
     pub fn new(settings: SheetSettings) -> Result<SheetSource, SheetError> {
         let key = yup_oauth2::parse_service_account_key(settings.key.expose())
             .map_err(|e| SheetError::Key(e.to_string()))?;
-        if !settings.api_base_url.ends_with('/') {
-            return Err(SheetError::Key(format!("api_base_url «{}» must end with /", settings.api_base_url)));
-        }
         Ok(SheetSource {
             key,
             settings,
@@ -405,10 +414,10 @@ impl SheetSource {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| SheetError::Connection(format!("cannot start the HTTP runtime: {e}")))?;
+                .map_err(|e| SheetError::Connection { what: "HTTP runtime: ", source: Box::new(e) })?;
             self.runtime = Some(rt);
         }
-        self.runtime.as_ref().ok_or_else(|| SheetError::Connection("no runtime".into()))
+        self.runtime.as_ref().ok_or_else(|| SheetError::Protocol("no runtime".into()))
     }
 
     /// Builds the HTTP client and the authenticator on first use.
@@ -532,7 +541,7 @@ impl SheetSource {
         let id = self.settings.spreadsheet_id.clone();
         let account = self.key.client_email.clone();
         let (Some(rt), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
-            return Err(SheetError::Connection("no client".into()));
+            return Err(SheetError::Protocol("no client".into()));
         };
         let once = |fut: Fut| {
             rt.block_on(async {
@@ -550,7 +559,7 @@ impl SheetSource {
                     tokio::time::timeout(timeout, auth.force_refreshed_token(&[SCOPE])).await
                 })
                 .map_err(|_| SheetError::Timeout(timeout))?
-                .map_err(|e| token_error(&e, &account))?;
+                .map_err(|e| token_error(e, &account))?;
                 once(make(client.hub.clone()))
             }
             other => other,
@@ -567,7 +576,7 @@ where
 {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .map_err(|e| SheetError::Connection(format!("cannot load the system's CA certificates: {e}")))?
+        .map_err(|e| SheetError::Connection { what: "the system's CA certificates: ", source: Box::new(e) })?
         .https_or_http()
         .enable_http1()
         .enable_http2()
@@ -602,12 +611,12 @@ fn classify(e: google_sheets4::Error, id: &str, account: &str) -> SheetError {
                 },
             }
         }
-        E::MissingToken(e) => match e.downcast_ref::<yup_oauth2::Error>() {
-            Some(e) => token_error(e, account),
-            None => SheetError::Auth { account: account.into(), message: e.to_string() },
+        E::MissingToken(e) => match e.downcast::<yup_oauth2::Error>() {
+            Ok(e) => token_error(*e, account),
+            Err(e) => SheetError::Protocol(format!("no token: {e}")),
         },
-        E::HttpError(e) => SheetError::Connection(error_chain(&e)),
-        E::Io(e) => SheetError::Connection(e.to_string()),
+        E::HttpError(e) => SheetError::Connection { what: "", source: Box::new(e) },
+        E::Io(e) => SheetError::Connection { what: "", source: Box::new(e) },
         E::JsonDecodeError(_, e) => SheetError::Protocol(e.to_string()),
         other => SheetError::Protocol(other.to_string()),
     }
@@ -615,13 +624,13 @@ fn classify(e: google_sheets4::Error, id: &str, account: &str) -> SheetError {
 
 /// A token that could not be had: Google could not be reached (transient), or refused the
 /// key (a person must act).
-fn token_error(e: &yup_oauth2::Error, account: &str) -> SheetError {
+fn token_error(e: yup_oauth2::Error, account: &str) -> SheetError {
     use yup_oauth2::Error as E;
     match e {
         E::HttpError(_) | E::HttpClientError(_) | E::LowLevelError(_) => {
-            SheetError::Connection(format!("token endpoint: {}", error_chain(e)))
+            SheetError::Connection { what: "token endpoint: ", source: Box::new(e) }
         }
-        other => SheetError::Auth { account: account.into(), message: other.to_string().trim().to_string() },
+        source => SheetError::Auth { account: account.into(), source },
     }
 }
 

@@ -1,0 +1,330 @@
+//! Procedure activity 3, *formalizar solicitud*: due and executing requests carried out in the
+//! directory, the hourly limit of disables, the credential step (generate, set, send), and
+//! what a directory failure leads to (a retry with backoff, or `Failed` with an alert).
+
+use jiff::{SignedDuration, Timestamp};
+use tracing::{error, info, info_span, warn};
+
+use super::{CycleReport, Engine, EngineError, MAX_ATTEMPTS, Move, backoff, log_directory_error};
+use crate::directory::ldap::LdapError;
+use crate::directory::password::Password;
+use crate::directory::plan::{self, DirectoryOp, Plan};
+use crate::notify;
+use crate::request::{Actor, Kind, Request, State, StateName};
+use crate::store::{Changes, MessageKind};
+
+/// Why a scheduled request runs now, in its history.
+const DUE: &str = "llegó la fecha programada";
+
+impl Engine {
+    /// Moves due and executing requests on, tries again what waited on the directory, and
+    /// closes those whose report was delivered.
+    pub fn advance(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        for mut request in self.store.open_requests()? {
+            let _span = info_span!("request", request_id = %request.id, row = request.row).entered();
+            match request.state.clone() {
+                State::Received => {
+                    if let Some(triage) = self.triage(&request, now)? {
+                        let mut changes = Changes::new();
+                        self.settle(&mut changes, report, &mut request, triage, now)?;
+                        self.store.commit(changes)?;
+                    }
+                }
+                State::Scheduled { due, plan } if due <= now => {
+                    self.run_scheduled(request, plan, now, report)?
+                }
+                State::Executing { plan, attempts, retry_at, released }
+                    if retry_at.is_none_or(|t| t <= now) =>
+                {
+                    self.execute(request, plan, attempts, released, now, report)?;
+                }
+                State::Notifying if request.outbox.iter().all(|m| !m.is_pending()) => {
+                    let outcome = outcome_text(&request);
+                    let mut changes = Changes::new();
+                    let closed = Move::daemon(State::Closed { outcome: outcome.clone() }, outcome);
+                    self.record(&mut changes, report, &mut request, closed, now)?;
+                    self.store.commit(changes)?;
+                    info!("closed");
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A scheduled request whose date came: planned again against what the directory holds
+    /// today (it was planned long ago), then carried out.
+    fn run_scheduled(
+        &mut self,
+        mut request: Request,
+        stored: Plan,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let mut changes = Changes::new();
+        let plan = match self.replan(&request, now) {
+            Ok(plan) => plan.unwrap_or(stored),
+            Err(reason) => {
+                let executing =
+                    State::Executing { plan: stored, attempts: 0, retry_at: None, released: false };
+                self.record(&mut changes, report, &mut request, Move::daemon(executing, DUE), now)?;
+                self.record(&mut changes, report, &mut request, needs_info(reason, now), now)?;
+                self.store.commit(changes)?;
+                return Ok(());
+            }
+        };
+        let executing = State::Executing { plan: plan.clone(), attempts: 0, retry_at: None, released: false };
+        self.record(&mut changes, report, &mut request, Move::daemon(executing, DUE), now)?;
+        self.store.commit(changes)?;
+        self.execute(request, plan, 0, false, now, report)
+    }
+
+    /// A fresh plan for a scheduled request, or `None` when the directory cannot be read now
+    /// (the stored plan is used; its operations check the directory again anyway).
+    fn replan(&mut self, request: &Request, now: Timestamp) -> Result<Option<Plan>, String> {
+        let snapshot = match self.directory.snapshot_for(request, &self.layout) {
+            Ok(s) => s,
+            Err(e) => {
+                log_directory_error(&e, "cannot read the directory to re-plan; using the stored plan");
+                return Ok(None);
+            }
+        };
+        let today = self.today(now);
+        match plan::plan(request, &snapshot, &self.layout, today, |_| false) {
+            Ok(plan) => Ok(Some(plan)),
+            Err(e) => Err(e.reason()),
+        }
+    }
+
+    /// Carries out a plan (the intent, `Executing`, is already durable), sends the access data
+    /// if the plan sets a password, and records the result. Disables and deletions beyond the
+    /// hourly limit wait as `Held` unless an administrator released them.
+    fn execute(
+        &mut self,
+        mut request: Request,
+        plan: Plan,
+        attempts: u32,
+        released: bool,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let mut changes = Changes::new();
+        let limited = plan
+            .ops
+            .iter()
+            .filter(|op| matches!(op, DirectoryOp::Disable { .. } | DirectoryOp::Delete { .. }))
+            .count();
+        if limited > 0 && !released {
+            let limit = self.config.directory.max_disables_per_hour as usize;
+            let done = self.store.disables_since(now - SignedDuration::from_hours(1))?;
+            if done + limited > limit {
+                return self.hold(changes, report, request, plan, done, limit, now);
+            }
+        }
+        // The credential step is one unit: generate, set, send. A retry makes a new password.
+        let password = if plan.sends_credentials {
+            let length = match self.directory.password_length() {
+                Ok(n) => n,
+                Err(e) => return self.directory_failed(report, request, plan, attempts, released, e, now),
+            };
+            Some(Password::generate(length).map_err(|e| EngineError::Random(e.to_string()))?)
+        } else {
+            None
+        };
+        let dry_run = self.directory.is_dry_run();
+        let lines =
+            match self.directory.apply(&plan, password.as_ref(), &self.layout, &request.id.to_string()) {
+                Ok(lines) => lines,
+                Err(e) => return self.directory_failed(report, request, plan, attempts, released, e, now),
+            };
+        let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
+        for line in &lines {
+            info!(account = %plan.account, dry_run, "{line}");
+            request.note(Actor::Daemon, format!("{prefix}: {line}"), now);
+        }
+        if limited > 0 {
+            changes.record_disables(now, request.id, limited);
+        }
+        if let Some(password) = password {
+            let sent = self.send_access_data(&request, &plan, &password)?;
+            let step = match sent {
+                Ok(to) => {
+                    request.note(
+                        Actor::Daemon,
+                        format!("datos de acceso enviados a {}", notify::mask_email(&to)),
+                        now,
+                    );
+                    None
+                }
+                Err(e) if e.is_transient() => {
+                    let attempts = attempts + 1;
+                    warn!(error = %e, attempts, "access data not sent; will set a new password and retry");
+                    let retry_at = Some(now + backoff(attempts));
+                    let retry = State::Executing { plan: plan.clone(), attempts, retry_at, released };
+                    Some(Move::daemon(
+                        retry,
+                        format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
+                    ))
+                }
+                Err(e) if !e.is_bad_address() => {
+                    // The mail set-up, not the address, is wrong: an operator must act.
+                    error!(error = %e, "access data cannot be sent; an administrator must look");
+                    let reason = format!("no se pudieron enviar los datos de acceso: {e}");
+                    return self.fail(changes, report, request, plan, attempts + 1, reason, now);
+                }
+                Err(e) => {
+                    warn!(error = %e, "access data undeliverable; asking the requester");
+                    Some(needs_info(
+                        format!(
+                            "No fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
+                            request.submission.personal_email
+                        ),
+                        now,
+                    ))
+                }
+            };
+            if let Some(step) = step {
+                self.record(&mut changes, report, &mut request, step, now)?;
+                self.store.commit(changes)?;
+                return Ok(());
+            }
+        }
+        let detail = outcome_detail(&request, &plan, &self.config.directory.domain);
+        let notifying = Move::daemon(State::Notifying, detail.clone()).telling(MessageKind::Outcome, detail);
+        self.record(&mut changes, report, &mut request, notifying, now)?;
+        self.store.commit(changes)?;
+        info!(account = %plan.account, "carried out");
+        Ok(())
+    }
+
+    /// Beyond the hourly limit of disables and deletions: `Held` until an administrator
+    /// releases it, and one alert per hour.
+    #[allow(clippy::too_many_arguments)]
+    fn hold(
+        &mut self,
+        mut changes: Changes,
+        report: &mut CycleReport,
+        mut request: Request,
+        plan: Plan,
+        done: usize,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let reason = format!(
+            "límite de {limit} inactivaciones o eliminaciones por hora alcanzado ({done} en la última hora): \
+             espera a que un administrador la libere con «cuentas release {}»",
+            request.id
+        );
+        warn!(done, limit, "disable held: hourly limit reached");
+        let held = State::Held { reason: reason.clone(), plan };
+        self.record(&mut changes, report, &mut request, Move::daemon(held, reason), now)?;
+        let hour =
+            now.to_zoned(self.config.calendar.time_zone().clone()).strftime("%Y-%m-%d %H:00").to_string();
+        let body = format!(
+            "Se alcanzó el límite de {limit} inactivaciones o eliminaciones por hora ({done} en la última hora). \
+             Las siguientes quedan retenidas (estado Held) hasta que un administrador las revise:\n\n  \
+             cuentas requests --state Held\n  cuentas release ID   (o «cuentas release --all»)\n\nHora: {hour}"
+        );
+        self.alert(&mut changes, &format!("Inactivaciones retenidas ({hour})"), &body, now)?;
+        self.store.commit(changes)?;
+        Ok(())
+    }
+
+    /// A directory failure while executing: transient ones are retried with backoff up to
+    /// [`MAX_ATTEMPTS`]; the rest, and too many, go `Failed` with an alert.
+    #[allow(clippy::too_many_arguments)]
+    fn directory_failed(
+        &mut self,
+        report: &mut CycleReport,
+        mut request: Request,
+        plan: Plan,
+        attempts: u32,
+        released: bool,
+        error: LdapError,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let attempts = attempts + 1;
+        let mut changes = Changes::new();
+        if !error.is_transient() || attempts >= MAX_ATTEMPTS {
+            error!(error = %error, attempts, "directory operation failed; an administrator must look");
+            return self.fail(changes, report, request, plan, attempts, error.to_string(), now);
+        }
+        let retry_at = now + backoff(attempts);
+        warn!(error = %error, attempts, %retry_at, "directory operation failed; will retry");
+        let retry = State::Executing { plan, attempts, retry_at: Some(retry_at), released };
+        let reason = format!("el directorio no respondió ({error}); se reintentará");
+        self.record(&mut changes, report, &mut request, Move::daemon(retry, reason), now)?;
+        self.store.commit(changes)?;
+        Ok(())
+    }
+
+    /// `Failed`, with the plan kept for `cuentas retry` and one alert to the administrators.
+    #[allow(clippy::too_many_arguments)]
+    fn fail(
+        &mut self,
+        mut changes: Changes,
+        report: &mut CycleReport,
+        mut request: Request,
+        plan: Plan,
+        attempts: u32,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let failed = State::Failed { error: reason.clone(), attempts, plan: Some(plan) };
+        self.record(&mut changes, report, &mut request, Move::daemon(failed, reason.clone()), now)?;
+        let body = format!(
+            "La solicitud {} (fila {}, {}) falló tras {attempts} intento(s):\n\n  {reason}\n\n\
+             Revísela con «cuentas show {}»; cuando la causa esté resuelta, «cuentas retry {}» la reintenta \
+             (con una contraseña nueva, si la solicitud asigna una).",
+            request.id,
+            request.row,
+            request.submission.kind.map_or("?", Kind::label),
+            request.id,
+            request.id
+        );
+        self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
+        self.store.commit(changes)?;
+        Ok(())
+    }
+}
+
+/// Back to the requester, with what to fix.
+fn needs_info(reason: String, now: Timestamp) -> Move {
+    Move::daemon(State::NeedsInfo { reason: reason.clone(), since: now }, reason.clone())
+        .telling(MessageKind::NeedsInfo, reason)
+}
+
+/// What was done, for the requester (Spanish).
+fn outcome_detail(request: &Request, plan: &Plan, domain: &str) -> String {
+    let account = &plan.account;
+    let kind = request.submission.kind;
+    let created = plan.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. }));
+    match kind {
+        Some(Kind::Create) if created => {
+            format!("Se creó la cuenta {account} (correo {account}@{domain}).")
+        }
+        Some(Kind::Create) => format!(
+            "La persona ya tenía la cuenta {account}, que estaba inactiva: se reactivó y se actualizaron sus datos."
+        ),
+        Some(Kind::PasswordReset) => {
+            format!("Se asignó una nueva contraseña temporal a la cuenta {account}.")
+        }
+        _ if plan.ops.is_empty() => {
+            format!("La cuenta {account} ya estaba como se pidió; no hubo que cambiar nada.")
+        }
+        Some(Kind::Modify) => format!("Se actualizó la cuenta {account}."),
+        Some(Kind::Disable) => format!("Se inactivó la cuenta {account}."),
+        Some(Kind::Enable) => format!("Se reactivó la cuenta {account}."),
+        _ => format!("Se gestionó la cuenta {account}."),
+    }
+}
+
+/// The outcome a closed request keeps: what it was told when it was carried out.
+fn outcome_text(request: &Request) -> String {
+    request
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.to == StateName::Notifying && h.from == Some(StateName::Executing))
+        .map_or_else(|| "atendida".to_string(), |h| h.reason.clone())
+}

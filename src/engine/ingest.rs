@@ -1,0 +1,414 @@
+//! Procedure activity 2, *registrar solicitud*: reading the source. New rows become requests,
+//! edited rows of open requests are re-validated, a new response replaces the request that
+//! waited on the same person, and rows moved or deleted stop ingestion with an alert.
+
+use jiff::{SignedDuration, Timestamp};
+use tracing::{error, info, info_span, warn};
+
+use super::{CycleReport, Engine, EngineError, log_directory_error};
+use crate::intake::{self, ColumnMap};
+use crate::policy::Matrix;
+use crate::request::{Actor, Kind, Request, RequestId, State, StateName, Submission};
+use crate::source::sheet::SheetError;
+use crate::source::{RawRow, SourceError, row_hash};
+use crate::store::{Changes, Cursor};
+
+/// Rows registered per batch: bounds memory on a large first import; one flush per batch.
+const REGISTER_BATCH: usize = 1000;
+
+/// Rows seen before whose cells changed, for requests still open.
+type Edits = Vec<(RequestId, RawRow)>;
+
+impl Engine {
+    /// Reads the source: registers new rows, re-validates edited rows of open requests, and
+    /// stops (with an alert) when rows were deleted or reordered. A source that does not
+    /// answer (Google's quota, the network) is reported and tried again later; the rest of
+    /// the cycle goes on.
+    pub fn ingest(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        match self.read_source(now, report) {
+            Err(EngineError::Source(SourceError::Sheet(e))) => self.source_failed(e, now, report),
+            other => other,
+        }
+    }
+
+    fn read_source(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let check_edits = self.halted
+            || match (self.source.edit_check_interval(), self.last_edit_check) {
+                (Some(interval), Some(last)) => now.duration_since(last) >= interval,
+                _ => true,
+            };
+        if check_edits || self.matrix.is_none() {
+            self.read_matrix(now, report)?;
+            if self.matrix.is_none() {
+                return Ok(());
+            }
+        }
+        if check_edits {
+            self.source.refresh(now)?;
+        }
+        let Some(map) = self.column_map(now, report)? else { return Ok(()) };
+        let mut edits = Vec::new();
+        let mut halt = None;
+        if check_edits {
+            halt = self.read_edits(&map, now, &mut edits)?;
+            self.last_edit_check = Some(now);
+        }
+        let mut map = map;
+        if halt.is_none() {
+            match self.read_tail(map, now, report, &mut edits)? {
+                Tail::Read { halt: stop, map: as_read } => (halt, map) = (stop, as_read),
+                Tail::HeaderMissing => return Ok(()),
+            }
+        }
+        self.halted = halt.is_some();
+        if let Some(reason) = halt {
+            return self.halt_ingestion(reason, now, report);
+        }
+        for (id, row) in edits {
+            if self.store.request(id)?.is_some_and(|r| r.is_open()) {
+                self.edit(&map, id, row, now, report)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The edit check: the rows of open requests read again (but the last one seen, which the
+    /// tail reads anyway). Returns why ingestion must stop, if it must.
+    fn read_edits(
+        &mut self,
+        map: &ColumnMap,
+        now: Timestamp,
+        edits: &mut Edits,
+    ) -> Result<Option<String>, EngineError> {
+        let cursor = self.store.cursor()?;
+        let open = self.store.open_rows()?;
+        let wanted: Vec<u32> = open.keys().copied().filter(|r| *r != cursor.rows_seen).collect();
+        for row in self.source.rows(&wanted, now)? {
+            let Some(&id) = open.get(&row.row) else { continue };
+            if let Some(halt) = self.review(map, id, row, edits)? {
+                return Ok(Some(halt));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The tail, from the last row seen (included: a changed or missing last row means rows
+    /// were moved or deleted) to the end: new rows are registered in batches.
+    fn read_tail(
+        &mut self,
+        mut map: ColumnMap,
+        now: Timestamp,
+        report: &mut CycleReport,
+        edits: &mut Edits,
+    ) -> Result<Tail, EngineError> {
+        let cursor = self.store.cursor()?;
+        let open = self.store.open_rows()?;
+        let mut batch = Vec::new();
+        let mut from = cursor.rows_seen.max(2);
+        let mut saw_last = cursor.rows_seen < 2;
+        loop {
+            let page = self.source.page(from, now)?;
+            if page.header_changed {
+                let Some(wider) = self.column_map(now, report)? else { return Ok(Tail::HeaderMissing) };
+                map = wider;
+            }
+            for row in page.rows {
+                if row.row > cursor.rows_seen {
+                    batch.push(row);
+                    if batch.len() == REGISTER_BATCH {
+                        self.register(&map, std::mem::take(&mut batch), now, report)?;
+                    }
+                    continue;
+                }
+                if row.row < cursor.rows_seen {
+                    continue;
+                }
+                saw_last = true;
+                let Some(id) = open.get(&row.row).copied().or(cursor.last_id) else { continue };
+                if let Some(halt) = self.review(&map, id, row, edits)? {
+                    return Ok(Tail::Read { halt: Some(halt), map });
+                }
+            }
+            match page.next {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        if !saw_last {
+            let halt = format!(
+                "las respuestas ya no llegan a la fila {} y ya se habían registrado {} filas: alguien borró filas",
+                cursor.rows_seen,
+                cursor.rows_seen.saturating_sub(1)
+            );
+            return Ok(Tail::Read { halt: Some(halt), map });
+        }
+        self.register(&map, batch, now, report)?;
+        Ok(Tail::Read { halt: None, map })
+    }
+
+    /// Rows were moved or deleted: nothing more is registered or changed from the source
+    /// until they are back, and the administrators are told once.
+    fn halt_ingestion(
+        &mut self,
+        reason: String,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let source = self.source.describe();
+        error!(source = %source, "ingestion stopped: {reason}");
+        let body = format!(
+            "{reason}.\n\nNo se registra ni se cambia ninguna solicitud a partir de {source} hasta que las filas vuelvan a su lugar \
+             (deshaga el cambio en la hoja de respuestas). Las solicitudes ya registradas siguen su curso."
+        );
+        self.alert_now("Lectura de respuestas detenida", &body, now)?;
+        report.halted = Some(reason);
+        Ok(())
+    }
+
+    /// The source's header mapped to the form's fields. A required column missing means
+    /// someone changed the form's questions: nothing is registered until the header is right
+    /// again (one alert), and the rest of the cycle (directory, mail) goes on.
+    fn column_map(
+        &mut self,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<Option<ColumnMap>, EngineError> {
+        let header = self.source.header(now)?;
+        match ColumnMap::new(&header, &self.config.form.columns) {
+            Ok(map) => Ok(Some(map)),
+            Err(missing) => {
+                error!(source = %self.source.describe(), "ingestion stopped: {missing}");
+                self.alert_now("Faltan columnas en el formulario", &missing.to_string(), now)?;
+                report.source_error = Some(missing.to_string());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads the authorizer matrix from its tab. A matrix that cannot be read or is invalid
+    /// leaves the one read before in force (with an alert); with none, nothing is registered.
+    fn read_matrix(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let Some(sheet) = &mut self.matrix_sheet else { return Ok(()) };
+        let read = sheet.read_all(now);
+        let what = sheet.describe();
+        let problem = match read {
+            Ok((header, rows)) => {
+                match Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells))) {
+                    Ok(matrix) => {
+                        self.matrix = Some(matrix);
+                        return Ok(());
+                    }
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) if self.matrix.is_none() => return Err(SourceError::Sheet(e).into()),
+            Err(e) => {
+                warn!(error = %e, "cannot read the authorizer matrix again; the one read before stays in force");
+                return Ok(());
+            }
+        };
+        error!(source = %what, "the authorizer matrix is not valid: {problem}");
+        let body = format!(
+            "La matriz de autorizadores ({what}) no es válida:\n\n{problem}\n\n{}",
+            if self.matrix.is_some() {
+                "Sigue en uso la última matriz válida leída."
+            } else {
+                "No se registra ninguna solicitud hasta que se corrija."
+            }
+        );
+        self.alert_now("Matriz de autorizadores no válida", &body, now)?;
+        if self.matrix.is_none() {
+            report.source_error = Some(format!("the authorizer matrix is not valid: {problem}"));
+        }
+        Ok(())
+    }
+
+    /// A row seen before, against the request registered from it: an edit of an open request
+    /// is kept in `edits`; another requester's answers mean rows were moved or deleted, and
+    /// the reason (in Spanish) is returned.
+    fn review(
+        &self,
+        map: &ColumnMap,
+        id: RequestId,
+        row: RawRow,
+        edits: &mut Edits,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(request) = self.store.request(id)? else { return Ok(None) };
+        if request.row_hash == row_hash(&row.cells) {
+            return Ok(None);
+        }
+        let requester = intake::parse_row(map, row.row, &row.cells).requester;
+        if requester != request.submission.requester {
+            return Ok(Some(format!(
+                "la fila {} era la solicitud {} de {} y ahora es de «{}»: alguien movió o borró filas de las respuestas",
+                row.row, id, request.submission.requester, requester
+            )));
+        }
+        if request.is_open() {
+            edits.push((id, row));
+        }
+        Ok(None)
+    }
+
+    /// The sheet did not answer: said once per kind of failure in the log, and, when a person
+    /// must act (access, key, id), once to the administrators.
+    fn source_failed(
+        &mut self,
+        e: SheetError,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let source = self.source.describe();
+        match &e {
+            SheetError::BackingOff { .. } => tracing::debug!(source = %source, "{e}"),
+            e if e.is_transient() => {
+                warn!(source = %source, error = %e, "cannot read the responses; trying again later")
+            }
+            e => {
+                error!(source = %source, error = %e, "cannot read the responses; trying again slowly");
+                let body = format!(
+                    "cuentas no puede leer las respuestas del formulario ({source}):\n\n{e}\n\n\
+                     Las solicitudes nuevas esperan hasta que se corrija; las ya registradas siguen su curso."
+                );
+                self.alert_now("No se pueden leer las respuestas", &body, now)?;
+            }
+        }
+        report.source_error = Some(e.to_string());
+        Ok(())
+    }
+
+    /// New rows, each a request triaged at once; the batch, the counter and the cursor are one
+    /// commit.
+    fn register(
+        &mut self,
+        map: &ColumnMap,
+        rows: Vec<RawRow>,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let Some(last) = rows.last().map(|r| r.row) else {
+            return Ok(());
+        };
+        let year = now.to_zoned(self.config.calendar.time_zone().clone()).year();
+        let mut seq = self.store.counter(year)?;
+        let mut changes = Changes::new();
+        let parsed: Vec<(RawRow, Submission)> = rows
+            .into_iter()
+            .map(|row| {
+                let submission = intake::parse_row(map, row.row, &row.cells);
+                (row, submission)
+            })
+            .collect();
+        // Everyone who may be coming back, looked up together: one search for the batch.
+        let returning: Vec<String> = parsed
+            .iter()
+            .filter(|(_, s)| s.problems.is_empty() && !s.id_number.is_empty())
+            .filter(|(_, s)| matches!(s.kind, Some(Kind::Create | Kind::Assignment)))
+            .map(|(_, s)| s.id_number.clone())
+            .collect();
+        if !returning.is_empty()
+            && let Err(e) = self.directory.prefetch_employees(&returning)
+        {
+            log_directory_error(&e, "cannot look the batch's document numbers up; each request will");
+        }
+        for (row, submission) in parsed {
+            seq += 1;
+            let id = RequestId { year, seq };
+            let hours = self.config.sla.hours_for(submission.kind);
+            let deadline =
+                self.config.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
+            let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
+            self.replace_waiting(&request, &mut changes, report, now)?;
+            self.triage_and_record(&mut request, &mut changes, report, now)?;
+            report.registered += 1;
+        }
+        self.directory.clear_prefetch();
+        changes.set_counter(year, seq);
+        changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
+        self.store.commit(changes)?;
+        Ok(())
+    }
+
+    /// A new response for a person whose earlier request waits on the requester replaces it:
+    /// the earlier one is cancelled, pointing at the new one, which goes through from the start.
+    fn replace_waiting(
+        &mut self,
+        new: &Request,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let document = &new.submission.id_number;
+        let Some(&old_id) = self.waiting.get(document) else { return Ok(()) };
+        let Some(mut old) = self.store.request(old_id)? else { return Ok(()) };
+        if old.state.name() != StateName::NeedsInfo {
+            return Ok(());
+        }
+        let reason = format!("reemplazada por {} (respuesta nueva en la fila {})", new.id, new.row);
+        let actor = Actor::Requester(new.submission.requester.clone());
+        info!(request_id = %old.id, replaced_by = %new.id, "waiting request replaced by a new response");
+        let state = State::Cancelled { reason: reason.clone() };
+        self.record(changes, report, &mut old, super::Move::by(actor, state, reason), now)
+    }
+
+    /// An edited row of an open request: re-validated if the request waits on the requester.
+    fn edit(
+        &mut self,
+        map: &ColumnMap,
+        id: RequestId,
+        row: RawRow,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let Some(mut request) = self.store.request(id)? else {
+            return Ok(());
+        };
+        let _span = info_span!("request", request_id = %id, row = row.row).entered();
+        let mut changes = Changes::new();
+        request.row_hash = row_hash(&row.cells);
+        let actor = Actor::Requester(request.submission.requester.clone());
+        if let State::NeedsInfo { since, .. } = request.state {
+            // The SLA clock stopped while the request waited on the requester.
+            let calendar = &self.config.calendar;
+            let paused = calendar.business_hours_between(since, now);
+            request.sla_deadline = calendar.add_business_hours(request.sla_deadline, paused);
+            request.submission = intake::parse_row(map, row.row, &row.cells);
+            if let Some(name) = request.reserved_account.take() {
+                self.claimed.remove(&name);
+            }
+            let reason = format!("respuesta editada en la fila {}", row.row);
+            self.record(
+                &mut changes,
+                report,
+                &mut request,
+                super::Move::by(actor, State::Received, reason),
+                now,
+            )?;
+            info!("edited response re-validated");
+            self.triage_and_record(&mut request, &mut changes, report, now)?;
+        } else {
+            warn!(state = %request.state.name(), "response edited after the request moved on; the edit is not applied");
+            request.note(
+                actor,
+                format!(
+                    "respuesta editada en la fila {} con la solicitud ya en curso: la edición no se aplica",
+                    row.row
+                ),
+                now,
+            );
+            self.stage(&mut changes, report, &request);
+        }
+        self.store.commit(changes)?;
+        report.edited += 1;
+        Ok(())
+    }
+}
+
+/// What reading the tail came to.
+enum Tail {
+    /// Read to the end, or to a row that stops ingestion (`halt`); `map` is the header as last
+    /// read (a question added to the form widens it).
+    Read { halt: Option<String>, map: ColumnMap },
+    /// The header lost a required column (already alerted).
+    HeaderMissing,
+}

@@ -1,0 +1,221 @@
+//! Procedure activity 4, *reportar gestión realizada*: messages queued in each request's
+//! outbox, rendered from the Spanish templates and delivered with retries; the access data,
+//! which holds a password, sent at once and never stored; alerts to the administrators.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use minijinja::Value;
+use tracing::{error, warn};
+
+use super::{CycleReport, Engine, EngineError, backoff};
+use crate::directory::password::Password;
+use crate::directory::plan::{DirectoryOp, Plan};
+use crate::notify::{self, Rendered, SendError};
+use crate::request::{Actor, HolderType, Request, State};
+use crate::source::row_hash;
+use crate::store::{Changes, Delivery, MessageKind, OutboxMessage};
+
+impl Engine {
+    /// Sends the access-data message straight away: it holds a password, so it never waits in
+    /// the store. Returns the address it went to.
+    pub(super) fn send_access_data(
+        &self,
+        request: &Request,
+        plan: &Plan,
+        password: &Password,
+    ) -> Result<Result<String, SendError>, EngineError> {
+        let s = &request.submission;
+        let to = if s.personal_email.is_empty() { s.requester.clone() } else { s.personal_email.clone() };
+        let reset = !plan.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. }));
+        let extra = minijinja::context! {
+            account => plan.account.clone(),
+            mail => format!("{}@{}", plan.account, self.config.directory.domain),
+            password => password.expose(),
+            dry_run => self.directory.is_dry_run(),
+            reset => reset,
+        };
+        let ctx = minijinja::context! { ..extra, ..self.context(request, "") };
+        let rendered = self.templates.render("datos-de-acceso", &ctx)?;
+        let id = format!("{}.{}.datos-de-acceso", request.id, request.history.len());
+        Ok(self
+            .envelope
+            .message(&id, std::slice::from_ref(&to), &rendered)
+            .and_then(|m| self.mailer.send(&m))
+            .map(|()| to))
+    }
+
+    /// Delivers pending outbox messages, each recorded as sent before the next one goes.
+    pub fn deliver(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let due = |m: &OutboxMessage| match m.delivery {
+            Delivery::Pending { next_attempt, .. } => next_attempt.is_none_or(|t| t <= now),
+            _ => false,
+        };
+        for mut request in self.store.mailing_requests()? {
+            for i in 0..request.outbox.len() {
+                if !due(&request.outbox[i]) {
+                    continue;
+                }
+                let mut message = request.outbox[i].clone();
+                let sent = self.send(&mut message, Some(&request), now, report);
+                if sent {
+                    request.note(
+                        Actor::Daemon,
+                        format!("correo «{}» enviado a {}", message.kind.key(), message.to.join(", ")),
+                        now,
+                    );
+                }
+                let mut changes = Changes::new();
+                if let Delivery::Failed { error, .. } = &message.delivery {
+                    // Refused for good: someone must reach this person another way.
+                    let reason = format!(
+                        "correo «{}» a {} no entregado: {error}",
+                        message.kind.key(),
+                        message.to.join(", ")
+                    );
+                    request.note(Actor::Daemon, reason.clone(), now);
+                    let body = format!(
+                        "{reason}\n\nSolicitud {} (fila {}). El servidor de correo lo rechazó de forma definitiva; \
+                         comuníquese con el destinatario por otro medio. Detalle: cuentas show {}",
+                        request.id, request.row, request.id
+                    );
+                    self.alert(&mut changes, &format!("Correo no entregado ({})", request.id), &body, now)?;
+                }
+                request.outbox[i] = message;
+                // A delivery changes no state, name or waiting person: the indexes stay as they
+                // are, and the request is not counted as moved.
+                changes.put_request(&request);
+                self.store.commit(changes)?;
+            }
+        }
+        for mut message in self.store.pending_messages()?.into_iter().filter(|m| due(m)) {
+            self.send(&mut message, None, now, report);
+            let mut changes = Changes::new();
+            changes.put_message(&message);
+            self.store.commit(changes)?;
+        }
+        Ok(())
+    }
+
+    /// One delivery attempt; the message's `delivery` says what came of it.
+    fn send(
+        &self,
+        message: &mut OutboxMessage,
+        request: Option<&Request>,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> bool {
+        let result = self.render(message, request).and_then(|rendered| {
+            let m = self.envelope.message(&message.id, &message.to, &rendered)?;
+            self.mailer.send(&m)?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                message.delivery = Delivery::Sent { at: now };
+                report.sent += 1;
+                true
+            }
+            Err(EngineError::Mail(e)) if e.is_transient() => {
+                let attempts = match message.delivery {
+                    Delivery::Pending { attempts, .. } => attempts + 1,
+                    _ => 1,
+                };
+                warn!(message = %message.id, error = %e, attempts, "message not delivered; will retry");
+                message.delivery =
+                    Delivery::Pending { attempts, next_attempt: Some(now + backoff(attempts)) };
+                false
+            }
+            Err(e) => {
+                error!(message = %message.id, error = %e, "message cannot be delivered");
+                message.delivery = Delivery::Failed { error: e.to_string(), at: now };
+                false
+            }
+        }
+    }
+
+    fn render(&self, message: &OutboxMessage, request: Option<&Request>) -> Result<Rendered, EngineError> {
+        let ctx = match request {
+            Some(r) => self.context(r, &message.detail),
+            None => {
+                let (subject, detail) = message.detail.split_once("\n\n").unwrap_or((&message.detail, ""));
+                minijinja::context! { subject => subject, detail => detail }
+            }
+        };
+        // Each message's template is the file named by its key.
+        Ok(self.templates.render(message.kind.key(), &ctx)?)
+    }
+
+    /// The variables every request template may use (see [`notify::sample_context`]).
+    fn context(&self, r: &Request, detail: &str) -> Value {
+        let s = &r.submission;
+        let tz = self.config.calendar.time_zone();
+        let date = |d: Option<Date>| d.map(notify::spanish_date).unwrap_or_default();
+        let due = match &r.state {
+            State::Scheduled { due, .. } => notify::spanish_datetime(*due, tz),
+            _ => String::new(),
+        };
+        let credentials_sent = r.history.iter().any(|h| h.reason.starts_with("datos de acceso enviados"));
+        minijinja::context! {
+            id => r.id.to_string(),
+            kind => s.kind.map_or(s.kind_answer.clone(), |k| k.label().to_string()),
+            kind_answer => s.kind_answer.clone(),
+            holder => s.holder_type.map_or("", HolderType::label),
+            name => s.full_name(),
+            requester => s.requester.clone(),
+            account => r.account.clone().unwrap_or_else(|| s.account.clone()),
+            row => r.row,
+            received => notify::spanish_datetime(r.received_at, tz),
+            deadline => notify::spanish_datetime(r.sla_deadline, tz),
+            sla_hours => self.config.sla.hours_for(s.kind),
+            due => due,
+            effective_date => date(s.effective_date),
+            return_date => date(s.return_date),
+            detail => detail.to_string(),
+            service_request_procedure => self.config.mail.service_request_procedure.clone(),
+            credentials_sent => credentials_sent,
+            personal_email_masked => notify::mask_email(&s.personal_email),
+        }
+    }
+
+    /// Queues a message for a request, to whoever that kind of message goes to.
+    pub(super) fn queue(&self, request: &mut Request, kind: MessageKind, detail: String, now: Timestamp) {
+        let to = match kind {
+            MessageKind::ManualHandling => self.config.mailboxes.service_desk.to_string(),
+            _ if request.submission.requester.is_empty() => self.config.mailboxes.service_desk.to_string(),
+            _ => request.submission.requester.clone(),
+        };
+        request.queue_message(kind, vec![to], detail, now);
+    }
+
+    /// Queues an alert to the administrators, once per distinct text.
+    pub(super) fn alert(
+        &self,
+        changes: &mut Changes,
+        subject: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let key = row_hash(&[subject.to_string(), body.to_string()]);
+        if self.store.alert_raised(&key)? {
+            return Ok(());
+        }
+        changes.mark_alert(&key);
+        let message = OutboxMessage::new(
+            format!("alerta.{key}"),
+            None,
+            MessageKind::Alert,
+            self.config.mailboxes.administrators.iter().map(ToString::to_string).collect(),
+            format!("{subject}\n\n{body}"),
+            now,
+        );
+        changes.put_message(&message);
+        Ok(())
+    }
+
+    /// An alert on its own, made durable at once.
+    pub(super) fn alert_now(&self, subject: &str, body: &str, now: Timestamp) -> Result<(), EngineError> {
+        let mut changes = Changes::new();
+        self.alert(&mut changes, subject, body, now)?;
+        Ok(self.store.commit(changes)?)
+    }
+}

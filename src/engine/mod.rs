@@ -1,0 +1,301 @@
+//! The engine: registers new rows, decides, plans, carries out and reports each request one
+//! step at a time, each step's outcome durable before the next outside effect (DESIGN §10).
+//! `now` is always a parameter.
+//!
+//! One file per step of the procedure: `ingest` (activity 2: the source's rows to requests),
+//! `triage` (from `Received` to a decided state), `execute` (activity 3: the directory and the
+//! credential step), `mail` (activity 4: the outbox, rendering, delivery, alerts). This file
+//! holds the engine, one cycle, and [`Engine::record`], the one way a request changes state.
+
+mod execute;
+mod ingest;
+mod mail;
+mod triage;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use tracing::{error, warn};
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::directory::ldap::LdapError;
+use crate::directory::plan::{Layout, Plan};
+use crate::notify::file::Envelope;
+use crate::notify::{Mailer, SendError, TemplateError, Templates};
+use crate::policy::{Matrix, MatrixError, Policy};
+use crate::request::{Actor, IllegalTransition, Request, RequestId, State, StateName};
+use crate::source::sheet::SheetSource;
+use crate::source::{Source, SourceError};
+use crate::store::{Changes, MessageKind, Store, StoreError};
+
+/// First retry of a message that could not be delivered; doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: SignedDuration = SignedDuration::from_secs(60);
+const MAX_RETRY: SignedDuration = SignedDuration::from_secs(3600);
+/// Attempts at a directory step before it goes `Failed`.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// What stops a cycle. Each says what an operator must do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Mail(#[from] SendError),
+    #[error(transparent)]
+    Directory(#[from] crate::directory::SetupError),
+    #[error(transparent)]
+    Transition(#[from] IllegalTransition),
+    #[error("cannot generate a password: {0}")]
+    Random(String),
+}
+
+/// What one cycle did, for the operator.
+#[derive(Debug, Default)]
+pub struct CycleReport {
+    /// Requests registered or moved, in the order first touched.
+    pub touched: Vec<RequestId>,
+    touched_set: HashSet<RequestId>,
+    pub registered: usize,
+    pub edited: usize,
+    pub sent: usize,
+    /// Why ingestion stopped, if it did.
+    pub halted: Option<String>,
+    /// Why the source could not be read this cycle, if it could not.
+    pub source_error: Option<String>,
+}
+
+impl CycleReport {
+    fn touch(&mut self, id: RequestId) {
+        if self.touched_set.insert(id) {
+            self.touched.push(id);
+        }
+    }
+}
+
+/// The adapters the engine works through, each built at its own door from the configuration.
+pub struct Adapters {
+    pub source: Source,
+    pub directory: Directory,
+    pub mailer: Mailer,
+}
+
+impl Adapters {
+    /// Builds them; reaches nothing yet (the directory and the sheet are reached when used).
+    pub fn from_config(config: &Config) -> Result<Adapters, EngineError> {
+        Ok(Adapters {
+            source: Source::from_config(config)?,
+            directory: Directory::from_config(config)?,
+            mailer: Mailer::from_config(config)?,
+        })
+    }
+}
+
+/// A request's move to a new state: who moves it, why (its history line), and the messages it
+/// sends (queued in its outbox, in order).
+pub(crate) struct Move {
+    to: State,
+    actor: Actor,
+    reason: String,
+    tell: Vec<(MessageKind, String)>,
+}
+
+impl Move {
+    /// A move the daemon makes.
+    fn daemon(to: State, reason: impl Into<String>) -> Move {
+        Move::by(Actor::Daemon, to, reason)
+    }
+
+    fn by(actor: Actor, to: State, reason: impl Into<String>) -> Move {
+        Move { to, actor, reason: reason.into(), tell: Vec::new() }
+    }
+
+    /// Also sends a message of `kind` to whoever that kind goes to.
+    fn telling(mut self, kind: MessageKind, detail: impl Into<String>) -> Move {
+        self.tell.push((kind, detail.into()));
+        self
+    }
+}
+
+/// Everything the engine decides with, loaded once.
+pub struct Engine {
+    config: Config,
+    policy: Policy,
+    /// The authorizer matrix; `None` until a spreadsheet tab holding it has been read.
+    matrix: Option<Matrix>,
+    /// The tab it is read from (and read again on the edit-check schedule), if not a file.
+    matrix_sheet: Option<SheetSource>,
+    layout: Layout,
+    templates: Templates,
+    envelope: Envelope,
+    mailer: Mailer,
+    directory: Directory,
+    store: Store,
+    /// Account names claimed by open requests: derived from the store at start, kept in step
+    /// by [`Engine::stage`].
+    claimed: HashSet<String>,
+    /// Requests waiting on the requester (`NeedsInfo`), by the person's document number: a new
+    /// response for the same person replaces them (procedure, activity 5).
+    waiting: HashMap<String, RequestId>,
+    source: Source,
+    /// When the rows of open requests were last read again.
+    last_edit_check: Option<Timestamp>,
+    /// Ingestion stopped last cycle: the edit check runs at every cycle until it resumes.
+    halted: bool,
+}
+
+impl Engine {
+    /// The engine with the adapters the configuration names (see [`Adapters::from_config`]).
+    pub fn new(config: Config) -> Result<Engine, EngineError> {
+        let adapters = Adapters::from_config(&config)?;
+        Engine::with_adapters(config, adapters)
+    }
+
+    /// Loads the matrix and the templates, and opens the store.
+    pub fn with_adapters(config: Config, adapters: Adapters) -> Result<Engine, EngineError> {
+        let Adapters { source, directory, mailer } = adapters;
+        let policy =
+            Policy { rules: config.rules.clone(), requester_domains: config.form.requester_domains.clone() };
+        let matrix = config.authorizers.path.as_deref().map(Matrix::load).transpose()?;
+        let layout = Layout::from_config(&config);
+        let templates = Templates::load(config.mail.templates_dir.as_deref())?;
+        let envelope = Envelope::new(&config.mailboxes);
+        let matrix_sheet = crate::source::matrix_sheet(&config, &source)?;
+        let store = Store::open(&config.state_dir)?;
+        let open = store.open_requests()?;
+        let waiting = open
+            .iter()
+            .filter(|r| r.state.name() == StateName::NeedsInfo && !r.submission.id_number.is_empty())
+            .map(|r| (r.submission.id_number.clone(), r.id))
+            .collect();
+        let claimed = open.into_iter().filter_map(|r| r.reserved_account).collect();
+        Ok(Engine {
+            config,
+            policy,
+            matrix,
+            matrix_sheet,
+            layout,
+            templates,
+            envelope,
+            mailer,
+            directory,
+            store,
+            claimed,
+            waiting,
+            source,
+            last_edit_check: None,
+            halted: false,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Binds to the directory and reads its password policy: proof that it answers.
+    pub fn check_directory(&mut self) -> Result<(), LdapError> {
+        self.directory.password_length().map(|_| ())
+    }
+
+    /// The directory, for tests that inspect or interrupt what it does.
+    pub fn directory_mut(&mut self) -> &mut Directory {
+        &mut self.directory
+    }
+
+    pub fn store_dir(&self) -> &std::path::Path {
+        &self.config.state_dir
+    }
+
+    pub fn calendar(&self) -> &crate::calendar::Calendar {
+        &self.config.calendar
+    }
+
+    /// Records a request's move: the transition with its history line, the messages it sends,
+    /// then [`Engine::stage`]. Every change of state goes through here.
+    fn record(
+        &mut self,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+        request: &mut Request,
+        step: Move,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        request.transition(step.to, step.actor, step.reason, now)?;
+        for (kind, detail) in step.tell {
+            self.queue(request, kind, detail, now);
+        }
+        self.stage(changes, report, request);
+        Ok(())
+    }
+
+    /// Stages a request as it is now in `changes`, keeps the claimed names and the waiting
+    /// people in step with it, and counts it as touched by this cycle.
+    fn stage(&mut self, changes: &mut Changes, report: &mut CycleReport, request: &Request) {
+        let document = &request.submission.id_number;
+        if !document.is_empty() {
+            if request.state.name() == StateName::NeedsInfo {
+                self.waiting.insert(document.clone(), request.id);
+            } else if self.waiting.get(document) == Some(&request.id) {
+                self.waiting.remove(document);
+            }
+        }
+        if let Some(name) = &request.reserved_account {
+            if request.is_open() {
+                self.claimed.insert(name.clone());
+            } else {
+                self.claimed.remove(name);
+            }
+        }
+        changes.put_request(request);
+        report.touch(request.id);
+    }
+
+    /// One full cycle: new and edited rows, due work, mail, and closing what was reported.
+    pub fn cycle(&mut self, now: Timestamp) -> Result<CycleReport, EngineError> {
+        let mut report = CycleReport::default();
+        self.ingest(now, &mut report)?;
+        self.advance(now, &mut report)?;
+        self.deliver(now, &mut report)?;
+        self.advance(now, &mut report)?;
+        Ok(report)
+    }
+
+    fn today(&self, now: Timestamp) -> Date {
+        now.to_zoned(self.config.calendar.time_zone().clone()).date()
+    }
+
+    /// Open requests and their plans: what a run would do now (`cuentas plan`).
+    pub fn pending_plans(&self) -> Result<BTreeMap<RequestId, (StateName, Plan)>, EngineError> {
+        let mut out = BTreeMap::new();
+        for r in self.store.open_requests()? {
+            if let Some(plan) = r.state.plan() {
+                out.insert(r.id, (r.state.name(), plan.clone()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn log_directory_error(e: &LdapError, what: &str) {
+    if e.is_transient() {
+        warn!(error = %e, "{what}");
+    } else {
+        error!(error = %e, "{what}");
+    }
+}
+
+fn backoff(attempts: u32) -> SignedDuration {
+    let factor = 1i32 << attempts.saturating_sub(1).min(10);
+    (FIRST_RETRY * factor).min(MAX_RETRY)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
