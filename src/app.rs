@@ -120,133 +120,140 @@ pub fn main(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(run(config, once))
         }
-        Command::Requests { state } => {
-            let config = load(&cli.config)?;
-            let store = open_store(&config)?;
-            let mut out = std::io::stdout().lock();
-            for r in store.requests() {
-                let r = r?;
-                if state.is_none_or(|s| s == r.state.name()) {
-                    writeln!(out, "{}", line(&r))?;
-                }
-            }
-            Ok(())
-        }
-        Command::Show { id, json } => {
-            let config = load(&cli.config)?;
-            let store = open_store(&config)?;
-            if json {
-                let Some(raw) = store.raw_request(id)? else {
-                    bail!("no request {id} in {}", config.state_dir.display())
-                };
-                println!("{}", String::from_utf8_lossy(&raw));
-                return Ok(());
-            }
-            let Some(r) = store.request(id)? else {
-                bail!("no request {id} in {}", config.state_dir.display())
-            };
-            print!("{}", show(&r, &config));
-            Ok(())
-        }
-        Command::Release { ids, all } => {
-            let config = load(&cli.config)?;
-            let store = open_store(&config)?;
-            let held: Vec<Request> =
-                store.open_requests()?.into_iter().filter(|r| r.state.name() == StateName::Held).collect();
-            if !all && ids.is_empty() {
-                bail!("name the requests to release (see «cuentas requests --state Held»), or use --all");
-            }
-            for id in &ids {
-                if !held.iter().any(|r| r.id == *id) {
-                    bail!("{id} is not held");
-                }
-            }
-            for mut r in held.into_iter().filter(|r| all || ids.contains(&r.id)) {
-                let crate::request::State::Held { plan, .. } = r.state.clone() else { continue };
-                let state =
-                    crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
-                r.transition(state, admin(), "liberada por un administrador", now())?;
-                let mut changes = crate::store::Changes::new();
-                changes.put_request(&r);
-                store.commit(changes)?;
-                println!("{} released", r.id);
-            }
-            Ok(())
-        }
-        Command::Done { id, note } => {
-            let config = load(&cli.config)?;
-            let store = open_store(&config)?;
-            let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
-            if r.state.name() != StateName::Manual {
-                bail!(
-                    "{id} is {}, not Manual: only requests handled by hand are marked done",
-                    r.state.name()
-                );
-            }
-            let now = now();
-            r.transition(crate::request::State::Notifying, admin(), note.clone(), now)?;
-            let to = vec![r.submission.requester.clone()];
-            r.queue_message(crate::store::MessageKind::Outcome, to, note, now);
-            let mut changes = crate::store::Changes::new();
-            changes.put_request(&r);
-            store.commit(changes)?;
-            println!("{id} done; the requester is told at the next cycle, then it closes");
-            Ok(())
-        }
-        Command::Cancel { id, reason } => {
-            let config = load(&cli.config)?;
-            let store = open_store(&config)?;
-            let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
-            r.transition(
-                crate::request::State::Cancelled { reason: reason.clone() },
-                admin(),
-                reason,
-                now(),
-            )?;
-            let mut changes = crate::store::Changes::new();
-            changes.put_request(&r);
-            store.commit(changes)?;
-            println!("{id} cancelled");
-            Ok(())
-        }
-        Command::Retry { id } => {
-            let config = load(&cli.config)?;
-            let store = open_store(&config)?;
-            let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
-            let crate::request::State::Failed { plan, .. } = r.state.clone() else {
-                bail!("{id} is {}, not Failed", r.state.name())
-            };
-            let Some(plan) = plan else {
-                bail!("{id} failed before it had a directory plan; nothing to retry")
-            };
-            let state =
-                crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
-            r.transition(state, admin(), "reintentada por un administrador", now())?;
-            let mut changes = crate::store::Changes::new();
-            changes.put_request(&r);
-            store.commit(changes)?;
-            println!("{id} will be tried again at the next cycle");
-            Ok(())
-        }
-        Command::Plan => {
-            let config = load(&cli.config)?;
-            let engine = Engine::new(config)?;
-            let plans = engine.pending_plans()?;
-            if plans.is_empty() {
-                println!("nothing pending: no open request has directory operations to run");
-            }
-            for (id, (state, plan)) in plans {
-                println!("{id} ({state}) {}:", plan.account);
-                if plan.ops.is_empty() {
-                    println!("  nothing to change");
-                }
-                for op in &plan.ops {
-                    println!("  {op}");
-                }
-            }
-            Ok(())
+        Command::Requests { state } => requests(&cli.config, state),
+        Command::Show { id, json } => show_request(&cli.config, id, json),
+        Command::Release { ids, all } => release(&cli.config, ids, all),
+        Command::Done { id, note } => done(&cli.config, id, note),
+        Command::Cancel { id, reason } => cancel(&cli.config, id, reason),
+        Command::Retry { id } => retry(&cli.config, id),
+        Command::Plan => plan(&cli.config),
+    }
+}
+
+/// `cuentas requests`: one line per request, optionally of one state.
+fn requests(path: &Path, state: Option<StateName>) -> Result<()> {
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    let mut out = std::io::stdout().lock();
+    for r in store.requests() {
+        let r = r?;
+        if state.is_none_or(|s| s == r.state.name()) {
+            writeln!(out, "{}", line(&r))?;
         }
     }
+    Ok(())
+}
+
+/// `cuentas show`: a request with its whole history, or its stored record.
+fn show_request(path: &Path, id: RequestId, json: bool) -> Result<()> {
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    if json {
+        let Some(raw) = store.raw_request(id)? else {
+            bail!("no request {id} in {}", config.state_dir.display())
+        };
+        println!("{}", String::from_utf8_lossy(&raw));
+        return Ok(());
+    }
+    let Some(r) = store.request(id)? else { bail!("no request {id} in {}", config.state_dir.display()) };
+    print!("{}", show(&r, &config));
+    Ok(())
+}
+
+/// `cuentas release`: held disables go on at the next cycle.
+fn release(path: &Path, ids: Vec<RequestId>, all: bool) -> Result<()> {
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    let held: Vec<Request> =
+        store.open_requests()?.into_iter().filter(|r| r.state.name() == StateName::Held).collect();
+    if !all && ids.is_empty() {
+        bail!("name the requests to release (see «cuentas requests --state Held»), or use --all");
+    }
+    for id in &ids {
+        if !held.iter().any(|r| r.id == *id) {
+            bail!("{id} is not held");
+        }
+    }
+    for mut r in held.into_iter().filter(|r| all || ids.contains(&r.id)) {
+        let crate::request::State::Held { plan, .. } = r.state.clone() else { continue };
+        let state = crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
+        r.transition(state, admin(), "liberada por un administrador", now())?;
+        let mut changes = crate::store::Changes::new();
+        changes.put_request(&r);
+        store.commit(changes)?;
+        println!("{} released", r.id);
+    }
+    Ok(())
+}
+
+/// `cuentas done`: a request handled by hand is reported to its requester.
+fn done(path: &Path, id: RequestId, note: String) -> Result<()> {
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+    if r.state.name() != StateName::Manual {
+        bail!("{id} is {}, not Manual: only requests handled by hand are marked done", r.state.name());
+    }
+    let now = now();
+    r.transition(crate::request::State::Notifying, admin(), note.clone(), now)?;
+    let to = vec![r.submission.requester.clone()];
+    r.queue_message(crate::store::MessageKind::Outcome, to, note, now);
+    let mut changes = crate::store::Changes::new();
+    changes.put_request(&r);
+    store.commit(changes)?;
+    println!("{id} done; the requester is told at the next cycle, then it closes");
+    Ok(())
+}
+
+/// `cuentas cancel`: an open request is closed without an answer.
+fn cancel(path: &Path, id: RequestId, reason: String) -> Result<()> {
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+    r.transition(crate::request::State::Cancelled { reason: reason.clone() }, admin(), reason, now())?;
+    let mut changes = crate::store::Changes::new();
+    changes.put_request(&r);
+    store.commit(changes)?;
+    println!("{id} cancelled");
+    Ok(())
+}
+
+/// `cuentas retry`: a failed request runs its directory step again.
+fn retry(path: &Path, id: RequestId) -> Result<()> {
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+    let crate::request::State::Failed { plan, .. } = r.state.clone() else {
+        bail!("{id} is {}, not Failed", r.state.name())
+    };
+    let Some(plan) = plan else { bail!("{id} failed before it had a directory plan; nothing to retry") };
+    let state = crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
+    r.transition(state, admin(), "reintentada por un administrador", now())?;
+    let mut changes = crate::store::Changes::new();
+    changes.put_request(&r);
+    store.commit(changes)?;
+    println!("{id} will be tried again at the next cycle");
+    Ok(())
+}
+
+/// `cuentas plan`: what open requests will do to the directory.
+fn plan(path: &Path) -> Result<()> {
+    let config = load(path)?;
+    let engine = Engine::new(config)?;
+    let plans = engine.pending_plans()?;
+    if plans.is_empty() {
+        println!("nothing pending: no open request has directory operations to run");
+    }
+    for (id, (state, plan)) in plans {
+        println!("{id} ({state}) {}:", plan.account);
+        if plan.ops.is_empty() {
+            println!("  nothing to change");
+        }
+        for op in &plan.ops {
+            println!("  {op}");
+        }
+    }
+    Ok(())
 }
 
 /// Who is acting, for the history: the administrator behind sudo, or the user.

@@ -1,21 +1,23 @@
 //! The one TOML configuration file: every field documented, defaults from functions, every
 //! problem reported at once, secrets only by file or `credential:NAME`.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use jiff::civil::{Date, Time};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-
 use lettre::message::Mailbox;
+use serde::de::DeserializeOwned;
 
 use crate::calendar::Calendar;
 use crate::directory::naming::Pattern;
 use crate::intake::Field;
 use crate::policy::Rules;
 use crate::request::Kind;
+
+mod secret;
+mod sections;
+
+use self::secret::read_secret;
+pub use self::secret::{Secret, SecretError, SecretRef};
+pub use self::sections::*;
 
 /// Everything that was wrong with a configuration file, all at once.
 #[derive(Debug, thiserror::Error)]
@@ -74,425 +76,6 @@ struct Sections {
     directory: DirectoryConfig,
     mail: MailConfig,
     sla: SlaConfig,
-}
-
-/// Top-level keys, read first so that each section can fail on its own.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TopLevel {
-    #[serde(default = "default_state_dir")]
-    state_dir: PathBuf,
-    #[serde(default = "default_poll_interval_secs")]
-    poll_interval_secs: u64,
-}
-
-fn default_state_dir() -> PathBuf {
-    PathBuf::from("/var/lib/cuentas")
-}
-fn default_poll_interval_secs() -> u64 {
-    60
-}
-
-/// `[time]`: time zone, business hours and extra non-working days.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimeConfig {
-    /// IANA time zone of the entity. Default `America/Bogota`.
-    #[serde(default = "default_time_zone")]
-    pub time_zone: String,
-    /// Start of the working day, `HH:MM`. Default `07:30`.
-    #[serde(default = "default_day_start")]
-    pub business_day_start: Time,
-    /// End of the working day, `HH:MM`. Default `17:00`.
-    #[serde(default = "default_day_end")]
-    pub business_day_end: Time,
-    /// Days off besides Colombian public holidays (computed), as `yyyy-mm-dd`.
-    #[serde(default)]
-    pub extra_non_working_days: Vec<Date>,
-}
-
-impl Default for TimeConfig {
-    fn default() -> Self {
-        TimeConfig {
-            time_zone: default_time_zone(),
-            business_day_start: default_day_start(),
-            business_day_end: default_day_end(),
-            extra_non_working_days: Vec::new(),
-        }
-    }
-}
-
-fn default_time_zone() -> String {
-    "America/Bogota".into()
-}
-fn default_day_start() -> Time {
-    Time::constant(7, 30, 0, 0)
-}
-fn default_day_end() -> Time {
-    Time::constant(17, 0, 0, 0)
-}
-
-/// `[source]`: where form responses come from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SourceConfig {
-    /// A Google Forms response export (CSV, comma-separated, UTF-8, header row first).
-    Csv {
-        /// The CSV file.
-        path: PathBuf,
-    },
-    /// The form's response spreadsheet, read through the Google Sheets API with a service
-    /// account that the spreadsheet is shared with (as viewer).
-    GoogleSheet {
-        /// The id in the spreadsheet's URL: `https://docs.google.com/spreadsheets/d/<id>/edit`.
-        spreadsheet_id: String,
-        /// The tab with the responses; default: the first tab (Forms names it
-        /// «Respuestas de formulario 1»).
-        #[serde(default)]
-        sheet: Option<String>,
-        /// The service account's JSON key: a file, or `credential:NAME` (systemd LoadCredential=).
-        service_account_key: SecretRef,
-        /// The API's address, ending with `/`. Default `https://sheets.googleapis.com/`; change
-        /// it only for a proxy.
-        #[serde(default = "default_sheets_api")]
-        api_base_url: String,
-        /// Seconds to wait for one answer from Google. Default 30.
-        #[serde(default = "default_sheets_timeout_secs")]
-        timeout_secs: u64,
-        /// Seconds between two reads of the rows of open requests, to see edited responses
-        /// (one request for all of them). Default 600.
-        #[serde(default = "default_edit_check_interval_secs")]
-        edit_check_interval_secs: u64,
-    },
-}
-
-fn default_sheets_api() -> String {
-    "https://sheets.googleapis.com/".into()
-}
-fn default_sheets_timeout_secs() -> u64 {
-    30
-}
-fn default_edit_check_interval_secs() -> u64 {
-    600
-}
-
-/// `[form]`: how the form is built.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FormConfig {
-    /// Must say `true`: the form collects *verified* e-mail addresses (Forms → Settings →
-    /// Responses → Collect email addresses: Verified). The daemon cannot check it, and the
-    /// requester column is only proof of identity if it holds.
-    pub requester_verified: bool,
-    /// Accept a form whose requester column is not verified. Default `false`; say why in a
-    /// comment if you set it.
-    #[serde(default)]
-    pub allow_unverified_requester: bool,
-    /// Requesters must have an address in one of these domains (e.g. `["upme.gov.co"]`).
-    pub requester_domains: Vec<String>,
-    /// Header text per field when the form's differ from the defaults, e.g.
-    /// `given_names = "Nombres completos"`. Field names: see `deploy/config.example.toml`.
-    #[serde(default)]
-    pub columns: BTreeMap<String, String>,
-}
-
-/// `[authorizers]`: the *matriz de autorizadores*.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorizersConfig {
-    /// CSV with `correo,nombre,rol,dependencias,vigente_desde,vigente_hasta`.
-    pub path: Option<PathBuf>,
-    /// Or a tab with the same columns in a Google spreadsheet, read with the source's service
-    /// account (`[source] kind = "google-sheet"`) and read again on the edit-check schedule.
-    pub sheet: Option<String>,
-    /// The spreadsheet of `sheet`; default: the response spreadsheet.
-    pub spreadsheet_id: Option<String>,
-    /// Cells of the rules table that differ from the procedure's, e.g.
-    /// `"create.contractor" = ["supervisor", "coordinador"]` (`[]` makes a cell not applicable).
-    #[serde(default)]
-    pub rules: BTreeMap<String, Vec<String>>,
-}
-
-/// `[directory]`: Active Directory conventions (DESIGN §6).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectoryConfig {
-    /// `ldap`: Active Directory over LDAPS (or StartTLS). `dry-run`: apply nothing, record
-    /// what would be done, planning against `snapshot_path`.
-    #[serde(default)]
-    pub mode: DirectoryMode,
-    /// JSON file of existing accounts the dry run plans against (see `fixtures/demo/directorio.json`).
-    pub snapshot_path: Option<PathBuf>,
-    /// `ldaps://dc1.example.gov.co` (port 636), or `ldap://…:389` with `starttls = true`.
-    /// Plain LDAP is refused.
-    pub url: Option<String>,
-    /// Upgrade an `ldap://` connection with StartTLS.
-    #[serde(default)]
-    pub starttls: bool,
-    /// PEM file of the CA(s) that signed the domain controllers' certificates; the only ones trusted.
-    pub ca_file: Option<PathBuf>,
-    /// The bind account's DN or UPN (`svc-cuentas@upme.gov.co`).
-    pub bind_dn: Option<String>,
-    /// Its password: a file, or `credential:NAME` (systemd LoadCredential=).
-    pub bind_password: Option<SecretRef>,
-    /// Where searches start, e.g. `DC=upme,DC=gov,DC=co`.
-    pub base_dn: Option<String>,
-    /// Seconds an LDAP operation may take. Default 30.
-    #[serde(default = "default_ldap_timeout_secs")]
-    pub timeout_secs: u64,
-    /// Mail and UPN domain of new accounts, e.g. `upme.gov.co`.
-    pub domain: String,
-    /// Ordered `sAMAccountName` patterns; the first free one wins. Tokens: `{g1}` `{g2}` given
-    /// names, `{s1}` `{s2}` surnames, `{g1:1}` first letters, `{n}` a number from 2.
-    #[serde(default = "default_naming_patterns")]
-    pub naming_patterns: Vec<String>,
-    /// OU of new accounts by holder type.
-    pub ous: HolderOus,
-    /// OU of employees by dependency, where it differs from `ous.employee` (transfers move there).
-    #[serde(default)]
-    pub department_ous: BTreeMap<String, String>,
-    /// OUs the daemon may touch; accounts elsewhere are refused.
-    pub managed_ous: Vec<String>,
-    /// Where deleted accounts wait, disabled, until every backup is confirmed.
-    pub retired_ou: Option<String>,
-    /// Groups the daemon may add members to or remove them from; requested groups elsewhere are refused.
-    #[serde(default)]
-    pub allowed_groups: Vec<String>,
-    /// Groups every account of a dependency gets, by dependency name.
-    #[serde(default)]
-    pub department_groups: BTreeMap<String, Vec<String>>,
-    /// Accounts never touched, whatever a request says (`sAMAccountName`).
-    #[serde(default = "default_protected_accounts")]
-    pub protected_accounts: Vec<String>,
-    /// Members of these groups (by name) are never touched.
-    #[serde(default = "default_protected_groups")]
-    pub protected_groups: Vec<String>,
-    /// Disables and deletions carried out per hour before the rest wait as `Held` for
-    /// `cuentas release`. Default 10.
-    #[serde(default = "default_max_disables_per_hour")]
-    pub max_disables_per_hour: u32,
-}
-
-fn default_ldap_timeout_secs() -> u64 {
-    30
-}
-fn default_max_disables_per_hour() -> u32 {
-    10
-}
-fn default_protected_groups() -> Vec<String> {
-    [
-        "Domain Admins",
-        "Enterprise Admins",
-        "Schema Admins",
-        "Administrators",
-        "Account Operators",
-        "Backup Operators",
-        "Server Operators",
-        "Print Operators",
-        "Group Policy Creator Owners",
-        "Read-only Domain Controllers",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-fn default_naming_patterns() -> Vec<String> {
-    ["{g1}.{s1}", "{g1}.{s1}{s2:1}", "{g1}{g2:1}.{s1}", "{g1}.{s1}{n}"].map(String::from).to_vec()
-}
-fn default_protected_accounts() -> Vec<String> {
-    ["administrator", "administrador", "krbtgt", "guest", "invitado"].map(String::from).to_vec()
-}
-
-/// How directory plans are carried out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DirectoryMode {
-    #[default]
-    DryRun,
-    Ldap,
-}
-
-/// `[directory.ous]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HolderOus {
-    pub employee: String,
-    pub contractor: String,
-    pub institutional: String,
-}
-
-/// `[mail]`: how and to whom e-mail goes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailConfig {
-    /// `smtp`: hand messages to an SMTP server. `file`: write each message as an `.eml` file
-    /// in `spool_dir`.
-    #[serde(default)]
-    pub transport: MailTransport,
-    /// Folder of `.eml` files (file transport).
-    pub spool_dir: Option<PathBuf>,
-    /// SMTP server (smtp transport).
-    pub smtp_host: Option<String>,
-    /// Default 587 (STARTTLS); 465 for implicit TLS.
-    pub smtp_port: Option<u16>,
-    /// `starttls` (required, the default), `tls` (implicit), or `none` (only to a relay on
-    /// this machine).
-    #[serde(default)]
-    pub smtp_security: SmtpSecurity,
-    /// PEM file of the CA to trust for the server's certificate, instead of the system's.
-    pub smtp_ca_file: Option<PathBuf>,
-    /// AUTH user, if the server wants one.
-    pub smtp_username: Option<String>,
-    /// Its password: a file, or `credential:NAME`.
-    pub smtp_password: Option<SecretRef>,
-    /// Seconds a delivery may take. Default 30.
-    #[serde(default = "default_smtp_timeout_secs")]
-    pub smtp_timeout_secs: u64,
-    /// Sender, e.g. `Mesa de Servicio <mesadeservicio@upme.gov.co>`.
-    pub from: String,
-    /// Where replies go, if not to `from`.
-    pub reply_to: Option<String>,
-    /// The service desk: checklists, requests to handle by hand, failures.
-    pub service_desk: String,
-    /// Administrators: alerts that need an operator.
-    pub administrators: Vec<String>,
-    /// What requesters are told to use for requests that are not about accounts.
-    #[serde(default = "default_service_request_procedure")]
-    pub service_request_procedure: String,
-    /// Folder of template overrides, one file per message (see README).
-    pub templates_dir: Option<PathBuf>,
-}
-
-fn default_service_request_procedure() -> String {
-    "el procedimiento de Gestión de solicitudes de servicios de TI (mesa de servicio)".into()
-}
-
-fn default_smtp_timeout_secs() -> u64 {
-    30
-}
-
-/// Mail transports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MailTransport {
-    #[default]
-    File,
-    Smtp,
-}
-
-/// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SmtpSecurity {
-    #[default]
-    Starttls,
-    Tls,
-    None,
-}
-
-/// `[sla]`: the service level, in business hours.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlaConfig {
-    /// Business hours to answer a request. Default 10 (the procedure's figure for creations).
-    #[serde(default = "default_sla_hours")]
-    pub default_hours: u32,
-    /// Per-kind overrides, e.g. `password_reset = 4`.
-    #[serde(default)]
-    pub hours: BTreeMap<String, u32>,
-}
-
-impl Default for SlaConfig {
-    fn default() -> Self {
-        SlaConfig { default_hours: default_sla_hours(), hours: BTreeMap::new() }
-    }
-}
-
-fn default_sla_hours() -> u32 {
-    10
-}
-
-impl SlaConfig {
-    pub fn hours_for(&self, kind: Option<Kind>) -> u32 {
-        kind.and_then(|k| self.hours.get(k.key()).copied()).unwrap_or(self.default_hours)
-    }
-}
-
-/// A secret named in the config: a file, or `credential:NAME` for systemd's `LoadCredential=`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "String")]
-pub enum SecretRef {
-    File(PathBuf),
-    Credential(String),
-}
-
-impl From<String> for SecretRef {
-    fn from(s: String) -> SecretRef {
-        SecretRef::parse(&s)
-    }
-}
-
-impl SecretRef {
-    pub fn parse(s: &str) -> SecretRef {
-        match s.strip_prefix("credential:") {
-            Some(name) => SecretRef::Credential(name.to_string()),
-            None => SecretRef::File(PathBuf::from(s)),
-        }
-    }
-
-    /// Reads the secret; `credentials_dir` is `$CREDENTIALS_DIRECTORY`.
-    pub fn read(&self, credentials_dir: Option<&Path>) -> Result<Secret, SecretError> {
-        let path = match self {
-            SecretRef::File(p) => p.clone(),
-            SecretRef::Credential(name) => match credentials_dir {
-                Some(dir) => dir.join(name),
-                None => return Err(SecretError::NoCredentials { name: name.clone() }),
-            },
-        };
-        let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Read { path, source })?;
-        Ok(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
-    }
-}
-
-/// A secret that cannot be read.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    #[error("credential:{name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)")]
-    NoCredentials { name: String },
-    #[error("cannot read secret {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl fmt::Debug for SecretRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretRef::File(p) => write!(f, "file {}", p.display()),
-            SecretRef::Credential(n) => write!(f, "credential:{n}"),
-        }
-    }
-}
-
-/// A secret value; `Debug` never prints it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
 }
 
 impl Config {
@@ -596,12 +179,6 @@ impl Config {
     pub fn bind_password(&self) -> Option<Result<Secret, SecretError>> {
         self.directory.bind_password.as_ref().map(read_secret)
     }
-}
-
-/// Reads a secret named in the file (relative paths were resolved at load).
-fn read_secret(secret: &SecretRef) -> Result<Secret, SecretError> {
-    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    secret.read(dir.as_deref())
 }
 
 impl Sections {
@@ -730,13 +307,16 @@ impl Sections {
                 p.push(format!("[sla.hours] unknown kind «{key}»; known kinds: {}", names.join(", ")));
             }
         }
-        let must_exist = |what: &str, path: &Path, p: &mut Vec<String>| {
-            if !path.is_file() {
-                p.push(format!("{what}: file {} does not exist", path.display()));
-            }
-        };
+        self.source_problems(&mut p);
+        self.directory_problems(&mut p);
+        self.mail_problems(&mut p);
+        p
+    }
+
+    /// `[source]` and `[authorizers]`: the files they name, the spreadsheet's id and address.
+    fn source_problems(&self, p: &mut Vec<String>) {
         match &self.source {
-            SourceConfig::Csv { path } => must_exist("[source] path", path, &mut p),
+            SourceConfig::Csv { path } => must_exist("[source] path", path, p),
             SourceConfig::GoogleSheet {
                 spreadsheet_id,
                 service_account_key,
@@ -753,7 +333,7 @@ impl Sections {
                     ));
                 }
                 if let SecretRef::File(path) = service_account_key {
-                    must_exist("[source] service_account_key", path, &mut p);
+                    must_exist("[source] service_account_key", path, p);
                 }
                 match api_base_url.split_once("://") {
                     _ if !api_base_url.ends_with('/') => {
@@ -775,7 +355,7 @@ impl Sections {
         }
         let auth = &self.authorizers;
         match (&auth.path, &auth.sheet) {
-            (Some(path), None) => must_exist("[authorizers] path", path, &mut p),
+            (Some(path), None) => must_exist("[authorizers] path", path, p),
             (None, Some(_)) if !matches!(self.source, SourceConfig::GoogleSheet { .. }) => p.push(
                 "[authorizers] sheet needs [source] kind = \"google-sheet\" (its service account reads the tab)".into(),
             ),
@@ -785,10 +365,14 @@ impl Sections {
         if auth.spreadsheet_id.is_some() && auth.sheet.is_none() {
             p.push("[authorizers] spreadsheet_id goes with sheet".into());
         }
+    }
+
+    /// `[directory]`: the transport, and every OU and group inside what the daemon may touch.
+    fn directory_problems(&self, p: &mut Vec<String>) {
         let dir = &self.directory;
         match dir.mode {
             DirectoryMode::DryRun => match &dir.snapshot_path {
-                Some(path) => must_exist("[directory] snapshot_path", path, &mut p),
+                Some(path) => must_exist("[directory] snapshot_path", path, p),
                 None => p.push("[directory] mode = \"dry-run\" needs snapshot_path".into()),
             },
             DirectoryMode::Ldap => {
@@ -814,10 +398,10 @@ impl Sections {
                     None => {}
                 }
                 if let Some(ca) = &dir.ca_file {
-                    must_exist("[directory] ca_file", ca, &mut p);
+                    must_exist("[directory] ca_file", ca, p);
                 }
                 if let Some(SecretRef::File(path)) = &dir.bind_password {
-                    must_exist("[directory] bind_password", path, &mut p);
+                    must_exist("[directory] bind_password", path, p);
                 }
             }
         }
@@ -857,6 +441,10 @@ impl Sections {
                 }
             }
         }
+    }
+
+    /// `[mail]`: the transport and the folders it names.
+    fn mail_problems(&self, p: &mut Vec<String>) {
         let mail = &self.mail;
         match mail.transport {
             MailTransport::File if mail.spool_dir.is_none() => {
@@ -875,7 +463,7 @@ impl Sections {
                     p.push("[mail] smtp_username and smtp_password go together".into());
                 }
                 if let Some(ca) = &mail.smtp_ca_file {
-                    must_exist("[mail] smtp_ca_file", ca, &mut p);
+                    must_exist("[mail] smtp_ca_file", ca, p);
                 }
             }
         }
@@ -887,7 +475,13 @@ impl Sections {
         {
             p.push(format!("[mail] templates_dir: folder {} does not exist", dir.display()));
         }
-        p
+    }
+}
+
+/// A problem unless `path` is a file.
+fn must_exist(what: &str, path: &Path, p: &mut Vec<String>) {
+    if !path.is_file() {
+        p.push(format!("{what}: file {} does not exist", path.display()));
     }
 }
 
