@@ -435,6 +435,10 @@ impl RowReader<'_> {
 }
 
 /// Reads one response row. Never fails: what is wrong is listed in `problems`.
+///
+/// It reads best as one: a flat walk down the form's fields in their order, each read, checked
+/// and stored in a few lines, with the checks that tie two fields together (the kind and the
+/// fields it needs, contract dates) after them; splitting it would only scatter the table.
 pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     let mut r = RowReader { map, cells, row, problems: Vec::new() };
     let mut s = Submission::default();

@@ -1,7 +1,17 @@
 //! cuentas: an entity's user-account procedure, from form responses to the directory and e-mail.
 //!
-//! The modules follow the data flow: `source` → `intake` → `store` ⇄ `engine` → `directory`,
-//! `notify`. `app` wires them and is the only place that reads the clock.
+//! The modules, in the order a response goes through them:
+//! - [`source`]: where rows come from (the response spreadsheet, or a CSV export).
+//! - [`intake`]: one row to a [`request::Submission`], every problem named (pure).
+//! - [`request`]: the request, its states and the one transition that moves it (pure).
+//! - [`store`]: the requests, durably (sled), each step's outcome before the next outside effect.
+//! - [`policy`]: who may ask for what: the rules and the authorizer matrix (pure).
+//! - [`calendar`]: business hours and Colombian holidays, for the SLA (pure).
+//! - [`directory`]: plans against what AD holds (pure), carried out over LDAPS or in a dry run.
+//! - [`notify`]: the Spanish messages and the transports that deliver them.
+//! - [`engine`]: one cycle: ingest, triage, execute, mail, each step one file.
+//! - [`config`]: the one TOML file, validated and typed at load.
+//! - [`app`]: wiring, the command line and the poll loop; the only place that reads the clock.
 
 pub mod app;
 pub mod calendar;
