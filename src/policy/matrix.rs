@@ -346,27 +346,12 @@ fn authorizer_from_row(
     })
 }
 
-/// Lower-cased address, or why it is not one. Deliberately simple: the goal is to catch typos
-/// and pasted names, not to implement RFC 5322.
+/// Lower-cased address, or why it is not one: the same check as the form's addresses.
 fn check_email(s: &str) -> Result<String, String> {
-    let e = s.trim().to_lowercase();
-    if e.is_empty() {
+    if s.trim().is_empty() {
         return Err("empty: write the person's e-mail address".into());
     }
-    let bad = || format!("«{s}» is not an e-mail address");
-    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
-    let odd = |c: char| c.is_whitespace() || c.is_control() || "<>,;:\"()[]\\@".contains(c);
-    if local.is_empty()
-        || domain.is_empty()
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-        || local.chars().chain(domain.chars()).any(odd)
-    {
-        return Err(bad());
-    }
-    Ok(e)
+    crate::intake::parse_email(s).ok_or_else(|| format!("«{s}» is not an e-mail address"))
 }
 
 /// `yyyy-mm-dd`, or empty for open-ended. Strict, because `03/04/2026` means different days to
