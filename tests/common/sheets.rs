@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use cuentas::source::sheet::column_letters;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -1208,17 +1209,6 @@ fn parse_end(s: &str) -> Option<End> {
         .then(|| l.bytes().fold(0u32, |n, b| n * 26 + u32::from(b.to_ascii_uppercase() - b'A' + 1)));
     let row = if digits.is_empty() { None } else { Some(digits.parse::<u32>().ok()?) };
     Some(End { col, row })
-}
-
-fn column_letters(mut c: u32) -> String {
-    let mut out = Vec::new();
-    while c > 0 {
-        let d = (c - 1) % 26;
-        out.push(b'A' + d as u8);
-        c = (c - 1) / 26;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap()
 }
 
 fn a1(r: Rect) -> String {
