@@ -511,25 +511,29 @@ const FIELD_ORDER: &[&str] = &[
 
 /// JSON in Google's field order, indented by two spaces per level when `indent` is given.
 fn write_json(v: &Value, indent: Option<usize>, out: &mut String) {
-    let newline = |out: &mut String, level: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(level));
+    // A line break and the level's indentation, when indenting.
+    let newline = |out: &mut String, level: Option<usize>| {
+        if let Some(level) = level {
+            out.push('\n');
+            out.push_str(&"  ".repeat(level));
+        }
+    };
+    let inner = indent.map(|l| l + 1);
+    // What goes before the `i`-th element of an array or object.
+    let separator = |out: &mut String, i: usize| {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, inner);
     };
     match v {
         Value::Array(a) if !a.is_empty() => {
             out.push('[');
             for (i, e) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                if let Some(level) = indent {
-                    newline(out, level + 1);
-                }
-                write_json(e, indent.map(|l| l + 1), out);
+                separator(out, i);
+                write_json(e, inner, out);
             }
-            if let Some(level) = indent {
-                newline(out, level);
-            }
+            newline(out, indent);
             out.push(']');
         }
         Value::Object(o) if !o.is_empty() => {
@@ -538,19 +542,12 @@ fn write_json(v: &Value, indent: Option<usize>, out: &mut String) {
             keys.sort_by_key(|k| rank(k));
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                if let Some(level) = indent {
-                    newline(out, level + 1);
-                }
+                separator(out, i);
                 out.push_str(&Value::String(k.clone()).to_string());
                 out.push_str(if indent.is_some() { ": " } else { ":" });
-                write_json(&o[k], indent.map(|l| l + 1), out);
+                write_json(&o[k], inner, out);
             }
-            if let Some(level) = indent {
-                newline(out, level);
-            }
+            newline(out, indent);
             out.push('}');
         }
         scalar_or_empty => out.push_str(&scalar_or_empty.to_string()),
