@@ -47,12 +47,15 @@
 //!
 //! Options (after `--`): `--count N`, `--keep` (leave the accounts and the temporary folder).
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::verdict;
 use cuentas::config::Config;
 use cuentas::directory::Directory;
 use cuentas::engine::Engine;
@@ -208,23 +211,9 @@ impl Person {
     }
 }
 
-/// CPU seconds (user + system) of this process, from `/proc/self/stat` (USER_HZ = 100).
+/// CPU seconds (user + system) of this process.
 fn process_cpu() -> Option<f64> {
-    stat_cpu(&std::fs::read_to_string("/proc/self/stat").ok()?, false)
-}
-
-/// utime + stime (and, with `children`, cutime + cstime) of a `/proc/PID/stat` line, in seconds.
-fn stat_cpu(stat: &str, children: bool) -> Option<f64> {
-    // Fields after the command name, which is in parentheses and may hold spaces; `rest`
-    // starts at field 3, so utime (14) is at 11.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let take = if children { 4 } else { 2 };
-    let mut ticks = 0.0;
-    for field in fields.get(11..11 + take)? {
-        ticks += field.parse::<f64>().ok()?;
-    }
-    Some(ticks / 100.0)
+    common::process_times().map(|[user, system, ..]| user + system)
 }
 
 /// CPU seconds of every `samba` process on the machine (the DC's LDAP server and its
@@ -242,9 +231,9 @@ fn samba_cpu() -> Option<f64> {
             continue;
         }
         if let Some(cpu) =
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| stat_cpu(&s, true))
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| common::stat_times(&s))
         {
-            total += cpu;
+            total += cpu.iter().sum::<f64>();
             found = true;
         }
     }
@@ -590,41 +579,15 @@ fn cleanup(dc: &Dc, token: &RunToken) -> Result<usize, Box<dyn Error>> {
     Ok(deleted)
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
-
-struct Args {
-    count: usize,
-    keep: bool,
-}
-
-fn args() -> Result<Args, Box<dyn Error>> {
-    let mut args = Args { count: DEFAULT_COUNT, keep: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--count" => {
-                let n = it.next().ok_or("--count needs a number")?;
-                args.count = n.replace(['_', ','], "").parse()?;
-            }
-            "--keep" => args.keep = true,
-            // `cargo bench` passes `--bench`; libtest-style filters mean nothing here.
-            _ => {}
-        }
-    }
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = common::args("--count", DEFAULT_COUNT)?;
     // Document numbers hold the index in four digits; surnames in three letters.
-    if args.count == 0 || args.count > 9999 {
+    if args.n == 0 || args.n > 9999 {
         return Err("--count must be between 1 and 9999".into());
     }
-    Ok(args)
-}
-
-fn main() -> Result<(), Box<dyn Error>> {
-    let args = args()?;
     let dc = Dc::from_env()?;
     let token = run_token()?;
-    let n = args.count;
+    let n = args.n;
     let daemon_people: Vec<Person> = (0..n).map(|i| Person::new(DAEMON_SURNAME, '1', &token, i)).collect();
     let minimal_people: Vec<Person> = (0..n).map(|i| Person::new(MINIMAL_SURNAME, '2', &token, i)).collect();
     let tmp = tempfile::Builder::new().prefix("cuentas-bench-ldap-").tempdir()?;
