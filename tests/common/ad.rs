@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use cuentas::config::Config;
+use cuentas::directory::ldap::ACCOUNT_ATTRS;
 use ldap3::{LdapConn, LdapConnSettings, Scope, SearchEntry};
 
 /// Where the test DC is.
@@ -166,28 +167,11 @@ administrators = ["infra@upme.test"]
             .collect()
     }
 
-    /// The user with this `sAMAccountName`, if any.
+    /// The user with this `sAMAccountName`, if any: what the daemon reads of an account, and
+    /// what it writes without reading back (`cn`, `pwdLastSet`).
     pub fn user(&self, sam: &str) -> Option<Entry> {
         let filter = format!("(&(objectClass=user)(sAMAccountName={}))", ldap3::ldap_escape(sam));
-        let attrs = [
-            "sAMAccountName",
-            "givenName",
-            "sn",
-            "displayName",
-            "cn",
-            "mail",
-            "userPrincipalName",
-            "employeeID",
-            "employeeType",
-            "department",
-            "title",
-            "manager",
-            "description",
-            "userAccountControl",
-            "accountExpires",
-            "pwdLastSet",
-            "memberOf",
-        ];
+        let attrs: Vec<&str> = ACCOUNT_ATTRS.iter().copied().chain(["cn", "pwdLastSet"]).collect();
         self.search(&filter, &attrs).into_iter().next()
     }
 }
