@@ -15,6 +15,8 @@
 //!
 //! Options (after `--`): `--rows N`, `--keep` (leave the temporary folder for inspection).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::fs::File;
@@ -22,6 +24,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use common::verdict;
 use cuentas::config::Config;
 use cuentas::engine::{CycleReport, Engine};
 use jiff::civil::DateTime;
@@ -440,16 +443,9 @@ fn status_mib(key: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// CPU seconds of the whole process (user, system), from `/proc/self/stat` (USER_HZ = 100).
+/// CPU seconds of the whole process (user, system).
 fn process_cpu() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line; `rest` starts at field 3.
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    Some((user / 100.0, system / 100.0))
+    common::process_times().map(|[user, system, ..]| (user, system))
 }
 
 /// CPU seconds of the calling thread, from `/proc/thread-self/schedstat` (nanoseconds).
@@ -479,36 +475,10 @@ fn disk_usage(dir: &Path) -> std::io::Result<u64> {
     Ok(total)
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
-
-struct Args {
-    rows: usize,
-    keep: bool,
-}
-
-fn args() -> Result<Args, Box<dyn Error>> {
-    let mut args = Args { rows: DEFAULT_ROWS, keep: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--rows" => {
-                let n = it.next().ok_or("--rows needs a number")?;
-                args.rows = n.replace(['_', ','], "").parse()?;
-            }
-            "--keep" => args.keep = true,
-            // `cargo bench` passes `--bench`; libtest-style filters mean nothing here.
-            _ => {}
-        }
-    }
-    Ok(args)
-}
-
 // A benchmark measures wall time: the clock rule (only `app` reads it) is for the daemon.
 #[allow(clippy::disallowed_methods)]
 fn main() -> Result<(), Box<dyn Error>> {
-    let args = args()?;
+    let args = common::args("--rows", DEFAULT_ROWS)?;
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
     let tmp = tempfile::Builder::new().prefix("cuentas-bench-").tempdir()?;
     let dir = tmp.path().to_path_buf();
@@ -521,12 +491,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("  folder            {}", dir.display());
     let columns = Columns::from_demo(&demo.join("respuestas.csv"))?;
     let t = Instant::now();
-    let mix = generate(&dir.join("respuestas.csv"), &columns, args.rows)?;
+    let mix = generate(&dir.join("respuestas.csv"), &columns, args.n)?;
     let generated = t.elapsed();
     let csv_size = std::fs::metadata(dir.join("respuestas.csv"))?.len();
     println!(
         "  generated         {} rows, {:.1} MiB in {:.2} s",
-        args.rows,
+        args.n,
         csv_size as f64 / 1048576.0,
         generated.as_secs_f64()
     );

@@ -7,12 +7,12 @@
 //! ```
 //!
 //! In one run, against the Samba AD DC of `tests/samba.sh` (its address, CA and accounts from
-//! the `CUENTAS_TEST_LDAP_*` variables, as the live tests read them):
+//! the `CUENTAS_TEST_LDAP_*` variables, read by the live tests' own `tests/common/ad.rs`):
 //!
-//! 1. **Daemon.** A temporary folder with a cuentas configuration for the DC (LDAP mode, file
-//!    mail), Talento Humano as authorizer, and a response export of N (default 200) account
-//!    creations for employees of «Energía» (OU=Energia,OU=Funcionarios; groups GG-Todos and
-//!    GG-Energia). `Engine::new` and the daemon's start-up check (`check_directory`: TLS
+//! 1. **Daemon.** A temporary folder with the live tests' cuentas configuration for the DC
+//!    (LDAP mode, file mail) and authorizers, and a response export of N (default 200) account
+//!    creations, requested by Talento Humano, for employees of «Energía»
+//!    (OU=Energia,OU=Funcionarios; groups GG-Todos and GG-Energia). `Engine::new` and the daemon's start-up check (`check_directory`: TLS
 //!    connection, bind, password policy) are not timed; `engine.cycle(now)` is: intake, policy,
 //!    plan (one directory read per request), the LDAP writes, the access-data and report mails
 //!    to the file spool, the store's durable commits. Every request must end `Closed`.
@@ -47,26 +47,30 @@
 //!
 //! Options (after `--`): `--count N`, `--keep` (leave the accounts and the temporary folder).
 
+mod common;
+// The live tests' view of the test DC; a benchmark fails as a test does where it cannot go on.
+#[allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[path = "../tests/common/ad.rs"]
+mod ad;
+
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cuentas::config::Config;
+use ad::{Ad, ENERGY};
+use common::verdict;
 use cuentas::directory::Directory;
 use cuentas::engine::Engine;
 use cuentas::request::StateName;
 use jiff::Timestamp;
-use ldap3::{LdapConn, LdapConnSettings, Mod, Scope, SearchEntry, ldap_escape};
+use ldap3::{LdapConn, Mod, Scope, SearchEntry, ldap_escape};
 
 const DEFAULT_COUNT: usize = 200;
 const TARGET_RATIO: f64 = 0.8;
 /// When the cycle runs: Friday 27 November 2026, 08:00 in Bogotá, as in the live tests.
 const NOW: &str = "2026-11-27T13:00:00Z";
 const SUBMITTED: &str = "27/11/2026 08:00:00";
-const DEPARTMENT: &str = "Energía";
-const GROUPS: [&str; 2] = ["GG-Todos", "GG-Energia"];
 const TITLE: &str = "Profesional";
 const GIVEN: &str = "Ana";
 /// Surname prefixes of the two sides; the run token and the person's index follow.
@@ -74,90 +78,14 @@ const DAEMON_SURNAME: &str = "Daemon";
 const MINIMAL_SURNAME: &str = "Minimal";
 /// Letters of the person's index in the surname (26³ people at most).
 const INDEX_LETTERS: u32 = 3;
-const ENV: [&str; 7] = [
-    "CUENTAS_TEST_LDAP_URL",
-    "CUENTAS_TEST_LDAP_CA",
-    "CUENTAS_TEST_LDAP_BIND_DN",
-    "CUENTAS_TEST_LDAP_BIND_PASSWORD_FILE",
-    "CUENTAS_TEST_LDAP_BASE_DN",
-    "CUENTAS_TEST_LDAP_ADMIN_DN",
-    "CUENTAS_TEST_LDAP_ADMIN_PASSWORD",
-];
 const START_DC: &str = "start the test DC from the repository root with `tests/samba.sh start target/samba`, \
      then `source target/samba/env` and run `cargo bench --bench ldap_create` again";
 
-/// The test DC, from the environment.
-struct Dc {
-    url: String,
-    ca: PathBuf,
-    bind_dn: String,
-    bind_password_file: PathBuf,
-    base_dn: String,
-    admin_dn: String,
-    admin_password: String,
-}
-
-impl Dc {
-    fn from_env() -> Result<Dc, String> {
-        let values: Vec<Option<String>> =
-            ENV.iter().map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).collect();
-        let missing: Vec<&str> =
-            ENV.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
-        if !missing.is_empty() {
-            return Err(format!("no test AD DC: {} not set; {START_DC}", missing.join(", ")));
-        }
-        let mut v = values.into_iter().flatten();
-        let mut next = || v.next().unwrap_or_default();
-        Ok(Dc {
-            url: next(),
-            ca: next().into(),
-            bind_dn: next(),
-            bind_password_file: next().into(),
-            base_dn: next(),
-            admin_dn: next(),
-            admin_password: next(),
-        })
-    }
-
-    fn users_ou(&self) -> String {
-        format!("OU=Usuarios,{}", self.base_dn)
-    }
-
-    fn energy_ou(&self) -> String {
-        format!("OU=Energia,OU=Funcionarios,{}", self.users_ou())
-    }
-
-    /// `DC=upme,DC=test` → `upme.test`.
-    fn domain(&self) -> String {
-        self.base_dn
-            .split(',')
-            .filter_map(|part| part.trim().split_once('='))
-            .filter(|(k, _)| k.eq_ignore_ascii_case("DC"))
-            .map(|(_, v)| v)
-            .collect::<Vec<_>>()
-            .join(".")
-    }
-
-    fn bind_password(&self) -> Result<String, Box<dyn Error>> {
-        let text = std::fs::read_to_string(&self.bind_password_file).map_err(|e| {
-            format!("cannot read the bind password {}: {e}", self.bind_password_file.display())
-        })?;
-        Ok(text.trim_end_matches(['\r', '\n']).to_string())
-    }
-
-    /// A connection over LDAPS trusting only the test CA, bound as `dn`.
-    fn connect(&self, dn: &str, password: &str) -> Result<LdapConn, Box<dyn Error>> {
-        let pem = std::fs::read(&self.ca)
-            .map_err(|e| format!("cannot read the CA {}: {e}; {START_DC}", self.ca.display()))?;
-        let config = cuentas::directory::ldap::tls_client_config(&pem)?;
-        let settings = LdapConnSettings::new().set_config(config).set_conn_timeout(Duration::from_secs(10));
-        let mut conn = LdapConn::with_settings(settings, &self.url)
-            .map_err(|e| format!("the test DC does not answer at {}: {e}; {START_DC}", self.url))?;
-        conn.simple_bind(dn, password)?
-            .success()
-            .map_err(|e| format!("cannot bind to {} as {dn}: {e}", self.url))?;
-        Ok(conn)
-    }
+/// A connection to the test DC bound as `dn`.
+fn connect(dc: &Ad, dn: &str, password: &str) -> Result<LdapConn, Box<dyn Error>> {
+    let mut conn = dc.connect().map_err(|e| format!("{e}; {START_DC}"))?;
+    dc.bind(&mut conn, dn, password)?;
+    Ok(conn)
 }
 
 /// What tells this run's people from everyone else's.
@@ -208,23 +136,9 @@ impl Person {
     }
 }
 
-/// CPU seconds (user + system) of this process, from `/proc/self/stat` (USER_HZ = 100).
+/// CPU seconds (user + system) of this process.
 fn process_cpu() -> Option<f64> {
-    stat_cpu(&std::fs::read_to_string("/proc/self/stat").ok()?, false)
-}
-
-/// utime + stime (and, with `children`, cutime + cstime) of a `/proc/PID/stat` line, in seconds.
-fn stat_cpu(stat: &str, children: bool) -> Option<f64> {
-    // Fields after the command name, which is in parentheses and may hold spaces; `rest`
-    // starts at field 3, so utime (14) is at 11.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let take = if children { 4 } else { 2 };
-    let mut ticks = 0.0;
-    for field in fields.get(11..11 + take)? {
-        ticks += field.parse::<f64>().ok()?;
-    }
-    Some(ticks / 100.0)
+    common::process_times().map(|[user, system, ..]| user + system)
 }
 
 /// CPU seconds of every `samba` process on the machine (the DC's LDAP server and its
@@ -242,9 +156,9 @@ fn samba_cpu() -> Option<f64> {
             continue;
         }
         if let Some(cpu) =
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| stat_cpu(&s, true))
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| common::stat_times(&s))
         {
-            total += cpu;
+            total += cpu.iter().sum::<f64>();
             found = true;
         }
     }
@@ -319,100 +233,28 @@ impl Start {
     }
 }
 
-/// The cuentas configuration for the DC (as `tests/common/ad.rs` writes it), its authorizers
-/// and a response export of one creation per person, in `dir`.
-fn write_daemon_folder(dc: &Dc, dir: &Path, people: &[Person]) -> Result<PathBuf, Box<dyn Error>> {
-    let domain = dc.domain();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/respuestas.csv");
-    let header = csv::Reader::from_path(&demo)?.headers()?.clone();
-    if header.len() != 21 {
-        return Err(format!("{}: expected 21 columns, found {}", demo.display(), header.len()).into());
-    }
-    let requester = format!("talentohumano@{domain}");
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(File::create(dir.join("respuestas.csv"))?);
-    out.write_record(&header)?;
+/// The live tests' cuentas configuration for the DC, in `dir`, with a response export of one
+/// creation per person.
+fn daemon_config(dc: &Ad, dir: &Path, people: &[Person]) -> cuentas::config::Config {
+    let requester = format!("talentohumano@{}", dc.domain());
+    let mut responses = format!("{}\n", ad::header());
     for p in people {
         let personal = format!("p{}@gmail.com", p.document);
-        // The demo's columns: submitted at, requester, kind, holder type, given names,
-        // surnames, document type and number, personal e-mail, department, title; the rest empty.
-        let mut cells = vec![""; 21];
-        cells[..11].copy_from_slice(&[
-            SUBMITTED,
-            &requester,
-            "Creación de cuenta",
-            "Funcionario",
-            &p.given,
-            &p.surname,
-            "CC",
-            &p.document,
-            &personal,
-            DEPARTMENT,
-            TITLE,
-        ]);
-        out.write_record(&cells)?;
+        responses.push_str(&ad::row(&[
+            ("submitted_at", SUBMITTED),
+            ("requester", &requester),
+            ("kind", "Creación de cuenta"),
+            ("holder_type", "Funcionario"),
+            ("given_names", &p.given),
+            ("surnames", &p.surname),
+            ("id_type", "CC"),
+            ("id_number", &p.document),
+            ("personal_email", &personal),
+            ("department", ENERGY.name),
+            ("title", TITLE),
+        ]));
     }
-    out.flush()?;
-    std::fs::write(
-        dir.join("autorizadores.csv"),
-        format!(
-            "correo,nombre,rol,dependencias,vigente_desde,vigente_hasta\n\
-             {requester},Talento Humano,talento_humano,*,2024-01-01,\n"
-        ),
-    )?;
-    let users = dc.users_ou();
-    let groups = GROUPS.map(|g| format!("\"{g}\"")).join(", ");
-    let toml = format!(
-        r#"
-state_dir = "var/estado"
-[source]
-kind = "csv"
-path = "respuestas.csv"
-[form]
-requester_verified = true
-requester_domains = ["{domain}"]
-[authorizers]
-path = "autorizadores.csv"
-[directory]
-mode = "ldap"
-url = "{url}"
-ca_file = "{ca}"
-bind_dn = "{bind_dn}"
-bind_password = "{pw}"
-base_dn = "{base}"
-domain = "{domain}"
-managed_ous = ["{users}"]
-retired_ou = "OU=Retirados,{users}"
-allowed_groups = ["GG-Todos", "GG-Energia", "GG-Planeacion", "VPN"]
-protected_accounts = ["administrator", "krbtgt", "svc-backup"]
-[directory.ous]
-employee = "OU=Funcionarios,{users}"
-contractor = "OU=Contratistas,{users}"
-institutional = "OU=Genericas,{users}"
-[directory.department_ous]
-"Planeación" = "OU=Planeacion,OU=Funcionarios,{users}"
-"{DEPARTMENT}" = "{energy}"
-[directory.department_groups]
-"{DEPARTMENT}" = [{groups}]
-"Planeación" = ["GG-Todos", "GG-Planeacion"]
-[mail]
-transport = "file"
-spool_dir = "var/correo"
-from = "Mesa de Servicio <mesa@{domain}>"
-service_desk = "mesa@{domain}"
-administrators = ["infra@{domain}"]
-"#,
-        url = dc.url,
-        ca = dc.ca.display(),
-        bind_dn = dc.bind_dn,
-        pw = dc.bind_password_file.display(),
-        base = dc.base_dn,
-        energy = dc.energy_ou(),
-    );
-    let path = dir.join("cuentas.toml");
-    std::fs::write(&path, toml)?;
-    Ok(path)
+    dc.config(dir, &responses, "")
 }
 
 fn ldap_writes(engine: &mut Engine) -> Result<usize, Box<dyn Error>> {
@@ -423,9 +265,8 @@ fn ldap_writes(engine: &mut Engine) -> Result<usize, Box<dyn Error>> {
 }
 
 /// The daemon creates `people` in one cycle (more if some are still open after it).
-fn run_daemon(dc: &Dc, dir: &Path, people: &[Person]) -> Result<Measured, Box<dyn Error>> {
-    let config = Config::load(&write_daemon_folder(dc, dir, people)?)?;
-    let mut engine = Engine::new(config)?;
+fn run_daemon(dc: &Ad, dir: &Path, people: &[Person]) -> Result<Measured, Box<dyn Error>> {
+    let mut engine = Engine::new(daemon_config(dc, dir, people))?;
     engine.check_directory().map_err(|e| format!("the daemon cannot use the test DC: {e}; {START_DC}"))?;
     let now: Timestamp = NOW.parse()?;
     let writes_before = ldap_writes(&mut engine)?;
@@ -469,7 +310,7 @@ fn run_daemon(dc: &Dc, dir: &Path, people: &[Person]) -> Result<Measured, Box<dy
 }
 
 /// The DN of the group called `name`, read once.
-fn group_dn(conn: &mut LdapConn, dc: &Dc, name: &str) -> Result<String, Box<dyn Error>> {
+fn group_dn(conn: &mut LdapConn, dc: &Ad, name: &str) -> Result<String, Box<dyn Error>> {
     let filter = format!("(&(objectCategory=group)(cn={}))", ldap_escape(name));
     let (entries, _) = conn.search(&dc.base_dn, Scope::Subtree, &filter, vec!["cn"])?.success()?;
     let dns: Vec<String> =
@@ -490,12 +331,12 @@ fn value(v: &str) -> HashSet<Vec<u8>> {
 }
 
 /// One `ldap3` connection doing, for each person, the daemon's writes and nothing else.
-fn run_minimal(dc: &Dc, people: &[Person]) -> Result<Measured, Box<dyn Error>> {
+fn run_minimal(dc: &Ad, people: &[Person]) -> Result<Measured, Box<dyn Error>> {
     let domain = dc.domain();
-    let ou = dc.energy_ou();
-    let mut conn = dc.connect(&dc.bind_dn, &dc.bind_password()?)?;
+    let ou = dc.department_ou(&ENERGY);
+    let mut conn = connect(dc, &dc.bind_dn, &dc.bind_password()?)?;
     let mut groups = Vec::new();
-    for name in GROUPS {
+    for name in ENERGY.groups {
         groups.push(group_dn(&mut conn, dc, name)?);
     }
 
@@ -523,7 +364,7 @@ fn run_minimal(dc: &Dc, people: &[Person]) -> Result<Measured, Box<dyn Error>> {
             (b"userPrincipalName".to_vec(), value(&address)),
             (b"mail".to_vec(), value(&address)),
             (b"employeeType".to_vec(), value("Funcionario")),
-            (b"department".to_vec(), value(DEPARTMENT)),
+            (b"department".to_vec(), value(ENERGY.name)),
             (b"description".to_vec(), value(&description)),
             (b"employeeID".to_vec(), value(&p.document)),
             (b"title".to_vec(), value(TITLE)),
@@ -546,8 +387,8 @@ fn run_minimal(dc: &Dc, people: &[Person]) -> Result<Measured, Box<dyn Error>> {
 }
 
 /// User objects under the base DN: unindexed searches cost in proportion to the directory.
-fn directory_users(dc: &Dc) -> Result<String, Box<dyn Error>> {
-    let mut conn = dc.connect(&dc.admin_dn, &dc.admin_password)?;
+fn directory_users(dc: &Ad) -> Result<String, Box<dyn Error>> {
+    let mut conn = connect(dc, &dc.admin_dn, &dc.admin_password)?;
     let ldap3::SearchResult(entries, result) =
         conn.search(&dc.base_dn, Scope::Subtree, "(objectClass=user)", vec!["1.1"])?;
     let _ = conn.unbind();
@@ -561,8 +402,8 @@ fn directory_users(dc: &Dc) -> Result<String, Box<dyn Error>> {
 }
 
 /// Deletes every account of this run (both sides), as the domain administrator.
-fn cleanup(dc: &Dc, token: &RunToken) -> Result<usize, Box<dyn Error>> {
-    let mut conn = dc.connect(&dc.admin_dn, &dc.admin_password)?;
+fn cleanup(dc: &Ad, token: &RunToken) -> Result<usize, Box<dyn Error>> {
+    let mut conn = connect(dc, &dc.admin_dn, &dc.admin_password)?;
     let filter = format!(
         "(&(objectClass=user)(|(sn={DAEMON_SURNAME}{t}*)(sn={MINIMAL_SURNAME}{t}*)))",
         t = ldap_escape(&token.letters)
@@ -590,48 +431,22 @@ fn cleanup(dc: &Dc, token: &RunToken) -> Result<usize, Box<dyn Error>> {
     Ok(deleted)
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
-
-struct Args {
-    count: usize,
-    keep: bool,
-}
-
-fn args() -> Result<Args, Box<dyn Error>> {
-    let mut args = Args { count: DEFAULT_COUNT, keep: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--count" => {
-                let n = it.next().ok_or("--count needs a number")?;
-                args.count = n.replace(['_', ','], "").parse()?;
-            }
-            "--keep" => args.keep = true,
-            // `cargo bench` passes `--bench`; libtest-style filters mean nothing here.
-            _ => {}
-        }
-    }
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = common::args("--count", DEFAULT_COUNT)?;
     // Document numbers hold the index in four digits; surnames in three letters.
-    if args.count == 0 || args.count > 9999 {
+    if args.n == 0 || args.n > 9999 {
         return Err("--count must be between 1 and 9999".into());
     }
-    Ok(args)
-}
-
-fn main() -> Result<(), Box<dyn Error>> {
-    let args = args()?;
-    let dc = Dc::from_env()?;
+    let dc = Ad::from_vars().map_err(|e| format!("no test AD DC: {e}; {START_DC}"))?;
     let token = run_token()?;
-    let n = args.count;
+    let n = args.n;
     let daemon_people: Vec<Person> = (0..n).map(|i| Person::new(DAEMON_SURNAME, '1', &token, i)).collect();
     let minimal_people: Vec<Person> = (0..n).map(|i| Person::new(MINIMAL_SURNAME, '2', &token, i)).collect();
     let tmp = tempfile::Builder::new().prefix("cuentas-bench-ldap-").tempdir()?;
 
     println!("cuentas LDAP creation benchmark: daemon vs minimal ldap3 client");
-    println!("  directory         {} ({})", dc.url, dc.energy_ou());
-    println!("  creations         {n} per side, groups {}", GROUPS.join(", "));
+    println!("  directory         {} ({})", dc.url, dc.department_ou(&ENERGY));
+    println!("  creations         {n} per side, groups {}", ENERGY.groups.join(", "));
     println!(
         "  run token         {} (surnames {DAEMON_SURNAME}{t}…, {MINIMAL_SURNAME}{t}…)",
         token.letters,

@@ -25,6 +25,19 @@ fn by_row(engine: &Engine) -> BTreeMap<u32, Request> {
     engine.store().requests().map(|r| r.unwrap()).map(|r| (r.row, r)).collect()
 }
 
+/// The demo in its own folder, after its first cycle at `T0`.
+fn after_first_cycle() -> (Demo, Engine) {
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    (demo, engine)
+}
+
+/// The response export rewritten as these lines.
+fn write_lines(demo: &Demo, lines: &[&str]) {
+    demo.write_responses(&(lines.join("\n") + "\n"));
+}
+
 /// What every demo row ends in after the first cycle, and the account it got.
 const EXPECTED: [(u32, StateName, &str); 32] = {
     use StateName::*;
@@ -175,9 +188,7 @@ fn the_demo_goes_through_a_full_cycle() {
 
 #[test]
 fn an_edited_response_moves_its_request_on_and_the_clock_paused_meanwhile() {
-    let demo = Demo::new();
-    let mut engine = Engine::new(demo.config()).unwrap();
-    engine.cycle(at(T0)).unwrap();
+    let (demo, mut engine) = after_first_cycle();
     let before = by_row(&engine)[&22].clone();
     assert_eq!(before.state.name(), StateName::NeedsInfo);
     // Friday 30 November, 08:30 Bogotá: 10 business hours from Friday 08:00.
@@ -207,16 +218,14 @@ fn an_edited_response_moves_its_request_on_and_the_clock_paused_meanwhile() {
 
 #[test]
 fn deleted_rows_stop_ingestion_with_one_alert_and_restoring_them_resumes() {
-    let demo = Demo::new();
-    let mut engine = Engine::new(demo.config()).unwrap();
-    engine.cycle(at(T0)).unwrap();
+    let (demo, mut engine) = after_first_cycle();
     let original = demo.responses();
     let mut lines: Vec<&str> = original.lines().collect();
     let deleted = lines.remove(9);
     assert!(deleted.contains("ana.gomez"));
     let new_row = "27/11/2026 10:00:00,talentohumano@upme.gov.co,Reactivación de cuenta,Funcionario,,,,,,,,,,,,marta.salazar,,,,,";
     lines.push(new_row);
-    demo.write_responses(&(lines.join("\n") + "\n"));
+    write_lines(&demo, &lines);
 
     let report = engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
     let halted = report.halted.expect("ingestion must stop");
@@ -241,26 +250,22 @@ fn deleted_rows_stop_ingestion_with_one_alert_and_restoring_them_resumes() {
 
 #[test]
 fn a_shrinking_file_stops_ingestion() {
-    let demo = Demo::new();
-    let mut engine = Engine::new(demo.config()).unwrap();
-    engine.cycle(at(T0)).unwrap();
+    let (demo, mut engine) = after_first_cycle();
     let original = demo.responses();
     let lines: Vec<&str> = original.lines().collect();
-    demo.write_responses(&(lines[..lines.len() - 1].join("\n") + "\n"));
+    write_lines(&demo, &lines[..lines.len() - 1]);
     let report = engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
     assert!(report.halted.unwrap().contains("borró filas"));
 }
 
 #[test]
 fn swapped_rows_of_open_requests_stop_ingestion() {
-    let demo = Demo::new();
-    let mut engine = Engine::new(demo.config()).unwrap();
-    engine.cycle(at(T0)).unwrap();
+    let (demo, mut engine) = after_first_cycle();
     let original = demo.responses();
     let mut lines: Vec<&str> = original.lines().collect();
     // Rows 21 and 22 (lines 20 and 21) wait on different requesters.
     lines.swap(20, 21);
-    demo.write_responses(&(lines.join("\n") + "\n"));
+    write_lines(&demo, &lines);
     let report = engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
     assert!(report.halted.unwrap().contains("movió"));
     assert_eq!(report.edited, 0);
@@ -330,9 +335,7 @@ fn hostile_and_broken_rows_become_requests_that_say_what_to_fix() {
 
 #[test]
 fn a_new_response_for_the_same_person_replaces_the_waiting_request() {
-    let demo = Demo::new();
-    let mut engine = Engine::new(demo.config()).unwrap();
-    engine.cycle(at(T0)).unwrap();
+    let (demo, mut engine) = after_first_cycle();
     let waiting = by_row(&engine)[&22].clone();
     assert_eq!(waiting.state.name(), StateName::NeedsInfo);
     // The supervisor fills the form again for Santiago (same document), with a good address.

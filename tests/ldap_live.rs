@@ -30,6 +30,23 @@ impl Case {
         Case { dir, engine }
     }
 
+    /// Employees of Energía called `given`, one per (unique digits, surname), created by one
+    /// cycle at `t(0)`: the case, and their accounts in the order given.
+    fn employees(ad: &Ad, given: &str, people: &[(String, String)]) -> (Case, Vec<String>) {
+        let rows: Vec<String> = people
+            .iter()
+            .map(|(u, surname)| create_row(u, "Funcionario", given, surname, "Energía", &[]))
+            .collect();
+        let mut case = Case::new(ad, &rows, "");
+        case.engine.cycle(t(0)).unwrap();
+        let sams = (2..)
+            .take(rows.len())
+            .map(|row| case.request(row))
+            .map(|r| r.account.clone().unwrap_or_else(|| panic!("{:?}", r.state)))
+            .collect();
+        (case, sams)
+    }
+
     fn requests(&self) -> Vec<Request> {
         self.engine.store().requests().map(|r| r.unwrap()).collect()
     }
@@ -417,24 +434,10 @@ fn a_creation_interrupted_after_each_ldap_write_completes_with_only_what_is_miss
 fn a_transfer_interrupted_after_each_ldap_write_completes_with_only_what_is_missing() {
     let Some(ad) = Ad::from_env() else { return };
     let u = unique();
-    let people: Vec<String> = (0..5)
-        .map(|k| {
-            create_row(
-                &format!("{u}{k}"),
-                "Funcionario",
-                "Raúl",
-                &format!("Traslado{}{}", letters(&u), letters(&k.to_string())),
-                "Energía",
-                &[],
-            )
-        })
+    let people: Vec<(String, String)> = (0..5)
+        .map(|k| (format!("{u}{k}"), format!("Traslado{}{}", letters(&u), letters(&k.to_string()))))
         .collect();
-    let mut case = Case::new(&ad, &people, "");
-    case.engine.cycle(t(0)).unwrap();
-    let sams: Vec<String> = (0..5)
-        .map(|k| case.request(2 + k))
-        .map(|r| r.account.clone().unwrap_or_else(|| panic!("{:?}", r.state)))
-        .collect();
+    let (mut case, sams) = Case::employees(&ad, "Raúl", &people);
     let transfer = |sam: &str| {
         kind_row(
             "talentohumano@upme.test",
@@ -546,24 +549,12 @@ fn protected_privileged_and_outside_accounts_are_refused() {
 fn the_eleventh_disable_in_an_hour_is_held_until_released() {
     let Some(ad) = Ad::from_env() else { return };
     let u = unique();
-    let people: Vec<String> = (0..11)
+    let people: Vec<(String, String)> = (0..11)
         .map(|k| {
-            create_row(
-                &format!("{}{k:02}", &u[..6]),
-                "Funcionario",
-                "Iván",
-                &format!("Limite{}{}", letters(&u), letters(&format!("{k:02}"))),
-                "Energía",
-                &[],
-            )
+            (format!("{}{k:02}", &u[..6]), format!("Limite{}{}", letters(&u), letters(&format!("{k:02}"))))
         })
         .collect();
-    let mut case = Case::new(&ad, &people, "");
-    case.engine.cycle(t(0)).unwrap();
-    let sams: Vec<String> = (0..11)
-        .map(|k| case.request(2 + k))
-        .map(|r| r.account.clone().unwrap_or_else(|| panic!("{:?}", r.state)))
-        .collect();
+    let (mut case, sams) = Case::employees(&ad, "Iván", &people);
     let disables: Vec<String> =
         sams.iter().map(|s| kind_row("talentohumano@upme.test", "Inactivación de cuenta", s, &[])).collect();
     append(&case, &disables);

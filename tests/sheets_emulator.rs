@@ -103,6 +103,16 @@ fn form_rows() -> Vec<Vec<Value>> {
     ]
 }
 
+/// The emulator with `form_rows()` in its first tab and a hub authenticated against it (the
+/// folder holds the service-account key it read).
+async fn form_hub() -> (Emulator, tempfile::TempDir, Sheets<Connector>) {
+    let emu = Emulator::start(ID, TAB, "America/Bogota");
+    emu.set_rows(form_rows());
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub(&emu, dir.path()).await;
+    (emu, dir, hub)
+}
+
 #[tokio::test]
 async fn token_is_issued_for_the_right_key_and_refused_for_a_wrong_one() {
     let emu = Emulator::start(ID, TAB, "America/Bogota");
@@ -130,10 +140,7 @@ async fn token_is_issued_for_the_right_key_and_refused_for_a_wrong_one() {
 
 #[tokio::test]
 async fn values_get_trims_empty_cells_and_counts() {
-    let emu = Emulator::start(ID, TAB, "America/Bogota");
-    emu.set_rows(form_rows());
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub(&emu, dir.path()).await;
+    let (emu, _dir, hub) = form_hub().await;
 
     let got = get(&hub, &format!("'{TAB}'!A2:D")).await.unwrap();
     assert_eq!(got.range.as_deref(), Some("'Respuestas de formulario 1'!A2:D1000"));
@@ -207,10 +214,7 @@ async fn values_get_trims_empty_cells_and_counts() {
 
 #[tokio::test]
 async fn bad_ranges_are_400s() {
-    let emu = Emulator::start(ID, TAB, "America/Bogota");
-    emu.set_rows(form_rows());
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub(&emu, dir.path()).await;
+    let (emu, _dir, hub) = form_hub().await;
 
     let body = error_body(get(&hub, &format!("'{TAB}'!A1001:E")).await);
     assert_eq!(body["error"]["code"], 400);
@@ -227,10 +231,7 @@ async fn bad_ranges_are_400s() {
 
 #[tokio::test]
 async fn batch_get_answers_in_request_order() {
-    let emu = Emulator::start(ID, TAB, "America/Bogota");
-    emu.set_rows(form_rows());
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub(&emu, dir.path()).await;
+    let (emu, _dir, hub) = form_hub().await;
 
     // The query string is the client's to encode: plain ranges here.
     let (_, got) = hub
@@ -276,10 +277,7 @@ async fn batch_get_answers_in_request_order() {
 
 #[tokio::test]
 async fn revoked_tokens_and_injected_faults() {
-    let emu = Emulator::start(ID, TAB, "America/Bogota");
-    emu.set_rows(form_rows());
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub(&emu, dir.path()).await;
+    let (emu, _dir, hub) = form_hub().await;
     let range = format!("'{TAB}'!A1:D2");
 
     emu.fail_next(429, 2);
@@ -310,11 +308,8 @@ async fn revoked_tokens_and_injected_faults() {
 #[tokio::test]
 async fn a_second_tab_is_read_by_its_name() {
     const MATRIZ: &str = "Matriz de autorizadores";
-    let emu = Emulator::start(ID, TAB, "America/Bogota");
-    emu.set_rows(form_rows());
+    let (emu, _dir, hub) = form_hub().await;
     emu.add_tab(MATRIZ, vec![vec![json!("Área"), json!("Autorizador")], vec![json!("Ventas"), json!("ana")]]);
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub(&emu, dir.path()).await;
 
     let got = get(&hub, &format!("'{MATRIZ}'!A:B")).await.unwrap();
     assert_eq!(got.range.as_deref(), Some("'Matriz de autorizadores'!A1:B1000"));

@@ -70,15 +70,16 @@ fn typed(header: &[String], cells: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// Every line of one of the demo's CSV files, header included, as cells.
+fn demo_csv(demo: &Demo, name: &str) -> Vec<Vec<String>> {
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(demo.path(name)).unwrap();
+    reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
+}
+
 /// The demo's responses as the spreadsheet's rows (header first).
 fn demo_rows(demo: &Demo) -> Vec<Vec<Value>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_path(demo.path("respuestas.csv"))
-        .unwrap();
-    let rows: Vec<Vec<String>> =
-        reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+    let rows = demo_csv(demo, "respuestas.csv");
     let header = rows[0].clone();
     std::iter::once(header.iter().map(|h| json!(h)).collect())
         .chain(rows[1..].iter().map(|r| typed(&header, r)))
@@ -111,6 +112,14 @@ fn sheet_demo(tab: &str, extra: &str) -> (Demo, Emulator) {
     emu.set_rows(demo_rows(&demo));
     use_sheet(&demo, &emu, Some(tab), "service-account", extra);
     (demo, emu)
+}
+
+/// [`sheet_demo`] in the first tab, after its first poll at `T0`.
+fn polled_sheet_demo(extra: &str) -> (Demo, Emulator, Engine) {
+    let (demo, emu) = sheet_demo(TAB, extra);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    (demo, emu, engine)
 }
 
 /// A response row with the demo's header, for a creation that goes through.
@@ -223,6 +232,26 @@ fn an_idle_poll_of_a_long_sheet_is_one_small_request_and_a_new_response_comes_in
     assert_eq!(by_row(&engine)[&10_002].submission.id_number, "1000010000");
 }
 
+/// Polls every `step` after `*t` (moving it on), at most `polls` times, until a cycle registers
+/// something: what that cycle registered (0 if none did), and how many cycles met a source error.
+fn poll_until_registered(
+    engine: &mut Engine,
+    t: &mut Timestamp,
+    step: SignedDuration,
+    polls: usize,
+) -> (usize, usize) {
+    let mut errors = 0;
+    for _ in 0..polls {
+        *t += step;
+        let report = engine.cycle(*t).unwrap();
+        errors += usize::from(report.source_error.is_some());
+        if report.registered > 0 {
+            return (report.registered, errors);
+        }
+    }
+    (0, errors)
+}
+
 #[test]
 fn quota_storms_errors_and_timeouts_back_off_and_lose_nothing() {
     let (demo, emu) = sheet_demo(TAB, "timeout_secs = 1\n");
@@ -255,14 +284,7 @@ fn quota_storms_errors_and_timeouts_back_off_and_lose_nothing() {
 
     // The storm ends; within the cap (15 min) the daemon is back by itself.
     emu.fail_next(429, 0);
-    let mut registered = 0;
-    for _ in 0..100 {
-        t += SignedDuration::from_secs(10);
-        registered += engine.cycle(t).unwrap().registered;
-        if registered > 0 {
-            break;
-        }
-    }
+    let (registered, _) = poll_until_registered(&mut engine, &mut t, SignedDuration::from_secs(10), 100);
     assert_eq!(registered, 10);
 
     // Three 500s, then a timeout: each is waited out, then the rows arrive.
@@ -270,17 +292,7 @@ fn quota_storms_errors_and_timeouts_back_off_and_lose_nothing() {
         emu.append_row(row.clone());
     }
     emu.fail_next(500, 3);
-    let mut errors = 0;
-    let mut registered = 0;
-    for _ in 0..200 {
-        t += SignedDuration::from_secs(30);
-        let report = engine.cycle(t).unwrap();
-        errors += usize::from(report.source_error.is_some());
-        registered += report.registered;
-        if registered > 0 {
-            break;
-        }
-    }
+    let (registered, errors) = poll_until_registered(&mut engine, &mut t, SignedDuration::from_secs(30), 200);
     assert_eq!(registered, 5);
     assert!(errors >= 3);
 
@@ -291,14 +303,7 @@ fn quota_storms_errors_and_timeouts_back_off_and_lose_nothing() {
     let error = report.source_error.unwrap();
     assert!(error.contains("no answer from Google Sheets"), "{error}");
     emu.set_delay(std::time::Duration::ZERO);
-    let mut registered = 0;
-    for _ in 0..100 {
-        t += SignedDuration::from_secs(30);
-        registered += engine.cycle(t).unwrap().registered;
-        if registered > 0 {
-            break;
-        }
-    }
+    let (registered, _) = poll_until_registered(&mut engine, &mut t, SignedDuration::from_secs(30), 100);
     assert_eq!(registered, 1);
 
     // Nothing lost, nothing twice: one request per row, rows 2 to 27.
@@ -309,10 +314,8 @@ fn quota_storms_errors_and_timeouts_back_off_and_lose_nothing() {
 
 #[test]
 fn an_expired_token_is_renewed_once_and_the_poll_goes_on() {
-    let (demo, emu) = sheet_demo(TAB, "");
-    let mut engine = Engine::new(demo.config()).unwrap();
+    let (_demo, emu, mut engine) = polled_sheet_demo("");
     let t0 = at(T0);
-    engine.cycle(t0).unwrap();
     let tokens = emu.token_requests();
     emu.expire_tokens();
     let mut row = creation_row(1, 46_353.4);
@@ -375,10 +378,8 @@ fn a_wrong_key_and_an_unshared_sheet_say_what_to_do() {
 
 #[test]
 fn the_edit_check_sees_an_edited_open_request_on_its_own_schedule() {
-    let (demo, emu) = sheet_demo(TAB, "edit_check_interval_secs = 600\n");
-    let mut engine = Engine::new(demo.config()).unwrap();
+    let (_demo, emu, mut engine) = polled_sheet_demo("edit_check_interval_secs = 600\n");
     let t0 = at(T0);
-    engine.cycle(t0).unwrap();
     // Row 22 waits on the requester (a personal address without its domain's end); the
     // requester fixes the row in place.
     let before = by_row(&engine)[&22].clone();
@@ -442,9 +443,7 @@ fn timestamps_at_midnight_convert_to_the_right_dates() {
 
 #[test]
 fn deleted_rows_in_the_sheet_stop_ingestion() {
-    let (demo, emu) = sheet_demo(TAB, "");
-    let mut engine = Engine::new(demo.config()).unwrap();
-    engine.cycle(at(T0)).unwrap();
+    let (_demo, emu, mut engine) = polled_sheet_demo("");
     emu.delete_row(5);
     emu.append_row(creation_row(1, 46_353.4));
     let report = engine.cycle(at(T0) + SignedDuration::from_mins(1)).unwrap();
@@ -486,16 +485,10 @@ fn check_reads_the_sheet_and_names_missing_columns() {
 
 /// The demo's authorizer matrix as a spreadsheet tab: dates typed in it are date cells.
 fn matrix_rows(demo: &Demo) -> Vec<Vec<Value>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_path(demo.path("autorizadores.csv"))
-        .unwrap();
-    reader
-        .records()
+    demo_csv(demo, "autorizadores.csv")
+        .iter()
         .map(|r| {
-            r.unwrap()
-                .iter()
+            r.iter()
                 .map(|cell| match cell.parse::<Date>() {
                     Ok(d) => json!(serial(d.to_datetime(jiff::civil::Time::midnight())) as i64),
                     Err(_) => json!(cell),

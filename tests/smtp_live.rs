@@ -118,6 +118,19 @@ fn setup(env: &Env, dir: &Path, rows: &[String], port: u16) -> PathBuf {
     dir.join("cuentas.toml")
 }
 
+/// A temporary folder set up for `rows` ([`setup`]) with a mail server of its own: the folder,
+/// the server and the configuration's path.
+fn with_sink(env: &Env, rows: &[String]) -> (tempfile::TempDir, Sink, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(env, &dir.path().join("Maildir"), 0);
+    let config = setup(env, dir.path(), rows, sink.port);
+    (dir, sink, config)
+}
+
+fn load_engine(config: &Path) -> Engine {
+    Engine::new(cuentas::config::Config::load(config).unwrap()).unwrap()
+}
+
 fn creation(personal: &str) -> String {
     row(&[
         ("requester", "andres.mejia@upme.gov.co"),
@@ -147,9 +160,7 @@ fn password_in(m: &Mail) -> String {
 #[test]
 fn a_creation_mails_the_requester_and_the_new_user_and_the_password_is_nowhere_else() {
     let Some(env) = env() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&env, &dir.path().join("Maildir"), 0);
-    let config = setup(&env, dir.path(), &[creation("mariajo.delahoz@gmail.com")], sink.port);
+    let (dir, sink, config) = with_sink(&env, &[creation("mariajo.delahoz@gmail.com")]);
     let out = Command::new(env!("CARGO_BIN_EXE_cuentas"))
         .args(["run", "--once", "--config"])
         .arg(&config)
@@ -207,12 +218,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn an_outage_loses_nothing_and_repeats_at_most_once() {
     let Some(env) = env() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = dir.path().join("Maildir");
-    let mut sink = Sink::start(&env, &maildir, 0);
-    let port = sink.port;
-    let config = setup(&env, dir.path(), &[creation("mariajo.delahoz@gmail.com")], port);
-    let mut engine = Engine::new(cuentas::config::Config::load(&config).unwrap()).unwrap();
+    let (dir, mut sink, config) = with_sink(&env, &[creation("mariajo.delahoz@gmail.com")]);
+    let (maildir, port) = (sink.maildir.clone(), sink.port);
+    let mut engine = load_engine(&config);
     engine.cycle(t(0)).unwrap();
     assert_eq!(sink.mails().len(), 3);
 
@@ -268,10 +276,8 @@ fn an_outage_loses_nothing_and_repeats_at_most_once() {
 #[test]
 fn a_rejected_personal_address_asks_the_requester_and_an_edit_sends_a_new_password() {
     let Some(env) = env() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&env, &dir.path().join("Maildir"), 0);
-    let config = setup(&env, dir.path(), &[creation("maria.rechazado@gmail.com")], sink.port);
-    let mut engine = Engine::new(cuentas::config::Config::load(&config).unwrap()).unwrap();
+    let (dir, sink, config) = with_sink(&env, &[creation("maria.rechazado@gmail.com")]);
+    let mut engine = load_engine(&config);
     engine.cycle(t(0)).unwrap();
     let r = engine.store().requests().next().unwrap().unwrap();
     assert_eq!(r.state.name(), StateName::NeedsInfo, "{:?}", r.state);
@@ -300,11 +306,9 @@ fn a_rejected_personal_address_asks_the_requester_and_an_edit_sends_a_new_passwo
 #[test]
 fn a_message_refused_for_good_alerts_the_administrators_once() {
     let Some(env) = env() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&env, &dir.path().join("Maildir"), 0);
     let rows = [row(&[("requester", "alguien.rechazado@upme.gov.co"), ("kind", "Instalación de software")])];
-    let config = setup(&env, dir.path(), &rows, sink.port);
-    let mut engine = Engine::new(cuentas::config::Config::load(&config).unwrap()).unwrap();
+    let (_dir, sink, config) = with_sink(&env, &rows);
+    let mut engine = load_engine(&config);
     engine.cycle(t(0)).unwrap();
     engine.cycle(t(5)).unwrap();
     let r = engine.store().requests().next().unwrap().unwrap();

@@ -1,11 +1,13 @@
 //! The test Samba AD DC that `tests/run.sh` starts (`tests/samba.sh`): its address from the
 //! environment, a cuentas configuration pointing at it, and an administrator's view to read
-//! back what cuentas did.
+//! back what cuentas did. `benches/ldap_create.rs` measures against it with the same settings.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cuentas::config::Config;
+use cuentas::directory::ldap::ACCOUNT_ATTRS;
 use ldap3::{LdapConn, LdapConnSettings, Scope, SearchEntry};
 
 /// Where the test DC is.
@@ -20,43 +22,56 @@ pub struct Ad {
     pub admin_password: String,
 }
 
+/// A department of the test DC's layout (`tests/fixtures/ad-seed.ldif`) as the configuration
+/// maps it: its OU (above the users' OU) and the groups its people get.
+pub struct Department {
+    pub name: &'static str,
+    pub ou: &'static str,
+    pub groups: &'static [&'static str],
+}
+
+pub const PLANNING: Department = Department {
+    name: "Planeación",
+    ou: "OU=Planeacion,OU=Funcionarios",
+    groups: &["GG-Todos", "GG-Planeacion"],
+};
+pub const ENERGY: Department =
+    Department { name: "Energía", ou: "OU=Energia,OU=Funcionarios", groups: &["GG-Todos", "GG-Energia"] };
+
 impl Ad {
+    /// The DC from the `CUENTAS_TEST_LDAP_*` variables, or the names of those unset or empty.
+    pub fn from_vars() -> Result<Ad, String> {
+        let mut missing = Vec::new();
+        let mut var = |k: &'static str| {
+            let v = std::env::var(k).ok().filter(|v| !v.is_empty());
+            if v.is_none() {
+                missing.push(k);
+            }
+            v.unwrap_or_default()
+        };
+        let ad = Ad {
+            url: var("CUENTAS_TEST_LDAP_URL"),
+            ca: var("CUENTAS_TEST_LDAP_CA").into(),
+            bind_dn: var("CUENTAS_TEST_LDAP_BIND_DN"),
+            bind_password_file: var("CUENTAS_TEST_LDAP_BIND_PASSWORD_FILE").into(),
+            base_dn: var("CUENTAS_TEST_LDAP_BASE_DN"),
+            admin_dn: var("CUENTAS_TEST_LDAP_ADMIN_DN"),
+            admin_password: var("CUENTAS_TEST_LDAP_ADMIN_PASSWORD"),
+        };
+        if missing.is_empty() { Ok(ad) } else { Err(format!("{} not set", missing.join(", "))) }
+    }
+
     /// The DC from the environment. Without it: a failure under `tests/run.sh`, which must have
     /// started one, and a skip under plain `cargo test`.
     pub fn from_env() -> Option<Ad> {
-        let var = |k: &str| std::env::var(k).ok();
-        match (
-            var("CUENTAS_TEST_LDAP_URL"),
-            var("CUENTAS_TEST_LDAP_CA"),
-            var("CUENTAS_TEST_LDAP_BIND_DN"),
-            var("CUENTAS_TEST_LDAP_BIND_PASSWORD_FILE"),
-            var("CUENTAS_TEST_LDAP_BASE_DN"),
-            var("CUENTAS_TEST_LDAP_ADMIN_DN"),
-            var("CUENTAS_TEST_LDAP_ADMIN_PASSWORD"),
-        ) {
-            (
-                Some(url),
-                Some(ca),
-                Some(bind_dn),
-                Some(pw),
-                Some(base_dn),
-                Some(admin_dn),
-                Some(admin_password),
-            ) => Some(Ad {
-                url,
-                ca: ca.into(),
-                bind_dn,
-                bind_password_file: pw.into(),
-                base_dn,
-                admin_dn,
-                admin_password,
-            }),
-            _ if std::env::var_os("CUENTAS_TEST_RUNNER").is_some() => {
+        match Ad::from_vars() {
+            Ok(ad) => Some(ad),
+            Err(missing) if std::env::var_os("CUENTAS_TEST_RUNNER").is_some() => {
                 panic!(
-                    "tests/run.sh must start the test AD DC (tests/samba.sh) and export CUENTAS_TEST_LDAP_*"
+                    "tests/run.sh must start the test AD DC (tests/samba.sh) and export CUENTAS_TEST_LDAP_*: {missing}"
                 )
             }
-            _ => {
+            Err(_) => {
                 eprintln!(
                     "skipped: no test AD DC (run tests/run.sh, or tests/samba.sh start and source target/samba/env)"
                 );
@@ -69,18 +84,52 @@ impl Ad {
         format!("OU=Usuarios,{}", self.base_dn)
     }
 
-    /// A cuentas configuration in `dir` for this DC, with the matrix and responses given.
-    pub fn config(&self, dir: &std::path::Path, responses: &str, extra: &str) -> Config {
+    pub fn department_ou(&self, department: &Department) -> String {
+        format!("{},{}", department.ou, self.users_ou())
+    }
+
+    /// `DC=upme,DC=test` → `upme.test`.
+    pub fn domain(&self) -> String {
+        self.base_dn
+            .split(',')
+            .filter_map(|part| part.trim().split_once('='))
+            .filter(|(k, _)| k.eq_ignore_ascii_case("DC"))
+            .map(|(_, v)| v)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// The service account's password, read from its file.
+    pub fn bind_password(&self) -> Result<String, String> {
+        let text = std::fs::read_to_string(&self.bind_password_file).map_err(|e| {
+            format!("cannot read the bind password {}: {e}", self.bind_password_file.display())
+        })?;
+        Ok(text.trim_end_matches(['\r', '\n']).to_string())
+    }
+
+    /// A cuentas configuration in `dir` for this DC, with the matrix and responses given;
+    /// `extra` goes into its `[directory]` table.
+    pub fn config(&self, dir: &Path, responses: &str, extra: &str) -> Config {
         let users = self.users_ou();
+        let domain = self.domain();
         std::fs::write(dir.join("respuestas.csv"), responses).unwrap();
         std::fs::write(
             dir.join("autorizadores.csv"),
-            "correo,nombre,rol,dependencias,vigente_desde,vigente_hasta\n\
-             talentohumano@upme.test,Talento Humano,talento_humano,*,2024-01-01,\n\
-             supervisor@upme.test,Supervisor,supervisor,*,2024-01-01,\n\
-             mesa@upme.test,Mesa de Servicio,mesa_servicio,*,2024-01-01,\n",
+            format!(
+                "correo,nombre,rol,dependencias,vigente_desde,vigente_hasta\n\
+                 talentohumano@{domain},Talento Humano,talento_humano,*,2024-01-01,\n\
+                 supervisor@{domain},Supervisor,supervisor,*,2024-01-01,\n\
+                 mesa@{domain},Mesa de Servicio,mesa_servicio,*,2024-01-01,\n"
+            ),
         )
         .unwrap();
+        let mut department_ous = String::new();
+        let mut department_groups = String::new();
+        for d in [PLANNING, ENERGY] {
+            department_ous.push_str(&format!("\"{}\" = \"{}\"\n", d.name, self.department_ou(&d)));
+            let groups: Vec<String> = d.groups.iter().map(|g| format!("\"{g}\"")).collect();
+            department_groups.push_str(&format!("\"{}\" = [{}]\n", d.name, groups.join(", ")));
+        }
         let toml = format!(
             r#"
 state_dir = "var/estado"
@@ -89,7 +138,7 @@ kind = "csv"
 path = "respuestas.csv"
 [form]
 requester_verified = true
-requester_domains = ["upme.test"]
+requester_domains = ["{domain}"]
 [authorizers]
 path = "autorizadores.csv"
 [directory]
@@ -99,7 +148,7 @@ ca_file = "{ca}"
 bind_dn = "{bind_dn}"
 bind_password = "{pw}"
 base_dn = "{base}"
-domain = "upme.test"
+domain = "{domain}"
 managed_ous = ["{users}"]
 retired_ou = "OU=Retirados,{users}"
 allowed_groups = ["GG-Todos", "GG-Energia", "GG-Planeacion", "VPN"]
@@ -110,17 +159,13 @@ employee = "OU=Funcionarios,{users}"
 contractor = "OU=Contratistas,{users}"
 institutional = "OU=Genericas,{users}"
 [directory.department_ous]
-"Planeación" = "OU=Planeacion,OU=Funcionarios,{users}"
-"Energía" = "OU=Energia,OU=Funcionarios,{users}"
-[directory.department_groups]
-"Energía" = ["GG-Todos", "GG-Energia"]
-"Planeación" = ["GG-Todos", "GG-Planeacion"]
-[mail]
+{department_ous}[directory.department_groups]
+{department_groups}[mail]
 transport = "file"
 spool_dir = "var/correo"
-from = "Mesa de Servicio <mesa@upme.test>"
-service_desk = "mesa@upme.test"
-administrators = ["infra@upme.test"]
+from = "Mesa de Servicio <mesa@{domain}>"
+service_desk = "mesa@{domain}"
+administrators = ["infra@{domain}"]
 "#,
             url = self.url,
             ca = self.ca.display(),
@@ -132,26 +177,35 @@ administrators = ["infra@upme.test"]
         Config::load(&dir.join("cuentas.toml")).unwrap()
     }
 
-    fn connect(&self) -> LdapConn {
-        let pem = std::fs::read(&self.ca).unwrap();
-        let config = cuentas::directory::ldap::tls_client_config(&pem).unwrap();
-        LdapConn::with_settings(LdapConnSettings::new().set_config(config), &self.url).unwrap()
+    /// A connection over LDAPS trusting only the test CA, not bound yet.
+    pub fn connect(&self) -> Result<LdapConn, String> {
+        let pem =
+            std::fs::read(&self.ca).map_err(|e| format!("cannot read the CA {}: {e}", self.ca.display()))?;
+        let config = cuentas::directory::ldap::tls_client_config(&pem)?;
+        let settings = LdapConnSettings::new().set_config(config).set_conn_timeout(Duration::from_secs(10));
+        LdapConn::with_settings(settings, &self.url)
+            .map_err(|e| format!("the test DC does not answer at {}: {e}", self.url))
+    }
+
+    /// A simple bind of `conn` as `dn`: `Err(text)` carries AD's diagnostic (`data 773` = must
+    /// change password).
+    pub fn bind(&self, conn: &mut LdapConn, dn: &str, password: &str) -> Result<(), String> {
+        conn.simple_bind(dn, password)
+            .and_then(|r| r.success())
+            .map(|_| ())
+            .map_err(|e| format!("cannot bind to {} as {dn}: {e}", self.url))
     }
 
     /// A connection bound as the domain administrator, to read back and to prepare fixtures.
     pub fn admin(&self) -> LdapConn {
-        let mut c = self.connect();
-        c.simple_bind(&self.admin_dn, &self.admin_password).unwrap().success().unwrap();
+        let mut c = self.connect().unwrap();
+        self.bind(&mut c, &self.admin_dn, &self.admin_password).unwrap();
         c
     }
 
-    /// A simple bind as `user`: `Err(text)` carries AD's diagnostic (`data 773` = must change password).
+    /// A simple bind as `user` on a new connection ([`Ad::bind`]).
     pub fn bind_as(&self, user: &str, password: &str) -> Result<(), String> {
-        let mut c = self.connect();
-        match c.simple_bind(user, password) {
-            Ok(r) => r.success().map(|_| ()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
+        self.bind(&mut self.connect().unwrap(), user, password)
     }
 
     /// Every entry matching `filter` under the base, with `attrs` (plus the DN).
@@ -166,28 +220,11 @@ administrators = ["infra@upme.test"]
             .collect()
     }
 
-    /// The user with this `sAMAccountName`, if any.
+    /// The user with this `sAMAccountName`, if any: what the daemon reads of an account, and
+    /// what it writes without reading back (`cn`, `pwdLastSet`).
     pub fn user(&self, sam: &str) -> Option<Entry> {
         let filter = format!("(&(objectClass=user)(sAMAccountName={}))", ldap3::ldap_escape(sam));
-        let attrs = [
-            "sAMAccountName",
-            "givenName",
-            "sn",
-            "displayName",
-            "cn",
-            "mail",
-            "userPrincipalName",
-            "employeeID",
-            "employeeType",
-            "department",
-            "title",
-            "manager",
-            "description",
-            "userAccountControl",
-            "accountExpires",
-            "pwdLastSet",
-            "memberOf",
-        ];
+        let attrs: Vec<&str> = ACCOUNT_ATTRS.iter().copied().chain(["cn", "pwdLastSet"]).collect();
         self.search(&filter, &attrs).into_iter().next()
     }
 }

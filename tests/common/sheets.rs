@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use cuentas::source::sheet::column_letters;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -510,25 +511,29 @@ const FIELD_ORDER: &[&str] = &[
 
 /// JSON in Google's field order, indented by two spaces per level when `indent` is given.
 fn write_json(v: &Value, indent: Option<usize>, out: &mut String) {
-    let newline = |out: &mut String, level: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(level));
+    // A line break and the level's indentation, when indenting.
+    let newline = |out: &mut String, level: Option<usize>| {
+        if let Some(level) = level {
+            out.push('\n');
+            out.push_str(&"  ".repeat(level));
+        }
+    };
+    let inner = indent.map(|l| l + 1);
+    // What goes before the `i`-th element of an array or object.
+    let separator = |out: &mut String, i: usize| {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, inner);
     };
     match v {
         Value::Array(a) if !a.is_empty() => {
             out.push('[');
             for (i, e) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                if let Some(level) = indent {
-                    newline(out, level + 1);
-                }
-                write_json(e, indent.map(|l| l + 1), out);
+                separator(out, i);
+                write_json(e, inner, out);
             }
-            if let Some(level) = indent {
-                newline(out, level);
-            }
+            newline(out, indent);
             out.push(']');
         }
         Value::Object(o) if !o.is_empty() => {
@@ -537,19 +542,12 @@ fn write_json(v: &Value, indent: Option<usize>, out: &mut String) {
             keys.sort_by_key(|k| rank(k));
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                if let Some(level) = indent {
-                    newline(out, level + 1);
-                }
+                separator(out, i);
                 out.push_str(&Value::String(k.clone()).to_string());
                 out.push_str(if indent.is_some() { ": " } else { ":" });
-                write_json(&o[k], indent.map(|l| l + 1), out);
+                write_json(&o[k], inner, out);
             }
-            if let Some(level) = indent {
-                newline(out, level);
-            }
+            newline(out, indent);
             out.push('}');
         }
         scalar_or_empty => out.push_str(&scalar_or_empty.to_string()),
@@ -1208,17 +1206,6 @@ fn parse_end(s: &str) -> Option<End> {
         .then(|| l.bytes().fold(0u32, |n, b| n * 26 + u32::from(b.to_ascii_uppercase() - b'A' + 1)));
     let row = if digits.is_empty() { None } else { Some(digits.parse::<u32>().ok()?) };
     Some(End { col, row })
-}
-
-fn column_letters(mut c: u32) -> String {
-    let mut out = Vec::new();
-    while c > 0 {
-        let d = (c - 1) % 26;
-        out.push(b'A' + d as u8);
-        c = (c - 1) / 26;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap()
 }
 
 fn a1(r: Rect) -> String {

@@ -33,7 +33,7 @@ const CANDIDATE_NUMBERS: u32 = 9;
 /// Document numbers per prefetch search.
 const PREFETCH_CHUNK: usize = 100;
 
-const ACCOUNT_ATTRS: [&str; 19] = [
+pub const ACCOUNT_ATTRS: [&str; 19] = [
     "sAMAccountName",
     "distinguishedName",
     "givenName",
