@@ -33,6 +33,7 @@ const CANDIDATE_NUMBERS: u32 = 9;
 /// Document numbers per prefetch search.
 const PREFETCH_CHUNK: usize = 100;
 
+/// The attributes read for every account: what plans and the safety rails decide on.
 pub const ACCOUNT_ATTRS: [&str; 19] = [
     "sAMAccountName",
     "distinguishedName",
