@@ -227,7 +227,8 @@ fn retry(path: &Path, id: RequestId) -> Result<()> {
         bail!("{id} is {}, not Failed", r.state.name())
     };
     let Some(plan) = plan else { bail!("{id} failed before it had a directory plan; nothing to retry") };
-    let state = crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
+    // A retry is not a release: the hourly limit of disables still holds.
+    let state = crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: false };
     r.transition(state, admin(), "reintentada por un administrador", now())?;
     let mut changes = crate::store::Changes::new();
     changes.put_request(&r);
@@ -274,10 +275,16 @@ fn open_store(config: &Config) -> Result<Store> {
 fn check(path: &Path, offline: bool) -> Result<()> {
     let config = load(path)?;
     let mut problems = Vec::new();
-    if let Some(path) = &config.authorizers.path
-        && let Err(e) = crate::policy::Matrix::load(path)
-    {
-        problems.push(e.to_string());
+    if let Some(path) = &config.authorizers.path {
+        match crate::policy::Matrix::load(path) {
+            Ok(matrix) => problems.extend(
+                matrix
+                    .unknown_departments(&config.form.departments)
+                    .into_iter()
+                    .map(|p| format!("{}, {p}", path.display())),
+            ),
+            Err(e) => problems.push(e.to_string()),
+        }
     }
     if let Some(p) = &config.directory.snapshot_path
         && let Err(e) = crate::directory::snapshot::Snapshot::load(p)
@@ -358,8 +365,12 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         let (header, rows) =
             tab.read_all(now()).with_context(|| format!("[authorizers] {}", tab.describe()))?;
         let n = rows.len();
-        crate::policy::Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells)))
+        let matrix = crate::policy::Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells)))
             .with_context(|| format!("[authorizers] {}", tab.describe()))?;
+        let unknown = matrix.unknown_departments(&config.form.departments);
+        if !unknown.is_empty() {
+            bail!("[authorizers] {}:\n  - {}", tab.describe(), unknown.join("\n  - "));
+        }
         println!("{}: the authorizer matrix is valid ({n} rows)", tab.describe());
     }
     Ok(())

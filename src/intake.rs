@@ -172,7 +172,7 @@ impl ColumnMap {
         self.index.contains_key(&field)
     }
 
-    fn header(&self, field: Field) -> String {
+    pub(crate) fn header(&self, field: Field) -> String {
         self.index
             .get(&field)
             .and_then(|&i| self.headers.get(i))
@@ -258,7 +258,8 @@ pub fn parse_kind(answer: &str) -> Option<Kind> {
     Some(kind)
 }
 
-fn parse_holder(answer: &str) -> Option<HolderType> {
+/// A holder type as people write it (the form's answer, AD's `employeeType`).
+pub fn parse_holder(answer: &str) -> Option<HolderType> {
     match fold(answer).as_str() {
         "funcionario" | "funcionaria" | "funcionario publico" | "servidor publico" => {
             Some(HolderType::Employee)
@@ -424,13 +425,56 @@ impl RowReader<'_> {
         date
     }
 
+    /// Names keep every letter, or are asked about: letters of another script (a Cyrillic «А»
+    /// that looks Latin) or symbols would otherwise vanish from the account name.
     fn name(&mut self, field: Field, what: &str) -> String {
-        let value = self.required(field, what);
-        if !value.is_empty() && !value.chars().all(|c| c.is_alphabetic() || " '-.".contains(c)) {
+        let value = self.required(field, what).replace('\u{2019}', "'");
+        if value.chars().any(|c| c.is_alphabetic() && !is_latin_letter(c)) {
+            self.problem(
+                field,
+                format!(
+                    "«{value}» tiene letras de otro alfabeto (por ejemplo cirílico o griego) en {what}; \
+                     escríbalo con letras del alfabeto latino (con tildes y ñ si las lleva)"
+                ),
+            );
+            return String::new();
+        }
+        if !value.chars().all(|c| is_latin_letter(c) || " '-.".contains(c)) {
             self.problem(field, format!("«{value}» tiene caracteres que no van en {what}; use solo letras, espacios, guiones y apóstrofos"));
             return String::new();
         }
         value
+    }
+}
+
+/// A letter of the Latin script: ASCII, Latin-1 (á, ñ, ü…), Latin Extended-A and -B, and Latin
+/// Extended Additional (Vietnamese ệ…).
+fn is_latin_letter(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || (c.is_alphabetic() && matches!(u32::from(c), 0x00C0..=0x024F | 0x1E00..=0x1EFF))
+}
+
+/// The form's *Dependencia*, where the entity lists its dependencies: written as the list
+/// writes it (matched ignoring case, accents and repeated spaces), or asked about, naming them.
+pub fn check_department(map: &ColumnMap, row: u32, s: &mut Submission, departments: &[String]) {
+    if departments.is_empty() || s.department.is_empty() {
+        return;
+    }
+    let answer = fold(&s.department);
+    match departments.iter().find(|d| fold(d) == answer) {
+        Some(listed) => s.department = listed.clone(),
+        None => {
+            s.problems.push(Problem {
+                row,
+                column: map.header(Field::Department),
+                reason: format!(
+                    "«{}» no es una dependencia de la entidad; escriba una de: {}",
+                    s.department,
+                    departments.join(", ")
+                ),
+            });
+            s.department.clear();
+        }
     }
 }
 

@@ -439,7 +439,7 @@ pub fn allowed(from: StateName, to: StateName) -> bool {
         (from, to),
         (Received, Rejected | Routed | NeedsInfo | Scheduled | Executing | Manual)
             | (NeedsInfo, Received)
-            | (Scheduled, Executing | Scheduled)
+            | (Scheduled, Executing | Scheduled | Rejected | NeedsInfo)
             | (Executing, AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo)
             | (AwaitingConfirmation, Executing)
             | (Held, Executing)
@@ -482,6 +482,9 @@ pub struct Request {
     /// registering a row writes one record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<OutboxMessage>,
+    /// Where the access data went, masked (`m***@gmail.com`), for the outcome message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_sent_to: Option<String>,
 }
 
 impl Request {
@@ -506,6 +509,7 @@ impl Request {
             submission,
             state: State::Received,
             outbox: Vec::new(),
+            credentials_sent_to: None,
             history: vec![HistoryEntry {
                 at: now,
                 actor,
@@ -580,6 +584,10 @@ pub enum MessageKind {
     ManualHandling,
     /// To the administrators: something an operator must look at.
     Alert,
+    /// To the account's own institutional mailbox: what was done to it, and who asked.
+    HolderNotice,
+    /// To the requester: the request repeats one already registered.
+    Duplicate,
 }
 
 impl MessageKind {
@@ -593,6 +601,8 @@ impl MessageKind {
             MessageKind::Outcome => "resultado",
             MessageKind::ManualHandling => "gestion-manual",
             MessageKind::Alert => "alerta",
+            MessageKind::HolderNotice => "aviso-titular",
+            MessageKind::Duplicate => "duplicada",
         }
     }
 }
@@ -676,6 +686,9 @@ mod tests {
             (NeedsInfo, Received),
             (Scheduled, Executing),
             (Scheduled, Scheduled),
+            // Decided again at its due time: no longer authorized, or no longer possible.
+            (Scheduled, Rejected),
+            (Scheduled, NeedsInfo),
             (Executing, AwaitingConfirmation),
             (Executing, Held),
             (Executing, Executing),

@@ -135,6 +135,18 @@ impl Changes {
         self.batch.insert(key.as_bytes(), &(n as u32).to_be_bytes()[..]);
     }
 
+    /// Records the personal address an account's access data went to at its creation or
+    /// reactivation: where a later reset's temporary password may go.
+    pub fn set_personal_address(&mut self, account: &str, address: &str) {
+        self.batch.insert(format!("a/{}", account.to_lowercase()).as_bytes(), address.as_bytes());
+        self.written += 1;
+    }
+
+    /// Points the person and kind `key` at `id`: the request that covers them (duplicates).
+    pub fn set_covering(&mut self, key: &str, id: RequestId) {
+        self.batch.insert(format!("k/{key}").as_bytes(), id.to_string().as_bytes());
+    }
+
     /// Remembers that an alert was raised, so it is raised once.
     pub fn mark_alert(&mut self, key: &str) {
         self.batch.insert(format!("m/alert/{key}").as_bytes(), &[][..]);
@@ -304,6 +316,22 @@ impl Store {
             n += <[u8; 4]>::try_from(&v[..]).map_or(1, u32::from_be_bytes) as usize;
         }
         Ok(n)
+    }
+
+    /// The personal address on record for an account (see [`Changes::set_personal_address`]).
+    pub fn personal_address(&self, account: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .get(format!("a/{}", account.to_lowercase()).as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The request last recorded as covering the person and kind `key`.
+    pub fn covering(&self, key: &str) -> Result<Option<RequestId>, StoreError> {
+        Ok(self
+            .db
+            .get(format!("k/{key}").as_bytes())?
+            .and_then(|v| String::from_utf8_lossy(&v).parse::<RequestId>().ok()))
     }
 
     pub fn alert_raised(&self, key: &str) -> Result<bool, StoreError> {

@@ -108,7 +108,8 @@ fn the_demo_goes_through_a_full_cycle() {
     assert!(requests[&23].state.reason().contains("matriz de autorizadores"));
     assert!(requests[&24].state.reason().contains("talento humano"));
     assert!(requests[&25].state.reason().contains("correo institucional"));
-    assert!(requests[&28].state.reason().contains("protegida"));
+    // The service desk authorizes nothing by default (segregation of duties).
+    assert!(requests[&28].state.reason().contains("Como mesa de servicio no puede solicitar"));
     assert!(requests[&31].state.reason().contains("ana.gomez"));
 
     let mails = demo.mails();
@@ -120,7 +121,9 @@ fn the_demo_goes_through_a_full_cycle() {
     assert_eq!(count(".resultado@"), 11);
     assert_eq!(count(".gestion-manual@"), 5);
     assert_eq!(count(".datos-de-acceso@"), 8);
-    assert_eq!(mails.len(), 56);
+    // The reset, the disable and the enable are told to the account's own mailbox.
+    assert_eq!(count(".aviso-titular@"), 3);
+    assert_eq!(mails.len(), 59);
 
     // Access data goes to the personal address, with accents intact; the password is in that
     // message only, and never in the store.
@@ -161,7 +164,7 @@ fn the_demo_goes_through_a_full_cycle() {
     let again = engine.cycle(at("2026-11-27T13:05:00Z")).unwrap();
     assert_eq!((again.registered, again.edited, again.sent), (0, 0, 0));
     assert!(again.touched.is_empty());
-    assert_eq!(demo.mails().len(), 56);
+    assert_eq!(demo.mails().len(), 59);
 
     // Scheduled changes run at 07:30 on their date, not before: the transfer on 1 December…
     let early = engine.cycle(at("2026-12-01T12:29:00Z")).unwrap();

@@ -175,8 +175,8 @@ fn the_demo_from_a_spreadsheet_gives_the_same_requests_and_mails_as_the_csv() {
             .collect()
     };
     let (ma, mb) = (mails(&csv), mails(&sheet));
-    // 48 messages, some to more than one recipient: 56 files, as the CSV demo.
-    assert_eq!(ma.len(), 56);
+    // 51 messages, some to more than one recipient: 59 files, as the CSV demo.
+    assert_eq!(ma.len(), 59);
     assert_eq!(ma, mb);
     // The tab's awkward name reached Google intact, in a path (values.get) and in a query
     // (the edit check's batchGet of the 13 open rows, ten minutes later).
@@ -527,7 +527,10 @@ fn the_authorizer_matrix_can_live_in_a_tab_and_a_broken_edit_keeps_the_last_good
     // the administrators are told once, and new responses are still decided.
     matrix[3][4] = json!("desde enero");
     emu.add_tab(MATRIX_TAB, matrix);
-    let row = emu.rows()[1].clone();
+    // Another person asking the same as row 2 (the same person would be a repetition).
+    let mut row = emu.rows()[1].clone();
+    row[4] = json!("Otra");
+    row[7] = json!("52123987");
     emu.append_row(row);
     let report = engine.cycle(at(T0) + SignedDuration::from_mins(11)).unwrap();
     assert_eq!((report.registered, report.source_error), (1, None));
@@ -593,5 +596,5 @@ fn the_daemon_runs_a_cycle_from_the_spreadsheet_and_exits_cleanly() {
     // The HTTP client's runtime is dropped off the daemon's own: no panic on the way out.
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stdout.contains("32 registered, 0 edited, 48 messages sent, 13 open"), "{stdout}");
+    assert!(stdout.contains("32 registered, 0 edited, 51 messages sent, 13 open"), "{stdout}");
 }

@@ -369,6 +369,16 @@ impl Sections {
 
     /// `[directory]`: the transport, and every OU and group inside what the daemon may touch.
     fn directory_problems(&self, p: &mut Vec<String>) {
+        let listed = &self.form.departments;
+        let dir = &self.directory;
+        let named = dir.department_groups.keys().map(|k| ("department_groups", k));
+        for (table, dep) in named.chain(dir.department_ous.keys().map(|k| ("department_ous", k))) {
+            if !listed.is_empty()
+                && !listed.iter().any(|l| crate::intake::fold(l) == crate::intake::fold(dep))
+            {
+                p.push(format!("[directory.{table}] «{dep}» is not one of [form] departments"));
+            }
+        }
         let dir = &self.directory;
         match dir.mode {
             DirectoryMode::DryRun => match &dir.snapshot_path {

@@ -127,6 +127,18 @@ pub struct FormConfig {
     /// `given_names = "Nombres completos"`. Field names: see `deploy/config.example.toml`.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+    /// The entity's dependencies, as they should be written: the form's *Dependencia* must be
+    /// one of them (matched ignoring case and accents). Empty: any answer is taken as written.
+    #[serde(default)]
+    pub departments: Vec<String>,
+    /// Days after a request closes during which a response with the same answers for the same
+    /// person and kind is answered as a repetition of it. Default 7.
+    #[serde(default = "default_duplicate_window_days")]
+    pub duplicate_window_days: u32,
+}
+
+fn default_duplicate_window_days() -> u32 {
+    7
 }
 
 /// `[authorizers]`: the *matriz de autorizadores*.
@@ -204,6 +216,10 @@ pub struct DirectoryConfig {
     /// `cuentas release`. Default 10.
     #[serde(default = "default_max_disables_per_hour")]
     pub max_disables_per_hour: u32,
+    /// The AD attribute that holds a person's personal e-mail (e.g. `otherMailbox`): written at
+    /// creation and reactivation, and where a reset's temporary password may go. Without it,
+    /// only the address cuentas itself recorded at creation counts.
+    pub personal_email_attribute: Option<String>,
 }
 
 fn default_ldap_timeout_secs() -> u64 {

@@ -110,6 +110,13 @@ pub struct Plan {
     pub ops: Vec<DirectoryOp>,
     /// Whether carrying it out sets a new password that goes to the personal e-mail.
     pub sends_credentials: bool,
+    /// Where the access data go when it is not the form's personal address: for a reset, the
+    /// address on record for the account (set when the request is triaged).
+    #[serde(default)]
+    pub credentials_to: Option<String>,
+    /// The account's institutional mailbox, told of a reset, disable, enable or transfer.
+    #[serde(default)]
+    pub notice_to: Option<String>,
 }
 
 /// Why a request has no plan.
@@ -121,6 +128,17 @@ pub enum NoPlan {
     Refused(String),
     /// The kind is valid but its directory effect is not automated.
     NotAutomated,
+}
+
+impl Plan {
+    /// A plan about an existing account, with no operations yet; `notice` tells its holder.
+    fn about(account: &Account, notice: bool) -> Plan {
+        Plan {
+            account: account.sam.clone(),
+            notice_to: (notice && !account.mail.is_empty()).then(|| account.mail.clone()),
+            ..Plan::default()
+        }
+    }
 }
 
 impl NoPlan {
@@ -211,6 +229,23 @@ impl Layout {
         Ok(groups)
     }
 
+    /// The holder type of an existing account, as the directory says: by the OU it lives in
+    /// (`[directory.ous]`, `[directory.department_ous]`), else by its `employeeType`.
+    pub fn holder_of(&self, account: &Account) -> Option<HolderType> {
+        let ous = &self.config.ous;
+        let parent = account.dn.split_once(',').map_or("", |(_, p)| p);
+        let in_ou = |ou: &str| dn_within(parent, ou);
+        if in_ou(&ous.contractor) {
+            Some(HolderType::Contractor)
+        } else if in_ou(&ous.institutional) {
+            Some(HolderType::Institutional)
+        } else if in_ou(&ous.employee) || self.config.department_ous.values().any(|ou| in_ou(ou)) {
+            Some(HolderType::Employee)
+        } else {
+            crate::intake::parse_holder(&account.employee_type)
+        }
+    }
+
     /// Whether the daemon may touch this account at all (DESIGN §6, safety rails).
     pub fn guard(&self, account: &Account) -> Result<(), NoPlan> {
         let in_protected_group = account
@@ -238,13 +273,14 @@ impl Layout {
 }
 
 /// The plan for `request` against `snapshot`. `taken` says whether another open request
-/// has already claimed an account name.
+/// has already claimed an account name, `taken_dn` a new account's DN (lower-case).
 pub fn plan(
     request: &Request,
     snapshot: &Snapshot,
     layout: &Layout,
     today: Date,
     taken: impl Fn(&str) -> bool,
+    taken_dn: impl Fn(&str) -> bool,
 ) -> Result<Plan, NoPlan> {
     let s = &request.submission;
     let kind = s.kind.ok_or(NoPlan::NotAutomated)?;
@@ -259,13 +295,13 @@ pub fn plan(
         Ok(account)
     };
     match kind {
-        Kind::Create => create(request, snapshot, layout, today, taken),
+        Kind::Create => create(request, snapshot, layout, today, taken, taken_dn),
         Kind::PasswordReset => {
             let account = target()?;
             Ok(Plan {
-                account: account.sam.clone(),
                 ops: vec![DirectoryOp::ResetPassword { sam: account.sam.clone() }],
                 sends_credentials: true,
+                ..Plan::about(account, true)
             })
         }
         Kind::Modify => {
@@ -286,7 +322,7 @@ pub fn plan(
                 ops.push(DirectoryOp::SetAttributes { sam: account.sam.clone(), changes });
             }
             add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
-            Ok(Plan { account: account.sam.clone(), ops, sends_credentials: false })
+            Ok(Plan { ops, ..Plan::about(account, false) })
         }
         Kind::Disable => {
             let account = target()?;
@@ -295,13 +331,15 @@ pub fn plan(
             } else {
                 vec![]
             };
-            Ok(Plan { account: account.sam.clone(), ops, sends_credentials: false })
+            Ok(Plan { ops, ..Plan::about(account, true) })
         }
         Kind::Enable => {
             let account = target()?;
-            let ops =
-                if account.enabled { vec![] } else { vec![DirectoryOp::Enable { sam: account.sam.clone() }] };
-            Ok(Plan { account: account.sam.clone(), ops, sends_credentials: false })
+            let mut ops = renewed_expiry(s, account, layout, today)?;
+            if !account.enabled {
+                ops.push(DirectoryOp::Enable { sam: account.sam.clone() });
+            }
+            Ok(Plan { ops, ..Plan::about(account, true) })
         }
         Kind::Transfer => {
             let account = target()?;
@@ -337,7 +375,7 @@ fn transfer(
     if !changes.is_empty() {
         ops.push(DirectoryOp::SetAttributes { sam: sam.clone(), changes });
     }
-    let holder = s.holder_type.unwrap_or(HolderType::Employee);
+    let holder = layout.holder_of(account).or(s.holder_type).unwrap_or(HolderType::Employee);
     let to_ou = layout.ou_for(holder, &s.department);
     let current_ou = account.dn.split_once(',').map_or("", |(_, parent)| parent);
     if !current_ou.eq_ignore_ascii_case(to_ou) {
@@ -353,7 +391,38 @@ fn transfer(
         }
     }
     add_missing_groups(&mut ops, account, new_groups);
-    Ok(Plan { account: sam, ops, sends_credentials: false })
+    Ok(Plan { ops, ..Plan::about(account, true) })
+}
+
+/// A re-enabled account must not stay expired: a contractor's gets the new contract's end
+/// (which the request must give once the old one ended), anyone else's expiry is lifted.
+fn renewed_expiry(
+    s: &crate::request::Submission,
+    account: &Account,
+    layout: &Layout,
+    today: Date,
+) -> Result<Vec<DirectoryOp>, NoPlan> {
+    let sam = account.sam.clone();
+    let expired = account.expires.is_some_and(|e| e < today);
+    let expires = match layout.holder_of(account) {
+        Some(HolderType::Contractor) => match (s.contract_end, account.expires) {
+            (Some(end), _) if end < today => {
+                return Err(NoPlan::NeedsInfo(format!(
+                    "La fecha de terminación del contrato ({end}) ya pasó; indique la del contrato vigente"
+                )));
+            }
+            (Some(end), _) => Some(end),
+            (None, Some(ended)) if expired => {
+                return Err(NoPlan::NeedsInfo(format!(
+                    "El contrato de la cuenta «{sam}» terminó el {ended}: indique la fecha de terminación del nuevo contrato para reactivarla"
+                )));
+            }
+            (None, current) => current,
+        },
+        _ if expired => None,
+        _ => account.expires,
+    };
+    Ok(if expires == account.expires { Vec::new() } else { vec![DirectoryOp::SetExpiry { sam, expires }] })
 }
 
 /// The change of one attribute, if the request gives a value and the account holds another.
@@ -387,6 +456,7 @@ fn create(
     layout: &Layout,
     today: Date,
     taken: impl Fn(&str) -> bool,
+    taken_dn: impl Fn(&str) -> bool,
 ) -> Result<Plan, NoPlan> {
     let s = &request.submission;
     let holder = s.holder_type.ok_or(NoPlan::NotAutomated)?;
@@ -413,7 +483,7 @@ fn create(
         }
         if let Some(old) = existing.first() {
             layout.guard(old)?;
-            return Ok(reactivate(request, old, holder, expires, manager, groups));
+            return Ok(reactivate(request, old, layout, holder, expires, manager, groups));
         }
     }
 
@@ -427,7 +497,11 @@ fn create(
     let display = s.full_name();
     let ou = layout.ou_for(holder, &s.department);
     let mut cn = display.clone();
-    if snapshot.by_sam(&sam).is_none() && dn_taken(snapshot, &cn, ou) {
+    // Two people with the same name: the second CN names its account, whether the first is in
+    // the directory already or only claimed by a request of the same poll.
+    if snapshot.by_sam(&sam).is_none()
+        && (dn_taken(snapshot, &cn, ou) || taken_dn(&new_dn(&cn, ou).to_lowercase()))
+    {
         // `cn` holds 64 characters: shorten the name, never the account that makes it unique.
         let room = 64 - sam.len() - 3;
         let short: String = display.chars().take(room).collect();
@@ -455,16 +529,23 @@ fn create(
     if let Some(m) = manager {
         attributes.push(("manager".into(), m.dn.clone()));
     }
+    if let Some(attribute) = &layout.config.personal_email_attribute {
+        attributes.push((attribute.clone(), s.personal_email.clone()));
+    }
     attributes.retain(|(_, v)| !v.is_empty());
-    let dn = format!("CN={},{ou}", dn_escape(&cn));
+    let dn = new_dn(&cn, ou);
     let mut ops = vec![DirectoryOp::Create { sam: sam.clone(), dn, attributes, expires }];
     ops.extend(groups.into_iter().map(|group| DirectoryOp::AddToGroup { sam: sam.clone(), group }));
-    Ok(Plan { account: sam, ops, sends_credentials: true })
+    Ok(Plan { account: sam, ops, sends_credentials: true, ..Plan::default() })
 }
 
+/// A returning person's old account, made exactly what the new request says: its OU, its
+/// attributes, only the groups the request grants (of those the daemon manages), the new
+/// contract's expiry (none for employees), then a new password and enabled.
 fn reactivate(
     request: &Request,
     old: &Account,
+    layout: &Layout,
     holder: HolderType,
     expires: Option<Date>,
     manager: Option<&Account>,
@@ -474,25 +555,55 @@ fn reactivate(
     let sam = old.sam.clone();
     let mut changes = Vec::new();
     let mut change = |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
+    change("givenName", &old.given_name, &s.given_names);
+    change("sn", &old.surname, &s.surnames);
+    change("displayName", &old.display_name, &s.full_name());
     change("department", &old.department, &s.department);
     change("title", &old.title, &s.title);
     change("employeeType", &old.employee_type, holder.label());
-    change("description", "", &request.id.to_string());
+    change("description", &old.description, &request.id.to_string());
     if let Some(m) = manager {
         change("manager", &old.manager_dn, &m.dn);
     }
-    let mut ops = vec![DirectoryOp::SetAttributes { sam: sam.clone(), changes }];
+    if let Some(attribute) = &layout.config.personal_email_attribute {
+        change(attribute, &old.personal_email, &s.personal_email);
+    }
+    let mut ops = Vec::new();
+    if !changes.is_empty() {
+        ops.push(DirectoryOp::SetAttributes { sam: sam.clone(), changes });
+    }
+    let to_ou = layout.ou_for(holder, &s.department);
+    let current_ou = old.dn.split_once(',').map_or("", |(_, parent)| parent);
+    if !current_ou.eq_ignore_ascii_case(to_ou) {
+        ops.push(DirectoryOp::Move { sam: sam.clone(), to_ou: to_ou.to_string() });
+    }
     if old.expires != expires {
         ops.push(DirectoryOp::SetExpiry { sam: sam.clone(), expires });
     }
     ops.push(DirectoryOp::ResetPassword { sam: sam.clone() });
     ops.push(DirectoryOp::Enable { sam: sam.clone() });
+    // Groups the daemon manages that the new request does not grant go: a returning person
+    // starts from what is asked now, not from what they had.
+    for group in &old.groups {
+        let managed = layout.allowed_groups.get(&fold(group));
+        let granted = groups.iter().any(|g| g.eq_ignore_ascii_case(group));
+        if let Some(managed) = managed
+            && !granted
+        {
+            ops.push(DirectoryOp::RemoveFromGroup { sam: sam.clone(), group: managed.clone() });
+        }
+    }
     add_missing_groups(&mut ops, old, groups);
-    Plan { account: sam, ops, sends_credentials: true }
+    Plan { account: sam, ops, sends_credentials: true, ..Plan::default() }
+}
+
+/// The DN of a new account: its CN in its OU.
+fn new_dn(cn: &str, ou: &str) -> String {
+    format!("CN={},{ou}", dn_escape(cn))
 }
 
 fn dn_taken(snapshot: &Snapshot, cn: &str, ou: &str) -> bool {
-    let dn = format!("CN={},{ou}", dn_escape(cn));
+    let dn = new_dn(cn, ou);
     snapshot.accounts().any(|a| a.dn.eq_ignore_ascii_case(&dn))
 }
 
@@ -562,6 +673,7 @@ mod tests {
                 department_ous: BTreeMap::new(),
                 retired_ou: None,
                 max_disables_per_hour: 10,
+                personal_email_attribute: None,
             },
             naming.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
         )
@@ -634,7 +746,7 @@ mod tests {
     const TODAY: Date = Date::constant(2026, 11, 27);
 
     fn run(r: &Request) -> Result<Plan, NoPlan> {
-        plan(r, &snapshot(), &layout(), TODAY, |_| false)
+        plan(r, &snapshot(), &layout(), TODAY, |_| false, |_| false)
     }
 
     #[test]
@@ -665,7 +777,7 @@ mod tests {
     #[test]
     fn names_claimed_by_open_requests_are_not_taken_twice() {
         let r = request(Kind::Create, HolderType::Employee, |_| {});
-        let p = plan(&r, &snapshot(), &layout(), TODAY, |n| n == "juan.perezg").unwrap();
+        let p = plan(&r, &snapshot(), &layout(), TODAY, |n| n == "juan.perezg", |_| false).unwrap();
         assert_eq!(p.account, "juanc.perez");
         let DirectoryOp::Create { expires, .. } = &p.ops[0] else { panic!() };
         assert_eq!(*expires, None, "employees do not expire");
@@ -722,8 +834,21 @@ mod tests {
     fn changes_are_only_what_differs() {
         let r = request(Kind::Disable, HolderType::Contractor, |s| s.account = "camilo.vargas".into());
         assert_eq!(run(&r).unwrap().ops, vec![]);
+        // Camilo's contract ended (2025-12-31): re-enabled with the new contract's end.
         let r = request(Kind::Enable, HolderType::Contractor, |s| s.account = "camilo.vargas".into());
-        assert_eq!(run(&r).unwrap().ops, vec![DirectoryOp::Enable { sam: "camilo.vargas".into() }]);
+        let sam = "camilo.vargas".to_string();
+        assert_eq!(
+            run(&r).unwrap().ops,
+            vec![
+                DirectoryOp::SetExpiry { sam: sam.clone(), expires: Some(Date::constant(2027, 6, 30)) },
+                DirectoryOp::Enable { sam }
+            ]
+        );
+        let r = request(Kind::Enable, HolderType::Contractor, |s| {
+            s.account = "camilo.vargas".into();
+            s.contract_end = None;
+        });
+        assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("terminó el 2025-12-31")));
         let r = request(Kind::Modify, HolderType::Contractor, |s| {
             *s = Submission {
                 kind: Some(Kind::Modify),
@@ -764,9 +889,11 @@ mod tests {
         for a in &mut snap_accounts {
             if a.sam == "sofia.herrera" {
                 a.groups = vec!["GG-Todos".into(), "GG-Energia".into()];
+                a.dn = format!("CN=sofia.herrera,OU=Funcionarios,{USERS}");
+                a.employee_type = "Funcionario".into();
             }
         }
-        let p = plan(&r, &Snapshot::new(snap_accounts), &l, TODAY, |_| false).unwrap();
+        let p = plan(&r, &Snapshot::new(snap_accounts), &l, TODAY, |_| false, |_| false).unwrap();
         let sam = "sofia.herrera".to_string();
         assert_eq!(
             p.ops,

@@ -61,6 +61,9 @@ pub struct Account {
     /// `proxyAddresses` (`smtp:alias@domain`), which new addresses must not clash with either.
     #[serde(default)]
     pub proxy_addresses: Vec<String>,
+    /// The personal e-mail on record in the attribute `[directory] personal_email_attribute`.
+    #[serde(default)]
+    pub personal_email: String,
 }
 
 impl Account {

@@ -5,7 +5,7 @@
 use jiff::{SignedDuration, Timestamp};
 use tracing::{error, info, info_span, warn};
 
-use super::{CycleReport, Engine, EngineError, MAX_ATTEMPTS, Move, backoff, log_directory_error};
+use super::{CycleReport, Engine, EngineError, MAX_ATTEMPTS, Move, backoff, log_directory_error, triage};
 use crate::directory::ldap::LdapError;
 use crate::directory::password::Password;
 use crate::directory::plan::{self, DirectoryOp, Plan};
@@ -52,8 +52,8 @@ impl Engine {
         Ok(())
     }
 
-    /// A scheduled request whose date came: planned again against what the directory holds
-    /// today (it was planned long ago), then carried out.
+    /// A scheduled request whose date came: authorized and planned again against the account
+    /// as the directory holds it today (it was decided long ago), then carried out.
     fn run_scheduled(
         &mut self,
         mut request: Request,
@@ -63,12 +63,11 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut changes = Changes::new();
         let plan = match self.replan(&request, now) {
-            Ok(plan) => plan.unwrap_or(stored),
-            Err(reason) => {
-                let executing =
-                    State::Executing { plan: stored, attempts: 0, retry_at: None, released: false };
-                self.record(&mut changes, report, &mut request, Move::daemon(executing, DUE), now)?;
-                self.record(&mut changes, report, &mut request, needs_info(reason, now), now)?;
+            Replan::Fresh(plan) => plan,
+            Replan::Stored => stored,
+            Replan::Wait => return Ok(()),
+            Replan::Refused(triage) => {
+                self.settle(&mut changes, report, &mut request, triage, now)?;
                 self.store.commit(changes)?;
                 return Ok(());
             }
@@ -79,20 +78,27 @@ impl Engine {
         self.execute(request, plan, 0, false, now, report)
     }
 
-    /// A fresh plan for a scheduled request, or `None` when the directory cannot be read now
-    /// (the stored plan is used; its operations check the directory again anyway).
-    fn replan(&mut self, request: &Request, now: Timestamp) -> Result<Option<Plan>, String> {
+    /// A scheduled request decided again at its due time.
+    fn replan(&mut self, request: &Request, now: Timestamp) -> Replan {
         let snapshot = match self.directory.snapshot_for(request, &self.layout) {
             Ok(s) => s,
             Err(e) => {
+                // Its operations read the directory again before they write anyway.
                 log_directory_error(&e, "cannot read the directory to re-plan; using the stored plan");
-                return Ok(None);
+                return Replan::Stored;
             }
         };
+        let Some(matrix) = &self.matrix else { return Replan::Wait };
+        let Some(kind) = request.submission.kind else { return Replan::Stored };
         let today = self.today(now);
-        match plan::plan(request, &snapshot, &self.layout, today, |_| false) {
-            Ok(plan) => Ok(Some(plan)),
-            Err(e) => Err(e.reason()),
+        if let Err(refusal) =
+            triage::authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today)
+        {
+            return Replan::Refused(triage::Triage::refused(refusal, now));
+        }
+        match plan::plan(request, &snapshot, &self.layout, today, |_| false, |_| false) {
+            Ok(plan) => Replan::Fresh(plan),
+            Err(e) => Replan::Refused(triage::Triage::from_no_plan(e, now)),
         }
     }
 
@@ -149,11 +155,14 @@ impl Engine {
             let sent = self.send_access_data(&request, &plan, &password)?;
             let step = match sent {
                 Ok(to) => {
-                    request.note(
-                        Actor::Daemon,
-                        format!("datos de acceso enviados a {}", notify::mask_email(&to)),
-                        now,
-                    );
+                    let masked = notify::mask_email(&to);
+                    request.note(Actor::Daemon, format!("datos de acceso enviados a {masked}"), now);
+                    request.credentials_sent_to = Some(masked);
+                    // A new or returning account's personal address is the one on record for
+                    // its later resets (a reset sends only to it).
+                    if plan.credentials_to.is_none() && to == request.submission.personal_email {
+                        changes.set_personal_address(&plan.account, &to);
+                    }
                     None
                 }
                 Err(e) if e.is_transient() => {
@@ -190,7 +199,11 @@ impl Engine {
             }
         }
         let detail = outcome_detail(&request, &plan, &self.config.directory.domain);
-        let notifying = Move::daemon(State::Notifying, detail.clone()).telling(MessageKind::Outcome, detail);
+        let mut notifying =
+            Move::daemon(State::Notifying, detail.clone()).telling(MessageKind::Outcome, detail.clone());
+        if let Some(mailbox) = plan.notice_to.clone().filter(|_| !plan.ops.is_empty()) {
+            notifying = notifying.telling_to(MessageKind::HolderNotice, mailbox, detail);
+        }
         self.record(&mut changes, report, &mut request, notifying, now)?;
         self.store.commit(changes)?;
         info!(account = %plan.account, "carried out");
@@ -286,6 +299,18 @@ impl Engine {
         self.store.commit(changes)?;
         Ok(())
     }
+}
+
+/// What deciding a scheduled request again at its due time came to.
+enum Replan {
+    /// Still authorized; the plan against the directory as it is now.
+    Fresh(Plan),
+    /// The directory did not answer: the stored plan (each operation reads its target again).
+    Stored,
+    /// The matrix has not been read yet.
+    Wait,
+    /// No longer authorized, or no longer possible.
+    Refused(triage::Triage),
 }
 
 /// Back to the requester, with what to fix.

@@ -5,13 +5,13 @@
 use jiff::{SignedDuration, Timestamp};
 use tracing::{error, info, info_span, warn};
 
-use super::{CycleReport, Engine, EngineError, log_directory_error};
+use super::{CycleReport, Engine, EngineError, Move, cover_key, log_directory_error};
 use crate::intake::{self, ColumnMap};
 use crate::policy::Matrix;
 use crate::request::{Actor, Kind, Request, RequestId, State, StateName, Submission};
 use crate::source::sheet::SheetError;
 use crate::source::{RawRow, SourceError, row_hash};
-use crate::store::{Changes, Cursor};
+use crate::store::{Changes, Cursor, MessageKind};
 
 /// Rows registered per batch: bounds memory on a large first import; one flush per batch.
 const REGISTER_BATCH: usize = 1000;
@@ -295,7 +295,7 @@ impl Engine {
         let parsed: Vec<(RawRow, Submission)> = rows
             .into_iter()
             .map(|row| {
-                let submission = intake::parse_row(map, row.row, &row.cells);
+                let submission = self.parse(map, &row);
                 (row, submission)
             })
             .collect();
@@ -319,7 +319,18 @@ impl Engine {
                 self.config.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
             self.replace_waiting(&request, &mut changes, report, now)?;
-            self.triage_and_record(&mut request, &mut changes, report, now)?;
+            match self.repeated(&request, now)? {
+                Some(first) => {
+                    info!(request_id = %id, first = %first, "repeats a request already registered");
+                    let reason = format!(
+                        "Repite la solicitud {first}, que ya está registrada para la misma persona y el mismo tipo de solicitud"
+                    );
+                    let cancelled = Move::daemon(State::Cancelled { reason: reason.clone() }, reason.clone())
+                        .telling(MessageKind::Duplicate, reason);
+                    self.record(&mut changes, report, &mut request, cancelled, now)?;
+                }
+                None => self.triage_and_record(&mut request, &mut changes, report, now)?,
+            }
             report.registered += 1;
         }
         self.directory.clear_prefetch();
@@ -327,6 +338,28 @@ impl Engine {
         changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
         self.store.commit(changes)?;
         Ok(())
+    }
+
+    /// A row's answers, with the dependency checked against the entity's list.
+    fn parse(&self, map: &ColumnMap, row: &RawRow) -> Submission {
+        let mut submission = intake::parse_row(map, row.row, &row.cells);
+        intake::check_department(map, row.row, &mut submission, &self.config.form.departments);
+        submission
+    }
+
+    /// The request a new one repeats: an open one for the same person and kind (this poll's
+    /// included), or one closed within `duplicate_window_days` with the same answers.
+    fn repeated(&self, new: &Request, now: Timestamp) -> Result<Option<RequestId>, EngineError> {
+        let Some(key) = cover_key(&new.submission) else { return Ok(None) };
+        if let Some(&(id, _)) = self.covering.get(&key) {
+            return Ok(Some(id));
+        }
+        let Some(id) = self.store.covering(&key)? else { return Ok(None) };
+        let Some(first) = self.store.request(id)? else { return Ok(None) };
+        let window = SignedDuration::from_hours(24 * i64::from(self.config.form.duplicate_window_days));
+        let closed_at = first.history.iter().rev().find(|h| h.to == StateName::Closed).map(|h| h.at);
+        let recent = closed_at.is_some_and(|at| now.duration_since(at) <= window);
+        Ok((recent && same_answers(&first.submission, &new.submission)).then_some(id))
     }
 
     /// A new response for a person whose earlier request waits on the requester replaces it:
@@ -372,7 +405,7 @@ impl Engine {
             let calendar = &self.config.calendar;
             let paused = calendar.business_hours_between(since, now);
             request.sla_deadline = calendar.add_business_hours(request.sla_deadline, paused);
-            request.submission = intake::parse_row(map, row.row, &row.cells);
+            request.submission = self.parse(map, &row);
             if let Some(name) = request.reserved_account.take() {
                 self.claimed.remove(&name);
             }
@@ -411,4 +444,10 @@ enum Tail {
     Read { halt: Option<String>, map: ColumnMap },
     /// The header lost a required column (already alerted).
     HeaderMissing,
+}
+
+/// The same answers, whenever they were given.
+fn same_answers(a: &Submission, b: &Submission) -> bool {
+    let when = |s: &Submission| Submission { submitted_at: None, ..s.clone() };
+    when(a) == when(b)
 }

@@ -25,7 +25,11 @@ impl Engine {
         password: &Password,
     ) -> Result<Result<String, SendError>, EngineError> {
         let s = &request.submission;
-        let to = if s.personal_email.is_empty() { s.requester.clone() } else { s.personal_email.clone() };
+        let to = match &plan.credentials_to {
+            Some(on_record) => on_record.clone(),
+            None if s.personal_email.is_empty() => s.requester.clone(),
+            None => s.personal_email.clone(),
+        };
         let reset = !plan.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. }));
         let extra = minijinja::context! {
             account => plan.account.clone(),
@@ -173,7 +177,7 @@ impl Engine {
             detail => detail.to_string(),
             service_request_procedure => self.config.mail.service_request_procedure.clone(),
             credentials_sent => credentials_sent,
-            personal_email_masked => notify::mask_email(&s.personal_email),
+            personal_email_masked => r.credentials_sent_to.clone().unwrap_or_else(|| notify::mask_email(&s.personal_email)),
         }
     }
 

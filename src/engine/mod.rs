@@ -104,7 +104,8 @@ pub(crate) struct Move {
     to: State,
     actor: Actor,
     reason: String,
-    tell: Vec<(MessageKind, String)>,
+    /// Each message: its kind, its recipient when it is not whom the kind goes to, its detail.
+    tell: Vec<(MessageKind, Option<String>, String)>,
 }
 
 impl Move {
@@ -119,7 +120,13 @@ impl Move {
 
     /// Also sends a message of `kind` to whoever that kind goes to.
     fn telling(mut self, kind: MessageKind, detail: impl Into<String>) -> Move {
-        self.tell.push((kind, detail.into()));
+        self.tell.push((kind, None, detail.into()));
+        self
+    }
+
+    /// Also sends a message of `kind` to `to`.
+    fn telling_to(mut self, kind: MessageKind, to: String, detail: impl Into<String>) -> Move {
+        self.tell.push((kind, Some(to), detail.into()));
         self
     }
 }
@@ -141,6 +148,13 @@ pub struct Engine {
     /// Account names claimed by open requests: derived from the store at start, kept in step
     /// by [`Engine::stage`].
     claimed: HashSet<String>,
+    /// DNs (lower-case) of the accounts open requests will create, by request: two people with
+    /// the same name in one poll get distinct CNs. Kept in step by [`Engine::stage`].
+    claimed_dns: HashMap<RequestId, String>,
+    /// Open requests by the person and kind they are about (see [`cover_key`]), with their
+    /// row: a response for the same person and kind repeats them. Kept in step by
+    /// [`Engine::stage`].
+    covering: HashMap<String, (RequestId, u32)>,
     /// Requests waiting on the requester (`NeedsInfo`), by the person's document number: a new
     /// response for the same person replaces them (procedure, activity 5).
     waiting: HashMap<String, RequestId>,
@@ -175,6 +189,12 @@ impl Engine {
             .filter(|r| r.state.name() == StateName::NeedsInfo && !r.submission.id_number.is_empty())
             .map(|r| (r.submission.id_number.clone(), r.id))
             .collect();
+        let covering = open
+            .iter()
+            .filter(|r| covers(r))
+            .filter_map(|r| Some((cover_key(&r.submission)?, (r.id, r.row))))
+            .collect();
+        let claimed_dns = open.iter().filter_map(|r| Some((r.id, new_account_dn(r)?))).collect();
         let claimed = open.into_iter().filter_map(|r| r.reserved_account).collect();
         Ok(Engine {
             config,
@@ -188,6 +208,8 @@ impl Engine {
             directory,
             store,
             claimed,
+            claimed_dns,
+            covering,
             waiting,
             source,
             last_edit_check: None,
@@ -228,8 +250,11 @@ impl Engine {
         now: Timestamp,
     ) -> Result<(), EngineError> {
         request.transition(step.to, step.actor, step.reason, now)?;
-        for (kind, detail) in step.tell {
-            self.queue(request, kind, detail, now);
+        for (kind, to, detail) in step.tell {
+            match to {
+                Some(to) => request.queue_message(kind, vec![to], detail, now),
+                None => self.queue(request, kind, detail, now),
+            }
         }
         self.stage(changes, report, request);
         Ok(())
@@ -253,8 +278,27 @@ impl Engine {
                 self.claimed.remove(name);
             }
         }
+        if let Some(key) = cover_key(&request.submission) {
+            if covers(request) {
+                self.covering.entry(key.clone()).or_insert((request.id, request.row));
+            } else if self.covering.get(&key).is_some_and(|(id, _)| *id == request.id) {
+                self.covering.remove(&key);
+            }
+            if request.state.name() == StateName::Closed {
+                changes.set_covering(&key, request.id);
+            }
+        }
+        match new_account_dn(request) {
+            Some(dn) => self.claimed_dns.insert(request.id, dn),
+            None => self.claimed_dns.remove(&request.id),
+        };
         changes.put_request(request);
         report.touch(request.id);
+    }
+
+    /// Whether an open request will create an account at `dn` (lower-case).
+    fn dn_claimed(&self, dn: &str) -> bool {
+        self.claimed_dns.values().any(|d| d == dn)
     }
 
     /// One full cycle: new and edited rows, due work, mail, and closing what was reported.
@@ -281,6 +325,37 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// The person (document number; without one, the account named) and kind a request is about:
+/// two responses with the same key ask for the same thing.
+pub(crate) fn cover_key(s: &crate::request::Submission) -> Option<String> {
+    let kind = s.kind.filter(|k| *k != crate::request::Kind::OutOfScope)?;
+    let person = if !s.id_number.is_empty() {
+        format!("d:{}", s.id_number)
+    } else if !s.account.is_empty() {
+        format!("a:{}", s.account.to_lowercase())
+    } else {
+        return None;
+    };
+    Some(format!("{person}|{}", kind.key()))
+}
+
+/// Whether a request covers its person and kind: open, and not waiting on the requester (a new
+/// response replaces one that waits).
+fn covers(request: &Request) -> bool {
+    request.is_open() && request.state.name() != StateName::NeedsInfo
+}
+
+/// The DN (lower-case) of the account an open request's plan creates, if it creates one.
+fn new_account_dn(request: &Request) -> Option<String> {
+    if !request.is_open() {
+        return None;
+    }
+    request.state.plan()?.ops.iter().find_map(|op| match op {
+        crate::directory::plan::DirectoryOp::Create { dn, .. } => Some(dn.to_lowercase()),
+        _ => None,
+    })
 }
 
 fn log_directory_error(e: &LdapError, what: &str) {

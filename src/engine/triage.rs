@@ -8,10 +8,12 @@ use jiff::civil::Date;
 use tracing::{info, info_span};
 
 use super::{CycleReport, Engine, EngineError, Move, log_directory_error};
-use crate::directory::plan::{self, DirectoryOp, NoPlan, Plan};
+use crate::directory::plan::{self, DirectoryOp, Layout, NoPlan, Plan};
+use crate::directory::snapshot::{Account, Snapshot};
+use crate::intake::fold;
 use crate::notify;
-use crate::policy::{Decision, Query, TargetAccount};
-use crate::request::{HolderType, Kind, Request, State, StateName};
+use crate::policy::{Decision, Matrix, Policy, Query, TargetAccount};
+use crate::request::{HolderType, Kind, Request, State, StateName, Submission};
 use crate::store::{Changes, MessageKind};
 
 /// A decision on a `Received` request: the state it goes to, why (for its history), and the
@@ -20,6 +22,13 @@ pub(super) struct Triage {
     state: State,
     reason: String,
     tell: Option<MessageKind>,
+}
+
+/// Why a request is not authorized: refused (the requester is told why), or asked about (the
+/// form contradicts the directory, or names what does not exist).
+pub(super) enum Refusal {
+    Rejected(String),
+    NeedsInfo(String),
 }
 
 impl Triage {
@@ -34,6 +43,21 @@ impl Triage {
 
     fn rejected(reason: String) -> Triage {
         Triage::to(State::Rejected { reason }, MessageKind::Rejection)
+    }
+
+    pub(super) fn refused(refusal: Refusal, now: Timestamp) -> Triage {
+        match refusal {
+            Refusal::Rejected(reason) => Triage::rejected(reason),
+            Refusal::NeedsInfo(reason) => Triage::needs_info(reason, now),
+        }
+    }
+
+    /// A plan that cannot be made: asked about, or refused.
+    pub(super) fn from_no_plan(no: NoPlan, now: Timestamp) -> Triage {
+        match no {
+            NoPlan::Refused(reason) => Triage::rejected(reason),
+            other => Triage::needs_info(other.reason(), now),
+        }
     }
 
     /// Authorized and planned (or handed to a person): no answer yet but the acknowledgement.
@@ -141,7 +165,6 @@ impl Engine {
         kind: Kind,
         now: Timestamp,
     ) -> Result<Option<Triage>, EngineError> {
-        let s = &request.submission;
         let today = self.today(now);
         let snapshot = match self.directory.snapshot_for(request, &self.layout) {
             Ok(snapshot) => snapshot,
@@ -150,43 +173,67 @@ impl Engine {
                 return Ok(None);
             }
         };
-        let target = snapshot.by_sam(&s.account);
-        let query = Query {
-            requester: &s.requester,
-            kind,
-            holder: s.holder_type.unwrap_or(HolderType::Employee),
-            department: if s.department.is_empty() {
-                target.map_or("", |t| t.department.as_str())
-            } else {
-                &s.department
-            },
-            target: target.map(|t| TargetAccount {
-                mail: &t.mail,
-                manager_mail: (!t.manager_mail.is_empty()).then_some(t.manager_mail.as_str()),
-            }),
-        };
         let Some(matrix) = &self.matrix else {
             // The matrix's spreadsheet has not answered yet: the request waits for it.
             return Ok(None);
         };
-        let grant = match self.policy.decide(&query, matrix, today) {
-            Decision::Allow { grant } => grant,
-            Decision::Deny { reason } => return Ok(Some(Triage::rejected(reason))),
+        let grant = match authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today) {
+            Ok(grant) => grant,
+            Err(refusal) => return Ok(Some(Triage::refused(refusal, now))),
         };
         // Names other open requests took, this batch's included: `stage` keeps the set in step.
         let taken = |name: &str| self.claimed.contains(name);
-        Ok(Some(match plan::plan(request, &snapshot, &self.layout, today, taken) {
-            Ok(plan) => self.planned(request, kind, plan, &grant, today, now),
-            Err(NoPlan::NeedsInfo(reason)) => Triage::needs_info(reason, now),
-            Err(NoPlan::Refused(reason)) => Triage::rejected(reason),
+        let taken_dn = |dn: &str| self.dn_claimed(dn);
+        let mut plan = match plan::plan(request, &snapshot, &self.layout, today, taken, taken_dn) {
+            Ok(plan) => plan,
+            Err(NoPlan::NeedsInfo(reason)) => return Ok(Some(Triage::needs_info(reason, now))),
+            Err(NoPlan::Refused(reason)) => return Ok(Some(Triage::rejected(reason))),
             Err(NoPlan::NotAutomated) => {
                 let reason = format!(
                     "autorizada ({grant}), pero cuentas aún no automatiza «{}»: hágalo a mano en el directorio y cierre la solicitud",
                     kind.label()
                 );
-                Triage::decided(State::Manual { reason: reason.clone() }, reason)
+                return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
             }
-        }))
+        };
+        if kind == Kind::PasswordReset {
+            match self.address_on_record(request, &snapshot, &plan.account)? {
+                Ok(address) => plan.credentials_to = Some(address),
+                Err(why) => {
+                    let reason = format!(
+                        "autorizada ({grant}), pero la contraseña temporal no se envía por correo: {why}. \
+                         La mesa de servicio verifica la identidad de la persona, asigna la contraseña y cierra la solicitud"
+                    );
+                    return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
+                }
+            }
+        }
+        Ok(Some(self.planned(request, kind, plan, &grant, today, now)))
+    }
+
+    /// Where a reset's temporary password may go: the personal address on record for the
+    /// account (the configured AD attribute, else the one cuentas recorded at its creation),
+    /// and only if the form names that one or none. `Err` says why it goes to a person instead.
+    fn address_on_record(
+        &self,
+        request: &Request,
+        snapshot: &Snapshot,
+        account: &str,
+    ) -> Result<Result<String, String>, EngineError> {
+        let in_directory =
+            snapshot.by_sam(account).map(|a| a.personal_email.clone()).filter(|a| !a.is_empty());
+        let on_record = match in_directory {
+            Some(address) => Some(address),
+            None => self.store.personal_address(account)?,
+        };
+        let asked = request.submission.personal_email.trim().to_lowercase();
+        Ok(match on_record {
+            None => Err(format!("la cuenta «{account}» no tiene un correo personal registrado")),
+            Some(address) if !asked.is_empty() && !address.eq_ignore_ascii_case(&asked) => Err(format!(
+                "el correo personal del formulario no es el registrado para la cuenta «{account}»"
+            )),
+            Some(address) => Ok(address),
+        })
     }
 
     /// An authorized plan: carried out now, or on its effective date for the kinds that have one.
@@ -220,4 +267,115 @@ impl Engine {
             }
         }
     }
+}
+
+/// The decision on the facts that count: for an account that exists, what the directory holds
+/// about it (its holder type by OU, its dependency, its owner's and manager's addresses), which
+/// the form's answers must not contradict; for a new account, the form's answers, and, for a
+/// returning person, the old account as it is too. Every decision must allow; the grants are
+/// returned for the history.
+pub(super) fn authorize(
+    policy: &Policy,
+    layout: &Layout,
+    matrix: &Matrix,
+    request: &Request,
+    kind: Kind,
+    snapshot: &Snapshot,
+    today: Date,
+) -> Result<String, Refusal> {
+    let s = &request.submission;
+    let decide = |holder: HolderType, department: &str, target: Option<&Account>| {
+        let query = Query {
+            requester: &s.requester,
+            kind,
+            holder,
+            department,
+            target: target.map(|t| TargetAccount {
+                mail: &t.mail,
+                manager_mail: (!t.manager_mail.is_empty()).then_some(t.manager_mail.as_str()),
+            }),
+        };
+        match policy.decide(&query, matrix, today) {
+            Decision::Allow { grant } => Ok(grant),
+            Decision::Deny { reason } => Err(Refusal::Rejected(reason)),
+        }
+    };
+    let holder_of = |account: &Account| {
+        layout.holder_of(account).ok_or_else(|| {
+            Refusal::Rejected(format!(
+                "No se puede saber en el directorio si la cuenta «{}» es de un funcionario, un contratista o institucional; \
+                 la mesa de servicio la revisa directamente",
+                account.sam
+            ))
+        })
+    };
+    let mut grants: Vec<String> = Vec::new();
+    if kind.needs_existing_account() {
+        let account = snapshot.by_sam(&s.account).ok_or_else(|| {
+            Refusal::NeedsInfo(format!(
+                "El usuario de red «{}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)",
+                s.account
+            ))
+        })?;
+        let holder = holder_of(account)?;
+        declared_matches(s, kind, holder, account)?;
+        grants.push(decide(holder, &account.department, Some(account))?);
+        // Moving someone to another dependency needs a grant there too.
+        let moves = matches!(kind, Kind::Transfer | Kind::Modify)
+            && !s.department.is_empty()
+            && fold(&s.department) != fold(&account.department);
+        if moves {
+            grants.push(decide(holder, &s.department, None)?);
+        }
+    }
+    if matches!(kind, Kind::Create | Kind::Assignment) {
+        let holder = if kind == Kind::Assignment {
+            HolderType::Contractor
+        } else {
+            s.holder_type.unwrap_or(HolderType::Employee)
+        };
+        grants.push(decide(holder, &s.department, None)?);
+        // A returning person gets their old account back: the requester must be allowed for
+        // it as it is, too (and it is nobody's own account to approve).
+        if !s.id_number.is_empty()
+            && let Some(old) = snapshot.by_employee_id(&s.id_number).next()
+        {
+            grants.push(decide(holder_of(old)?, &old.department, Some(old))?);
+        }
+    }
+    grants.dedup();
+    Ok(grants.join("; "))
+}
+
+/// The form's holder type and dependency, where it gives them, must be the account's: a
+/// contradiction is asked about, never a reason to allow. (A transfer or a modification gives
+/// the dependency the account goes to.)
+fn declared_matches(
+    s: &Submission,
+    kind: Kind,
+    holder: HolderType,
+    account: &Account,
+) -> Result<(), Refusal> {
+    let sam = &account.sam;
+    if let Some(declared) = s.holder_type
+        && declared != holder
+    {
+        return Err(Refusal::NeedsInfo(format!(
+            "Según el directorio, la cuenta «{sam}» es de tipo «{}», no «{}»: corrija el tipo de vinculación en el formulario",
+            holder.label(),
+            declared.label()
+        )));
+    }
+    let names_new_department = matches!(kind, Kind::Transfer | Kind::Modify);
+    if !names_new_department
+        && !s.department.is_empty()
+        && !account.department.is_empty()
+        && fold(&s.department) != fold(&account.department)
+    {
+        return Err(Refusal::NeedsInfo(format!(
+            "Según el directorio, la cuenta «{sam}» es de la dependencia «{}», no «{}»: corrija la dependencia en el formulario",
+            account.department, s.department
+        )));
+    }
+    Ok(())
 }

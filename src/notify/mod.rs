@@ -133,7 +133,7 @@ impl Mailer {
 }
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
-const BUILT_IN: [(&str, &str); 8] = [
+const BUILT_IN: [(&str, &str); 10] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
@@ -142,6 +142,8 @@ const BUILT_IN: [(&str, &str); 8] = [
     ("gestion-manual", include_str!("templates/gestion-manual.txt")),
     ("alerta", include_str!("templates/alerta.txt")),
     ("datos-de-acceso", include_str!("templates/datos-de-acceso.txt")),
+    ("aviso-titular", include_str!("templates/aviso-titular.txt")),
+    ("duplicada", include_str!("templates/duplicada.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.

@@ -282,6 +282,29 @@ impl Matrix {
     pub fn entries_for(&self, email: &str) -> &[Authorizer] {
         self.by_email.get(&email.trim().to_lowercase()).map(Vec::as_slice).unwrap_or(&[])
     }
+
+    /// Rows naming a dependency that is not one of `known` (the entity's list), one line each;
+    /// nothing when the entity lists none.
+    pub fn unknown_departments(&self, known: &[String]) -> Vec<String> {
+        if known.is_empty() {
+            return Vec::new();
+        }
+        let known: Vec<String> = known.iter().map(|d| fold(d)).collect();
+        let mut rows: Vec<&Authorizer> = self.by_email.values().flatten().collect();
+        rows.sort_by_key(|a| a.line);
+        let mut out = Vec::new();
+        for a in rows {
+            for name in a.departments_text.split(';').map(str::trim).filter(|n| !n.is_empty() && *n != "*") {
+                if !known.contains(&fold(name)) {
+                    out.push(format!(
+                        "line {}: «{name}» is not one of [form] departments (the entity's dependencies)",
+                        a.line
+                    ));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Index of each of [`MATRIX_COLUMNS`] in the header.

@@ -126,6 +126,14 @@ impl Policy {
             let a = a.trim();
             !a.is_empty() && a.to_lowercase() == requester
         };
+        // Segregation of duties: nobody authorizes what is done to their own account, but for
+        // a new password. The account's `mail` comes from the directory, not from the form.
+        if q.kind != Kind::PasswordReset && q.target.is_some_and(|t| same(t.mail)) {
+            return deny(format!(
+                "La cuenta de la solicitud es la suya ({requester}): nadie autoriza «{kind}» sobre su propia cuenta. \
+                 Pídala a quien la autoriza según la matriz de autorizadores (por ejemplo, su jefe o Talento Humano)."
+            ));
+        }
         for g in grants {
             match (g, q.target) {
                 (Grant::Self_, Some(t)) if same(t.mail) => {
@@ -366,39 +374,39 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
         use Kind::*;
         [
             //                                 TH JA CO SU DE MS self mgr stranger
-            (Create,           E, "A  -  -  -  -  A  -    -   -"),
-            (Create,           C, "-  A  A  A  A  A  -    -   -"),
-            (Create,           I, "-  A  A  -  A  A  -    -   -"),
-            (Modify,           E, "A  -  -  -  -  A  -    -   -"),
-            (Modify,           C, "-  A  A  A  A  A  -    -   -"),
-            (Modify,           I, "-  A  A  -  A  A  -    -   -"),
-            (Disable,          E, "A  -  -  -  -  A  -    -   -"),
-            (Disable,          C, "-  A  A  A  A  A  -    -   -"),
-            (Disable,          I, "-  A  A  -  A  A  -    -   -"),
-            (Enable,           E, "A  -  -  -  -  A  -    -   -"),
-            (Enable,           C, "-  A  A  A  A  A  -    -   -"),
-            (Enable,           I, "-  A  A  -  A  A  -    -   -"),
-            (Delete,           E, "A  -  -  -  -  A  -    -   -"),
-            (Delete,           C, "-  A  A  A  A  A  -    -   -"),
-            (Delete,           I, "-  A  A  -  A  A  -    -   -"),
-            (Leave,            E, "A  -  -  -  -  A  -    -   -"),
+            (Create,           E, "A  -  -  -  -  -  -    -   -"),
+            (Create,           C, "-  A  A  A  A  -  -    -   -"),
+            (Create,           I, "-  A  A  -  A  -  -    -   -"),
+            (Modify,           E, "A  -  -  -  -  -  -    -   -"),
+            (Modify,           C, "-  A  A  A  A  -  -    -   -"),
+            (Modify,           I, "-  A  A  -  A  -  -    -   -"),
+            (Disable,          E, "A  -  -  -  -  -  -    -   -"),
+            (Disable,          C, "-  A  A  A  A  -  -    -   -"),
+            (Disable,          I, "-  A  A  -  A  -  -    -   -"),
+            (Enable,           E, "A  -  -  -  -  -  -    -   -"),
+            (Enable,           C, "-  A  A  A  A  -  -    -   -"),
+            (Enable,           I, "-  A  A  -  A  -  -    -   -"),
+            (Delete,           E, "A  -  -  -  -  -  -    -   -"),
+            (Delete,           C, "-  A  A  A  A  -  -    -   -"),
+            (Delete,           I, "-  A  A  -  A  -  -    -   -"),
+            (Leave,            E, "A  -  -  -  -  -  -    -   -"),
             (Leave,            C, "-  -  -  -  -  -  -    -   -"),
             (Leave,            I, "-  -  -  -  -  -  -    -   -"),
-            (Transfer,         E, "A  -  -  -  -  A  -    -   -"),
+            (Transfer,         E, "A  -  -  -  -  -  -    -   -"),
             (Transfer,         C, "-  -  -  -  -  -  -    -   -"),
             (Transfer,         I, "-  -  -  -  -  -  -    -   -"),
             (Assignment,       E, "-  -  -  -  -  -  -    -   -"),
-            (Assignment,       C, "-  A  A  A  A  A  -    -   -"),
+            (Assignment,       C, "-  A  A  A  A  -  -    -   -"),
             (Assignment,       I, "-  -  -  -  -  -  -    -   -"),
             (Suspension,       E, "-  -  -  -  -  -  -    -   -"),
-            (Suspension,       C, "-  A  A  A  A  A  -    -   -"),
+            (Suspension,       C, "-  A  A  A  A  -  -    -   -"),
             (Suspension,       I, "-  -  -  -  -  -  -    -   -"),
             (EarlyTermination, E, "-  -  -  -  -  -  -    -   -"),
-            (EarlyTermination, C, "-  A  A  A  A  A  -    -   -"),
+            (EarlyTermination, C, "-  A  A  A  A  -  -    -   -"),
             (EarlyTermination, I, "-  -  -  -  -  -  -    -   -"),
-            (PasswordReset,    E, "A  -  -  -  -  A  A    A   -"),
-            (PasswordReset,    C, "-  A  A  A  A  A  A    A   -"),
-            (PasswordReset,    I, "-  A  A  -  A  A  A    -   -"),
+            (PasswordReset,    E, "A  -  -  -  -  -  A    A   -"),
+            (PasswordReset,    C, "-  A  A  A  A  -  A    A   -"),
+            (PasswordReset,    I, "-  A  A  -  A  -  A    -   -"),
         ]
     };
 
@@ -683,12 +691,11 @@ ana@upme.gov.co,Ana,mesa_servicio,*,,2025-12-31
         );
         // A valid talento_humano row still grants nothing in a not-applicable cell.
         assert!(reason(d(Kind::Leave, HolderType::Contractor)).contains("solo aplica a funcionarios"));
-        // Institutional: supervisor does not fit, mesa_servicio has expired. The reason is the
-        // near miss, not "you are not in the matrix".
-        assert_eq!(
-            reason(d(Kind::Create, HolderType::Institutional)),
-            "Su autorización como mesa de servicio no está vigente (vigente hasta 2025-12-31): pida a la mesa de servicio que actualice la matriz de autorizadores."
-        );
+        // Institutional: none of her roles is in that cell (the service desk authorizes nothing
+        // by default); the reason says who may ask instead.
+        let r = reason(d(Kind::Create, HolderType::Institutional));
+        assert!(r.contains("no puede solicitar «Creación de cuenta» para cuentas institucionales"), "{r}");
+        assert!(r.contains("coordinador"), "{r}");
         // After the supervisor row for Energía expires, all near misses are reported.
         let r = reason(policy.decide(
             &query("ana@upme.gov.co", Kind::Create, HolderType::Contractor, DEPT),

@@ -168,8 +168,8 @@ pub(super) fn holder_plural(holder: HolderType) -> &'static str {
 /// The rules table: for each (kind, holder type), who may ask. A cell that is absent or empty
 /// does not apply, and is denied to everyone, `mesa_servicio` included.
 ///
-/// `Rules::default()` is the procedure's table (DESIGN §5), with `mesa_servicio` added to every
-/// cell that applies. A config overrides single cells with a table of
+/// `Rules::default()` is the procedure's table (DESIGN §5); `mesa_servicio` is in no cell
+/// unless the configuration puts it there. A config overrides single cells with a table of
 /// `"<kind>.<holder>" = [grants…]`, e.g.
 ///
 /// ```toml
@@ -186,8 +186,7 @@ pub(super) fn holder_plural(holder: HolderType) -> &'static str {
 /// - grants are role names (`talento_humano`, `jefe_area`, `coordinador`, `supervisor`,
 ///   `delegado`, `mesa_servicio`), `self` (the account's owner) and `manager` (the owner's manager).
 ///
-/// An override replaces the whole cell (write `mesa_servicio` again if the service desk should
-/// keep it); cells not named keep their default. Deserializing `Rules` applies the overrides to
+/// An override replaces the whole cell; cells not named keep their default. Deserializing `Rules` applies the overrides to
 /// the default and reports every bad key and grant at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
@@ -290,7 +289,9 @@ fn parse_cell_key(cell: &str) -> Result<(Kind, HolderType), String> {
 }
 
 impl Default for Rules {
-    /// The procedure's table (DESIGN §5), plus `mesa_servicio` in every cell that applies.
+    /// The procedure's table (DESIGN §5) and nothing more: the service desk (`mesa_servicio`)
+    /// registers and carries requests out, and authorizes only what an entity grants it in
+    /// `[authorizers.rules]` (segregation of duties).
     fn default() -> Rules {
         use Grant::{Manager, Self_};
         use HolderType::{Contractor, Employee, Institutional};
@@ -299,26 +300,25 @@ impl Default for Rules {
         const CO: Grant = Grant::Role(Role::Coordinador);
         const SU: Grant = Grant::Role(Role::Supervisor);
         const DE: Grant = Grant::Role(Role::Delegado);
-        const MS: Grant = Grant::Role(Role::MesaServicio);
 
         let mut rules = Rules::empty();
         for kind in [Kind::Create, Kind::Modify, Kind::Disable, Kind::Enable, Kind::Delete] {
-            rules.set(kind, Employee, vec![TH, MS]);
-            rules.set(kind, Contractor, vec![SU, CO, JA, DE, MS]);
-            rules.set(kind, Institutional, vec![CO, JA, DE, MS]);
+            rules.set(kind, Employee, vec![TH]);
+            rules.set(kind, Contractor, vec![SU, CO, JA, DE]);
+            rules.set(kind, Institutional, vec![CO, JA, DE]);
         }
         // HR notices exist only for employees; contractors' equivalents are the contract notices.
         for kind in [Kind::Leave, Kind::Transfer] {
-            rules.set(kind, Employee, vec![TH, MS]);
+            rules.set(kind, Employee, vec![TH]);
         }
         for kind in [Kind::Assignment, Kind::Suspension, Kind::EarlyTermination] {
-            rules.set(kind, Contractor, vec![SU, CO, JA, DE, MS]);
+            rules.set(kind, Contractor, vec![SU, CO, JA, DE]);
         }
         // Self and manager first: they are the common case and their grant reads best.
-        rules.set(Kind::PasswordReset, Employee, vec![Self_, Manager, TH, MS]);
-        rules.set(Kind::PasswordReset, Contractor, vec![Self_, Manager, SU, CO, JA, DE, MS]);
+        rules.set(Kind::PasswordReset, Employee, vec![Self_, Manager, TH]);
+        rules.set(Kind::PasswordReset, Contractor, vec![Self_, Manager, SU, CO, JA, DE]);
         // A generic account has an owner but no "jefe inmediato" in the procedure's sense.
-        rules.set(Kind::PasswordReset, Institutional, vec![Self_, CO, JA, DE, MS]);
+        rules.set(Kind::PasswordReset, Institutional, vec![Self_, CO, JA, DE]);
         rules
     }
 }

@@ -132,6 +132,8 @@ pub struct LdapSettings {
     pub password: Secret,
     pub base_dn: String,
     pub timeout: Duration,
+    /// `[directory] personal_email_attribute`, read with every account when set.
+    pub personal_email_attribute: Option<String>,
 }
 
 impl LdapSettings {
@@ -150,6 +152,7 @@ impl LdapSettings {
             password: config.bind_password().ok_or(LdapError::NotConfigured("bind_password"))??,
             base_dn: need(&d.base_dn, "base_dn")?,
             timeout: Duration::from_secs(d.timeout_secs),
+            personal_email_attribute: d.personal_email_attribute.clone(),
         })
     }
 }
@@ -313,8 +316,17 @@ impl Ldap {
     fn accounts(&mut self, filter: &str) -> Result<Vec<Account>, LdapError> {
         let base = self.settings.base_dn.clone();
         let filter = format!("(&(objectCategory=person)(objectClass=user){filter})");
-        let entries = self.search(&base, Scope::Subtree, &filter, &ACCOUNT_ATTRS)?;
+        let attrs = self.account_attrs();
+        let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+        let entries = self.search(&base, Scope::Subtree, &filter, &attrs)?;
         Ok(entries.iter().map(|e| self.account(e)).collect())
+    }
+
+    /// [`ACCOUNT_ATTRS`], and the personal e-mail's attribute when one is configured.
+    fn account_attrs(&self) -> Vec<String> {
+        let mut attrs: Vec<String> = ACCOUNT_ATTRS.iter().map(|a| a.to_string()).collect();
+        attrs.extend(self.settings.personal_email_attribute.clone());
+        attrs
     }
 
     /// One account by `sAMAccountName`.
@@ -355,6 +367,12 @@ impl Ldap {
             guid,
             description: one("description"),
             proxy_addresses: e.attrs.get("proxyAddresses").cloned().unwrap_or_default(),
+            personal_email: self
+                .settings
+                .personal_email_attribute
+                .as_deref()
+                .map(|a| one(a).trim().to_lowercase())
+                .unwrap_or_default(),
         }
     }
 
@@ -392,7 +410,9 @@ impl Ldap {
         let known: HashSet<String> = accounts.iter().map(|a| a.dn.to_lowercase()).collect();
         for dn in managers {
             if !known.contains(&dn.to_lowercase()) {
-                let found = self.search(&dn, Scope::Base, "(objectClass=user)", &ACCOUNT_ATTRS);
+                let attrs = self.account_attrs();
+                let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+                let found = self.search(&dn, Scope::Base, "(objectClass=user)", &attrs);
                 if let Ok(entries) = found {
                     accounts.extend(entries.iter().map(|e| self.account(e)));
                 }
@@ -400,6 +420,14 @@ impl Ldap {
         }
         let mut seen = HashSet::new();
         accounts.retain(|a| seen.insert(a.guid.clone()));
+        // The manager's address, for the `manager` grant: from the manager's own entry.
+        let mails: HashMap<String, String> =
+            accounts.iter().map(|a| (a.dn.to_lowercase(), a.mail.clone())).collect();
+        for a in &mut accounts {
+            if let Some(mail) = mails.get(&a.manager_dn.to_lowercase()) {
+                a.manager_mail = mail.clone();
+            }
+        }
         Ok(Snapshot::new(accounts))
     }
 
