@@ -22,6 +22,8 @@ pub(super) struct Triage {
     state: State,
     reason: String,
     tell: Option<MessageKind>,
+    /// A notice to the account's own mailbox: its address and what it says.
+    notice: Option<(String, String)>,
 }
 
 /// Why a request is not authorized: refused (the requester is told why), or asked about (the
@@ -34,7 +36,7 @@ pub(super) enum Refusal {
 impl Triage {
     /// A state whose own reason is what the history and the message say.
     fn to(state: State, tell: MessageKind) -> Triage {
-        Triage { reason: state.reason().to_string(), state, tell: Some(tell) }
+        Triage { reason: state.reason().to_string(), state, tell: Some(tell), notice: None }
     }
 
     fn needs_info(reason: String, now: Timestamp) -> Triage {
@@ -62,7 +64,7 @@ impl Triage {
 
     /// Authorized and planned (or handed to a person): no answer yet but the acknowledgement.
     fn decided(state: State, reason: String) -> Triage {
-        Triage { state, reason, tell: None }
+        Triage { state, reason, tell: None, notice: None }
     }
 }
 
@@ -130,7 +132,7 @@ impl Engine {
         triage: Triage,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let Triage { state, reason, tell } = triage;
+        let Triage { state, reason, tell, notice } = triage;
         let name = state.name();
         let kind = request.submission.kind.map_or("?", Kind::key);
         let _span = info_span!("request", request_id = %request.id, row = request.row, kind).entered();
@@ -154,6 +156,9 @@ impl Engine {
             step = step.telling(MessageKind::ManualHandling, reason);
         } else if let Some(kind) = tell {
             step = step.telling(kind, reason);
+        }
+        if let Some((mailbox, detail)) = notice {
+            step = step.telling_to(MessageKind::HolderNotice, mailbox, detail);
         }
         self.record(changes, report, request, step, now)
     }
@@ -204,7 +209,17 @@ impl Engine {
                         "autorizada ({grant}), pero la contraseña temporal no se envía por correo: {why}. \
                          La mesa de servicio verifica la identidad de la persona, asigna la contraseña y cierra la solicitud"
                     );
-                    return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
+                    let mut manual = Triage::decided(State::Manual { reason: reason.clone() }, reason);
+                    // The holder hears of it at once: a reset they did not ask for is a warning.
+                    manual.notice = plan.notice_to.take().map(|mailbox| {
+                        let detail = format!(
+                            "Se pidió asignar una contraseña temporal a su cuenta {}. No se envió a ningún correo: \
+                             la mesa de servicio verificará su identidad antes de asignarla.",
+                            plan.account
+                        );
+                        (mailbox, detail)
+                    });
+                    return Ok(Some(manual));
                 }
             }
         }

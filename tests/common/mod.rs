@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: a copy of the demo in a temporary folder, the
-//! `.eml` spool read back as decoded messages, the test AD DC (`ad`) and an emulator of the
+//! `.eml` spool read back as decoded messages, the test AD DC (`ad`) and a live case against it (`case`) and an emulator of the
 //! Google Sheets API and its token endpoint (`sheets`).
 
 #![allow(dead_code)]
@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod ad;
+pub mod case;
 pub mod sheets;
 
 use std::path::{Path, PathBuf};
