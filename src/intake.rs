@@ -884,4 +884,81 @@ mod tests {
         let s = parse_row(&map, 3, &[]);
         assert!(s.kind.is_none());
     }
+
+    /// Names and dependencies as people type them: each is kept in its normal form, or asked
+    /// about with a reason; nothing is dropped silently.
+    #[test]
+    fn names_and_dependencies_are_kept_whole_or_asked_about() {
+        let map = ColumnMap::new(&headers(), &BTreeMap::new()).unwrap();
+        let departments = ["Subdirección de Energía Eléctrica".to_string(), "Secretaría General".to_string()];
+        let parse = |given: &str, department: &str| {
+            let mut values = create_contractor();
+            values.retain(|(f, _)| !matches!(f, Field::GivenNames | Field::Department));
+            values.push((Field::GivenNames, given));
+            values.push((Field::Department, department));
+            let mut s = parse_row(&map, 2, &row(&values));
+            check_department(&map, 2, &mut s, &departments);
+            s
+        };
+        // (given names, what they become, or a word of the reason)
+        let names: [(&str, Result<&str, &str>); 14] = [
+            ("José", Ok("José")),
+            ("Peña", Ok("Peña")),
+            ("Zoë", Ok("Zoë")),
+            ("D'Alessandro", Ok("D'Alessandro")),
+            ("O\u{2019}Neil", Ok("O'Neil")),
+            ("Ana-María", Ok("Ana-María")),
+            ("Nguyễn", Ok("Nguyễn")),
+            ("Jose\u{301}", Ok("José")),
+            ("\u{410}na", Err("otro alfabeto")),
+            ("Ελένη", Err("otro alfabeto")),
+            ("Ana \u{1F600}", Err("caracteres que no van")),
+            ("Ana2", Err("caracteres que no van")),
+            ("*", Err("caracteres que no van")),
+            ("Ana_María", Err("caracteres que no van")),
+        ];
+        for (given, want) in names {
+            let s = parse(given, "Secretaría General");
+            let got = match s.problems.iter().find(|p| p.column == "Nombres") {
+                Some(p) => Err(p.reason.clone()),
+                None => Ok(s.given_names.clone()),
+            };
+            match (want, got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "{given}"),
+                (Err(w), Err(g)) => assert!(g.contains(w), "{given}: {g}"),
+                (w, g) => panic!("{given}: want {w:?}, got {g:?}"),
+            }
+        }
+        let dependencies: [(&str, Option<&str>); 7] = [
+            ("Secretaría General", Some("Secretaría General")),
+            ("secretaria   general", Some("Secretaría General")),
+            ("SUBDIRECCION DE ENERGIA ELECTRICA", Some("Subdirección de Energía Eléctrica")),
+            ("Subdirección de Energía Electrica ", Some("Subdirección de Energía Eléctrica")),
+            ("*", None),
+            ("Secretaria Genral", None),
+            ("Subdirección de Energía", None),
+        ];
+        for (answer, want) in dependencies {
+            let s = parse("Ana", answer);
+            match want {
+                Some(w) => {
+                    assert_eq!(s.department, w, "{answer}");
+                    assert!(s.problems.is_empty(), "{answer}: {:?}", s.problems);
+                }
+                None => {
+                    let p = s
+                        .problems
+                        .iter()
+                        .find(|p| p.column == "Dependencia")
+                        .unwrap_or_else(|| panic!("{answer}"));
+                    assert!(p.reason.contains("no es una dependencia de la entidad"), "{}", p.reason);
+                    assert!(p.reason.contains("Secretaría General"), "names the options: {}", p.reason);
+                }
+            }
+        }
+        // Without a list, the answer is taken as written.
+        let mut s = parse_row(&map, 2, &row(&create_contractor()));
+        check_department(&map, 2, &mut s, &[]);
+        assert_eq!(s.department, "Subdirección de Energía");
+    }
 }
