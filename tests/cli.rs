@@ -93,6 +93,32 @@ fn check_offline_reports_every_mistake_at_once() {
 }
 
 #[test]
+fn check_refuses_dependencies_that_are_not_the_entity_s() {
+    let demo = Demo::new();
+    let matrix = std::fs::read_to_string(demo.path("autorizadores.csv")).unwrap();
+    std::fs::write(
+        demo.path("autorizadores.csv"),
+        format!("{matrix}nadie@upme.gov.co,Nadie,jefe_area,Secretaría General;Subdirección Inventada,2024-01-01,\n"),
+    )
+    .unwrap();
+    let out = cuentas(&demo, &["check", "--offline"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 10: «Subdirección Inventada» is not one of [form] departments"), "{err}");
+    assert!(!err.contains("«Secretaría General» is not"), "{err}");
+
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let config =
+        config.replace("\"Secretaría General\" = [\"GG-Todos\"]", "\"Secretaria de Todo\" = [\"GG-Todos\"]");
+    std::fs::write(demo.path("cuentas.toml"), config).unwrap();
+    let err = String::from_utf8_lossy(&cuentas(&demo, &["check", "--offline"]).stderr).into_owned();
+    assert!(
+        err.contains("[directory.department_groups] «Secretaria de Todo» is not one of [form] departments"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_daemon_stops_cleanly_on_sigterm() {
     let demo = Demo::new();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cuentas"))
