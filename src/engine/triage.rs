@@ -286,7 +286,7 @@ impl Engine {
 
 /// The decision on the facts that count: for an account that exists, what the directory holds
 /// about it (its holder type by OU, its dependency, its owner's and manager's addresses), which
-/// the form's answers must not contradict; for a new account, the form's answers, and, for a
+/// the form's answers must then not contradict; for a new account, the form's answers, and, for a
 /// returning person, the old account as it is too. Every decision must allow; the grants are
 /// returned for the history.
 pub(super) fn authorize(
@@ -333,8 +333,10 @@ pub(super) fn authorize(
             ))
         })?;
         let holder = holder_of(account)?;
-        declared_matches(s, kind, holder, account)?;
+        // Deny wins, and tells nothing about the account: the form is checked against the
+        // directory only for a requester who may act on it.
         grants.push(decide(holder, &account.department, Some(account))?);
+        declared_matches(s, kind, holder, account)?;
         // Moving someone to another dependency needs a grant there too.
         let moves = matches!(kind, Kind::Transfer | Kind::Modify)
             && !s.department.is_empty()
