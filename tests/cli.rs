@@ -226,3 +226,36 @@ fn requests_handled_by_hand_are_marked_done_or_cancelled() {
     let cancelled = stdout(&cuentas(&demo, &["requests", "--state", "cancelled"]));
     assert!(cancelled.contains("GU-2026-000014") && cancelled.contains("duplicada"), "{cancelled}");
 }
+
+#[test]
+fn retry_tries_a_failed_disable_again_within_the_hourly_limit() {
+    use cuentas::request::{Actor, State};
+    use cuentas::store::{Changes, Store};
+    let demo = Demo::new();
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    // Hernán's scheduled disable failed when its date came (as a directory refusal would).
+    let id = {
+        let store = Store::open(&demo.path("var/estado")).unwrap();
+        let mut r = store.requests().map(|r| r.unwrap()).find(|r| r.row == 12).unwrap();
+        let State::Scheduled { plan, .. } = r.state.clone() else { panic!("{:?}", r.state) };
+        let at = "2026-12-15T12:31:00Z".parse().unwrap();
+        let executing = State::Executing { plan: plan.clone(), attempts: 0, retry_at: None, released: false };
+        r.transition(executing, Actor::Daemon, "llegó la fecha programada", at).unwrap();
+        r.transition(
+            State::Failed { error: "x".into(), attempts: 1, plan: Some(plan) },
+            Actor::Daemon,
+            "x",
+            at,
+        )
+        .unwrap();
+        let mut changes = Changes::new();
+        changes.put_request(&r);
+        store.commit(changes).unwrap();
+        r.id
+    };
+    stdout(&cuentas(&demo, &["retry", &id.to_string()]));
+    let store = Store::open(&demo.path("var/estado")).unwrap();
+    let r = store.request(id).unwrap().unwrap();
+    // Executing again, but not released: the hourly limit of disables still applies to it.
+    assert!(matches!(r.state, State::Executing { released: false, attempts: 0, .. }), "{:?}", r.state);
+}

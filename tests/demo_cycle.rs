@@ -190,6 +190,27 @@ fn the_demo_goes_through_a_full_cycle() {
 }
 
 #[test]
+fn a_scheduled_request_is_authorized_again_on_its_date() {
+    let (demo, engine) = after_first_cycle();
+    assert_eq!(by_row(&engine)[&12].state.name(), StateName::Scheduled);
+    // Talento Humano's authorization ends before the disable's date (the daemon restarts and
+    // reads the matrix again).
+    drop(engine);
+    let matrix = std::fs::read_to_string(demo.path("autorizadores.csv")).unwrap();
+    let matrix = matrix.replace(
+        "talentohumano@upme.gov.co,Coordinación GIT de Talento Humano,talento_humano,*,2024-01-01,",
+        "talentohumano@upme.gov.co,Coordinación GIT de Talento Humano,talento_humano,*,2024-01-01,2026-12-10",
+    );
+    std::fs::write(demo.path("autorizadores.csv"), matrix).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at("2026-12-15T12:31:00Z")).unwrap();
+    let hernan = &by_row(&engine)[&12];
+    assert_eq!(hernan.state.name(), StateName::Rejected, "{}", hernan.state.reason());
+    assert!(hernan.state.reason().contains("vigente hasta 2026-12-10"), "{}", hernan.state.reason());
+    assert!(!hernan.history.iter().any(|h| h.reason.contains("disable hernan.castro")));
+}
+
+#[test]
 fn an_edited_response_moves_its_request_on_and_the_clock_paused_meanwhile() {
     let (demo, mut engine) = after_first_cycle();
     let before = by_row(&engine)[&22].clone();
