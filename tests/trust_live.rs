@@ -147,16 +147,19 @@ fn requesters_outside_the_account_s_dependency_cannot_act_whatever_they_declare(
 fn a_reset_goes_only_to_the_personal_address_on_record() {
     let Some(ad) = Ad::from_env() else { return };
     let u = unique();
+    // The address on record lives in AD too (written at the creation).
     let mut case = Case::new(
         &ad,
         &[create_row(&u, "Funcionario", "Rosa", &format!("Clave{}", letters(&u)), "Energía", &[])],
-        "",
+        "personal_email_attribute = \"otherMailbox\"",
     );
     case.engine.cycle(t(0)).unwrap();
     let sam = case.request(2).account.clone().unwrap();
     let mail = format!("{sam}@upme.test");
     let on_record = format!("p{u}@gmail.com");
     let first = case.password_sent_to(&on_record);
+    let written = ad.search(&format!("(sAMAccountName={sam})"), &["otherMailbox"]);
+    assert_eq!(written[0].get("otherMailbox"), on_record);
 
     // The address on record: the password arrives there, and must be changed at first logon.
     append(&case, &[kind_row(&mail, "Cambio de clave", &sam, &[("personal_email", &on_record)])]);

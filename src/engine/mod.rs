@@ -148,9 +148,10 @@ pub struct Engine {
     /// Account names claimed by open requests: derived from the store at start, kept in step
     /// by [`Engine::stage`].
     claimed: HashSet<String>,
-    /// DNs (lower-case) of the accounts open requests will create, by request: two people with
-    /// the same name in one poll get distinct CNs. Kept in step by [`Engine::stage`].
-    claimed_dns: HashMap<RequestId, String>,
+    /// DNs (lower-case) of the accounts open requests will create, and by which request: two
+    /// people with the same name in one poll get distinct CNs. Kept in step by [`Engine::stage`].
+    claimed_dns: HashSet<String>,
+    dn_claims: HashMap<RequestId, String>,
     /// Open requests by the person and kind they are about (see [`cover_key`]), with their
     /// row: a response for the same person and kind repeats them. Kept in step by
     /// [`Engine::stage`].
@@ -194,7 +195,9 @@ impl Engine {
             .filter(|r| covers(r))
             .filter_map(|r| Some((cover_key(&r.submission)?, (r.id, r.row))))
             .collect();
-        let claimed_dns = open.iter().filter_map(|r| Some((r.id, new_account_dn(r)?))).collect();
+        let dn_claims: HashMap<RequestId, String> =
+            open.iter().filter_map(|r| Some((r.id, new_account_dn(r)?))).collect();
+        let claimed_dns = dn_claims.values().cloned().collect();
         let claimed = open.into_iter().filter_map(|r| r.reserved_account).collect();
         Ok(Engine {
             config,
@@ -209,6 +212,7 @@ impl Engine {
             store,
             claimed,
             claimed_dns,
+            dn_claims,
             covering,
             waiting,
             source,
@@ -288,17 +292,20 @@ impl Engine {
                 changes.set_covering(&key, request.id);
             }
         }
-        match new_account_dn(request) {
-            Some(dn) => self.claimed_dns.insert(request.id, dn),
-            None => self.claimed_dns.remove(&request.id),
-        };
+        if let Some(old) = self.dn_claims.remove(&request.id) {
+            self.claimed_dns.remove(&old);
+        }
+        if let Some(dn) = new_account_dn(request) {
+            self.claimed_dns.insert(dn.clone());
+            self.dn_claims.insert(request.id, dn);
+        }
         changes.put_request(request);
         report.touch(request.id);
     }
 
     /// Whether an open request will create an account at `dn` (lower-case).
     fn dn_claimed(&self, dn: &str) -> bool {
-        self.claimed_dns.values().any(|d| d == dn)
+        self.claimed_dns.contains(dn)
     }
 
     /// One full cycle: new and edited rows, due work, mail, and closing what was reported.
@@ -327,24 +334,29 @@ impl Engine {
     }
 }
 
-/// The person (document number; without one, the account named) and kind a request is about:
-/// two responses with the same key ask for the same thing.
+/// The person (document number; without one, the account named, or for a new institutional
+/// account its name) and kind a request is about: two responses with the same key ask for the
+/// same thing.
 pub(crate) fn cover_key(s: &crate::request::Submission) -> Option<String> {
     let kind = s.kind.filter(|k| *k != crate::request::Kind::OutOfScope)?;
     let person = if !s.id_number.is_empty() {
         format!("d:{}", s.id_number)
     } else if !s.account.is_empty() {
         format!("a:{}", s.account.to_lowercase())
+    } else if !s.given_names.is_empty() {
+        // A new institutional account has no document: it is the name it will be made from.
+        format!("n:{}", crate::intake::fold(&s.full_name()))
     } else {
         return None;
     };
     Some(format!("{person}|{}", kind.key()))
 }
 
-/// Whether a request covers its person and kind: open, and not waiting on the requester (a new
-/// response replaces one that waits).
+/// Whether a request covers its person and kind: open and authorized. Not one still undecided
+/// (`Received`: anyone may fill the form in, and an unauthorized response must not shut out the
+/// authorized one), nor one waiting on the requester (a new response replaces it).
 fn covers(request: &Request) -> bool {
-    request.is_open() && request.state.name() != StateName::NeedsInfo
+    request.is_open() && !matches!(request.state.name(), StateName::Received | StateName::NeedsInfo)
 }
 
 /// The DN (lower-case) of the account an open request's plan creates, if it creates one.
