@@ -485,6 +485,18 @@ pub struct Request {
     /// Where the access data went, masked (`m***@gmail.com`), for the outcome message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_sent_to: Option<String>,
+    /// The account made for this request whose access data could not be delivered: after the
+    /// requester's fix the request resumes at the credential step, never planned again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_for: Option<String>,
+    /// Credential steps begun (each durable before it sets a password): every access-data
+    /// message has its own Message-ID, and from the second one on says it replaces the others.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub credential_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Request {
@@ -510,6 +522,8 @@ impl Request {
             state: State::Received,
             outbox: Vec::new(),
             credentials_sent_to: None,
+            credentials_for: None,
+            credential_attempts: 0,
             history: vec![HistoryEntry {
                 at: now,
                 actor,

@@ -7,97 +7,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::Mail;
 use common::ad::{header, row};
+use common::smtp::{Env, Sink, env};
 use cuentas::engine::Engine;
 use cuentas::request::StateName;
 use jiff::{SignedDuration, Timestamp};
-
-/// What `tests/smtp.sh` prepared.
-struct Env {
-    sink: PathBuf,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn env() -> Option<Env> {
-    let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
-    match (
-        var("CUENTAS_TEST_SMTP_SINK"),
-        var("CUENTAS_TEST_SMTP_CA"),
-        var("CUENTAS_TEST_SMTP_CERT"),
-        var("CUENTAS_TEST_SMTP_KEY"),
-    ) {
-        (Some(sink), Some(ca), Some(cert), Some(key)) => Some(Env { sink, ca, cert, key }),
-        _ if std::env::var_os("CUENTAS_TEST_RUNNER").is_some() => {
-            panic!("tests/run.sh must prepare the mail tests (tests/smtp.sh) and export CUENTAS_TEST_SMTP_*")
-        }
-        _ => {
-            eprintln!("skipped: run tests/run.sh, or tests/smtp.sh and source target/smtp/env");
-            None
-        }
-    }
-}
-
-/// One SMTP server process, stopped on drop.
-struct Sink {
-    child: Option<Child>,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Sink {
-    fn start(env: &Env, maildir: &Path, port: u16) -> Sink {
-        let port = if port == 0 {
-            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-        } else {
-            port
-        };
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(&env.sink)
-            .args(["127.0.0.1", &port.to_string()])
-            .arg(maildir)
-            .arg(&env.cert)
-            .arg(&env.key)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready");
-        Sink { child: Some(child), port, maildir: maildir.to_path_buf() }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            Command::new("kill").args(["-TERM", &c.id().to_string()]).status().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    /// Every message it accepted, decoded.
-    fn mails(&self) -> Vec<Mail> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            if let Ok(dir) = std::fs::read_dir(self.maildir.join(sub)) {
-                for e in dir {
-                    out.push(Mail::parse(&std::fs::read_to_string(e.unwrap().path()).unwrap()));
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// The demo's matrix and directory, mail through the SMTP server on `port`.
 fn setup(env: &Env, dir: &Path, rows: &[String], port: u16) -> PathBuf {
@@ -106,14 +23,8 @@ fn setup(env: &Env, dir: &Path, rows: &[String], port: u16) -> PathBuf {
         std::fs::copy(demo.join(f), dir.join(f)).unwrap();
     }
     std::fs::write(dir.join("respuestas.csv"), format!("{}\n{}", header(), rows.concat())).unwrap();
-    let config = std::fs::read_to_string(demo.join("cuentas.toml")).unwrap().replace(
-        "transport = \"file\"\nspool_dir = \"var/correo\"",
-        &format!(
-            "transport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_security = \"starttls\"\nsmtp_ca_file = \"{}\"\nsmtp_timeout_secs = 5",
-            env.ca.display()
-        ),
-    );
-    assert!(config.contains("transport = \"smtp\""));
+    let config = std::fs::read_to_string(demo.join("cuentas.toml")).unwrap();
+    let config = common::smtp::through(&config, env, port);
     std::fs::write(dir.join("cuentas.toml"), config).unwrap();
     dir.join("cuentas.toml")
 }

@@ -127,7 +127,18 @@ impl Engine {
                 return self.hold(changes, report, request, plan, done, limit, now);
             }
         }
-        // The credential step is one unit: generate, set, send. A retry makes a new password.
+        // The credential step is one unit: generate, set, send. A retry makes a new password;
+        // the attempt is recorded first, so that its message is told apart from every other.
+        if plan.sends_credentials {
+            request.credential_attempts += 1;
+            // The history line makes the Message-ID (its position) new for every attempt, even
+            // one after a crash that lost the record of a mail already sent.
+            let n = request.credential_attempts;
+            request.note(Actor::Daemon, format!("paso de datos de acceso: intento {n}"), now);
+            let mut intent = Changes::new();
+            self.stage(&mut intent, report, &request);
+            self.store.commit(intent)?;
+        }
         let password = if plan.sends_credentials {
             let length = match self.directory.password_length() {
                 Ok(n) => n,
@@ -183,6 +194,8 @@ impl Engine {
                 }
                 Err(e) => {
                     warn!(error = %e, "access data undeliverable; asking the requester");
+                    // The account exists now: after the fix, only its access data are pending.
+                    request.credentials_for = Some(plan.account.clone());
                     Some(needs_info(
                         format!(
                             "No fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
@@ -198,7 +211,13 @@ impl Engine {
                 return Ok(());
             }
         }
-        let detail = outcome_detail(&request, &plan, &self.config.directory.domain);
+        let domain = &self.config.directory.domain;
+        let detail = match request.credentials_for.take() {
+            Some(account) => format!(
+                "Se creó la cuenta {account} (correo {account}@{domain}) y sus datos de acceso se enviaron al correo personal corregido."
+            ),
+            None => outcome_detail(&request, &plan, domain),
+        };
         let mut notifying =
             Move::daemon(State::Notifying, detail.clone()).telling(MessageKind::Outcome, detail.clone());
         if let Some(mailbox) = plan.notice_to.clone().filter(|_| !plan.ops.is_empty()) {

@@ -318,7 +318,7 @@ impl Engine {
             let deadline =
                 self.config.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
-            self.replace_waiting(&request, &mut changes, report, now)?;
+            self.replace_waiting(&mut request, &mut changes, report, now)?;
             match self.repeated(&request, now)? {
                 Some(first) => {
                     info!(request_id = %id, first = %first, "repeats a request already registered");
@@ -366,7 +366,7 @@ impl Engine {
     /// the earlier one is cancelled, pointing at the new one, which goes through from the start.
     fn replace_waiting(
         &mut self,
-        new: &Request,
+        new: &mut Request,
         changes: &mut Changes,
         report: &mut CycleReport,
         now: Timestamp,
@@ -380,6 +380,10 @@ impl Engine {
         let reason = format!("reemplazada por {} (respuesta nueva en la fila {})", new.id, new.row);
         let actor = Actor::Requester(new.submission.requester.clone());
         info!(request_id = %old.id, replaced_by = %new.id, "waiting request replaced by a new response");
+        // An account made for the old one whose access data bounced: the new response picks
+        // up at the credential step (once authorized, like any response).
+        new.credentials_for = old.credentials_for.clone();
+        new.credential_attempts = old.credential_attempts;
         let state = State::Cancelled { reason: reason.clone() };
         self.record(changes, report, &mut old, super::Move::by(actor, state, reason), now)
     }

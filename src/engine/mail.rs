@@ -30,13 +30,16 @@ impl Engine {
             None if s.personal_email.is_empty() => s.requester.clone(),
             None => s.personal_email.clone(),
         };
-        let reset = !plan.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. }));
+        // A new account whose first access data bounced is still new to its holder.
+        let reset = request.credentials_for.is_none()
+            && !plan.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. }));
         let extra = minijinja::context! {
             account => plan.account.clone(),
             mail => format!("{}@{}", plan.account, self.config.directory.domain),
             password => password.expose(),
             dry_run => self.directory.is_dry_run(),
             reset => reset,
+            replaces => request.credential_attempts > 1,
         };
         let ctx = minijinja::context! { ..extra, ..self.context(request, "") };
         let rendered = self.templates.render("datos-de-acceso", &ctx)?;

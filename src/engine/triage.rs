@@ -117,6 +117,9 @@ impl Engine {
                 let reason = s.problems.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n");
                 Triage::needs_info(reason, now)
             }
+            Some(kind) if request.credentials_for.is_some() => {
+                return self.resume_credentials(request, kind, now);
+            }
             Some(kind) => return self.authorize_and_plan(request, kind, now),
             None => Triage::needs_info("Falta el tipo de solicitud".into(), now),
         }))
@@ -224,6 +227,44 @@ impl Engine {
             }
         }
         Ok(Some(self.planned(request, kind, plan, &grant, today, now)))
+    }
+
+    /// A request whose account was made but whose access data bounced, fixed by the requester:
+    /// authorized again as it reads now (a new response may come from someone else), then
+    /// straight to the credential step: a new password, to the corrected address.
+    fn resume_credentials(
+        &mut self,
+        request: &Request,
+        kind: Kind,
+        now: Timestamp,
+    ) -> Result<Option<Triage>, EngineError> {
+        let Some(account) = request.credentials_for.clone() else { return Ok(None) };
+        let snapshot = match self.directory.snapshot_for(request, &self.layout) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                log_directory_error(&e, "cannot read the directory; the request waits");
+                return Ok(None);
+            }
+        };
+        let Some(matrix) = &self.matrix else { return Ok(None) };
+        let today = self.today(now);
+        let grant = match authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today) {
+            Ok(grant) => grant,
+            Err(refusal) => return Ok(Some(Triage::refused(refusal, now))),
+        };
+        let plan = Plan {
+            ops: vec![DirectoryOp::ResetPassword { sam: account.clone() }],
+            sends_credentials: true,
+            account,
+            ..Plan::default()
+        };
+        let note = format!(
+            "autorizada ({grant}); la cuenta ya existe: se envían sus datos de acceso (contraseña nueva)"
+        );
+        Ok(Some(Triage::decided(
+            State::Executing { plan, attempts: 0, retry_at: None, released: false },
+            note,
+        )))
     }
 
     /// Where a reset's temporary password may go: the personal address on record for the

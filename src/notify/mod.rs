@@ -221,6 +221,7 @@ pub fn sample_context() -> Value {
         sla_hours => 10, due => "", effective_date => "", return_date => "", detail => "…",
         subject => "…", service_request_procedure => "…", credentials_sent => true,
         personal_email_masked => "m***@gmail.com", password => "Xy7#example", dry_run => false, reset => false,
+        replaces => false,
     }
 }
 

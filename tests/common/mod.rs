@@ -9,6 +9,7 @@
 pub mod ad;
 pub mod case;
 pub mod sheets;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 
