@@ -455,6 +455,16 @@ impl Sections {
 
     /// `[mail]`: the transport and the folders it names.
     fn mail_problems(&self, p: &mut Vec<String>) {
+        if self.mail.transport == MailTransport::File
+            && self.directory.mode == DirectoryMode::Ldap
+            && !self.mail.allow_credentials_in_spool
+        {
+            p.push(
+                "[mail] transport = \"file\" with [directory] mode = \"ldap\" would write real temporary passwords \
+                 into clear .eml files: use transport = \"smtp\", or write allow_credentials_in_spool = true to accept it"
+                    .into(),
+            );
+        }
         let mail = &self.mail;
         match mail.transport {
             MailTransport::File if mail.spool_dir.is_none() => {
@@ -606,6 +616,25 @@ mod tests {
         let with_user =
             smtp("smtp.office365.com", "starttls").replace("[mail]\n", "[mail]\nsmtp_username = \"x\"\n");
         assert!(Config::parse(&with_user, &demo()).is_err(), "a user without a password");
+    }
+
+    #[test]
+    fn a_real_directory_with_the_file_transport_is_refused_unless_accepted() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let ldap = text.replace(
+            "mode = \"dry-run\"\nsnapshot_path = \"directorio.json\"",
+            "mode = \"ldap\"\nurl = \"ldaps://dc1.upme.gov.co\"\nca_file = \"directorio.json\"\nbind_dn = \"svc\"\nbind_password = \"directorio.json\"\nbase_dn = \"DC=upme,DC=gov,DC=co\"",
+        );
+        let ConfigError::Invalid { problems, .. } = Config::parse(&ldap, &demo()).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("clear .eml files"), "{problems:?}");
+        let accepted = ldap.replace(
+            "spool_dir = \"var/correo\"",
+            "spool_dir = \"var/correo\"\nallow_credentials_in_spool = true",
+        );
+        assert!(Config::parse(&accepted, &demo()).is_ok());
     }
 
     #[test]

@@ -280,6 +280,10 @@ pub struct MailConfig {
     pub transport: MailTransport,
     /// Folder of `.eml` files (file transport).
     pub spool_dir: Option<PathBuf>,
+    /// The file transport with `[directory] mode = "ldap"` writes real temporary passwords into
+    /// clear files: refused unless this says `true` (say why in a comment).
+    #[serde(default)]
+    pub allow_credentials_in_spool: bool,
     /// SMTP server (smtp transport).
     pub smtp_host: Option<String>,
     /// Default 587 (STARTTLS); 465 for implicit TLS.

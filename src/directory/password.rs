@@ -12,31 +12,81 @@ const SYMBOLS: &[u8] = b"#%+-=?@_";
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
+/// The longest password drawn (AD accepts up to 256 characters).
+const MAX_LEN: usize = 256;
+/// Draws before giving up on avoiding the account's names: each draw fails with a probability
+/// far below one in a hundred, so this many never all fail in practice.
+const MAX_DRAWS: usize = 64;
+
 impl Password {
-    /// A new random password of `len` characters (at least 12) with every character class.
+    /// A new random password of `len` characters (12 to 256) with every character class.
     pub fn generate(len: usize) -> Result<Password, getrandom::Error> {
-        let len = len.max(12);
+        Password::generate_avoiding(len, &[])
+    }
+
+    /// As [`Password::generate`], and meeting AD's complexity rule: no run of three or more
+    /// characters of `names` (the account name, the words of the display name), in any case.
+    pub fn generate_avoiding(len: usize, names: &[&str]) -> Result<Password, getrandom::Error> {
+        let len = len.clamp(12, MAX_LEN);
+        let forbidden: Vec<String> = names
+            .iter()
+            .flat_map(|n| n.split(|c: char| !c.is_alphanumeric()))
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_lowercase)
+            .collect();
+        let mut last = Password::draw(len)?;
+        for _ in 1..MAX_DRAWS {
+            let lower = last.0.to_lowercase();
+            if !forbidden.iter().any(|w| lower.contains(w.as_str())) {
+                break;
+            }
+            last = Password::draw(len)?;
+        }
+        Ok(last)
+    }
+
+    /// One draw: every character by rejection of single bytes (each equally likely, bounded
+    /// time for any length), then any class still missing put in at a random place.
+    fn draw(len: usize) -> Result<Password, getrandom::Error> {
         let classes = [UPPER, LOWER, DIGITS, SYMBOLS];
-        loop {
-            let mut bytes = vec![0u8; len];
-            getrandom::fill(&mut bytes)?;
-            // Rejection sampling keeps every character equally likely.
-            let all: Vec<u8> = classes.concat();
-            let limit = 256 - (256 % all.len());
-            let chars: Vec<u8> = bytes
-                .iter()
-                .filter(|&&b| (b as usize) < limit)
-                .map(|&b| all[b as usize % all.len()])
-                .collect();
-            if chars.len() == len && classes.iter().all(|class| chars.iter().any(|c| class.contains(c))) {
-                return Ok(Password(String::from_utf8_lossy(&chars).into_owned()));
+        let all: Vec<u8> = classes.concat();
+        let mut chars: Vec<u8> = (0..len).map(|_| pick(&all)).collect::<Result<_, _>>()?;
+        // Four distinct places, one per class, so that no class overwrites another.
+        let mut places: Vec<usize> = Vec::with_capacity(classes.len());
+        while places.len() < classes.len() {
+            let at = pick_index(len)?;
+            if !places.contains(&at) {
+                places.push(at);
             }
         }
+        for (class, at) in classes.iter().zip(places) {
+            if !chars.iter().any(|c| class.contains(c)) {
+                chars[at] = pick(class)?;
+            }
+        }
+        Ok(Password(String::from_utf8_lossy(&chars).into_owned()))
     }
 
     /// The password itself, for the directory and the access-data message only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// One of `set`, uniformly: random bytes above the largest multiple of its size are drawn again.
+fn pick(set: &[u8]) -> Result<u8, getrandom::Error> {
+    Ok(set[pick_index(set.len())?])
+}
+
+/// A uniform index below `n` (1 to 256).
+fn pick_index(n: usize) -> Result<usize, getrandom::Error> {
+    let limit = 256 - (256 % n);
+    loop {
+        let mut b = [0u8; 1];
+        getrandom::fill(&mut b)?;
+        if usize::from(b[0]) < limit {
+            return Ok(usize::from(b[0]) % n);
+        }
     }
 }
 
@@ -61,5 +111,23 @@ mod tests {
         assert!(a.expose().chars().any(|c| c.is_ascii_digit()));
         assert_eq!(format!("{a:?}"), "**REDACTED**");
         assert_eq!(Password::generate(4).unwrap().expose().len(), 12);
+    }
+
+    #[test]
+    fn every_length_up_to_256_has_every_class_and_none_of_the_names() {
+        let names = ["ana.perez", "Ana María Pérez Gómez"];
+        for len in 8..=300 {
+            let p = Password::generate_avoiding(len, &names).unwrap();
+            let text = p.expose();
+            assert_eq!(text.len(), len.clamp(12, 256), "{len}");
+            assert!(text.chars().any(|c| c.is_ascii_uppercase()), "{len}");
+            assert!(text.chars().any(|c| c.is_ascii_lowercase()), "{len}");
+            assert!(text.chars().any(|c| c.is_ascii_digit()), "{len}");
+            assert!(text.chars().any(|c| "#%+-=?@_".contains(c)), "{len}");
+            let lower = text.to_lowercase();
+            for word in ["ana.perez", "ana", "maría", "perez", "gómez"] {
+                assert!(!lower.contains(word), "{len}: {text} holds {word}");
+            }
+        }
     }
 }

@@ -144,7 +144,12 @@ impl Engine {
                 Ok(n) => n,
                 Err(e) => return self.directory_failed(report, request, plan, attempts, released, e, now),
             };
-            Some(Password::generate(length).map_err(|e| EngineError::Random(e.to_string()))?)
+            let display = request.submission.full_name();
+            let avoid = [plan.account.as_str(), display.as_str()];
+            Some(
+                Password::generate_avoiding(length, &avoid)
+                    .map_err(|e| EngineError::Random(e.to_string()))?,
+            )
         } else {
             None
         };
