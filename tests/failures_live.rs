@@ -81,3 +81,37 @@ fn bounced_access_data_resume_at_the_credential_step() {
         assert!(bind.contains("data 773"), "{bind}");
     }
 }
+
+/// AD's own way of writing a name: `CN=Pérez\, Ana`. Moved whole, not split at its comma.
+#[test]
+fn a_transfer_of_an_account_whose_cn_holds_a_comma_moves_it() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let l = letters(&u);
+    let mut case =
+        Case::new(&ad, &[create_row(&u, "Funcionario", "Ana", &format!("Coma{l}"), "Energía", &[])], "");
+    case.engine.cycle(t(0)).unwrap();
+    let sam = case.request(2).account.clone().unwrap();
+    let dn = ad.user(&sam).unwrap().dn;
+    let rdn = format!("CN=Coma{l}\\, Ana");
+    ad.admin().modifydn(&dn, &rdn, true, None).unwrap().success().unwrap();
+    let renamed = ad.user(&sam).unwrap();
+    assert!(renamed.dn.starts_with(&format!("CN=Coma{l}\\, Ana,OU=Energia")), "{}", renamed.dn);
+
+    append(
+        &case,
+        &[common::case::kind_row(
+            "talentohumano@upme.test",
+            "Traslado de dependencia",
+            &sam,
+            &[("department", "Planeación"), ("effective_date", "27/11/2026")],
+        )],
+    );
+    case.engine.cycle(t(10)).unwrap();
+    let r = case.request(3);
+    assert_eq!(r.state.name(), StateName::Closed, "{}", r.state.reason());
+    let moved = ad.user(&sam).unwrap();
+    assert_eq!(moved.dn, format!("CN=Coma{l}\\, Ana,OU=Planeacion,OU=Funcionarios,{}", ad.users_ou()));
+    assert_eq!(moved.get("department"), "Planeación");
+    assert_eq!(moved.groups(), ["GG-Planeacion", "GG-Todos"]);
+}

@@ -519,11 +519,9 @@ pub fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Whether `dn` is `base` or below it, comparing case-insensitively and ignoring spaces after commas.
+/// Whether `dn` is `base` or below it (RFC 4514: escapes honoured, case and spacing ignored).
 pub fn dn_within(dn: &str, base: &str) -> bool {
-    let norm = |s: &str| s.split(',').map(|p| p.trim().to_lowercase()).collect::<Vec<_>>();
-    let (dn, base) = (norm(dn), norm(base));
-    dn.len() >= base.len() && dn[dn.len() - base.len()..] == base[..]
+    crate::directory::dn::within(dn, base)
 }
 
 fn typed<T: DeserializeOwned>(

@@ -233,8 +233,8 @@ impl Layout {
     /// (`[directory.ous]`, `[directory.department_ous]`), else by its `employeeType`.
     pub fn holder_of(&self, account: &Account) -> Option<HolderType> {
         let ous = &self.config.ous;
-        let parent = account.dn.split_once(',').map_or("", |(_, p)| p);
-        let in_ou = |ou: &str| dn_within(parent, ou);
+        let parent = super::dn::parent(&account.dn);
+        let in_ou = |ou: &str| super::dn::within(parent, ou);
         if in_ou(&ous.contractor) {
             Some(HolderType::Contractor)
         } else if in_ou(&ous.institutional) {
@@ -377,8 +377,7 @@ fn transfer(
     }
     let holder = layout.holder_of(account).or(s.holder_type).unwrap_or(HolderType::Employee);
     let to_ou = layout.ou_for(holder, &s.department);
-    let current_ou = account.dn.split_once(',').map_or("", |(_, parent)| parent);
-    if !current_ou.eq_ignore_ascii_case(to_ou) {
+    if !super::dn::equal(super::dn::parent(&account.dn), to_ou) {
         ops.push(DirectoryOp::Move { sam: sam.clone(), to_ou: to_ou.to_string() });
     }
     let new_groups = layout.groups_for(&s.department, &s.groups)?;
@@ -573,8 +572,7 @@ fn reactivate(
         ops.push(DirectoryOp::SetAttributes { sam: sam.clone(), changes });
     }
     let to_ou = layout.ou_for(holder, &s.department);
-    let current_ou = old.dn.split_once(',').map_or("", |(_, parent)| parent);
-    if !current_ou.eq_ignore_ascii_case(to_ou) {
+    if !super::dn::equal(super::dn::parent(&old.dn), to_ou) {
         ops.push(DirectoryOp::Move { sam: sam.clone(), to_ou: to_ou.to_string() });
     }
     if old.expires != expires {

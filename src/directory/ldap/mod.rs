@@ -361,7 +361,7 @@ impl Ldap {
             groups: e
                 .attrs
                 .get("memberOf")
-                .map(|v| v.iter().map(|dn| first_rdn_value(dn)).collect())
+                .map(|v| v.iter().map(|dn| super::dn::first_value(dn)).collect())
                 .unwrap_or_default(),
             admin_count: one("adminCount") == "1",
             guid,
@@ -532,29 +532,6 @@ fn guid_dn(account: &Account) -> String {
     if account.guid.is_empty() { account.dn.clone() } else { format!("<GUID={}>", account.guid) }
 }
 
-fn dn_equal(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.split(',').map(|p| p.trim().to_lowercase()).collect::<Vec<_>>();
-    norm(a) == norm(b)
-}
-
-/// `CN=Grupo\, X,OU=…` → `Grupo, X`.
-fn first_rdn_value(dn: &str) -> String {
-    let mut out = String::new();
-    let mut chars = dn.split_once('=').map_or("", |(_, v)| v).chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            ',' => break,
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The `objectGUID` bytes in AD's string form (first three fields little-endian).
 pub fn guid_string(b: &[u8]) -> String {
     if b.len() != 16 {
@@ -609,8 +586,8 @@ mod tests {
         let b =
             [0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
         assert_eq!(guid_string(&b), "00112233-4455-6677-8899-aabbccddeeff");
-        assert_eq!(first_rdn_value("CN=Grupo\\, Energía,OU=Grupos,DC=x"), "Grupo, Energía");
-        assert_eq!(first_rdn_value("CN=GG-Todos,OU=Grupos"), "GG-Todos");
+        assert_eq!(super::super::dn::first_value("CN=Grupo\\, Energía,OU=Grupos,DC=x"), "Grupo, Energía");
+        assert_eq!(super::super::dn::first_value("CN=GG-Todos,OU=Grupos"), "GG-Todos");
     }
 
     #[test]

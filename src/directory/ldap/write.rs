@@ -128,11 +128,10 @@ impl Ldap {
         if !layout.config.managed_ous.iter().any(|m| dn_within(to_ou, m)) {
             return Err(LdapError::Refused(format!("«{to_ou}» is outside the managed OUs")));
         }
-        let parent = account.dn.split_once(',').map_or("", |(_, p)| p);
-        if dn_equal(parent, to_ou) {
+        if super::super::dn::equal(super::super::dn::parent(&account.dn), to_ou) {
             return Ok(());
         }
-        let rdn = account.dn.split_once(',').map_or(account.dn.as_str(), |(r, _)| r).to_string();
+        let rdn = super::super::dn::first_rdn(&account.dn).to_string();
         let target = guid_dn(&account);
         let to = to_ou.to_string();
         self.write(format!("modrdn {sam}: to {to_ou}"), &account.dn, "modifydn", |c| {
@@ -194,7 +193,7 @@ impl Ldap {
             self.set_password(&existing, password)?;
             return self.set_disabled(sam, false, layout);
         }
-        let ou = dn.split_once(',').map_or("", |(_, p)| p);
+        let ou = super::super::dn::parent(dn);
         if !layout.config.managed_ous.iter().any(|m| dn_within(ou, m)) {
             return Err(LdapError::Refused(format!("«{dn}» is outside the managed OUs")));
         }
