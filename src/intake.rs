@@ -478,12 +478,72 @@ pub fn check_department(map: &ColumnMap, row: u32, s: &mut Submission, departmen
     }
 }
 
-/// Reads one response row. Never fails: what is wrong is listed in `problems`.
+/// Bytes of one stored answer; the rest is cut, with a visible mark. Free text (*Observaciones*,
+/// extra columns) is the reason: a pasted page must not become part of every record.
+pub const MAX_ANSWER_BYTES: usize = 2000;
+/// Bytes of all the extra columns of a row together.
+const MAX_EXTRA_BYTES: usize = 8000;
+
+/// Reads one response row. Never fails: what is wrong is listed in `problems`. Every answer is
+/// kept up to [`MAX_ANSWER_BYTES`] (checks see it whole), so that no stored record grows past
+/// what one row can hold.
+pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
+    let mut s = read_row(map, row, cells);
+    for answer in [
+        &mut s.requester,
+        &mut s.kind_answer,
+        &mut s.given_names,
+        &mut s.surnames,
+        &mut s.id_type,
+        &mut s.id_number,
+        &mut s.personal_email,
+        &mut s.department,
+        &mut s.title,
+        &mut s.manager_email,
+        &mut s.contract_number,
+        &mut s.account,
+        &mut s.notes,
+    ] {
+        cut(answer, MAX_ANSWER_BYTES);
+    }
+    for g in &mut s.groups {
+        cut(g, MAX_ANSWER_BYTES);
+    }
+    s.groups.truncate(64);
+    let mut budget = MAX_EXTRA_BYTES;
+    s.extra.retain(|header, value| {
+        let keep = budget > header.len();
+        budget = budget.saturating_sub(header.len());
+        cut(value, MAX_ANSWER_BYTES.min(budget));
+        budget = budget.saturating_sub(value.len());
+        keep
+    });
+    for p in &mut s.problems {
+        cut(&mut p.reason, MAX_ANSWER_BYTES);
+    }
+    s
+}
+
+/// Cuts `text` to about `max` bytes at a character boundary, saying how much was left out.
+fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max.saturating_sub(64);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let left_out = text[end..].chars().count();
+    text.truncate(end);
+    text.push_str(&format!(" … [recortado: {left_out} caracteres más]"));
+}
+
+/// Reads one response row, every answer whole.
 ///
 /// It reads best as one: a flat walk down the form's fields in their order, each read, checked
 /// and stored in a few lines, with the checks that tie two fields together (the kind and the
 /// fields it needs, contract dates) after them; splitting it would only scatter the table.
-pub fn parse_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
+fn read_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     let mut r = RowReader { map, cells, row, problems: Vec::new() };
     let mut s = Submission::default();
 

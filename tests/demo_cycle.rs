@@ -397,3 +397,38 @@ fn a_renamed_required_column_stops_ingestion_but_not_the_daemon() {
     let alerts: Vec<_> = demo.mails().into_iter().filter(|m| m.to.contains("infraestructura@")).collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
 }
+
+/// A pasted book in *Observaciones*, and a row whose every cell is long: kept cut with a mark,
+/// and no stored record grows past 64 KiB.
+#[test]
+fn long_answers_are_cut_and_records_stay_small() {
+    let demo = Demo::new();
+    let text = demo.responses();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let book = "Observación larga. ".repeat(100_000 / 19 + 1)[..100_000].to_string();
+    // Row 2 with the book as its last cell (Observaciones).
+    let (rest, _) = lines[1].rsplit_once(',').unwrap();
+    let with_book = format!("{rest},\"{book}\"");
+    let every = std::iter::once("27/11/2026 08:00:00".to_string())
+        .chain((1..21).map(|_| format!("\"{}\"", "ñ".repeat(20_000))))
+        .collect::<Vec<_>>()
+        .join(",");
+    lines.push(with_book);
+    lines.push(every);
+    demo.write_responses(&(lines.join("\n") + "\n"));
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let requests = by_row(&engine);
+    let last = lines.len() as u32;
+    let notes = &requests[&(last - 1)].submission.notes;
+    assert!(notes.starts_with("Observación larga."), "{notes}");
+    assert!(notes.ends_with("caracteres más]"), "{}", &notes[notes.len() - 60..]);
+    assert!(notes.len() <= 2000, "{}", notes.len());
+    let largest = requests
+        .values()
+        .map(|r| (engine.store().raw_request(r.id).unwrap().unwrap().len(), r.row))
+        .max()
+        .unwrap();
+    println!("largest stored record: {} bytes (row {})", largest.0, largest.1);
+    assert!(largest.0 < 64 * 1024, "{largest:?}");
+}
