@@ -147,9 +147,14 @@ impl Changes {
         self.batch.insert(format!("k/{key}").as_bytes(), id.to_string().as_bytes());
     }
 
-    /// Remembers that an alert was raised, so it is raised once.
-    pub fn mark_alert(&mut self, key: &str) {
-        self.batch.insert(format!("m/alert/{key}").as_bytes(), &[][..]);
+    /// Remembers when the alert of a condition was last sent, in the episode that goes on.
+    pub fn mark_alert(&mut self, key: &str, sent: Timestamp) {
+        self.batch.insert(format!("m/alert/{key}").as_bytes(), &sent.as_second().to_be_bytes()[..]);
+    }
+
+    /// The condition's episode is over: its next start alerts again.
+    pub fn clear_alert(&mut self, key: &str) {
+        self.batch.remove(format!("m/alert/{key}").as_bytes());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -334,8 +339,13 @@ impl Store {
             .and_then(|v| String::from_utf8_lossy(&v).parse::<RequestId>().ok()))
     }
 
-    pub fn alert_raised(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.db.contains_key(format!("m/alert/{key}").as_bytes())?)
+    /// When the alert of a condition was last sent, while its episode goes on (an alert
+    /// recorded by an earlier version: at the start of time).
+    pub fn alert_sent(&self, key: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.db.get(format!("m/alert/{key}").as_bytes())?.map(|v| {
+            let secs = <[u8; 8]>::try_from(&v[..]).map_or(0, i64::from_be_bytes);
+            Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+        }))
     }
 
     pub fn message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError> {

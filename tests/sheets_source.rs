@@ -598,3 +598,40 @@ fn the_daemon_runs_a_cycle_from_the_spreadsheet_and_exits_cleanly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stdout.contains("32 registered, 0 edited, 51 messages sent, 13 open"), "{stdout}");
 }
+
+/// Lost access is told when it starts, again when it comes back after being restored, and
+/// as a reminder once a day while it lasts.
+#[test]
+fn the_alert_for_lost_access_comes_once_per_episode() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    emu.set_rows(demo_rows(&demo));
+    use_sheet(&demo, &emu, None, "service-account", "");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let alerts = || -> usize {
+        demo.mails()
+            .into_iter()
+            .filter(|m| m.to.contains("infraestructura@") && m.subject.contains("No se pueden leer"))
+            .count()
+    };
+    let poll = |engine: &mut Engine, minutes: i64| {
+        engine.cycle(at(T0) + SignedDuration::from_mins(minutes)).unwrap()
+    };
+    emu.set_shared(false);
+    for minute in 0..=30 {
+        poll(&mut engine, minute);
+    }
+    assert_eq!(alerts(), 1, "lost: told once");
+    emu.set_shared(true);
+    let registered: usize = (31..=60).map(|minute| poll(&mut engine, minute).registered).sum();
+    assert_eq!(registered, 32);
+    emu.set_shared(false);
+    for minute in 61..=90 {
+        poll(&mut engine, minute);
+    }
+    assert_eq!(alerts(), 2, "lost again: told again");
+    // Still lost a day later: a reminder.
+    poll(&mut engine, 61 + 24 * 60);
+    poll(&mut engine, 62 + 24 * 60 + 10);
+    assert_eq!(alerts(), 3, "a reminder after 24 hours");
+}

@@ -309,6 +309,9 @@ pub struct MailConfig {
     pub service_desk: String,
     /// Administrators: alerts that need an operator.
     pub administrators: Vec<String>,
+    /// Hours after which an alert is sent again while its condition lasts. Default 24.
+    #[serde(default = "default_alert_repeat_hours")]
+    pub alert_repeat_hours: u32,
     /// What requesters are told to use for requests that are not about accounts.
     #[serde(default = "default_service_request_procedure")]
     pub service_request_procedure: String,
@@ -318,6 +321,10 @@ pub struct MailConfig {
 
 fn default_service_request_procedure() -> String {
     "el procedimiento de Gestión de solicitudes de servicios de TI (mesa de servicio)".into()
+}
+
+fn default_alert_repeat_hours() -> u32 {
+    24
 }
 
 fn default_smtp_timeout_secs() -> u64 {

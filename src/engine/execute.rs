@@ -319,7 +319,9 @@ impl Engine {
             request.id,
             request.id
         );
-        self.alert(&mut changes, &format!("Solicitud {} fallida", request.id), &body, now)?;
+        // Each failure is its own episode: failing again after a retry is told again.
+        let episode = format!("failed/{}/{}", request.id, request.history.len());
+        self.alert_on(&mut changes, &episode, &format!("Solicitud {} fallida", request.id), &body, now)?;
         self.store.commit(changes)?;
         Ok(())
     }

@@ -5,6 +5,7 @@
 use jiff::{SignedDuration, Timestamp};
 use tracing::{error, info, info_span, warn};
 
+use super::mail::Condition;
 use super::{CycleReport, Engine, EngineError, Move, cover_key, log_directory_error};
 use crate::intake::{self, ColumnMap};
 use crate::policy::Matrix;
@@ -27,6 +28,7 @@ impl Engine {
     pub fn ingest(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
         match self.read_source(now, report) {
             Err(EngineError::Source(SourceError::Sheet(e))) => self.source_failed(e, now, report),
+            Ok(()) if report.source_error.is_none() => self.condition_cleared(Condition::Source),
             other => other,
         }
     }
@@ -64,6 +66,7 @@ impl Engine {
         if let Some(reason) = halt {
             return self.halt_ingestion(reason, now, report);
         }
+        self.condition_cleared(Condition::Halted)?;
         for (id, row) in edits {
             if self.store.request(id)?.is_some_and(|r| r.is_open()) {
                 self.edit(&map, id, row, now, report)?;
@@ -160,7 +163,7 @@ impl Engine {
             "{reason}.\n\nNo se registra ni se cambia ninguna solicitud a partir de {source} hasta que las filas vuelvan a su lugar \
              (deshaga el cambio en la hoja de respuestas). Las solicitudes ya registradas siguen su curso."
         );
-        self.alert_now("Lectura de respuestas detenida", &body, now)?;
+        self.alert_condition(Condition::Halted, "Lectura de respuestas detenida", &body, now)?;
         report.halted = Some(reason);
         Ok(())
     }
@@ -175,10 +178,18 @@ impl Engine {
     ) -> Result<Option<ColumnMap>, EngineError> {
         let header = self.source.header(now)?;
         match ColumnMap::new(&header, &self.config.form.columns) {
-            Ok(map) => Ok(Some(map)),
+            Ok(map) => {
+                self.condition_cleared(Condition::Columns)?;
+                Ok(Some(map))
+            }
             Err(missing) => {
                 error!(source = %self.source.describe(), "ingestion stopped: {missing}");
-                self.alert_now("Faltan columnas en el formulario", &missing.to_string(), now)?;
+                self.alert_condition(
+                    Condition::Columns,
+                    "Faltan columnas en el formulario",
+                    &missing.to_string(),
+                    now,
+                )?;
                 report.source_error = Some(missing.to_string());
                 Ok(None)
             }
@@ -196,7 +207,7 @@ impl Engine {
                 match Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells))) {
                     Ok(matrix) => {
                         self.matrix = Some(matrix);
-                        return Ok(());
+                        return self.condition_cleared(Condition::Matrix);
                     }
                     Err(e) => e.to_string(),
                 }
@@ -216,7 +227,7 @@ impl Engine {
                 "No se registra ninguna solicitud hasta que se corrija."
             }
         );
-        self.alert_now("Matriz de autorizadores no válida", &body, now)?;
+        self.alert_condition(Condition::Matrix, "Matriz de autorizadores no válida", &body, now)?;
         if self.matrix.is_none() {
             report.source_error = Some(format!("the authorizer matrix is not valid: {problem}"));
         }
@@ -270,7 +281,7 @@ impl Engine {
                     "cuentas no puede leer las respuestas del formulario ({source}):\n\n{e}\n\n\
                      Las solicitudes nuevas esperan hasta que se corrija; las ya registradas siguen su curso."
                 );
-                self.alert_now("No se pueden leer las respuestas", &body, now)?;
+                self.alert_condition(Condition::Source, "No se pueden leer las respuestas", &body, now)?;
             }
         }
         report.source_error = Some(e.to_string());

@@ -2,8 +2,8 @@
 //! outbox, rendered from the Spanish templates and delivered with retries; the access data,
 //! which holds a password, sent at once and never stored; alerts to the administrators.
 
-use jiff::Timestamp;
 use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
 use minijinja::Value;
 use tracing::{error, warn};
 
@@ -203,12 +203,48 @@ impl Engine {
         now: Timestamp,
     ) -> Result<(), EngineError> {
         let key = row_hash(&[subject.to_string(), body.to_string()]);
-        if self.store.alert_raised(&key)? {
+        self.alert_on(changes, &key, subject, body, now)
+    }
+
+    /// Queues the alert of a lasting `condition` (see [`Condition`]): when it starts, then as a
+    /// reminder every `alert_repeat_hours` while it lasts; [`Engine::condition_cleared`] ends it.
+    pub(super) fn alert_condition(
+        &self,
+        condition: Condition,
+        subject: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let mut changes = Changes::new();
+        self.alert_on(&mut changes, condition.key(), subject, body, now)?;
+        Ok(self.store.commit(changes)?)
+    }
+
+    /// The condition is over: the next time it starts is a new episode, told again.
+    pub(super) fn condition_cleared(&self, condition: Condition) -> Result<(), EngineError> {
+        if self.store.alert_sent(condition.key())?.is_none() {
             return Ok(());
         }
-        changes.mark_alert(&key);
+        let mut changes = Changes::new();
+        changes.clear_alert(condition.key());
+        Ok(self.store.commit(changes)?)
+    }
+
+    pub(super) fn alert_on(
+        &self,
+        changes: &mut Changes,
+        key: &str,
+        subject: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let repeat = SignedDuration::from_hours(i64::from(self.config.mail.alert_repeat_hours.max(1)));
+        if self.store.alert_sent(key)?.is_some_and(|sent| now.duration_since(sent) < repeat) {
+            return Ok(());
+        }
+        changes.mark_alert(key, now);
         let message = OutboxMessage::new(
-            format!("alerta.{key}"),
+            format!("alerta.{key}.{}", now.as_second()),
             None,
             MessageKind::Alert,
             self.config.mailboxes.administrators.iter().map(ToString::to_string).collect(),
@@ -218,11 +254,28 @@ impl Engine {
         changes.put_message(&message);
         Ok(())
     }
+}
 
-    /// An alert on its own, made durable at once.
-    pub(super) fn alert_now(&self, subject: &str, body: &str, now: Timestamp) -> Result<(), EngineError> {
-        let mut changes = Changes::new();
-        self.alert(&mut changes, subject, body, now)?;
-        Ok(self.store.commit(changes)?)
+/// Conditions that last, alerted once per episode (and reminded while they last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Condition {
+    /// The responses cannot be read (access, key, spreadsheet id).
+    Source,
+    /// Rows were moved or deleted: ingestion stopped.
+    Halted,
+    /// The form lost a required column.
+    Columns,
+    /// The authorizer matrix's tab is not valid.
+    Matrix,
+}
+
+impl Condition {
+    fn key(self) -> &'static str {
+        match self {
+            Condition::Source => "condition/source",
+            Condition::Halted => "condition/halted",
+            Condition::Columns => "condition/columns",
+            Condition::Matrix => "condition/matrix",
+        }
     }
 }
