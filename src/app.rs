@@ -332,9 +332,15 @@ fn check(path: &Path, offline: bool) -> Result<()> {
     if offline {
         return Ok(());
     }
+    check_online(&config, source)
+}
+
+/// The checks that need the network: the directory's bind and password policy, the sheet's
+/// header, the matrix's tab.
+fn check_online(config: &Config, mut source: Option<crate::source::Source>) -> Result<()> {
     match config.directory.mode {
         crate::config::DirectoryMode::Ldap => {
-            let settings = crate::directory::ldap::LdapSettings::from_config(&config)?;
+            let settings = crate::directory::ldap::LdapSettings::from_config(config)?;
             let url = settings.url.clone();
             let tz = config.calendar.time_zone().clone();
             let mut ldap = crate::directory::ldap::Ldap::new(settings, tz);
@@ -360,7 +366,7 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         );
     }
     if let Some(source) = &source
-        && let Some(mut tab) = crate::source::matrix_sheet(&config, source)?
+        && let Some(mut tab) = crate::source::matrix_sheet(config, source)?
     {
         let (header, rows) =
             tab.read_all(now()).with_context(|| format!("[authorizers] {}", tab.describe()))?;

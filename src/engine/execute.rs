@@ -168,52 +168,24 @@ impl Engine {
             changes.record_disables(now, request.id, limited);
         }
         if let Some(password) = password {
-            let sent = self.send_access_data(&request, &plan, &password)?;
-            let step = match sent {
-                Ok(to) => {
-                    let masked = notify::mask_email(&to);
-                    request.note(Actor::Daemon, format!("datos de acceso enviados a {masked}"), now);
-                    request.credentials_sent_to = Some(masked);
-                    // A new or returning account's personal address is the one on record for
-                    // its later resets (a reset sends only to it).
-                    if plan.credentials_to.is_none() && to == request.submission.personal_email {
-                        changes.set_personal_address(&plan.account, &to);
-                    }
-                    None
+            match self.send_credentials(
+                &mut request,
+                &plan,
+                &password,
+                attempts,
+                released,
+                &mut changes,
+                now,
+            )? {
+                Credentials::Sent => {}
+                Credentials::Then(step) => {
+                    self.record(&mut changes, report, &mut request, step, now)?;
+                    self.store.commit(changes)?;
+                    return Ok(());
                 }
-                Err(e) if e.is_transient() => {
-                    let attempts = attempts + 1;
-                    warn!(error = %e, attempts, "access data not sent; will set a new password and retry");
-                    let retry_at = Some(now + backoff(attempts));
-                    let retry = State::Executing { plan: plan.clone(), attempts, retry_at, released };
-                    Some(Move::daemon(
-                        retry,
-                        format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
-                    ))
-                }
-                Err(e) if !e.is_bad_address() => {
-                    // The mail set-up, not the address, is wrong: an operator must act.
-                    error!(error = %e, "access data cannot be sent; an administrator must look");
-                    let reason = format!("no se pudieron enviar los datos de acceso: {e}");
+                Credentials::Fail(reason) => {
                     return self.fail(changes, report, request, plan, attempts + 1, reason, now);
                 }
-                Err(e) => {
-                    warn!(error = %e, "access data undeliverable; asking the requester");
-                    // The account exists now: after the fix, only its access data are pending.
-                    request.credentials_for = Some(plan.account.clone());
-                    Some(needs_info(
-                        format!(
-                            "No fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
-                            request.submission.personal_email
-                        ),
-                        now,
-                    ))
-                }
-            };
-            if let Some(step) = step {
-                self.record(&mut changes, report, &mut request, step, now)?;
-                self.store.commit(changes)?;
-                return Ok(());
             }
         }
         let domain = &self.config.directory.domain;
@@ -232,6 +204,62 @@ impl Engine {
         self.store.commit(changes)?;
         info!(account = %plan.account, "carried out");
         Ok(())
+    }
+
+    /// The last part of the credential step: the access data sent to the personal address.
+    /// What came of it: sent, a move to record (a retry, or back to the requester), or a
+    /// failure an operator must look at.
+    #[allow(clippy::too_many_arguments)]
+    fn send_credentials(
+        &self,
+        request: &mut Request,
+        plan: &Plan,
+        password: &Password,
+        attempts: u32,
+        released: bool,
+        changes: &mut Changes,
+        now: Timestamp,
+    ) -> Result<Credentials, EngineError> {
+        Ok(match self.send_access_data(request, plan, password)? {
+            Ok(to) => {
+                let masked = notify::mask_email(&to);
+                request.note(Actor::Daemon, format!("datos de acceso enviados a {masked}"), now);
+                request.credentials_sent_to = Some(masked);
+                // A new or returning account's personal address is the one on record for its
+                // later resets (a reset sends only to it).
+                if plan.credentials_to.is_none() && to == request.submission.personal_email {
+                    changes.set_personal_address(&plan.account, &to);
+                }
+                Credentials::Sent
+            }
+            Err(e) if e.is_transient() => {
+                let attempts = attempts + 1;
+                warn!(error = %e, attempts, "access data not sent; will set a new password and retry");
+                let retry_at = Some(now + backoff(attempts));
+                let retry = State::Executing { plan: plan.clone(), attempts, retry_at, released };
+                Credentials::Then(Move::daemon(
+                    retry,
+                    format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
+                ))
+            }
+            Err(e) if !e.is_bad_address() => {
+                // The mail set-up, not the address, is wrong: an operator must act.
+                error!(error = %e, "access data cannot be sent; an administrator must look");
+                Credentials::Fail(format!("no se pudieron enviar los datos de acceso: {e}"))
+            }
+            Err(e) => {
+                warn!(error = %e, "access data undeliverable; asking the requester");
+                // The account exists now: after the fix, only its access data are pending.
+                request.credentials_for = Some(plan.account.clone());
+                Credentials::Then(needs_info(
+                    format!(
+                        "No fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
+                        request.submission.personal_email
+                    ),
+                    now,
+                ))
+            }
+        })
     }
 
     /// Beyond the hourly limit of disables and deletions: `Held` until an administrator
@@ -325,6 +353,15 @@ impl Engine {
         self.store.commit(changes)?;
         Ok(())
     }
+}
+
+/// What sending the access data came to.
+enum Credentials {
+    Sent,
+    /// A move to record instead of the report: a retry, or back to the requester.
+    Then(Move),
+    /// A failure an operator must look at (the reason).
+    Fail(String),
 }
 
 /// What deciding a scheduled request again at its due time came to.
