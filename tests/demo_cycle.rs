@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use common::Demo;
 use cuentas::engine::Engine;
@@ -431,4 +432,28 @@ fn long_answers_are_cut_and_records_stay_small() {
         .unwrap();
     println!("largest stored record: {} bytes (row {})", largest.0, largest.1);
     assert!(largest.0 < 64 * 1024, "{largest:?}");
+}
+
+/// Google's two CSV downloads of the demo's responses, in Spanish and English locales
+/// (`tests/fixtures/csv/`: the form's own download, timestamps like `2026/11/23 8:02:11 a. m.
+/// GMT-5`; the sheet's `File → Download → CSV`, `23/11/2026 8:02:11` or month first
+/// `11/23/2026 8:02:11` with dates `12/1/2026`): the same submissions and states as the demo.
+#[test]
+fn both_google_csv_downloads_in_both_locales_read_as_the_demo() {
+    let (_demo, engine) = after_first_cycle();
+    let want = by_row(&engine);
+    for name in ["formulario-es.csv", "formulario-en.csv", "hoja-es.csv", "hoja-en.csv"] {
+        let demo = Demo::new();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/csv").join(name);
+        std::fs::copy(fixture, demo.path("respuestas.csv")).unwrap();
+        let mut engine = Engine::new(demo.config()).unwrap();
+        let report = engine.cycle(at(T0)).unwrap();
+        assert_eq!((report.registered, report.source_error), (32, None), "{name}");
+        let got = by_row(&engine);
+        for (row, w) in &want {
+            let g = &got[row];
+            assert_eq!(g.submission, w.submission, "{name}, row {row}");
+            assert_eq!(g.state.name(), w.state.name(), "{name}, row {row}: {}", g.state.reason());
+        }
+    }
 }

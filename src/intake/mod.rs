@@ -95,6 +95,16 @@ impl Field {
     }
 
     /// The Spanish header Google Forms writes for the default form.
+    /// The headers a form's export may give this field: the default (Spanish) one, and the one
+    /// Google writes itself when the form's owner works in English.
+    pub fn headers(self) -> &'static [&'static str] {
+        match self {
+            Field::SubmittedAt => &["Marca temporal", "Timestamp"],
+            Field::Requester => &["Dirección de correo electrónico", "Email Address"],
+            _ => &[],
+        }
+    }
+
     pub fn default_header(self) -> &'static str {
         match self {
             Field::SubmittedAt => "Marca temporal",
@@ -156,7 +166,9 @@ impl ColumnMap {
         let mut missing = Vec::new();
         for field in Field::ALL {
             let wanted = overrides.get(field.key()).map(String::as_str).unwrap_or(field.default_header());
-            match folded.iter().position(|h| *h == fold(wanted)) {
+            let also: &[&str] = if overrides.contains_key(field.key()) { &[] } else { field.headers() };
+            let found = folded.iter().position(|h| *h == fold(wanted) || also.iter().any(|a| *h == fold(a)));
+            match found {
                 Some(i) => {
                     index.insert(field, i);
                 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};
 
-use self::csv::CsvSource;
+use self::csv::{CsvDates, CsvSource};
 use self::sheet::{SheetError, SheetSettings, SheetSource};
 use crate::config::{Config, SourceConfig};
 use crate::intake::Field;
@@ -31,7 +31,7 @@ pub struct Page {
 /// Where the rows come from.
 pub enum Source {
     /// A response export, read again from the top at every cycle (it is a local file).
-    Csv { path: PathBuf, reader: Option<Box<CsvSource>> },
+    Csv { path: PathBuf, reader: Option<Box<CsvSource>>, dates: CsvDates },
     /// The response spreadsheet, through the Google Sheets API.
     Sheet(Box<SheetSource>),
 }
@@ -55,7 +55,18 @@ impl Source {
     /// first cycle.
     pub fn from_config(config: &Config) -> Result<Source, SourceError> {
         match &config.source {
-            SourceConfig::Csv { path } => Ok(Source::Csv { path: path.clone(), reader: None }),
+            SourceConfig::Csv { path } => {
+                let configured = config.form.columns.get(Field::SubmittedAt.key());
+                let headers: Vec<&str> = match configured {
+                    Some(h) => vec![h.as_str()],
+                    None => Field::SubmittedAt.headers().to_vec(),
+                };
+                let dates = CsvDates {
+                    timestamp_headers: headers.into_iter().map(crate::intake::fold).collect(),
+                    time_zone: config.calendar.time_zone().clone(),
+                };
+                Ok(Source::Csv { path: path.clone(), reader: None, dates })
+            }
             SourceConfig::GoogleSheet {
                 spreadsheet_id,
                 sheet,
@@ -109,8 +120,8 @@ impl Source {
     /// The header row.
     pub fn header(&mut self, now: Timestamp) -> Result<Vec<String>, SourceError> {
         match self {
-            Source::Csv { path, reader } => {
-                let csv = CsvSource::open(path)?;
+            Source::Csv { path, reader, dates } => {
+                let csv = CsvSource::open(path, dates)?;
                 let header = csv.header().to_vec();
                 *reader = Some(Box::new(csv));
                 Ok(header)
@@ -131,10 +142,10 @@ impl Source {
     /// Rows from `from` (included) on, a page at a time.
     pub fn page(&mut self, from: u32, now: Timestamp) -> Result<Page, SourceError> {
         match self {
-            Source::Csv { path, reader } => {
+            Source::Csv { path, reader, dates } => {
                 let mut csv = match reader.take() {
                     Some(r) if r.next_row() <= from => r,
-                    _ => Box::new(CsvSource::open(path)?),
+                    _ => Box::new(CsvSource::open(path, dates)?),
                 };
                 let mut rows = Vec::new();
                 while rows.len() < CSV_PAGE_ROWS {
@@ -159,10 +170,10 @@ impl Source {
     /// Just these rows (the edit check); a row past the end comes back with no cells.
     pub fn rows(&mut self, wanted: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SourceError> {
         match self {
-            Source::Csv { path, .. } => {
+            Source::Csv { path, dates, .. } => {
                 let set: std::collections::HashSet<u32> = wanted.iter().copied().collect();
                 let mut out = Vec::with_capacity(set.len());
-                for row in CsvSource::open(path)? {
+                for row in CsvSource::open(path, dates)? {
                     let row = row?;
                     if set.contains(&row.row) {
                         out.push(row);
