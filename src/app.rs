@@ -96,6 +96,12 @@ fn now() -> Timestamp {
     t.round(jiff::Unit::Second).unwrap_or(t)
 }
 
+/// The monotonic clock, for the watchdog's pace.
+#[allow(clippy::disallowed_methods)]
+fn monotonic() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 /// Starts logging: human format without timestamps under journald, or JSON.
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -394,6 +400,17 @@ async fn run(config: Config, once: bool) -> Result<()> {
     let mut watchdog_usec = 0;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
         .then(|| Duration::from_micros(watchdog_usec / 2));
+    if let Some(period) = watchdog {
+        // Fed from the work itself: a cycle that goes on (a long first import) keeps it fed, a
+        // cycle that hangs does not.
+        let mut last = monotonic();
+        engine.set_heartbeat(Box::new(move || {
+            if last.elapsed() >= period {
+                let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+                last = monotonic();
+            }
+        }));
+    }
     // READY once the store is open and the directory answered (or said why it did not).
     let (back, reachable) = tokio::task::spawn_blocking(move || {
         let reachable = engine.check_directory();

@@ -115,3 +115,78 @@ fn a_transfer_of_an_account_whose_cn_holds_a_comma_moves_it() {
     assert_eq!(moved.get("department"), "Planeación");
     assert_eq!(moved.groups(), ["GG-Planeacion", "GG-Todos"]);
 }
+
+/// A DC behind a firewall that drops everything (a listener that accepts and never answers),
+/// then a stopped one: responses are still registered and acknowledged, the directory is tried
+/// once per cycle, nothing fails in three hours, one alert; once it is back, everything is done.
+#[test]
+fn an_unreachable_directory_is_one_condition_waited_out() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let rows: Vec<String> = (0..20)
+        .map(|i| {
+            // Nine digits: a document number (with create_row's leading 9) of ten.
+            let v = format!("{}{i:02}", &u[u.len() - 7..]);
+            create_row(&v, "Funcionario", "Olga", &format!("Caida{}", letters(&v)), "Energía", &[])
+        })
+        .collect();
+    let case = Case::new(&ad, &rows, "timeout_secs = 2");
+    let config = case.dir.path().join("cuentas.toml");
+    let real = std::fs::read_to_string(&config).unwrap();
+    let point_at = |url: &str| std::fs::write(&config, real.replace(&ad.url, url)).unwrap();
+
+    // Silent: connections are accepted and held, nothing is ever written back.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("ldaps://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    point_at(&silent_url);
+    let mut case = case.reopen();
+    let report = case.engine.cycle(t(0)).unwrap();
+    assert_eq!(report.registered, 20);
+    assert!(connections.load(Ordering::SeqCst) <= 1, "one connect attempt in the cycle");
+    let acks = case.mails().into_iter().filter(|m| m.message_id.contains(".acuse@")).count();
+    assert_eq!(acks, 20, "every response acknowledged");
+    for (i, minutes) in [30, 60, 90].into_iter().enumerate() {
+        case.engine.cycle(t(minutes)).unwrap();
+        assert!(connections.load(Ordering::SeqCst) <= i + 2, "at most one attempt per cycle");
+    }
+
+    // Stopped: connections refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    point_at(&format!("ldaps://127.0.0.1:{closed}"));
+    let mut case = case.reopen();
+    for minutes in [120, 150, 180] {
+        case.engine.cycle(t(minutes)).unwrap();
+    }
+    let requests = case.requests();
+    assert_eq!(requests.len(), 20);
+    assert!(requests.iter().all(|r| r.state.name() == StateName::Received), "all waiting, none Failed");
+    let alerts: Vec<_> =
+        case.mails().into_iter().filter(|m| m.subject.contains("El directorio no responde")).collect();
+    assert_eq!(alerts.len(), 1, "one alert for the episode");
+
+    // Back.
+    point_at(&ad.url);
+    let mut case = case.reopen();
+    // Decided and carried out in the first cycle; reported and closed by the next.
+    case.engine.cycle(t(181)).unwrap();
+    case.engine.cycle(t(182)).unwrap();
+    let requests = case.requests();
+    assert!(
+        requests.iter().all(|r| r.state.name() == StateName::Closed),
+        "{:?}",
+        requests.iter().map(|r| r.state.name()).collect::<Vec<_>>()
+    );
+    let acks = case.mails().into_iter().filter(|m| m.message_id.contains(".acuse@")).count();
+    assert_eq!(acks, 20, "acknowledged once each");
+}

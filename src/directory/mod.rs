@@ -79,6 +79,14 @@ impl Directory {
         }
     }
 
+    /// A connection, bound (the one open if it still is): proof that the directory can be used.
+    pub fn connect(&mut self) -> Result<(), LdapError> {
+        match self {
+            Directory::DryRun { .. } => Ok(()),
+            Directory::Ldap(ldap) => ldap.connect(),
+        }
+    }
+
     /// Length of new passwords: at least 16, more if the domain asks for more.
     pub fn password_length(&mut self) -> Result<usize, LdapError> {
         match self {

@@ -5,7 +5,9 @@
 use jiff::{SignedDuration, Timestamp};
 use tracing::{error, info, info_span, warn};
 
-use super::{CycleReport, Engine, EngineError, MAX_ATTEMPTS, Move, backoff, log_directory_error, triage};
+use super::{
+    CycleReport, Engine, EngineError, MAX_ATTEMPTS, Move, Unreached, backoff, log_directory_error, triage,
+};
 use crate::directory::ldap::LdapError;
 use crate::directory::password::Password;
 use crate::directory::plan::{self, DirectoryOp, Plan};
@@ -80,9 +82,10 @@ impl Engine {
 
     /// A scheduled request decided again at its due time.
     fn replan(&mut self, request: &Request, now: Timestamp) -> Replan {
-        let snapshot = match self.directory.snapshot_for(request, &self.layout) {
+        let snapshot = match self.reach(|d, layout| d.snapshot_for(request, layout)) {
             Ok(s) => s,
-            Err(e) => {
+            Err(Unreached::Down) => return Replan::Wait,
+            Err(Unreached::Error(e)) => {
                 // Its operations read the directory again before they write anyway.
                 log_directory_error(&e, "cannot read the directory to re-plan; using the stored plan");
                 return Replan::Stored;
@@ -127,6 +130,15 @@ impl Engine {
                 return self.hold(changes, report, request, plan, done, limit, now);
             }
         }
+        // A directory that cannot be reached leaves the request as it is, for the next cycle:
+        // waiting for it is not a failed attempt.
+        match self.reach(|d, _| d.connect()) {
+            Ok(()) => {}
+            Err(Unreached::Down) => return Ok(()),
+            Err(Unreached::Error(e)) => {
+                return self.directory_failed(report, request, plan, attempts, released, e, now);
+            }
+        }
         // The credential step is one unit: generate, set, send. A retry makes a new password;
         // the attempt is recorded first, so that its message is told apart from every other.
         if plan.sends_credentials {
@@ -140,9 +152,12 @@ impl Engine {
             self.store.commit(intent)?;
         }
         let password = if plan.sends_credentials {
-            let length = match self.directory.password_length() {
+            let length = match self.reach(|d, _| d.password_length()) {
                 Ok(n) => n,
-                Err(e) => return self.directory_failed(report, request, plan, attempts, released, e, now),
+                Err(Unreached::Down) => return Ok(()),
+                Err(Unreached::Error(e)) => {
+                    return self.directory_failed(report, request, plan, attempts, released, e, now);
+                }
             };
             let display = request.submission.full_name();
             let avoid = [plan.account.as_str(), display.as_str()];
@@ -154,11 +169,16 @@ impl Engine {
             None
         };
         let dry_run = self.directory.is_dry_run();
-        let lines =
-            match self.directory.apply(&plan, password.as_ref(), &self.layout, &request.id.to_string()) {
-                Ok(lines) => lines,
-                Err(e) => return self.directory_failed(report, request, plan, attempts, released, e, now),
-            };
+        let id = request.id.to_string();
+        let lines = match self.reach(|d, layout| d.apply(&plan, password.as_ref(), layout, &id)) {
+            Ok(lines) => lines,
+            // Half done, perhaps: every operation reads its target first, so the next cycle
+            // does only what is missing.
+            Err(Unreached::Down) => return Ok(()),
+            Err(Unreached::Error(e)) => {
+                return self.directory_failed(report, request, plan, attempts, released, e, now);
+            }
+        };
         let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
         for line in &lines {
             info!(account = %plan.account, dry_run, "{line}");
@@ -370,7 +390,7 @@ enum Replan {
     Fresh(Plan),
     /// The directory did not answer: the stored plan (each operation reads its target again).
     Stored,
-    /// The matrix has not been read yet.
+    /// The matrix has not been read yet, or the directory is down: it waits.
     Wait,
     /// No longer authorized, or no longer possible.
     Refused(triage::Triage),

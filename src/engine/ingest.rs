@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use tracing::{error, info, info_span, warn};
 
 use super::mail::Condition;
-use super::{CycleReport, Engine, EngineError, Move, cover_key, log_directory_error};
+use super::{CycleReport, Engine, EngineError, Move, Unreached, cover_key, log_directory_error};
 use crate::intake::{self, ColumnMap};
 use crate::policy::Matrix;
 use crate::request::{Actor, Kind, Request, RequestId, State, StateName, Submission};
@@ -111,6 +111,7 @@ impl Engine {
         let mut saw_last = cursor.rows_seen < 2;
         loop {
             let page = self.source.page(from, now)?;
+            self.beat();
             if page.header_changed {
                 let Some(wider) = self.column_map(now, report)? else { return Ok(Tail::HeaderMissing) };
                 map = wider;
@@ -318,7 +319,7 @@ impl Engine {
             .map(|(_, s)| s.id_number.clone())
             .collect();
         if !returning.is_empty()
-            && let Err(e) = self.directory.prefetch_employees(&returning)
+            && let Err(Unreached::Error(e)) = self.reach(|d, _| d.prefetch_employees(&returning))
         {
             log_directory_error(&e, "cannot look the batch's document numbers up; each request will");
         }

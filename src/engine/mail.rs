@@ -267,6 +267,8 @@ pub(super) enum Condition {
     Columns,
     /// The authorizer matrix's tab is not valid.
     Matrix,
+    /// The directory cannot be reached.
+    Directory,
 }
 
 impl Condition {
@@ -276,6 +278,7 @@ impl Condition {
             Condition::Halted => "condition/halted",
             Condition::Columns => "condition/columns",
             Condition::Matrix => "condition/matrix",
+            Condition::Directory => "condition/directory",
         }
     }
 }

@@ -164,6 +164,22 @@ pub struct Engine {
     last_edit_check: Option<Timestamp>,
     /// Ingestion stopped last cycle: the edit check runs at every cycle until it resumes.
     halted: bool,
+    /// Why the directory could not be reached this cycle: after its first failure to connect,
+    /// nothing tries it again until the next cycle (one timeout per cycle, not one per request).
+    directory_down: Option<String>,
+    /// The directory answered this cycle.
+    directory_answered: bool,
+    /// Called as the work goes on (each request staged, each page read): the daemon feeds the
+    /// systemd watchdog from it, so that a long cycle is not taken for a hang.
+    heartbeat: Option<Box<dyn FnMut() + Send>>,
+}
+
+/// Why a directory operation was not done.
+pub(crate) enum Unreached {
+    /// The directory is down this cycle: the request waits in its state.
+    Down,
+    /// The operation itself failed.
+    Error(LdapError),
 }
 
 impl Engine {
@@ -218,6 +234,9 @@ impl Engine {
             source,
             last_edit_check: None,
             halted: false,
+            directory_down: None,
+            directory_answered: false,
+            heartbeat: None,
         })
     }
 
@@ -237,6 +256,43 @@ impl Engine {
 
     pub fn store_dir(&self) -> &std::path::Path {
         &self.config.state_dir
+    }
+
+    /// What the work loop calls as it goes (see the field).
+    pub fn set_heartbeat(&mut self, heartbeat: Box<dyn FnMut() + Send>) {
+        self.heartbeat = Some(heartbeat);
+    }
+
+    fn beat(&mut self) {
+        if let Some(beat) = &mut self.heartbeat {
+            beat();
+        }
+    }
+
+    /// Runs `op` on the directory unless it is down this cycle; a failure to reach it marks it
+    /// down until the next cycle.
+    fn reach<T>(
+        &mut self,
+        op: impl FnOnce(&mut Directory, &Layout) -> Result<T, LdapError>,
+    ) -> Result<T, Unreached> {
+        if self.directory_down.is_some() {
+            return Err(Unreached::Down);
+        }
+        match op(&mut self.directory, &self.layout) {
+            Ok(v) => {
+                self.directory_answered = true;
+                Ok(v)
+            }
+            Err(e) if e.is_unreachable() => {
+                warn!(error = %e, "the directory does not answer; requests that need it wait for the next cycle");
+                self.directory_down = Some(e.to_string());
+                Err(Unreached::Down)
+            }
+            Err(e) => {
+                self.directory_answered = true;
+                Err(Unreached::Error(e))
+            }
+        }
     }
 
     pub fn calendar(&self) -> &crate::calendar::Calendar {
@@ -301,6 +357,7 @@ impl Engine {
         }
         changes.put_request(request);
         report.touch(request.id);
+        self.beat();
     }
 
     /// Whether an open request will create an account at `dn` (lower-case).
@@ -311,10 +368,23 @@ impl Engine {
     /// One full cycle: new and edited rows, due work, mail, and closing what was reported.
     pub fn cycle(&mut self, now: Timestamp) -> Result<CycleReport, EngineError> {
         let mut report = CycleReport::default();
+        (self.directory_down, self.directory_answered) = (None, false);
         self.ingest(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.deliver(now, &mut report)?;
         self.advance(now, &mut report)?;
+        match self.directory_down.clone() {
+            Some(why) => {
+                let body = format!(
+                    "cuentas no logra comunicarse con el directorio activo:\n\n  {why}\n\n\
+                     Las solicitudes nuevas se registran y se les acusa recibo; las que necesitan el directorio \
+                     esperan en su estado y siguen solas cuando vuelva a responder."
+                );
+                self.alert_condition(mail::Condition::Directory, "El directorio no responde", &body, now)?;
+            }
+            None if self.directory_answered => self.condition_cleared(mail::Condition::Directory)?,
+            None => {}
+        }
         Ok(report)
     }
 

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tracing::{info, info_span};
 
-use super::{CycleReport, Engine, EngineError, Move, log_directory_error};
+use super::{CycleReport, Engine, EngineError, Move, Unreached, log_directory_error};
 use crate::directory::plan::{self, DirectoryOp, Layout, NoPlan, Plan};
 use crate::directory::snapshot::{Account, Snapshot};
 use crate::intake::fold;
@@ -81,6 +81,10 @@ impl Engine {
         match self.triage(request, now)? {
             Some(triage) => self.settle(changes, report, request, triage, now),
             None => {
+                // Waiting on the directory or the matrix: registered all the same, and said so.
+                if !acknowledged(request) {
+                    self.queue(request, MessageKind::Acknowledgement, String::new(), now);
+                }
                 self.stage(changes, report, request);
                 Ok(())
             }
@@ -152,7 +156,9 @@ impl Engine {
             }
         }
         let mut step = Move::daemon(state, reason.clone());
-        if matches!(name, StateName::Scheduled | StateName::Executing | StateName::Manual) {
+        if matches!(name, StateName::Scheduled | StateName::Executing | StateName::Manual)
+            && !acknowledged(request)
+        {
             step = step.telling(MessageKind::Acknowledgement, String::new());
         }
         if name == StateName::Manual {
@@ -174,13 +180,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Option<Triage>, EngineError> {
         let today = self.today(now);
-        let snapshot = match self.directory.snapshot_for(request, &self.layout) {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                log_directory_error(&e, "cannot read the directory; the request waits");
-                return Ok(None);
-            }
-        };
+        let Some(snapshot) = self.snapshot(request) else { return Ok(None) };
         let Some(matrix) = &self.matrix else {
             // The matrix's spreadsheet has not answered yet: the request waits for it.
             return Ok(None);
@@ -239,13 +239,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Option<Triage>, EngineError> {
         let Some(account) = request.credentials_for.clone() else { return Ok(None) };
-        let snapshot = match self.directory.snapshot_for(request, &self.layout) {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                log_directory_error(&e, "cannot read the directory; the request waits");
-                return Ok(None);
-            }
-        };
+        let Some(snapshot) = self.snapshot(request) else { return Ok(None) };
         let Some(matrix) = &self.matrix else { return Ok(None) };
         let today = self.today(now);
         let grant = match authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today) {
@@ -265,6 +259,19 @@ impl Engine {
             State::Executing { plan, attempts: 0, retry_at: None, released: false },
             note,
         )))
+    }
+
+    /// What the directory holds for a request, or `None` when it cannot be read now (the
+    /// request waits in its state).
+    fn snapshot(&mut self, request: &Request) -> Option<std::sync::Arc<Snapshot>> {
+        match self.reach(|d, layout| d.snapshot_for(request, layout)) {
+            Ok(snapshot) => Some(snapshot),
+            Err(Unreached::Down) => None,
+            Err(Unreached::Error(e)) => {
+                log_directory_error(&e, "cannot read the directory; the request waits");
+                None
+            }
+        }
     }
 
     /// Where a reset's temporary password may go: the personal address on record for the
@@ -436,4 +443,9 @@ fn declared_matches(
         )));
     }
     Ok(())
+}
+
+/// Whether the requester was already told the request is registered.
+fn acknowledged(request: &Request) -> bool {
+    request.outbox.iter().any(|m| m.kind == MessageKind::Acknowledgement)
 }

@@ -104,6 +104,19 @@ pub enum LdapError {
 }
 
 impl LdapError {
+    /// The directory itself cannot be reached or used (no connection, no TLS, the bind refused,
+    /// the connection lost or silent): every operation would fail the same way, so it is one
+    /// condition to wait out, not a failure of the request at hand.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            LdapError::Connect { .. }
+                | LdapError::Bind { .. }
+                | LdapError::Transport { .. }
+                | LdapError::Tls { .. }
+        )
+    }
+
     /// Whether trying again later may succeed: the network, a busy or unavailable server, a
     /// bind that failed (the password may be rotated back); not a refusal or a constraint.
     pub fn is_transient(&self) -> bool {
@@ -195,6 +208,11 @@ impl Ldap {
             employees: None,
             known: HashMap::new(),
         }
+    }
+
+    /// A bound connection: the one open if it still is, else a new one.
+    pub fn connect(&mut self) -> Result<(), LdapError> {
+        self.conn().map(|_| ())
     }
 
     /// Crash tests: the write after the `n`-th from now fails as if the process had died.
