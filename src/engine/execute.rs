@@ -118,17 +118,9 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         let mut changes = Changes::new();
-        let limited = plan
-            .ops
-            .iter()
-            .filter(|op| matches!(op, DirectoryOp::Disable { .. } | DirectoryOp::Delete { .. }))
-            .count();
-        if limited > 0 && !released {
-            let limit = self.config.directory.max_disables_per_hour as usize;
-            let done = self.store.disables_since(now - SignedDuration::from_hours(1))?;
-            if done + limited > limit {
-                return self.hold(changes, report, request, plan, done, limit, now);
-            }
+        let limited = disables(&plan);
+        if !released && let Some((done, limit)) = self.over_hourly_limit(limited, now)? {
+            return self.hold(changes, report, request, plan, done, limit, now);
         }
         // A directory that cannot be reached leaves the request as it is, for the next cycle:
         // waiting for it is not a failed attempt.
@@ -139,32 +131,15 @@ impl Engine {
                 return self.directory_failed(report, request, plan, attempts, released, e, now);
             }
         }
-        // The credential step is one unit: generate, set, send. A retry makes a new password;
-        // the attempt is recorded first, so that its message is told apart from every other.
-        if plan.sends_credentials {
-            request.credential_attempts += 1;
-            // The history line makes the Message-ID (its position) new for every attempt, even
-            // one after a crash that lost the record of a mail already sent.
-            let n = request.credential_attempts;
-            request.note(Actor::Daemon, format!("paso de datos de acceso: intento {n}"), now);
-            let mut intent = Changes::new();
-            self.stage(&mut intent, report, &request);
-            self.store.commit(intent)?;
-        }
+        // The credential step is one unit: generate, set, send. A retry makes a new password.
         let password = if plan.sends_credentials {
-            let length = match self.reach(|d, _| d.password_length()) {
-                Ok(n) => n,
+            match self.new_password(&mut request, &plan.account, report, now)? {
+                Ok(password) => Some(password),
                 Err(Unreached::Down) => return Ok(()),
                 Err(Unreached::Error(e)) => {
                     return self.directory_failed(report, request, plan, attempts, released, e, now);
                 }
-            };
-            let display = request.submission.full_name();
-            let avoid = [plan.account.as_str(), display.as_str()];
-            Some(
-                Password::generate_avoiding(length, &avoid)
-                    .map_err(|e| EngineError::Random(e.to_string()))?,
-            )
+            }
         } else {
             None
         };
@@ -179,11 +154,7 @@ impl Engine {
                 return self.directory_failed(report, request, plan, attempts, released, e, now);
             }
         };
-        let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
-        for line in &lines {
-            info!(account = %plan.account, dry_run, "{line}");
-            request.note(Actor::Daemon, format!("{prefix}: {line}"), now);
-        }
+        note_operations(&mut request, &plan.account, &lines, dry_run, now);
         if limited > 0 {
             changes.record_disables(now, request.id, limited);
         }
@@ -280,6 +251,48 @@ impl Engine {
                 ))
             }
         })
+    }
+
+    /// The credential step's password, the attempt recorded first (a history line, durable
+    /// before the password is set) so that its message is told apart from every other: the
+    /// Message-ID is the line's position, new for every attempt even after a crash that lost
+    /// the record of a mail already sent.
+    fn new_password(
+        &mut self,
+        request: &mut Request,
+        account: &str,
+        report: &mut CycleReport,
+        now: Timestamp,
+    ) -> Result<Result<Password, Unreached>, EngineError> {
+        request.credential_attempts += 1;
+        let n = request.credential_attempts;
+        request.note(Actor::Daemon, format!("paso de datos de acceso: intento {n}"), now);
+        let mut intent = Changes::new();
+        self.stage(&mut intent, report, request);
+        self.store.commit(intent)?;
+        let length = match self.reach(|d, _| d.password_length()) {
+            Ok(n) => n,
+            Err(unreached) => return Ok(Err(unreached)),
+        };
+        let display = request.submission.full_name();
+        let password = Password::generate_avoiding(length, &[account, display.as_str()])
+            .map_err(|e| EngineError::Random(e.to_string()))?;
+        Ok(Ok(password))
+    }
+
+    /// `(done in the last hour, the limit)` when `limited` more disables or deletions would go
+    /// past the hourly limit.
+    fn over_hourly_limit(
+        &self,
+        limited: usize,
+        now: Timestamp,
+    ) -> Result<Option<(usize, usize)>, EngineError> {
+        if limited == 0 {
+            return Ok(None);
+        }
+        let limit = self.config.directory.max_disables_per_hour as usize;
+        let done = self.store.disables_since(now - SignedDuration::from_hours(1))?;
+        Ok((done + limited > limit).then_some((done, limit)))
     }
 
     /// Beyond the hourly limit of disables and deletions: `Held` until an administrator
@@ -394,6 +407,23 @@ enum Replan {
     Wait,
     /// No longer authorized, or no longer possible.
     Refused(triage::Triage),
+}
+
+/// Each operation done, in the log and in the request's history.
+fn note_operations(request: &mut Request, account: &str, lines: &[String], dry_run: bool, now: Timestamp) {
+    let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
+    for line in lines {
+        info!(account = %account, dry_run, "{line}");
+        request.note(Actor::Daemon, format!("{prefix}: {line}"), now);
+    }
+}
+
+/// The disables and deletions of a plan: what the hourly limit counts.
+fn disables(plan: &Plan) -> usize {
+    plan.ops
+        .iter()
+        .filter(|op| matches!(op, DirectoryOp::Disable { .. } | DirectoryOp::Delete { .. }))
+        .count()
 }
 
 /// Back to the requester, with what to fix.
