@@ -46,7 +46,7 @@ impl Password {
     }
 
     /// One draw: every character by rejection of single bytes (each equally likely, bounded
-    /// time for any length), then any class still missing put in at a random place.
+    /// time for any length), then one of each class at four random places.
     fn draw(len: usize) -> Result<Password, getrandom::Error> {
         let classes = [UPPER, LOWER, DIGITS, SYMBOLS];
         let all: Vec<u8> = classes.concat();
@@ -59,10 +59,9 @@ impl Password {
                 places.push(at);
             }
         }
+        // One of each class at its own place: filling one class never takes another's only one.
         for (class, at) in classes.iter().zip(places) {
-            if !chars.iter().any(|c| class.contains(c)) {
-                chars[at] = pick(class)?;
-            }
+            chars[at] = pick(class)?;
         }
         Ok(Password(String::from_utf8_lossy(&chars).into_owned()))
     }
