@@ -344,6 +344,15 @@ fn check(path: &Path, offline: bool) -> Result<()> {
 /// The checks that need the network: the directory's bind and password policy, the sheet's
 /// header, the matrix's tab.
 fn check_online(config: &Config, mut source: Option<crate::source::Source>) -> Result<()> {
+    if config.mail.transport == crate::config::MailTransport::Smtp {
+        let host = config.mail.smtp_host.clone().unwrap_or_default();
+        let mailer = crate::notify::Mailer::from_config(config)?;
+        mailer.test().with_context(|| format!("mail relay {host}: mail would be blocked"))?;
+        println!(
+            "{host}: the mail relay takes the connection{}",
+            if config.mail.smtp_username.is_some() { " and the login" } else { "" }
+        );
+    }
     match config.directory.mode {
         crate::config::DirectoryMode::Ldap => {
             let settings = crate::directory::ldap::LdapSettings::from_config(config)?;
@@ -445,10 +454,13 @@ async fn run(config: Config, once: bool) -> Result<()> {
             return printed;
         }
         let open = engine.store().open_rows()?.len();
-        let status = format!(
+        let mut status = format!(
             "{open} open requests; last cycle registered {}, sent {}",
             report.registered, report.sent
         );
+        if let Some(why) = engine.mail_blocked() {
+            status.push_str(&format!("; MAIL BLOCKED: {why}"));
+        }
         let _ = sd_notify::notify(false, &[NotifyState::Watchdog, NotifyState::Status(&status)]);
         if !report.touched.is_empty() || report.sent > 0 {
             info!(

@@ -190,3 +190,50 @@ fn an_unreachable_directory_is_one_condition_waited_out() {
     let acks = case.mails().into_iter().filter(|m| m.message_id.contains(".acuse@")).count();
     assert_eq!(acks, 20, "acknowledged once each");
 }
+
+/// A relay that refuses every message by policy (554) for a while, then takes them: nothing
+/// is lost or closed meanwhile, and the new user ends with exactly one working password.
+#[test]
+fn a_relay_refusing_us_blocks_mail_until_it_takes_it_again() {
+    let Some(ad) = Ad::from_env() else { return };
+    let Some(env) = env() else { return };
+    let u = unique();
+    let row = create_row(&u, "Funcionario", "Pía", &format!("Bloqueo{}", letters(&u)), "Energía", &[]);
+    let case = Case::new(&ad, &[row], "");
+    let maildir = case.dir.path().join("Maildir");
+    let sink = Sink::start(&env, &maildir, 0);
+    let config = case.dir.path().join("cuentas.toml");
+    std::fs::write(&config, through(&std::fs::read_to_string(&config).unwrap(), &env, sink.port)).unwrap();
+    let block = case.dir.path().join("Maildir.bloqueo");
+    std::fs::write(&block, "").unwrap();
+    let mut case = case.reopen();
+    for minutes in [0, 5, 10, 30] {
+        case.engine.cycle(t(minutes)).unwrap();
+    }
+    assert!(
+        case.engine.mail_blocked().is_some_and(|why| why.contains("554")),
+        "{:?}",
+        case.engine.mail_blocked()
+    );
+    assert!(sink.mails().is_empty());
+    let r = case.request(2);
+    assert!(matches!(r.state.name(), StateName::Executing | StateName::Notifying), "{:?}", r.state);
+    assert!(r.outbox.iter().all(|m| m.is_pending()), "nothing given up: {:?}", r.outbox);
+
+    std::fs::remove_file(&block).unwrap();
+    for minutes in [90, 160, 230] {
+        case.engine.cycle(t(minutes)).unwrap();
+    }
+    assert_eq!(case.engine.mail_blocked(), None);
+    let r = case.request(2);
+    assert_eq!(r.state.name(), StateName::Closed, "{:?}", r.state);
+    let mails = sink.mails();
+    let access: Vec<_> = mails.iter().filter(|m| m.message_id.contains("datos-de-acceso")).collect();
+    assert_eq!(access.len(), 1, "exactly one access-data mail");
+    assert!(mails.iter().any(|m| m.message_id.contains(".acuse@")), "the acknowledgement arrives");
+    assert!(mails.iter().any(|m| m.message_id.contains(".resultado@")), "the outcome arrives");
+    let sam = r.account.unwrap();
+    let password =
+        access[0].body.lines().find_map(|l| l.trim().strip_prefix("Contraseña temporal: ")).unwrap();
+    assert!(ad.bind_as(&format!("{sam}@upme.test"), password).unwrap_err().contains("data 773"));
+}

@@ -5,9 +5,11 @@
 
 Requires STARTTLS with the given certificate, stores every message it accepts in MAILDIR, and
 answers 550 for any recipient whose address contains "rechazado", as a mail server does for a
-mailbox that does not exist. Prints "ready" once it listens; stops on SIGTERM.
+mailbox that does not exist, and 554 to every message while a file MAILDIR.bloqueo exists, as a
+relay does that refuses us by policy. Prints "ready" once it listens; stops on SIGTERM.
 """
 import mailbox
+import os
 import signal
 import ssl
 import sys
@@ -18,6 +20,7 @@ from aiosmtpd.controller import Controller
 class Sink:
     def __init__(self, maildir):
         self.box = mailbox.Maildir(maildir, create=True)
+        self.block = maildir.rstrip("/") + ".bloqueo"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if "rechazado" in address.lower():
@@ -26,6 +29,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if os.path.exists(self.block):
+            return "554 5.7.1 Message refused by policy"
         self.box.add(envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
 

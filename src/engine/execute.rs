@@ -131,6 +131,17 @@ impl Engine {
                 return self.directory_failed(report, request, plan, attempts, released, e, now);
             }
         }
+        // No password is set that could not be sent: while mail is blocked, the credential
+        // step waits for the relay to take a message again.
+        if plan.sends_credentials && self.mail_blocked.is_some() {
+            match self.mailer.test() {
+                Ok(()) => self.mail_flowing(),
+                Err(e) => {
+                    self.mail_failed(&e);
+                    return Ok(());
+                }
+            }
+        }
         // The credential step is one unit: generate, set, send. A retry makes a new password.
         let password = if plan.sends_credentials {
             match self.new_password(&mut request, &plan.account, report, now)? {
@@ -202,7 +213,7 @@ impl Engine {
     /// failure an operator must look at.
     #[allow(clippy::too_many_arguments)]
     fn send_credentials(
-        &self,
+        &mut self,
         request: &mut Request,
         plan: &Plan,
         password: &Password,
@@ -213,6 +224,7 @@ impl Engine {
     ) -> Result<Credentials, EngineError> {
         Ok(match self.send_access_data(request, plan, password)? {
             Ok(to) => {
+                self.mail_flowing();
                 let masked = notify::mask_email(&to);
                 request.note(Actor::Daemon, format!("datos de acceso enviados a {masked}"), now);
                 request.credentials_sent_to = Some(masked);
@@ -224,6 +236,7 @@ impl Engine {
                 Credentials::Sent
             }
             Err(e) if e.is_transient() => {
+                self.mail_failed(&e);
                 let attempts = attempts + 1;
                 warn!(error = %e, attempts, "access data not sent; will set a new password and retry");
                 let retry_at = Some(now + backoff(attempts));

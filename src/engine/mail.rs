@@ -105,7 +105,7 @@ impl Engine {
 
     /// One delivery attempt; the message's `delivery` says what came of it.
     fn send(
-        &self,
+        &mut self,
         message: &mut OutboxMessage,
         request: Option<&Request>,
         now: Timestamp,
@@ -120,9 +120,11 @@ impl Engine {
             Ok(()) => {
                 message.delivery = Delivery::Sent { at: now };
                 report.sent += 1;
+                self.mail_flowing();
                 true
             }
             Err(EngineError::Mail(e)) if e.is_transient() => {
+                self.mail_failed(&e);
                 let attempts = match message.delivery {
                     Delivery::Pending { attempts, .. } => attempts + 1,
                     _ => 1,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::directory::Directory;
@@ -169,6 +169,10 @@ pub struct Engine {
     directory_down: Option<String>,
     /// The directory answered this cycle.
     directory_answered: bool,
+    /// Why mail does not go out (the relay refuses us, is down, or the spool cannot be
+    /// written), from the last failure until a message goes through: messages wait queued, and
+    /// no credential step sets a password it could not send.
+    mail_blocked: Option<String>,
     /// Called as the work goes on (each request staged, each page read): the daemon feeds the
     /// systemd watchdog from it, so that a long cycle is not taken for a hang.
     heartbeat: Option<Box<dyn FnMut() + Send>>,
@@ -236,6 +240,7 @@ impl Engine {
             halted: false,
             directory_down: None,
             directory_answered: false,
+            mail_blocked: None,
             heartbeat: None,
         })
     }
@@ -256,6 +261,27 @@ impl Engine {
 
     pub fn store_dir(&self) -> &std::path::Path {
         &self.config.state_dir
+    }
+
+    /// Why mail does not go out, while it does not (for the service's status line).
+    pub fn mail_blocked(&self) -> Option<&str> {
+        self.mail_blocked.as_deref()
+    }
+
+    /// A delivery failed because of the relay: said once per episode, as an ERROR (an operator
+    /// must fix the relay's settings or wait for it).
+    fn mail_failed(&mut self, e: &SendError) {
+        if self.mail_blocked.is_none() {
+            error!(error = %e, "mail is blocked: messages wait queued and go out once the relay takes them");
+        }
+        self.mail_blocked = Some(e.to_string());
+    }
+
+    /// A message went through: mail flows again.
+    fn mail_flowing(&mut self) {
+        if self.mail_blocked.take().is_some() {
+            info!("mail flows again");
+        }
     }
 
     /// What the work loop calls as it goes (see the field).

@@ -75,6 +75,12 @@ impl FileSender {
         Ok(FileSender { dir: dir.to_path_buf(), transport: FileTransport::new(dir) })
     }
 
+    /// Whether the spool folder is there to write to.
+    pub fn test(&self) -> Result<(), SendError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| SendError::Spool { path: self.dir.clone(), source: Box::new(e) })
+    }
+
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
         self.transport
             .send(message)

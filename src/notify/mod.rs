@@ -78,9 +78,11 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// Whether trying again later may succeed.
+    /// Whether trying again later may succeed: everything but a bad address or a message that
+    /// cannot be built. A relay that refuses us (authentication, policy, TLS) is fixed by an
+    /// operator, and the messages wait for it.
     pub fn is_transient(&self) -> bool {
-        matches!(self, SendError::Spool { .. } | SendError::Unavailable { .. })
+        !matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. } | SendError::Build { .. })
     }
 
     /// Whether the recipient's address is what is wrong (the requester can fix it).
@@ -121,6 +123,14 @@ impl Mailer {
                 };
                 Ok(Mailer::Smtp(SmtpSender::new(&settings)?))
             }
+        }
+    }
+
+    /// Whether the relay would take a message now (the spool: whether it can be written).
+    pub fn test(&self) -> Result<(), SendError> {
+        match self {
+            Mailer::File(f) => f.test(),
+            Mailer::Smtp(s) => s.test(),
         }
     }
 

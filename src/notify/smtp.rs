@@ -57,19 +57,23 @@ impl SmtpSender {
         Ok(SmtpSender { transport: builder.build(), host: s.host.clone() })
     }
 
+    /// Connects, says EHLO and logs in: whether the relay would take a message now.
+    pub fn test(&self) -> Result<(), SendError> {
+        self.transport.test_connection().map(|_| ()).map_err(|e| classify(&self.host, e))
+    }
+
     /// Sends one message; `Ok` only after the server's 250.
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
         self.transport.send(message).map(|_| ()).map_err(|e| classify(&self.host, e))
     }
 }
 
-/// 4xx, timeouts and connection trouble are worth retrying; a 5xx naming the recipient
-/// (unknown mailbox, bad address) means the address must be fixed; other 5xx need an operator.
+/// Only a refusal of the recipient's mailbox (550, 551, 553) means the address must be fixed;
+/// any other 5xx (authentication, policy, a broken relay) is the relay's, an operator's to fix,
+/// and 4xx, timeouts and connection trouble pass by themselves.
 fn classify(host: &str, source: lettre::transport::smtp::Error) -> SendError {
     match source.status().map(|c| c.to_string()) {
-        Some(code)
-            if source.is_permanent() && ["550", "551", "553", "501", "554"].contains(&code.as_str()) =>
-        {
+        Some(code) if source.is_permanent() && ["550", "551", "553"].contains(&code.as_str()) => {
             SendError::Rejected { source }
         }
         Some(_) if source.is_permanent() => SendError::Refused { host: host.to_string(), source },
