@@ -221,6 +221,28 @@ impl Store {
         let path = self.dir.join("db");
         let sync = |source| StoreError::Sync { path: path.clone(), source };
         File::open(&path).and_then(|f| f.sync_all()).map_err(sync)?;
+        self.sync_blobs()
+    }
+
+    /// sled writes a value too large for its pages to a file of its own under `blobs/`, which
+    /// its flush does not fsync either. Records are bounded well below that size, so the
+    /// folder is normally empty; whatever is in it is made durable with the rest.
+    fn sync_blobs(&self) -> Result<(), StoreError> {
+        let blobs = self.dir.join("blobs");
+        let Ok(entries) = std::fs::read_dir(&blobs) else { return Ok(()) };
+        let mut any = false;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| StoreError::Sync { path, source })?;
+            any = true;
+        }
+        if any {
+            File::open(&blobs)
+                .and_then(|d| d.sync_all())
+                .map_err(|source| StoreError::Sync { path: blobs, source })?;
+        }
         Ok(())
     }
 
@@ -297,6 +319,11 @@ impl Store {
     /// Requests with mail still to send (open or not).
     pub fn mailing_requests(&self) -> Result<Vec<Request>, StoreError> {
         self.load(self.active()?.into_iter().filter(|a| a.3).map(|a| a.0))
+    }
+
+    /// Whether any message waits to be delivered (a request's or an alert).
+    pub fn mail_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.active()?.iter().any(|a| a.3) || self.db.scan_prefix(b"q/").next().is_some())
     }
 
     pub fn cursor(&self) -> Result<Cursor, StoreError> {
