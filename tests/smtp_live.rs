@@ -230,3 +230,27 @@ fn a_message_refused_for_good_alerts_the_administrators_once() {
     assert_eq!(mails[0].to, "infraestructura@upme.gov.co");
     assert!(mails[0].body.contains("alguien.rechazado@upme.gov.co"));
 }
+
+/// A relay refusing every message: one ERROR line for the episode, however many messages wait.
+#[test]
+fn a_blocked_relay_is_one_error_line_and_the_messages_wait() {
+    let Some(env) = env() else { return };
+    let rows = [
+        creation("mariajo.delahoz@gmail.com"),
+        row(&[("requester", "andres.mejia@upme.gov.co"), ("kind", "Instalación de software")]),
+    ];
+    let (dir, sink, config) = with_sink(&env, &rows);
+    std::fs::write(dir.path().join("Maildir.bloqueo"), "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let blocked: Vec<&str> = stderr.lines().filter(|l| l.contains("mail is blocked")).collect();
+    assert_eq!(blocked.len(), 1, "{stderr}");
+    assert!(blocked[0].contains("ERROR") && blocked[0].contains("554"), "{}", blocked[0]);
+    assert!(sink.mails().is_empty());
+}
