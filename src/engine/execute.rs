@@ -131,20 +131,9 @@ impl Engine {
                 return self.directory_failed(report, request, plan, attempts, released, e, now);
             }
         }
-        // No password is set that could not be sent: while mail is blocked, the credential
-        // step waits for the relay to take a message again; with messages waiting, their
-        // delivery is the proof (a relay may take a connection and refuse every message).
-        if plan.sends_credentials && self.mail_blocked.is_some() {
-            if self.store.mail_pending()? {
-                return Ok(());
-            }
-            match self.mailer.test() {
-                Ok(()) => self.mail_flowing(),
-                Err(e) => {
-                    self.mail_failed(&e);
-                    return Ok(());
-                }
-            }
+        // No password is set that could not be sent.
+        if plan.sends_credentials && !self.relay_takes_mail()? {
+            return Ok(());
         }
         // The credential step is one unit: generate, set, send. A retry makes a new password.
         let password = if plan.sends_credentials {
@@ -266,6 +255,28 @@ impl Engine {
                     ),
                     now,
                 ))
+            }
+        })
+    }
+
+    /// Whether mail goes out, for a credential step: while it is blocked the step waits for the
+    /// relay to take a message again; with messages waiting, their delivery is the proof (a
+    /// relay may take a connection and refuse every message), else a test of the connection.
+    fn relay_takes_mail(&mut self) -> Result<bool, EngineError> {
+        if self.mail_blocked.is_none() {
+            return Ok(true);
+        }
+        if self.store.mail_pending()? {
+            return Ok(false);
+        }
+        Ok(match self.mailer.test() {
+            Ok(()) => {
+                self.mail_flowing();
+                true
+            }
+            Err(e) => {
+                self.mail_failed(&e);
+                false
             }
         })
     }
