@@ -259,3 +259,40 @@ fn retry_tries_a_failed_disable_again_within_the_hourly_limit() {
     // Executing again, but not released: the hourly limit of disables still applies to it.
     assert!(matches!(r.state, State::Executing { released: false, attempts: 0, .. }), "{:?}", r.state);
 }
+
+/// Ley 1581 de 2012: the log, even at debug level, holds request ids and account names, never a
+/// document number, a personal address or a password.
+#[test]
+fn the_log_holds_no_personal_data_even_at_debug_level() {
+    let demo = Demo::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["run", "--once", "--config"])
+        .arg(demo.path("cuentas.toml"))
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("GU-2026-000001"), "the log is there: {log}");
+    let mut personal: Vec<String> = Vec::new();
+    let responses = demo.responses();
+    let mut reader = csv::Reader::from_reader(responses.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (document, address) = (column("Número de documento"), column("Correo electrónico personal"));
+    for record in reader.records() {
+        let record = record.unwrap();
+        let raw = record.get(document).unwrap_or_default().trim().to_string();
+        let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+        personal.extend([raw, digits].into_iter().filter(|v| v.len() >= 5));
+        personal.extend(record.get(address).map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()));
+    }
+    for mail in demo.mails() {
+        personal.extend(
+            mail.body.lines().find_map(|l| l.trim().strip_prefix("Contraseña temporal: ")).map(String::from),
+        );
+    }
+    assert!(personal.len() > 40, "{personal:?}");
+    let found: Vec<&String> = personal.iter().filter(|p| log.contains(p.as_str())).collect();
+    assert!(found.is_empty(), "personal data in the log: {found:?}");
+}

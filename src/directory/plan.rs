@@ -69,6 +69,28 @@ pub struct AttributeChange {
     pub to: String,
 }
 
+impl DirectoryOp {
+    /// The operation without the values it writes, for the log: account names and attribute
+    /// names only, never a document number, a personal address or a person's name.
+    pub fn summary(&self) -> String {
+        match self {
+            DirectoryOp::Create { sam, .. } => format!("create {sam}"),
+            DirectoryOp::ResetPassword { sam } => format!("reset the password of {sam}"),
+            DirectoryOp::SetAttributes { sam, changes } => {
+                let names: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
+                format!("modify {sam}: {}", names.join(", "))
+            }
+            DirectoryOp::SetExpiry { sam, .. } => format!("set the expiry of {sam}"),
+            DirectoryOp::Enable { sam } => format!("enable {sam}"),
+            DirectoryOp::Disable { sam } => format!("disable {sam}"),
+            DirectoryOp::AddToGroup { sam, group } => format!("add {sam} to group {group}"),
+            DirectoryOp::RemoveFromGroup { sam, group } => format!("remove {sam} from group {group}"),
+            DirectoryOp::Move { sam, .. } => format!("move {sam}"),
+            DirectoryOp::Delete { sam } => format!("delete {sam}"),
+        }
+    }
+}
+
 impl fmt::Display for DirectoryOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -158,7 +158,7 @@ impl Engine {
                 return self.directory_failed(report, request, plan, attempts, released, e, now);
             }
         };
-        note_operations(&mut request, &plan.account, &lines, dry_run, now);
+        note_operations(&mut request, &plan, &lines, dry_run, now);
         if limited > 0 {
             changes.record_disables(now, request.id, limited);
         }
@@ -231,7 +231,7 @@ impl Engine {
             Err(e) if e.is_transient() => {
                 self.mail_failed(&e);
                 let attempts = attempts + 1;
-                warn!(error = %e, attempts, "access data not sent; will set a new password and retry");
+                warn!(error = %e.for_log(), attempts, "access data not sent; will set a new password and retry");
                 let retry_at = Some(now + backoff(attempts));
                 let retry = State::Executing { plan: plan.clone(), attempts, retry_at, released };
                 Credentials::Then(Move::daemon(
@@ -241,11 +241,11 @@ impl Engine {
             }
             Err(e) if !e.is_bad_address() => {
                 // The mail set-up, not the address, is wrong: an operator must act.
-                error!(error = %e, "access data cannot be sent; an administrator must look");
+                error!(error = %e.for_log(), "access data cannot be sent; an administrator must look");
                 Credentials::Fail(format!("no se pudieron enviar los datos de acceso: {e}"))
             }
             Err(e) => {
-                warn!(error = %e, "access data undeliverable; asking the requester");
+                warn!(error = %e.for_log(), "access data undeliverable; asking the requester");
                 // The account exists now: after the fix, only its access data are pending.
                 request.credentials_for = Some(plan.account.clone());
                 Credentials::Then(needs_info(
@@ -437,11 +437,13 @@ enum Replan {
     Refused(triage::Triage),
 }
 
-/// Each operation done, in the log and in the request's history.
-fn note_operations(request: &mut Request, account: &str, lines: &[String], dry_run: bool, now: Timestamp) {
+/// Each operation done: in the request's history as done, in the log without its values.
+fn note_operations(request: &mut Request, plan: &Plan, lines: &[String], dry_run: bool, now: Timestamp) {
     let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
+    for op in &plan.ops {
+        info!(account = %plan.account, dry_run, "{}", op.summary());
+    }
     for line in lines {
-        info!(account = %account, dry_run, "{line}");
         request.note(Actor::Daemon, format!("{prefix}: {line}"), now);
     }
 }

@@ -129,13 +129,17 @@ impl Engine {
                     Delivery::Pending { attempts, .. } => attempts + 1,
                     _ => 1,
                 };
-                warn!(message = %message.id, error = %e, attempts, "message not delivered; will retry");
+                warn!(message = %message.id, error = %e.for_log(), attempts, "message not delivered; will retry");
                 message.delivery =
                     Delivery::Pending { attempts, next_attempt: Some(now + backoff(attempts)) };
                 false
             }
             Err(e) => {
-                error!(message = %message.id, error = %e, "message cannot be delivered");
+                let shown = match &e {
+                    EngineError::Mail(e) => e.for_log(),
+                    e => e.to_string(),
+                };
+                error!(message = %message.id, error = %shown, "message cannot be delivered");
                 message.delivery = Delivery::Failed { error: e.to_string(), at: now };
                 false
             }

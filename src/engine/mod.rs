@@ -478,7 +478,3 @@ fn backoff(attempts: u32) -> SignedDuration {
     let factor = 1i32 << attempts.saturating_sub(1).min(10);
     (FIRST_RETRY * factor).min(MAX_RETRY)
 }
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}

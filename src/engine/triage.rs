@@ -144,8 +144,9 @@ impl Engine {
         let kind = request.submission.kind.map_or("?", Kind::key);
         let _span = info_span!("request", request_id = %request.id, row = request.row, kind).entered();
         match name {
+            // The reason quotes answers: the log says only where the request went.
             StateName::Rejected | StateName::Routed | StateName::NeedsInfo => {
-                info!(state = %name, "{}", super::first_line(&reason))
+                info!(state = %name, "answered")
             }
             _ => info!(state = %name, "registered"),
         }

@@ -85,6 +85,18 @@ impl SendError {
         !matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. } | SendError::Build { .. })
     }
 
+    /// The error as the log may show it: without the recipient's address (personal data).
+    pub fn for_log(&self) -> String {
+        match self {
+            SendError::BadAddress { .. } => "the recipient's address is not valid".into(),
+            SendError::Rejected { source } => match source.status() {
+                Some(code) => format!("the mail server refused the recipient ({code})"),
+                None => "the mail server refused the recipient".into(),
+            },
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the recipient's address is what is wrong (the requester can fix it).
     pub fn is_bad_address(&self) -> bool {
         matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. })
