@@ -363,19 +363,26 @@ fn a_new_response_for_the_same_person_replaces_the_waiting_request() {
     let (demo, mut engine) = after_first_cycle();
     let waiting = by_row(&engine)[&22].clone();
     assert_eq!(waiting.state.name(), StateName::NeedsInfo);
+    let line = demo.responses().lines().find(|l| l.contains("santiago.ruiz@gmail,")).unwrap().to_string();
+    // Someone who may not ask for it sends a response for Santiago: refused, and the request
+    // that waited on its fix stays as it was.
+    let intruder = line
+        .replace("andres.mejia@upme.gov.co,Creación", "pedro.gaitan@upme.gov.co,Creación")
+        .replace("santiago.ruiz@gmail,", "tomado@gmail.com,");
+    demo.write_responses(&format!("{}{intruder}\n", demo.responses()));
+    engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
+    let requests = by_row(&engine);
+    assert_eq!(requests[&34].state.name(), StateName::Rejected, "{}", requests[&34].state.reason());
+    assert_eq!(requests[&22].state.name(), StateName::NeedsInfo, "not cancelled by a refused response");
     // The supervisor fills the form again for Santiago (same document), with a good address.
-    let again = demo
-        .responses()
-        .lines()
-        .find(|l| l.contains("santiago.ruiz@gmail,"))
-        .unwrap()
+    let again = line
         .replace("25/11/2026 15:30:27", "27/11/2026 10:00:00")
         .replace("santiago.ruiz@gmail,", "santiago.ruiz@gmail.com,");
     demo.write_responses(&format!("{}{again}\n", demo.responses()));
     let report = engine.cycle(at("2026-11-27T15:00:00Z")).unwrap();
     assert_eq!(report.registered, 1);
     let requests = by_row(&engine);
-    let (old, new) = (&requests[&22], &requests[&34]);
+    let (old, new) = (&requests[&22], &requests[&35]);
     assert_eq!(old.state.name(), StateName::Cancelled);
     assert!(old.state.reason().contains(&new.id.to_string()), "{}", old.state.reason());
     assert_eq!(new.state.name(), StateName::Closed, "{}", new.state.reason());

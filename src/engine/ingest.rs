@@ -330,7 +330,14 @@ impl Engine {
             let deadline =
                 self.config.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
-            self.replace_waiting(&mut request, &mut changes, report, now)?;
+            // A response for the same person as one that waits on its fix carries on from it: an
+            // account made for the old one whose access data bounced gets them at the credential
+            // step (once this response is authorized, like any other).
+            let waiting = self.waiting_for(&request)?;
+            if let Some(old) = &waiting {
+                request.credentials_for = old.credentials_for.clone();
+                request.credential_attempts = old.credential_attempts;
+            }
             match self.repeated(&request, now)? {
                 Some(first) => {
                     info!(request_id = %id, first = %first, "repeats a request already registered");
@@ -342,6 +349,15 @@ impl Engine {
                     self.record(&mut changes, report, &mut request, cancelled, now)?;
                 }
                 None => self.triage_and_record(&mut request, &mut changes, report, now)?,
+            }
+            // It replaces the waiting one only once decided, and not refused: a response someone
+            // may not send, or a repetition, must not cancel the request that waited on its fix.
+            let decided = !matches!(
+                request.state.name(),
+                StateName::Received | StateName::Rejected | StateName::Cancelled
+            );
+            if let Some(old) = waiting.filter(|_| decided) {
+                self.replace_waiting(old, &request, &mut changes, report, now)?;
             }
             report.registered += 1;
         }
@@ -374,28 +390,25 @@ impl Engine {
         Ok((recent && same_answers(&first.submission, &new.submission)).then_some(id))
     }
 
+    /// The request that waits on its requester (`NeedsInfo`) for the same person as `new`.
+    fn waiting_for(&self, new: &Request) -> Result<Option<Request>, EngineError> {
+        let Some(&old_id) = self.waiting.get(&new.submission.id_number) else { return Ok(None) };
+        Ok(self.store.request(old_id)?.filter(|old| old.state.name() == StateName::NeedsInfo))
+    }
+
     /// A new response for a person whose earlier request waits on the requester replaces it:
-    /// the earlier one is cancelled, pointing at the new one, which goes through from the start.
+    /// the earlier one is cancelled, pointing at the new one, which went through from the start.
     fn replace_waiting(
         &mut self,
-        new: &mut Request,
+        mut old: Request,
+        new: &Request,
         changes: &mut Changes,
         report: &mut CycleReport,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let document = &new.submission.id_number;
-        let Some(&old_id) = self.waiting.get(document) else { return Ok(()) };
-        let Some(mut old) = self.store.request(old_id)? else { return Ok(()) };
-        if old.state.name() != StateName::NeedsInfo {
-            return Ok(());
-        }
         let reason = format!("reemplazada por {} (respuesta nueva en la fila {})", new.id, new.row);
         let actor = Actor::Requester(new.submission.requester.clone());
         info!(request_id = %old.id, replaced_by = %new.id, "waiting request replaced by a new response");
-        // An account made for the old one whose access data bounced: the new response picks
-        // up at the credential step (once authorized, like any response).
-        new.credentials_for = old.credentials_for.clone();
-        new.credential_attempts = old.credential_attempts;
         let state = State::Cancelled { reason: reason.clone() };
         self.record(changes, report, &mut old, super::Move::by(actor, state, reason), now)
     }

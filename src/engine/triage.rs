@@ -121,9 +121,6 @@ impl Engine {
                 let reason = s.problems.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n");
                 Triage::needs_info(reason, now)
             }
-            Some(kind) if request.credentials_for.is_some() => {
-                return self.resume_credentials(request, kind, now);
-            }
             Some(kind) => return self.authorize_and_plan(request, kind, now),
             None => Triage::needs_info("Falta el tipo de solicitud".into(), now),
         }))
@@ -190,6 +187,22 @@ impl Engine {
             Ok(grant) => grant,
             Err(refusal) => return Ok(Some(Triage::refused(refusal, now))),
         };
+        // Its account was made but the access data bounced, and the requester fixed the address
+        // (authorized again above: a new response may come from someone else): straight to the
+        // credential step, a new password to the corrected address, never a second plan.
+        if let Some(account) = request.credentials_for.clone() {
+            let plan = Plan {
+                ops: vec![DirectoryOp::ResetPassword { sam: account.clone() }],
+                sends_credentials: true,
+                account,
+                ..Plan::default()
+            };
+            let note = format!(
+                "autorizada ({grant}); la cuenta ya existe: se envían sus datos de acceso (contraseña nueva)"
+            );
+            let executing = State::Executing { plan, attempts: 0, retry_at: None, released: false };
+            return Ok(Some(Triage::decided(executing, note)));
+        }
         // Names other open requests took, this batch's included: `stage` keeps the set in step.
         let taken = |name: &str| self.claimed.contains(name);
         let taken_dn = |dn: &str| self.dn_claimed(dn);
@@ -228,38 +241,6 @@ impl Engine {
             }
         }
         Ok(Some(self.planned(request, kind, plan, &grant, today, now)))
-    }
-
-    /// A request whose account was made but whose access data bounced, fixed by the requester:
-    /// authorized again as it reads now (a new response may come from someone else), then
-    /// straight to the credential step: a new password, to the corrected address.
-    fn resume_credentials(
-        &mut self,
-        request: &Request,
-        kind: Kind,
-        now: Timestamp,
-    ) -> Result<Option<Triage>, EngineError> {
-        let Some(account) = request.credentials_for.clone() else { return Ok(None) };
-        let Some(snapshot) = self.snapshot(request) else { return Ok(None) };
-        let Some(matrix) = &self.matrix else { return Ok(None) };
-        let today = self.today(now);
-        let grant = match authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today) {
-            Ok(grant) => grant,
-            Err(refusal) => return Ok(Some(Triage::refused(refusal, now))),
-        };
-        let plan = Plan {
-            ops: vec![DirectoryOp::ResetPassword { sam: account.clone() }],
-            sends_credentials: true,
-            account,
-            ..Plan::default()
-        };
-        let note = format!(
-            "autorizada ({grant}); la cuenta ya existe: se envían sus datos de acceso (contraseña nueva)"
-        );
-        Ok(Some(Triage::decided(
-            State::Executing { plan, attempts: 0, retry_at: None, released: false },
-            note,
-        )))
     }
 
     /// What the directory holds for a request, or `None` when it cannot be read now (the
