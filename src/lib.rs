@@ -18,6 +18,7 @@ pub mod calendar;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod hooks;
 pub mod intake;
 pub mod notify;
 pub mod policy;

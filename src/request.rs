@@ -273,8 +273,13 @@ pub enum State {
         #[serde(default)]
         released: bool,
     },
+    /// A deletion: the account is disabled in the retired OU; it is deleted once every step
+    /// of the backup checklist is confirmed and it has been disabled long enough.
     AwaitingConfirmation {
+        /// The checklist's steps not confirmed yet (keys of [`DELETION_CHECKLIST`]).
         pending: Vec<String>,
+        /// When the account was disabled and moved (the days before deletion count from here).
+        since: Timestamp,
     },
     Held {
         reason: String,
@@ -440,8 +445,11 @@ pub fn allowed(from: StateName, to: StateName) -> bool {
         (Received, Rejected | Routed | NeedsInfo | Scheduled | Executing | Manual)
             | (NeedsInfo, Received)
             | (Scheduled, Executing | Scheduled | Rejected | NeedsInfo)
-            | (Executing, AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo)
-            | (AwaitingConfirmation, Executing)
+            | (
+                Executing,
+                AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo | Scheduled
+            )
+            | (AwaitingConfirmation, Executing | AwaitingConfirmation)
             | (Held, Executing)
             | (Failed, Executing)
             | (Notifying, Closed | NeedsInfo)
@@ -493,6 +501,58 @@ pub struct Request {
     /// message has its own Message-ID, and from the second one on says it replaces the others.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub credential_attempts: u32,
+    /// Which of its directory steps the request is at (a leave has two, a deletion two).
+    #[serde(default, skip_serializing_if = "Phase::is_start")]
+    pub phase: Phase,
+    /// The new account's access data wait for its mailbox (`mailbox_ready` hook): since when,
+    /// and how many times it was looked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox_wait: Option<MailboxWait>,
+    /// The new account's mailbox was found (the `mailbox_ready` hook succeeded).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mailbox_ready: bool,
+}
+
+/// The directory step a request is at. Most kinds have one; a leave or a suspension with a
+/// return date a second (enable on the return), a deletion a second (delete, once confirmed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    #[default]
+    Start,
+    /// The return from a leave or a suspension.
+    Return,
+    /// The deletion of an account disabled in the retired OU, every backup confirmed.
+    Removal,
+}
+
+impl Phase {
+    fn is_start(&self) -> bool {
+        *self == Phase::Start
+    }
+}
+
+/// A new account's access data waiting for its mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxWait {
+    pub since: Timestamp,
+    pub checks: u32,
+}
+
+/// The procedure's steps before an account is deleted (activity 3, *eliminación de usuario*):
+/// the key `cuentas confirm` takes, and what it confirms.
+pub const DELETION_CHECKLIST: [(&str, &str); 7] = [
+    ("correo", "copia de seguridad del correo"),
+    ("calendario", "copia de seguridad del calendario"),
+    ("contactos", "copia de seguridad de los contactos"),
+    ("nube", "copia de seguridad del almacenamiento en la nube"),
+    ("equipo-respaldo", "copia de seguridad del equipo asignado"),
+    ("equipo-dominio", "equipo retirado del dominio"),
+    ("equipo-borrado", "información del usuario borrada del equipo"),
+];
+
+/// What a checklist step confirms, by its key.
+pub fn checklist_step(key: &str) -> Option<&'static str> {
+    DELETION_CHECKLIST.iter().find(|(k, _)| *k == key).map(|(_, what)| *what)
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -524,6 +584,9 @@ impl Request {
             credentials_sent_to: None,
             credentials_for: None,
             credential_attempts: 0,
+            phase: Phase::Start,
+            mailbox_wait: None,
+            mailbox_ready: false,
             history: vec![HistoryEntry {
                 at: now,
                 actor,
@@ -602,6 +665,10 @@ pub enum MessageKind {
     HolderNotice,
     /// To the requester: the request repeats one already registered.
     Duplicate,
+    /// To the requester: a first step done, another to come (a leave's return, a deletion).
+    Progress,
+    /// To the service desk: the backups to make and confirm before an account is deleted.
+    DeletionChecklist,
 }
 
 impl MessageKind {
@@ -617,6 +684,8 @@ impl MessageKind {
             MessageKind::Alert => "alerta",
             MessageKind::HolderNotice => "aviso-titular",
             MessageKind::Duplicate => "duplicada",
+            MessageKind::Progress => "avance",
+            MessageKind::DeletionChecklist => "lista-eliminacion",
         }
     }
 }
@@ -709,7 +778,11 @@ mod tests {
             (Executing, Failed),
             (Executing, Notifying),
             (Executing, NeedsInfo),
+            // A leave's first step done: its return waits for its date.
+            (Executing, Scheduled),
             (AwaitingConfirmation, Executing),
+            // One more step of a deletion's checklist confirmed.
+            (AwaitingConfirmation, AwaitingConfirmation),
             (Held, Executing),
             (Failed, Executing),
             (Notifying, Closed),

@@ -45,6 +45,7 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub mail: MailConfig,
     pub sla: SlaConfig,
+    pub hooks: HooksConfig,
     /// `[time]` as a business-hours calendar in the entity's time zone.
     pub calendar: Calendar,
     /// The procedure's rules with `[authorizers.rules]` applied.
@@ -76,6 +77,7 @@ struct Sections {
     directory: DirectoryConfig,
     mail: MailConfig,
     sla: SlaConfig,
+    hooks: HooksConfig,
 }
 
 impl Config {
@@ -109,6 +111,7 @@ impl Config {
         let mail = section("mail", true, &mut problems);
         let time = section("time", false, &mut problems);
         let sla = section("sla", false, &mut problems);
+        let hooks = section("hooks", false, &mut problems);
 
         let top: Option<TopLevel> = typed("top level", Some(toml::Value::Table(table)), &mut problems);
         let source: Option<SourceConfig> = typed("[source]", source, &mut problems);
@@ -124,6 +127,10 @@ impl Config {
             Some(v) => typed("[sla]", Some(v), &mut problems),
             None => Some(SlaConfig::default()),
         };
+        let hooks: Option<HooksConfig> = match hooks {
+            Some(v) => typed("[hooks]", Some(v), &mut problems),
+            None => Some(HooksConfig::default()),
+        };
 
         let (
             Some(top),
@@ -134,7 +141,8 @@ impl Config {
             Some(mail),
             Some(time),
             Some(sla),
-        ) = (top, source, form, authorizers, directory, mail, time, sla)
+            Some(hooks),
+        ) = (top, source, form, authorizers, directory, mail, time, sla, hooks)
         else {
             return Err(invalid(problems));
         };
@@ -151,6 +159,7 @@ impl Config {
             directory,
             mail,
             sla,
+            hooks,
         };
         sections.resolve_paths(base);
         problems.extend(sections.problems());
@@ -213,6 +222,7 @@ impl Sections {
             directory: self.directory,
             mail: self.mail,
             sla: self.sla,
+            hooks: self.hooks,
             calendar: calendar?,
             rules: rules?,
             naming,
@@ -286,6 +296,12 @@ impl Sections {
                  allow_unverified_requester = true to accept the risk"
                     .into(),
             );
+        }
+        for (key, hook) in self.hooks.configured() {
+            p.extend(hook.problems(key));
+        }
+        if self.hooks.timeout_secs == 0 {
+            p.push("[hooks] timeout_secs must be at least 1".into());
         }
         if self.form.requester_domains.is_empty() {
             p.push("[form] requester_domains is empty: name the domains requesters write from".into());

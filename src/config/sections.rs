@@ -7,6 +7,7 @@ use jiff::civil::{Date, Time};
 use serde::Deserialize;
 
 use super::SecretRef;
+pub use crate::hooks::HookCommand;
 use crate::request::Kind;
 
 /// Top-level keys, read first so that each section can fail on its own.
@@ -220,6 +221,98 @@ pub struct DirectoryConfig {
     /// creation and reactivation, and where a reset's temporary password may go. Without it,
     /// only the address cuentas itself recorded at creation counts.
     pub personal_email_attribute: Option<String>,
+    /// What a *vacaciones o licencia* does: `disable` the account from its start date to its
+    /// return date (default), or `none`: recorded and answered, the directory untouched.
+    #[serde(default)]
+    pub leave_action: LeaveAction,
+    /// A password reset for someone at the entity's premises: `manual` (default, the
+    /// procedure's way: the service desk enables the change at the person's desk) or
+    /// `temporary-password` (sent to the personal address on record, like any other reset).
+    #[serde(default)]
+    pub onsite_reset: OnsiteReset,
+    /// Groups an early termination leaves the account in (every other group of
+    /// `allowed_groups` is removed).
+    #[serde(default)]
+    pub keep_groups_on_termination: Vec<String>,
+    /// Days a deleted account waits, disabled in `retired_ou`, before it is removed (counted
+    /// from its disabling; every backup must be confirmed too). Default 30.
+    #[serde(default = "default_min_days_disabled_before_delete")]
+    pub min_days_disabled_before_delete: u32,
+}
+
+/// `[directory] leave_action`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaveAction {
+    #[default]
+    Disable,
+    None,
+}
+
+/// `[directory] onsite_reset`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnsiteReset {
+    #[default]
+    Manual,
+    TemporaryPassword,
+}
+
+fn default_min_days_disabled_before_delete() -> u32 {
+    30
+}
+
+/// `[hooks]`: commands run at points of the procedure, without a shell, each with a timeout;
+/// their exit status and output go to the log and the request's history (`deploy/hooks/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Run once per cycle after any directory change (*sincronizar dominio*).
+    pub after_change: Option<HookCommand>,
+    /// Run with the account name before a new account's access data and outcome are sent;
+    /// non-zero: not yet, tried again with backoff.
+    pub mailbox_ready: Option<HookCommand>,
+    /// Run with the account name after an account is deleted.
+    pub mailbox_deleted: Option<HookCommand>,
+    /// Seconds a hook may run before it is stopped. Default 60.
+    #[serde(default = "default_hook_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Hours a new account's access data may wait for its mailbox before the administrators
+    /// are alerted. Default 4.
+    #[serde(default = "default_mailbox_wait_hours")]
+    pub mailbox_wait_hours: u32,
+}
+
+impl Default for HooksConfig {
+    fn default() -> HooksConfig {
+        HooksConfig {
+            after_change: None,
+            mailbox_ready: None,
+            mailbox_deleted: None,
+            timeout_secs: default_hook_timeout_secs(),
+            mailbox_wait_hours: default_mailbox_wait_hours(),
+        }
+    }
+}
+
+impl HooksConfig {
+    /// Each configured hook with its key.
+    pub fn configured(&self) -> impl Iterator<Item = (&'static str, &HookCommand)> {
+        [
+            ("after_change", &self.after_change),
+            ("mailbox_ready", &self.mailbox_ready),
+            ("mailbox_deleted", &self.mailbox_deleted),
+        ]
+        .into_iter()
+        .filter_map(|(key, hook)| Some((key, hook.as_ref()?)))
+    }
+}
+
+fn default_hook_timeout_secs() -> u64 {
+    60
+}
+fn default_mailbox_wait_hours() -> u32 {
+    4
 }
 
 fn default_ldap_timeout_secs() -> u64 {

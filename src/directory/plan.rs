@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::naming::{self, Pattern};
 use super::snapshot::{Account, Snapshot};
-use crate::config::{DirectoryConfig, dn_within};
+use crate::config::{DirectoryConfig, LeaveAction, OnsiteReset, dn_within};
 use crate::intake::fold;
-use crate::request::{HolderType, Kind, Request};
+use crate::request::{HolderType, Kind, Phase, Request};
 
 /// One change to the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub enum DirectoryOp {
         attributes: Vec<(String, String)>,
         expires: Option<Date>,
     },
-    /// A new temporary password, must be changed at next logon.
+    /// A new temporary password, must be changed at next logon; a lockout is cleared.
     ResetPassword {
         sam: String,
     },
@@ -103,7 +103,10 @@ impl fmt::Display for DirectoryOp {
                 write!(f, "; {}", attrs.join(", "))
             }
             DirectoryOp::ResetPassword { sam } => {
-                write!(f, "reset the password of {sam} (temporary, must change at next logon)")
+                write!(
+                    f,
+                    "reset the password of {sam} (temporary, must change at next logon; any lockout cleared)"
+                )
             }
             DirectoryOp::SetAttributes { sam, changes } => {
                 let c: Vec<String> =
@@ -136,9 +139,12 @@ pub struct Plan {
     /// address on record for the account (set when the request is triaged).
     #[serde(default)]
     pub credentials_to: Option<String>,
-    /// The account's institutional mailbox, told of a reset, disable, enable or transfer.
+    /// The account's institutional mailbox, told of what was done to it.
     #[serde(default)]
     pub notice_to: Option<String>,
+    /// A *cesión*: the previous contractor's account, disabled by the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_holder: Option<String>,
 }
 
 /// Why a request has no plan.
@@ -148,8 +154,8 @@ pub enum NoPlan {
     NeedsInfo(String),
     /// The account may not be touched (protected, privileged, outside the managed OUs).
     Refused(String),
-    /// The kind is valid but its directory effect is not automated.
-    NotAutomated,
+    /// Authorized, but a person does it (why, and what they do; Spanish).
+    ByHand(String),
 }
 
 impl Plan {
@@ -167,8 +173,7 @@ impl NoPlan {
     /// The reason, for a person.
     pub fn reason(&self) -> String {
         match self {
-            NoPlan::NeedsInfo(r) | NoPlan::Refused(r) => r.clone(),
-            NoPlan::NotAutomated => "not automated yet".into(),
+            NoPlan::NeedsInfo(r) | NoPlan::Refused(r) | NoPlan::ByHand(r) => r.clone(),
         }
     }
 }
@@ -305,7 +310,7 @@ pub fn plan(
     taken_dn: impl Fn(&str) -> bool,
 ) -> Result<Plan, NoPlan> {
     let s = &request.submission;
-    let kind = s.kind.ok_or(NoPlan::NotAutomated)?;
+    let kind = s.kind.ok_or_else(|| NoPlan::NeedsInfo("Falta el tipo de solicitud".into()))?;
     let target = || -> Result<&Account, NoPlan> {
         let account = snapshot.by_sam(&s.account).ok_or_else(|| {
             NoPlan::NeedsInfo(format!(
@@ -317,9 +322,20 @@ pub fn plan(
         Ok(account)
     };
     match kind {
-        Kind::Create => create(request, snapshot, layout, today, taken, taken_dn),
+        Kind::Create => {
+            let holder =
+                s.holder_type.ok_or_else(|| NoPlan::NeedsInfo("Falta el tipo de vinculación".into()))?;
+            create(request, holder, snapshot, layout, today, taken, taken_dn)
+        }
         Kind::PasswordReset => {
             let account = target()?;
+            if s.on_site == Some(true) && layout.config.onsite_reset == OnsiteReset::Manual {
+                return Err(NoPlan::ByHand(format!(
+                    "la persona está en las instalaciones de la entidad: la mesa de servicio habilita el cambio de \
+                     contraseña de la cuenta «{}» en su puesto, sin enviar contraseñas por correo",
+                    account.sam
+                )));
+            }
             Ok(Plan {
                 ops: vec![DirectoryOp::ResetPassword { sam: account.sam.clone() }],
                 sends_credentials: true,
@@ -344,16 +360,11 @@ pub fn plan(
                 ops.push(DirectoryOp::SetAttributes { sam: account.sam.clone(), changes });
             }
             add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
-            Ok(Plan { ops, ..Plan::about(account, false) })
+            Ok(Plan { ops, ..Plan::about(account, true) })
         }
         Kind::Disable => {
             let account = target()?;
-            let ops = if account.enabled {
-                vec![DirectoryOp::Disable { sam: account.sam.clone() }]
-            } else {
-                vec![]
-            };
-            Ok(Plan { ops, ..Plan::about(account, true) })
+            Ok(Plan { ops: disable(account), ..Plan::about(account, true) })
         }
         Kind::Enable => {
             let account = target()?;
@@ -367,13 +378,119 @@ pub fn plan(
             let account = target()?;
             transfer(s, account, layout, snapshot)
         }
-        Kind::Delete
-        | Kind::Leave
-        | Kind::Assignment
-        | Kind::Suspension
-        | Kind::EarlyTermination
-        | Kind::OutOfScope => Err(NoPlan::NotAutomated),
+        Kind::Leave | Kind::Suspension => {
+            let account = target()?;
+            let disables = kind == Kind::Suspension || layout.config.leave_action == LeaveAction::Disable;
+            let ops = match request.phase {
+                _ if !disables => Vec::new(),
+                Phase::Return if !account.enabled => vec![DirectoryOp::Enable { sam: account.sam.clone() }],
+                Phase::Return => Vec::new(),
+                _ => {
+                    if let Some(back) = s.return_date.filter(|d| *d <= today) {
+                        return Err(NoPlan::NeedsInfo(format!(
+                            "La fecha de regreso ({back}) ya pasó: no hay nada que inactivar; revise las fechas"
+                        )));
+                    }
+                    disable(account)
+                }
+            };
+            Ok(Plan { ops, ..Plan::about(account, true) })
+        }
+        Kind::EarlyTermination => {
+            let account = target()?;
+            let date = s.effective_date.unwrap_or(today);
+            termination(account, layout, date)
+        }
+        Kind::Assignment => {
+            let previous = target()?;
+            if !s.id_number.is_empty() && previous.employee_id == s.id_number {
+                return Err(NoPlan::NeedsInfo(format!(
+                    "La cuenta «{}» ya es de la persona con el documento {}: la cesión es a otro contratista; \
+                     escriba los datos del nuevo contratista",
+                    previous.sam, s.id_number
+                )));
+            }
+            let mut plan = create(request, HolderType::Contractor, snapshot, layout, today, taken, taken_dn)?;
+            plan.ops.extend(disable(previous));
+            plan.notice_to = Plan::about(previous, true).notice_to;
+            plan.previous_holder = Some(previous.sam.clone());
+            Ok(plan)
+        }
+        Kind::Delete => deletion(request, snapshot, layout, target),
+        // Answered before any plan (`Routed`).
+        Kind::OutOfScope => {
+            Err(NoPlan::NeedsInfo(format!("«{}» no es una solicitud de gestión de usuarios", s.kind_answer)))
+        }
     }
+}
+
+/// A disable, unless the account is disabled already.
+fn disable(account: &Account) -> Vec<DirectoryOp> {
+    if account.enabled { vec![DirectoryOp::Disable { sam: account.sam.clone() }] } else { Vec::new() }
+}
+
+/// An early termination on `date`: the account expires at the end of that day (never later
+/// than it already did: a termination does not lengthen a contract), leaves every managed
+/// group but those kept, is disabled, and goes to the retired OU when there is one.
+fn termination(account: &Account, layout: &Layout, date: Date) -> Result<Plan, NoPlan> {
+    let sam = account.sam.clone();
+    let mut ops = Vec::new();
+    if account.expires.is_none_or(|e| e > date) {
+        ops.push(DirectoryOp::SetExpiry { sam: sam.clone(), expires: Some(date) });
+    }
+    let kept = &layout.config.keep_groups_on_termination;
+    for group in &account.groups {
+        let Some(managed) = layout.allowed_groups.get(&fold(group)) else { continue };
+        if !kept.iter().any(|k| k.eq_ignore_ascii_case(group)) {
+            ops.push(DirectoryOp::RemoveFromGroup { sam: sam.clone(), group: managed.clone() });
+        }
+    }
+    ops.extend(disable(account));
+    if let Some(retired) = &layout.config.retired_ou
+        && !dn_within(&account.dn, retired)
+    {
+        ops.push(DirectoryOp::Move { sam: sam.clone(), to_ou: retired.clone() });
+    }
+    Ok(Plan { ops, ..Plan::about(account, true) })
+}
+
+/// A deletion (DESIGN §6): first disabled and moved to the retired OU; removed only at its
+/// second step, once every backup is confirmed, and only if it is still there and disabled.
+fn deletion<'a>(
+    request: &Request,
+    snapshot: &'a Snapshot,
+    layout: &Layout,
+    target: impl Fn() -> Result<&'a Account, NoPlan>,
+) -> Result<Plan, NoPlan> {
+    let Some(retired) = layout.config.retired_ou.clone() else {
+        return Err(NoPlan::ByHand(
+            "no hay unidad organizativa de cuentas retiradas configurada ([directory] retired_ou): la mesa de \
+             servicio hace las copias de seguridad y elimina la cuenta a mano, según el procedimiento"
+                .into(),
+        ));
+    };
+    if request.phase == Phase::Removal {
+        let Some(account) = snapshot.by_sam(&request.submission.account) else {
+            // Gone already (deleted by hand): nothing left to do.
+            return Ok(Plan { account: request.submission.account.clone(), ..Plan::default() });
+        };
+        layout.guard(account)?;
+        if account.enabled || !dn_within(&account.dn, &retired) {
+            return Err(NoPlan::Refused(format!(
+                "la cuenta «{}» ya no está inactiva en la unidad de cuentas retiradas (alguien la reactivó o la movió): \
+                 no se elimina",
+                account.sam
+            )));
+        }
+        let ops = vec![DirectoryOp::Delete { sam: account.sam.clone() }];
+        return Ok(Plan { ops, ..Plan::about(account, false) });
+    }
+    let account = target()?;
+    let mut ops = disable(account);
+    if !dn_within(&account.dn, &retired) {
+        ops.push(DirectoryOp::Move { sam: account.sam.clone(), to_ou: retired });
+    }
+    Ok(Plan { ops, ..Plan::about(account, true) })
 }
 
 /// A transfer: new dependency, title and manager; the old dependency's groups out, the new
@@ -473,6 +590,7 @@ fn add_missing_groups(ops: &mut Vec<DirectoryOp>, account: &Account, groups: Vec
 
 fn create(
     request: &Request,
+    holder: HolderType,
     snapshot: &Snapshot,
     layout: &Layout,
     today: Date,
@@ -480,7 +598,6 @@ fn create(
     taken_dn: impl Fn(&str) -> bool,
 ) -> Result<Plan, NoPlan> {
     let s = &request.submission;
-    let holder = s.holder_type.ok_or(NoPlan::NotAutomated)?;
     let expires = if holder == HolderType::Contractor { s.contract_end } else { None };
     if let Some(end) = expires
         && end < today
@@ -694,6 +811,10 @@ mod tests {
                 retired_ou: None,
                 max_disables_per_hour: 10,
                 personal_email_attribute: None,
+                leave_action: LeaveAction::Disable,
+                onsite_reset: OnsiteReset::Manual,
+                keep_groups_on_termination: vec!["VPN".into()],
+                min_days_disabled_before_delete: 30,
             },
             naming.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
         )
@@ -886,12 +1007,153 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kinds_not_automated_yet_say_so() {
-        for kind in [Kind::Delete, Kind::Leave, Kind::Assignment, Kind::Suspension, Kind::EarlyTermination] {
-            let r = request(kind, HolderType::Contractor, |s| s.account = "sofia.herrera".into());
-            assert_eq!(run(&r), Err(NoPlan::NotAutomated), "{kind:?}");
+    fn layout_with(f: impl FnOnce(&mut DirectoryConfig)) -> Layout {
+        let Layout { mut config, patterns, .. } = layout();
+        f(&mut config);
+        Layout::new(config, patterns)
+    }
+
+    const RETIRED: &str = "OU=Retiradas,OU=Usuarios,DC=upme,DC=gov,DC=co";
+
+    fn with_account(sam: &str, f: impl FnOnce(&mut Account)) -> Snapshot {
+        let mut accounts: Vec<Account> = snapshot().accounts().cloned().collect();
+        if let Some(a) = accounts.iter_mut().find(|a| a.sam == sam) {
+            f(a);
         }
+        Snapshot::new(accounts)
+    }
+
+    #[test]
+    fn a_leave_disables_at_its_start_and_enables_at_its_return() {
+        let mut r = request(Kind::Leave, HolderType::Employee, |s| {
+            s.account = "sofia.herrera".into();
+            s.effective_date = Some(Date::constant(2026, 12, 1));
+            s.return_date = Some(Date::constant(2026, 12, 15));
+        });
+        let start = run(&r).unwrap();
+        assert_eq!(start.ops, [DirectoryOp::Disable { sam: "sofia.herrera".into() }]);
+        assert_eq!(start.notice_to.as_deref(), Some("sofia.herrera@upme.gov.co"));
+        r.phase = Phase::Return;
+        let disabled = with_account("sofia.herrera", |a| a.enabled = false);
+        let back = plan(&r, &disabled, &layout(), TODAY, |_| false, |_| false).unwrap();
+        assert_eq!(back.ops, [DirectoryOp::Enable { sam: "sofia.herrera".into() }]);
+        // Enabled again by hand meanwhile: nothing to do.
+        assert_eq!(run(&r).unwrap().ops, []);
+        // `leave_action = "none"`: recorded, the directory untouched, both ways.
+        let none = layout_with(|c| c.leave_action = LeaveAction::None);
+        for phase in [Phase::Start, Phase::Return] {
+            r.phase = phase;
+            assert_eq!(plan(&r, &disabled, &none, TODAY, |_| false, |_| false).unwrap().ops, []);
+        }
+        // A suspension disables whatever the leave setting says.
+        r.submission.kind = Some(Kind::Suspension);
+        r.phase = Phase::Start;
+        let p = plan(&r, &snapshot(), &none, TODAY, |_| false, |_| false).unwrap();
+        assert_eq!(p.ops, [DirectoryOp::Disable { sam: "sofia.herrera".into() }]);
+    }
+
+    #[test]
+    fn a_leave_whose_return_has_passed_is_asked_about() {
+        let r = request(Kind::Leave, HolderType::Employee, |s| {
+            s.account = "sofia.herrera".into();
+            s.effective_date = Some(Date::constant(2026, 11, 1));
+            s.return_date = Some(TODAY);
+        });
+        assert!(matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("ya pasó")));
+    }
+
+    #[test]
+    fn an_early_termination_expires_strips_managed_groups_disables_and_retires() {
+        let l = layout_with(|c| c.retired_ou = Some(RETIRED.into()));
+        let snap = with_account("sofia.herrera", |a| {
+            a.groups = vec!["GG-Todos".into(), "VPN".into(), "Unmanaged".into()];
+            a.expires = Some(Date::constant(2027, 6, 30));
+        });
+        let r = request(Kind::EarlyTermination, HolderType::Contractor, |s| {
+            s.account = "sofia.herrera".into();
+            s.effective_date = Some(Date::constant(2026, 12, 10));
+        });
+        let sam = || "sofia.herrera".to_string();
+        let p = plan(&r, &snap, &l, TODAY, |_| false, |_| false).unwrap();
+        assert_eq!(
+            p.ops,
+            [
+                DirectoryOp::SetExpiry { sam: sam(), expires: Some(Date::constant(2026, 12, 10)) },
+                // VPN is kept (`keep_groups_on_termination`), Unmanaged is not the daemon's.
+                DirectoryOp::RemoveFromGroup { sam: sam(), group: "GG-Todos".into() },
+                DirectoryOp::Disable { sam: sam() },
+                DirectoryOp::Move { sam: sam(), to_ou: RETIRED.into() },
+            ]
+        );
+        // A termination never lengthens a contract: an earlier expiry stays.
+        let earlier = with_account("sofia.herrera", |a| a.expires = Some(Date::constant(2026, 12, 1)));
+        let p = plan(&r, &earlier, &layout(), TODAY, |_| false, |_| false).unwrap();
+        assert!(!p.ops.iter().any(|op| matches!(op, DirectoryOp::SetExpiry { .. })), "{:?}", p.ops);
+    }
+
+    #[test]
+    fn an_assignment_creates_the_new_contractor_and_disables_the_previous_one() {
+        let r = request(Kind::Assignment, HolderType::Contractor, |s| s.account = "sofia.herrera".into());
+        let p = run(&r).unwrap();
+        assert_eq!(p.account, "juan.perezg");
+        assert!(p.sends_credentials);
+        assert!(
+            matches!(&p.ops[0], DirectoryOp::Create { expires: Some(d), .. } if *d == Date::constant(2027, 6, 30))
+        );
+        assert_eq!(p.ops.last(), Some(&DirectoryOp::Disable { sam: "sofia.herrera".into() }));
+        assert_eq!(p.previous_holder.as_deref(), Some("sofia.herrera"));
+        assert_eq!(p.notice_to.as_deref(), Some("sofia.herrera@upme.gov.co"));
+        // The new contractor is someone else: the previous holder's own document is asked about.
+        let same = request(Kind::Assignment, HolderType::Contractor, |s| {
+            s.account = "sofia.herrera".into();
+            s.id_number = "222".into();
+        });
+        assert!(matches!(run(&same), Err(NoPlan::NeedsInfo(_))));
+        // A protected previous holder is refused.
+        let admin = request(Kind::Assignment, HolderType::Contractor, |s| s.account = "ana.admin".into());
+        assert!(matches!(run(&admin), Err(NoPlan::Refused(_))));
+    }
+
+    #[test]
+    fn a_deletion_retires_first_and_deletes_only_a_retired_disabled_account() {
+        let mut r = request(Kind::Delete, HolderType::Contractor, |s| s.account = "sofia.herrera".into());
+        assert!(matches!(run(&r), Err(NoPlan::ByHand(m)) if m.contains("retired_ou")));
+        let l = layout_with(|c| c.retired_ou = Some(RETIRED.into()));
+        let p = plan(&r, &snapshot(), &l, TODAY, |_| false, |_| false).unwrap();
+        assert_eq!(
+            p.ops,
+            [
+                DirectoryOp::Disable { sam: "sofia.herrera".into() },
+                DirectoryOp::Move { sam: "sofia.herrera".into(), to_ou: RETIRED.into() },
+            ]
+        );
+        r.phase = Phase::Removal;
+        // Still where the first step left it: deleted.
+        let retired = with_account("sofia.herrera", |a| {
+            a.enabled = false;
+            a.dn = format!("CN=sofia.herrera,{RETIRED}");
+        });
+        let p = plan(&r, &retired, &l, TODAY, |_| false, |_| false).unwrap();
+        assert_eq!(p.ops, [DirectoryOp::Delete { sam: "sofia.herrera".into() }]);
+        // Enabled again, or moved out, meanwhile: never deleted.
+        assert!(matches!(plan(&r, &snapshot(), &l, TODAY, |_| false, |_| false), Err(NoPlan::Refused(_))));
+        let enabled = with_account("sofia.herrera", |a| a.dn = format!("CN=sofia.herrera,{RETIRED}"));
+        assert!(matches!(plan(&r, &enabled, &l, TODAY, |_| false, |_| false), Err(NoPlan::Refused(_))));
+        // Gone already: nothing to do.
+        r.submission.account = "nadie".into();
+        assert_eq!(plan(&r, &retired, &l, TODAY, |_| false, |_| false).unwrap().ops, []);
+    }
+
+    #[test]
+    fn a_reset_for_someone_on_site_is_done_at_their_desk_unless_configured() {
+        let r = request(Kind::PasswordReset, HolderType::Contractor, |s| {
+            s.account = "sofia.herrera".into();
+            s.on_site = Some(true);
+        });
+        assert!(matches!(run(&r), Err(NoPlan::ByHand(m)) if m.contains("en su puesto")));
+        let l = layout_with(|c| c.onsite_reset = OnsiteReset::TemporaryPassword);
+        let p = plan(&r, &snapshot(), &l, TODAY, |_| false, |_| false).unwrap();
+        assert_eq!(p.ops, [DirectoryOp::ResetPassword { sam: "sofia.herrera".into() }]);
     }
 
     #[test]

@@ -8,11 +8,12 @@ use tracing::{error, info, info_span, warn};
 use super::{
     CycleReport, Engine, EngineError, MAX_ATTEMPTS, Move, Unreached, backoff, log_directory_error, triage,
 };
+use crate::config::{DirectoryConfig, LeaveAction};
 use crate::directory::ldap::LdapError;
 use crate::directory::password::Password;
 use crate::directory::plan::{self, DirectoryOp, Plan};
 use crate::notify;
-use crate::request::{Actor, Kind, Request, State, StateName};
+use crate::request::{Actor, Kind, Phase, Request, State, StateName};
 use crate::store::{Changes, MessageKind};
 
 /// Why a scheduled request runs now, in its history.
@@ -39,6 +40,11 @@ impl Engine {
                     if retry_at.is_none_or(|t| t <= now) =>
                 {
                     self.execute(request, plan, attempts, released, now, report)?;
+                }
+                State::AwaitingConfirmation { pending, since }
+                    if pending.is_empty() && self.removable_since(since, now) =>
+                {
+                    self.remove_account(request, now, report)?;
                 }
                 State::Notifying if request.outbox.iter().all(|m| !m.is_pending()) => {
                     let outcome = outcome_text(&request);
@@ -81,7 +87,7 @@ impl Engine {
     }
 
     /// A scheduled request decided again at its due time.
-    fn replan(&mut self, request: &Request, now: Timestamp) -> Replan {
+    pub(super) fn replan(&mut self, request: &Request, now: Timestamp) -> Replan {
         let snapshot = match self.reach(|d, layout| d.snapshot_for(request, layout)) {
             Ok(s) => s,
             Err(Unreached::Down) => return Replan::Wait,
@@ -94,12 +100,20 @@ impl Engine {
         let Some(matrix) = &self.matrix else { return Replan::Wait };
         let Some(kind) = request.submission.kind else { return Replan::Stored };
         let today = self.today(now);
-        if let Err(refusal) =
-            triage::authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today)
+        // The return from a leave was authorized with the leave: a requester who has since
+        // lost their role must not leave the person locked out.
+        if request.phase != Phase::Return
+            && let Err(refusal) =
+                triage::authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today)
         {
             return Replan::Refused(triage::Triage::refused(refusal, now));
         }
-        match plan::plan(request, &snapshot, &self.layout, today, |_| false, |_| false) {
+        // Names other open requests claimed stay theirs; this request's own is its to use.
+        let own = request.reserved_account.as_deref();
+        let taken = |name: &str| Some(name) != own && self.claimed.contains(name);
+        let own_dn = super::new_account_dn(request);
+        let taken_dn = |dn: &str| Some(dn) != own_dn.as_deref() && self.dn_claimed(dn);
+        match plan::plan(request, &snapshot, &self.layout, today, taken, taken_dn) {
             Ok(plan) => Replan::Fresh(plan),
             Err(e) => Replan::Refused(triage::Triage::from_no_plan(e, now)),
         }
@@ -108,7 +122,7 @@ impl Engine {
     /// Carries out a plan (the intent, `Executing`, is already durable), sends the access data
     /// if the plan sets a password, and records the result. Disables and deletions beyond the
     /// hourly limit wait as `Held` unless an administrator released them.
-    fn execute(
+    pub(super) fn execute(
         &mut self,
         mut request: Request,
         plan: Plan,
@@ -134,6 +148,10 @@ impl Engine {
         // No password is set that could not be sent.
         if plan.sends_credentials && !self.relay_takes_mail()? {
             return Ok(());
+        }
+        // Access data waiting for the new account's mailbox: looked for before anything else.
+        if request.mailbox_wait.is_some() && !self.mailbox_ready(&mut request, &plan.account, now) {
+            return self.wait_for_mailbox(changes, report, request, plan, attempts, released, now);
         }
         // The credential step is one unit: generate, set, send. A retry makes a new password.
         let password = if plan.sends_credentials {
@@ -162,6 +180,20 @@ impl Engine {
         if limited > 0 {
             changes.record_disables(now, request.id, limited);
         }
+        if !dry_run && !lines.is_empty() {
+            self.changed.push(request.id);
+        }
+        if plan.ops.iter().any(|op| matches!(op, DirectoryOp::Delete { .. })) {
+            self.mailbox_deleted(&mut request, &plan.account, now);
+        }
+        // The mailbox of a new account must exist before its access data and outcome go out:
+        // if not yet, the password just set is dropped and a new one set once it does.
+        if password.is_some()
+            && self.awaits_mailbox(&request)
+            && !self.mailbox_ready(&mut request, &plan.account, now)
+        {
+            return self.wait_for_mailbox(changes, report, request, plan, attempts, released, now);
+        }
         if let Some(password) = password {
             match self.send_credentials(
                 &mut request,
@@ -174,7 +206,7 @@ impl Engine {
             )? {
                 Credentials::Sent => {}
                 Credentials::Then(step) => {
-                    self.record(&mut changes, report, &mut request, step, now)?;
+                    self.record(&mut changes, report, &mut request, *step, now)?;
                     self.store.commit(changes)?;
                     return Ok(());
                 }
@@ -188,14 +220,10 @@ impl Engine {
             Some(account) => format!(
                 "Se creó la cuenta {account} (correo {account}@{domain}) y sus datos de acceso se enviaron al correo personal corregido."
             ),
-            None => outcome_detail(&request, &plan, domain),
+            None => outcome_detail(&request, &plan, &self.config.directory),
         };
-        let mut notifying =
-            Move::daemon(State::Notifying, detail.clone()).telling(MessageKind::Outcome, detail.clone());
-        if let Some(mailbox) = plan.notice_to.clone().filter(|_| !plan.ops.is_empty()) {
-            notifying = notifying.telling_to(MessageKind::HolderNotice, mailbox, detail);
-        }
-        self.record(&mut changes, report, &mut request, notifying, now)?;
+        let step = self.next_step(&mut request, &plan, detail, now);
+        self.record(&mut changes, report, &mut request, step, now)?;
         self.store.commit(changes)?;
         info!(account = %plan.account, "carried out");
         Ok(())
@@ -234,10 +262,10 @@ impl Engine {
                 warn!(error = %e.for_log(), attempts, "access data not sent; will set a new password and retry");
                 let retry_at = Some(now + backoff(attempts));
                 let retry = State::Executing { plan: plan.clone(), attempts, retry_at, released };
-                Credentials::Then(Move::daemon(
+                Credentials::Then(Box::new(Move::daemon(
                     retry,
                     format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
-                ))
+                )))
             }
             Err(e) if !e.is_bad_address() => {
                 // The mail set-up, not the address, is wrong: an operator must act.
@@ -248,13 +276,13 @@ impl Engine {
                 warn!(error = %e.for_log(), "access data undeliverable; asking the requester");
                 // The account exists now: after the fix, only its access data are pending.
                 request.credentials_for = Some(plan.account.clone());
-                Credentials::Then(needs_info(
+                Credentials::Then(Box::new(needs_info(
                     format!(
                         "No fue posible enviar los datos de acceso al correo personal «{}» ({e}); corrija el correo electrónico personal en el formulario",
                         request.submission.personal_email
                     ),
                     now,
-                ))
+                )))
             }
         })
     }
@@ -386,7 +414,7 @@ impl Engine {
 
     /// `Failed`, with the plan kept for `cuentas retry` and one alert to the administrators.
     #[allow(clippy::too_many_arguments)]
-    fn fail(
+    pub(super) fn fail(
         &mut self,
         mut changes: Changes,
         report: &mut CycleReport,
@@ -420,13 +448,13 @@ impl Engine {
 enum Credentials {
     Sent,
     /// A move to record instead of the report: a retry, or back to the requester.
-    Then(Move),
+    Then(Box<Move>),
     /// A failure an operator must look at (the reason).
     Fail(String),
 }
 
 /// What deciding a scheduled request again at its due time came to.
-enum Replan {
+pub(super) enum Replan {
     /// Still authorized; the plan against the directory as it is now.
     Fresh(Plan),
     /// The directory did not answer: the stored plan (each operation reads its target again).
@@ -463,26 +491,74 @@ fn needs_info(reason: String, now: Timestamp) -> Move {
 }
 
 /// What was done, for the requester (Spanish).
-fn outcome_detail(request: &Request, plan: &Plan, domain: &str) -> String {
+fn outcome_detail(request: &Request, plan: &Plan, directory: &DirectoryConfig) -> String {
     let account = &plan.account;
-    let kind = request.submission.kind;
+    let domain = &directory.domain;
+    let s = &request.submission;
     let created = plan.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. }));
-    match kind {
-        Some(Kind::Create) if created => {
+    let date = |d: Option<jiff::civil::Date>| d.map(notify::spanish_date).unwrap_or_default();
+    match (s.kind, request.phase) {
+        (Some(Kind::Create), _) if created => {
             format!("Se creó la cuenta {account} (correo {account}@{domain}).")
         }
-        Some(Kind::Create) => format!(
+        (Some(Kind::Create), _) => format!(
             "La persona ya tenía la cuenta {account}, que estaba inactiva: se reactivó y se actualizaron sus datos."
         ),
-        Some(Kind::PasswordReset) => {
+        (Some(Kind::Assignment), _) => {
+            let new = if created {
+                format!("Se creó la cuenta {account} (correo {account}@{domain}) para el nuevo contratista")
+            } else {
+                format!("Se reactivó la cuenta {account} del nuevo contratista")
+            };
+            match &plan.previous_holder {
+                Some(previous) => {
+                    format!("{new} y se inactivó la cuenta {previous} del contratista anterior.")
+                }
+                None => format!("{new}."),
+            }
+        }
+        (Some(Kind::PasswordReset), _) => {
             format!("Se asignó una nueva contraseña temporal a la cuenta {account}.")
         }
+        (Some(Kind::Delete), _) if plan.ops.is_empty() => format!(
+            "La cuenta {account} ya no estaba en el directorio; las copias de seguridad quedaron confirmadas."
+        ),
+        (Some(Kind::Delete), _) => format!(
+            "Se eliminó la cuenta {account} del directorio, con las copias de seguridad y el retiro del equipo confirmados."
+        ),
+        (Some(Kind::Leave | Kind::Suspension), Phase::Return) if plan.ops.is_empty() => {
+            format!("La cuenta {account} ya estaba activa al regreso ({}).", date(s.return_date))
+        }
+        (Some(Kind::Leave | Kind::Suspension), Phase::Return) => {
+            format!("Se reactivó la cuenta {account} al regreso ({}).", date(s.return_date))
+        }
+        (Some(Kind::Leave), _) if directory.leave_action == LeaveAction::None => format!(
+            "Se registró la novedad de la cuenta {account} (del {} al {}); por decisión de la entidad la cuenta \
+             sigue activa durante las vacaciones o licencias.",
+            date(s.effective_date),
+            date(s.return_date)
+        ),
+        (Some(Kind::Leave | Kind::Suspension), _) if plan.ops.is_empty() => format!(
+            "La cuenta {account} ya estaba inactiva: no se cambió nada, y no se reactivará sola; cuando deba \
+             volver a usarse, pida una «Reactivación de cuenta»."
+        ),
+        (Some(Kind::Suspension), _) => format!(
+            "Se inactivó la cuenta {account} por la suspensión del contrato; cuando deba volver a usarse, pida una \
+             «Reactivación de cuenta»."
+        ),
+        (Some(Kind::EarlyTermination), _) => format!(
+            "Se inactivó la cuenta {account} por la terminación anticipada del contrato ({}): vence ese día, \
+             salió de los grupos de acceso{}.",
+            date(s.effective_date),
+            if directory.retired_ou.is_some() { " y quedó en la unidad de cuentas retiradas" } else { "" }
+        ),
         _ if plan.ops.is_empty() => {
             format!("La cuenta {account} ya estaba como se pidió; no hubo que cambiar nada.")
         }
-        Some(Kind::Modify) => format!("Se actualizó la cuenta {account}."),
-        Some(Kind::Disable) => format!("Se inactivó la cuenta {account}."),
-        Some(Kind::Enable) => format!("Se reactivó la cuenta {account}."),
+        (Some(Kind::Modify), _) => format!("Se actualizó la cuenta {account}."),
+        (Some(Kind::Disable), _) => format!("Se inactivó la cuenta {account}."),
+        (Some(Kind::Enable), _) => format!("Se reactivó la cuenta {account}."),
+        (Some(Kind::Transfer), _) => format!("Se trasladó la cuenta {account} a {}.", s.department),
         _ => format!("Se gestionó la cuenta {account}."),
     }
 }

@@ -9,6 +9,7 @@
 
 mod execute;
 mod ingest;
+mod lifecycle;
 mod mail;
 mod triage;
 
@@ -173,6 +174,8 @@ pub struct Engine {
     /// written), from the last failure until a message goes through: messages wait queued, and
     /// no credential step sets a password it could not send.
     mail_blocked: Option<String>,
+    /// Requests that changed the directory this cycle: `after_change` runs once at its end.
+    changed: Vec<RequestId>,
     /// Called as the work goes on (each request staged, each page read): the daemon feeds the
     /// systemd watchdog from it, so that a long cycle is not taken for a hang.
     heartbeat: Option<Box<dyn FnMut() + Send>>,
@@ -241,6 +244,7 @@ impl Engine {
             directory_down: None,
             directory_answered: false,
             mail_blocked: None,
+            changed: Vec::new(),
             heartbeat: None,
         })
     }
@@ -399,6 +403,7 @@ impl Engine {
         self.advance(now, &mut report)?;
         self.deliver(now, &mut report)?;
         self.advance(now, &mut report)?;
+        self.after_change(now)?;
         match self.directory_down.clone() {
             Some(why) => {
                 let body = format!(
@@ -456,7 +461,7 @@ fn covers(request: &Request) -> bool {
 }
 
 /// The DN (lower-case) of the account an open request's plan creates, if it creates one.
-fn new_account_dn(request: &Request) -> Option<String> {
+pub(super) fn new_account_dn(request: &Request) -> Option<String> {
     if !request.is_open() {
         return None;
     }

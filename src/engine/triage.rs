@@ -13,7 +13,7 @@ use crate::directory::snapshot::{Account, Snapshot};
 use crate::intake::fold;
 use crate::notify;
 use crate::policy::{Decision, Matrix, Policy, Query, TargetAccount};
-use crate::request::{HolderType, Kind, Request, State, StateName, Submission};
+use crate::request::{HolderType, Kind, Phase, Request, State, StateName, Submission};
 use crate::store::{Changes, MessageKind};
 
 /// A decision on a `Received` request: the state it goes to, why (for its history), and the
@@ -60,6 +60,11 @@ impl Triage {
             NoPlan::Refused(reason) => Triage::rejected(reason),
             other => Triage::needs_info(other.reason(), now),
         }
+    }
+
+    /// Why, as its history says.
+    pub(super) fn reason(&self) -> &str {
+        &self.reason
     }
 
     /// Authorized and planned (or handed to a person): no answer yet but the acknowledgement.
@@ -210,11 +215,8 @@ impl Engine {
             Ok(plan) => plan,
             Err(NoPlan::NeedsInfo(reason)) => return Ok(Some(Triage::needs_info(reason, now))),
             Err(NoPlan::Refused(reason)) => return Ok(Some(Triage::rejected(reason))),
-            Err(NoPlan::NotAutomated) => {
-                let reason = format!(
-                    "autorizada ({grant}), pero cuentas aún no automatiza «{}»: hágalo a mano en el directorio y cierre la solicitud",
-                    kind.label()
-                );
+            Err(NoPlan::ByHand(why)) => {
+                let reason = format!("autorizada ({grant}), pero {why}; luego se cierra con «cuentas done»");
                 return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
             }
         };
@@ -240,7 +242,7 @@ impl Engine {
                 }
             }
         }
-        Ok(Some(self.planned(request, kind, plan, &grant, today, now)))
+        Ok(Some(self.planned(request, plan, &grant, now)))
     }
 
     /// What the directory holds for a request, or `None` when it cannot be read now (the
@@ -281,36 +283,50 @@ impl Engine {
         })
     }
 
-    /// An authorized plan: carried out now, or on its effective date for the kinds that have one.
-    fn planned(
-        &self,
-        request: &Request,
-        kind: Kind,
-        plan: Plan,
-        grant: &str,
-        today: Date,
-        now: Timestamp,
-    ) -> Triage {
+    /// An authorized plan: carried out now, or at the start of the day it is due on.
+    fn planned(&self, request: &Request, plan: Plan, grant: &str, now: Timestamp) -> Triage {
         let ops = plan.ops.len();
-        let calendar = &self.config.calendar;
-        match request.submission.effective_date.filter(|d| *d > today) {
-            Some(date) if matches!(kind, Kind::Disable | Kind::Enable | Kind::Modify | Kind::Transfer) => {
-                let tz = calendar.time_zone();
-                let due = date
-                    .to_datetime(calendar.day_start())
-                    .to_zoned(tz.clone())
-                    .map_or(now, |z| z.timestamp());
+        match self.due(request).filter(|due| *due > now) {
+            Some(due) => {
+                let tz = self.config.calendar.time_zone();
                 let note = format!(
                     "autorizada ({grant}); {ops} operación(es) programada(s) para {}",
                     notify::spanish_datetime(due, tz)
                 );
                 Triage::decided(State::Scheduled { due, plan }, note)
             }
-            _ => {
+            None => {
                 let note = format!("autorizada ({grant}); {ops} operación(es) en el directorio");
                 Triage::decided(State::Executing { plan, attempts: 0, retry_at: None, released: false }, note)
             }
         }
+    }
+
+    /// When the request's next directory step is due (DESIGN §8: the configured start of the
+    /// day on its date), for the steps that have a date.
+    pub(super) fn due(&self, request: &Request) -> Option<Timestamp> {
+        let s = &request.submission;
+        let date = match (request.phase, s.kind?) {
+            (Phase::Return, _) => s.return_date?,
+            (Phase::Removal, _) => return None,
+            (
+                Phase::Start,
+                Kind::Disable
+                | Kind::Enable
+                | Kind::Modify
+                | Kind::Transfer
+                | Kind::Leave
+                | Kind::Suspension
+                | Kind::EarlyTermination,
+            ) => s.effective_date?,
+            (Phase::Start, Kind::Assignment) => s.effective_date.or(s.contract_start)?,
+            (Phase::Start, _) => return None,
+        };
+        let calendar = &self.config.calendar;
+        date.to_datetime(calendar.day_start())
+            .to_zoned(calendar.time_zone().clone())
+            .ok()
+            .map(|z| z.timestamp())
     }
 }
 

@@ -155,7 +155,7 @@ impl Mailer {
 }
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
-const BUILT_IN: [(&str, &str); 10] = [
+const BUILT_IN: [(&str, &str); 12] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
@@ -166,6 +166,8 @@ const BUILT_IN: [(&str, &str); 10] = [
     ("datos-de-acceso", include_str!("templates/datos-de-acceso.txt")),
     ("aviso-titular", include_str!("templates/aviso-titular.txt")),
     ("duplicada", include_str!("templates/duplicada.txt")),
+    ("avance", include_str!("templates/avance.txt")),
+    ("lista-eliminacion", include_str!("templates/lista-eliminacion.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.
