@@ -80,6 +80,18 @@ pub enum Command {
         #[arg(long)]
         note: String,
     },
+    /// Record one confirmed step of a deletion's backup checklist (state AwaitingConfirmation).
+    Confirm {
+        id: RequestId,
+        /// The step: correo, calendario, contactos, nube, equipo-respaldo, equipo-dominio, equipo-borrado.
+        step: String,
+        /// Who made and checked it.
+        #[arg(long)]
+        by: String,
+        /// Where the backup is, or anything worth keeping.
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Cancel an open request (it is answered nothing; say why for the history).
     Cancel {
         id: RequestId,
@@ -130,6 +142,7 @@ pub fn main(cli: Cli) -> Result<()> {
         Command::Show { id, json } => show_request(&cli.config, id, json),
         Command::Release { ids, all } => release(&cli.config, ids, all),
         Command::Done { id, note } => done(&cli.config, id, note),
+        Command::Confirm { id, step, by, note } => confirm(&cli.config, id, &step, &by, note),
         Command::Cancel { id, reason } => cancel(&cli.config, id, reason),
         Command::Retry { id } => retry(&cli.config, id),
         Command::Plan => plan(&cli.config),
@@ -211,16 +224,70 @@ fn done(path: &Path, id: RequestId, note: String) -> Result<()> {
     Ok(())
 }
 
-/// `cuentas cancel`: an open request is closed without an answer.
+/// `cuentas confirm`: one step of a deletion's checklist done; the deletion follows the last.
+fn confirm(path: &Path, id: RequestId, step: &str, by: &str, note: Option<String>) -> Result<()> {
+    use crate::request::{DELETION_CHECKLIST, State, checklist_step};
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+    let State::AwaitingConfirmation { pending, since } = r.state.clone() else {
+        bail!("{id} is {}, not AwaitingConfirmation: only deletions wait for confirmations", r.state.name())
+    };
+    let step = step.trim().to_lowercase();
+    let Some(what) = checklist_step(&step) else {
+        let keys: Vec<&str> = DELETION_CHECKLIST.iter().map(|(k, _)| *k).collect();
+        bail!("«{step}» is not a step of the checklist; one of: {}", keys.join(", "))
+    };
+    if !pending.contains(&step) {
+        bail!("{id}: «{step}» ({what}) was confirmed already");
+    }
+    if by.trim().is_empty() {
+        bail!("--by names who made and checked the step");
+    }
+    let pending: Vec<String> = pending.into_iter().filter(|p| *p != step).collect();
+    let mut reason = format!("confirmado «{step}» ({what}) por {}", by.trim());
+    if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
+        reason.push_str(&format!(": {}", note.trim()));
+    }
+    let left = pending.clone();
+    r.transition(State::AwaitingConfirmation { pending, since }, admin(), reason, now())?;
+    let mut changes = crate::store::Changes::new();
+    changes.put_request(&r);
+    store.commit(changes)?;
+    if left.is_empty() {
+        let days = i64::from(config.directory.min_days_disabled_before_delete);
+        let after = since + jiff::SignedDuration::from_hours(24 * days);
+        let tz = config.calendar.time_zone().clone();
+        let after = after.to_zoned(tz).strftime("%Y-%m-%d %H:%M");
+        println!("{id}: every step confirmed; the account is deleted at the first cycle from {after}");
+    } else {
+        println!("{id}: «{step}» confirmed; still to confirm: {}", left.join(", "));
+    }
+    Ok(())
+}
+
+/// `cuentas cancel`: an open request is closed without an answer. What its steps already did
+/// to the directory stays: said, so that nobody believes the account was put back.
 fn cancel(path: &Path, id: RequestId, reason: String) -> Result<()> {
     let config = load(path)?;
     let store = open_store(&config)?;
     let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
+    // A leave waiting for its return, a deletion waiting for its backups: the account is
+    // disabled by this request's first step.
+    let left_disabled = r.phase != crate::request::Phase::Start
+        && matches!(r.state.name(), StateName::Scheduled | StateName::AwaitingConfirmation);
     r.transition(crate::request::State::Cancelled { reason: reason.clone() }, admin(), reason, now())?;
     let mut changes = crate::store::Changes::new();
     changes.put_request(&r);
     store.commit(changes)?;
     println!("{id} cancelled");
+    if left_disabled {
+        let account = r.account.as_deref().unwrap_or(&r.submission.account);
+        println!(
+            "note: cancelling re-enables nothing: the account {account} stays disabled where this request left it; \
+             to use it again, ask for a «Reactivación de cuenta» or enable it in the directory"
+        );
+    }
     Ok(())
 }
 
@@ -527,6 +594,12 @@ fn line(r: &Request) -> String {
     let kind = s.kind.map_or("(sin tipo)", |k| k.label());
     let reason = match &r.state {
         crate::request::State::Scheduled { due, .. } => format!("scheduled for {due}"),
+        crate::request::State::AwaitingConfirmation { pending, .. } if pending.is_empty() => {
+            "every backup confirmed; deleted once disabled long enough".to_string()
+        }
+        crate::request::State::AwaitingConfirmation { pending, .. } => {
+            format!("to confirm: {}", pending.join(", "))
+        }
         state => state.reason().lines().collect::<Vec<_>>().join(" "),
     };
     format!("{}  row {:<4} {:<24} {:<12} {}", r.id, r.row, kind, r.state.name().as_str(), reason)
@@ -548,6 +621,19 @@ fn show(r: &Request, config: &Config) -> String {
         local(r.received_at),
         local(r.sla_deadline),
     );
+    if let crate::request::State::AwaitingConfirmation { pending, since } = &r.state {
+        out.push_str(&format!(
+            "  disabled:  {} (in the retired OU)\n  to confirm before deletion:\n",
+            local(*since)
+        ));
+        for key in pending {
+            let what = crate::request::checklist_step(key).unwrap_or_default();
+            out.push_str(&format!("    {key:<16} {what}   (cuentas confirm {} {key} --by NAME)\n", r.id));
+        }
+        if pending.is_empty() {
+            out.push_str("    nothing: every step is confirmed\n");
+        }
+    }
     if let Some(plan) = r.state.plan() {
         out.push_str("  plan:\n");
         for op in &plan.ops {

@@ -444,7 +444,7 @@ pub fn allowed(from: StateName, to: StateName) -> bool {
         (from, to),
         (Received, Rejected | Routed | NeedsInfo | Scheduled | Executing | Manual)
             | (NeedsInfo, Received)
-            | (Scheduled, Executing | Scheduled | Rejected | NeedsInfo)
+            | (Scheduled, Executing | Scheduled | Rejected | NeedsInfo | Received)
             | (
                 Executing,
                 AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo | Scheduled
@@ -772,6 +772,8 @@ mod tests {
             // Decided again at its due time: no longer authorized, or no longer possible.
             (Scheduled, Rejected),
             (Scheduled, NeedsInfo),
+            // Its response edited before its date: decided again.
+            (Scheduled, Received),
             (Executing, AwaitingConfirmation),
             (Executing, Held),
             (Executing, Executing),

@@ -64,6 +64,9 @@ pub struct Account {
     /// The personal e-mail on record in the attribute `[directory] personal_email_attribute`.
     #[serde(default)]
     pub personal_email: String,
+    /// Locked out by failed logons (`lockoutTime` > 0): a reset clears it.
+    #[serde(default)]
+    pub locked: bool,
 }
 
 impl Account {

@@ -9,7 +9,7 @@ use super::mail::Condition;
 use super::{CycleReport, Engine, EngineError, Move, Unreached, cover_key, log_directory_error};
 use crate::intake::{self, ColumnMap};
 use crate::policy::Matrix;
-use crate::request::{Actor, Kind, Request, RequestId, State, StateName, Submission};
+use crate::request::{Actor, Kind, Phase, Request, RequestId, State, StateName, Submission};
 use crate::source::sheet::SheetError;
 use crate::source::{RawRow, SourceError, row_hash};
 use crate::store::{Changes, Cursor, MessageKind};
@@ -429,25 +429,33 @@ impl Engine {
         let mut changes = Changes::new();
         request.row_hash = row_hash(&row.cells);
         let actor = Actor::Requester(request.submission.requester.clone());
+        let scheduled = request.state.name() == StateName::Scheduled;
         if let State::NeedsInfo { since, .. } = request.state {
             // The SLA clock stopped while the request waited on the requester.
             let calendar = &self.config.calendar;
             let paused = calendar.business_hours_between(since, now);
             request.sla_deadline = calendar.add_business_hours(request.sla_deadline, paused);
-            request.submission = self.parse(map, &row);
-            if let Some(name) = request.reserved_account.take() {
-                self.claimed.remove(&name);
-            }
-            let reason = format!("respuesta editada en la fila {}", row.row);
-            self.record(
-                &mut changes,
-                report,
-                &mut request,
-                super::Move::by(actor, State::Received, reason),
-                now,
-            )?;
-            info!("edited response re-validated");
-            self.triage_and_record(&mut request, &mut changes, report, now)?;
+            self.decide_again(&mut changes, report, &mut request, map, &row, now)?;
+        } else if scheduled && request.phase == Phase::Start {
+            // Nothing done yet: validated, authorized and planned again (a corrected date
+            // moves the job).
+            self.decide_again(&mut changes, report, &mut request, map, &row, now)?;
+        } else if let State::Scheduled { plan, .. } = request.state.clone()
+            && request.phase == Phase::Return
+            && let edited = self.parse(map, &row)
+            && edited.problems.is_empty()
+            && let Some(back) = edited.return_date
+        {
+            // The account is disabled already: only its return date can still change.
+            request.submission.return_date = Some(back);
+            let due = self.due(&request).unwrap_or(now);
+            let reason = format!(
+                "respuesta editada en la fila {}: la fecha de regreso pasa a {}",
+                row.row,
+                crate::notify::spanish_datetime(due, self.config.calendar.time_zone())
+            );
+            let step = super::Move::by(actor, State::Scheduled { due, plan }, reason);
+            self.record(&mut changes, report, &mut request, step, now)?;
         } else {
             warn!(state = %request.state.name(), "response edited after the request moved on; the edit is not applied");
             request.note(
@@ -463,6 +471,30 @@ impl Engine {
         self.store.commit(changes)?;
         report.edited += 1;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// An edited response to a request not yet acted on: read again, back to `Received`, and
+    /// decided again from the start.
+    fn decide_again(
+        &mut self,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+        request: &mut Request,
+        map: &ColumnMap,
+        row: &RawRow,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        request.submission = self.parse(map, row);
+        if let Some(name) = request.reserved_account.take() {
+            self.claimed.remove(&name);
+        }
+        let actor = Actor::Requester(request.submission.requester.clone());
+        let reason = format!("respuesta editada en la fila {}", row.row);
+        self.record(changes, report, request, super::Move::by(actor, State::Received, reason), now)?;
+        info!("edited response re-validated");
+        self.triage_and_record(request, changes, report, now)
     }
 }
 

@@ -64,9 +64,9 @@ impl Engine {
                 let after = self.removable_after(now);
                 let tz = self.config.calendar.time_zone();
                 let detail = format!(
-                    "La cuenta {} quedó inactiva en la unidad de cuentas retiradas. Se eliminará del directorio \
-                     cuando la mesa de servicio confirme las copias de seguridad (correo, calendario, contactos, \
-                     nube y equipo) y el retiro del equipo del dominio, y no antes del {}.",
+                    "La cuenta {} quedó inactiva en la unidad de cuentas retiradas. Se eliminará del directorio no \
+                     antes del {}, y solo cuando la mesa de servicio confirme las copias de seguridad (correo, \
+                     calendario, contactos, nube y equipo) y el retiro del equipo del dominio.",
                     plan.account,
                     notify::spanish_datetime(after, tz)
                 );

@@ -34,7 +34,7 @@ const CANDIDATE_NUMBERS: u32 = 9;
 const PREFETCH_CHUNK: usize = 100;
 
 /// The attributes read for every account: what plans and the safety rails decide on.
-pub const ACCOUNT_ATTRS: [&str; 19] = [
+pub const ACCOUNT_ATTRS: [&str; 20] = [
     "sAMAccountName",
     "distinguishedName",
     "givenName",
@@ -54,6 +54,7 @@ pub const ACCOUNT_ATTRS: [&str; 19] = [
     "objectGUID",
     "description",
     "proxyAddresses",
+    "lockoutTime",
 ];
 
 /// What went wrong talking to the directory.
@@ -391,6 +392,7 @@ impl Ldap {
                 .as_deref()
                 .map(|a| one(a).trim().to_lowercase())
                 .unwrap_or_default(),
+            locked: one("lockoutTime").parse::<i64>().is_ok_and(|t| t > 0),
         }
     }
 

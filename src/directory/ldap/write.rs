@@ -41,7 +41,8 @@ impl Ldap {
                 let account = self.target(sam, layout)?;
                 let password =
                     password.ok_or_else(|| LdapError::Inconsistent("no password to set".into()))?;
-                self.set_password(&account, password)
+                self.set_password(&account, password)?;
+                self.unlock(&account)
             }
             DirectoryOp::SetAttributes { sam, changes } => self.set_attributes(sam, changes, layout),
             DirectoryOp::SetExpiry { sam, expires } => self.set_expiry(sam, *expires, layout),
@@ -238,6 +239,21 @@ impl Ldap {
             c.modify(&target, mods)
         })?;
         self.must_change_password(account)
+    }
+
+    /// Clears a lockout (`lockoutTime` 0 is the one value AD lets a client write there).
+    fn unlock(&mut self, account: &Account) -> Result<(), LdapError> {
+        if !account.locked {
+            return Ok(());
+        }
+        let target = guid_dn(account);
+        let mods = vec![Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()]))];
+        self.write(
+            format!("modify {}: replace lockoutTime (unlock)", account.sam),
+            &account.dn,
+            "modify",
+            |c| c.modify(&target, mods),
+        )
     }
 
     fn must_change_password(&mut self, account: &Account) -> Result<(), LdapError> {
