@@ -42,13 +42,13 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
             && out.contains("Routed")
             && out.contains("Manual")
     );
-    assert!(lines[32].starts_with("32 registered, 0 edited, 51 messages sent, 13 open"), "{}", lines[32]);
+    assert!(lines[32].starts_with("32 registered, 0 edited, 49 messages sent, 14 open"), "{}", lines[32]);
     let spooled = std::fs::read_dir(demo.path("var/correo")).unwrap().count();
-    assert_eq!(spooled, 59);
+    assert_eq!(spooled, 56);
 
     let again = stdout(&cuentas(&demo, &["run", "--once"]));
-    assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 13 open");
-    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 59);
+    assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 14 open");
+    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 56);
 
     let needs_info = stdout(&cuentas(&demo, &["requests", "--state", "needsinfo"]));
     assert_eq!(needs_info.lines().count(), 6, "{needs_info}");
@@ -130,7 +130,7 @@ fn the_daemon_stops_cleanly_on_sigterm() {
         .unwrap();
     // Wait for the first cycle to have delivered everything.
     for _ in 0..300 {
-        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 59 {
+        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 56 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -200,31 +200,79 @@ fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
 fn requests_handled_by_hand_are_marked_done_or_cancelled() {
     let demo = Demo::new();
     stdout(&cuentas(&demo, &["run", "--once"]));
-    // Row 14: a deletion, not automated: the service desk did it by hand.
-    let note = "Se eliminó la cuenta felipe.ramirez tras confirmar las copias de respaldo.";
-    let out = stdout(&cuentas(&demo, &["done", "GU-2026-000013", "--note", note]));
+    // Row 8: a reset for someone on site, done at her desk by the service desk.
+    let note = "Se habilitó el cambio de contraseña de sofia.herrera en su puesto.";
+    let out = stdout(&cuentas(&demo, &["done", "GU-2026-000007", "--note", note]));
     assert!(out.contains("done"), "{out}");
     assert!(!cuentas(&demo, &["done", "GU-2026-000001", "--note", "x"]).status.success(), "only Manual ones");
-    stdout(&cuentas(&demo, &["cancel", "GU-2026-000014", "--reason", "duplicada con GU-2026-000031"]));
+    // Row 15, a leave not begun yet: cancelled, nothing to undo.
+    let out =
+        stdout(&cuentas(&demo, &["cancel", "GU-2026-000014", "--reason", "duplicada con GU-2026-000031"]));
+    assert!(!out.contains("re-enables nothing"), "{out}");
     assert!(
         !cuentas(&demo, &["cancel", "GU-2026-000001", "--reason", "x"]).status.success(),
         "closed stays closed"
     );
 
     let out = stdout(&cuentas(&demo, &["run", "--once"]));
-    assert!(out.contains("GU-2026-000013") && out.contains("Closed"), "{out}");
-    let show = stdout(&cuentas(&demo, &["show", "GU-2026-000013"]));
+    assert!(out.contains("GU-2026-000007") && out.contains("Closed"), "{out}");
+    let show = stdout(&cuentas(&demo, &["show", "GU-2026-000007"]));
     assert!(show.contains("Manual → Notifying") && show.contains("Notifying → Closed"), "{show}");
     assert!(show.contains("administrador"), "the admin is in the history: {show}");
     let mails = demo.mails();
     let outcome = mails
         .iter()
-        .find(|m| m.message_id.starts_with("<GU-2026-000013.") && m.message_id.contains("resultado"))
+        .find(|m| m.message_id.starts_with("<GU-2026-000007.") && m.message_id.contains("resultado"))
         .unwrap();
-    assert_eq!(outcome.to, "andres.mejia@upme.gov.co");
+    assert_eq!(outcome.to, "sofia.herrera@upme.gov.co");
     assert!(outcome.body.contains(note), "{}", outcome.body);
     let cancelled = stdout(&cuentas(&demo, &["requests", "--state", "cancelled"]));
     assert!(cancelled.contains("GU-2026-000014") && cancelled.contains("duplicada"), "{cancelled}");
+}
+
+#[test]
+fn a_deletion_waits_for_every_confirmation_and_cancelling_it_says_the_account_stays_disabled() {
+    let demo = Demo::new();
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    // Row 14: disabled and retired at once; the checklist is what `show` lists.
+    let id = "GU-2026-000013";
+    let show = stdout(&cuentas(&demo, &["show", id]));
+    assert!(show.contains("AwaitingConfirmation") && show.contains("to confirm before deletion"), "{show}");
+    let steps =
+        ["correo", "calendario", "contactos", "nube", "equipo-respaldo", "equipo-dominio", "equipo-borrado"];
+    for step in steps {
+        assert!(show.contains(&format!("cuentas confirm {id} {step} --by NAME")), "{step}: {show}");
+    }
+    // What is not a step, not this request's state, or who is missing, is refused.
+    let refused = |args: &[&str]| String::from_utf8_lossy(&cuentas(&demo, args).stderr).into_owned();
+    assert!(refused(&["confirm", id, "impresora", "--by", "Ana"]).contains("not a step of the checklist"));
+    assert!(
+        refused(&["confirm", "GU-2026-000001", "correo", "--by", "Ana"]).contains("not AwaitingConfirmation")
+    );
+    assert!(refused(&["confirm", id, "correo", "--by", " "]).contains("--by"));
+    for step in &steps[..6] {
+        let out =
+            stdout(&cuentas(&demo, &["confirm", id, step, "--by", "Ana Ruiz", "--note", "NAS/respaldos"]));
+        assert!(out.contains("still to confirm"), "{out}");
+    }
+    assert!(refused(&["confirm", id, "correo", "--by", "Ana"]).contains("confirmed already"));
+    // One step missing: not deleted, however often the daemon runs.
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    let listed = stdout(&cuentas(&demo, &["requests", "--state", "AwaitingConfirmation"]));
+    assert!(listed.contains(id) && listed.contains("to confirm: equipo-borrado"), "{listed}");
+    let show = stdout(&cuentas(&demo, &["show", id]));
+    assert!(
+        show.contains(
+            "confirmado «nube» (copia de seguridad del almacenamiento en la nube) por Ana Ruiz: NAS/respaldos"
+        ),
+        "{show}"
+    );
+    assert!(!show.contains("delete felipe.ramirez"), "{show}");
+    let out = stdout(&cuentas(&demo, &["confirm", id, "equipo-borrado", "--by", "Ana Ruiz"]));
+    assert!(out.contains("every step confirmed"), "{out}");
+    // Cancelled before its days passed: the account stays disabled, and the command says so.
+    let out = stdout(&cuentas(&demo, &["cancel", id, "--reason", "la persona vuelve"]));
+    assert!(out.contains("re-enables nothing") && out.contains("felipe.ramirez"), "{out}");
 }
 
 #[test]

@@ -49,18 +49,19 @@ const EXPECTED: [(u32, StateName, &str); 32] = {
         (5, Closed, "laura.martinezr"),
         (6, Closed, "camilo.vargas"),
         (7, Closed, "correspondencia"),
-        (8, Closed, "sofia.herrera"),
+        // On site: the service desk enables the change at her desk (the procedure's way).
+        (8, Manual, ""),
         (9, Rejected, ""),
         (10, Closed, "ana.gomez"),
         (11, Closed, "ricardo.lopez"),
         (12, Scheduled, "hernan.castro"),
         (13, Closed, "marta.salazar"),
-        (14, Manual, ""),
-        (15, Manual, ""),
+        (14, AwaitingConfirmation, "felipe.ramirez"),
+        (15, Scheduled, "ana.gomez"),
         (16, Scheduled, "natalia.beltran"),
-        (17, Manual, ""),
-        (18, Manual, ""),
-        (19, Manual, ""),
+        (17, Scheduled, "valentina.quinones"),
+        (18, Scheduled, "sofia.herrera"),
+        (19, Scheduled, "oscar.diaz"),
         (20, Routed, ""),
         (21, NeedsInfo, ""),
         (22, NeedsInfo, ""),
@@ -119,12 +120,17 @@ fn the_demo_goes_through_a_full_cycle() {
     assert_eq!(count(".rechazo@"), 7);
     assert_eq!(count(".redireccion@"), 1);
     assert_eq!(count(".informacion-requerida@"), 6);
-    assert_eq!(count(".resultado@"), 11);
-    assert_eq!(count(".gestion-manual@"), 5);
-    assert_eq!(count(".datos-de-acceso@"), 8);
-    // The reset, the disable and the enable are told to the account's own mailbox.
-    assert_eq!(count(".aviso-titular@"), 3);
-    assert_eq!(mails.len(), 59);
+    assert_eq!(count(".resultado@"), 10);
+    assert_eq!(count(".gestion-manual@"), 1);
+    assert_eq!(count(".datos-de-acceso@"), 7);
+    // The deletion: disabled and retired at once, its checklist to the service desk, the
+    // requester told what comes next.
+    assert_eq!(count(".lista-eliminacion@"), 1);
+    assert_eq!(count(".avance@"), 1);
+    // The modification, the disable, the enable and the deletion are told to the account's
+    // own mailbox.
+    assert_eq!(count(".aviso-titular@"), 4);
+    assert_eq!(mails.len(), 56);
 
     // Access data goes to the personal address, with accents intact; the password is in that
     // message only, and never in the store.
@@ -149,9 +155,17 @@ fn the_demo_goes_through_a_full_cycle() {
     assert!(ack.body.contains("lunes 30 de noviembre de 2026, 8:30 a. m."), "{}", ack.body);
     let manual = mails
         .iter()
-        .find(|m| m.message_id.starts_with("<GU-2026-000013.") && m.message_id.contains("gestion-manual"))
+        .find(|m| m.message_id.starts_with("<GU-2026-000007.") && m.message_id.contains("gestion-manual"))
         .unwrap();
     assert_eq!(manual.to, "mesadeservicio@upme.gov.co");
+    assert!(manual.body.contains("en su puesto"), "{}", manual.body);
+    let checklist = mails.iter().find(|m| m.message_id.contains(".lista-eliminacion@")).unwrap();
+    assert_eq!(checklist.to, "mesadeservicio@upme.gov.co");
+    assert!(
+        checklist.body.contains("cuentas confirm GU-2026-000013 equipo-borrado --by"),
+        "{}",
+        checklist.body
+    );
     let routed = mails.iter().find(|m| m.message_id.contains(".redireccion@")).unwrap();
     assert!(routed.body.contains("«Instalación de software»"));
 
@@ -165,17 +179,51 @@ fn the_demo_goes_through_a_full_cycle() {
     let again = engine.cycle(at("2026-11-27T13:05:00Z")).unwrap();
     assert_eq!((again.registered, again.edited, again.sent), (0, 0, 0));
     assert!(again.touched.is_empty());
-    assert_eq!(demo.mails().len(), 59);
+    assert_eq!(demo.mails().len(), 56);
 
-    // Scheduled changes run at 07:30 on their date, not before: the transfer on 1 December…
+    // Scheduled changes run at 07:30 on their date, not a minute before: on 1 December the
+    // transfer, the cesión and the suspension…
     let early = engine.cycle(at("2026-12-01T12:29:00Z")).unwrap();
     assert!(early.touched.is_empty());
-    let transfer = engine.cycle(at("2026-12-01T12:30:00Z")).unwrap();
-    assert_eq!(transfer.touched.len(), 1);
+    let first = engine.cycle(at("2026-12-01T12:30:00Z")).unwrap();
+    assert_eq!(first.touched.len(), 3);
+    // … the early termination on 4 December, the leave on 14 December…
+    for (day, touched) in [("2026-12-04", 1), ("2026-12-14", 1)] {
+        assert!(engine.cycle(at(&format!("{day}T12:29:00Z"))).unwrap().touched.is_empty(), "{day}");
+        assert_eq!(engine.cycle(at(&format!("{day}T12:30:00Z"))).unwrap().touched.len(), touched, "{day}");
+    }
     // … the disable on 15 December.
     let early = engine.cycle(at("2026-12-15T12:29:00Z")).unwrap();
     assert!(early.touched.is_empty());
     engine.cycle(at("2026-12-15T12:31:00Z")).unwrap();
+    // The cesión: the new contractor's account made, the previous one's disabled, one request.
+    let cesion = &by_row(&engine)[&17];
+    assert_eq!(cesion.state.name(), StateName::Closed, "{}", cesion.state.reason());
+    let done: Vec<&str> = cesion.history.iter().map(|h| h.reason.as_str()).collect();
+    assert!(done.iter().any(|r| r.contains("create valentina.quinones")), "{done:#?}");
+    assert!(done.iter().any(|r| r.contains("disable oscar.diaz")), "{done:#?}");
+    // The leave and the suspension wait for their returns, the accounts disabled meanwhile.
+    for (row, back) in [(15, "2027-01-12T12:30:00Z"), (18, "2027-01-15T12:30:00Z")] {
+        let r = &by_row(&engine)[&row];
+        assert!(
+            matches!(r.state, cuentas::request::State::Scheduled { due, .. } if due == at(back)),
+            "{:?}",
+            r.state
+        );
+        assert!(
+            r.history.iter().any(|h| h.reason.starts_with("directorio (simulación): disable")),
+            "row {row}"
+        );
+    }
+    // The return is planned again on its date against the directory; the dry run's snapshot
+    // does not keep what it "did", so there the account still reads as enabled.
+    assert!(engine.cycle(at("2027-01-12T12:29:00Z")).unwrap().touched.is_empty());
+    engine.cycle(at("2027-01-12T12:30:00Z")).unwrap();
+    let leave = &by_row(&engine)[&15];
+    assert_eq!(leave.state.name(), StateName::Closed, "{}", leave.state.reason());
+    let back =
+        leave.history.iter().find(|h| h.to == StateName::Executing && h.at == at("2027-01-12T12:30:00Z"));
+    assert!(back.is_some_and(|h| h.reason == "llegó la fecha programada"), "{:#?}", leave.history);
     let hernan = &by_row(&engine)[&12];
     assert_eq!(hernan.state.name(), StateName::Closed);
     assert!(hernan.history.iter().any(|h| h.reason.contains("disable hernan.castro")));
