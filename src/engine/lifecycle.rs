@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
 use super::execute::Replan;
 use super::{CycleReport, Engine, EngineError, Move, backoff};
@@ -233,10 +233,8 @@ impl Engine {
         let timeout = Duration::from_secs(self.config.hooks.timeout_secs);
         let args: Vec<&str> = account.into_iter().collect();
         match crate::hooks::run(hook, &args, timeout, || self.beat()) {
-            Ok(run) => {
-                info!(hook = key, ok = run.succeeded(), "hook ran");
-                (run.succeeded(), run.summary())
-            }
+            // `hooks::run` logged it, program, status and output.
+            Ok(run) => (run.succeeded(), run.summary()),
             Err(e) => {
                 error!(hook = key, error = %e, "hook cannot be run; fix [hooks] in the configuration");
                 (false, format!("no se pudo ejecutar ({e})"))
