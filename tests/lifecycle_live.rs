@@ -418,6 +418,8 @@ fn access_data_wait_for_the_mailbox_and_go_out_once_it_is_there() {
         history.iter().position(|h| h.starts_with(&format!("mailbox_ready {sam}: salida 0"))).unwrap();
     let sent = history.iter().position(|h| h.starts_with("datos de acceso enviados")).unwrap();
     assert!(found < sent, "{history:#?}");
+    // A quarter of an hour is within `mailbox_wait_hours`: no alert.
+    assert!(!case.mails().iter().any(|m| m.message_id.contains("alerta")));
     // after_change ran once per cycle that changed the directory, and only then.
     assert_eq!(lines(&synced), changing_cycles);
     assert_eq!(changing_cycles, 2, "the creation, then the new password");
@@ -466,4 +468,113 @@ fn a_closed_transfer_tells_the_account_s_own_mailbox() {
         "{}",
         notice.body
     );
+}
+
+/// The real clock, for the one test that runs the daemon as a process.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> Timestamp {
+    Timestamp::now()
+}
+
+/// Waits until `path` contains `needle` (the daemon's log), at most `secs` seconds.
+fn wait_for_log(path: &Path, needle: &str, secs: u64) -> String {
+    for _ in 0..secs * 10 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no «{needle}» in {}:\n{}", path.display(), std::fs::read_to_string(path).unwrap_or_default());
+}
+
+#[test]
+fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on_time() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let person = create_row(&u, "Funcionario", "Kilian", &format!("Reinicio{}", letters(&u)), "Energía", &[]);
+    let mut case = Case::new(&ad, &[person], "");
+    case.engine.cycle(t(0)).unwrap();
+    let sam = case.request(2).account.clone().unwrap();
+    let Case { dir, engine } = case;
+    drop(engine);
+
+    // The start of the working day (when scheduled steps run) half a minute from now, today:
+    // a leave starting today is scheduled for then. (Near midnight, wait for the next day.)
+    let tz = jiff::tz::TimeZone::get("America/Bogota").unwrap();
+    let mut due = wall_clock().to_zoned(tz.clone()).round(jiff::Unit::Second).unwrap()
+        + jiff::SignedDuration::from_secs(30);
+    if due.time() > jiff::civil::time(23, 58, 0, 0) {
+        std::thread::sleep(std::time::Duration::from_secs(180));
+        due = wall_clock().to_zoned(tz.clone()).round(jiff::Unit::Second).unwrap()
+            + jiff::SignedDuration::from_secs(30);
+    }
+    let config = dir.path().join("cuentas.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval_secs = 1\n{text}\n[time]\nbusiness_day_start = \"{}\"\nbusiness_day_end = \"23:59:59\"\n",
+            due.time().strftime("%H:%M:%S")
+        ),
+    )
+    .unwrap();
+    let day = |d: jiff::civil::Date| d.strftime("%d/%m/%Y").to_string();
+    let (start, back) = (day(due.date()), day(due.date().tomorrow().unwrap()));
+    let path = dir.path().join("respuestas.csv");
+    let mut responses = std::fs::read_to_string(&path).unwrap();
+    responses.push_str(&row(&[
+        ("requester", "talentohumano@upme.test"),
+        ("kind", "Vacaciones, Licencia"),
+        ("holder_type", "Funcionario"),
+        ("account", sam.as_str()),
+        ("effective_date", start.as_str()),
+        ("return_date", back.as_str()),
+    ]));
+    std::fs::write(&path, responses).unwrap();
+
+    let daemon = |log: &str| {
+        let log = std::fs::File::create(dir.path().join(log)).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    // Scheduled by the first daemon, which is then killed outright.
+    let mut first = daemon("primero.log");
+    wait_for_log(&dir.path().join("primero.log"), "Scheduled", 20);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(!disabled(&ad, &sam));
+    assert!(wall_clock() < due.timestamp(), "the test machine is too slow for this test's half minute");
+
+    // A new daemon: the account is disabled at the due time, not before.
+    let mut second = daemon("segundo.log");
+    let seen = loop {
+        let now = wall_clock();
+        if disabled(&ad, &sam) {
+            break now;
+        }
+        assert!(now < due.timestamp() + jiff::SignedDuration::from_secs(30), "not disabled on time");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(seen >= due.timestamp(), "disabled at {seen}, before {due}");
+    wait_for_log(&dir.path().join("segundo.log"), "carried out", 20);
+    Command::new("kill").args(["-TERM", &second.id().to_string()]).status().unwrap();
+    assert!(second.wait().unwrap().success());
+
+    // Once: one disable in the request's history, one due run.
+    let store = cuentas::store::Store::open(&dir.path().join("var/estado")).unwrap();
+    let r = store.requests().map(|r| r.unwrap()).find(|r| r.row == 3).unwrap();
+    let reasons: Vec<&str> = r.history.iter().map(|h| h.reason.as_str()).collect();
+    let disables = reasons
+        .iter()
+        .filter(|h| h.ends_with(&format!("{sam}: replace userAccountControl (disable)")))
+        .count();
+    assert_eq!(disables, 1, "{reasons:#?}");
+    assert_eq!(reasons.iter().filter(|h| **h == "llegó la fecha programada").count(), 1, "{reasons:#?}");
+    assert!(matches!(r.state, State::Scheduled { .. }), "the return waits: {:?}", r.state);
 }
