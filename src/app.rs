@@ -104,8 +104,10 @@ pub enum Command {
 #[allow(clippy::disallowed_methods)]
 fn now() -> Timestamp {
     // Whole seconds: that is what the history shows, and it keeps stored records short.
+    // Truncated, never rounded up: a step due at 07:30:00 must not run at 07:29:59.6.
     let t = Timestamp::now();
-    t.round(jiff::Unit::Second).unwrap_or(t)
+    let second = jiff::TimestampRound::new().smallest(jiff::Unit::Second).mode(jiff::RoundMode::Trunc);
+    t.round(second).unwrap_or(t)
 }
 
 /// The monotonic clock, for the watchdog's pace.
@@ -367,6 +369,9 @@ fn check(path: &Path, offline: bool) -> Result<()> {
     match crate::notify::Templates::load(config.mail.templates_dir.as_deref()) {
         Ok(t) => problems.extend(t.check().into_iter().map(|e| e.to_string())),
         Err(e) => problems.push(e.to_string()),
+    }
+    for (key, hook) in config.hooks.configured() {
+        problems.extend(hook.executable_problem(key));
     }
     let mut source = match crate::source::Source::from_config(&config) {
         Ok(source) => Some(source),

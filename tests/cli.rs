@@ -42,13 +42,13 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
             && out.contains("Routed")
             && out.contains("Manual")
     );
-    assert!(lines[32].starts_with("32 registered, 0 edited, 49 messages sent, 14 open"), "{}", lines[32]);
+    assert!(lines[32].starts_with("32 registered, 0 edited, 50 messages sent, 14 open"), "{}", lines[32]);
     let spooled = std::fs::read_dir(demo.path("var/correo")).unwrap().count();
-    assert_eq!(spooled, 56);
+    assert_eq!(spooled, 57);
 
     let again = stdout(&cuentas(&demo, &["run", "--once"]));
     assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 14 open");
-    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 56);
+    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 57);
 
     let needs_info = stdout(&cuentas(&demo, &["requests", "--state", "needsinfo"]));
     assert_eq!(needs_info.lines().count(), 6, "{needs_info}");
@@ -93,6 +93,29 @@ fn check_offline_reports_every_mistake_at_once() {
 }
 
 #[test]
+fn check_names_each_hook_that_cannot_run() {
+    let demo = Demo::new();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let not_executable = demo.path("sync.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\necho hola\n").unwrap();
+    let hooks = format!(
+        "\n[hooks]\nafter_change = [\"{}\"]\nmailbox_ready = [\"/nonexistent/buzon-listo.sh\"]\nmailbox_deleted = [\"relative.sh\"]\n",
+        not_executable.display()
+    );
+    std::fs::write(demo.path("cuentas.toml"), config.clone() + &hooks).unwrap();
+    // A relative program is a configuration error by itself.
+    let err = String::from_utf8_lossy(&cuentas(&demo, &["check", "--offline"]).stderr).into_owned();
+    assert!(err.contains("[hooks] mailbox_deleted"), "{err}");
+    let hooks = hooks.replace("\"relative.sh\"", "\"/usr/bin/true\"");
+    std::fs::write(demo.path("cuentas.toml"), config + &hooks).unwrap();
+    let out = cuentas(&demo, &["check", "--offline"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[hooks] after_change") && err.contains("[hooks] mailbox_ready"), "{err}");
+    assert!(!err.contains("[hooks] mailbox_deleted"), "{err}");
+}
+
+#[test]
 fn check_refuses_dependencies_that_are_not_the_entity_s() {
     let demo = Demo::new();
     let matrix = std::fs::read_to_string(demo.path("autorizadores.csv")).unwrap();
@@ -130,7 +153,7 @@ fn the_daemon_stops_cleanly_on_sigterm() {
         .unwrap();
     // Wait for the first cycle to have delivered everything.
     for _ in 0..300 {
-        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 56 {
+        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 57 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

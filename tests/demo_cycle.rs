@@ -127,10 +127,10 @@ fn the_demo_goes_through_a_full_cycle() {
     // requester told what comes next.
     assert_eq!(count(".lista-eliminacion@"), 1);
     assert_eq!(count(".avance@"), 1);
-    // The modification, the disable, the enable and the deletion are told to the account's
-    // own mailbox.
-    assert_eq!(count(".aviso-titular@"), 4);
-    assert_eq!(mails.len(), 56);
+    // The returning contractor's reactivation, the modification, the disable, the enable and
+    // the deletion are told to the account's own mailbox.
+    assert_eq!(count(".aviso-titular@"), 5);
+    assert_eq!(mails.len(), 57);
 
     // Access data goes to the personal address, with accents intact; the password is in that
     // message only, and never in the store.
@@ -179,7 +179,7 @@ fn the_demo_goes_through_a_full_cycle() {
     let again = engine.cycle(at("2026-11-27T13:05:00Z")).unwrap();
     assert_eq!((again.registered, again.edited, again.sent), (0, 0, 0));
     assert!(again.touched.is_empty());
-    assert_eq!(demo.mails().len(), 56);
+    assert_eq!(demo.mails().len(), 57);
 
     // Scheduled changes run at 07:30 on their date, not a minute before: on 1 December the
     // transfer, the cesión and the suspension…

@@ -476,6 +476,16 @@ fn wall_clock() -> Timestamp {
     Timestamp::now()
 }
 
+/// A daemon process, killed if the test ends before it is stopped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits until `path` contains `needle` (the daemon's log), at most `secs` seconds.
 fn wait_for_log(path: &Path, needle: &str, secs: u64) -> String {
     for _ in 0..secs * 10 {
@@ -535,19 +545,21 @@ fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on
 
     let daemon = |log: &str| {
         let log = std::fs::File::create(dir.path().join(log)).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_cuentas"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stderr(log)
-            .spawn()
-            .unwrap()
+        Daemon(
+            Command::new(env!("CARGO_BIN_EXE_cuentas"))
+                .args(["run", "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "info")
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
     };
     // Scheduled by the first daemon, which is then killed outright.
     let mut first = daemon("primero.log");
     wait_for_log(&dir.path().join("primero.log"), "Scheduled", 20);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
     assert!(!disabled(&ad, &sam));
     assert!(wall_clock() < due.timestamp(), "the test machine is too slow for this test's half minute");
 
@@ -563,8 +575,8 @@ fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on
     };
     assert!(seen >= due.timestamp(), "disabled at {seen}, before {due}");
     wait_for_log(&dir.path().join("segundo.log"), "carried out", 20);
-    Command::new("kill").args(["-TERM", &second.id().to_string()]).status().unwrap();
-    assert!(second.wait().unwrap().success());
+    Command::new("kill").args(["-TERM", &second.0.id().to_string()]).status().unwrap();
+    assert!(second.0.wait().unwrap().success());
 
     // Once: one disable in the request's history, one due run.
     let store = cuentas::store::Store::open(&dir.path().join("var/estado")).unwrap();

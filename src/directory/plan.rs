@@ -731,7 +731,8 @@ fn reactivate(
         }
     }
     add_missing_groups(&mut ops, old, groups);
-    Plan { account: sam, ops, sends_credentials: true, ..Plan::default() }
+    // An existing account changed: its own mailbox is told too.
+    Plan { ops, sends_credentials: true, ..Plan::about(old, true) }
 }
 
 /// The DN of a new account: its CN in its OU.

@@ -183,7 +183,7 @@ impl Engine {
         if !dry_run && !lines.is_empty() {
             self.changed.push(request.id);
         }
-        if plan.ops.iter().any(|op| matches!(op, DirectoryOp::Delete { .. })) {
+        if !dry_run && plan.ops.iter().any(|op| matches!(op, DirectoryOp::Delete { .. })) {
             self.mailbox_deleted(&mut request, &plan.account, now);
         }
         // The mailbox of a new account must exist before its access data and outcome go out:

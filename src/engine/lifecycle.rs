@@ -124,6 +124,7 @@ impl Engine {
     /// Whether the credential step of this request waits for its new account's mailbox.
     pub(super) fn awaits_mailbox(&self, request: &Request) -> bool {
         self.config.hooks.mailbox_ready.is_some()
+            && !self.directory.is_dry_run()
             && !request.mailbox_ready
             && matches!(request.submission.kind, Some(Kind::Create | Kind::Assignment))
     }

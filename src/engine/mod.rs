@@ -436,8 +436,8 @@ impl Engine {
 }
 
 /// The person (document number; without one, the account named, or for a new institutional
-/// account its name) and kind a request is about: two responses with the same key ask for the
-/// same thing.
+/// account its name), kind and dates a request is about: two responses with the same key ask
+/// for the same thing.
 pub(crate) fn cover_key(s: &crate::request::Submission) -> Option<String> {
     let kind = s.kind.filter(|k| *k != crate::request::Kind::OutOfScope)?;
     let person = if !s.id_number.is_empty() {
@@ -450,7 +450,11 @@ pub(crate) fn cover_key(s: &crate::request::Submission) -> Option<String> {
     } else {
         return None;
     };
-    Some(format!("{person}|{}", kind.key()))
+    // A dated request is the same request only for the same dates: a second leave is not a
+    // repetition of the first.
+    let dates: String =
+        [s.effective_date, s.return_date].into_iter().flatten().map(|d| format!("|{d}")).collect();
+    Some(format!("{person}|{}{dates}", kind.key()))
 }
 
 /// Whether a request covers its person and kind: open and authorized. Not one still undecided
