@@ -4,11 +4,13 @@
 //! - [`source`]: where rows come from (the response spreadsheet, or a CSV export).
 //! - [`intake`]: one row to a [`request::Submission`], every problem named (pure).
 //! - [`request`]: the request, its states and the one transition that moves it (pure).
+//! - [`outbox`]: the messages a request sends, and their delivery (pure).
 //! - [`store`]: the requests, durably (sled), each step's outcome before the next outside effect.
 //! - [`policy`]: who may ask for what: the rules and the authorizer matrix (pure).
 //! - [`calendar`]: business hours and Colombian holidays, for the SLA (pure).
 //! - [`directory`]: plans against what AD holds (pure), carried out over LDAPS or in a dry run.
 //! - [`notify`]: the Spanish messages and the transports that deliver them.
+//! - [`hooks`]: the administrator's commands run around the directory (domain sync, mailboxes).
 //! - [`engine`]: one cycle: ingest, triage, execute, mail, each step one file.
 //! - [`config`]: the one TOML file, validated and typed at load.
 //! - [`app`]: wiring, the command line and the poll loop; the only place that reads the clock.
@@ -21,6 +23,7 @@ pub mod engine;
 pub mod hooks;
 pub mod intake;
 pub mod notify;
+pub mod outbox;
 pub mod policy;
 pub mod request;
 pub mod source;

@@ -467,6 +467,8 @@ pub struct HistoryEntry {
     pub reason: String,
 }
 
+pub use crate::outbox::{Delivery, MessageKind, OutboxMessage};
+
 /// A tracked request: one form row, its state and everything that happened to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
@@ -641,99 +643,6 @@ impl Request {
 
     pub fn is_open(&self) -> bool {
         !self.state.name().is_closed()
-    }
-}
-
-/// Which message an outbox entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MessageKind {
-    /// To the requester: registered, with id and SLA deadline.
-    Acknowledgement,
-    /// To the requester: not authorized.
-    Rejection,
-    /// To the requester: not a user-management request.
-    Routed,
-    /// To the requester: what to fix.
-    NeedsInfo,
-    /// To the requester: done.
-    Outcome,
-    /// To the service desk: a request to handle by hand.
-    ManualHandling,
-    /// To the administrators: something an operator must look at.
-    Alert,
-    /// To the account's own institutional mailbox: what was done to it, and who asked.
-    HolderNotice,
-    /// To the requester: the request repeats one already registered.
-    Duplicate,
-    /// To the requester: a first step done, another to come (a leave's return, a deletion).
-    Progress,
-    /// To the service desk: the backups to make and confirm before an account is deleted.
-    DeletionChecklist,
-}
-
-impl MessageKind {
-    /// Part of the Message-ID and of the template file name.
-    pub fn key(self) -> &'static str {
-        match self {
-            MessageKind::Acknowledgement => "acuse",
-            MessageKind::Rejection => "rechazo",
-            MessageKind::Routed => "redireccion",
-            MessageKind::NeedsInfo => "informacion-requerida",
-            MessageKind::Outcome => "resultado",
-            MessageKind::ManualHandling => "gestion-manual",
-            MessageKind::Alert => "alerta",
-            MessageKind::HolderNotice => "aviso-titular",
-            MessageKind::Duplicate => "duplicada",
-            MessageKind::Progress => "avance",
-            MessageKind::DeletionChecklist => "lista-eliminacion",
-        }
-    }
-}
-
-/// Delivery state of an outbox message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Delivery {
-    Pending { attempts: u32, next_attempt: Option<Timestamp> },
-    Sent { at: Timestamp },
-    Failed { error: String, at: Timestamp },
-}
-
-/// A message waiting to be sent (or sent), rendered from its request when delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxMessage {
-    /// Unique and stable: `<request id>.<history step>.<kind>` or `alert.<hash>`; also the Message-ID.
-    pub id: String,
-    pub request: Option<RequestId>,
-    pub kind: MessageKind,
-    pub to: Vec<String>,
-    /// The text that varies per message (reason, list of problems, alert body).
-    pub detail: String,
-    pub created_at: Timestamp,
-    pub delivery: Delivery,
-}
-
-impl OutboxMessage {
-    pub fn new(
-        id: String,
-        request: Option<RequestId>,
-        kind: MessageKind,
-        to: Vec<String>,
-        detail: String,
-        now: Timestamp,
-    ) -> OutboxMessage {
-        OutboxMessage {
-            id,
-            request,
-            kind,
-            to,
-            detail,
-            created_at: now,
-            delivery: Delivery::Pending { attempts: 0, next_attempt: None },
-        }
-    }
-
-    pub fn is_pending(&self) -> bool {
-        matches!(self.delivery, Delivery::Pending { .. })
     }
 }
 

@@ -5,6 +5,7 @@ pub mod dn;
 pub mod dryrun;
 pub mod ldap;
 pub mod naming;
+pub mod ops;
 pub mod password;
 pub mod plan;
 pub mod snapshot;

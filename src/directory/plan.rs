@@ -2,7 +2,6 @@
 //! that brings the directory to what the request wants. The plan is also the dry-run output.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -13,119 +12,7 @@ use crate::config::{DirectoryConfig, LeaveAction, OnsiteReset, dn_within};
 use crate::intake::fold;
 use crate::request::{HolderType, Kind, Phase, Request};
 
-/// One change to the directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DirectoryOp {
-    /// A new account, enabled, with a new temporary password that must be changed at next logon.
-    Create {
-        sam: String,
-        dn: String,
-        attributes: Vec<(String, String)>,
-        expires: Option<Date>,
-    },
-    /// A new temporary password, must be changed at next logon; a lockout is cleared.
-    ResetPassword {
-        sam: String,
-    },
-    SetAttributes {
-        sam: String,
-        changes: Vec<AttributeChange>,
-    },
-    /// `accountExpires` at the end of `expires`, or never.
-    SetExpiry {
-        sam: String,
-        expires: Option<Date>,
-    },
-    Enable {
-        sam: String,
-    },
-    Disable {
-        sam: String,
-    },
-    AddToGroup {
-        sam: String,
-        group: String,
-    },
-    RemoveFromGroup {
-        sam: String,
-        group: String,
-    },
-    /// Into another OU (`modifydn`), keeping the CN.
-    Move {
-        sam: String,
-        to_ou: String,
-    },
-    /// Removes the account; only ever from the retired OU.
-    Delete {
-        sam: String,
-    },
-}
-
-/// An attribute's old and new value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttributeChange {
-    pub attribute: String,
-    pub from: String,
-    pub to: String,
-}
-
-impl DirectoryOp {
-    /// The operation without the values it writes, for the log: account names and attribute
-    /// names only, never a document number, a personal address or a person's name.
-    pub fn summary(&self) -> String {
-        match self {
-            DirectoryOp::Create { sam, .. } => format!("create {sam}"),
-            DirectoryOp::ResetPassword { sam } => format!("reset the password of {sam}"),
-            DirectoryOp::SetAttributes { sam, changes } => {
-                let names: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
-                format!("modify {sam}: {}", names.join(", "))
-            }
-            DirectoryOp::SetExpiry { sam, .. } => format!("set the expiry of {sam}"),
-            DirectoryOp::Enable { sam } => format!("enable {sam}"),
-            DirectoryOp::Disable { sam } => format!("disable {sam}"),
-            DirectoryOp::AddToGroup { sam, group } => format!("add {sam} to group {group}"),
-            DirectoryOp::RemoveFromGroup { sam, group } => format!("remove {sam} from group {group}"),
-            DirectoryOp::Move { sam, .. } => format!("move {sam}"),
-            DirectoryOp::Delete { sam } => format!("delete {sam}"),
-        }
-    }
-}
-
-impl fmt::Display for DirectoryOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DirectoryOp::Create { sam, dn, attributes, expires } => {
-                write!(f, "create {sam} at «{dn}», enabled, temporary password (must change at next logon)")?;
-                if let Some(e) = expires {
-                    write!(f, ", expires at the end of {e}")?;
-                }
-                let attrs: Vec<String> = attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                write!(f, "; {}", attrs.join(", "))
-            }
-            DirectoryOp::ResetPassword { sam } => {
-                write!(
-                    f,
-                    "reset the password of {sam} (temporary, must change at next logon; any lockout cleared)"
-                )
-            }
-            DirectoryOp::SetAttributes { sam, changes } => {
-                let c: Vec<String> =
-                    changes.iter().map(|c| format!("{}: «{}» → «{}»", c.attribute, c.from, c.to)).collect();
-                write!(f, "modify {sam}: {}", c.join(", "))
-            }
-            DirectoryOp::SetExpiry { sam, expires: Some(e) } => {
-                write!(f, "set {sam} to expire at the end of {e}")
-            }
-            DirectoryOp::SetExpiry { sam, expires: None } => write!(f, "set {sam} to never expire"),
-            DirectoryOp::Enable { sam } => write!(f, "enable {sam}"),
-            DirectoryOp::Disable { sam } => write!(f, "disable {sam}"),
-            DirectoryOp::AddToGroup { sam, group } => write!(f, "add {sam} to group {group}"),
-            DirectoryOp::RemoveFromGroup { sam, group } => write!(f, "remove {sam} from group {group}"),
-            DirectoryOp::Move { sam, to_ou } => write!(f, "move {sam} to «{to_ou}»"),
-            DirectoryOp::Delete { sam } => write!(f, "delete {sam}"),
-        }
-    }
-}
+pub use super::ops::{AttributeChange, DirectoryOp};
 
 /// What a request will do to the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -344,23 +231,7 @@ pub fn plan(
         }
         Kind::Modify => {
             let account = target()?;
-            let mut ops = Vec::new();
-            let mut changes = Vec::new();
-            let mut change =
-                |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
-            change("givenName", &account.given_name, &s.given_names);
-            change("sn", &account.surname, &s.surnames);
-            change("department", &account.department, &s.department);
-            change("title", &account.title, &s.title);
-            if !s.manager_email.is_empty() {
-                let manager = manager_of(snapshot, &s.manager_email)?;
-                change("manager", &account.manager_dn, &manager.dn);
-            }
-            if !changes.is_empty() {
-                ops.push(DirectoryOp::SetAttributes { sam: account.sam.clone(), changes });
-            }
-            add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
-            Ok(Plan { ops, ..Plan::about(account, true) })
+            modify(s, account, layout, snapshot)
         }
         Kind::Disable => {
             let account = target()?;
@@ -380,21 +251,7 @@ pub fn plan(
         }
         Kind::Leave | Kind::Suspension => {
             let account = target()?;
-            let disables = kind == Kind::Suspension || layout.config.leave_action == LeaveAction::Disable;
-            let ops = match request.phase {
-                _ if !disables => Vec::new(),
-                Phase::Return if !account.enabled => vec![DirectoryOp::Enable { sam: account.sam.clone() }],
-                Phase::Return => Vec::new(),
-                _ => {
-                    if let Some(back) = s.return_date.filter(|d| *d <= today) {
-                        return Err(NoPlan::NeedsInfo(format!(
-                            "La fecha de regreso ({back}) ya pasó: no hay nada que inactivar; revise las fechas"
-                        )));
-                    }
-                    disable(account)
-                }
-            };
-            Ok(Plan { ops, ..Plan::about(account, true) })
+            leave(request, account, layout, today)
         }
         Kind::EarlyTermination => {
             let account = target()?;
@@ -422,6 +279,53 @@ pub fn plan(
             Err(NoPlan::NeedsInfo(format!("«{}» no es una solicitud de gestión de usuarios", s.kind_answer)))
         }
     }
+}
+
+/// A modification: the names, dependency, title and manager the form gives, and the groups
+/// it adds.
+fn modify(
+    s: &crate::request::Submission,
+    account: &Account,
+    layout: &Layout,
+    snapshot: &Snapshot,
+) -> Result<Plan, NoPlan> {
+    let mut ops = Vec::new();
+    let mut changes = Vec::new();
+    let mut change = |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
+    change("givenName", &account.given_name, &s.given_names);
+    change("sn", &account.surname, &s.surnames);
+    change("department", &account.department, &s.department);
+    change("title", &account.title, &s.title);
+    if !s.manager_email.is_empty() {
+        let manager = manager_of(snapshot, &s.manager_email)?;
+        change("manager", &account.manager_dn, &manager.dn);
+    }
+    if !changes.is_empty() {
+        ops.push(DirectoryOp::SetAttributes { sam: account.sam.clone(), changes });
+    }
+    add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
+    Ok(Plan { ops, ..Plan::about(account, true) })
+}
+
+/// A leave or a suspension: disabled at its start, enabled at its return (a leave touches
+/// nothing with `leave_action = "none"`).
+fn leave(request: &Request, account: &Account, layout: &Layout, today: Date) -> Result<Plan, NoPlan> {
+    let s = &request.submission;
+    let disables = s.kind == Some(Kind::Suspension) || layout.config.leave_action == LeaveAction::Disable;
+    let ops = match request.phase {
+        _ if !disables => Vec::new(),
+        Phase::Return if !account.enabled => vec![DirectoryOp::Enable { sam: account.sam.clone() }],
+        Phase::Return => Vec::new(),
+        _ => {
+            if let Some(back) = s.return_date.filter(|d| *d <= today) {
+                return Err(NoPlan::NeedsInfo(format!(
+                    "La fecha de regreso ({back}) ya pasó: no hay nada que inactivar; revise las fechas"
+                )));
+            }
+            disable(account)
+        }
+    };
+    Ok(Plan { ops, ..Plan::about(account, true) })
 }
 
 /// A disable, unless the account is disabled already.

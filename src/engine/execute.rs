@@ -180,11 +180,8 @@ impl Engine {
         if limited > 0 {
             changes.record_disables(now, request.id, limited);
         }
-        if !dry_run && !lines.is_empty() {
-            self.changed.push(request.id);
-        }
-        if !dry_run && plan.ops.iter().any(|op| matches!(op, DirectoryOp::Delete { .. })) {
-            self.mailbox_deleted(&mut request, &plan.account, now);
+        if !dry_run {
+            self.after_apply(&mut request, &plan, &lines, now);
         }
         // The mailbox of a new account must exist before its access data and outcome go out:
         // if not yet, the password just set is dropped and a new one set once it does.

@@ -182,11 +182,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs `mailbox_deleted ACCOUNT` after a deletion; a failure is for a person to check.
-    pub(super) fn mailbox_deleted(&mut self, request: &mut Request, account: &str, now: Timestamp) {
+    /// After a plan was applied to AD (not in a dry run): the request is one whose change the
+    /// cycle's `after_change` carries, and a deletion runs `mailbox_deleted ACCOUNT` (a failure
+    /// is for a person to check).
+    pub(super) fn after_apply(
+        &mut self,
+        request: &mut Request,
+        plan: &Plan,
+        lines: &[String],
+        now: Timestamp,
+    ) {
+        if !lines.is_empty() {
+            self.changed.push(request.id);
+        }
+        if !plan.ops.iter().any(|op| matches!(op, DirectoryOp::Delete { .. })) {
+            return;
+        }
         let Some(hook) = self.config.hooks.mailbox_deleted.clone() else { return };
-        if !self.run_hook(request, "mailbox_deleted", &hook, account, now) {
-            warn!(account, "the deleted account's mailbox is not confirmed gone; the service desk checks it");
+        if !self.run_hook(request, "mailbox_deleted", &hook, &plan.account, now) {
+            warn!(account = %plan.account, "the deleted account's mailbox is not confirmed gone; the service desk checks it");
         }
     }
 
