@@ -207,6 +207,42 @@ fn every_dated_kind_changes_the_directory_on_its_date_and_not_a_minute_before() 
 }
 
 #[test]
+fn steps_due_while_the_daemon_was_stopped_run_in_the_order_they_fell_due() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let person = create_row(&u, "Funcionario", "Orden", &format!("Fechas{}", letters(&u)), "Energía", &[]);
+    let mut case = Case::new(&ad, &[person], "");
+    case.engine.cycle(t(0)).unwrap();
+    let sam = case.request(2).account.clone().unwrap();
+    let dated = |kind: &str, date: &str| {
+        row(&[
+            ("requester", "talentohumano@upme.test"),
+            ("kind", kind),
+            ("holder_type", "Funcionario"),
+            ("account", sam.as_str()),
+            ("effective_date", date),
+        ])
+    };
+    // Registered in the other order: the enable (on the 3rd) before the disable (on the 1st).
+    append(
+        &case,
+        &[dated("Reactivación de cuenta", "03/12/2026"), dated("Inactivación de cuenta", "01/12/2026")],
+    );
+    case.engine.cycle(t(10)).unwrap();
+    assert_eq!(case.request(3).state.name(), StateName::Scheduled);
+    assert_eq!(case.request(4).state.name(), StateName::Scheduled);
+    // The daemon comes back on the 4th: disabled, then enabled again, as the dates say.
+    case.engine.cycle(bogota("2026-12-04", "09:00")).unwrap();
+    assert!(!disabled(&ad, &sam), "the enable due last ran last");
+    let writes = case.ldap_writes();
+    let disable =
+        writes.iter().position(|w| w.ends_with(&format!("{sam}: replace userAccountControl (disable)")));
+    let enable =
+        writes.iter().position(|w| w.ends_with(&format!("{sam}: replace userAccountControl (enable)")));
+    assert!(disable.is_some() && disable < enable, "{writes:#?}");
+}
+
+#[test]
 fn an_edited_date_moves_a_scheduled_job_and_a_moved_return_moves_the_return() {
     let Some(ad) = Ad::from_env() else { return };
     let u = unique();

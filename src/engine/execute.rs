@@ -23,7 +23,14 @@ impl Engine {
     /// Moves due and executing requests on, tries again what waited on the directory, and
     /// closes those whose report was delivered.
     pub fn advance(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
-        for mut request in self.store.open_requests()? {
+        // Scheduled steps in the order they fell due (after a stop of some days, a disable due
+        // on the 1st runs before the enable due on the 3rd); the rest first, as registered.
+        let mut open = self.store.open_requests()?;
+        open.sort_by_key(|r| match r.state {
+            State::Scheduled { due, .. } => Some(due),
+            _ => None,
+        });
+        for mut request in open {
             let _span = info_span!("request", request_id = %request.id, row = request.row).entered();
             match request.state.clone() {
                 State::Received => {
