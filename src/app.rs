@@ -155,11 +155,12 @@ pub fn main(cli: Cli) -> Result<()> {
 fn requests(path: &Path, state: Option<StateName>) -> Result<()> {
     let config = load(path)?;
     let store = open_store(&config)?;
+    let now = now();
     let mut out = std::io::stdout().lock();
     for r in store.requests() {
         let r = r?;
         if state.is_none_or(|s| s == r.state.name()) {
-            writeln!(out, "{}", line(&r))?;
+            writeln!(out, "{}", line(&r, Some(sla_column(&r, &config, now))))?;
         }
     }
     Ok(())
@@ -574,7 +575,7 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for id in &report.touched {
         if let Some(r) = engine.store().request(*id)? {
-            writeln!(out, "{}", line(&r))?;
+            writeln!(out, "{}", line(&r, None))?;
         }
     }
     let open = engine.store().open_rows()?.len();
@@ -593,8 +594,23 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
     Ok(())
 }
 
-/// `GU-2026-000001  row 2  Creación de cuenta  Closed  Se creó la cuenta …`
-fn line(r: &Request) -> String {
+/// The service level in a `requests` line: `ANS 35%`, `ANS 35% ⏸` while its clock is stopped,
+/// `ANS 120% !` once broken.
+fn sla_column(r: &Request, config: &Config, now: Timestamp) -> String {
+    let m = crate::sla::measure(r, &config.calendar, config.sla.hours_for(r.submission.kind), now);
+    let mark = if m.broken() {
+        " !"
+    } else if m.paused {
+        " ⏸"
+    } else {
+        ""
+    };
+    format!("ANS {:>3}%{mark}", m.percent())
+}
+
+/// `GU-2026-000001  row 2  Creación de cuenta  Closed  Se creó la cuenta …`, with the service
+/// level before the reason when given.
+fn line(r: &Request, sla: Option<String>) -> String {
     let s = &r.submission;
     let kind = s.kind.map_or("(sin tipo)", |k| k.label());
     let reason = match &r.state {
@@ -607,7 +623,8 @@ fn line(r: &Request) -> String {
         }
         state => state.reason().lines().collect::<Vec<_>>().join(" "),
     };
-    format!("{}  row {:<4} {:<24} {:<12} {}", r.id, r.row, kind, r.state.name().as_str(), reason)
+    let sla = sla.map(|s| format!("{s:<11} ")).unwrap_or_default();
+    format!("{}  row {:<4} {:<24} {:<12} {sla}{}", r.id, r.row, kind, r.state.name().as_str(), reason)
 }
 
 fn show(r: &Request, config: &Config) -> String {
@@ -626,6 +643,21 @@ fn show(r: &Request, config: &Config) -> String {
         local(r.received_at),
         local(r.sla_deadline),
     );
+    let m = crate::sla::measure(r, &config.calendar, config.sla.hours_for(s.kind), now());
+    out.push_str(&format!(
+        "  submitted: {} (the service level counts from here)\n",
+        local(crate::sla::start(r, &config.calendar))
+    ));
+    out.push_str(&format!(
+        "  sla:       {} of {} business hours consumed ({} %), {} left{}{}{}\n",
+        crate::sla::hours(m.consumed),
+        config.sla.hours_for(s.kind),
+        m.percent(),
+        crate::sla::hours(m.remaining),
+        if m.paused { ", clock stopped" } else { "" },
+        r.sla.warned_at.map(|t| format!(", service desk warned {}", local(t))).unwrap_or_default(),
+        r.sla.breached_at.map(|t| format!(", BREACHED {}", local(t))).unwrap_or_default(),
+    ));
     if let crate::request::State::AwaitingConfirmation { pending, since } = &r.state {
         out.push_str(&format!(
             "  disabled:  {} (in the retired OU)\n  to confirm before deletion:\n",

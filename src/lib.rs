@@ -8,6 +8,7 @@
 //! - [`store`]: the requests, durably (sled), each step's outcome before the next outside effect.
 //! - [`policy`]: who may ask for what: the rules and the authorizer matrix (pure).
 //! - [`calendar`]: business hours and Colombian holidays, for the SLA (pure).
+//! - [`sla`]: a request's service level in business time, from its history (pure).
 //! - [`directory`]: plans against what AD holds (pure), carried out over LDAPS or in a dry run.
 //! - [`notify`]: the Spanish messages and the transports that deliver them.
 //! - [`hooks`]: the administrator's commands run around the directory (domain sync, mailboxes).
@@ -26,5 +27,6 @@ pub mod notify;
 pub mod outbox;
 pub mod policy;
 pub mod request;
+pub mod sla;
 pub mod source;
 pub mod store;

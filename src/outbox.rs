@@ -31,6 +31,8 @@ pub enum MessageKind {
     Progress,
     /// To the service desk: the backups to make and confirm before an account is deleted.
     DeletionChecklist,
+    /// To the service desk: 80 % of an open request's service level consumed.
+    SlaWarning,
 }
 
 impl MessageKind {
@@ -48,6 +50,7 @@ impl MessageKind {
             MessageKind::Duplicate => "duplicada",
             MessageKind::Progress => "avance",
             MessageKind::DeletionChecklist => "lista-eliminacion",
+            MessageKind::SlaWarning => "aviso-ans",
         }
     }
 }

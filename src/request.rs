@@ -478,7 +478,8 @@ pub struct Request {
     /// Hash of the row's cells, to notice edits.
     pub row_hash: String,
     pub received_at: Timestamp,
-    /// Deadline of the service level, moved forward by the time spent waiting on the requester.
+    /// Deadline of the service level (see [`crate::sla`]), moved forward by the time the clock
+    /// was stopped; kept up to date each time the request moves.
     pub sla_deadline: Timestamp,
     /// The account name this request has taken (creations), so no other request takes it.
     pub reserved_account: Option<String>,
@@ -513,6 +514,9 @@ pub struct Request {
     /// The new account's mailbox was found (the `mailbox_ready` hook succeeded).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mailbox_ready: bool,
+    /// Its service level as of its last move, the 80 % warning and the breach.
+    #[serde(default, skip_serializing_if = "crate::sla::SlaRecord::is_empty")]
+    pub sla: crate::sla::SlaRecord,
 }
 
 /// The directory step a request is at. Most kinds have one; a leave or a suspension with a
@@ -589,6 +593,7 @@ impl Request {
             phase: Phase::Start,
             mailbox_wait: None,
             mailbox_ready: false,
+            sla: crate::sla::SlaRecord::default(),
             history: vec![HistoryEntry {
                 at: now,
                 actor,

@@ -42,13 +42,13 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
             && out.contains("Routed")
             && out.contains("Manual")
     );
-    assert!(lines[32].starts_with("32 registered, 0 edited, 50 messages sent, 14 open"), "{}", lines[32]);
+    assert!(lines[32].starts_with("32 registered, 0 edited, 51 messages sent, 14 open"), "{}", lines[32]);
     let spooled = std::fs::read_dir(demo.path("var/correo")).unwrap().count();
-    assert_eq!(spooled, 57);
+    assert_eq!(spooled, 58);
 
     let again = stdout(&cuentas(&demo, &["run", "--once"]));
     assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 14 open");
-    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 57);
+    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 58);
 
     let needs_info = stdout(&cuentas(&demo, &["requests", "--state", "needsinfo"]));
     assert_eq!(needs_info.lines().count(), 6, "{needs_info}");
@@ -90,6 +90,26 @@ fn check_offline_reports_every_mistake_at_once() {
     assert!(err.contains("poll_interval_secs"));
     assert!(err.contains("«mesa de servicio» is not an e-mail address"));
     assert!(err.contains("{g1}_{s1}"));
+}
+
+#[test]
+fn breaches_are_logged_and_requests_and_show_give_the_service_level() {
+    let demo = Demo::new();
+    let run = cuentas(&demo, &["run", "--once"]);
+    let log = String::from_utf8_lossy(&run.stderr).into_owned();
+    // Row 8, done by hand, was submitted on 24 November: its 10 business hours are long gone.
+    let breach = log.lines().find(|l| l.contains("GU-2026-000007") && l.contains("service level breached"));
+    assert!(breach.is_some_and(|l| l.contains("WARN")), "{log}");
+    // Requests carried out in this very cycle are measured when they close, not logged.
+    assert!(!log.lines().any(|l| l.contains("GU-2026-000001") && l.contains("breached")), "{log}");
+    let listed = stdout(&cuentas(&demo, &["requests", "--state", "Manual"]));
+    assert!(listed.contains("GU-2026-000007") && listed.contains("% !"), "{listed}");
+    let scheduled = stdout(&cuentas(&demo, &["requests", "--state", "Scheduled"]));
+    assert!(scheduled.lines().all(|l| l.contains("% ⏸") || l.contains("% !")), "{scheduled}");
+    let show = stdout(&cuentas(&demo, &["show", "GU-2026-000007"]));
+    assert!(show.contains("submitted: 2026-11-24 07:41"), "{show}");
+    assert!(show.contains("business hours consumed") && show.contains("BREACHED"), "{show}");
+    assert!(show.contains("service desk warned"), "{show}");
 }
 
 #[test]
@@ -153,7 +173,7 @@ fn the_daemon_stops_cleanly_on_sigterm() {
         .unwrap();
     // Wait for the first cycle to have delivered everything.
     for _ in 0..300 {
-        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 57 {
+        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 58 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -126,11 +126,14 @@ fn the_demo_goes_through_a_full_cycle() {
     // The deletion: disabled and retired at once, its checklist to the service desk, the
     // requester told what comes next.
     assert_eq!(count(".lista-eliminacion@"), 1);
+    // The one open request whose clock runs (the reset done by hand, submitted three days
+    // before this first cycle): its service level is spent, the service desk is warned.
+    assert_eq!(count(".aviso-ans@"), 1);
     assert_eq!(count(".avance@"), 1);
     // The returning contractor's reactivation, the modification, the disable, the enable and
     // the deletion are told to the account's own mailbox.
     assert_eq!(count(".aviso-titular@"), 5);
-    assert_eq!(mails.len(), 57);
+    assert_eq!(mails.len(), 58);
 
     // Access data goes to the personal address, with accents intact; the password is in that
     // message only, and never in the store.
@@ -152,7 +155,13 @@ fn the_demo_goes_through_a_full_cycle() {
     let ack = mails.iter().find(|m| m.message_id == "<GU-2026-000002.2.acuse@upme.gov.co>").unwrap();
     assert_eq!(ack.to, "andres.mejia@upme.gov.co");
     assert_eq!(ack.subject, "[GU-2026-000002] Solicitud registrada: Creación de cuenta");
-    assert!(ack.body.contains("lunes 30 de noviembre de 2026, 8:30 a. m."), "{}", ack.body);
+    // The service level counts from the form's own timestamp (Monday 23 November, 09:15:40),
+    // not from when this cycle read the row: 10 business hours end on Tuesday at 09:45.
+    assert!(
+        ack.body.contains("Plazo de atención: martes 24 de noviembre de 2026, 9:45 a. m."),
+        "{}",
+        ack.body
+    );
     let manual = mails
         .iter()
         .find(|m| m.message_id.starts_with("<GU-2026-000007.") && m.message_id.contains("gestion-manual"))
@@ -179,7 +188,7 @@ fn the_demo_goes_through_a_full_cycle() {
     let again = engine.cycle(at("2026-11-27T13:05:00Z")).unwrap();
     assert_eq!((again.registered, again.edited, again.sent), (0, 0, 0));
     assert!(again.touched.is_empty());
-    assert_eq!(demo.mails().len(), 57);
+    assert_eq!(demo.mails().len(), 58);
 
     // Scheduled changes run at 07:30 on their date, not a minute before: on 1 December the
     // transfer, the cesión and the suspension…
@@ -264,8 +273,9 @@ fn an_edited_response_moves_its_request_on_and_the_clock_paused_meanwhile() {
     let (demo, mut engine) = after_first_cycle();
     let before = by_row(&engine)[&22].clone();
     assert_eq!(before.state.name(), StateName::NeedsInfo);
-    // Friday 30 November, 08:30 Bogotá: 10 business hours from Friday 08:00.
-    assert_eq!(before.sla_deadline, at("2026-11-30T13:30:00Z"));
+    // 10 business hours from the form's timestamp (Wednesday 25 November, 15:30:27): 1 h 29 min
+    // 33 s that day, 8 h 30 min 27 s on Thursday → Thursday 16:00:27 Bogotá.
+    assert_eq!(before.sla_deadline, at("2026-11-26T21:00:27Z"));
 
     demo.write_responses(&demo.responses().replace("santiago.ruiz@gmail,", "santiago.ruiz@gmail.com,"));
     // Three business hours later (11:00 Bogotá).
@@ -275,7 +285,9 @@ fn an_edited_response_moves_its_request_on_and_the_clock_paused_meanwhile() {
     assert_eq!(after.id, before.id);
     assert_eq!(after.state.name(), StateName::Closed, "{}", after.state.reason());
     assert_eq!(after.account.as_deref(), Some("santiago.ruiz"));
-    assert_eq!(after.sla_deadline, at("2026-11-30T16:30:00Z"));
+    // The three hours it waited on the requester do not count: Thursday 16:00:27 + 3 business
+    // hours → Friday 09:30:27 Bogotá.
+    assert_eq!(after.sla_deadline, at("2026-11-27T14:30:27Z"));
     assert!(after.history.iter().any(|h| h.reason.contains("respuesta editada en la fila 22")));
     let mails = demo.mails();
     let access = mails.iter().find(|m| m.to == "santiago.ruiz@gmail.com").unwrap();
@@ -511,4 +523,48 @@ fn both_google_csv_downloads_in_both_locales_read_as_the_demo() {
             assert_eq!(g.state.name(), w.state.name(), "{name}, row {row}: {}", g.state.reason());
         }
     }
+}
+
+#[test]
+fn the_service_desk_is_warned_once_at_80_percent_then_the_breach_is_recorded() {
+    let (demo, mut engine) = after_first_cycle();
+    // Friday 08:00: Ana, at her desk, asks for a new password: the service desk does it by hand.
+    let row = "27/11/2026 08:00:00,ana.gomez@upme.gov.co,Cambio de clave,Funcionario,Ana,Gómez,,,ana.gomez.p@gmail.com,,,,,,,ana.gomez,,,,Sí,";
+    demo.write_responses(&format!("{}{row}\n", demo.responses()));
+    engine.cycle(at(T0)).unwrap();
+    let id = by_row(&engine)[&34].id;
+    assert_eq!(by_row(&engine)[&34].state.name(), StateName::Manual);
+    let warnings = |demo: &Demo| {
+        demo.mails()
+            .into_iter()
+            .filter(|m| m.message_id.starts_with(&format!("<{id}.")) && m.message_id.contains(".aviso-ans@"))
+            .collect::<Vec<_>>()
+    };
+    // 15:00: 7 of its 10 business hours, 70 %: nothing yet.
+    engine.cycle(at("2026-11-27T20:00:00Z")).unwrap();
+    assert!(warnings(&demo).is_empty());
+    // 16:00: 8 hours, 80 %: the service desk is warned, once, with what holds it up.
+    for minute in ["00", "10", "59"] {
+        engine.cycle(at(&format!("2026-11-27T21:{minute}:00Z"))).unwrap();
+    }
+    let sent = warnings(&demo);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "mesadeservicio@upme.gov.co");
+    assert!(sent[0].body.contains("Consumido: 8 h 00 min de 10 h 00 min (80 %)"), "{}", sent[0].body);
+    assert!(sent[0].body.contains(&format!("cuentas done {id}")), "{}", sent[0].body);
+    let r = &by_row(&engine)[&34];
+    assert_eq!(r.sla.warned_at, Some(at("2026-11-27T21:00:00Z")));
+    assert_eq!(r.sla.breached_at, None);
+    // Monday 08:30 is exactly 10 hours (9 on Friday, 1 on Monday): due, not broken; a minute
+    // later it is, and the breach is recorded once.
+    engine.cycle(at("2026-11-30T13:30:00Z")).unwrap();
+    assert_eq!(by_row(&engine)[&34].sla.breached_at, None);
+    for minute in ["31", "45"] {
+        engine.cycle(at(&format!("2026-11-30T13:{minute}:00Z"))).unwrap();
+    }
+    let r = &by_row(&engine)[&34];
+    assert_eq!(r.sla.breached_at, Some(at("2026-11-30T13:31:00Z")));
+    let noted = r.history.iter().filter(|h| h.reason.starts_with("ANS incumplido")).count();
+    assert_eq!(noted, 1);
+    assert_eq!(warnings(&demo).len(), 1, "warned once");
 }

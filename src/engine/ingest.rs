@@ -326,10 +326,8 @@ impl Engine {
         for (row, submission) in parsed {
             seq += 1;
             let id = RequestId { year, seq };
-            let hours = self.config.sla.hours_for(submission.kind);
-            let deadline =
-                self.config.calendar.add_business_hours(now, SignedDuration::from_hours(i64::from(hours)));
-            let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, deadline);
+            let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, now);
+            self.measure_sla(&mut request, now);
             // A response for the same person as one that waits on its fix carries on from it: an
             // account made for the old one whose access data bounced gets them at the credential
             // step (once this response is authorized, like any other).
@@ -430,15 +428,10 @@ impl Engine {
         request.row_hash = row_hash(&row.cells);
         let actor = Actor::Requester(request.submission.requester.clone());
         let scheduled = request.state.name() == StateName::Scheduled;
-        if let State::NeedsInfo { since, .. } = request.state {
-            // The SLA clock stopped while the request waited on the requester.
-            let calendar = &self.config.calendar;
-            let paused = calendar.business_hours_between(since, now);
-            request.sla_deadline = calendar.add_business_hours(request.sla_deadline, paused);
-            self.decide_again(&mut changes, report, &mut request, map, &row, now)?;
-        } else if scheduled && request.phase == Phase::Start {
-            // Nothing done yet: validated, authorized and planned again (a corrected date
-            // moves the job).
+        // Waiting on the requester (the SLA clock stopped meanwhile: `record` measures it), or
+        // nothing done yet: validated, authorized and planned again (a corrected date moves
+        // the job).
+        if request.state.name() == StateName::NeedsInfo || (scheduled && request.phase == Phase::Start) {
             self.decide_again(&mut changes, report, &mut request, map, &row, now)?;
         } else if let State::Scheduled { plan, .. } = request.state.clone()
             && request.phase == Phase::Return

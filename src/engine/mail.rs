@@ -193,7 +193,7 @@ impl Engine {
     /// Queues a message for a request, to whoever that kind of message goes to.
     pub(super) fn queue(&self, request: &mut Request, kind: MessageKind, detail: String, now: Timestamp) {
         let to = match kind {
-            MessageKind::ManualHandling | MessageKind::DeletionChecklist => {
+            MessageKind::ManualHandling | MessageKind::DeletionChecklist | MessageKind::SlaWarning => {
                 self.config.mailboxes.service_desk.to_string()
             }
             _ if request.submission.requester.is_empty() => self.config.mailboxes.service_desk.to_string(),

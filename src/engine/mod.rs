@@ -11,6 +11,7 @@ mod execute;
 mod ingest;
 mod lifecycle;
 mod mail;
+mod sla;
 mod triage;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -340,6 +341,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<(), EngineError> {
         request.transition(step.to, step.actor, step.reason, now)?;
+        self.measure_sla(request, now);
         for (kind, to, detail) in step.tell {
             match to {
                 Some(to) => request.queue_message(kind, vec![to], detail, now),
@@ -401,6 +403,7 @@ impl Engine {
         (self.directory_down, self.directory_answered) = (None, false);
         self.ingest(now, &mut report)?;
         self.advance(now, &mut report)?;
+        self.watch_sla(now, &mut report)?;
         self.deliver(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.after_change(now)?;
