@@ -28,6 +28,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How `cuentas report` prints.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Human,
@@ -63,6 +71,18 @@ pub enum Command {
     },
     /// What open requests will do to the directory (dry run).
     Plan,
+    /// The report of the work done: requests submitted from one date to another (both
+    /// included) by kind and state, the service level met, hours to answer, risks, breaches.
+    Report {
+        /// First day, yyyy-mm-dd.
+        #[arg(long)]
+        from: jiff::civil::Date,
+        /// Last day, yyyy-mm-dd.
+        #[arg(long)]
+        to: jiff::civil::Date,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
     /// Let requests held by the hourly limit of disables go on.
     Release {
         /// The requests to release.
@@ -148,6 +168,7 @@ pub fn main(cli: Cli) -> Result<()> {
         Command::Cancel { id, reason } => cancel(&cli.config, id, reason),
         Command::Retry { id } => retry(&cli.config, id),
         Command::Plan => plan(&cli.config),
+        Command::Report { from, to, format } => report(&cli.config, from, to, format),
     }
 }
 
@@ -310,6 +331,24 @@ fn retry(path: &Path, id: RequestId) -> Result<()> {
     changes.put_request(&r);
     store.commit(changes)?;
     println!("{id} will be tried again at the next cycle");
+    Ok(())
+}
+
+/// `cuentas report`: the work done over a period.
+fn report(path: &Path, from: jiff::civil::Date, to: jiff::civil::Date, format: ReportFormat) -> Result<()> {
+    if to < from {
+        bail!("--to {to} is before --from {from}");
+    }
+    let config = load(path)?;
+    let store = open_store(&config)?;
+    let requests = store.requests().collect::<Result<Vec<Request>, _>>()?;
+    let report = crate::report::build(requests, &config.calendar, &config.sla, from, to, now());
+    let text = match format {
+        ReportFormat::Table => report.table(),
+        ReportFormat::Csv => report.csv(),
+        ReportFormat::Json => report.json() + "\n",
+    };
+    print!("{text}");
     Ok(())
 }
 

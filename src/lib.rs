@@ -9,6 +9,7 @@
 //! - [`policy`]: who may ask for what: the rules and the authorizer matrix (pure).
 //! - [`calendar`]: business hours and Colombian holidays, for the SLA (pure).
 //! - [`sla`]: a request's service level in business time, from its history (pure).
+//! - [`report`]: the report of the work done over a period (pure).
 //! - [`directory`]: plans against what AD holds (pure), carried out over LDAPS or in a dry run.
 //! - [`notify`]: the Spanish messages and the transports that deliver them.
 //! - [`hooks`]: the administrator's commands run around the directory (domain sync, mailboxes).
@@ -26,6 +27,7 @@ pub mod intake;
 pub mod notify;
 pub mod outbox;
 pub mod policy;
+pub mod report;
 pub mod request;
 pub mod sla;
 pub mod source;

@@ -387,3 +387,136 @@ fn the_log_holds_no_personal_data_even_at_debug_level() {
     let found: Vec<&String> = personal.iter().filter(|p| log.contains(p.as_str())).collect();
     assert!(found.is_empty(), "personal data in the log: {found:?}");
 }
+
+/// A store of requests whose figures were worked out by hand (business hours: Monday to
+/// Friday 07:30–17:00, Bogotá), then `cuentas report` in its three formats.
+#[test]
+fn report_prints_the_figures_computed_by_hand_in_three_formats() {
+    use cuentas::request::{Actor, Kind, Request, RequestId, State, Submission};
+    let demo = Demo::new();
+    let at = |local: &str| {
+        let dt: jiff::civil::DateTime = local.parse().unwrap();
+        dt.to_zoned(jiff::tz::TimeZone::get("America/Bogota").unwrap()).unwrap().timestamp()
+    };
+    let store = cuentas::store::Store::open(&demo.path("var/estado")).unwrap();
+    let mut changes = cuentas::store::Changes::new();
+    let executing =
+        || State::Executing { plan: Default::default(), attempts: 0, retry_at: None, released: false };
+    let needs_info = |when: &str| State::NeedsInfo { reason: "x".into(), since: at(when) };
+    let closed = || State::Closed { outcome: "x".into() };
+    let cases: Vec<(Kind, &str, Vec<(State, &str)>)> = vec![
+        // 2 h, within.
+        (
+            Kind::Create,
+            "2026-11-23T08:00:00",
+            vec![
+                (executing(), "2026-11-23T08:00:00"),
+                (State::Notifying, "2026-11-23T10:00:00"),
+                (closed(), "2026-11-23T10:00:00"),
+            ],
+        ),
+        // 30 min, then paused from Monday 09:30 to Tuesday 09:00, then 3 h: 3.5 h, within.
+        (
+            Kind::Create,
+            "2026-11-23T09:00:00",
+            vec![
+                (needs_info("2026-11-23T09:30:00"), "2026-11-23T09:30:00"),
+                (State::Received, "2026-11-24T09:00:00"),
+                (executing(), "2026-11-24T09:00:00"),
+                (State::Notifying, "2026-11-24T12:00:00"),
+                (closed(), "2026-11-24T12:00:00"),
+            ],
+        ),
+        // By hand from Monday 10:00 to Wednesday 11:00: 7 + 9.5 + 3.5 = 20 h, a breach.
+        (
+            Kind::Disable,
+            "2026-11-23T10:00:00",
+            vec![
+                (State::Manual { reason: "x".into() }, "2026-11-23T10:00:00"),
+                (State::Notifying, "2026-11-25T11:00:00"),
+                (closed(), "2026-11-25T11:00:00"),
+            ],
+        ),
+        // Refused at once: 0 h, within.
+        (
+            Kind::PasswordReset,
+            "2026-11-24T08:00:00",
+            vec![(State::Rejected { reason: "x".into() }, "2026-11-24T08:00:00")],
+        ),
+        // Open, 8 h before it went back to the requester: 80 %, at risk.
+        (
+            Kind::Create,
+            "2026-11-27T08:00:00",
+            vec![(needs_info("2026-11-27T16:00:00"), "2026-11-27T16:00:00")],
+        ),
+        // Cancelled: counted by kind, not answered.
+        (
+            Kind::Create,
+            "2026-11-25T08:00:00",
+            vec![(State::Cancelled { reason: "x".into() }, "2026-11-25T09:00:00")],
+        ),
+        // After the period.
+        (Kind::Create, "2026-11-30T08:00:00", vec![]),
+    ];
+    for (i, (kind, submitted, steps)) in cases.into_iter().enumerate() {
+        let s = Submission {
+            kind: Some(kind),
+            submitted_at: Some(submitted.parse().unwrap()),
+            ..Submission::default()
+        };
+        let id = RequestId { year: 2026, seq: i as u32 + 1 };
+        let mut r = Request::new(id, i as u32 + 2, "h".into(), s, at(submitted), at(submitted));
+        for (state, when) in steps {
+            r.transition(state, Actor::Daemon, "x", at(when)).unwrap();
+        }
+        changes.put_request(&r);
+    }
+    store.commit(changes).unwrap();
+    drop(store);
+
+    let report = |format: &str| {
+        stdout(&cuentas(&demo, &["report", "--from", "2026-11-23", "--to", "2026-11-29", "--format", format]))
+    };
+    let table = report("table");
+    for expected in [
+        "Requests submitted from 2026-11-23 to 2026-11-29: 6",
+        "Cambio de clave              Rejected 1",
+        "Creación de cuenta           Cancelled 1, Closed 2, NeedsInfo 1",
+        "Inactivación de cuenta       Closed 1",
+        "Answered: 4; within the service level: 3 (75 %)",
+        "Business hours to answer: median 2.75, 95th percentile 20",
+        "Open requests at risk (≥ 80 % of their service level): 1",
+        "GU-2026-000005  Creación de cuenta           NeedsInfo            80 %",
+        "Breaches: 1",
+        "GU-2026-000003  Inactivación de cuenta       Closed               20 h of 10 h; Received 0 h, Manual 20 h, Notifying 0 h",
+    ] {
+        assert!(table.contains(expected), "«{expected}» not in:\n{table}");
+    }
+    let csv = report("csv");
+    for expected in [
+        "requests,,,6",
+        "by_kind,Creación de cuenta,Closed,2",
+        "by_kind,Cambio de clave,Rejected,1",
+        "met_percent,,,75",
+        "median_hours,,,2.75",
+        "p95_hours,,,20",
+        "at_risk,GU-2026-000005,NeedsInfo,80",
+        "breach,GU-2026-000003,Closed,20",
+        "breach_hours_in,GU-2026-000003,Manual,20",
+    ] {
+        assert!(csv.lines().any(|l| l == expected), "«{expected}» not in:\n{csv}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
+    assert_eq!(json["requests"], 6);
+    assert_eq!(json["answered"], 4);
+    assert_eq!(json["met"], 3);
+    assert_eq!(json["met_percent"], 75.0);
+    assert_eq!(json["median_hours"], 2.75);
+    assert_eq!(json["p95_hours"], 20.0);
+    assert_eq!(json["by_kind"]["Creación de cuenta"]["NeedsInfo"], 1);
+    assert_eq!(json["at_risk"][0]["percent"], 80);
+    assert_eq!(json["breaches"][0]["id"], "GU-2026-000003");
+    assert_eq!(json["breaches"][0]["hours_in"][1], serde_json::json!(["Manual", 20.0]));
+    // A period the wrong way round is refused.
+    assert!(!cuentas(&demo, &["report", "--from", "2026-11-29", "--to", "2026-11-23"]).status.success());
+}

@@ -1,0 +1,280 @@
+//! The report of the work done (*el reporte de la gestión realizada*), pure: for the requests
+//! submitted in a period, how many of each kind ended in each state, the service level met,
+//! the business hours to close (median and 95th percentile), open requests at risk, and every
+//! breach with the time it spent in each state. Printed as a table, CSV or JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::calendar::Calendar;
+use crate::config::SlaConfig;
+use crate::request::{Request, StateName};
+use crate::sla;
+
+/// Share of its service level an open request must have consumed to be at risk, in percent.
+const AT_RISK: i64 = 80;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub from: Date,
+    pub to: Date,
+    pub requests: usize,
+    /// Kind (its label) → state → count.
+    pub by_kind: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Requests answered (closed but not cancelled), whose service level is final.
+    pub answered: usize,
+    /// Of those, the ones answered within their service level.
+    pub met: usize,
+    /// `met / answered` in percent, one decimal; `None` with nothing answered.
+    pub met_percent: Option<f64>,
+    /// Business hours from submission to answer: median, and 95th percentile (nearest rank).
+    pub median_hours: Option<f64>,
+    pub p95_hours: Option<f64>,
+    pub at_risk: Vec<AtRisk>,
+    pub breaches: Vec<Breach>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AtRisk {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub percent: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Breach {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub consumed_hours: f64,
+    pub target_hours: u32,
+    /// Business hours spent in each state, in the order first entered.
+    pub hours_in: Vec<(String, f64)>,
+}
+
+/// The report for the requests submitted (by the form's timestamp, local date) from `from` to
+/// `to`, both included, as of `now`.
+pub fn build(
+    requests: impl IntoIterator<Item = Request>,
+    calendar: &Calendar,
+    sla_config: &SlaConfig,
+    from: Date,
+    to: Date,
+    now: Timestamp,
+) -> Report {
+    let tz = calendar.time_zone();
+    let mut report = Report {
+        from,
+        to,
+        requests: 0,
+        by_kind: BTreeMap::new(),
+        answered: 0,
+        met: 0,
+        met_percent: None,
+        median_hours: None,
+        p95_hours: None,
+        at_risk: Vec::new(),
+        breaches: Vec::new(),
+    };
+    let mut hours_to_answer = Vec::new();
+    for r in requests {
+        let day = sla::start(&r, calendar).to_zoned(tz.clone()).date();
+        if day < from || day > to {
+            continue;
+        }
+        report.requests += 1;
+        let kind = r.submission.kind.map_or("(sin tipo)", |k| k.label()).to_string();
+        let state = r.state.name();
+        *report.by_kind.entry(kind.clone()).or_default().entry(state.to_string()).or_default() += 1;
+        let target = sla_config.hours_for(r.submission.kind);
+        let m = sla::measure(&r, calendar, target, now);
+        if state.is_closed() && state != StateName::Cancelled {
+            report.answered += 1;
+            report.met += usize::from(!m.broken());
+            hours_to_answer.push(hours(m.consumed));
+        }
+        if !state.is_closed() && m.percent() >= AT_RISK {
+            report.at_risk.push(AtRisk {
+                id: r.id.to_string(),
+                kind: kind.clone(),
+                state: state.to_string(),
+                percent: m.percent(),
+            });
+        }
+        if m.broken() {
+            report.breaches.push(Breach {
+                id: r.id.to_string(),
+                kind,
+                state: state.to_string(),
+                consumed_hours: hours(m.consumed),
+                target_hours: target,
+                hours_in: time_in_states(&r, calendar, now),
+            });
+        }
+    }
+    if report.answered > 0 {
+        report.met_percent = Some(round1(report.met as f64 * 100.0 / report.answered as f64));
+    }
+    hours_to_answer.sort_by(f64::total_cmp);
+    report.median_hours = median(&hours_to_answer);
+    report.p95_hours = nearest_rank(&hours_to_answer, 95);
+    report
+}
+
+/// Business hours spent in each state, from the history (to `now` for the current one).
+fn time_in_states(r: &Request, calendar: &Calendar, now: Timestamp) -> Vec<(String, f64)> {
+    let changes: Vec<(Timestamp, StateName)> =
+        r.history.iter().filter(|h| h.from != Some(h.to)).map(|h| (h.at, h.to)).collect();
+    let mut spent: Vec<(String, SignedDuration)> = Vec::new();
+    for (i, (at, state)) in changes.iter().enumerate() {
+        if state.is_closed() {
+            break;
+        }
+        let until = changes.get(i + 1).map_or(now, |(next, _)| *next);
+        let d = calendar.business_hours_between(*at, until);
+        match spent.iter_mut().find(|(s, _)| *s == state.as_str()) {
+            Some((_, total)) => *total += d,
+            None => spent.push((state.to_string(), d)),
+        }
+    }
+    spent.into_iter().map(|(s, d)| (s, hours(d))).collect()
+}
+
+fn hours(d: SignedDuration) -> f64 {
+    round2(d.as_secs_f64() / 3600.0)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The middle value (the mean of the two middle ones for an even count) of sorted values.
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some(round2((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0)),
+    }
+}
+
+/// The `p`th percentile by nearest rank: the smallest value with at least `p` % of the values
+/// at or below it.
+fn nearest_rank(sorted: &[f64], p: usize) -> Option<f64> {
+    let n = sorted.len();
+    (n > 0).then(|| sorted[(p * n).div_ceil(100).max(1) - 1])
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{v}"))
+}
+
+impl Report {
+    /// For a person at a terminal.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Requests submitted from {} to {}: {}", self.from, self.to, self.requests);
+        let _ = writeln!(out, "\nBy kind and state:");
+        for (kind, states) in &self.by_kind {
+            let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let _ = writeln!(out, "  {kind:<28} {}", states.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "\nAnswered: {}; within the service level: {} ({} %)",
+            self.answered,
+            self.met,
+            opt(self.met_percent)
+        );
+        let _ = writeln!(
+            out,
+            "Business hours to answer: median {}, 95th percentile {}",
+            opt(self.median_hours),
+            opt(self.p95_hours)
+        );
+        let _ = writeln!(
+            out,
+            "\nOpen requests at risk (≥ {AT_RISK} % of their service level): {}",
+            self.at_risk.len()
+        );
+        for r in &self.at_risk {
+            let _ = writeln!(out, "  {}  {:<28} {:<20} {} %", r.id, r.kind, r.state, r.percent);
+        }
+        let _ = writeln!(out, "\nBreaches: {}", self.breaches.len());
+        for b in &self.breaches {
+            let spent: Vec<String> = b.hours_in.iter().map(|(s, h)| format!("{s} {h} h")).collect();
+            let _ = writeln!(
+                out,
+                "  {}  {:<28} {:<20} {} h of {} h; {}",
+                b.id,
+                b.kind,
+                b.state,
+                b.consumed_hours,
+                b.target_hours,
+                spent.join(", ")
+            );
+        }
+        out
+    }
+
+    /// One figure a line: `section,id or kind,state,value` (a spreadsheet pivots it).
+    pub fn csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut row = |cells: [&str; 4]| {
+            let _ = w.write_record(cells);
+        };
+        row(["section", "key", "state", "value"]);
+        row(["period", &self.from.to_string(), "", &self.to.to_string()]);
+        row(["requests", "", "", &self.requests.to_string()]);
+        for (kind, states) in &self.by_kind {
+            for (state, n) in states {
+                row(["by_kind", kind, state, &n.to_string()]);
+            }
+        }
+        row(["answered", "", "", &self.answered.to_string()]);
+        row(["met", "", "", &self.met.to_string()]);
+        row(["met_percent", "", "", &opt(self.met_percent)]);
+        row(["median_hours", "", "", &opt(self.median_hours)]);
+        row(["p95_hours", "", "", &opt(self.p95_hours)]);
+        for r in &self.at_risk {
+            row(["at_risk", &r.id, &r.state, &r.percent.to_string()]);
+        }
+        for b in &self.breaches {
+            row(["breach", &b.id, &b.state, &b.consumed_hours.to_string()]);
+            for (state, h) in &b.hours_in {
+                row(["breach_hours_in", &b.id, state, &h.to_string()]);
+            }
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_nearest_rank_percentile() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0]), Some(3.0));
+        assert_eq!(median(&[0.0, 2.0, 3.5, 20.0]), Some(2.75));
+        assert_eq!(nearest_rank(&[0.0, 2.0, 3.5, 20.0], 95), Some(20.0));
+        let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
+        // 95 % of 20 values is 19: the 19th.
+        assert_eq!(nearest_rank(&twenty, 95), Some(19.0));
+        assert_eq!(nearest_rank(&[7.0], 95), Some(7.0));
+    }
+}
