@@ -404,7 +404,9 @@ fn report_prints_the_figures_computed_by_hand_in_three_formats() {
         || State::Executing { plan: Default::default(), attempts: 0, retry_at: None, released: false };
     let needs_info = |when: &str| State::NeedsInfo { reason: "x".into(), since: at(when) };
     let closed = || State::Closed { outcome: "x".into() };
-    let cases: Vec<(Kind, &str, Vec<(State, &str)>)> = vec![
+    // Each request: its kind, the form's timestamp, and its moves (state, when).
+    type Moves<'a> = Vec<(State, &'a str)>;
+    let cases: Vec<(Kind, &str, Moves)> = vec![
         // 2 h, within.
         (
             Kind::Create,
