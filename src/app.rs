@@ -241,6 +241,11 @@ fn done(path: &Path, id: RequestId, note: String) -> Result<()> {
     r.transition(crate::request::State::Notifying, admin(), note.clone(), now)?;
     let to = vec![r.submission.requester.clone()];
     r.queue_message(crate::store::MessageKind::Outcome, to, note, now);
+    if let Some(register) = &config.mailboxes.register
+        && let Some(copy) = r.outbox.last().and_then(|m| m.register_copy(&register.to_string()))
+    {
+        r.outbox.push(copy);
+    }
     let mut changes = crate::store::Changes::new();
     changes.put_request(&r);
     store.commit(changes)?;

@@ -33,6 +33,8 @@ pub enum MessageKind {
     DeletionChecklist,
     /// To the service desk: 80 % of an open request's service level consumed.
     SlaWarning,
+    /// To the service-desk tool: the new request as a ticket, the root of its thread.
+    Register,
 }
 
 impl MessageKind {
@@ -51,6 +53,7 @@ impl MessageKind {
             MessageKind::Progress => "avance",
             MessageKind::DeletionChecklist => "lista-eliminacion",
             MessageKind::SlaWarning => "aviso-ans",
+            MessageKind::Register => "registro",
         }
     }
 }
@@ -75,6 +78,10 @@ pub struct OutboxMessage {
     pub detail: String,
     pub created_at: Timestamp,
     pub delivery: Delivery,
+    /// The id of the message it answers in a thread (`In-Reply-To`, `References`): the
+    /// service-desk ticket, for the copies sent to the register.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
 }
 
 impl OutboxMessage {
@@ -94,7 +101,24 @@ impl OutboxMessage {
             detail,
             created_at: now,
             delivery: Delivery::Pending { attempts: 0, next_attempt: None },
+            thread: None,
         }
+    }
+
+    /// The id of a request's ticket in the service-desk register.
+    pub fn ticket_id(request: RequestId) -> String {
+        format!("{request}.registro")
+    }
+
+    /// This message's copy for the service-desk register, in the request's ticket thread.
+    pub fn register_copy(&self, register: &str) -> Option<OutboxMessage> {
+        let request = self.request?;
+        (self.kind != MessageKind::Register).then(|| OutboxMessage {
+            id: format!("{}.copia", self.id),
+            to: vec![register.to_string()],
+            thread: Some(OutboxMessage::ticket_id(request)),
+            ..self.clone()
+        })
     }
 
     pub fn is_pending(&self) -> bool {

@@ -626,3 +626,50 @@ fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on
     assert_eq!(reasons.iter().filter(|h| **h == "llegó la fecha programada").count(), 1, "{reasons:#?}");
     assert!(matches!(r.state, State::Scheduled { .. }), "the return waits: {:?}", r.state);
 }
+
+#[test]
+fn the_service_desk_register_gets_a_ticket_and_the_request_s_messages_in_its_thread() {
+    let Some(ad) = Ad::from_env() else { return };
+    let Some(env) = common::smtp::env() else { return };
+    let u = unique();
+    let person = create_row(&u, "Funcionario", "Regina", &format!("Registro{}", letters(&u)), "Energía", &[]);
+    let case = Case::new(&ad, &[person], "");
+    let sink = common::smtp::Sink::start(&env, &case.dir.path().join("Maildir"), 0);
+    let config = case.dir.path().join("cuentas.toml");
+    let text = common::smtp::through(&std::fs::read_to_string(&config).unwrap(), &env, sink.port)
+        .replace("service_desk = ", "service_desk_register = \"tickets@mesa.upme.test\"\nservice_desk = ");
+    std::fs::write(&config, text).unwrap();
+    let mut case = case.reopen();
+    case.engine.cycle(t(0)).unwrap();
+    let r = case.request(2);
+    assert_eq!(r.state.name(), StateName::Closed, "{}", r.state.reason());
+    let id = r.id.to_string();
+    let to_desk: Vec<_> = sink.mails().into_iter().filter(|m| m.to == "tickets@mesa.upme.test").collect();
+    // The ticket: the request's id in the subject, the submission in the body.
+    let ticket = to_desk.iter().find(|m| m.message_id == format!("<{id}.registro@upme.test>")).unwrap();
+    assert!(ticket.subject.starts_with(&format!("[{id}] Creación de cuenta")), "{}", ticket.subject);
+    assert!(
+        ticket.body.contains(&format!("Documento: CC 9{u}")) && ticket.body.contains("Dependencia: Energía"),
+        "{}",
+        ticket.body
+    );
+    assert!(!ticket.raw.contains("In-Reply-To"), "the ticket starts the thread");
+    // A later message (the outcome) follows in its thread; the access data never go there.
+    let outcome = to_desk.iter().find(|m| m.message_id.contains(".resultado.copia@")).unwrap();
+    let header = |name: &str| {
+        outcome
+            .raw
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("In-Reply-To"), format!("<{id}.registro@upme.test>"));
+    assert_eq!(header("References"), format!("<{id}.registro@upme.test>"));
+    assert!(outcome.subject.starts_with(&format!("[{id}]")), "{}", outcome.subject);
+    assert!(!to_desk.iter().any(|m| m.message_id.contains("datos-de-acceso")));
+    // The requester's own copy is untouched: no thread headers, its own recipient.
+    let own = sink.mails().into_iter().find(|m| m.message_id.contains(".resultado@")).unwrap();
+    assert_eq!(own.to, "talentohumano@upme.test");
+}

@@ -62,6 +62,8 @@ pub struct Mailboxes {
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
     pub service_desk: Mailbox,
+    /// `service_desk_register`, if the entity has one.
+    pub register: Option<Mailbox>,
     pub administrators: Vec<Mailbox>,
 }
 
@@ -242,12 +244,14 @@ impl Sections {
         let from = parse("from", &mail.from);
         let reply_to = mail.reply_to.as_deref().map(|r| parse("reply_to", r));
         let service_desk = parse("service_desk", &mail.service_desk);
+        let register = mail.service_desk_register.as_deref().map(|r| parse("service_desk_register", r));
         let administrators: Vec<Option<Mailbox>> =
             mail.administrators.iter().map(|a| parse("administrators", a)).collect();
         Some(Mailboxes {
             from: from?,
             reply_to: reply_to.map(|r| r.ok_or(())).transpose().ok()?,
             service_desk: service_desk?,
+            register: register.map(|r| r.ok_or(())).transpose().ok()?,
             administrators: administrators.into_iter().collect::<Option<_>>()?,
         })
     }

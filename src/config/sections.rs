@@ -400,6 +400,10 @@ pub struct MailConfig {
     pub reply_to: Option<String>,
     /// The service desk: checklists, requests to handle by hand, failures.
     pub service_desk: String,
+    /// The service-desk tool's mailbox (procedure, activity 2: *registrar la solicitud en la
+    /// herramienta de mesa de servicio*): each new request goes there as a ticket, and a copy
+    /// of each later message of the request (never the access data) in the ticket's thread.
+    pub service_desk_register: Option<String>,
     /// Administrators: alerts that need an operator.
     pub administrators: Vec<String>,
     /// Hours after which an alert is sent again while its condition lasts. Default 24.

@@ -12,7 +12,7 @@ use crate::policy::Matrix;
 use crate::request::{Actor, Kind, Phase, Request, RequestId, State, StateName, Submission};
 use crate::source::sheet::SheetError;
 use crate::source::{RawRow, SourceError, row_hash};
-use crate::store::{Changes, Cursor, MessageKind};
+use crate::store::{Changes, Cursor, MessageKind, OutboxMessage};
 
 /// Rows registered per batch: bounds memory on a large first import; one flush per batch.
 const REGISTER_BATCH: usize = 1000;
@@ -328,6 +328,17 @@ impl Engine {
             let id = RequestId { year, seq };
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, now);
             self.measure_sla(&mut request, now);
+            if let Some(register) = &self.config.mailboxes.register {
+                let ticket = OutboxMessage::new(
+                    OutboxMessage::ticket_id(id),
+                    Some(id),
+                    MessageKind::Register,
+                    vec![register.to_string()],
+                    submission_text(&request.submission),
+                    now,
+                );
+                request.outbox.push(ticket);
+            }
             // A response for the same person as one that waits on its fix carries on from it: an
             // account made for the old one whose access data bounced gets them at the credential
             // step (once this response is authorized, like any other).
@@ -489,6 +500,40 @@ impl Engine {
         info!("edited response re-validated");
         self.triage_and_record(request, changes, report, now)
     }
+}
+
+/// A submission as the service-desk tool's ticket lists it: each answer given, labelled.
+fn submission_text(s: &Submission) -> String {
+    let date = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    let fields = [
+        ("Solicitante", s.requester.clone()),
+        ("Tipo de solicitud", s.kind_answer.clone()),
+        ("Tipo de vinculación", s.holder_type.map(|h| h.label().to_string()).unwrap_or_default()),
+        ("Nombres", s.given_names.clone()),
+        ("Apellidos", s.surnames.clone()),
+        ("Documento", format!("{} {}", s.id_type, s.id_number).trim().to_string()),
+        ("Correo personal", s.personal_email.clone()),
+        ("Dependencia", s.department.clone()),
+        ("Cargo", s.title.clone()),
+        ("Jefe o supervisor", s.manager_email.clone()),
+        ("Contrato", s.contract_number.clone()),
+        ("Inicio del contrato", date(s.contract_start)),
+        ("Terminación del contrato", date(s.contract_end)),
+        ("Usuario de red", s.account.clone()),
+        ("Fecha efectiva", date(s.effective_date)),
+        ("Fecha de regreso", date(s.return_date)),
+        ("Accesos o grupos", s.groups.join(", ")),
+        ("Observaciones", s.notes.clone()),
+    ];
+    let mut out: Vec<String> =
+        fields.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("  {k}: {v}")).collect();
+    if !s.problems.is_empty() {
+        out.push(format!(
+            "  Por corregir: {}",
+            s.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    out.join("\n")
 }
 
 /// What reading the tail came to.

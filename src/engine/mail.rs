@@ -112,7 +112,12 @@ impl Engine {
         report: &mut CycleReport,
     ) -> bool {
         let result = self.render(message, request).and_then(|rendered| {
-            let m = self.envelope.message(&message.id, &message.to, &rendered)?;
+            let m = self.envelope.message_in_thread(
+                &message.id,
+                &message.to,
+                &rendered,
+                message.thread.as_deref(),
+            )?;
             self.mailer.send(&m)?;
             Ok(())
         });
@@ -199,7 +204,24 @@ impl Engine {
             _ if request.submission.requester.is_empty() => self.config.mailboxes.service_desk.to_string(),
             _ => request.submission.requester.clone(),
         };
+        self.queue_to(request, kind, to, detail, now);
+    }
+
+    /// Queues a message to `to`, and its copy for the service-desk register when there is one.
+    pub(super) fn queue_to(
+        &self,
+        request: &mut Request,
+        kind: MessageKind,
+        to: String,
+        detail: String,
+        now: Timestamp,
+    ) {
         request.queue_message(kind, vec![to], detail, now);
+        if let Some(register) = &self.config.mailboxes.register
+            && let Some(copy) = request.outbox.last().and_then(|m| m.register_copy(&register.to_string()))
+        {
+            request.outbox.push(copy);
+        }
     }
 
     /// Queues an alert to the administrators, once per distinct text.

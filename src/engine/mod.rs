@@ -344,7 +344,7 @@ impl Engine {
         self.measure_sla(request, now);
         for (kind, to, detail) in step.tell {
             match to {
-                Some(to) => request.queue_message(kind, vec![to], detail, now),
+                Some(to) => self.queue_to(request, kind, to, detail, now),
                 None => self.queue(request, kind, detail, now),
             }
         }

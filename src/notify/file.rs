@@ -27,10 +27,26 @@ impl Envelope {
 
     /// A message with a Message-ID derived from `id`, so a repeated send is recognisable.
     pub fn message(&self, id: &str, to: &[String], rendered: &Rendered) -> Result<Message, SendError> {
+        self.message_in_thread(id, to, rendered, None)
+    }
+
+    /// The same, answering the message whose id is `thread` (`In-Reply-To`, `References`), as
+    /// the copies of a request's messages do under its service-desk ticket.
+    pub fn message_in_thread(
+        &self,
+        id: &str,
+        to: &[String],
+        rendered: &Rendered,
+        thread: Option<&str>,
+    ) -> Result<Message, SendError> {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(rendered.subject.clone())
             .message_id(Some(format!("<{id}@{}>", self.domain)));
+        if let Some(root) = thread {
+            let root = format!("<{root}@{}>", self.domain);
+            builder = builder.in_reply_to(root.clone()).references(root);
+        }
         if let Some(r) = &self.reply_to {
             builder = builder.reply_to(r.clone());
         }

@@ -155,7 +155,7 @@ impl Mailer {
 }
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
-const BUILT_IN: [(&str, &str); 13] = [
+const BUILT_IN: [(&str, &str); 14] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
@@ -169,6 +169,7 @@ const BUILT_IN: [(&str, &str); 13] = [
     ("avance", include_str!("templates/avance.txt")),
     ("lista-eliminacion", include_str!("templates/lista-eliminacion.txt")),
     ("aviso-ans", include_str!("templates/aviso-ans.txt")),
+    ("registro", include_str!("templates/registro.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.
