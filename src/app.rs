@@ -11,8 +11,6 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::engine::{Adapters, CycleReport, Engine};
-use crate::request::{Request, RequestId, StateName};
-use crate::store::Store;
 
 /// cuentas: runs the user-account procedure from form responses to the directory and e-mail.
 #[derive(Debug, Parser)]
@@ -26,14 +24,6 @@ pub struct Cli {
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// How `cuentas report` prints.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ReportFormat {
-    Table,
-    Csv,
-    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -56,68 +46,8 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// List requests.
-    Requests {
-        /// Only requests in this state (e.g. NeedsInfo, Manual, Closed).
-        #[arg(long)]
-        state: Option<StateName>,
-    },
-    /// Show one request with its whole history.
-    Show {
-        id: RequestId,
-        /// Print the stored record (versioned JSON) instead.
-        #[arg(long)]
-        json: bool,
-    },
-    /// What open requests will do to the directory (dry run).
-    Plan,
-    /// The report of the work done: requests submitted from one date to another (both
-    /// included) by kind and state, the service level met, hours to answer, risks, breaches.
-    Report {
-        /// First day, yyyy-mm-dd.
-        #[arg(long)]
-        from: jiff::civil::Date,
-        /// Last day, yyyy-mm-dd.
-        #[arg(long)]
-        to: jiff::civil::Date,
-        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-        format: ReportFormat,
-    },
-    /// Let requests held by the hourly limit of disables go on.
-    Release {
-        /// The requests to release.
-        ids: Vec<RequestId>,
-        /// Release every held request.
-        #[arg(long, conflicts_with = "ids")]
-        all: bool,
-    },
-    /// Try a failed request again, from the start of its directory step.
-    Retry { id: RequestId },
-    /// Record that a request handled by hand (state Manual) is done; the requester is told.
-    Done {
-        id: RequestId,
-        /// What was done, in Spanish: it goes to the requester as the outcome.
-        #[arg(long)]
-        note: String,
-    },
-    /// Record one confirmed step of a deletion's backup checklist (state AwaitingConfirmation).
-    Confirm {
-        id: RequestId,
-        /// The step: correo, calendario, contactos, nube, equipo-respaldo, equipo-dominio, equipo-borrado.
-        step: String,
-        /// Who made and checked it.
-        #[arg(long)]
-        by: String,
-        /// Where the backup is, or anything worth keeping.
-        #[arg(long)]
-        note: Option<String>,
-    },
-    /// Cancel an open request (it is answered nothing; say why for the history).
-    Cancel {
-        id: RequestId,
-        #[arg(long)]
-        reason: String,
-    },
+    #[command(flatten)]
+    Store(crate::cli::StoreCommand),
 }
 
 /// The clock. `app` is the one place that reads it; everything else is given `now`.
@@ -148,248 +78,24 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
-/// Runs a parsed command line.
-pub fn main(cli: Cli) -> Result<()> {
+/// Runs a parsed command line; its exit code (see `control` for the store commands').
+pub fn main(cli: Cli) -> Result<i32> {
     // One TLS provider for the whole process (LDAP, SMTP, Google): ring. Installing it twice
     // is harmless, so a test calling this more than once does not fail.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Check { offline } => check(&cli.config, offline),
+        Command::Check { offline } => check(&cli.config, offline).map(|()| 0),
         Command::Run { once } => {
             let config = load(&cli.config)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(run(config, once))
+            runtime.block_on(run(config, once)).map(|()| 0)
         }
-        Command::Requests { state } => requests(&cli.config, state),
-        Command::Show { id, json } => show_request(&cli.config, id, json),
-        Command::Release { ids, all } => release(&cli.config, ids, all),
-        Command::Done { id, note } => done(&cli.config, id, note),
-        Command::Confirm { id, step, by, note } => confirm(&cli.config, id, &step, &by, note),
-        Command::Cancel { id, reason } => cancel(&cli.config, id, reason),
-        Command::Retry { id } => retry(&cli.config, id),
-        Command::Plan => plan(&cli.config),
-        Command::Report { from, to, format } => report(&cli.config, from, to, format),
+        Command::Store(command) => crate::control::command(&cli.config, &command, now()),
     }
-}
-
-/// `cuentas requests`: one line per request, optionally of one state.
-fn requests(path: &Path, state: Option<StateName>) -> Result<()> {
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    let now = now();
-    let mut out = std::io::stdout().lock();
-    for r in store.requests() {
-        let r = r?;
-        if state.is_none_or(|s| s == r.state.name()) {
-            writeln!(out, "{}", line(&r, Some(sla_column(&r, &config, now))))?;
-        }
-    }
-    Ok(())
-}
-
-/// `cuentas show`: a request with its whole history, or its stored record.
-fn show_request(path: &Path, id: RequestId, json: bool) -> Result<()> {
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    if json {
-        let Some(raw) = store.raw_request(id)? else {
-            bail!("no request {id} in {}", config.state_dir.display())
-        };
-        println!("{}", String::from_utf8_lossy(&raw));
-        return Ok(());
-    }
-    let Some(r) = store.request(id)? else { bail!("no request {id} in {}", config.state_dir.display()) };
-    print!("{}", show(&r, &config));
-    Ok(())
-}
-
-/// `cuentas release`: held disables go on at the next cycle.
-fn release(path: &Path, ids: Vec<RequestId>, all: bool) -> Result<()> {
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    let held: Vec<Request> =
-        store.open_requests()?.into_iter().filter(|r| r.state.name() == StateName::Held).collect();
-    if !all && ids.is_empty() {
-        bail!("name the requests to release (see «cuentas requests --state Held»), or use --all");
-    }
-    for id in &ids {
-        if !held.iter().any(|r| r.id == *id) {
-            bail!("{id} is not held");
-        }
-    }
-    for mut r in held.into_iter().filter(|r| all || ids.contains(&r.id)) {
-        let crate::request::State::Held { plan, .. } = r.state.clone() else { continue };
-        let state = crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: true };
-        r.transition(state, admin(), "liberada por un administrador", now())?;
-        let mut changes = crate::store::Changes::new();
-        changes.put_request(&r);
-        store.commit(changes)?;
-        println!("{} released", r.id);
-    }
-    Ok(())
-}
-
-/// `cuentas done`: a request handled by hand is reported to its requester.
-fn done(path: &Path, id: RequestId, note: String) -> Result<()> {
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
-    if r.state.name() != StateName::Manual {
-        bail!("{id} is {}, not Manual: only requests handled by hand are marked done", r.state.name());
-    }
-    let now = now();
-    r.transition(crate::request::State::Notifying, admin(), note.clone(), now)?;
-    let to = vec![r.submission.requester.clone()];
-    r.queue_message(crate::store::MessageKind::Outcome, to, note, now);
-    if let Some(register) = &config.mailboxes.register
-        && let Some(copy) = r.outbox.last().and_then(|m| m.register_copy(&register.to_string()))
-    {
-        r.outbox.push(copy);
-    }
-    let mut changes = crate::store::Changes::new();
-    changes.put_request(&r);
-    store.commit(changes)?;
-    println!("{id} done; the requester is told at the next cycle, then it closes");
-    Ok(())
-}
-
-/// `cuentas confirm`: one step of a deletion's checklist done; the deletion follows the last.
-fn confirm(path: &Path, id: RequestId, step: &str, by: &str, note: Option<String>) -> Result<()> {
-    use crate::request::{DELETION_CHECKLIST, State, checklist_step};
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
-    let State::AwaitingConfirmation { pending, since } = r.state.clone() else {
-        bail!("{id} is {}, not AwaitingConfirmation: only deletions wait for confirmations", r.state.name())
-    };
-    let step = step.trim().to_lowercase();
-    let Some(what) = checklist_step(&step) else {
-        let keys: Vec<&str> = DELETION_CHECKLIST.iter().map(|(k, _)| *k).collect();
-        bail!("«{step}» is not a step of the checklist; one of: {}", keys.join(", "))
-    };
-    if !pending.contains(&step) {
-        bail!("{id}: «{step}» ({what}) was confirmed already");
-    }
-    if by.trim().is_empty() {
-        bail!("--by names who made and checked the step");
-    }
-    let pending: Vec<String> = pending.into_iter().filter(|p| *p != step).collect();
-    let mut reason = format!("confirmado «{step}» ({what}) por {}", by.trim());
-    if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
-        reason.push_str(&format!(": {}", note.trim()));
-    }
-    let left = pending.clone();
-    r.transition(State::AwaitingConfirmation { pending, since }, admin(), reason, now())?;
-    let mut changes = crate::store::Changes::new();
-    changes.put_request(&r);
-    store.commit(changes)?;
-    if left.is_empty() {
-        let days = i64::from(config.directory.min_days_disabled_before_delete);
-        let after = since + jiff::SignedDuration::from_hours(24 * days);
-        let tz = config.calendar.time_zone().clone();
-        let after = after.to_zoned(tz).strftime("%Y-%m-%d %H:%M");
-        println!("{id}: every step confirmed; the account is deleted at the first cycle from {after}");
-    } else {
-        println!("{id}: «{step}» confirmed; still to confirm: {}", left.join(", "));
-    }
-    Ok(())
-}
-
-/// `cuentas cancel`: an open request is closed without an answer. What its steps already did
-/// to the directory stays: said, so that nobody believes the account was put back.
-fn cancel(path: &Path, id: RequestId, reason: String) -> Result<()> {
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
-    // A leave waiting for its return, a deletion waiting for its backups: the account is
-    // disabled by this request's first step.
-    let left_disabled = r.phase != crate::request::Phase::Start
-        && matches!(r.state.name(), StateName::Scheduled | StateName::AwaitingConfirmation);
-    r.transition(crate::request::State::Cancelled { reason: reason.clone() }, admin(), reason, now())?;
-    let mut changes = crate::store::Changes::new();
-    changes.put_request(&r);
-    store.commit(changes)?;
-    println!("{id} cancelled");
-    if left_disabled {
-        let account = r.account.as_deref().unwrap_or(&r.submission.account);
-        println!(
-            "note: cancelling re-enables nothing: the account {account} stays disabled where this request left it; \
-             to use it again, ask for a «Reactivación de cuenta» or enable it in the directory"
-        );
-    }
-    Ok(())
-}
-
-/// `cuentas retry`: a failed request runs its directory step again.
-fn retry(path: &Path, id: RequestId) -> Result<()> {
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    let Some(mut r) = store.request(id)? else { bail!("no request {id}") };
-    let crate::request::State::Failed { plan, .. } = r.state.clone() else {
-        bail!("{id} is {}, not Failed", r.state.name())
-    };
-    let Some(plan) = plan else { bail!("{id} failed before it had a directory plan; nothing to retry") };
-    // A retry is not a release: the hourly limit of disables still holds.
-    let state = crate::request::State::Executing { plan, attempts: 0, retry_at: None, released: false };
-    r.transition(state, admin(), "reintentada por un administrador", now())?;
-    let mut changes = crate::store::Changes::new();
-    changes.put_request(&r);
-    store.commit(changes)?;
-    println!("{id} will be tried again at the next cycle");
-    Ok(())
-}
-
-/// `cuentas report`: the work done over a period.
-fn report(path: &Path, from: jiff::civil::Date, to: jiff::civil::Date, format: ReportFormat) -> Result<()> {
-    if to < from {
-        bail!("--to {to} is before --from {from}");
-    }
-    let config = load(path)?;
-    let store = open_store(&config)?;
-    let requests = store.requests().collect::<Result<Vec<Request>, _>>()?;
-    let report = crate::report::build(requests, &config.calendar, &config.sla, from, to, now());
-    let text = match format {
-        ReportFormat::Table => report.table(),
-        ReportFormat::Csv => report.csv(),
-        ReportFormat::Json => report.json() + "\n",
-    };
-    print!("{text}");
-    Ok(())
-}
-
-/// `cuentas plan`: what open requests will do to the directory.
-fn plan(path: &Path) -> Result<()> {
-    let config = load(path)?;
-    let engine = Engine::new(config)?;
-    let plans = engine.pending_plans()?;
-    if plans.is_empty() {
-        println!("nothing pending: no open request has directory operations to run");
-    }
-    for (id, (state, plan)) in plans {
-        println!("{id} ({state}) {}:", plan.account);
-        if plan.ops.is_empty() {
-            println!("  nothing to change");
-        }
-        for op in &plan.ops {
-            println!("  {op}");
-        }
-    }
-    Ok(())
-}
-
-/// Who is acting, for the history: the administrator behind sudo, or the user.
-fn admin() -> crate::request::Actor {
-    let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "root".into());
-    crate::request::Actor::Admin(who)
 }
 
 fn load(path: &Path) -> Result<Config> {
     Ok(Config::load(path)?)
-}
-
-fn open_store(config: &Config) -> Result<Store> {
-    Store::open(&config.state_dir)
-        .with_context(|| "while the daemon runs, the store is its own; stop it or wait")
 }
 
 fn check(path: &Path, offline: bool) -> Result<()> {
@@ -549,7 +255,22 @@ async fn run(config: Config, once: bool) -> Result<()> {
     }
     // Outside systemd (no $NOTIFY_SOCKET) these calls do nothing.
     let _ = sd_notify::notify(false, &[NotifyState::Ready]);
-    info!(store = %engine.store_dir().display(), "started");
+    // The control socket: CLI commands reach the store through the daemon while it runs. A
+    // socket left by a daemon that was killed is replaced (the store's lock says none runs).
+    let socket = engine.config().control_socket.clone();
+    let _ = std::fs::remove_file(&socket);
+    let listener = (!once)
+        .then(|| tokio::net::UnixListener::bind(&socket))
+        .transpose()
+        .with_context(|| format!("cannot listen at {}", socket.display()))?;
+    let mut daemon_uid = 0;
+    if listener.is_some() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // Anyone may connect; the daemon answers only those allowed, and tells the others why.
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+        daemon_uid = std::fs::metadata(&socket)?.uid();
+    }
+    info!(store = %engine.store_dir().display(), socket = %socket.display(), "started");
     'run: loop {
         // The cycle blocks (sled, files, the LDAP client's own runtime): off the async thread.
         let (back, result) = tokio::task::spawn_blocking(move || {
@@ -600,13 +321,33 @@ async fn run(config: Config, once: bool) -> Result<()> {
                 }
                 _ = tokio::signal::ctrl_c() => break 'run,
                 _ = sigterm.recv() => break 'run,
+                Ok(stream) = accept(listener.as_ref()) => {
+                    let served =
+                        crate::control::serve(stream, engine.config(), engine.store(), daemon_uid, now()).await;
+                    match served {
+                        Ok(true) => engine.reload_indexes()?,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "control connection failed"),
+                    }
+                }
             }
         }
     }
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
     info!("stopping");
+    if listener.is_some() {
+        let _ = std::fs::remove_file(&socket);
+    }
     retire(engine).await;
     Ok(())
+}
+
+/// The next connection to the control socket, if there is one (else never).
+async fn accept(listener: Option<&tokio::net::UnixListener>) -> std::io::Result<tokio::net::UnixStream> {
+    match listener {
+        Some(listener) => listener.accept().await.map(|(stream, _)| stream),
+        None => std::future::pending().await,
+    }
 }
 
 /// Drops the engine off the async thread: its LDAP and Sheets clients own runtimes of their
@@ -619,7 +360,7 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for id in &report.touched {
         if let Some(r) = engine.store().request(*id)? {
-            writeln!(out, "{}", line(&r, None))?;
+            writeln!(out, "{}", crate::cli::line(&r, None))?;
         }
     }
     let open = engine.store().open_rows()?.len();
@@ -636,99 +377,4 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
         writeln!(out, "the responses could not be read: {e}")?;
     }
     Ok(())
-}
-
-/// The service level in a `requests` line: `ANS 35%`, `ANS 35% ⏸` while its clock is stopped,
-/// `ANS 120% !` once broken.
-fn sla_column(r: &Request, config: &Config, now: Timestamp) -> String {
-    let m = crate::sla::measure(r, &config.calendar, config.sla.hours_for(r.submission.kind), now);
-    let mark = if m.broken() {
-        " !"
-    } else if m.paused {
-        " ⏸"
-    } else {
-        ""
-    };
-    format!("ANS {:>3}%{mark}", m.percent())
-}
-
-/// `GU-2026-000001  row 2  Creación de cuenta  Closed  Se creó la cuenta …`, with the service
-/// level before the reason when given.
-fn line(r: &Request, sla: Option<String>) -> String {
-    let s = &r.submission;
-    let kind = s.kind.map_or("(sin tipo)", |k| k.label());
-    let reason = match &r.state {
-        crate::request::State::Scheduled { due, .. } => format!("scheduled for {due}"),
-        crate::request::State::AwaitingConfirmation { pending, .. } if pending.is_empty() => {
-            "every backup confirmed; deleted once disabled long enough".to_string()
-        }
-        crate::request::State::AwaitingConfirmation { pending, .. } => {
-            format!("to confirm: {}", pending.join(", "))
-        }
-        state => state.reason().lines().collect::<Vec<_>>().join(" "),
-    };
-    let sla = sla.map(|s| format!("{s:<11} ")).unwrap_or_default();
-    format!("{}  row {:<4} {:<24} {:<12} {sla}{}", r.id, r.row, kind, r.state.name().as_str(), reason)
-}
-
-fn show(r: &Request, config: &Config) -> String {
-    let tz = config.calendar.time_zone().clone();
-    let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
-    let s = &r.submission;
-    let mut out = format!(
-        "{}  row {}  {}\n  state:     {}\n  requester: {}\n  person:    {}\n  account:   {}\n  received:  {}\n  deadline:  {}\n",
-        r.id,
-        r.row,
-        s.kind.map_or(s.kind_answer.as_str(), |k| k.label()),
-        r.state.name(),
-        s.requester,
-        s.full_name(),
-        r.account.as_deref().unwrap_or(s.account.as_str()),
-        local(r.received_at),
-        local(r.sla_deadline),
-    );
-    let m = crate::sla::measure(r, &config.calendar, config.sla.hours_for(s.kind), now());
-    out.push_str(&format!(
-        "  submitted: {} (the service level counts from here)\n",
-        local(crate::sla::start(r, &config.calendar))
-    ));
-    out.push_str(&format!(
-        "  sla:       {} of {} business hours consumed ({} %), {} left{}{}{}\n",
-        crate::sla::hours(m.consumed),
-        config.sla.hours_for(s.kind),
-        m.percent(),
-        crate::sla::hours(m.remaining),
-        if m.paused { ", clock stopped" } else { "" },
-        r.sla.warned_at.map(|t| format!(", service desk warned {}", local(t))).unwrap_or_default(),
-        r.sla.breached_at.map(|t| format!(", BREACHED {}", local(t))).unwrap_or_default(),
-    ));
-    if let crate::request::State::AwaitingConfirmation { pending, since } = &r.state {
-        out.push_str(&format!(
-            "  disabled:  {} (in the retired OU)\n  to confirm before deletion:\n",
-            local(*since)
-        ));
-        for key in pending {
-            let what = crate::request::checklist_step(key).unwrap_or_default();
-            out.push_str(&format!("    {key:<16} {what}   (cuentas confirm {} {key} --by NAME)\n", r.id));
-        }
-        if pending.is_empty() {
-            out.push_str("    nothing: every step is confirmed\n");
-        }
-    }
-    if let Some(plan) = r.state.plan() {
-        out.push_str("  plan:\n");
-        for op in &plan.ops {
-            out.push_str(&format!("    {op}\n"));
-        }
-    }
-    out.push_str("  history:\n");
-    for h in &r.history {
-        let from = match h.from {
-            Some(f) if f != h.to => format!("{f} → "),
-            _ => String::new(),
-        };
-        let reason = h.reason.lines().collect::<Vec<_>>().join(" / ");
-        out.push_str(&format!("    {}  {:<40} {from}{}  {reason}\n", local(h.at), h.actor.to_string(), h.to));
-    }
-    out
 }

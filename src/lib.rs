@@ -15,11 +15,15 @@
 //! - [`hooks`]: the administrator's commands run around the directory (domain sync, mailboxes).
 //! - [`engine`]: one cycle: ingest, triage, execute, mail, each step one file.
 //! - [`config`]: the one TOML file, validated and typed at load.
+//! - [`cli`]: the administrator's commands on the store (pure over a store and an actor).
+//! - [`control`]: the daemon's control socket, through which those commands reach it.
 //! - [`app`]: wiring, the command line and the poll loop; the only place that reads the clock.
 
 pub mod app;
 pub mod calendar;
+pub mod cli;
 pub mod config;
+pub mod control;
 pub mod directory;
 pub mod engine;
 pub mod hooks;

@@ -522,3 +522,135 @@ fn report_prints_the_figures_computed_by_hand_in_three_formats() {
     // A period the wrong way round is refused.
     assert!(!cuentas(&demo, &["report", "--from", "2026-11-29", "--to", "2026-11-23"]).status.success());
 }
+
+/// The demo with a held disable (`max_disables_per_hour = 0`) and a failed request, its
+/// control socket beside the config, `nogroup` allowed: everything another user can read.
+fn demo_for_the_control_socket() -> Demo {
+    use cuentas::request::{Actor, State};
+    use std::os::unix::fs::PermissionsExt;
+    let demo = Demo::new();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let config = config
+        .replace(
+            "poll_interval_secs = 60",
+            "poll_interval_secs = 3600\ncontrol_socket = \"control.sock\"\ncontrol_group = \"nogroup\"",
+        )
+        .replace("[directory]\n", "[directory]\nmax_disables_per_hour = 0\n");
+    std::fs::write(demo.path("cuentas.toml"), config).unwrap();
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    // Hernán's scheduled disable failed when its date came (as a directory refusal would).
+    let store = cuentas::store::Store::open(&demo.path("var/estado")).unwrap();
+    let mut r = store.requests().map(|r| r.unwrap()).find(|r| r.row == 12).unwrap();
+    let State::Scheduled { plan, .. } = r.state.clone() else { panic!("{:?}", r.state) };
+    let at = "2026-12-15T12:31:00Z".parse().unwrap();
+    let executing = State::Executing { plan: plan.clone(), attempts: 0, retry_at: None, released: false };
+    r.transition(executing, Actor::Daemon, "llegó la fecha programada", at).unwrap();
+    r.transition(State::Failed { error: "x".into(), attempts: 1, plan: Some(plan) }, Actor::Daemon, "x", at)
+        .unwrap();
+    let mut changes = cuentas::store::Changes::new();
+    changes.put_request(&r);
+    store.commit(changes).unwrap();
+    drop(store);
+    let open = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    open(demo.path("").as_path(), 0o755);
+    for name in ["cuentas.toml", "autorizadores.csv", "respuestas.csv", "directorio.json"] {
+        open(&demo.path(name), 0o644);
+    }
+    demo
+}
+
+/// The administrator's daily commands, as `user` and group (`None`: as this test) with `USER` set to
+/// someone else (only the peer's credentials count).
+fn as_user(demo: &Demo, user: Option<(&str, &str)>, args: &[&str]) -> Output {
+    let bin = env!("CARGO_BIN_EXE_cuentas");
+    let mut command = match user {
+        Some((user, group)) => {
+            let mut c = Command::new("setpriv");
+            c.args([&format!("--reuid={user}"), &format!("--regid={group}"), "--init-groups", bin]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    command
+        .args(args)
+        .arg("--config")
+        .arg(demo.path("cuentas.toml"))
+        .env("USER", "impostor")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn while_the_daemon_runs_its_commands_go_through_the_control_socket() {
+    let demo = demo_for_the_control_socket();
+    let twin = demo_for_the_control_socket();
+    let log = demo.path("daemon.log");
+    let mut daemon = common::Daemon(
+        Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["run", "--config"])
+            .arg(demo.path("cuentas.toml"))
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..200 {
+        if std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(demo.path("control.sock").exists());
+    // The same commands through the daemon and on the twin's store, with no daemon.
+    let commands: [&[&str]; 7] = [
+        &["requests", "--state", "Closed"],
+        &["show", "GU-2026-000001"],
+        &["done", "GU-2026-000007", "--note", "Se habilitó el cambio en su puesto."],
+        &["cancel", "GU-2026-000015", "--reason", "ya no aplica"],
+        &["release", "GU-2026-000010"],
+        &["retry", "GU-2026-000011"],
+        &["done", "GU-2026-000001", "--note", "x"],
+    ];
+    for args in commands {
+        let through = as_user(&demo, None, args);
+        let direct = as_user(&twin, None, args);
+        assert_eq!(through.status.code(), direct.status.code(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&through.stdout),
+            String::from_utf8_lossy(&direct.stdout),
+            "{args:?}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&through.stderr),
+            String::from_utf8_lossy(&direct.stderr),
+            "{args:?}"
+        );
+    }
+    let daemon_log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(daemon_log.matches("control command").count(), commands.len(), "{daemon_log}");
+    // Through the socket the history names the peer's Unix user, not what its USER says.
+    let show = String::from_utf8(as_user(&demo, None, &["show", "GU-2026-000007"]).stdout).unwrap();
+    let by = show.lines().find(|l| l.contains("Manual → Notifying")).unwrap();
+    let me = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    assert!(by.contains(&format!("administrador {}", me.trim())), "{by}");
+    let twin_show = String::from_utf8(as_user(&twin, None, &["show", "GU-2026-000007"]).stdout).unwrap();
+    assert!(twin_show.contains("administrador impostor"), "{twin_show}");
+    // Another user: refused with the reason, unless in the control group.
+    if me.trim() == "root" {
+        let refused = as_user(&demo, Some(("daemon", "daemon")), &["requests"]);
+        assert_eq!(refused.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("refused: daemon (uid 1) may not use cuentas's control socket"), "{err}");
+        assert!(err.contains("members of «nogroup»"), "{err}");
+        let member = as_user(&demo, Some(("nobody", "nogroup")), &["requests", "--state", "Held"]);
+        assert_eq!(member.status.code(), Some(0), "{}", String::from_utf8_lossy(&member.stderr));
+    }
+    Command::new("kill").args(["-TERM", &daemon.0.id().to_string()]).status().unwrap();
+    assert!(daemon.0.wait().unwrap().success());
+    assert!(!demo.path("control.sock").exists(), "the socket goes with the daemon");
+    // Stopped: the same store answers directly.
+    let after = as_user(&demo, None, &["requests", "--state", "Cancelled"]);
+    assert!(String::from_utf8_lossy(&after.stdout).contains("GU-2026-000015"));
+}

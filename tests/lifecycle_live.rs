@@ -512,16 +512,6 @@ fn wall_clock() -> Timestamp {
     Timestamp::now()
 }
 
-/// A daemon process, killed if the test ends before it is stopped.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Waits until `path` contains `needle` (the daemon's log), at most `secs` seconds.
 fn wait_for_log(path: &Path, needle: &str, secs: u64) -> String {
     for _ in 0..secs * 10 {
@@ -581,7 +571,7 @@ fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on
 
     let daemon = |log: &str| {
         let log = std::fs::File::create(dir.path().join(log)).unwrap();
-        Daemon(
+        common::Daemon(
             Command::new(env!("CARGO_BIN_EXE_cuentas"))
                 .args(["run", "--config"])
                 .arg(&config)

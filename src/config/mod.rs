@@ -38,6 +38,12 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Seconds between two polls of the source. Default 60.
     pub poll_interval_secs: u64,
+    /// The daemon's control socket, through which the CLI's commands reach a running daemon.
+    /// Default `control.sock` in `state_dir`.
+    pub control_socket: PathBuf,
+    /// Besides root and the daemon's own user, the members of this group may use the control
+    /// socket.
+    pub control_group: Option<String>,
     pub time: TimeConfig,
     pub source: SourceConfig,
     pub form: FormConfig,
@@ -72,6 +78,8 @@ struct Sections {
     path: PathBuf,
     state_dir: PathBuf,
     poll_interval_secs: u64,
+    control_socket: PathBuf,
+    control_group: Option<String>,
     time: TimeConfig,
     source: SourceConfig,
     form: FormConfig,
@@ -152,6 +160,11 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut sections = Sections {
             path: path.to_path_buf(),
+            control_socket: match top.control_socket {
+                Some(path) => base.join(path),
+                None => base.join(&top.state_dir).join("control.sock"),
+            },
+            control_group: top.control_group,
             state_dir: base.join(top.state_dir),
             poll_interval_secs: top.poll_interval_secs,
             time,
@@ -217,6 +230,8 @@ impl Sections {
             path: self.path,
             state_dir: self.state_dir,
             poll_interval_secs: self.poll_interval_secs,
+            control_socket: self.control_socket,
+            control_group: self.control_group,
             time: self.time,
             source: self.source,
             form: self.form,

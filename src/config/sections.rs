@@ -18,6 +18,8 @@ pub(super) struct TopLevel {
     pub(super) state_dir: PathBuf,
     #[serde(default = "default_poll_interval_secs")]
     pub(super) poll_interval_secs: u64,
+    pub(super) control_socket: Option<PathBuf>,
+    pub(super) control_group: Option<String>,
 }
 
 fn default_state_dir() -> PathBuf {

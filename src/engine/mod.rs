@@ -208,22 +208,7 @@ impl Engine {
         let envelope = Envelope::new(&config.mailboxes);
         let matrix_sheet = crate::source::matrix_sheet(&config, &source)?;
         let store = Store::open(&config.state_dir)?;
-        let open = store.open_requests()?;
-        let waiting = open
-            .iter()
-            .filter(|r| r.state.name() == StateName::NeedsInfo && !r.submission.id_number.is_empty())
-            .map(|r| (r.submission.id_number.clone(), r.id))
-            .collect();
-        let covering = open
-            .iter()
-            .filter(|r| covers(r))
-            .filter_map(|r| Some((cover_key(&r.submission)?, (r.id, r.row))))
-            .collect();
-        let dn_claims: HashMap<RequestId, String> =
-            open.iter().filter_map(|r| Some((r.id, new_account_dn(r)?))).collect();
-        let claimed_dns = dn_claims.values().cloned().collect();
-        let claimed = open.into_iter().filter_map(|r| r.reserved_account).collect();
-        Ok(Engine {
+        Engine {
             config,
             policy,
             matrix,
@@ -234,11 +219,11 @@ impl Engine {
             mailer,
             directory,
             store,
-            claimed,
-            claimed_dns,
-            dn_claims,
-            covering,
-            waiting,
+            claimed: HashSet::new(),
+            claimed_dns: HashSet::new(),
+            dn_claims: HashMap::new(),
+            covering: HashMap::new(),
+            waiting: HashMap::new(),
             source,
             last_edit_check: None,
             halted: false,
@@ -247,7 +232,38 @@ impl Engine {
             mail_blocked: None,
             changed: Vec::new(),
             heartbeat: None,
-        })
+        }
+        .with_indexes()
+    }
+
+    /// The indexes of open requests (claimed names and DNs, covered people and kinds, people
+    /// waiting on their fix) derived from the store: at start, and after a command changed the
+    /// store behind the engine (the control socket).
+    fn with_indexes(mut self) -> Result<Engine, EngineError> {
+        self.reload_indexes()?;
+        Ok(self)
+    }
+
+    pub fn reload_indexes(&mut self) -> Result<(), EngineError> {
+        let open = self.store.open_requests()?;
+        self.waiting = open
+            .iter()
+            .filter(|r| r.state.name() == StateName::NeedsInfo && !r.submission.id_number.is_empty())
+            .map(|r| (r.submission.id_number.clone(), r.id))
+            .collect();
+        self.covering = open
+            .iter()
+            .filter(|r| covers(r))
+            .filter_map(|r| Some((cover_key(&r.submission)?, (r.id, r.row))))
+            .collect();
+        self.dn_claims = open.iter().filter_map(|r| Some((r.id, new_account_dn(r)?))).collect();
+        self.claimed_dns = self.dn_claims.values().cloned().collect();
+        self.claimed = open.into_iter().filter_map(|r| r.reserved_account).collect();
+        Ok(())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn store(&self) -> &Store {

@@ -227,3 +227,13 @@ pub fn generated_rows(n: usize) -> String {
     }
     out
 }
+
+/// A daemon process, killed if the test ends before it is stopped.
+pub struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,398 @@
+//! The administrator's commands on the request store (`requests`, `show`, `plan`, `report`,
+//! `release`, `retry`, `done`, `confirm`, `cancel`): each turns its arguments, the store and
+//! who is acting into the text it prints. The same code runs in the CLI on a store nobody holds,
+//! and inside the daemon for a command that came through its control socket (`control`).
+
+use anyhow::{Result, bail};
+use clap::{Subcommand, ValueEnum};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::request::{
+    Actor, DELETION_CHECKLIST, Phase, Request, RequestId, State, StateName, checklist_step,
+};
+use crate::store::{Changes, MessageKind, Store};
+
+/// How `cuentas report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// The commands on the store; also the control socket's request (`control`).
+#[derive(Debug, Clone, PartialEq, Subcommand, Serialize, Deserialize)]
+pub enum StoreCommand {
+    /// List requests.
+    Requests {
+        /// Only requests in this state (e.g. NeedsInfo, Manual, Closed).
+        #[arg(long)]
+        state: Option<StateName>,
+    },
+    /// Show one request with its whole history.
+    Show {
+        id: RequestId,
+        /// Print the stored record (versioned JSON) instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What open requests will do to the directory.
+    Plan,
+    /// The report of the work done: requests submitted from one date to another (both
+    /// included) by kind and state, the service level met, hours to answer, risks, breaches.
+    Report {
+        /// First day, yyyy-mm-dd.
+        #[arg(long)]
+        from: jiff::civil::Date,
+        /// Last day, yyyy-mm-dd.
+        #[arg(long)]
+        to: jiff::civil::Date,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+    /// Let requests held by the hourly limit of disables go on.
+    Release {
+        /// The requests to release.
+        ids: Vec<RequestId>,
+        /// Release every held request.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Try a failed request again, from the start of its directory step.
+    Retry { id: RequestId },
+    /// Record that a request handled by hand (state Manual) is done; the requester is told.
+    Done {
+        id: RequestId,
+        /// What was done, in Spanish: it goes to the requester as the outcome.
+        #[arg(long)]
+        note: String,
+    },
+    /// Record one confirmed step of a deletion's backup checklist (state AwaitingConfirmation).
+    Confirm {
+        id: RequestId,
+        /// The step: correo, calendario, contactos, nube, equipo-respaldo, equipo-dominio, equipo-borrado.
+        step: String,
+        /// Who made and checked it.
+        #[arg(long)]
+        by: String,
+        /// Where the backup is, or anything worth keeping.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Cancel an open request (it is answered nothing; say why for the history).
+    Cancel {
+        id: RequestId,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// What a command runs with.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+    /// Who is acting: the history names them.
+    pub actor: Actor,
+    pub now: Timestamp,
+}
+
+impl StoreCommand {
+    /// Whether it only reads (it may run on a store another process holds open, never).
+    pub fn changes_the_store(&self) -> bool {
+        !matches!(
+            self,
+            StoreCommand::Requests { .. }
+                | StoreCommand::Show { .. }
+                | StoreCommand::Plan
+                | StoreCommand::Report { .. }
+        )
+    }
+
+    /// Runs the command; the text it prints.
+    pub fn run(&self, ctx: &Ctx) -> Result<String> {
+        match self {
+            StoreCommand::Requests { state } => requests(ctx, *state),
+            StoreCommand::Show { id, json } => show_request(ctx, *id, *json),
+            StoreCommand::Plan => plan(ctx),
+            StoreCommand::Report { from, to, format } => report(ctx, *from, *to, *format),
+            StoreCommand::Release { ids, all } => release(ctx, ids, *all),
+            StoreCommand::Retry { id } => retry(ctx, *id),
+            StoreCommand::Done { id, note } => done(ctx, *id, note),
+            StoreCommand::Confirm { id, step, by, note } => confirm(ctx, *id, step, by, note.as_deref()),
+            StoreCommand::Cancel { id, reason } => cancel(ctx, *id, reason),
+        }
+    }
+}
+
+/// `cuentas requests`: one line per request, optionally of one state.
+fn requests(ctx: &Ctx, state: Option<StateName>) -> Result<String> {
+    let mut out = String::new();
+    for r in ctx.store.requests() {
+        let r = r?;
+        if state.is_none_or(|s| s == r.state.name()) {
+            out.push_str(&line(&r, Some(sla_column(&r, ctx.config, ctx.now))));
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// `cuentas show`: a request with its whole history, or its stored record.
+fn show_request(ctx: &Ctx, id: RequestId, json: bool) -> Result<String> {
+    if json {
+        let Some(raw) = ctx.store.raw_request(id)? else { bail!("no request {id}") };
+        return Ok(format!("{}\n", String::from_utf8_lossy(&raw)));
+    }
+    let Some(r) = ctx.store.request(id)? else { bail!("no request {id}") };
+    Ok(show(&r, ctx.config, ctx.now))
+}
+
+/// `cuentas plan`: what open requests will do to the directory.
+fn plan(ctx: &Ctx) -> Result<String> {
+    let mut out = String::new();
+    for r in ctx.store.open_requests()? {
+        let Some(plan) = r.state.plan() else { continue };
+        out.push_str(&format!("{} ({}) {}:\n", r.id, r.state.name(), plan.account));
+        if plan.ops.is_empty() {
+            out.push_str("  nothing to change\n");
+        }
+        for op in &plan.ops {
+            out.push_str(&format!("  {op}\n"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("nothing pending: no open request has directory operations to run\n");
+    }
+    Ok(out)
+}
+
+/// `cuentas report`: the work done over a period.
+fn report(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date, format: ReportFormat) -> Result<String> {
+    if to < from {
+        bail!("--to {to} is before --from {from}");
+    }
+    let requests = ctx.store.requests().collect::<Result<Vec<Request>, _>>()?;
+    let report = crate::report::build(requests, &ctx.config.calendar, &ctx.config.sla, from, to, ctx.now);
+    Ok(match format {
+        ReportFormat::Table => report.table(),
+        ReportFormat::Csv => report.csv(),
+        ReportFormat::Json => report.json() + "\n",
+    })
+}
+
+/// Writes one request back.
+fn save(ctx: &Ctx, r: &Request) -> Result<()> {
+    let mut changes = Changes::new();
+    changes.put_request(r);
+    ctx.store.commit(changes)?;
+    Ok(())
+}
+
+fn find(ctx: &Ctx, id: RequestId) -> Result<Request> {
+    ctx.store.request(id)?.ok_or_else(|| anyhow::anyhow!("no request {id}"))
+}
+
+/// `cuentas release`: held disables go on at the next cycle.
+fn release(ctx: &Ctx, ids: &[RequestId], all: bool) -> Result<String> {
+    let held: Vec<Request> =
+        ctx.store.open_requests()?.into_iter().filter(|r| r.state.name() == StateName::Held).collect();
+    if !all && ids.is_empty() {
+        bail!("name the requests to release (see «cuentas requests --state Held»), or use --all");
+    }
+    for id in ids {
+        if !held.iter().any(|r| r.id == *id) {
+            bail!("{id} is not held");
+        }
+    }
+    let mut out = String::new();
+    for mut r in held.into_iter().filter(|r| all || ids.contains(&r.id)) {
+        let State::Held { plan, .. } = r.state.clone() else { continue };
+        let state = State::Executing { plan, attempts: 0, retry_at: None, released: true };
+        r.transition(state, ctx.actor.clone(), "liberada por un administrador", ctx.now)?;
+        save(ctx, &r)?;
+        out.push_str(&format!("{} released\n", r.id));
+    }
+    Ok(out)
+}
+
+/// `cuentas done`: a request handled by hand is reported to its requester.
+fn done(ctx: &Ctx, id: RequestId, note: &str) -> Result<String> {
+    let mut r = find(ctx, id)?;
+    if r.state.name() != StateName::Manual {
+        bail!("{id} is {}, not Manual: only requests handled by hand are marked done", r.state.name());
+    }
+    r.transition(State::Notifying, ctx.actor.clone(), note, ctx.now)?;
+    let to = vec![r.submission.requester.clone()];
+    r.queue_message(MessageKind::Outcome, to, note.to_string(), ctx.now);
+    if let Some(register) = &ctx.config.mailboxes.register
+        && let Some(copy) = r.outbox.last().and_then(|m| m.register_copy(&register.to_string()))
+    {
+        r.outbox.push(copy);
+    }
+    save(ctx, &r)?;
+    Ok(format!("{id} done; the requester is told at the next cycle, then it closes\n"))
+}
+
+/// `cuentas confirm`: one step of a deletion's checklist done; the deletion follows the last.
+fn confirm(ctx: &Ctx, id: RequestId, step: &str, by: &str, note: Option<&str>) -> Result<String> {
+    let mut r = find(ctx, id)?;
+    let State::AwaitingConfirmation { pending, since } = r.state.clone() else {
+        bail!("{id} is {}, not AwaitingConfirmation: only deletions wait for confirmations", r.state.name())
+    };
+    let step = step.trim().to_lowercase();
+    let Some(what) = checklist_step(&step) else {
+        let keys: Vec<&str> = DELETION_CHECKLIST.iter().map(|(k, _)| *k).collect();
+        bail!("«{step}» is not a step of the checklist; one of: {}", keys.join(", "))
+    };
+    if !pending.contains(&step) {
+        bail!("{id}: «{step}» ({what}) was confirmed already");
+    }
+    if by.trim().is_empty() {
+        bail!("--by names who made and checked the step");
+    }
+    let pending: Vec<String> = pending.into_iter().filter(|p| *p != step).collect();
+    let mut reason = format!("confirmado «{step}» ({what}) por {}", by.trim());
+    if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
+        reason.push_str(&format!(": {}", note.trim()));
+    }
+    let left = pending.clone();
+    r.transition(State::AwaitingConfirmation { pending, since }, ctx.actor.clone(), reason, ctx.now)?;
+    save(ctx, &r)?;
+    if !left.is_empty() {
+        return Ok(format!("{id}: «{step}» confirmed; still to confirm: {}\n", left.join(", ")));
+    }
+    let days = i64::from(ctx.config.directory.min_days_disabled_before_delete);
+    let after = since + jiff::SignedDuration::from_hours(24 * days);
+    let after = after.to_zoned(ctx.config.calendar.time_zone().clone()).strftime("%Y-%m-%d %H:%M");
+    Ok(format!("{id}: every step confirmed; the account is deleted at the first cycle from {after}\n"))
+}
+
+/// `cuentas cancel`: an open request is closed without an answer. What its steps already did
+/// to the directory stays: said, so that nobody believes the account was put back.
+fn cancel(ctx: &Ctx, id: RequestId, reason: &str) -> Result<String> {
+    let mut r = find(ctx, id)?;
+    // A leave waiting for its return, a deletion waiting for its backups: the account is
+    // disabled by this request's first step.
+    let left_disabled = r.phase != Phase::Start
+        && matches!(r.state.name(), StateName::Scheduled | StateName::AwaitingConfirmation);
+    r.transition(State::Cancelled { reason: reason.to_string() }, ctx.actor.clone(), reason, ctx.now)?;
+    save(ctx, &r)?;
+    let mut out = format!("{id} cancelled\n");
+    if left_disabled {
+        let account = r.account.as_deref().unwrap_or(&r.submission.account);
+        out.push_str(&format!(
+            "note: cancelling re-enables nothing: the account {account} stays disabled where this request left it; \
+             to use it again, ask for a «Reactivación de cuenta» or enable it in the directory\n"
+        ));
+    }
+    Ok(out)
+}
+
+/// `cuentas retry`: a failed request runs its directory step again.
+fn retry(ctx: &Ctx, id: RequestId) -> Result<String> {
+    let mut r = find(ctx, id)?;
+    let State::Failed { plan, .. } = r.state.clone() else { bail!("{id} is {}, not Failed", r.state.name()) };
+    let Some(plan) = plan else { bail!("{id} failed before it had a directory plan; nothing to retry") };
+    // A retry is not a release: the hourly limit of disables still holds.
+    let state = State::Executing { plan, attempts: 0, retry_at: None, released: false };
+    r.transition(state, ctx.actor.clone(), "reintentada por un administrador", ctx.now)?;
+    save(ctx, &r)?;
+    Ok(format!("{id} will be tried again at the next cycle\n"))
+}
+
+/// The service level in a `requests` line: `ANS 35%`, `ANS 35% ⏸` while its clock is stopped,
+/// `ANS 120% !` once broken.
+fn sla_column(r: &Request, config: &Config, now: Timestamp) -> String {
+    let m = crate::sla::measure(r, &config.calendar, config.sla.hours_for(r.submission.kind), now);
+    let mark = if m.broken() {
+        " !"
+    } else if m.paused {
+        " ⏸"
+    } else {
+        ""
+    };
+    format!("ANS {:>3}%{mark}", m.percent())
+}
+
+/// `GU-2026-000001  row 2  Creación de cuenta  Closed  Se creó la cuenta …`, with the service
+/// level before the reason when given.
+pub fn line(r: &Request, sla: Option<String>) -> String {
+    let s = &r.submission;
+    let kind = s.kind.map_or("(sin tipo)", |k| k.label());
+    let reason = match &r.state {
+        State::Scheduled { due, .. } => format!("scheduled for {due}"),
+        State::AwaitingConfirmation { pending, .. } if pending.is_empty() => {
+            "every backup confirmed; deleted once disabled long enough".to_string()
+        }
+        State::AwaitingConfirmation { pending, .. } => {
+            format!("to confirm: {}", pending.join(", "))
+        }
+        state => state.reason().lines().collect::<Vec<_>>().join(" "),
+    };
+    let sla = sla.map(|s| format!("{s:<11} ")).unwrap_or_default();
+    format!("{}  row {:<4} {:<24} {:<12} {sla}{}", r.id, r.row, kind, r.state.name().as_str(), reason)
+}
+
+pub fn show(r: &Request, config: &Config, now: Timestamp) -> String {
+    let tz = config.calendar.time_zone().clone();
+    let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
+    let s = &r.submission;
+    let mut out = format!(
+        "{}  row {}  {}\n  state:     {}\n  requester: {}\n  person:    {}\n  account:   {}\n  received:  {}\n  deadline:  {}\n",
+        r.id,
+        r.row,
+        s.kind.map_or(s.kind_answer.as_str(), |k| k.label()),
+        r.state.name(),
+        s.requester,
+        s.full_name(),
+        r.account.as_deref().unwrap_or(s.account.as_str()),
+        local(r.received_at),
+        local(r.sla_deadline),
+    );
+    let m = crate::sla::measure(r, &config.calendar, config.sla.hours_for(s.kind), now);
+    out.push_str(&format!(
+        "  submitted: {} (the service level counts from here)\n",
+        local(crate::sla::start(r, &config.calendar))
+    ));
+    out.push_str(&format!(
+        "  sla:       {} of {} business hours consumed ({} %), {} left{}{}{}\n",
+        crate::sla::hours(m.consumed),
+        config.sla.hours_for(s.kind),
+        m.percent(),
+        crate::sla::hours(m.remaining),
+        if m.paused { ", clock stopped" } else { "" },
+        r.sla.warned_at.map(|t| format!(", service desk warned {}", local(t))).unwrap_or_default(),
+        r.sla.breached_at.map(|t| format!(", BREACHED {}", local(t))).unwrap_or_default(),
+    ));
+    if let State::AwaitingConfirmation { pending, since } = &r.state {
+        out.push_str(&format!(
+            "  disabled:  {} (in the retired OU)\n  to confirm before deletion:\n",
+            local(*since)
+        ));
+        for key in pending {
+            let what = checklist_step(key).unwrap_or_default();
+            out.push_str(&format!("    {key:<16} {what}   (cuentas confirm {} {key} --by NAME)\n", r.id));
+        }
+        if pending.is_empty() {
+            out.push_str("    nothing: every step is confirmed\n");
+        }
+    }
+    if let Some(plan) = r.state.plan() {
+        out.push_str("  plan:\n");
+        for op in &plan.ops {
+            out.push_str(&format!("    {op}\n"));
+        }
+    }
+    out.push_str("  history:\n");
+    for h in &r.history {
+        let from = match h.from {
+            Some(f) if f != h.to => format!("{f} → "),
+            _ => String::new(),
+        };
+        let reason = h.reason.lines().collect::<Vec<_>>().join(" / ");
+        out.push_str(&format!("    {}  {:<40} {from}{}  {reason}\n", local(h.at), h.actor.to_string(), h.to));
+    }
+    out
+}
