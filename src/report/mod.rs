@@ -15,6 +15,8 @@ use crate::config::SlaConfig;
 use crate::request::{Request, StateName};
 use crate::sla;
 
+pub mod chart;
+
 /// Share of its service level an open request must have consumed to be at risk, in percent.
 const AT_RISK: i64 = 80;
 
@@ -36,6 +38,24 @@ pub struct Report {
     pub p95_hours: Option<f64>,
     pub at_risk: Vec<AtRisk>,
     pub breaches: Vec<Breach>,
+    /// Each day of the period: what the chart draws.
+    pub days: Vec<Day>,
+}
+
+/// One day's figures: requests submitted that day, and of those answered, how many in time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Day {
+    pub date: Date,
+    pub submitted: usize,
+    pub answered: usize,
+    pub met: usize,
+}
+
+impl Day {
+    /// The share answered within the service level, in percent; `None` with nothing answered.
+    pub fn met_percent(&self) -> Option<f64> {
+        (self.answered > 0).then(|| round1(self.met as f64 * 100.0 / self.answered as f64))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,6 +100,9 @@ pub fn build(
         p95_hours: None,
         at_risk: Vec::new(),
         breaches: Vec::new(),
+        days: from.series(jiff::Span::new().days(1)).take_while(|d| *d <= to).take(366)
+            .map(|date| Day { date, submitted: 0, answered: 0, met: 0 })
+            .collect(),
     };
     let mut hours_to_answer = Vec::new();
     for r in requests {
@@ -88,7 +111,11 @@ pub fn build(
             continue;
         }
         report.requests += 1;
+        let index = report.days.iter().position(|d| d.date == day);
         let kind = r.submission.kind.map_or("(sin tipo)", |k| k.label()).to_string();
+        if let Some(d) = index.map(|i| &mut report.days[i]) {
+            d.submitted += 1;
+        }
         let state = r.state.name();
         *report.by_kind.entry(kind.clone()).or_default().entry(state.to_string()).or_default() += 1;
         let target = sla_config.hours_for(r.submission.kind);
@@ -97,6 +124,10 @@ pub fn build(
             report.answered += 1;
             report.met += usize::from(!m.broken());
             hours_to_answer.push(hours(m.consumed));
+            if let Some(d) = index.map(|i| &mut report.days[i]) {
+                d.answered += 1;
+                d.met += usize::from(!m.broken());
+            }
         }
         if !state.is_closed() && m.percent() >= AT_RISK {
             report.at_risk.push(AtRisk {
