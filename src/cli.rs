@@ -51,6 +51,9 @@ pub enum StoreCommand {
         to: jiff::civil::Date,
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
+        /// Also write the chart of the period (PNG) to this file.
+        #[arg(long)]
+        chart: Option<std::path::PathBuf>,
     },
     /// Let requests held by the hourly limit of disables go on.
     Release {
@@ -116,13 +119,24 @@ impl StoreCommand {
             StoreCommand::Requests { state } => requests(ctx, *state),
             StoreCommand::Show { id, json } => show_request(ctx, *id, *json),
             StoreCommand::Plan => plan(ctx),
-            StoreCommand::Report { from, to, format } => report(ctx, *from, *to, *format),
+            StoreCommand::Report { from, to, format, .. } => report(ctx, *from, *to, *format),
             StoreCommand::Release { ids, all } => release(ctx, ids, *all),
             StoreCommand::Retry { id } => retry(ctx, *id),
             StoreCommand::Done { id, note } => done(ctx, *id, note),
             StoreCommand::Confirm { id, step, by, note } => confirm(ctx, *id, step, by, note.as_deref()),
             StoreCommand::Cancel { id, reason } => cancel(ctx, *id, reason),
         }
+    }
+}
+
+impl StoreCommand {
+    /// The chart a `report --chart` asked for (PNG), written where the command was typed.
+    pub fn chart(&self, ctx: &Ctx) -> Result<Option<Vec<u8>>> {
+        let StoreCommand::Report { from, to, chart: Some(_), .. } = self else { return Ok(None) };
+        let requests = ctx.store.requests().collect::<Result<Vec<Request>, _>>()?;
+        let report =
+            crate::report::build(requests, &ctx.config.calendar, &ctx.config.sla, *from, *to, ctx.now);
+        Ok(Some(crate::report::chart::png(&report.days)?))
     }
 }
 

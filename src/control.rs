@@ -45,6 +45,9 @@ pub struct Answer {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The chart a `report --chart` asked for, for the CLI to write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Vec<u8>>,
 }
 
 impl Answer {
@@ -54,6 +57,7 @@ impl Answer {
             code: REFUSED,
             stdout: String::new(),
             stderr: format!("refused: {why}\n"),
+            chart: None,
         }
     }
 }
@@ -67,14 +71,20 @@ pub fn answer(
     now: Timestamp,
 ) -> Answer {
     let ctx = Ctx { config, store, actor, now };
+    let failed = |e: anyhow::Error| Answer {
+        version: PROTOCOL,
+        code: FAILED,
+        stdout: String::new(),
+        stderr: format!("cuentas: {e:#}\n"),
+        chart: None,
+    };
+    let chart = match command.chart(&ctx) {
+        Ok(chart) => chart,
+        Err(e) => return failed(e),
+    };
     match command.run(&ctx) {
-        Ok(stdout) => Answer { version: PROTOCOL, code: 0, stdout, stderr: String::new() },
-        Err(e) => Answer {
-            version: PROTOCOL,
-            code: FAILED,
-            stdout: String::new(),
-            stderr: format!("cuentas: {e:#}\n"),
-        },
+        Ok(stdout) => Answer { version: PROTOCOL, code: 0, stdout, stderr: String::new(), chart },
+        Err(e) => failed(e),
     }
 }
 
@@ -95,6 +105,9 @@ pub fn command(config_path: &Path, command: &StoreCommand, now: Timestamp) -> Re
             self::answer(&config, &store, command, local_user(), now)
         }
     };
+    if let (Some(png), StoreCommand::Report { chart: Some(path), .. }) = (&answer.chart, command) {
+        std::fs::write(path, png).with_context(|| format!("cannot write the chart to {}", path.display()))?;
+    }
     print!("{}", answer.stdout);
     eprint!("{}", answer.stderr);
     Ok(answer.code)

@@ -52,6 +52,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub sla: SlaConfig,
     pub hooks: HooksConfig,
+    pub report: ReportConfig,
     /// `[time]` as a business-hours calendar in the entity's time zone.
     pub calendar: Calendar,
     /// The procedure's rules with `[authorizers.rules]` applied.
@@ -70,6 +71,8 @@ pub struct Mailboxes {
     pub service_desk: Mailbox,
     /// `service_desk_register`, if the entity has one.
     pub register: Option<Mailbox>,
+    /// `[report] recipients`.
+    pub report: Vec<Mailbox>,
     pub administrators: Vec<Mailbox>,
 }
 
@@ -88,6 +91,7 @@ struct Sections {
     mail: MailConfig,
     sla: SlaConfig,
     hooks: HooksConfig,
+    report: ReportConfig,
 }
 
 impl Config {
@@ -122,6 +126,7 @@ impl Config {
         let time = section("time", false, &mut problems);
         let sla = section("sla", false, &mut problems);
         let hooks = section("hooks", false, &mut problems);
+        let report = section("report", false, &mut problems);
 
         let top: Option<TopLevel> = typed("top level", Some(toml::Value::Table(table)), &mut problems);
         let source: Option<SourceConfig> = typed("[source]", source, &mut problems);
@@ -141,6 +146,10 @@ impl Config {
             Some(v) => typed("[hooks]", Some(v), &mut problems),
             None => Some(HooksConfig::default()),
         };
+        let report: Option<ReportConfig> = match report {
+            Some(v) => typed("[report]", Some(v), &mut problems),
+            None => Some(ReportConfig::default()),
+        };
 
         let (
             Some(top),
@@ -152,7 +161,8 @@ impl Config {
             Some(time),
             Some(sla),
             Some(hooks),
-        ) = (top, source, form, authorizers, directory, mail, time, sla, hooks)
+            Some(report),
+        ) = (top, source, form, authorizers, directory, mail, time, sla, hooks, report)
         else {
             return Err(invalid(problems));
         };
@@ -175,6 +185,7 @@ impl Config {
             mail,
             sla,
             hooks,
+            report,
         };
         sections.resolve_paths(base);
         problems.extend(sections.problems());
@@ -240,6 +251,7 @@ impl Sections {
             mail: self.mail,
             sla: self.sla,
             hooks: self.hooks,
+            report: self.report,
             calendar: calendar?,
             rules: rules?,
             naming,
@@ -252,21 +264,25 @@ impl Sections {
         let mut parse = |what: &str, address: &str| match address.parse::<Mailbox>() {
             Ok(m) => Some(m),
             Err(_) => {
-                problems.push(format!("[mail] {what}: «{address}» is not an e-mail address"));
+                problems.push(format!("{what}: «{address}» is not an e-mail address"));
                 None
             }
         };
-        let from = parse("from", &mail.from);
-        let reply_to = mail.reply_to.as_deref().map(|r| parse("reply_to", r));
-        let service_desk = parse("service_desk", &mail.service_desk);
-        let register = mail.service_desk_register.as_deref().map(|r| parse("service_desk_register", r));
+        let from = parse("[mail] from", &mail.from);
+        let reply_to = mail.reply_to.as_deref().map(|r| parse("[mail] reply_to", r));
+        let service_desk = parse("[mail] service_desk", &mail.service_desk);
+        let register =
+            mail.service_desk_register.as_deref().map(|r| parse("[mail] service_desk_register", r));
+        let report: Vec<Option<Mailbox>> =
+            self.report.recipients.iter().map(|a| parse("[report] recipients", a)).collect();
         let administrators: Vec<Option<Mailbox>> =
-            mail.administrators.iter().map(|a| parse("administrators", a)).collect();
+            mail.administrators.iter().map(|a| parse("[mail] administrators", a)).collect();
         Some(Mailboxes {
             from: from?,
             reply_to: reply_to.map(|r| r.ok_or(())).transpose().ok()?,
             service_desk: service_desk?,
             register: register.map(|r| r.ok_or(())).transpose().ok()?,
+            report: report.into_iter().collect::<Option<_>>()?,
             administrators: administrators.into_iter().collect::<Option<_>>()?,
         })
     }

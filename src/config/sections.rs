@@ -449,6 +449,48 @@ pub enum SmtpSecurity {
     None,
 }
 
+/// `[report]`: the periodic report mail (*el reporte de la gestión realizada*).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Who gets it; none: no report mail.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// The day it is sent, at the start of the working day, about the seven days before.
+    /// Default `monday`.
+    #[serde(default)]
+    pub weekday: ReportDay,
+}
+
+/// `[report] weekday`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportDay {
+    #[default]
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+impl ReportDay {
+    pub fn weekday(self) -> jiff::civil::Weekday {
+        use jiff::civil::Weekday;
+        match self {
+            ReportDay::Monday => Weekday::Monday,
+            ReportDay::Tuesday => Weekday::Tuesday,
+            ReportDay::Wednesday => Weekday::Wednesday,
+            ReportDay::Thursday => Weekday::Thursday,
+            ReportDay::Friday => Weekday::Friday,
+            ReportDay::Saturday => Weekday::Saturday,
+            ReportDay::Sunday => Weekday::Sunday,
+        }
+    }
+}
+
 /// `[sla]`: the service level, in business hours.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -423,6 +423,7 @@ impl Engine {
         self.deliver(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.after_change(now)?;
+        self.report_mail(now)?;
         match self.directory_down.clone() {
             Some(why) => {
                 let body = format!(

@@ -109,3 +109,63 @@ fn holdup(request: &Request) -> String {
         other => other.name().to_string(),
     }
 }
+
+impl Engine {
+    /// The weekly report mail: on `[report] weekday`, from the start of the working day, the
+    /// seven days before, with its chart inline; once a week (the store remembers it), tried
+    /// again at the next cycle if the relay does not take it.
+    pub(super) fn report_mail(&mut self, now: Timestamp) -> Result<(), EngineError> {
+        if self.config.mailboxes.report.is_empty() {
+            return Ok(());
+        }
+        let calendar = &self.config.calendar;
+        let local = now.to_zoned(calendar.time_zone().clone());
+        if local.weekday() != self.config.report.weekday.weekday() || local.time() < calendar.day_start() {
+            return Ok(());
+        }
+        let today = local.date();
+        let key = format!("report/{today}");
+        if self.store.alert_sent(&key)?.is_some() {
+            return Ok(());
+        }
+        let (Ok(from), Ok(to)) = (today.checked_sub(jiff::Span::new().days(7)), today.yesterday()) else {
+            return Ok(());
+        };
+        let requests = self.store.requests().collect::<Result<Vec<Request>, _>>()?;
+        let report = crate::report::build(requests, calendar, &self.config.sla, from, to, now);
+        let chart = match crate::report::chart::png(&report.days) {
+            Ok(png) => Some(png),
+            Err(e) => {
+                warn!(error = %e, "the report goes without its chart");
+                None
+            }
+        };
+        let subject = format!("Reporte de gestión de usuarios del {from} al {to}");
+        let text = format!(
+            "Reporte de la gestión de usuarios: solicitudes recibidas del {} al {}.\n\n{}\nEl detalle: cuentas report --from {from} --to {to}\n\ncuentas",
+            notify::spanish_date(from),
+            notify::spanish_date(to),
+            report.resumen()
+        );
+        let message = self.envelope.report_message(
+            &format!("reporte.{today}"),
+            &self.config.mailboxes.report,
+            &subject,
+            &text,
+            chart,
+        )?;
+        match self.mailer.send(&message) {
+            Ok(()) => {
+                let mut changes = Changes::new();
+                changes.mark_alert(&key, now);
+                self.store.commit(changes)?;
+                tracing::info!(%from, %to, "report sent");
+            }
+            Err(e) => {
+                warn!(error = %e.for_log(), "the report was not sent; tried again at the next cycle");
+                self.mail_failed(&e);
+            }
+        }
+        Ok(())
+    }
+}

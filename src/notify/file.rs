@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use lettre::message::{Mailbox, Message, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, Message, MultiPart};
 use lettre::{FileTransport, Transport};
 
 use super::{Rendered, SendError};
@@ -60,6 +61,43 @@ impl Envelope {
         builder
             .multipart(MultiPart::alternative_plain_html(rendered.body.clone(), to_html(&rendered.body)))
             .map_err(|source| SendError::Build { id: id.to_string(), source })
+    }
+}
+
+impl Envelope {
+    /// The report mail: its text (plain, and as HTML with the chart inline, `cid:grafico`) and
+    /// the chart as an inline PNG, so that common mail clients show it in the message.
+    pub fn report_message(
+        &self,
+        id: &str,
+        to: &[Mailbox],
+        subject: &str,
+        text: &str,
+        chart: Option<Vec<u8>>,
+    ) -> Result<Message, SendError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .message_id(Some(format!("<{id}@{}>", self.domain)));
+        for mailbox in to {
+            builder = builder.to(mailbox.clone());
+        }
+        let build = |source| SendError::Build { id: id.to_string(), source };
+        let Some(png) = chart else {
+            return builder
+                .multipart(MultiPart::alternative_plain_html(text.to_string(), to_html(text)))
+                .map_err(build);
+        };
+        let html = format!(
+            "{}<p><img src=\"cid:grafico\" alt=\"Solicitudes por día y % atendidas dentro del ANS\" width=\"720\" height=\"360\"></p>",
+            to_html(text)
+        );
+        let image = Attachment::new_inline("grafico".to_string())
+            .body(png, ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN));
+        let body = MultiPart::related()
+            .multipart(MultiPart::alternative_plain_html(text.to_string(), html))
+            .singlepart(image);
+        builder.multipart(body).map_err(build)
     }
 }
 

@@ -58,7 +58,10 @@ fn draw(days: &[Day], rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Error>> 
     let label = |x: &f64| {
         let i = x.round();
         let on_a_day = (x - i).abs() < 0.01 && i >= 0.0;
-        days.get(i as usize).filter(|_| on_a_day).map(|d| d.date.strftime("%d/%m").to_string()).unwrap_or_default()
+        days.get(i as usize)
+            .filter(|_| on_a_day)
+            .map(|d| d.date.strftime("%d/%m").to_string())
+            .unwrap_or_default()
     };
     let whole = |y: &f64| format!("{y:.0}");
     chart

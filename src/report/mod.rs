@@ -73,7 +73,8 @@ pub struct Breach {
     pub state: String,
     pub consumed_hours: f64,
     pub target_hours: u32,
-    /// Business hours spent in each state, in the order first entered.
+    /// Business hours spent in each state, in the order first entered (`unread`: before
+    /// cuentas read the row).
     pub hours_in: Vec<(String, f64)>,
 }
 
@@ -100,7 +101,10 @@ pub fn build(
         p95_hours: None,
         at_risk: Vec::new(),
         breaches: Vec::new(),
-        days: from.series(jiff::Span::new().days(1)).take_while(|d| *d <= to).take(366)
+        days: from
+            .series(jiff::Span::new().days(1))
+            .take_while(|d| *d <= to)
+            .take(366)
             .map(|date| Day { date, submitted: 0, answered: 0, met: 0 })
             .collect(),
     };
@@ -162,6 +166,12 @@ fn time_in_states(r: &Request, calendar: &Calendar, now: Timestamp) -> Vec<(Stri
     let changes: Vec<(Timestamp, StateName)> =
         r.history.iter().filter(|h| h.from != Some(h.to)).map(|h| (h.at, h.to)).collect();
     let mut spent: Vec<(String, SignedDuration)> = Vec::new();
+    // From the form's timestamp to when cuentas read the row (the daemon was down, or the row
+    // came in after a poll).
+    let start = sla::start(r, calendar);
+    if start < r.received_at {
+        spent.push(("unread".to_string(), calendar.business_hours_between(start, r.received_at)));
+    }
     for (i, (at, state)) in changes.iter().enumerate() {
         if state.is_closed() {
             break;
@@ -253,6 +263,39 @@ impl Report {
                 b.target_hours,
                 spent.join(", ")
             );
+        }
+        out
+    }
+
+    /// The figures in Spanish, for the report mail.
+    pub fn resumen(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Solicitudes recibidas: {}", self.requests);
+        let _ = writeln!(out, "\nPor tipo y estado:");
+        for (kind, states) in &self.by_kind {
+            let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let _ = writeln!(out, "  {kind}: {}", states.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "\nAtendidas: {}; dentro del ANS: {} ({} %)",
+            self.answered,
+            self.met,
+            opt(self.met_percent)
+        );
+        let _ = writeln!(
+            out,
+            "Horas hábiles para atender: mediana {}, percentil 95: {}",
+            opt(self.median_hours),
+            opt(self.p95_hours)
+        );
+        let _ = writeln!(out, "Abiertas en riesgo (≥ {AT_RISK} % del ANS): {}", self.at_risk.len());
+        for r in &self.at_risk {
+            let _ = writeln!(out, "  {} {} ({}, {} %)", r.id, r.kind, r.state, r.percent);
+        }
+        let _ = writeln!(out, "ANS incumplidos: {}", self.breaches.len());
+        for b in &self.breaches {
+            let _ = writeln!(out, "  {} {} ({} h de {} h)", b.id, b.kind, b.consumed_hours, b.target_hours);
         }
         out
     }
