@@ -4,8 +4,10 @@
 //!
 //! One file per step of the procedure: `ingest` (activity 2: the source's rows to requests),
 //! `triage` (from `Received` to a decided state), `execute` (activity 3: the directory and the
-//! credential step), `mail` (activity 4: the outbox, rendering, delivery, alerts). This file
-//! holds the engine, one cycle, and `Engine::record`, the one way a request changes state.
+//! credential step), `lifecycle` (what follows a step: a leave's return, a deletion behind its
+//! backups, the hooks), `mail` (activity 4: the outbox, rendering, delivery, alerts), `sla`
+//! (the service level followed, the weekly report mail). This file holds the engine, one
+//! cycle, and `Engine::record`, the one way a request changes state.
 
 mod execute;
 mod ingest;
