@@ -70,6 +70,20 @@ fn the_weekly_report_arrives_once_with_its_chart_inline() {
     assert!(raw.contains("cid:grafico"), "{raw}");
     let png = png_part(raw);
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Down all the next Monday, back on Tuesday: that week's report goes then, once.
+    for at in ["2026-12-08T09:00:00", "2026-12-08T10:00:00"] {
+        case.engine.cycle(bogota(at)).unwrap();
+    }
+    let subjects: Vec<String> = reports().into_iter().map(|m| m.subject).collect();
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.as_str() == "Reporte de gestión de usuarios del 2026-11-30 al 2026-12-06")
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
 }
 
 /// The decoded image part of a message.

@@ -112,26 +112,38 @@ fn holdup(request: &Request) -> String {
 
 impl Engine {
     /// The weekly report mail: on `[report] weekday`, from the start of the working day, the
-    /// seven days before, with its chart inline; once a week (the store remembers it), tried
-    /// again at the next cycle if the relay does not take it.
+    /// seven days before, with its chart inline; once a week (the store remembers it). A
+    /// daemon that was down on that day sends it when it is back, within the week; one that
+    /// has no request from before the week ended has nothing to report.
     pub(super) fn report_mail(&mut self, now: Timestamp) -> Result<(), EngineError> {
         if self.config.mailboxes.report.is_empty() {
             return Ok(());
         }
         let calendar = &self.config.calendar;
         let local = now.to_zoned(calendar.time_zone().clone());
-        if local.weekday() != self.config.report.weekday.weekday() || local.time() < calendar.day_start() {
-            return Ok(());
+        let weekday = self.config.report.weekday.weekday();
+        // The last time it fell due: that weekday at the start of the working day, not after now.
+        let mut due = local.date();
+        while due.weekday() != weekday || (due == local.date() && local.time() < calendar.day_start()) {
+            let Ok(before) = due.yesterday() else { return Ok(()) };
+            due = before;
         }
-        let today = local.date();
-        let key = format!("report/{today}");
+        let key = format!("report/{due}");
         if self.store.alert_sent(&key)?.is_some() {
             return Ok(());
         }
-        let (Ok(from), Ok(to)) = (today.checked_sub(jiff::Span::new().days(7)), today.yesterday()) else {
+        let (Ok(from), Ok(to)) = (due.checked_sub(jiff::Span::new().days(7)), due.yesterday()) else {
             return Ok(());
         };
+        let ended = due
+            .to_datetime(calendar.day_start())
+            .to_zoned(calendar.time_zone().clone())
+            .map(|z| z.timestamp());
         let requests = self.store.requests().collect::<Result<Vec<Request>, _>>()?;
+        if !requests.iter().any(|r| ended.as_ref().is_ok_and(|end| r.received_at < *end)) {
+            return Ok(());
+        }
+        let today = due;
         let report = crate::report::build(requests, calendar, &self.config.sla, from, to, now);
         let chart = match crate::report::chart::png(&report.days) {
             Ok(png) => Some(png),
