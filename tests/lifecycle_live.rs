@@ -535,12 +535,12 @@ fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on
     let Case { dir, engine } = case;
     drop(engine);
 
-    // The start of the working day (when scheduled steps run) half a minute from now, today:
+    // The start of the working day (when scheduled steps run) a minute from now, today:
     // a leave starting today is scheduled for then. (Near midnight, wait for the next day.)
     let tz = jiff::tz::TimeZone::get("America/Bogota").unwrap();
     let mut due = wall_clock().to_zoned(tz.clone()).round(jiff::Unit::Second).unwrap()
         + jiff::SignedDuration::from_secs(30);
-    if due.time() > jiff::civil::time(23, 58, 0, 0) {
+    if due.time() > jiff::civil::time(23, 57, 0, 0) {
         std::thread::sleep(std::time::Duration::from_secs(180));
         due = wall_clock().to_zoned(tz.clone()).round(jiff::Unit::Second).unwrap()
             + jiff::SignedDuration::from_secs(30);
@@ -583,11 +583,11 @@ fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on
     };
     // Scheduled by the first daemon, which is then killed outright.
     let mut first = daemon("primero.log");
-    wait_for_log(&dir.path().join("primero.log"), "Scheduled", 20);
+    wait_for_log(&dir.path().join("primero.log"), "Scheduled", 45);
     first.0.kill().unwrap();
     first.0.wait().unwrap();
     assert!(!disabled(&ad, &sam));
-    assert!(wall_clock() < due.timestamp(), "the test machine is too slow for this test's half minute");
+    assert!(wall_clock() < due.timestamp(), "the test machine is too slow for this test's minute");
 
     // A new daemon: the account is disabled at the due time, not before.
     let mut second = daemon("segundo.log");
@@ -596,11 +596,11 @@ fn a_daemon_killed_between_scheduling_and_the_date_changes_the_directory_once_on
         if disabled(&ad, &sam) {
             break now;
         }
-        assert!(now < due.timestamp() + jiff::SignedDuration::from_secs(30), "not disabled on time");
+        assert!(now < due.timestamp() + jiff::SignedDuration::from_secs(60), "not disabled on time");
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert!(seen >= due.timestamp(), "disabled at {seen}, before {due}");
-    wait_for_log(&dir.path().join("segundo.log"), "carried out", 20);
+    wait_for_log(&dir.path().join("segundo.log"), "carried out", 60);
     Command::new("kill").args(["-TERM", &second.0.id().to_string()]).status().unwrap();
     assert!(second.0.wait().unwrap().success());
 
