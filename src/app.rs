@@ -221,8 +221,8 @@ fn check_online(config: &Config, mut source: Option<crate::source::Source>) -> R
 }
 
 /// The daemon: a cycle per poll interval until SIGINT or SIGTERM, which let the current
-/// cycle finish. Under systemd it reports READY once the store is open, pets the watchdog and
-/// keeps a one-line STATUS.
+/// cycle finish. Under systemd it reports READY once the store is open and the directory
+/// answered a bind, pets the watchdog and keeps a one-line STATUS.
 async fn run(config: Config, once: bool) -> Result<()> {
     use sd_notify::NotifyState;
     let interval = Duration::from_secs(config.poll_interval_secs);
@@ -243,18 +243,23 @@ async fn run(config: Config, once: bool) -> Result<()> {
             }
         }));
     }
-    // READY once the store is open and the directory answered (or said why it did not).
-    let (back, reachable) = tokio::task::spawn_blocking(move || {
-        let reachable = engine.check_directory();
-        (engine, reachable)
-    })
-    .await?;
-    engine = back;
-    if let Err(e) = &reachable {
-        tracing::error!(error = %e, "the directory does not answer; requests will wait for it");
-    }
+    // READY once the store is open and the directory answered a bind; until then STATUS says
+    // what it waits for, and the cycles go on (responses are registered and acknowledged).
     // Outside systemd (no $NOTIFY_SOCKET) these calls do nothing.
-    let _ = sd_notify::notify(false, &[NotifyState::Ready]);
+    let (back, mut waiting) = directory_answers(engine).await?;
+    engine = back;
+    match &waiting {
+        Some(why) => {
+            tracing::error!(error = %why, "the directory does not answer; requests will wait for it");
+            let _ = sd_notify::notify(
+                false,
+                &[NotifyState::Status(&format!("waiting for the directory: {why}"))],
+            );
+        }
+        None => {
+            let _ = sd_notify::notify(false, &[NotifyState::Ready]);
+        }
+    }
     // The control socket: CLI commands reach the store through the daemon while it runs. A
     // socket left by a daemon that was killed is replaced (the store's lock says none runs).
     let socket = engine.config().control_socket.clone();
@@ -299,6 +304,18 @@ async fn run(config: Config, once: bool) -> Result<()> {
         if let Some(why) = engine.mail_blocked() {
             status.push_str(&format!("; MAIL BLOCKED: {why}"));
         }
+        if waiting.is_some() {
+            let (back, still) = directory_answers(engine).await?;
+            engine = back;
+            waiting = still;
+            match &waiting {
+                Some(why) => status = format!("waiting for the directory: {why}; {status}"),
+                None => {
+                    info!("the directory answers: ready");
+                    let _ = sd_notify::notify(false, &[NotifyState::Ready]);
+                }
+            }
+        }
         let _ = sd_notify::notify(false, &[NotifyState::Watchdog, NotifyState::Status(&status)]);
         if !report.touched.is_empty() || report.sent > 0 {
             info!(
@@ -340,6 +357,15 @@ async fn run(config: Config, once: bool) -> Result<()> {
     }
     retire(engine).await;
     Ok(())
+}
+
+/// Whether the directory answers a bind (off the async thread): `None` if it does, else why not.
+async fn directory_answers(mut engine: Engine) -> Result<(Engine, Option<String>)> {
+    Ok(tokio::task::spawn_blocking(move || {
+        let why = engine.check_directory().err().map(|e| e.to_string());
+        (engine, why)
+    })
+    .await?)
 }
 
 /// The next connection to the control socket, if there is one (else never).
