@@ -45,7 +45,7 @@ impl Engine {
                 };
                 let tz = self.config.calendar.time_zone();
                 let detail = format!(
-                    "Se inactivó la cuenta {} por {}; se reactivará sola el {}.",
+                    "Se inactivó la cuenta {} por {}; el {} se reactivará sola.",
                     plan.account,
                     if kind == Some(Kind::Leave) {
                         "vacaciones o licencia"

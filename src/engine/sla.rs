@@ -47,7 +47,7 @@ impl Engine {
             if warn_due {
                 request.sla.warned_at = Some(now);
                 let detail = format!(
-                    "Consumido: {} de {} ({} %). Vence{}: {}.\nLo que la detiene: {}",
+                    "Consumido: {} de {} ({} %). Vence{}: {}\nLo que la detiene: {}",
                     sla::hours(m.consumed),
                     sla::hours(m.target),
                     m.percent(),
