@@ -240,10 +240,8 @@ fn done(ctx: &Ctx, id: RequestId, note: &str) -> Result<String> {
     r.transition(State::Notifying, ctx.actor.clone(), note, ctx.now)?;
     let to = vec![r.submission.requester.clone()];
     r.queue_message(MessageKind::Outcome, to, note.to_string(), ctx.now);
-    if let Some(register) = &ctx.config.mailboxes.register
-        && let Some(copy) = r.outbox.last().and_then(|m| m.register_copy(&register.to_string()))
-    {
-        r.outbox.push(copy);
+    if let Some(register) = &ctx.config.mailboxes.register {
+        r.copy_to_register(&register.to_string());
     }
     save(ctx, &r)?;
     Ok(format!("{id} done; the requester is told at the next cycle, then it closes\n"))

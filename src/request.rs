@@ -646,6 +646,13 @@ impl Request {
         self.outbox.push(OutboxMessage::new(id, Some(self.id), kind, to, detail, now));
     }
 
+    /// Copies the message just queued to the service-desk register, in the ticket's thread.
+    pub fn copy_to_register(&mut self, register: &str) {
+        if let Some(copy) = self.outbox.last().and_then(|m| m.register_copy(register)) {
+            self.outbox.push(copy);
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         !self.state.name().is_closed()
     }

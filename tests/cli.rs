@@ -105,6 +105,7 @@ fn breaches_are_logged_and_requests_and_show_give_the_service_level() {
     let listed = stdout(&cuentas(&demo, &["requests", "--state", "Manual"]));
     assert!(listed.contains("GU-2026-000007") && listed.contains("% !"), "{listed}");
     let scheduled = stdout(&cuentas(&demo, &["requests", "--state", "Scheduled"]));
+    assert_eq!(scheduled.lines().count(), 6, "{scheduled}");
     assert!(scheduled.lines().all(|l| l.contains("% ⏸") || l.contains("% !")), "{scheduled}");
     let show = stdout(&cuentas(&demo, &["show", "GU-2026-000007"]));
     assert!(show.contains("submitted: 2026-11-24 07:41"), "{show}");

@@ -289,22 +289,33 @@ fn modify(
     layout: &Layout,
     snapshot: &Snapshot,
 ) -> Result<Plan, NoPlan> {
-    let mut ops = Vec::new();
     let mut changes = Vec::new();
-    let mut change = |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
-    change("givenName", &account.given_name, &s.given_names);
-    change("sn", &account.surname, &s.surnames);
-    change("department", &account.department, &s.department);
-    change("title", &account.title, &s.title);
-    if !s.manager_email.is_empty() {
-        let manager = manager_of(snapshot, &s.manager_email)?;
-        change("manager", &account.manager_dn, &manager.dn);
-    }
-    if !changes.is_empty() {
-        ops.push(DirectoryOp::SetAttributes { sam: account.sam.clone(), changes });
-    }
+    changes.extend(difference("givenName", &account.given_name, &s.given_names));
+    changes.extend(difference("sn", &account.surname, &s.surnames));
+    let mut ops = position_changes(s, account, snapshot, changes)?;
     add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
     Ok(Plan { ops, ..Plan::about(account, true) })
+}
+
+/// `changes` and the dependency, title and manager the form gives where the account holds
+/// others, as one write (none if nothing differs).
+fn position_changes(
+    s: &crate::request::Submission,
+    account: &Account,
+    snapshot: &Snapshot,
+    mut changes: Vec<AttributeChange>,
+) -> Result<Vec<DirectoryOp>, NoPlan> {
+    changes.extend(difference("department", &account.department, &s.department));
+    changes.extend(difference("title", &account.title, &s.title));
+    if !s.manager_email.is_empty() {
+        let manager = manager_of(snapshot, &s.manager_email)?;
+        changes.extend(difference("manager", &account.manager_dn, &manager.dn));
+    }
+    Ok(if changes.is_empty() {
+        Vec::new()
+    } else {
+        vec![DirectoryOp::SetAttributes { sam: account.sam.clone(), changes }]
+    })
 }
 
 /// A leave or a suspension: disabled at its start, enabled at its return (a leave touches
@@ -406,18 +417,7 @@ fn transfer(
     snapshot: &Snapshot,
 ) -> Result<Plan, NoPlan> {
     let sam = account.sam.clone();
-    let mut changes = Vec::new();
-    let mut change = |attribute: &str, from: &str, to: &str| changes.extend(difference(attribute, from, to));
-    change("department", &account.department, &s.department);
-    change("title", &account.title, &s.title);
-    if !s.manager_email.is_empty() {
-        let manager = manager_of(snapshot, &s.manager_email)?;
-        change("manager", &account.manager_dn, &manager.dn);
-    }
-    let mut ops = Vec::new();
-    if !changes.is_empty() {
-        ops.push(DirectoryOp::SetAttributes { sam: sam.clone(), changes });
-    }
+    let mut ops = position_changes(s, account, snapshot, Vec::new())?;
     let holder = layout.holder_of(account).or(s.holder_type).unwrap_or(HolderType::Employee);
     let to_ou = layout.ou_for(holder, &s.department);
     if !super::dn::equal(super::dn::parent(&account.dn), to_ou) {

@@ -217,10 +217,8 @@ impl Engine {
         now: Timestamp,
     ) {
         request.queue_message(kind, vec![to], detail, now);
-        if let Some(register) = &self.config.mailboxes.register
-            && let Some(copy) = request.outbox.last().and_then(|m| m.register_copy(&register.to_string()))
-        {
-            request.outbox.push(copy);
+        if let Some(register) = &self.config.mailboxes.register {
+            request.copy_to_register(&register.to_string());
         }
     }
 

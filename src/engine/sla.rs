@@ -141,6 +141,10 @@ impl Engine {
             .map(|z| z.timestamp());
         let requests = self.store.requests().collect::<Result<Vec<Request>, _>>()?;
         if !requests.iter().any(|r| ended.as_ref().is_ok_and(|end| r.received_at < *end)) {
+            // Remembered as done: the store is not read again for it at every cycle.
+            let mut changes = Changes::new();
+            changes.mark_alert(&key, now);
+            self.store.commit(changes)?;
             return Ok(());
         }
         let today = due;
