@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use tracing::info;
@@ -84,7 +84,7 @@ pub fn main(cli: Cli) -> Result<i32> {
     // is harmless, so a test calling this more than once does not fail.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Check { offline } => check(&cli.config, offline).map(|()| 0),
+        Command::Check { offline } => crate::check::check(&cli.config, offline, now()),
         Command::Run { once } => {
             let config = load(&cli.config)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -96,128 +96,6 @@ pub fn main(cli: Cli) -> Result<i32> {
 
 fn load(path: &Path) -> Result<Config> {
     Ok(Config::load(path)?)
-}
-
-fn check(path: &Path, offline: bool) -> Result<()> {
-    let config = load(path)?;
-    let mut problems = Vec::new();
-    if let Some(path) = &config.authorizers.path {
-        match crate::policy::Matrix::load(path) {
-            Ok(matrix) => problems.extend(
-                matrix
-                    .unknown_departments(&config.form.departments)
-                    .into_iter()
-                    .map(|p| format!("{}, {p}", path.display())),
-            ),
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    if let Some(p) = &config.directory.snapshot_path
-        && let Err(e) = crate::directory::snapshot::Snapshot::load(p)
-    {
-        problems.push(e.to_string());
-    }
-    match crate::notify::Templates::load(config.mail.templates_dir.as_deref()) {
-        Ok(t) => problems.extend(t.check().into_iter().map(|e| e.to_string())),
-        Err(e) => problems.push(e.to_string()),
-    }
-    for (key, hook) in config.hooks.configured() {
-        problems.extend(hook.executable_problem(key));
-    }
-    let mut source = match crate::source::Source::from_config(&config) {
-        Ok(source) => Some(source),
-        Err(e) => {
-            problems.push(format!("[source]: {e}"));
-            None
-        }
-    };
-    // A CSV export is checked offline; a spreadsheet needs the network (below).
-    if let Some(csv @ crate::source::Source::Csv { .. }) = &mut source {
-        match csv.header(now()) {
-            Ok(header) => {
-                if let Err(e) = crate::intake::ColumnMap::new(&header, &config.form.columns) {
-                    problems.push(format!("{}: {e}", csv.describe()));
-                }
-            }
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    if !problems.is_empty() {
-        bail!("{} has {} problem(s):\n  - {}", path.display(), problems.len(), problems.join("\n  - "));
-    }
-    // What was checked here; a sheet's header and a matrix kept in a tab need the network.
-    let mut checked = vec!["configuration"];
-    if config.authorizers.path.is_some() {
-        checked.push("authorizer matrix");
-    }
-    if config.directory.snapshot_path.is_some() {
-        checked.push("directory snapshot");
-    }
-    checked.push("templates");
-    if matches!(source, Some(crate::source::Source::Csv { .. })) {
-        checked.push("form header");
-    }
-    println!("{}: {} are valid", path.display(), checked.join(", "));
-    if offline {
-        return Ok(());
-    }
-    check_online(&config, source)
-}
-
-/// The checks that need the network: the directory's bind and password policy, the sheet's
-/// header, the matrix's tab.
-fn check_online(config: &Config, mut source: Option<crate::source::Source>) -> Result<()> {
-    if config.mail.transport == crate::config::MailTransport::Smtp {
-        let host = config.mail.smtp_host.clone().unwrap_or_default();
-        let mailer = crate::notify::Mailer::from_config(config)?;
-        mailer.test().with_context(|| format!("mail relay {host}: mail would be blocked"))?;
-        println!(
-            "{host}: the mail relay takes the connection{}",
-            if config.mail.smtp_username.is_some() { " and the login" } else { "" }
-        );
-    }
-    match config.directory.mode {
-        crate::config::DirectoryMode::Ldap => {
-            let settings = crate::directory::ldap::LdapSettings::from_config(config)?;
-            let url = settings.url.clone();
-            let tz = config.calendar.time_zone().clone();
-            let mut ldap = crate::directory::ldap::Ldap::new(settings, tz);
-            let policy = ldap.password_policy().with_context(|| format!("directory {url}"))?;
-            println!(
-                "{url}: bound over TLS; domain password policy: at least {} characters{}",
-                policy.min_length,
-                if policy.complexity { ", complexity required" } else { "" }
-            );
-        }
-        crate::config::DirectoryMode::DryRun => println!("directory: a dry run, nothing to reach"),
-    }
-    if let Some(crate::source::Source::Sheet(sheet)) = &mut source {
-        let header = sheet.header(now()).with_context(|| format!("[source] {}", sheet.describe()))?;
-        if let Err(e) = crate::intake::ColumnMap::new(&header, &config.form.columns) {
-            bail!("[source] {}: {e}", sheet.describe());
-        }
-        println!(
-            "{}: read as {}; its header has every required column ({} columns)",
-            sheet.describe(),
-            sheet.account(),
-            header.len()
-        );
-    }
-    if let Some(source) = &source
-        && let Some(mut tab) = crate::source::matrix_sheet(config, source)?
-    {
-        let (header, rows) =
-            tab.read_all(now()).with_context(|| format!("[authorizers] {}", tab.describe()))?;
-        let n = rows.len();
-        let matrix = crate::policy::Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells)))
-            .with_context(|| format!("[authorizers] {}", tab.describe()))?;
-        let unknown = matrix.unknown_departments(&config.form.departments);
-        if !unknown.is_empty() {
-            bail!("[authorizers] {}:\n  - {}", tab.describe(), unknown.join("\n  - "));
-        }
-        println!("{}: the authorizer matrix is valid ({n} rows)", tab.describe());
-    }
-    Ok(())
 }
 
 /// The daemon: a cycle per poll interval until SIGINT or SIGTERM, which let the current

@@ -15,12 +15,14 @@
 //! - [`hooks`]: the administrator's commands run around the directory (domain sync, mailboxes).
 //! - [`engine`]: one cycle: ingest, triage, execute, mail, each step one file.
 //! - [`config`]: the one TOML file, validated and typed at load.
+//! - [`check`]: `cuentas check`, every connection and right the configuration needs, a line each.
 //! - [`cli`]: the administrator's commands on the store (pure over a store and an actor).
 //! - [`control`]: the daemon's control socket, through which those commands reach it.
 //! - [`app`]: wiring, the command line and the poll loop; the only place that reads the clock.
 
 pub mod app;
 pub mod calendar;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;

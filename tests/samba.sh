@@ -18,7 +18,13 @@
 # The template also holds a test CA and a server certificate for 127.0.0.1 / localhost /
 # dc1.upme.test in private/tls/ (Samba's self-made certificate has no subjectAltName, which
 # rustls rejects). The directory is then seeded from tests/fixtures/ad-seed.ldif, and the bind
-# account svc-cuentas gets a random password, written to DIR/bind-password (mode 0600).
+# account svc-cuentas gets a random password, written to DIR/bind-password (mode 0600), and
+# exactly the rights of deploy/ad-delegation.txt (no group but Domain Users): every live test
+# runs with the delegation the install guide documents.
+#
+#   tests/samba.sh delegate DIR DN [--except LINE]...
+#                                grant the account DN the rights of deploy/ad-delegation.txt
+#                                on the test DC started from DIR, but those LINEs ("user WP title")
 #
 # Needs root (an AD DC runs as root; so do CI and the developers' machines) and Debian's
 # packages, which it installs when missing (apt-get; the only network it uses).
@@ -37,6 +43,12 @@ ADMIN_PASSWORD='Adm1n!Pass2026'
 BIND_DN=CN=svc-cuentas,OU=Servicios,$BASE_DN
 PROTECTED_ADMIN_DN="CN=Protegido Admin,OU=Funcionarios,OU=Usuarios,$BASE_DN"
 SEED=$ROOT/tests/fixtures/ad-seed.ldif
+DELEGATION=$ROOT/deploy/ad-delegation.txt
+# What the delegation covers on the test DC: tests/common/ad.rs's managed_ous and allowed_groups,
+# and its personal_email_attribute (tests/trust_live.rs).
+MANAGED_OU=OU=Usuarios,$BASE_DN
+ALLOWED_GROUPS=(GG-Todos GG-Energia GG-Planeacion VPN)
+PERSONAL_EMAIL_ATTRIBUTE=otherMailbox
 URL=ldaps://127.0.0.1:636
 PORTS=(389 636 3268 3269)
 
@@ -278,6 +290,92 @@ seed() {
             die_log "$log" "setting adminCount on $PROTECTED_ADMIN_DN failed"
         ADMINCOUNT="1 (set by samba.sh; Samba had ${ADMINCOUNT:-none})"
     fi
+
+    cmd_delegate "$BIND_DN"
+}
+
+# An objectGUID-style value (base64) as AD writes GUIDs: the first three fields little-endian.
+b64_guid() {
+    local h
+    h=$(base64 -d <<<"$1" | od -An -tx1 -v | tr -d ' \n')
+    printf '%s-%s-%s-%s-%s' "${h:6:2}${h:4:2}${h:2:2}${h:0:2}" "${h:10:2}${h:8:2}" \
+        "${h:14:2}${h:12:2}" "${h:16:4}" "${h:20:12}"
+}
+
+# An objectSid (base64) as S-1-5-21-…: revision, count, 48-bit authority (big-endian), then
+# 32-bit sub-authorities (little-endian).
+b64_sid() {
+    local h sid i s
+    h=$(base64 -d <<<"$1" | od -An -tx1 -v | tr -d ' \n')
+    sid="S-$((16#${h:0:2}))-$((16#${h:4:12}))"
+    for ((i = 0; i < 16#${h:2:2}; i++)); do
+        s=${h:16+8*i:8}
+        sid+="-$((16#${s:6:2}${s:4:2}${s:2:2}${s:0:2}))"
+    done
+    printf '%s' "$sid"
+}
+
+# The one value of ATTR of the entry BASE (or the first entry FILTER finds under BASE).
+ldap_value() {
+    local base=$1 scope=$2 filter=$3 attr=$4 out
+    out=$(ldap_admin ldapsearch -LLL -o ldif-wrap=no -b "$base" -s "$scope" "$filter" "$attr") ||
+        die "reading $attr of $base ($filter) failed"
+    sed -n "s/^$attr:: //p; s/^$attr: /=/p" <<<"$out" | head -n 1
+}
+
+schema_guid() {
+    local v
+    v=$(ldap_value "CN=Schema,CN=Configuration,$BASE_DN" one "(lDAPDisplayName=$1)" schemaIDGUID)
+    [[ -n $v ]] || die "$DELEGATION: no attribute or class «$1» in the schema"
+    b64_guid "$v"
+}
+
+right_guid() {
+    local v
+    v=$(ldap_value "CN=Extended-Rights,CN=Configuration,$BASE_DN" one "(cn=$1)" rightsGuid)
+    [[ -n $v ]] || die "$DELEGATION: no extended right «$1»"
+    printf '%s' "${v#=}"
+}
+
+# Grants the account DN the rights of deploy/ad-delegation.txt (but the lines given after
+# --except), as the install guide does with dsacls: on the managed OU (inherited below it) and
+# on each allowed group.
+cmd_delegate() {
+    local dn=$1
+    shift
+    local -A skip=()
+    while (($#)); do
+        [[ $1 == --except && $# -ge 2 ]] || die "usage: tests/samba.sh delegate DIR DN [--except LINE]..."
+        skip[$(tr -s ' ' <<<"$2")]=1
+        shift 2
+    done
+    local sid user where right what ou_sddl='' group_sddl='' line
+    sid=$(b64_sid "$(ldap_value "$dn" base '(objectClass=*)' objectSid)")
+    user=$(schema_guid user)
+    while read -r where right what; do
+        [[ -z $where || $where == \#* ]] && continue
+        line="$where $right $what"
+        [[ -n ${skip[$line]:-} ]] && continue
+        case $where:$right in
+        ou:CC | ou:DC) ou_sddl+="(OA;CI;$right;$(schema_guid "$what");;$sid)" ;;
+        user:WP) ou_sddl+="(OA;CIIO;WP;$(schema_guid "$what");$user;$sid)" ;;
+        user:CR) ou_sddl+="(OA;CIIO;CR;$(right_guid "$what");$user;$sid)" ;;
+        group:WP) group_sddl+="(OA;;WP;$(schema_guid "$what");;$sid)" ;;
+        *) die "$DELEGATION: cannot grant «$line»" ;;
+        esac
+    done < <(cat "$DELEGATION"; echo "user WP $PERSONAL_EMAIL_ATTRIBUTE")
+    dsacl "$MANAGED_OU" "$ou_sddl"
+    local group
+    for group in "${ALLOWED_GROUPS[@]}"; do
+        dsacl "CN=$group,OU=Grupos,$MANAGED_OU" "$group_sddl"
+    done
+}
+
+dsacl() {
+    [[ -n $2 ]] || return 0
+    samba-tool dsacl set -s "$DIR/etc/smb.conf" -H ldap://127.0.0.1 \
+        -U "Administrator%$ADMIN_PASSWORD" --objectdn="$1" --sddl="$2" >>"$DIR/delegate.log" 2>&1 ||
+        die_log "$DIR/delegate.log" "samba-tool dsacl set on $1 failed"
 }
 
 write_env() {
@@ -291,6 +389,7 @@ write_env() {
         echo "export CUENTAS_TEST_LDAP_BASE_DN=$(shell_quote "$BASE_DN")"
         echo "export CUENTAS_TEST_LDAP_ADMIN_DN=$(shell_quote "$ADMIN_DN")"
         echo "export CUENTAS_TEST_LDAP_ADMIN_PASSWORD=$(shell_quote "$ADMIN_PASSWORD")"
+        echo "export CUENTAS_TEST_SAMBA_DIR=$(shell_quote "$DIR")"
     } >"$env.tmp"
     mv "$env.tmp" "$env"
 }
@@ -361,8 +460,13 @@ start | stop)
     DIR=$(abs_dir "${2:-target/samba}")
     "cmd_$1"
     ;;
+delegate)
+    [[ $# -ge 3 ]] || die "usage: tests/samba.sh delegate DIR DN [--except LINE]..."
+    DIR=$(abs_dir "$2")
+    cmd_delegate "${@:3}"
+    ;;
 *)
-    echo "usage: tests/samba.sh start|stop [DIR]   (DIR defaults to target/samba)" >&2
+    echo "usage: tests/samba.sh start|stop [DIR] | delegate DIR DN [--except LINE]..." >&2
     exit 2
     ;;
 esac

@@ -1,6 +1,7 @@
 //! The directory: pure plans from requests, and the two ways of carrying them out: Active
 //! Directory over LDAPS, or the dry run, which records what it would do against a snapshot.
 
+pub mod acl;
 pub mod dn;
 pub mod dryrun;
 pub mod ldap;

@@ -18,7 +18,10 @@ use super::snapshot::{Account, Snapshot};
 use crate::config::{Config, Secret, SecretError, dn_within};
 use crate::request::Request;
 
+mod rights;
 mod write;
+
+pub use rights::{BindAccount, Rights};
 
 /// `userAccountControl` bits.
 const ACCOUNTDISABLE: u32 = 0x2;

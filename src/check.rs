@@ -1,0 +1,251 @@
+//! `cuentas check`: the configuration and everything it names, one line each. What works is
+//! said on standard output (`ok    …`), what to fix on standard error (`FAIL  …`), and the exit
+//! code is 0 when there is nothing to fix, 1 otherwise. `--offline` (what the unit's
+//! `ExecStartPre` runs) reads only local files; online it also reaches the mail relay (connect,
+//! STARTTLS, login; no message is sent), the directory (bind, the bind account's groups, each
+//! OU and group cuentas works in and the delegated rights there) and the sheet.
+
+use std::path::Path;
+
+use anyhow::Result;
+use jiff::Timestamp;
+
+use crate::config::{Config, DirectoryMode, MailTransport};
+use crate::directory::acl;
+use crate::directory::ldap::{Ldap, LdapSettings};
+use crate::source::Source;
+
+/// What the check found, printed as it goes.
+#[derive(Default)]
+struct Findings {
+    problems: usize,
+}
+
+impl Findings {
+    fn ok(&mut self, line: impl std::fmt::Display) {
+        println!("ok    {line}");
+    }
+
+    fn fail(&mut self, line: impl std::fmt::Display) {
+        eprintln!("FAIL  {line}");
+        self.problems += 1;
+    }
+}
+
+/// Runs the check; the exit code.
+pub fn check(path: &Path, offline: bool, now: Timestamp) -> Result<i32> {
+    let config = Config::load(path)?;
+    let mut found = Findings::default();
+    let mut source = local(&config, &mut found, now);
+    if !offline {
+        mail_relay(&config, &mut found);
+        directory(&config, &mut found);
+        if let Some(source) = &mut source {
+            sheet(&config, source, &mut found, now);
+        }
+    }
+    if found.problems == 0 {
+        println!("{}: nothing to fix{}", path.display(), if offline { " (offline)" } else { "" });
+        Ok(0)
+    } else {
+        eprintln!("{} has {} problem(s)", path.display(), found.problems);
+        Ok(1)
+    }
+}
+
+/// What needs no network: the matrix file, the snapshot, the templates, the hooks, a CSV
+/// export's header. The source, for the online part.
+fn local(config: &Config, found: &mut Findings, now: Timestamp) -> Option<Source> {
+    found.ok("configuration: valid");
+    if let Some(path) = &config.authorizers.path {
+        match crate::policy::Matrix::load(path) {
+            Ok(matrix) => {
+                let unknown = matrix.unknown_departments(&config.form.departments);
+                unknown.iter().for_each(|p| found.fail(format!("{}, {p}", path.display())));
+                if unknown.is_empty() {
+                    found.ok(format!("{}: the authorizer matrix is valid", path.display()));
+                }
+            }
+            Err(e) => found.fail(e),
+        }
+    }
+    if let Some(p) = &config.directory.snapshot_path {
+        match crate::directory::snapshot::Snapshot::load(p) {
+            Ok(_) => found.ok(format!("{}: the directory snapshot is valid", p.display())),
+            Err(e) => found.fail(e),
+        }
+    }
+    match crate::notify::Templates::load(config.mail.templates_dir.as_deref()) {
+        Ok(t) => {
+            let problems = t.check();
+            problems.iter().for_each(|e| found.fail(e));
+            if problems.is_empty() {
+                found.ok("mail templates: valid");
+            }
+        }
+        Err(e) => found.fail(e),
+    }
+    for (key, hook) in config.hooks.configured() {
+        match hook.executable_problem(key) {
+            Some(problem) => found.fail(problem),
+            None => found.ok(format!("[hooks] {key}: executable")),
+        }
+    }
+    let mut source = match Source::from_config(config) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            found.fail(format!("[source]: {e}"));
+            None
+        }
+    };
+    // A CSV export is checked offline; a spreadsheet needs the network.
+    if let Some(csv @ Source::Csv { .. }) = &mut source {
+        match csv.header(now) {
+            Ok(header) => match crate::intake::ColumnMap::new(&header, &config.form.columns) {
+                Ok(_) => found.ok(format!("{}: its header has every required column", csv.describe())),
+                Err(e) => found.fail(format!("{}: {e}", csv.describe())),
+            },
+            Err(e) => found.fail(e),
+        }
+    }
+    source
+}
+
+/// The relay takes a connection, STARTTLS (or TLS) and the login, as it would for a message.
+fn mail_relay(config: &Config, found: &mut Findings) {
+    if config.mail.transport != MailTransport::Smtp {
+        found.ok("mail: written to files in [mail] spool_dir (no relay to reach)");
+        return;
+    }
+    let host = config.mail.smtp_host.clone().unwrap_or_default();
+    let login = if config.mail.smtp_username.is_some() { " and the login" } else { "" };
+    match crate::notify::Mailer::from_config(config).map_err(anyhow::Error::from).and_then(|m| Ok(m.test()?))
+    {
+        Ok(()) => found.ok(format!("mail relay {host}: takes the connection{login}")),
+        Err(e) => found.fail(format!("mail relay {host}: {e:#}")),
+    }
+}
+
+/// The bind, the bind account's groups, and every OU and group cuentas works in.
+fn directory(config: &Config, found: &mut Findings) {
+    if config.directory.mode == DirectoryMode::DryRun {
+        found.ok("directory: a dry run, nothing to reach");
+        return;
+    }
+    let settings = match LdapSettings::from_config(config) {
+        Ok(settings) => settings,
+        Err(e) => return found.fail(format!("[directory]: {e}")),
+    };
+    let url = settings.url.clone();
+    let mut ldap = Ldap::new(settings, config.calendar.time_zone().clone());
+    match ldap.password_policy() {
+        Ok(policy) => found.ok(format!(
+            "directory {url}: bound over TLS; domain password policy: at least {} characters{}",
+            policy.min_length,
+            if policy.complexity { ", complexity required" } else { "" }
+        )),
+        // Nothing else can be asked of a directory that does not answer.
+        Err(e) => return found.fail(format!("directory {url}: {e}")),
+    }
+    if let Err(e) = rights(config, &mut ldap, found) {
+        found.fail(format!("directory {url}: {e}"));
+    }
+}
+
+/// The bind account's groups and the delegation on each OU and group (`deploy/ad-delegation.txt`).
+fn rights(config: &Config, ldap: &mut Ldap, found: &mut Findings) -> Result<()> {
+    let d = &config.directory;
+    let account = ldap.bind_account()?;
+    let admin: Vec<&String> = account
+        .groups
+        .iter()
+        .filter(|g| d.protected_groups.iter().any(|p| p.eq_ignore_ascii_case(g)))
+        .collect();
+    match admin.as_slice() {
+        [] if account.groups.is_empty() => found.ok(format!("bind account {}: in no group but Domain Users", account.dn)),
+        [] => found.ok(format!("bind account {}: member of {}", account.dn, account.groups.join(", "))),
+        admin => found.fail(format!(
+            "bind account {}: member of {}: it needs only the delegation of deploy/ad-delegation.txt, no administrative group",
+            account.dn,
+            admin.iter().map(|g| format!("«{g}»")).collect::<Vec<_>>().join(", ")
+        )),
+    }
+    let grants = acl::delegation(d.personal_email_attribute.as_deref());
+    for rights in ldap.missing_rights(&account, &work_ous(config), &d.allowed_groups, &grants)? {
+        let group = !rights.dn.to_lowercase().starts_with("ou=");
+        if !rights.exists {
+            found.fail(if group {
+                format!("group «{}» ([directory] allowed_groups) does not exist", rights.dn)
+            } else {
+                format!("{}: no such OU", rights.dn)
+            });
+        } else if rights.missing.is_empty() {
+            let held = grants.iter().filter(|g| (g.scope == acl::Scope::Group) == group).count();
+            found
+                .ok(format!("{}: the bind account holds the {held} right(s) cuentas needs there", rights.dn));
+        }
+        for grant in &rights.missing {
+            let on = if grant.scope == acl::Scope::User { " on the accounts in it" } else { "" };
+            found.fail(format!(
+                "{}: the bind account may not {}{on} (deploy/ad-delegation.txt: «{grant}»)",
+                rights.dn,
+                grant.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every OU cuentas works in: the managed ones, where it creates accounts, where it retires them.
+fn work_ous(config: &Config) -> Vec<String> {
+    let d = &config.directory;
+    let mut ous: Vec<String> = Vec::new();
+    let named = d.managed_ous.iter().chain([&d.ous.employee, &d.ous.contractor, &d.ous.institutional]);
+    for ou in named.chain(d.department_ous.values()).chain(d.retired_ou.iter()) {
+        if !ou.is_empty() && !ous.iter().any(|o| crate::directory::dn::equal(o, ou)) {
+            ous.push(ou.clone());
+        }
+    }
+    ous
+}
+
+/// The sheet's header and the matrix kept in a tab.
+fn sheet(config: &Config, source: &mut Source, found: &mut Findings, now: Timestamp) {
+    if let Source::Sheet(sheet) = source {
+        match sheet.header(now) {
+            Ok(header) => match crate::intake::ColumnMap::new(&header, &config.form.columns) {
+                Ok(_) => found.ok(format!(
+                    "{}: read as {}; its header has every required column ({} columns)",
+                    sheet.describe(),
+                    sheet.account(),
+                    header.len()
+                )),
+                Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),
+            },
+            Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),
+        }
+    }
+    match crate::source::matrix_sheet(config, source) {
+        Ok(Some(mut tab)) => match tab.read_all(now) {
+            Ok((header, rows)) => {
+                let n = rows.len();
+                match crate::policy::Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells))) {
+                    Ok(matrix) => {
+                        let unknown = matrix.unknown_departments(&config.form.departments);
+                        unknown
+                            .iter()
+                            .for_each(|p| found.fail(format!("[authorizers] {}: {p}", tab.describe())));
+                        if unknown.is_empty() {
+                            found
+                                .ok(format!("{}: the authorizer matrix is valid ({n} rows)", tab.describe()));
+                        }
+                    }
+                    Err(e) => found.fail(format!("[authorizers] {}: {e}", tab.describe())),
+                }
+            }
+            Err(e) => found.fail(format!("[authorizers] {}: {e}", tab.describe())),
+        },
+        Ok(None) => {}
+        Err(e) => found.fail(format!("[authorizers]: {e}")),
+    }
+}
