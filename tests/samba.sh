@@ -25,6 +25,8 @@
 #   tests/samba.sh delegate DIR DN [--except LINE]...
 #                                grant the account DN the rights of deploy/ad-delegation.txt
 #                                on the test DC started from DIR, but those LINEs ("user WP title")
+#   tests/samba.sh dsacl DIR DN SDDL
+#                                add the ACEs of SDDL to the object DN on the test DC from DIR
 #
 # Needs root (an AD DC runs as root; so do CI and the developers' machines) and Debian's
 # packages, which it installs when missing (apt-get; the only network it uses).
@@ -465,8 +467,13 @@ delegate)
     DIR=$(abs_dir "$2")
     cmd_delegate "${@:3}"
     ;;
+dsacl)
+    [[ $# -eq 4 ]] || die "usage: tests/samba.sh dsacl DIR DN SDDL"
+    DIR=$(abs_dir "$2")
+    dsacl "$3" "$4"
+    ;;
 *)
-    echo "usage: tests/samba.sh start|stop [DIR] | delegate DIR DN [--except LINE]..." >&2
+    echo "usage: tests/samba.sh start|stop [DIR] | delegate DIR DN [--except LINE]... | dsacl DIR DN SDDL" >&2
     exit 2
     ;;
 esac

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """An SMTP server for the live mail tests of cuentas (Debian's python3-aiosmtpd).
 
-    smtp_sink.py HOST PORT MAILDIR CERT KEY
+    smtp_sink.py HOST PORT MAILDIR CERT KEY [LOGIN PASSWORD]
 
-Requires STARTTLS with the given certificate, stores every message it accepts in MAILDIR, and
+Requires STARTTLS with the given certificate (and, given LOGIN and PASSWORD, AUTH with them,
+answering 535 to any other), stores every message it accepts in MAILDIR, and
 answers 550 for any recipient whose address contains "rechazado", as a mail server does for a
 mailbox that does not exist, and 554 to every message while a file MAILDIR.bloqueo exists, as a
 relay does that refuses us by policy. Prints "ready" once it listens; stops on SIGTERM.
@@ -15,6 +16,7 @@ import ssl
 import sys
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
@@ -35,12 +37,34 @@ class Sink:
         return "250 Message accepted for delivery"
 
 
+class Login:
+    def __init__(self, login, password):
+        self.login = login.encode()
+        self.password = password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            self.login,
+            self.password,
+        )
+        # handled=False: aiosmtpd answers 535 itself (True would leave the client waiting).
+        return AuthResult(success=ok, handled=False)
+
+
 def main():
     host, port, maildir, cert, key = sys.argv[1:6]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
+    login = {}
+    if len(sys.argv) == 8:
+        login = dict(authenticator=Login(*sys.argv[6:8]), auth_required=True, auth_require_tls=True)
     controller = Controller(
-        Sink(maildir), hostname=host, port=int(port), tls_context=context, require_starttls=True
+        Sink(maildir),
+        hostname=host,
+        port=int(port),
+        tls_context=context,
+        require_starttls=True,
+        **login,
     )
     controller.start()
     print("ready", flush=True)

@@ -42,6 +42,15 @@ pub struct Sink {
 
 impl Sink {
     pub fn start(env: &Env, maildir: &Path, port: u16) -> Sink {
+        Sink::start_with(env, maildir, port, None)
+    }
+
+    /// A server that asks for AUTH with `login` and `password` (and refuses any other).
+    pub fn with_login(env: &Env, maildir: &Path, login: &str, password: &str) -> Sink {
+        Sink::start_with(env, maildir, 0, Some((login, password)))
+    }
+
+    fn start_with(env: &Env, maildir: &Path, port: u16, login: Option<(&str, &str)>) -> Sink {
         let port = if port == 0 {
             std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
         } else {
@@ -53,6 +62,7 @@ impl Sink {
             .arg(maildir)
             .arg(&env.cert)
             .arg(&env.key)
+            .args(login.iter().flat_map(|(l, p)| [*l, *p]))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
