@@ -225,27 +225,29 @@ fn sheet(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
             Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),
         }
     }
-    match crate::source::matrix_sheet(config, source) {
-        Ok(Some(mut tab)) => match tab.read_all(now) {
-            Ok((header, rows)) => {
-                let n = rows.len();
-                match crate::policy::Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells))) {
-                    Ok(matrix) => {
-                        let unknown = matrix.unknown_departments(&config.form.departments);
-                        unknown
-                            .iter()
-                            .for_each(|p| found.fail(format!("[authorizers] {}: {p}", tab.describe())));
-                        if unknown.is_empty() {
-                            found
-                                .ok(format!("{}: the authorizer matrix is valid ({n} rows)", tab.describe()));
-                        }
-                    }
-                    Err(e) => found.fail(format!("[authorizers] {}: {e}", tab.describe())),
-                }
+    matrix_tab(config, source, found, now);
+}
+
+/// The authorizer matrix kept in a tab of the spreadsheet, when it is.
+fn matrix_tab(config: &Config, source: &Source, found: &mut Findings, now: Timestamp) {
+    let mut tab = match crate::source::matrix_sheet(config, source) {
+        Ok(Some(tab)) => tab,
+        Ok(None) => return,
+        Err(e) => return found.fail(format!("[authorizers]: {e}")),
+    };
+    let (header, rows) = match tab.read_all(now) {
+        Ok(read) => read,
+        Err(e) => return found.fail(format!("[authorizers] {}: {e}", tab.describe())),
+    };
+    let n = rows.len();
+    match crate::policy::Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells))) {
+        Ok(matrix) => {
+            let unknown = matrix.unknown_departments(&config.form.departments);
+            unknown.iter().for_each(|p| found.fail(format!("[authorizers] {}: {p}", tab.describe())));
+            if unknown.is_empty() {
+                found.ok(format!("{}: the authorizer matrix is valid ({n} rows)", tab.describe()));
             }
-            Err(e) => found.fail(format!("[authorizers] {}: {e}", tab.describe())),
-        },
-        Ok(None) => {}
-        Err(e) => found.fail(format!("[authorizers]: {e}")),
+        }
+        Err(e) => found.fail(format!("[authorizers] {}: {e}", tab.describe())),
     }
 }
