@@ -62,6 +62,10 @@ fn check_passes_against_the_live_services_and_names_each_broken_one_in_one_line(
     // The managed OU, the three creation OUs, two department OUs and the retired one; four groups.
     assert_eq!(out.lines().filter(|l| l.contains("holds the")).count(), 7 + 4, "{out}");
     assert!(sink.mails().is_empty(), "check sends no message");
+    // The bind account every live test uses, read back: no group but its primary one.
+    let bind = ad.search(&format!("(distinguishedName={})", ad.bind_dn), &["memberOf", "primaryGroupID"]);
+    assert_eq!(bind.len(), 1);
+    assert_eq!((bind[0].get("memberOf"), bind[0].get("primaryGroupID")), ("", "513"), "Domain Users only");
 
     let wrong_password = dir.path().join("wrong-bind-password");
     std::fs::write(&wrong_password, "NoEsLaClave-1").unwrap();
