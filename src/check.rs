@@ -36,7 +36,7 @@ impl Findings {
 pub fn check(path: &Path, offline: bool, now: Timestamp) -> Result<i32> {
     let config = Config::load(path)?;
     let mut found = Findings::default();
-    let mut source = local(&config, &mut found, now);
+    let mut source = local(&config, offline, &mut found, now);
     if !offline {
         mail_relay(&config, &mut found);
         directory(&config, &mut found);
@@ -55,7 +55,7 @@ pub fn check(path: &Path, offline: bool, now: Timestamp) -> Result<i32> {
 
 /// What needs no network: the matrix file, the snapshot, the templates, the hooks, a CSV
 /// export's header. The source, for the online part.
-fn local(config: &Config, found: &mut Findings, now: Timestamp) -> Option<Source> {
+fn local(config: &Config, offline: bool, found: &mut Findings, now: Timestamp) -> Option<Source> {
     found.ok("configuration: valid");
     if let Some(path) = &config.authorizers.path {
         match crate::policy::Matrix::load(path) {
@@ -90,6 +90,14 @@ fn local(config: &Config, found: &mut Findings, now: Timestamp) -> Option<Source
             Some(problem) => found.fail(problem),
             None => found.ok(format!("[hooks] {key}: executable")),
         }
+    }
+    // The key of a spreadsheet source is a systemd credential: the unit's ExecStartPre has it,
+    // an administrator's shell does not, and offline there is nothing to use it for.
+    if offline && let Err(crate::config::SecretError::NoCredentials { name }) = config.service_account_key() {
+        found.ok(format!(
+            "[source] service_account_key: credential:{name}, given by systemd (LoadCredential=) to the service"
+        ));
+        return None;
     }
     let mut source = match Source::from_config(config) {
         Ok(source) => Some(source),
