@@ -22,7 +22,7 @@ fail() {
 
 # Highest exposure `systemd-analyze security` may give the unit (its scale: 0 to 10).
 MAX_EXPOSURE=1.5
-UNIT=/lib/systemd/system/cuentas.service
+UNIT=/usr/lib/systemd/system/cuentas.service
 CONFIG=/etc/cuentas/cuentas.toml
 MATRIX=/etc/cuentas/autorizadores.csv
 
