@@ -21,6 +21,9 @@ fi
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 
+# The Debian package: built, installed with dpkg -i, checked and purged (tests/package.sh).
+tests/package.sh
+
 # The AD DC runs as root: through sudo when this script does not. Stopped quietly, so that
 # nextest's summary stays the last line of the run.
 SUDO=()
