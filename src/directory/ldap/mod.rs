@@ -105,6 +105,19 @@ pub enum LdapError {
 }
 
 impl LdapError {
+    /// The error as the log may show it: the kind, the LDAP result code and the directory's
+    /// text, without the names in the DNs it quotes (an account's CN is its holder's name;
+    /// the account name is logged beside). The bind DN and URLs are configuration, and stay.
+    pub fn for_log(&self) -> String {
+        match self {
+            LdapError::Operation { .. }
+            | LdapError::Transport { .. }
+            | LdapError::Refused(_)
+            | LdapError::Inconsistent(_) => super::dn::without_names(&self.to_string()),
+            other => other.to_string(),
+        }
+    }
+
     /// The directory itself cannot be reached or used (no connection, no TLS, the bind refused,
     /// the connection lost or silent): every operation would fail the same way, so it is one
     /// condition to wait out, not a failure of the request at hand.
