@@ -66,42 +66,10 @@ fn monotonic() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// Starts logging on standard error: human lines (without timestamps under journald, which
-/// stamps them itself; colours only on a terminal) or JSON, as `RUST_LOG` says (default
-/// `info`), with the dependencies capped whatever it says ([`dependency_caps`]).
+/// Starts logging on standard error: human lines (no timestamps under journald) or JSON,
+/// without personal data at any level (see [`crate::logging`]).
 pub fn init_logging(format: LogFormat) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(!journald && std::io::stderr().is_terminal());
-    let layer = match format {
-        LogFormat::Json => layer.json().boxed(),
-        LogFormat::Human if journald => layer.without_time().boxed(),
-        LogFormat::Human => layer.boxed(),
-    };
-    tracing_subscriber::registry().with(layer.with_filter(dependency_caps())).with(filter).init();
-}
-
-/// The most the dependencies may log, whatever `RUST_LOG` says, even `lettre=trace` or a span
-/// directive: a filter of its own on the log's output, so no directive can lift it. At debug
-/// they write what must never reach a log (Ley 1581 de 2012, and secrets): lettre the SMTP
-/// conversation (recipients, the access-data message with its password, the AUTH exchange),
-/// yup-oauth2 its token requests and answers (a signed assertion, an access token); and ldap3
-/// warns with a whole LDAP reply (a DN, a person's name) when one comes after its timeout.
-/// Their warnings and errors stay (ldap3's errors only: cuentas reports the directory's
-/// failures itself). A relay or a directory is debugged with `cuentas check` and its own log.
-fn dependency_caps() -> tracing_subscriber::filter::Targets {
-    use tracing_subscriber::filter::LevelFilter;
-    tracing_subscriber::filter::Targets::new()
-        .with_target("cuentas", LevelFilter::TRACE)
-        .with_target("ldap3", LevelFilter::ERROR)
-        .with_default(LevelFilter::WARN)
+    crate::logging::init(format);
 }
 
 /// Runs a parsed command line; its exit code (see `control` for the store commands').

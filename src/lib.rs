@@ -17,6 +17,7 @@
 //! - [`config`]: the one TOML file, validated and typed at load.
 //! - [`cli`]: the administrator's commands on the store (pure over a store and an actor).
 //! - [`control`]: the daemon's control socket, through which those commands reach it.
+//! - [`logging`]: the log, without personal data at any level, its dependencies capped.
 //! - [`app`]: wiring, the command line and the poll loop; the only place that reads the clock.
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod directory;
 pub mod engine;
 pub mod hooks;
 pub mod intake;
+pub mod logging;
 pub mod notify;
 pub mod outbox;
 pub mod policy;
