@@ -177,13 +177,16 @@ fn common_name_at(text: &str) -> Option<usize> {
 }
 
 /// The length of an RDN value as written: up to a separator that is not escaped, or a quote
-/// or bracket around the DN; to the end of the text when nothing ends it.
+/// or bracket around the DN (an apostrophe followed by a letter is a name's: O'Neill); to the
+/// end of the text when nothing ends it.
 fn value_len(text: &str) -> usize {
     let mut escaped = false;
-    for (i, c) in text.char_indices() {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         match c {
             _ if escaped => escaped = false,
             '\\' => escaped = true,
+            '\'' if chars.peek().is_some_and(|(_, next)| next.is_alphabetic()) => {}
             ',' | ';' | '+' | '»' | '"' | '\'' | '>' | ')' | '\n' => return i,
             _ => {}
         }
@@ -277,6 +280,11 @@ mod tests {
         assert_eq!(without_names("OU=Sales+CN=J. Smith,DC=x"), "OU=Sales+CN=…,DC=x");
         assert_eq!(without_names("no such object: CN=Ana Díaz"), "no such object: CN=…");
         assert_eq!(without_names("(member=CN=Ana Díaz,OU=x)"), "(member=CN=…,OU=x)");
+        assert_eq!(
+            without_names("attribute 'title' on entry 'CN=María O'Neill,OU=x': too long"),
+            "attribute 'title' on entry 'CN=…,OU=x': too long"
+        );
+        assert_eq!(without_names("entry 'CN=María O'Neill'"), "entry 'CN=…'");
         // Words that end in «cn» are not an attribute; text without a DN stays as it is.
         assert_eq!(without_names("dnscn=1, Bind as svc-cuentas"), "dnscn=1, Bind as svc-cuentas");
         assert_eq!(without_names("<GUID=00112233-4455>: 53"), "<GUID=00112233-4455>: 53");

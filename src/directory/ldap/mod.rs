@@ -624,6 +624,24 @@ mod tests {
     }
 
     #[test]
+    fn the_log_sees_directory_errors_without_the_names_in_their_dns() {
+        let e = LdapError::Operation {
+            op: "add",
+            target: "CN=Ana Díaz,OU=Funcionarios,DC=upme,DC=test".into(),
+            rc: 32,
+            text: "00002030: objectclass: Cannot add CN=Ana Díaz,OU=Funcionarios,DC=upme,DC=test, parent does not exist".into(),
+        };
+        assert_eq!(
+            e.for_log(),
+            "add «CN=…,OU=Funcionarios,DC=upme,DC=test»: 00002030: objectclass: Cannot add \
+             CN=…,OU=Funcionarios,DC=upme,DC=test, parent does not exist (LDAP result 32)"
+        );
+        assert!(e.to_string().contains("Ana Díaz"), "the request's history keeps it whole");
+        let refused = LdapError::Refused("«CN=Ana Díaz,OU=Otros,DC=x» is outside the managed OUs".into());
+        assert_eq!(refused.for_log(), "refused: «CN=…,OU=Otros,DC=x» is outside the managed OUs");
+    }
+
+    #[test]
     fn unicode_pwd_is_quoted_utf16le() {
         let p = Password::generate(12).unwrap();
         let bytes = unicode_pwd(&p);
