@@ -66,16 +66,10 @@ fn monotonic() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// Starts logging: human format without timestamps under journald, or JSON.
+/// Starts logging on standard error: human lines (no timestamps under journald) or JSON,
+/// without personal data at any level (see [`crate::logging`]).
 pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human if std::env::var_os("JOURNAL_STREAM").is_some() => builder.without_time().init(),
-        LogFormat::Human => builder.init(),
-    }
+    crate::logging::init(format);
 }
 
 /// Runs a parsed command line; its exit code (see `control` for the store commands').

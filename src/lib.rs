@@ -18,6 +18,7 @@
 //! - [`check`]: `cuentas check`, every connection and right the configuration needs, a line each.
 //! - [`cli`]: the administrator's commands on the store (pure over a store and an actor).
 //! - [`control`]: the daemon's control socket, through which those commands reach it.
+//! - [`logging`]: the log, without personal data at any level, its dependencies capped.
 //! - [`app`]: wiring, the command line and the poll loop; the only place that reads the clock.
 
 pub mod app;
@@ -30,6 +31,7 @@ pub mod directory;
 pub mod engine;
 pub mod hooks;
 pub mod intake;
+pub mod logging;
 pub mod notify;
 pub mod outbox;
 pub mod policy;

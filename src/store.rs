@@ -27,10 +27,27 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("store: cannot make {path} durable: {source}")]
     Sync { path: PathBuf, source: std::io::Error },
-    #[error("store: record {key} cannot be read: {source}")]
-    Decode { key: String, source: serde_json::Error },
+    /// serde's own text quotes the value it could not read (a document number, an address):
+    /// only where it is, and not as the error's source, which `main` would print too.
+    #[error("store: record {key} cannot be read ({})", place(error))]
+    Decode { key: String, error: serde_json::Error },
     #[error("store: record {key} cannot be written: {source}")]
     Encode { key: String, source: serde_json::Error },
+}
+
+/// Where a record stopped reading: `data error at line 1, column 532`; an error made outside
+/// the parser (line 0: the LZ4 layer's) says what it is.
+fn place(e: &serde_json::Error) -> String {
+    if e.line() == 0 {
+        return e.to_string();
+    }
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "input",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "data",
+        serde_json::error::Category::Eof => "truncated",
+    };
+    format!("{kind} error at line {}, column {}", e.line(), e.column())
 }
 
 /// Versioned request record: new versions are added, old ones keep loading.
@@ -180,7 +197,7 @@ fn decompress<'a>(key: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8
     match bytes.split_first() {
         Some((&LZ4, rest)) => {
             lz4_flex::decompress_size_prepended(rest).map(std::borrow::Cow::Owned).map_err(|e| {
-                StoreError::Decode { key: key.to_string(), source: serde::de::Error::custom(e.to_string()) }
+                StoreError::Decode { key: key.to_string(), error: serde::de::Error::custom(e.to_string()) }
             })
         }
         _ => Ok(std::borrow::Cow::Borrowed(bytes)),
@@ -189,8 +206,8 @@ fn decompress<'a>(key: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8
 
 fn decode_request(key: &str, bytes: &[u8]) -> Result<Request, StoreError> {
     let json = decompress(key, bytes)?;
-    let StoredRequest::V1(r) = serde_json::from_slice(&json)
-        .map_err(|source| StoreError::Decode { key: key.to_string(), source })?;
+    let StoredRequest::V1(r) =
+        serde_json::from_slice(&json).map_err(|error| StoreError::Decode { key: key.to_string(), error })?;
     Ok(r)
 }
 
@@ -250,7 +267,7 @@ impl Store {
         match self.db.get(key.as_bytes())? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|source| StoreError::Decode { key: key.to_string(), source }),
+                .map_err(|error| StoreError::Decode { key: key.to_string(), error }),
             None => Ok(None),
         }
     }
@@ -383,8 +400,8 @@ impl Store {
     pub fn messages(&self) -> impl Iterator<Item = Result<OutboxMessage, StoreError>> + '_ {
         self.db.scan_prefix(b"o/").map(|item| {
             let (key, bytes) = item?;
-            let StoredMessage::V1(m) = serde_json::from_slice(&bytes).map_err(|source| {
-                StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), source }
+            let StoredMessage::V1(m) = serde_json::from_slice(&bytes).map_err(|error| {
+                StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), error }
             })?;
             Ok(m)
         })
@@ -411,6 +428,18 @@ mod tests {
     fn request(seq: u32, row: u32) -> Request {
         let now: Timestamp = "2026-03-02T13:00:00Z".parse().unwrap();
         Request::new(RequestId { year: 2026, seq }, row, "h".into(), Submission::default(), now, now)
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_read_is_told_without_its_values() {
+        let error = serde_json::from_str::<u32>("\"7301491781\"").unwrap_err();
+        assert!(error.to_string().contains("7301491781"), "serde quotes it: {error}");
+        let e = StoreError::Decode { key: "r/GU-2026-000001".into(), error };
+        assert_eq!(
+            e.to_string(),
+            "store: record r/GU-2026-000001 cannot be read (data error at line 1, column 12)"
+        );
+        assert!(std::error::Error::source(&e).is_none(), "nor in the chain `main` prints");
     }
 
     #[test]

@@ -148,6 +148,52 @@ pub fn first_value(dn: &str) -> String {
         .map_or_else(|| first_rdn(dn).split_once('=').map_or("", |(_, v)| v).to_string(), |a| a.value)
 }
 
+/// `text` with the value of every `CN=` in it replaced by `…`, for the log: an account's CN is
+/// its holder's name as typed in the form, and the directory's error texts quote whole DNs.
+/// The OUs and DCs stay, and say where; the account name is logged beside.
+pub fn without_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = common_name_at(rest) {
+        out.push_str(&rest[..at + 3]);
+        out.push('…');
+        rest = &rest[at + 3 + value_len(&rest[at + 3..])..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the next `CN=` starts (any case) that is not the end of a longer word.
+fn common_name_at(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("cn=").map(|i| i + from) {
+        if !lower[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+            return Some(i);
+        }
+        from = i + 3;
+    }
+    None
+}
+
+/// The length of an RDN value as written: up to a separator that is not escaped, or a quote
+/// or bracket around the DN (an apostrophe followed by a letter is a name's: O'Neill); to the
+/// end of the text when nothing ends it.
+fn value_len(text: &str) -> usize {
+    let mut escaped = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '\'' if chars.peek().is_some_and(|(_, next)| next.is_alphabetic()) => {}
+            ',' | ';' | '+' | '»' | '"' | '\'' | '>' | ')' | '\n' => return i,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +266,27 @@ mod tests {
             "OU=Usuarios,DC=upme,DC=test"
         ));
         assert!(!within("CN=a,OU=Domain Admins,DC=upme,DC=gov,DC=co", "OU=Usuarios,DC=upme,DC=gov,DC=co"));
+    }
+
+    #[test]
+    fn names_are_taken_out_of_dns_in_any_text() {
+        let text = "add «CN=Lidia Pérez\\, Ana,OU=NoExiste,OU=Funcionarios,DC=upme,DC=test»: 00002030: \
+                    objectclass: Cannot add cn=Lidia Pérez\\2C Ana,OU=NoExiste,DC=upme,DC=test, parent does not exist";
+        assert_eq!(
+            without_names(text),
+            "add «CN=…,OU=NoExiste,OU=Funcionarios,DC=upme,DC=test»: 00002030: \
+             objectclass: Cannot add cn=…,OU=NoExiste,DC=upme,DC=test, parent does not exist"
+        );
+        assert_eq!(without_names("OU=Sales+CN=J. Smith,DC=x"), "OU=Sales+CN=…,DC=x");
+        assert_eq!(without_names("no such object: CN=Ana Díaz"), "no such object: CN=…");
+        assert_eq!(without_names("(member=CN=Ana Díaz,OU=x)"), "(member=CN=…,OU=x)");
+        assert_eq!(
+            without_names("attribute 'title' on entry 'CN=María O'Neill,OU=x': too long"),
+            "attribute 'title' on entry 'CN=…,OU=x': too long"
+        );
+        assert_eq!(without_names("entry 'CN=María O'Neill'"), "entry 'CN=…'");
+        // Words that end in «cn» are not an attribute; text without a DN stays as it is.
+        assert_eq!(without_names("dnscn=1, Bind as svc-cuentas"), "dnscn=1, Bind as svc-cuentas");
+        assert_eq!(without_names("<GUID=00112233-4455>: 53"), "<GUID=00112233-4455>: 53");
     }
 }

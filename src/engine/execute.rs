@@ -404,11 +404,11 @@ impl Engine {
         let attempts = attempts + 1;
         let mut changes = Changes::new();
         if !error.is_transient() || attempts >= MAX_ATTEMPTS {
-            error!(error = %error, attempts, "directory operation failed; an administrator must look");
+            error!(account = %plan.account, error = %error.for_log(), attempts, "directory operation failed; an administrator must look");
             return self.fail(changes, report, request, plan, attempts, error.to_string(), now);
         }
         let retry_at = now + backoff(attempts);
-        warn!(error = %error, attempts, %retry_at, "directory operation failed; will retry");
+        warn!(account = %plan.account, error = %error.for_log(), attempts, %retry_at, "directory operation failed; will retry");
         let retry = State::Executing { plan, attempts, retry_at: Some(retry_at), released };
         let reason = format!("el directorio no respondió ({error}); se reintentará");
         self.record(&mut changes, report, &mut request, Move::daemon(retry, reason), now)?;

@@ -159,7 +159,8 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         let source = self.source.describe();
-        error!(source = %source, "ingestion stopped: {reason}");
+        // The reason (Spanish, for the alert) quotes requesters' addresses: not for the log.
+        error!(source = %source, "ingestion stopped: rows of the responses were moved or deleted; the administrators were told");
         let body = format!(
             "{reason}.\n\nNo se registra ni se cambia ninguna solicitud a partir de {source} hasta que las filas vuelvan a su lugar \
              (deshaga el cambio en la hoja de respuestas). Las solicitudes ya registradas siguen su curso."

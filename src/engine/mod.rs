@@ -294,10 +294,13 @@ impl Engine {
     /// A delivery failed because of the relay: said once per episode, as an ERROR (an operator
     /// must fix the relay's settings or wait for it).
     fn mail_failed(&mut self, e: &SendError) {
+        // Without the relay's own words, which may quote a recipient: this is also the
+        // service's status line, which any local user may read.
+        let why = e.for_log();
         if self.mail_blocked.is_none() {
-            error!(error = %e, "mail is blocked: messages wait queued and go out once the relay takes them");
+            error!(error = %why, "mail is blocked: messages wait queued and go out once the relay takes them");
         }
-        self.mail_blocked = Some(e.to_string());
+        self.mail_blocked = Some(why);
     }
 
     /// A message went through: mail flows again.
@@ -333,7 +336,7 @@ impl Engine {
                 Ok(v)
             }
             Err(e) if e.is_unreachable() => {
-                warn!(error = %e, "the directory does not answer; requests that need it wait for the next cycle");
+                warn!(error = %e.for_log(), "the directory does not answer; requests that need it wait for the next cycle");
                 self.directory_down = Some(e.to_string());
                 Err(Unreached::Down)
             }
@@ -499,9 +502,9 @@ pub(super) fn new_account_dn(request: &Request) -> Option<String> {
 
 fn log_directory_error(e: &LdapError, what: &str) {
     if e.is_transient() {
-        warn!(error = %e, "{what}");
+        warn!(error = %e.for_log(), "{what}");
     } else {
-        error!(error = %e, "{what}");
+        error!(error = %e.for_log(), "{what}");
     }
 }
 

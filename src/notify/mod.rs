@@ -85,14 +85,21 @@ impl SendError {
         !matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. } | SendError::Build { .. })
     }
 
-    /// The error as the log may show it: without the recipient's address (personal data).
+    /// The error as the log may show it: without the recipient's address (personal data),
+    /// nor the server's own words, which may quote it (`450 <m@gmail.com>: greylisted`); the
+    /// reply code says what went wrong, and the request's history keeps the whole reply.
     pub fn for_log(&self) -> String {
         match self {
             SendError::BadAddress { .. } => "the recipient's address is not valid".into(),
-            SendError::Rejected { source } => match source.status() {
-                Some(code) => format!("the mail server refused the recipient ({code})"),
-                None => "the mail server refused the recipient".into(),
-            },
+            SendError::Rejected { source } => {
+                format!("the mail server refused the recipient: {}", relay_error(source))
+            }
+            SendError::Refused { host, source } => {
+                format!("the mail server {host} refused the message: {}", relay_error(source))
+            }
+            SendError::Unavailable { host, source } => {
+                format!("the mail server {host} is unavailable: {}", relay_error(source))
+            }
             other => other.to_string(),
         }
     }
@@ -100,6 +107,17 @@ impl SendError {
     /// Whether the recipient's address is what is wrong (the requester can fix it).
     pub fn is_bad_address(&self) -> bool {
         matches!(self, SendError::BadAddress { .. } | SendError::Rejected { .. })
+    }
+}
+
+/// A relay's error without the server's text: its kind and reply code, or, for an error that
+/// is not a reply (network, TLS, timeout), its description.
+fn relay_error(e: &lettre::transport::smtp::Error) -> String {
+    match e.status() {
+        Some(code) if e.is_permanent() => format!("permanent error ({code})"),
+        Some(code) => format!("transient error ({code})"),
+        None if e.is_response() => "the server's reply cannot be read".into(),
+        None => e.to_string(),
     }
 }
 
@@ -177,7 +195,9 @@ const BUILT_IN: [(&str, &str); 14] = [
 pub enum TemplateError {
     #[error("template {name}: cannot read {path}: {source}")]
     Read { name: String, path: String, source: std::io::Error },
-    #[error("template {name}: {source:#}")]
+    // Plain `{source}`, and minijinja without its `debug` feature: its debug output lists the
+    // values of the template's variables, and the access-data message has a password in them.
+    #[error("template {name}: {source}")]
     Template { name: String, source: minijinja::Error },
     #[error("template {name}: the first line must be «Asunto: …»")]
     NoSubject { name: String },

@@ -108,6 +108,19 @@ pub enum LdapError {
 }
 
 impl LdapError {
+    /// The error as the log may show it: the kind, the LDAP result code and the directory's
+    /// text, without the names in the DNs it quotes (an account's CN is its holder's name;
+    /// the account name is logged beside). The bind DN and URLs are configuration, and stay.
+    pub fn for_log(&self) -> String {
+        match self {
+            LdapError::Operation { .. }
+            | LdapError::Transport { .. }
+            | LdapError::Refused(_)
+            | LdapError::Inconsistent(_) => super::dn::without_names(&self.to_string()),
+            other => other.to_string(),
+        }
+    }
+
     /// The directory itself cannot be reached or used (no connection, no TLS, the bind refused,
     /// the connection lost or silent): every operation would fail the same way, so it is one
     /// condition to wait out, not a failure of the request at hand.
@@ -611,6 +624,24 @@ mod tests {
         assert_eq!(guid_string(&b), "00112233-4455-6677-8899-aabbccddeeff");
         assert_eq!(super::super::dn::first_value("CN=Grupo\\, Energía,OU=Grupos,DC=x"), "Grupo, Energía");
         assert_eq!(super::super::dn::first_value("CN=GG-Todos,OU=Grupos"), "GG-Todos");
+    }
+
+    #[test]
+    fn the_log_sees_directory_errors_without_the_names_in_their_dns() {
+        let e = LdapError::Operation {
+            op: "add",
+            target: "CN=Ana Díaz,OU=Funcionarios,DC=upme,DC=test".into(),
+            rc: 32,
+            text: "00002030: objectclass: Cannot add CN=Ana Díaz,OU=Funcionarios,DC=upme,DC=test, parent does not exist".into(),
+        };
+        assert_eq!(
+            e.for_log(),
+            "add «CN=…,OU=Funcionarios,DC=upme,DC=test»: 00002030: objectclass: Cannot add \
+             CN=…,OU=Funcionarios,DC=upme,DC=test, parent does not exist (LDAP result 32)"
+        );
+        assert!(e.to_string().contains("Ana Díaz"), "the request's history keeps it whole");
+        let refused = LdapError::Refused("«CN=Ana Díaz,OU=Otros,DC=x» is outside the managed OUs".into());
+        assert_eq!(refused.for_log(), "refused: «CN=…,OU=Otros,DC=x» is outside the managed OUs");
     }
 
     #[test]
