@@ -110,9 +110,13 @@ if [[ -d /run/systemd/system ]]; then
 fi
 say "$UNIT: installed, not enabled, not started"
 
-# The installed example passes the offline check as the unit's ExecStartPre runs it: as the
-# user cuentas, with the credentials systemd would hand over. The offline check reads the
-# Google service-account key (credential:google-service-account); a test key stands in for it.
+# The installed example passes the offline check: as an administrator runs it, and as the
+# unit's ExecStartPre does (the user cuentas, with the credentials systemd hands over: a test
+# key stands in for the Google service account's).
+if ! out=$(/usr/bin/cuentas check --offline --config "$CONFIG" 2>&1); then
+    fail "cuentas check --offline --config $CONFIG failed:"$'\n'"$out"
+fi
+say "cuentas check --offline --config $CONFIG: $(tail -n 1 <<<"$out") ($(grep -c '^ok' <<<"$out") lines ok)"
 creds=$(mktemp -d)
 trap 'rm -rf "$creds"' EXIT
 cp tests/fixtures/sheets/service-account.json "$creds/google-service-account"
@@ -120,9 +124,9 @@ chmod 0755 "$creds"
 chmod 0644 "$creds/google-service-account"
 if ! out=$("${SUDO[@]}" runuser -u cuentas -- env CREDENTIALS_DIRECTORY="$creds" \
     /usr/bin/cuentas check --offline --config "$CONFIG" 2>&1); then
-    fail "cuentas check --offline --config $CONFIG (as cuentas) failed:"$'\n'"$out"
+    fail "cuentas check --offline --config $CONFIG (as cuentas, with credentials) failed:"$'\n'"$out"
 fi
-say "cuentas check --offline --config $CONFIG (as cuentas): ${out//$'\n'/ / }"
+say "the same as cuentas with the unit's credentials: $(tail -n 1 <<<"$out")"
 
 # The unit as installed: `verify` says nothing; `security` rates the hardening.
 if ! out=$(systemd-analyze verify "$UNIT" 2>&1) || [[ -n $out ]]; then
