@@ -160,7 +160,13 @@ fn show_request(ctx: &Ctx, id: RequestId, json: bool) -> Result<String> {
         return Ok(format!("{}\n", String::from_utf8_lossy(&raw)));
     }
     let Some(r) = ctx.store.request(id)? else { bail!("no request {id}") };
-    Ok(show(&r, ctx.config, ctx.now))
+    let mut same_person = Vec::new();
+    for other in r.person_hash.as_deref().map(|h| ctx.store.same_person(h)).transpose()?.unwrap_or_default() {
+        if let Some(other) = ctx.store.request(other)?.filter(|o| o.id != r.id) {
+            same_person.push(other);
+        }
+    }
+    Ok(show(&r, &same_person, ctx.config, ctx.now))
 }
 
 /// `cuentas plan`: what open requests will do to the directory.
@@ -344,25 +350,50 @@ pub fn line(r: &Request, sla: Option<String>) -> String {
         state => state.reason().lines().collect::<Vec<_>>().join(" "),
     };
     let sla = sla.map(|s| format!("{s:<11} ")).unwrap_or_default();
-    format!("{}  row {:<4} {:<24} {:<12} {sla}{}", r.id, r.row, kind, r.state.name().as_str(), reason)
+    let purged = if r.purged.is_some() { "[personal data removed] " } else { "" };
+    format!("{}  row {:<4} {:<24} {:<12} {sla}{purged}{}", r.id, r.row, kind, r.state.name().as_str(), reason)
 }
 
-pub fn show(r: &Request, config: &Config, now: Timestamp) -> String {
+/// `cuentas show`: the request, the other requests of the same person, and its history.
+pub fn show(r: &Request, same_person: &[Request], config: &Config, now: Timestamp) -> String {
     let tz = config.calendar.time_zone().clone();
     let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
     let s = &r.submission;
+    let kind = match s.kind {
+        Some(k) => k.label(),
+        None if s.kind_answer.is_empty() => "(sin tipo)",
+        None => s.kind_answer.as_str(),
+    };
+    let person = match &r.purged {
+        Some(p) => format!(
+            "personal data removed on {} (retention_days = {})",
+            p.at.to_zoned(tz.clone()).strftime("%Y-%m-%d"),
+            p.retention_days
+        ),
+        None => s.full_name(),
+    };
     let mut out = format!(
         "{}  row {}  {}\n  state:     {}\n  requester: {}\n  person:    {}\n  account:   {}\n  received:  {}\n  deadline:  {}\n",
         r.id,
         r.row,
-        s.kind.map_or(s.kind_answer.as_str(), |k| k.label()),
+        kind,
         r.state.name(),
         s.requester,
-        s.full_name(),
+        person,
         r.account.as_deref().unwrap_or(s.account.as_str()),
         local(r.received_at),
         local(r.sla_deadline),
     );
+    if !same_person.is_empty() {
+        let others: Vec<String> = same_person
+            .iter()
+            .map(|o| {
+                let removed = if o.purged.is_some() { ", personal data removed" } else { "" };
+                format!("{} ({}{removed})", o.id, o.state.name())
+            })
+            .collect();
+        out.push_str(&format!("  same person: {}\n", others.join(", ")));
+    }
     let m = crate::sla::measure(r, &config.calendar, config.sla.hours_for(s.kind), now);
     out.push_str(&format!(
         "  submitted: {} (the service level counts from here)\n",

@@ -10,6 +10,7 @@
 //! - [`calendar`]: business hours and Colombian holidays, for the SLA (pure).
 //! - [`sla`]: a request's service level in business time, from its history (pure).
 //! - [`report`]: the report of the work done over a period (pure).
+//! - [`retention`]: personal data of old closed requests removed, their skeleton kept (pure).
 //! - [`directory`]: plans against what AD holds (pure), carried out over LDAPS or in a dry run.
 //! - [`notify`]: the Spanish messages and the transports that deliver them.
 //! - [`hooks`]: the administrator's commands run around the directory (domain sync, mailboxes).
@@ -37,6 +38,7 @@ pub mod outbox;
 pub mod policy;
 pub mod report;
 pub mod request;
+pub mod retention;
 pub mod sla;
 pub mod source;
 pub mod store;

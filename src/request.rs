@@ -517,6 +517,14 @@ pub struct Request {
     /// Its service level as of its last move, the 80 % warning and the breach.
     #[serde(default, skip_serializing_if = "crate::sla::SlaRecord::is_empty")]
     pub sla: crate::sla::SlaRecord,
+    /// The person it is about, as a keyed hash of their document number
+    /// ([`crate::retention::person_hash`]): kept when the personal data go, so that a later
+    /// response from the same person is still recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_hash: Option<String>,
+    /// When its personal data were removed (`retention_days` after it closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged: Option<crate::retention::Purged>,
 }
 
 /// The directory step a request is at. Most kinds have one; a leave or a suspension with a
@@ -594,6 +602,8 @@ impl Request {
             mailbox_wait: None,
             mailbox_ready: false,
             sla: crate::sla::SlaRecord::default(),
+            person_hash: None,
+            purged: None,
             history: vec![HistoryEntry {
                 at: now,
                 actor,

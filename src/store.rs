@@ -4,7 +4,9 @@
 //! One sled tree with key prefixes, so that everything one step changes is one atomic batch:
 //! `r/ID` request (its messages to send live inside it), `p/ID` active requests (open, or with
 //! mail still to send: row and flags), `o/MSG` and `q/MSG` alerts to administrators and those
-//! still to send, `m/…` metadata (counters, cursor, alerts already raised, disables done).
+//! still to send, `h/HASH/ID` the requests of each person (keyed hash, see `retention`), `a/…`
+//! personal addresses on record, `k/…` what closed requests cover, `m/…` metadata (counters,
+//! cursor, alerts already raised, disables done, the person key, the last retention pass).
 //! Registering a row writes two keys: sled's cost grows with the keys and bytes per row, and
 //! a first import of a large sheet must stay fast. Request records are JSON, compressed (LZ4)
 //! when large; a record that starts with `{` is plain JSON (earlier versions, golden files).
@@ -153,15 +155,58 @@ impl Changes {
     }
 
     /// Records the personal address an account's access data went to at its creation or
-    /// reactivation: where a later reset's temporary password may go.
-    pub fn set_personal_address(&mut self, account: &str, address: &str) {
-        self.batch.insert(format!("a/{}", account.to_lowercase()).as_bytes(), address.as_bytes());
+    /// reactivation (by request `id`): where a later reset's temporary password may go, until
+    /// that request's personal data are removed.
+    pub fn set_personal_address(&mut self, account: &str, address: &str, id: RequestId) {
+        let value = format!("{address}\n{id}");
+        self.batch.insert(format!("a/{}", account.to_lowercase()).as_bytes(), value.as_bytes());
+        self.written += 1;
+    }
+
+    pub fn remove_personal_address(&mut self, account: &str) {
+        self.batch.remove(format!("a/{}", account.to_lowercase()).as_bytes());
         self.written += 1;
     }
 
     /// Points the person and kind `key` at `id`: the request that covers them (duplicates).
     pub fn set_covering(&mut self, key: &str, id: RequestId) {
         self.batch.insert(format!("k/{key}").as_bytes(), id.to_string().as_bytes());
+    }
+
+    pub fn remove_covering(&mut self, key: &str) {
+        self.batch.remove(format!("k/{key}").as_bytes());
+        self.written += 1;
+    }
+
+    /// Counts request `id` among the person `hash`'s requests.
+    pub fn index_person(&mut self, hash: &str, id: RequestId) {
+        self.batch.insert(format!("h/{hash}/{id}").as_bytes(), &[][..]);
+        self.written += 1;
+    }
+
+    /// Request `id` is no longer about the person `hash` (an edit changed the document).
+    pub fn unindex_person(&mut self, hash: &str, id: RequestId) {
+        self.batch.remove(format!("h/{hash}/{id}").as_bytes());
+        self.written += 1;
+    }
+
+    /// Keeps the key of the person hash; written once per store.
+    pub fn set_person_key(&mut self, key: &[u8]) {
+        self.batch.insert(&b"m/person-key"[..], key);
+        self.written += 1;
+    }
+
+    /// Remembers when the retention pass last ran.
+    pub fn set_retention_run(&mut self, at: Timestamp) {
+        self.batch.insert(&b"m/retention"[..], &at.as_second().to_be_bytes()[..]);
+        self.written += 1;
+    }
+
+    /// Removes an alert that was delivered (or failed for good).
+    pub fn remove_message(&mut self, id: &str) {
+        self.batch.remove(format!("o/{id}").as_bytes());
+        self.batch.remove(format!("q/{id}").as_bytes());
+        self.written += 1;
     }
 
     /// Remembers when the alert of a condition was last sent, in the episode that goes on.
@@ -369,10 +414,48 @@ impl Store {
 
     /// The personal address on record for an account (see [`Changes::set_personal_address`]).
     pub fn personal_address(&self, account: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .db
-            .get(format!("a/{}", account.to_lowercase()).as_bytes())?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.personal_address_record(account)?.map(|(address, _)| address))
+    }
+
+    /// The personal address on record for an account, and the request that recorded it (none
+    /// for a record written by an earlier version).
+    pub fn personal_address_record(
+        &self,
+        account: &str,
+    ) -> Result<Option<(String, Option<RequestId>)>, StoreError> {
+        Ok(self.db.get(format!("a/{}", account.to_lowercase()).as_bytes())?.map(|v| {
+            let value = String::from_utf8_lossy(&v);
+            match value.split_once('\n') {
+                Some((address, id)) => (address.to_string(), id.parse().ok()),
+                None => (value.into_owned(), None),
+            }
+        }))
+    }
+
+    /// The requests about the person `hash`, in id order.
+    pub fn same_person(&self, hash: &str) -> Result<Vec<RequestId>, StoreError> {
+        let prefix = format!("h/{hash}/");
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(prefix.as_bytes()) {
+            let (key, _) = item?;
+            if let Ok(id) = String::from_utf8_lossy(&key[prefix.len()..]).parse() {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The key of the person hash, if one was made.
+    pub fn person_key(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(b"m/person-key")?.map(|v| v.to_vec()))
+    }
+
+    /// When the retention pass last ran.
+    pub fn retention_run(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.db.get(b"m/retention")?.and_then(|v| {
+            let secs = <[u8; 8]>::try_from(&v[..]).ok().map(i64::from_be_bytes)?;
+            Timestamp::from_second(secs).ok()
+        }))
     }
 
     /// The request last recorded as covering the person and kind `key`.

@@ -44,6 +44,9 @@ pub struct Config {
     /// Besides root and the daemon's own user, the members of this group may use the control
     /// socket.
     pub control_group: Option<String>,
+    /// Days a closed request keeps its personal data (Ley 1581 de 2012); then only its audit
+    /// skeleton and the keyed hash of the person remain (see [`crate::retention`]). Default 365.
+    pub retention_days: u32,
     pub time: TimeConfig,
     pub source: SourceConfig,
     pub form: FormConfig,
@@ -83,6 +86,7 @@ struct Sections {
     poll_interval_secs: u64,
     control_socket: PathBuf,
     control_group: Option<String>,
+    retention_days: u32,
     time: TimeConfig,
     source: SourceConfig,
     form: FormConfig,
@@ -177,6 +181,7 @@ impl Config {
             control_group: top.control_group,
             state_dir: base.join(top.state_dir),
             poll_interval_secs: top.poll_interval_secs,
+            retention_days: top.retention_days,
             time,
             source,
             form,
@@ -243,6 +248,7 @@ impl Sections {
             poll_interval_secs: self.poll_interval_secs,
             control_socket: self.control_socket,
             control_group: self.control_group,
+            retention_days: self.retention_days,
             time: self.time,
             source: self.source,
             form: self.form,
@@ -323,6 +329,15 @@ impl Sections {
         let mut p = Vec::new();
         if self.poll_interval_secs == 0 {
             p.push("poll_interval_secs must be at least 1".into());
+        }
+        // A closed request's answers are compared with new responses for the duplicate window:
+        // removing them sooner would let a repetition through.
+        if self.retention_days <= self.form.duplicate_window_days {
+            p.push(format!(
+                "retention_days = {} must be more than [form] duplicate_window_days = {}: a closed request's \
+                 answers are still needed that long to recognise a repeated response",
+                self.retention_days, self.form.duplicate_window_days
+            ));
         }
         if !self.form.requester_verified && !self.form.allow_unverified_requester {
             p.push(
@@ -684,6 +699,24 @@ mod tests {
             "spool_dir = \"var/correo\"\nallow_credentials_in_spool = true",
         );
         assert!(Config::parse(&accepted, &demo()).is_ok());
+    }
+
+    #[test]
+    fn retention_defaults_to_a_year_and_must_outlast_the_duplicate_window() {
+        assert_eq!(Config::load(&demo()).unwrap().retention_days, 365);
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let with =
+            |days: &str| text.replace("poll_interval_secs = 60", &format!("poll_interval_secs = 60\n{days}"));
+        assert_eq!(Config::parse(&with("retention_days = 30"), &demo()).unwrap().retention_days, 30);
+        for days in ["retention_days = 0", "retention_days = 7"] {
+            let ConfigError::Invalid { problems, .. } = Config::parse(&with(days), &demo()).unwrap_err()
+            else {
+                panic!()
+            };
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains("duplicate_window_days = 7"), "{problems:?}");
+        }
+        assert!(Config::parse(&with("retention_days = -1"), &demo()).is_err());
     }
 
     #[test]

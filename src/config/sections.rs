@@ -20,6 +20,8 @@ pub(super) struct TopLevel {
     pub(super) poll_interval_secs: u64,
     pub(super) control_socket: Option<PathBuf>,
     pub(super) control_group: Option<String>,
+    #[serde(default = "default_retention_days")]
+    pub(super) retention_days: u32,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -27,6 +29,9 @@ fn default_state_dir() -> PathBuf {
 }
 fn default_poll_interval_secs() -> u64 {
     60
+}
+fn default_retention_days() -> u32 {
+    365
 }
 
 /// `[time]`: time zone, business hours and extra non-working days.

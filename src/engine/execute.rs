@@ -256,7 +256,7 @@ impl Engine {
                 // A new or returning account's personal address is the one on record for its
                 // later resets (a reset sends only to it).
                 if plan.credentials_to.is_none() && to == request.submission.personal_email {
-                    changes.set_personal_address(&plan.account, &to);
+                    changes.set_personal_address(&plan.account, &to, request.id);
                 }
                 Credentials::Sent
             }

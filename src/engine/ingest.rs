@@ -305,6 +305,7 @@ impl Engine {
         let year = now.to_zoned(self.config.calendar.time_zone().clone()).year();
         let mut seq = self.store.counter(year)?;
         let mut changes = Changes::new();
+        let mut people = super::retention::Batch::new();
         let parsed: Vec<(RawRow, Submission)> = rows
             .into_iter()
             .map(|row| {
@@ -328,6 +329,7 @@ impl Engine {
             seq += 1;
             let id = RequestId { year, seq };
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, now);
+            self.identify(&mut request, &mut changes, &mut people, now)?;
             self.measure_sla(&mut request, now);
             if let Some(register) = &self.config.mailboxes.register {
                 let ticket = OutboxMessage::new(
@@ -393,7 +395,9 @@ impl Engine {
             return Ok(Some(id));
         }
         let Some(id) = self.store.covering(&key)? else { return Ok(None) };
-        let Some(first) = self.store.request(id)? else { return Ok(None) };
+        // A request whose personal data are gone covers nothing (nor is there anything left to
+        // compare): the person is recognised by the note `identify` wrote.
+        let Some(first) = self.store.request(id)?.filter(|r| r.purged.is_none()) else { return Ok(None) };
         let window = SignedDuration::from_hours(24 * i64::from(self.config.form.duplicate_window_days));
         let closed_at = first.history.iter().rev().find(|h| h.to == StateName::Closed).map(|h| h.at);
         let recent = closed_at.is_some_and(|at| now.duration_since(at) <= window);
@@ -492,6 +496,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<(), EngineError> {
         request.submission = self.parse(map, row);
+        self.identify(request, changes, &mut super::retention::Batch::new(), now)?;
         if let Some(name) = request.reserved_account.take() {
             self.claimed.remove(&name);
         }

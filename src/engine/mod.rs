@@ -6,13 +6,15 @@
 //! `triage` (from `Received` to a decided state), `execute` (activity 3: the directory and the
 //! credential step), `lifecycle` (what follows a step: a leave's return, a deletion behind its
 //! backups, the hooks), `mail` (activity 4: the outbox, rendering, delivery, alerts), `sla`
-//! (the service level followed, the weekly report mail). This file holds the engine, one
+//! (the service level followed, the weekly report mail), `retention` (personal data of old
+//! closed requests removed; the same person recognised across requests). This file holds the engine, one
 //! cycle, and `Engine::record`, the one way a request changes state.
 
 mod execute;
 mod ingest;
 mod lifecycle;
 mod mail;
+mod retention;
 mod sla;
 mod triage;
 
@@ -149,6 +151,8 @@ pub struct Engine {
     mailer: Mailer,
     directory: Directory,
     store: Store,
+    /// The key of the person hash (see [`crate::retention::PersonKey`]), kept in the store.
+    person_key: crate::retention::PersonKey,
     /// Account names claimed by open requests: derived from the store at start, kept in step
     /// by [`Engine::stage`].
     claimed: HashSet<String>,
@@ -210,6 +214,7 @@ impl Engine {
         let envelope = Envelope::new(&config.mailboxes);
         let matrix_sheet = crate::source::matrix_sheet(&config, &source)?;
         let store = Store::open(&config.state_dir)?;
+        let person_key = retention::person_key(&store)?;
         Engine {
             config,
             policy,
@@ -221,6 +226,7 @@ impl Engine {
             mailer,
             directory,
             store,
+            person_key,
             claimed: HashSet::new(),
             claimed_dns: HashSet::new(),
             dn_claims: HashMap::new(),
@@ -422,6 +428,9 @@ impl Engine {
     pub fn cycle(&mut self, now: Timestamp) -> Result<CycleReport, EngineError> {
         let mut report = CycleReport::default();
         (self.directory_down, self.directory_answered) = (None, false);
+        // First: a response registered in this cycle finds the earlier requests of its person
+        // with their person hash set, purged or not.
+        self.retain(now)?;
         self.ingest(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.watch_sla(now, &mut report)?;
