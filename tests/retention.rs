@@ -100,6 +100,8 @@ fn an_old_closed_request_keeps_only_its_skeleton_and_its_person_is_still_recogni
     // A year less a day after it closed, nothing is removed.
     cycle(&demo, at(T0) + DAY * 364);
     assert!(cuentas(&demo, &["show", &id.to_string()]).contains("María José De La Hoz Peñaloza"));
+    let week = ["report", "--from", "2026-11-23", "--to", "2026-11-27", "--format", "csv"];
+    let report = cuentas(&demo, &week);
 
     cycle(&demo, at(T0) + DAY * 366);
     let show = cuentas(&demo, &["show", &id.to_string()]);
@@ -135,9 +137,9 @@ fn an_old_closed_request_keeps_only_its_skeleton_and_its_person_is_still_recogni
             found(&records, needle)
         );
     }
-    // The report still counts it.
-    let report = cuentas(&demo, &["report", "--from", "2026-11-23", "--to", "2026-11-23", "--format", "csv"]);
+    // The report counts it as before: kind, state, service level.
     assert!(report.contains("Creación de cuenta"), "{report}");
+    assert_eq!(cuentas(&demo, &week), report);
 
     // The same person comes back: recognised, and not taken for a repetition.
     demo.write_responses(&format!("{}{RETURNING}\n", demo.responses()));
@@ -156,4 +158,30 @@ fn an_old_closed_request_keeps_only_its_skeleton_and_its_person_is_still_recogni
     assert!(show.contains("same person: GU-2026-000002 (Closed, personal data removed)"), "{show}");
     let old = cuentas(&demo, &["show", &id.to_string()]);
     assert!(old.contains(&format!("same person: GU-2027-000001 ({})", new.state.name())), "{old}");
+}
+
+#[test]
+fn two_responses_of_one_person_in_the_same_poll_are_recognised() {
+    let demo = Demo::new();
+    cycle(&demo, at(T0));
+    let creation = "27/11/2026 09:00:00,talentohumano@upme.gov.co,Creación de cuenta,Funcionario,Diego,\
+        Arango Restrepo,Cédula de ciudadanía,71.222.333,diego.arango@gmail.com,Secretaría General,Técnico,,,,,,,,,,";
+    let reset = "27/11/2026 09:05:00,talentohumano@upme.gov.co,Cambio de clave,Funcionario,Diego,\
+        Arango Restrepo,CC,71222333,diego.arango@gmail.com,,,,,,,diego.arango,,,,No,";
+    demo.write_responses(&format!("{}{creation}\n{reset}\n", demo.responses()));
+    cycle(&demo, at(T0) + SignedDuration::from_hours(2));
+    let engine = Engine::new(demo.config()).unwrap();
+    let by_row = |row| engine.store().requests().map(|r| r.unwrap()).find(|r| r.row == row).unwrap();
+    let (first, second) = (by_row(34), by_row(35));
+    assert_eq!(first.person_hash, second.person_hash);
+    assert!(first.person_hash.is_some());
+    let named = format!("solicitudes anteriores de la misma persona: {}", first.id);
+    assert!(second.history.iter().any(|h| h.reason == named), "{:#?}", second.history);
+    assert!(!first.history.iter().any(|h| h.reason.starts_with("solicitudes anteriores")));
+    // Nobody else in the demo has this document.
+    let row2 = by_row(2);
+    assert_ne!(row2.person_hash, first.person_hash);
+    drop(engine);
+    let show = cuentas(&demo, &["show", &second.id.to_string()]);
+    assert!(show.contains(&format!("same person: {} (", first.id)), "{show}");
 }
