@@ -224,6 +224,58 @@ impl Changes {
     }
 }
 
+fn open_sled(folder: &Path) -> Result<sled::Db, sled::Error> {
+    // A small cache: the daemon's working set is the open requests, not the whole history.
+    sled::Config::new().path(folder).cache_capacity(8 * 1024 * 1024).open()
+}
+
+/// sled's files in a folder: `conf`, `db`, `blobs/`, `snap.…`.
+fn is_sled_file(name: &str) -> bool {
+    matches!(name, "conf" | "db" | "blobs") || name.starts_with("snap.")
+}
+
+/// Removes what is not the store in `folder` any more: other compacted folders, the pointer
+/// being written, and sled's files left in the state directory by a store kept there before.
+fn tidy(state_dir: &Path, folder: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(state_dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale =
+            (name.starts_with(FOLDER) && name != CURRENT && path != folder && entry.file_type()?.is_dir())
+                || name == format!("{CURRENT}.nuevo")
+                || (folder != state_dir && is_sled_file(&name));
+        if stale && entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else if stale {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every file under `dir`, and `dir` itself, made durable.
+fn sync_files(dir: &Path) -> std::io::Result<()> {
+    for path in walk(dir)? {
+        File::open(path)?.sync_all()?;
+    }
+    File::open(dir)?.sync_all()
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            files.extend(walk(&entry.path())?);
+        } else {
+            files.push(entry.path());
+        }
+    }
+    Ok(files)
+}
+
 /// Marks an LZ4-compressed record (JSON records start with `{`).
 const LZ4: u8 = 1;
 /// Below this, compressing gains too little to be worth it.
@@ -256,20 +308,75 @@ fn decode_request(key: &str, bytes: &[u8]) -> Result<Request, StoreError> {
     Ok(r)
 }
 
+/// The file in the state directory that names the folder holding the store (`almacen-2`).
+/// [`Store::compact`] writes a new folder and then replaces this file, which is atomic: a crash
+/// leaves the old store or the new one, never a mix. Without it (a store never compacted), the
+/// store is the state directory itself.
+const CURRENT: &str = "almacen-actual";
+/// The folders of compacted stores: `almacen-1`, `almacen-2`…
+const FOLDER: &str = "almacen-";
+
 /// The store. sled allows one process at a time.
 pub struct Store {
     db: sled::Db,
+    /// The folder holding sled's files: the state directory, or the one [`CURRENT`] names.
     dir: PathBuf,
+    state_dir: PathBuf,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store kept in the state directory `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let open = |source| StoreError::Open { path: dir.to_path_buf(), source };
         std::fs::create_dir_all(dir).map_err(|e| open(sled::Error::Io(e)))?;
-        // A small cache: the daemon's working set is the open requests, not the whole history.
-        let db = sled::Config::new().path(dir).cache_capacity(8 * 1024 * 1024).open().map_err(open)?;
-        Ok(Store { db, dir: dir.to_path_buf() })
+        let folder = Store::folder(dir).map_err(|e| open(sled::Error::Io(e)))?;
+        let db = open_sled(&folder).map_err(open)?;
+        // Only once sled holds its lock: what a compaction interrupted (its unfinished folder),
+        // or finished (the folder or files it replaced), is this process's to remove.
+        tidy(dir, &folder).map_err(|source| StoreError::Sync { path: dir.to_path_buf(), source })?;
+        Ok(Store { db, dir: folder, state_dir: dir.to_path_buf() })
+    }
+
+    /// The folder holding the store kept in the state directory `state_dir`.
+    pub fn folder(state_dir: &Path) -> std::io::Result<PathBuf> {
+        match std::fs::read_to_string(state_dir.join(CURRENT)) {
+            Ok(name) => Ok(state_dir.join(name.trim())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(state_dir.to_path_buf()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the store anew, with only what it holds now. sled appends each new version of a
+    /// record and reuses the space of old ones only when it needs it: after the retention pass
+    /// removed personal data, their old bytes would stay in the files, readable by whoever has
+    /// them. The copy is made and made durable in a new folder, [`CURRENT`] is switched to it,
+    /// and the old one is deleted.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        let n = self.dir.file_name().and_then(|n| n.to_str()?.strip_prefix(FOLDER)?.parse::<u64>().ok());
+        let name = format!("{FOLDER}{}", n.unwrap_or(0) + 1);
+        let folder = self.state_dir.join(&name);
+        let sync = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Sync { path, source }
+        };
+        match std::fs::remove_dir_all(&folder) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(sync(&folder)(e)),
+            _ => {}
+        }
+        let fresh = open_sled(&folder).map_err(|source| StoreError::Open { path: folder.clone(), source })?;
+        fresh.import(self.db.export());
+        fresh.flush()?;
+        sync_files(&folder).map_err(sync(&folder))?;
+        let pointer = self.state_dir.join(format!("{CURRENT}.nuevo"));
+        std::fs::write(&pointer, &name)
+            .and_then(|()| File::open(&pointer)?.sync_all())
+            .and_then(|()| std::fs::rename(&pointer, self.state_dir.join(CURRENT)))
+            .and_then(|()| File::open(&self.state_dir)?.sync_all())
+            .map_err(sync(&pointer))?;
+        // The old handle goes before its files do.
+        drop(std::mem::replace(&mut self.db, fresh));
+        self.dir = folder;
+        tidy(&self.state_dir, &self.dir).map_err(sync(&self.state_dir))
     }
 
     /// Applies `changes` atomically, then makes them durable (DESIGN §10): sled's `flush()`
@@ -306,6 +413,15 @@ impl Store {
                 .map_err(|source| StoreError::Sync { path: blobs, source })?;
         }
         Ok(())
+    }
+
+    /// The bytes of every file of the store, for a test that looks for what must be gone.
+    pub fn files(&self) -> std::io::Result<Vec<(PathBuf, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for path in walk(&self.dir)? {
+            out.push((path.clone(), std::fs::read(&path)?));
+        }
+        Ok(out)
     }
 
     fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -552,6 +668,78 @@ mod tests {
         store.commit(c).unwrap();
         assert_eq!(store.open_rows().unwrap().into_values().collect::<Vec<_>>(), vec![b.id]);
         assert_eq!(store.requests().count(), 2);
+    }
+
+    #[test]
+    fn a_compacted_store_keeps_every_record_and_drops_the_old_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::write(dir.path().join("control.sock"), "").unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut a = request(1, 2);
+        a.reserved_account = Some("7301491781".into());
+        let mut c = Changes::new();
+        c.put_request(&a);
+        c.put_request(&request(2, 3));
+        c.set_counter(2026, 2);
+        store.commit(c).unwrap();
+        for seq in 3..50 {
+            let mut c = Changes::new();
+            c.put_request(&request(seq, seq + 1));
+            store.commit(c).unwrap();
+        }
+        a.reserved_account = Some("ana.diaz".into());
+        let mut c = Changes::new();
+        c.put_request(&a);
+        store.commit(c).unwrap();
+        let holds = |store: &Store, needle: &[u8]| {
+            store.files().unwrap().iter().any(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
+        };
+        // Whether sled's files still hold the first version depends on how it laid them out
+        // (tests/retention.rs sees one stay); once compacted, they do not.
+
+        store.compact().unwrap();
+        assert_eq!(name(&store.dir), "almacen-1");
+        assert!(!holds(&store, b"7301491781"));
+        assert_eq!(store.request(a.id).unwrap(), Some(a.clone()));
+        assert_eq!((store.requests().count(), store.counter(2026).unwrap()), (49, 2));
+        // The files the store had in the state directory are gone; what else is there stays.
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| name(&e.unwrap().path())).collect();
+        left.sort();
+        assert_eq!(left, ["almacen-1", "almacen-actual", "control.sock"]);
+
+        // Reopened, it is the compacted store; compacted again, the next folder replaces it.
+        drop(store);
+        let mut store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.request(a.id).unwrap(), Some(a.clone()));
+        store.compact().unwrap();
+        assert_eq!(name(&store.dir), "almacen-2");
+        assert!(!dir.path().join("almacen-1").exists());
+        let mut c = Changes::new();
+        c.put_request(&request(50, 51));
+        store.commit(c).unwrap();
+        drop(store);
+        assert_eq!(Store::open(dir.path()).unwrap().requests().count(), 50);
+    }
+
+    #[test]
+    fn a_compaction_cut_short_leaves_the_store_it_started_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut c = Changes::new();
+        c.put_request(&request(1, 2));
+        store.commit(c).unwrap();
+        store.compact().unwrap();
+        drop(store);
+        // Killed while copying into the next folder, or while writing the new pointer.
+        std::fs::create_dir(dir.path().join("almacen-2")).unwrap();
+        std::fs::write(dir.path().join("almacen-2/db"), "half a copy").unwrap();
+        std::fs::write(dir.path().join("almacen-actual.nuevo"), "almacen-2").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.requests().count(), 1);
+        assert!(store.dir.ends_with("almacen-1"));
+        assert!(!dir.path().join("almacen-2").exists() && !dir.path().join("almacen-actual.nuevo").exists());
     }
 
     #[test]

@@ -61,6 +61,9 @@ impl Engine {
         self.heartbeat = beat;
         let (purged, alerts) = result?;
         if !purged.is_empty() || alerts > 0 {
+            // Removed from the records, the data would still be in sled's files until it
+            // reused their space: the store is written anew without them.
+            self.store.compact()?;
             let mut listed: Vec<String> = purged.iter().take(LOGGED).map(ToString::to_string).collect();
             if purged.len() > LOGGED {
                 listed.push(format!("and {} more", purged.len() - LOGGED));
