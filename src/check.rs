@@ -127,10 +127,19 @@ fn mail_relay(config: &Config, found: &mut Findings) {
     }
     let host = config.mail.smtp_host.clone().unwrap_or_default();
     let login = if config.mail.smtp_username.is_some() { " and the login" } else { "" };
-    match crate::notify::Mailer::from_config(config).map_err(anyhow::Error::from).and_then(|m| Ok(m.test()?))
-    {
+    let tested = crate::notify::Mailer::from_config(config).and_then(|m| m.test());
+    match tested {
         Ok(()) => found.ok(format!("mail relay {host}: takes the connection{login}")),
-        Err(e) => found.fail(format!("mail relay {host}: {e:#}")),
+        // 530, 534, 535: what a relay answers to a missing or refused login.
+        Err(crate::notify::SendError::Refused { source, .. })
+            if source.status().is_some_and(|c| c.to_string().starts_with("53")) =>
+        {
+            found.fail(format!(
+                "mail relay {host}: the login was refused ([mail] smtp_username, smtp_password): {source}"
+            ))
+        }
+        // Display only: the error's text already holds its cause.
+        Err(e) => found.fail(format!("mail relay {host}: {e}")),
     }
 }
 
@@ -153,11 +162,32 @@ fn directory(config: &Config, found: &mut Findings) {
             if policy.complexity { ", complexity required" } else { "" }
         )),
         // Nothing else can be asked of a directory that does not answer.
-        Err(e) => return found.fail(format!("directory {url}: {e}")),
+        Err(e) => {
+            return found.fail(format!("directory {url}: {e}{}", bind_hint(&e.to_string())));
+        }
     }
     if let Err(e) = rights(config, &mut ldap, found) {
         found.fail(format!("directory {url}: {e}"));
     }
+}
+
+/// What AD's code in a refused bind (`… data 52e`) means, for the administrator who reads it:
+/// ` (wrong password …)`, or nothing.
+fn bind_hint(text: &str) -> String {
+    const CODES: [(&str, &str); 8] = [
+        ("data 525", "no such account: see bind_dn"),
+        ("data 52e", "the password of bind_dn is wrong: see bind_password"),
+        ("data 530", "the bind account may not log on at this time"),
+        ("data 532", "the bind account's password expired"),
+        ("data 533", "the bind account is disabled"),
+        ("data 701", "the bind account expired"),
+        ("data 773", "the bind account must change its password first"),
+        ("data 775", "the bind account is locked out"),
+    ];
+    CODES
+        .iter()
+        .find(|(code, _)| text.contains(code))
+        .map_or(String::new(), |(_, meaning)| format!(" ({meaning})"))
 }
 
 /// The bind account's groups and the delegation on each OU and group (`deploy/ad-delegation.txt`).

@@ -107,17 +107,15 @@ fn check_passes_against_the_live_services_and_names_each_broken_one_in_one_line(
         assert_eq!(fails.len(), 1, "{what}: one line, {fails:?}");
         assert!(fails[0].contains(&named), "{what}: {fails:?}");
     }
-    // The login refused says so, not just that the relay failed.
-    std::fs::write(
-        &config,
-        good.replace(
-            &dir.path().join("relay-password").display().to_string(),
-            &wrong_password.display().to_string(),
-        ),
-    )
-    .unwrap();
+    // The login refused and the wrong password say so, not just that something failed.
+    let relay_password = dir.path().join("relay-password").display().to_string();
+    std::fs::write(&config, good.replace(&relay_password, &wrong_password.display().to_string())).unwrap();
     let (_, _, fails) = check(&config);
-    assert!(fails[0].contains("535") || fails[0].to_lowercase().contains("auth"), "{fails:?}");
+    assert!(fails[0].contains("the login was refused") && fails[0].contains("535"), "{fails:?}");
+    let bind_password = ad.bind_password_file.display().to_string();
+    std::fs::write(&config, good.replace(&bind_password, &wrong_password.display().to_string())).unwrap();
+    let (_, _, fails) = check(&config);
+    assert!(fails[0].contains("the password of bind_dn is wrong"), "{fails:?}");
 
     // A column missing from the responses.
     std::fs::write(&config, &good).unwrap();
