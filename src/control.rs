@@ -95,6 +95,10 @@ pub fn command(config_path: &Path, command: &StoreCommand, now: Timestamp) -> Re
     let answer = match ask(&config.control_socket, command)? {
         Some(answer) => answer,
         None => {
+            if let Some(refusal) = foreign_store(&config.state_dir) {
+                eprintln!("refused: {refusal}");
+                return Ok(2);
+            }
             let store = Store::open(&config.state_dir).with_context(|| {
                 format!(
                     "the store at {} is held by another process, and no daemon answers at {}",
@@ -111,6 +115,24 @@ pub fn command(config_path: &Path, command: &StoreCommand, now: Timestamp) -> Re
     print!("{}", answer.stdout);
     eprint!("{}", answer.stderr);
     Ok(answer.code)
+}
+
+/// Why this process must not open the store in `state_dir` itself: it belongs to another user
+/// (the daemon's). Opened by root, sled would leave files the daemon cannot open, and it would
+/// not start again; opened by anyone else, sled fails on permissions, not on a lock.
+fn foreign_store(state_dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(state_dir).ok()?.uid();
+    // /proc/self belongs to the process's effective user.
+    let me = std::fs::metadata("/proc/self").ok()?.uid();
+    (owner != me).then(|| {
+        let name = user_name(owner);
+        format!(
+            "the daemon is not running and the store in {} belongs to {name}: run the command as that user \
+             (runuser -u {name} -- cuentas …), or start the daemon",
+            state_dir.display()
+        )
+    })
 }
 
 /// Who runs the CLI on the store directly: the administrator behind sudo, or the user.

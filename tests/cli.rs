@@ -676,3 +676,24 @@ fn while_the_daemon_runs_its_commands_go_through_the_control_socket() {
     let after = as_user(&demo, None, &["requests", "--state", "Cancelled"]);
     assert!(String::from_utf8_lossy(&after.stdout).contains("GU-2026-000015"));
 }
+
+#[test]
+fn root_does_not_open_a_store_that_belongs_to_the_daemon_s_user() {
+    let demo = Demo::new();
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    // The store as the package leaves it: its directory and files belong to the daemon's user.
+    let store = demo.path("var/estado");
+    let chown = Command::new("chown").args(["-R", "nobody:nogroup"]).arg(&store).status().unwrap();
+    assert!(chown.success());
+    // Root with the daemon stopped: refused, and nothing of root's left in the store for the
+    // daemon to trip over.
+    let out = cuentas(&demo, &["requests"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to nobody") && err.contains("runuser -u nobody -- cuentas"), "{err}");
+    let owned_by_root = Command::new("find").arg(&store).args(["-user", "root"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&owned_by_root.stdout), "");
+    // As the store's user, the same command works.
+    let listed = stdout(&as_user(&demo, Some(("nobody", "nogroup")), &["requests"]));
+    assert!(listed.contains("GU-2026-000032"), "{listed}");
+}
