@@ -146,9 +146,19 @@ fn scenario(ad: &Ad, smtp: &common::smtp::Env, format: &str) -> Evidence {
     let case = Case::new(ad, &rows, "");
     let Case { dir, engine } = case;
     drop(engine);
-    let sink = Sink::start(smtp, &dir.path().join("Maildir"), 0);
+    // The relay asks for a login, so that its password passes through the run too.
+    let relay_password = format!("Relevo-{u}");
+    let sink = Sink::with_login(smtp, &dir.path().join("Maildir"), "cuentas", &relay_password);
+    std::fs::write(dir.path().join("relay-password"), &relay_password).unwrap();
     let config = dir.path().join("cuentas.toml");
     let text = through(&std::fs::read_to_string(&config).unwrap(), smtp, sink.port)
+        .replace(
+            "transport = \"smtp\"",
+            &format!(
+                "transport = \"smtp\"\nsmtp_username = \"cuentas\"\nsmtp_password = \"{}\"",
+                dir.path().join("relay-password").display()
+            ),
+        )
         .replace("OU=Planeacion,OU=Funcionarios", &format!("OU=NoExiste{u},OU=Funcionarios"));
     std::fs::write(&config, text).unwrap();
 
@@ -200,7 +210,7 @@ fn scenario(ad: &Ad, smtp: &common::smtp::Env, format: &str) -> Evidence {
     }
 
     let mut forbidden = vec![note, outsider, fixed_address, fixed_document, ad.bind_password().unwrap()];
-    forbidden.push(ad.admin_password.clone());
+    forbidden.extend([ad.admin_password.clone(), relay_password]);
     for p in [&reset, &modified, &disabled, &bounced, &invalid, &unplaced, &stranger] {
         forbidden.extend([p.document.clone(), p.personal.clone(), p.full_name()]);
     }
