@@ -194,11 +194,18 @@ fn bind_hint(text: &str) -> String {
 fn rights(config: &Config, ldap: &mut Ldap, found: &mut Findings) -> Result<()> {
     let d = &config.directory;
     let account = ldap.bind_account()?;
-    let admin: Vec<&String> = account
+    // The configured protected groups it is in directly, and AD's administrative groups in its
+    // token (a membership through another group counts).
+    let mut admin: Vec<&String> = account
         .groups
         .iter()
         .filter(|g| d.protected_groups.iter().any(|p| p.eq_ignore_ascii_case(g)))
         .collect();
+    for group in &account.administrative {
+        if !admin.iter().any(|a| a.eq_ignore_ascii_case(group)) {
+            admin.push(group);
+        }
+    }
     match admin.as_slice() {
         [] if account.groups.is_empty() => found.ok(format!("bind account {}: in no group but Domain Users", account.dn)),
         [] => found.ok(format!("bind account {}: member of {}", account.dn, account.groups.join(", "))),

@@ -256,6 +256,18 @@ fn check_names_every_right_the_bind_account_lacks_and_an_administrative_group() 
     let (code, _, fails) = check(&config_as(&ad, dir.path(), &dn, &pw));
     assert_eq!((code, fails.len()), (1, 1), "{fails:#?}");
     assert!(fails[0].contains("member of «Domain Admins»"), "{fails:#?}");
+
+    // Through a group of its own that is in Domain Admins: the account's token says so.
+    let dir = tempfile::tempdir().unwrap();
+    let (dn, pw) = new_bind_account(&ad, &format!("svc-anidado-{u}"));
+    let group = format!("CN=GG-Anidado-{u},OU=Servicios,{}", ad.base_dn);
+    let one = |v: &str| std::collections::HashSet::from([v.as_bytes().to_vec()]);
+    let attrs = vec![(b"objectClass".to_vec(), one("group")), (b"member".to_vec(), one(&dn))];
+    ad.admin().add(&group, attrs).unwrap().success().unwrap();
+    ad.admin().modify(&admins, vec![Mod::Add(b"member".to_vec(), one(&group))]).unwrap().success().unwrap();
+    let (code, out, fails) = check(&config_as(&ad, dir.path(), &dn, &pw));
+    assert_eq!((code, fails.len()), (1, 1), "{out}\n{fails:#?}");
+    assert!(fails[0].contains("«Domain Admins»"), "{fails:#?}");
 }
 
 fn object_sid(ad: &Ad, dn: &str) -> String {

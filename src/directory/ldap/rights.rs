@@ -16,6 +16,18 @@ const SD_FLAGS_OID: &str = "1.2.840.113556.1.4.801";
 const DACL_ONLY: [u8; 5] = [0x30, 0x03, 0x02, 0x01, 0x04];
 /// Everyone and Authenticated Users: in every bound account's token.
 const WELL_KNOWN: [&str; 2] = ["S-1-1-0", "S-1-5-11"];
+/// AD's administrative groups by well-known SID (`-512`: the domain's SID and that RID): found
+/// in the account's token, they count however deep the membership is nested.
+const ADMINISTRATIVE: [(&str, &str); 8] = [
+    ("-512", "Domain Admins"),
+    ("-518", "Schema Admins"),
+    ("-519", "Enterprise Admins"),
+    ("S-1-5-32-544", "Administrators"),
+    ("S-1-5-32-548", "Account Operators"),
+    ("S-1-5-32-549", "Server Operators"),
+    ("S-1-5-32-550", "Print Operators"),
+    ("S-1-5-32-551", "Backup Operators"),
+];
 
 /// The account cuentas binds as.
 #[derive(Debug, Clone)]
@@ -24,6 +36,8 @@ pub struct BindAccount {
     /// The groups it is directly a member of, by name (its primary group, Domain Users, is not
     /// listed by AD).
     pub groups: Vec<String>,
+    /// AD's administrative groups it is in, directly or through other groups.
+    pub administrative: Vec<String>,
     token: HashSet<String>,
 }
 
@@ -83,7 +97,17 @@ impl Ldap {
             .flatten()
             .map(|dn| crate::directory::dn::first_value(dn))
             .collect();
-        Ok(BindAccount { dn: entry.dn, groups, token })
+        let domain = sids(&entry, "objectSid").first().and_then(|s| Some(s.rsplit_once('-')?.0.to_string()));
+        let administrative = ADMINISTRATIVE
+            .iter()
+            .filter(|(sid, _)| match (sid.starts_with('-'), &domain) {
+                (true, Some(domain)) => token.contains(&format!("{domain}{sid}")),
+                (true, None) => false,
+                (false, _) => token.contains(*sid),
+            })
+            .map(|(_, name)| name.to_string())
+            .collect();
+        Ok(BindAccount { dn: entry.dn, groups, administrative, token })
     }
 
     /// For each OU in `ous` and each group named in `groups`, the rights of `grants` the bind
