@@ -122,9 +122,10 @@ impl Ldap {
         grants: &[Grant],
     ) -> Result<Vec<Rights>, LdapError> {
         let schema = self.schema(grants)?;
-        let user =
-            schema.guids(&Grant { scope: acl::Scope::Ou, right: Right::CreateChild, what: "user".into() })?
-                [0];
+        let user_class = Grant { scope: acl::Scope::Ou, right: Right::CreateChild, what: "user".into() };
+        let user = schema.guids(&user_class)?.first().copied().ok_or_else(|| {
+            LdapError::Inconsistent("the directory's schema gives the class «user» no schemaIDGUID".into())
+        })?;
         let mut found = Vec::new();
         for ou in ous {
             found.push(self.ou_rights(account, ou, grants, &schema, &user)?);
@@ -146,9 +147,13 @@ impl Ldap {
         let Some(entry) = self.entry_with_dacl(ou)? else {
             return Ok(Rights { dn: ou.to_string(), exists: false, missing: Vec::new() });
         };
-        let dacl =
-            entry.bin_attrs.get("nTSecurityDescriptor").and_then(|v| v.first()).cloned().unwrap_or_default();
-        let aces = acl::parse_dacl(&dacl).map_err(|e| LdapError::Inconsistent(format!("{ou}: {e}")))?;
+        // Not readable (no "Read permissions" on the OU): every right would look missing.
+        let dacl = entry.bin_attrs.get("nTSecurityDescriptor").and_then(|v| v.first()).ok_or_else(|| {
+            LdapError::Inconsistent(format!(
+                "{ou}: the bind account cannot read its permissions (grant it «Read permissions» there)"
+            ))
+        })?;
+        let aces = acl::parse_dacl(dacl).map_err(|e| LdapError::Inconsistent(format!("{ou}: {e}")))?;
         let creatable: HashSet<String> = entry
             .attrs
             .get("allowedChildClassesEffective")
