@@ -50,14 +50,36 @@ pub enum Command {
     Store(crate::cli::StoreCommand),
 }
 
-/// The clock. `app` is the one place that reads it; everything else is given `now`.
-#[allow(clippy::disallowed_methods)]
-fn now() -> Timestamp {
-    // Whole seconds: that is what the history shows, and it keeps stored records short.
-    // Truncated, never rounded up: a step due at 07:30:00 must not run at 07:29:59.6.
-    let t = Timestamp::now();
-    let second = jiff::TimestampRound::new().smallest(jiff::Unit::Second).mode(jiff::RoundMode::Trunc);
-    t.round(second).unwrap_or(t)
+/// The clock, and `app` is the one place that reads it; everything else is given `now`. The
+/// real one, or the demo's (`[time] demo_clock`, allowed only with the dry-run directory and
+/// the file spool), which starts at its own instant and advances with real time.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    demo: Option<(Timestamp, std::time::Instant)>,
+}
+
+impl Clock {
+    /// The clock the configuration at `path` asks for (the real one if it cannot be read: the
+    /// command then says what is wrong with it).
+    fn for_config(path: &Path) -> Clock {
+        Config::load(path).map(|c| Clock::of(&c)).unwrap_or(Clock { demo: None })
+    }
+
+    fn of(config: &Config) -> Clock {
+        Clock { demo: config.time.demo_clock.map(|at| (at, monotonic())) }
+    }
+
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> Timestamp {
+        let t = match self.demo {
+            Some((at, started)) => at.checked_add(started.elapsed()).unwrap_or(at),
+            None => Timestamp::now(),
+        };
+        // Whole seconds: that is what the history shows, and it keeps stored records short.
+        // Truncated, never rounded up: a step due at 07:30:00 must not run at 07:29:59.6.
+        let second = jiff::TimestampRound::new().smallest(jiff::Unit::Second).mode(jiff::RoundMode::Trunc);
+        t.round(second).unwrap_or(t)
+    }
 }
 
 /// The monotonic clock, for the watchdog's pace.
@@ -78,13 +100,17 @@ pub fn main(cli: Cli) -> Result<i32> {
     // is harmless, so a test calling this more than once does not fail.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Check { offline } => crate::check::check(&cli.config, offline, now()),
+        Command::Check { offline } => {
+            crate::check::check(&cli.config, offline, Clock::for_config(&cli.config).now())
+        }
         Command::Run { once } => {
             let config = load(&cli.config)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(run(config, once)).map(|()| 0)
         }
-        Command::Store(command) => crate::control::command(&cli.config, &command, now()),
+        Command::Store(command) => {
+            crate::control::command(&cli.config, &command, Clock::for_config(&cli.config).now())
+        }
     }
 }
 
@@ -98,6 +124,10 @@ fn load(path: &Path) -> Result<Config> {
 async fn run(config: Config, once: bool) -> Result<()> {
     use sd_notify::NotifyState;
     let interval = Duration::from_secs(config.poll_interval_secs);
+    let clock = Clock::of(&config);
+    if let Some(at) = config.time.demo_clock {
+        info!(%at, "the demo's own clock: time starts at demo_clock");
+    }
     let adapters = Adapters::from_config(&config)?;
     let mut engine = Engine::with_adapters(config, adapters)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -151,7 +181,7 @@ async fn run(config: Config, once: bool) -> Result<()> {
     'run: loop {
         // The cycle blocks (sled, files, the LDAP client's own runtime): off the async thread.
         let (back, result) = tokio::task::spawn_blocking(move || {
-            let result = engine.cycle(now());
+            let result = engine.cycle(clock.now());
             (engine, result)
         })
         .await?;
@@ -212,7 +242,7 @@ async fn run(config: Config, once: bool) -> Result<()> {
                 _ = sigterm.recv() => break 'run,
                 Ok(stream) = accept(listener.as_ref()) => {
                     let served =
-                        crate::control::serve(stream, engine.config(), engine.store(), daemon_uid, now()).await;
+                        crate::control::serve(stream, engine.config(), engine.store(), daemon_uid, clock.now()).await;
                     match served {
                         Ok(true) => engine.reload_indexes()?,
                         Ok(false) => {}

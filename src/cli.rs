@@ -38,8 +38,14 @@ pub enum StoreCommand {
         #[arg(long)]
         json: bool,
     },
-    /// What open requests will do to the directory.
-    Plan,
+    /// What open requests will do to the directory: every step pending, or with `--at` the
+    /// steps that will have come due by the end of that day (each decided again, when it runs,
+    /// against the directory as it is then).
+    Plan {
+        /// A day, yyyy-mm-dd: only what will have run by its end.
+        #[arg(long)]
+        at: Option<jiff::civil::Date>,
+    },
     /// The report of the work done: requests submitted from one date to another (both
     /// included) by kind and state, the service level met, hours to answer, risks, breaches.
     Report {
@@ -108,7 +114,7 @@ impl StoreCommand {
             self,
             StoreCommand::Requests { .. }
                 | StoreCommand::Show { .. }
-                | StoreCommand::Plan
+                | StoreCommand::Plan { .. }
                 | StoreCommand::Report { .. }
         )
     }
@@ -118,7 +124,7 @@ impl StoreCommand {
         match self {
             StoreCommand::Requests { state } => requests(ctx, *state),
             StoreCommand::Show { id, json } => show_request(ctx, *id, *json),
-            StoreCommand::Plan => plan(ctx),
+            StoreCommand::Plan { at } => plan(ctx, *at),
             StoreCommand::Report { from, to, format, .. } => report(ctx, *from, *to, *format),
             StoreCommand::Release { ids, all } => release(ctx, ids, *all),
             StoreCommand::Retry { id } => retry(ctx, *id),
@@ -170,11 +176,30 @@ fn show_request(ctx: &Ctx, id: RequestId, json: bool) -> Result<String> {
 }
 
 /// `cuentas plan`: what open requests will do to the directory.
-fn plan(ctx: &Ctx) -> Result<String> {
+/// `cuentas plan [--at DATE]`.
+fn plan(ctx: &Ctx, at: Option<jiff::civil::Date>) -> Result<String> {
+    let tz = ctx.config.calendar.time_zone();
+    // The end of the day asked about: every step due before it will have run by then.
+    let by = match at {
+        Some(day) => Some(day.tomorrow()?.to_zoned(tz.clone())?.timestamp()),
+        None => None,
+    };
+    let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
     let mut out = String::new();
     for r in ctx.store.open_requests()? {
         let Some(plan) = r.state.plan() else { continue };
-        out.push_str(&format!("{} ({}) {}:\n", r.id, r.state.name(), plan.account));
+        let due = match &r.state {
+            State::Scheduled { due, .. } => Some(*due),
+            State::Executing { retry_at, .. } => *retry_at,
+            _ => None,
+        };
+        if let Some(by) = by
+            && (due.is_some_and(|due| due >= by) || r.state.name() == StateName::Held)
+        {
+            continue;
+        }
+        let when = due.map(|t| format!(" on {}", local(t))).unwrap_or_default();
+        out.push_str(&format!("{} ({}) {}:{when}\n", r.id, r.state.name(), plan.account));
         if plan.ops.is_empty() {
             out.push_str("  nothing to change\n");
         }
@@ -182,8 +207,19 @@ fn plan(ctx: &Ctx) -> Result<String> {
             out.push_str(&format!("  {op}\n"));
         }
     }
-    if out.is_empty() {
-        out.push_str("nothing pending: no open request has directory operations to run\n");
+    match at {
+        _ if out.is_empty() && at.is_none() => {
+            out.push_str("nothing pending: no open request has directory operations to run\n")
+        }
+        Some(day) if out.is_empty() => out.push_str(&format!("nothing will have run by the end of {day}\n")),
+        Some(day) => out.insert_str(
+            0,
+            &format!(
+                "By the end of {day} (as planned now; each step is authorized and planned again when it runs, \
+                 against the directory as it is then):\n"
+            ),
+        ),
+        None => {}
     }
     Ok(out)
 }

@@ -63,6 +63,25 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
     let plan = stdout(&cuentas(&demo, &["plan"]));
     assert!(plan.contains("GU-2026-000011 (Scheduled) hernan.castro:"), "{plan}");
     assert!(plan.contains("disable hernan.castro"));
+    // On a date: what will have come due by the end of it, and nothing due later.
+    let on_the_first = stdout(&cuentas(&demo, &["plan", "--at", "2026-12-01"]));
+    assert!(on_the_first.starts_with("By the end of 2026-12-01"), "{on_the_first}");
+    assert!(
+        on_the_first.contains("GU-2026-000017 (Scheduled) sofia.herrera: on 2026-12-01 07:30"),
+        "{on_the_first}"
+    );
+    assert!(
+        !on_the_first.contains("GU-2026-000011") && !on_the_first.contains("GU-2026-000018"),
+        "{on_the_first}"
+    );
+    let mid_december = stdout(&cuentas(&demo, &["plan", "--at", "2026-12-15"]));
+    assert!(
+        mid_december.contains("GU-2026-000011 (Scheduled) hernan.castro: on 2026-12-15 07:30"),
+        "{mid_december}"
+    );
+    assert!(mid_december.contains("GU-2026-000018 (Scheduled) oscar.diaz"), "{mid_december}");
+    let before = stdout(&cuentas(&demo, &["plan", "--at", "2026-11-30"]));
+    assert_eq!(before, "nothing will have run by the end of 2026-11-30\n");
 
     let missing = cuentas(&demo, &["show", "GU-2026-999999"]);
     assert!(!missing.status.success());

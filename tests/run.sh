@@ -24,6 +24,10 @@ cargo clippy --all-targets --locked -- -D warnings
 # The Debian package: built, installed with dpkg -i, checked and purged (tests/package.sh).
 tests/package.sh
 
+# The tests that need no server, with the clock set to other dates (tests/dates.sh, faketime):
+# nothing may depend on the day the suite runs.
+tests/dates.sh
+
 # The AD DC runs as root: through sudo when this script does not. Stopped quietly, so that
 # nextest's summary stays the last line of the run.
 SUDO=()

@@ -373,6 +373,16 @@ impl Sections {
                 p.push(format!("[sla.hours] unknown kind «{key}»; known kinds: {}", names.join(", ")));
             }
         }
+        if let Some(at) = self.time.demo_clock {
+            let dry_run = self.directory.mode == DirectoryMode::DryRun;
+            let spool = matches!(self.mail.transport, MailTransport::File);
+            if !dry_run || !spool {
+                p.push(format!(
+                    "[time] demo_clock = {at}: a clock of its own is for the demo only, with [directory] mode = \"dry-run\" \
+                     and [mail] transport = \"file\"; remove it to run against real systems"
+                ));
+            }
+        }
         self.source_problems(&mut p);
         self.directory_problems(&mut p);
         self.mail_problems(&mut p);
@@ -613,6 +623,11 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/cuentas.toml")
     }
 
+    /// The demo's configuration without its own clock, as a real one starts from.
+    fn without_demo_clock(text: &str) -> String {
+        text.lines().filter(|l| !l.starts_with("demo_clock")).map(|l| format!("{l}\n")).collect()
+    }
+
     #[test]
     fn the_demo_config_is_valid() {
         let config = Config::load(&demo()).unwrap();
@@ -662,7 +677,7 @@ mod tests {
 
     #[test]
     fn smtp_in_clear_only_to_this_machine() {
-        let text = std::fs::read_to_string(demo()).unwrap();
+        let text = without_demo_clock(&std::fs::read_to_string(demo()).unwrap());
         let smtp = |host: &str, security: &str| {
             text.replace(
                 "transport = \"file\"\nspool_dir = \"var/correo\"",
@@ -684,7 +699,7 @@ mod tests {
 
     #[test]
     fn a_real_directory_with_the_file_transport_is_refused_unless_accepted() {
-        let text = std::fs::read_to_string(demo()).unwrap();
+        let text = without_demo_clock(&std::fs::read_to_string(demo()).unwrap());
         let ldap = text.replace(
             "mode = \"dry-run\"\nsnapshot_path = \"directorio.json\"",
             "mode = \"ldap\"\nurl = \"ldaps://dc1.upme.gov.co\"\nca_file = \"directorio.json\"\nbind_dn = \"svc\"\nbind_password = \"directorio.json\"\nbase_dn = \"DC=upme,DC=gov,DC=co\"",
@@ -717,6 +732,33 @@ mod tests {
             assert!(problems[0].contains("duplicate_window_days = 7"), "{problems:?}");
         }
         assert!(Config::parse(&with("retention_days = -1"), &demo()).is_err());
+    }
+
+    #[test]
+    fn the_demo_clock_is_refused_unless_nothing_real_is_reached() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        let at: jiff::Timestamp = "2026-11-30T15:00:00Z".parse().unwrap();
+        assert_eq!(Config::parse(&text, &demo()).unwrap().time.demo_clock, Some(at));
+        // A real directory (with the spool accepted) and a real relay: each refused with the clock.
+        let ldap = text.replace(
+            "mode = \"dry-run\"\nsnapshot_path = \"directorio.json\"",
+            "mode = \"ldap\"\nurl = \"ldaps://dc1.upme.gov.co\"\nca_file = \"directorio.json\"\nbind_dn = \"svc\"\nbind_password = \"directorio.json\"\nbase_dn = \"DC=upme,DC=gov,DC=co\"",
+        ).replace("spool_dir = \"var/correo\"", "spool_dir = \"var/correo\"\nallow_credentials_in_spool = true");
+        let smtp = text.replace(
+            "transport = \"file\"\nspool_dir = \"var/correo\"",
+            "transport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_security = \"none\"",
+        );
+        for (what, text) in [("ldap", ldap), ("smtp", smtp)] {
+            let ConfigError::Invalid { problems, .. } = Config::parse(&text, &demo()).unwrap_err() else {
+                panic!("{what}: accepted")
+            };
+            assert_eq!(problems.len(), 1, "{what}: {problems:?}");
+            assert!(
+                problems[0].contains("demo_clock") && problems[0].contains("for the demo only"),
+                "{what}: {problems:?}"
+            );
+            assert!(Config::parse(&without_demo_clock(&text), &demo()).is_ok(), "{what}: fine without it");
+        }
     }
 
     #[test]

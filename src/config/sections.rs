@@ -50,6 +50,12 @@ pub struct TimeConfig {
     /// Days off besides Colombian public holidays (computed), as `yyyy-mm-dd`.
     #[serde(default)]
     pub extra_non_working_days: Vec<Date>,
+    /// The demo's own clock: the instant cuentas takes for "now" when it starts (RFC 3339 with
+    /// its offset, e.g. `2026-11-30T10:00:00-05:00`), which then advances with real time. The
+    /// demo answers the same whatever day it is run. Allowed only with the dry-run directory and
+    /// the file spool, so that it can never act on real systems. Default: none (the real clock).
+    #[serde(default)]
+    pub demo_clock: Option<jiff::Timestamp>,
 }
 
 impl Default for TimeConfig {
@@ -59,6 +65,7 @@ impl Default for TimeConfig {
             business_day_start: default_day_start(),
             business_day_end: default_day_end(),
             extra_non_working_days: Vec::new(),
+            demo_clock: None,
         }
     }
 }
