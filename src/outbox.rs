@@ -35,6 +35,10 @@ pub enum MessageKind {
     SlaWarning,
     /// To the service-desk tool: the new request as a ticket, the root of its thread.
     Register,
+    /// To the requester: the request, or what was left of it, is without effect: a later
+    /// request about the same account made it wrong (a leave's return after the person left),
+    /// or it waited too long for the requester's fix.
+    Voided,
 }
 
 impl MessageKind {
@@ -54,6 +58,7 @@ impl MessageKind {
             MessageKind::DeletionChecklist => "lista-eliminacion",
             MessageKind::SlaWarning => "aviso-ans",
             MessageKind::Register => "registro",
+            MessageKind::Voided => "sin-efecto",
         }
     }
 }

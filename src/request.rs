@@ -447,7 +447,14 @@ pub fn allowed(from: StateName, to: StateName) -> bool {
             | (Scheduled, Executing | Scheduled | Rejected | NeedsInfo | Received)
             | (
                 Executing,
-                AwaitingConfirmation | Held | Executing | Failed | Notifying | NeedsInfo | Scheduled
+                AwaitingConfirmation
+                    | Held
+                    | Executing
+                    | Failed
+                    | Notifying
+                    | NeedsInfo
+                    | Scheduled
+                    | Rejected
             )
             | (AwaitingConfirmation, Executing | AwaitingConfirmation)
             | (Held, Executing)
@@ -711,6 +718,8 @@ mod tests {
             (Executing, Failed),
             (Executing, Notifying),
             (Executing, NeedsInfo),
+            // Resumed (a retry, a release, a backoff) and decided again: no longer authorized.
+            (Executing, Rejected),
             // A leave's first step done: its return waits for its date.
             (Executing, Scheduled),
             (AwaitingConfirmation, Executing),

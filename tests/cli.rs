@@ -42,13 +42,13 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
             && out.contains("Routed")
             && out.contains("Manual")
     );
-    assert!(lines[32].starts_with("32 registered, 0 edited, 51 messages sent, 14 open"), "{}", lines[32]);
+    assert!(lines[32].starts_with("32 registered, 0 edited, 52 messages sent, 14 open"), "{}", lines[32]);
     let spooled = std::fs::read_dir(demo.path("var/correo")).unwrap().count();
-    assert_eq!(spooled, 58);
+    assert_eq!(spooled, 59);
 
     let again = stdout(&cuentas(&demo, &["run", "--once"]));
     assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 14 open");
-    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 58);
+    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 59);
 
     let needs_info = stdout(&cuentas(&demo, &["requests", "--state", "needsinfo"]));
     assert_eq!(needs_info.lines().count(), 6, "{needs_info}");
@@ -193,7 +193,7 @@ fn the_daemon_stops_cleanly_on_sigterm() {
         .unwrap();
     // Wait for the first cycle to have delivered everything.
     for _ in 0..300 {
-        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 58 {
+        if std::fs::read_dir(demo.path("var/correo")).map(|d| d.count()).unwrap_or(0) == 59 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -133,7 +133,10 @@ fn the_demo_goes_through_a_full_cycle() {
     // The returning contractor's reactivation, the modification, the disable, the enable and
     // the deletion are told to the account's own mailbox.
     assert_eq!(count(".aviso-titular@"), 5);
-    assert_eq!(mails.len(), 58);
+    // The requests that wait on a person of the entity (the reset done by hand), listed to
+    // the administrators this working morning.
+    assert_eq!(count("<alerta.en-espera-2026-11-27."), 1);
+    assert_eq!(mails.len(), 59);
 
     // Access data goes to the personal address, with accents intact; the password is in that
     // message only, and never in the store.
@@ -188,22 +191,34 @@ fn the_demo_goes_through_a_full_cycle() {
     let again = engine.cycle(at("2026-11-27T13:05:00Z")).unwrap();
     assert_eq!((again.registered, again.edited, again.sent), (0, 0, 0));
     assert!(again.touched.is_empty());
-    assert_eq!(demo.mails().len(), 58);
+    assert_eq!(demo.mails().len(), 59);
 
-    // Scheduled changes run at 07:30 on their date, not a minute before: on 1 December the
-    // transfer, the cesión and the suspension…
+    // Scheduled changes run at 07:30 on their date, not a minute before (the requests that
+    // wait on their requester's fix are reminded, then cancelled, meanwhile: not counted
+    // here): on 1 December the transfer, the cesión and the suspension…
+    let scheduled = |engine: &Engine, report: &cuentas::engine::CycleReport| -> usize {
+        let requests = by_row(engine);
+        let waited = |id| {
+            requests.values().any(|r: &cuentas::request::Request| {
+                r.id == id && matches!(r.state.name(), StateName::NeedsInfo | StateName::Cancelled)
+            })
+        };
+        report.touched.iter().filter(|id| !waited(**id)).count()
+    };
     let early = engine.cycle(at("2026-12-01T12:29:00Z")).unwrap();
-    assert!(early.touched.is_empty());
+    assert_eq!(scheduled(&engine, &early), 0);
     let first = engine.cycle(at("2026-12-01T12:30:00Z")).unwrap();
-    assert_eq!(first.touched.len(), 3);
+    assert_eq!(scheduled(&engine, &first), 3);
     // … the early termination on 4 December, the leave on 14 December…
     for (day, touched) in [("2026-12-04", 1), ("2026-12-14", 1)] {
-        assert!(engine.cycle(at(&format!("{day}T12:29:00Z"))).unwrap().touched.is_empty(), "{day}");
-        assert_eq!(engine.cycle(at(&format!("{day}T12:30:00Z"))).unwrap().touched.len(), touched, "{day}");
+        let early = engine.cycle(at(&format!("{day}T12:29:00Z"))).unwrap();
+        assert_eq!(scheduled(&engine, &early), 0, "{day}");
+        let due = engine.cycle(at(&format!("{day}T12:30:00Z"))).unwrap();
+        assert_eq!(scheduled(&engine, &due), touched, "{day}");
     }
     // … the disable on 15 December.
     let early = engine.cycle(at("2026-12-15T12:29:00Z")).unwrap();
-    assert!(early.touched.is_empty());
+    assert_eq!(scheduled(&engine, &early), 0);
     engine.cycle(at("2026-12-15T12:31:00Z")).unwrap();
     // The cesión: the new contractor's account made, the previous one's disabled, one request.
     let cesion = &by_row(&engine)[&17];
@@ -226,7 +241,8 @@ fn the_demo_goes_through_a_full_cycle() {
     }
     // The return is planned again on its date against the directory; the dry run's snapshot
     // does not keep what it "did", so there the account still reads as enabled.
-    assert!(engine.cycle(at("2027-01-12T12:29:00Z")).unwrap().touched.is_empty());
+    let early = engine.cycle(at("2027-01-12T12:29:00Z")).unwrap();
+    assert_eq!(scheduled(&engine, &early), 0);
     engine.cycle(at("2027-01-12T12:30:00Z")).unwrap();
     let leave = &by_row(&engine)[&15];
     assert_eq!(leave.state.name(), StateName::Closed, "{}", leave.state.reason());
@@ -317,14 +333,15 @@ fn deleted_rows_stop_ingestion_with_one_alert_and_restoring_them_resumes() {
     assert!(halted.contains("borró filas") || halted.contains("movió"), "{halted}");
     assert_eq!(report.registered, 0);
     assert_eq!(engine.store().requests().count(), 32);
-    let alerts: Vec<_> = demo.mails().into_iter().filter(|m| m.to == "infraestructura@upme.gov.co").collect();
-    assert_eq!(alerts.len(), 1);
-    assert!(alerts[0].subject.contains("Lectura de respuestas detenida"));
+    let stopped = |m: &common::Mail| {
+        m.to == "infraestructura@upme.gov.co" && m.subject.contains("Lectura de respuestas detenida")
+    };
+    assert_eq!(demo.mails().into_iter().filter(stopped).count(), 1);
 
     // The same problem on the next poll: still stopped, no second alert.
     let report = engine.cycle(at("2026-11-27T14:01:00Z")).unwrap();
     assert!(report.halted.is_some());
-    assert_eq!(demo.mails().into_iter().filter(|m| m.to == "infraestructura@upme.gov.co").count(), 1);
+    assert_eq!(demo.mails().into_iter().filter(stopped).count(), 1);
 
     // The row is put back: the new response is registered.
     demo.write_responses(&format!("{original}{new_row}\n"));
@@ -567,4 +584,54 @@ fn the_service_desk_is_warned_once_at_80_percent_then_the_breach_is_recorded() {
     let noted = r.history.iter().filter(|h| h.reason.starts_with("ANS incumplido")).count();
     assert_eq!(noted, 1);
     assert_eq!(warnings(&demo).len(), 1, "warned once");
+}
+
+#[test]
+fn a_request_waiting_on_its_requester_is_reminded_once_then_cancelled() {
+    let (demo, mut engine) = after_first_cycle();
+    // Santiago's personal address is wrong since the first cycle, Friday 27 November 08:00.
+    let id = by_row(&engine)[&22].id;
+    assert_eq!(by_row(&engine)[&22].state.name(), StateName::NeedsInfo);
+    let reminders = || {
+        demo.mails()
+            .into_iter()
+            .filter(|m| m.message_id.starts_with(&format!("<{id}.")) && m.body.contains("Recordatorio"))
+            .collect::<Vec<_>>()
+    };
+    // Three business days (of 9 h 30 min): 9 h on Friday, Monday, Tuesday, half an hour on
+    // Wednesday 2 December.
+    engine.cycle(at("2026-12-02T12:59:00Z")).unwrap();
+    assert!(reminders().is_empty());
+    engine.cycle(at("2026-12-02T13:00:00Z")).unwrap();
+    let sent = reminders();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "andres.mejia@upme.gov.co");
+    assert!(sent[0].body.contains("santiago.ruiz@gmail"), "{}", sent[0].body);
+    assert!(sent[0].body.contains("lunes 14 de diciembre"), "the day it closes: {}", sent[0].body);
+    for day in ["2026-12-03", "2026-12-07", "2026-12-11"] {
+        engine.cycle(at(&format!("{day}T15:00:00Z"))).unwrap();
+    }
+    assert_eq!(reminders().len(), 1, "one reminder");
+    assert_eq!(by_row(&engine)[&22].state.name(), StateName::NeedsInfo);
+    // Ten business days (8 December is a holiday): Monday 14 December, 08:00.
+    engine.cycle(at("2026-12-14T12:59:00Z")).unwrap();
+    assert_eq!(by_row(&engine)[&22].state.name(), StateName::NeedsInfo);
+    engine.cycle(at("2026-12-14T13:00:00Z")).unwrap();
+    let closed = &by_row(&engine)[&22];
+    assert_eq!(closed.state.name(), StateName::Cancelled, "{}", closed.state.reason());
+    let told: Vec<_> = demo
+        .mails()
+        .into_iter()
+        .filter(|m| m.message_id.starts_with(&format!("<{id}.")) && m.message_id.contains("sin-efecto"))
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert!(told[0].body.contains("diligencie el formulario de nuevo"), "{}", told[0].body);
+    // A new response for the same person is a new request, not a repetition of the closed one.
+    let again =
+        demo.responses().lines().nth(21).unwrap().replace("santiago.ruiz@gmail,", "santiago.ruiz@gmail.com,");
+    demo.write_responses(&format!("{}{again}\n", demo.responses()));
+    let report = engine.cycle(at("2026-12-14T14:00:00Z")).unwrap();
+    assert_eq!(report.registered, 1);
+    let new = by_row(&engine).into_values().max_by_key(|r| r.row).unwrap();
+    assert_eq!(new.state.name(), StateName::Closed, "{}", new.state.reason());
 }

@@ -367,6 +367,14 @@ impl Sections {
                 p.push(format!("[form.columns] unknown field «{key}»; known fields: {}", names.join(", ")));
             }
         }
+        let (remind, expire) =
+            (self.sla.needs_info_reminder_business_days, self.sla.needs_info_expiry_business_days);
+        if remind == 0 || expire <= remind {
+            p.push(format!(
+                "[sla] needs_info_reminder_business_days = {remind} and needs_info_expiry_business_days = {expire}: \
+                 the reminder comes after at least one business day, and before the request is cancelled"
+            ));
+        }
         for key in self.sla.hours.keys() {
             if !Kind::ALL.iter().any(|k| k.key() == key) {
                 let names: Vec<_> = Kind::ALL.iter().map(|k| k.key()).collect();

@@ -513,12 +513,33 @@ pub struct SlaConfig {
     /// Per-kind overrides, e.g. `password_reset = 4`.
     #[serde(default)]
     pub hours: BTreeMap<String, u32>,
+    /// Business days a request waits on its requester's fix (`NeedsInfo`) before they are
+    /// reminded, once. Default 3.
+    #[serde(default = "default_needs_info_reminder")]
+    pub needs_info_reminder_business_days: u32,
+    /// Business days after which a request still waiting on its requester is cancelled, the
+    /// requester told how to ask again. Default 10.
+    #[serde(default = "default_needs_info_expiry")]
+    pub needs_info_expiry_business_days: u32,
 }
 
 impl Default for SlaConfig {
     fn default() -> Self {
-        SlaConfig { default_hours: default_sla_hours(), hours: BTreeMap::new() }
+        SlaConfig {
+            default_hours: default_sla_hours(),
+            hours: BTreeMap::new(),
+            needs_info_reminder_business_days: default_needs_info_reminder(),
+            needs_info_expiry_business_days: default_needs_info_expiry(),
+        }
     }
+}
+
+fn default_needs_info_reminder() -> u32 {
+    3
+}
+
+fn default_needs_info_expiry() -> u32 {
+    10
 }
 
 fn default_sla_hours() -> u32 {

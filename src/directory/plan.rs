@@ -325,6 +325,14 @@ fn leave(request: &Request, account: &Account, layout: &Layout, today: Date) -> 
     let disables = s.kind == Some(Kind::Suspension) || layout.config.leave_action == LeaveAction::Disable;
     let ops = match request.phase {
         _ if !disables => Vec::new(),
+        // The directory is the fact: an account moved to the retired OU since (a deletion, a
+        // termination) is not enabled by a return, whatever was scheduled.
+        Phase::Return if layout.config.retired_ou.as_deref().is_some_and(|r| dn_within(&account.dn, r)) => {
+            return Err(NoPlan::Refused(format!(
+                "la cuenta «{}» está en la unidad de cuentas retiradas: el regreso no la reactiva",
+                account.sam
+            )));
+        }
         Phase::Return if !account.enabled => vec![DirectoryOp::Enable { sam: account.sam.clone() }],
         Phase::Return => Vec::new(),
         _ => {

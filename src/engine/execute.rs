@@ -31,6 +31,9 @@ impl Engine {
             _ => None,
         });
         for mut request in open {
+            if self.superseded.contains(&request.id) {
+                continue;
+            }
             let _span = info_span!("request", request_id = %request.id, row = request.row).entered();
             match request.state.clone() {
                 State::Received => {
@@ -46,7 +49,7 @@ impl Engine {
                 State::Executing { plan, attempts, retry_at, released }
                     if retry_at.is_none_or(|t| t <= now) =>
                 {
-                    self.execute(request, plan, attempts, released, now, report)?;
+                    self.resume(request, plan, attempts, released, now, report)?;
                 }
                 State::AwaitingConfirmation { pending, since }
                     if pending.is_empty() && self.removable_since(since, now) =>
@@ -91,6 +94,45 @@ impl Engine {
         self.record(&mut changes, report, &mut request, Move::daemon(executing, DUE), now)?;
         self.store.commit(changes)?;
         self.execute(request, plan, 0, false, now, report)
+    }
+
+    /// An `Executing` request carried out. One decided in this very cycle runs its plan; any
+    /// other (a retry after a backoff, `retry` or `release` by an administrator, a restart) is
+    /// authorized and planned again against the account as the directory holds it now. Not a
+    /// creation: its plan makes the account, which its own earlier attempt may have made (the
+    /// operations read their target first and do only what is missing).
+    fn resume(
+        &mut self,
+        mut request: Request,
+        stored: Plan,
+        attempts: u32,
+        released: bool,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let decided_now = request.history.last().is_some_and(|h| h.at == now);
+        let creates = matches!(request.submission.kind, Some(Kind::Create | Kind::Assignment))
+            || request.credentials_for.is_some()
+            || request.mailbox_wait.is_some();
+        if decided_now || creates {
+            return self.execute(request, stored, attempts, released, now, report);
+        }
+        let plan = match self.replan(&request, now) {
+            Replan::Fresh(plan) => plan,
+            Replan::Stored => stored,
+            Replan::Wait => return Ok(()),
+            Replan::Refused(triage) if triage.state_name() != StateName::Manual => {
+                let mut changes = Changes::new();
+                self.settle(&mut changes, report, &mut request, triage, now)?;
+                self.store.commit(changes)?;
+                return Ok(());
+            }
+            Replan::Refused(triage) => {
+                let why = triage.reason().to_string();
+                return self.fail(Changes::new(), report, request, stored, attempts + 1, why, now);
+            }
+        };
+        self.execute(request, plan, attempts, released, now, report)
     }
 
     /// A scheduled request decided again at its due time.
@@ -226,7 +268,8 @@ impl Engine {
             ),
             None => outcome_detail(&request, &plan, &self.config.directory),
         };
-        let step = self.next_step(&mut request, &plan, detail, now);
+        let took_over = self.supersede(&mut changes, report, &request, &plan, now)?;
+        let step = self.next_step(&mut request, &plan, detail, took_over, now);
         self.record(&mut changes, report, &mut request, step, now)?;
         self.store.commit(changes)?;
         info!(account = %plan.account, "carried out");

@@ -19,21 +19,24 @@ use crate::store::{Changes, MessageKind};
 impl Engine {
     /// The move after a step was carried out: the outcome to the requester (and a notice to
     /// the account's holder), or, for the first step of a two-step kind, what comes next.
+    /// `took_over`: the step replaced an earlier leave's return (see `supersede`).
     pub(super) fn next_step(
         &self,
         request: &mut Request,
         plan: &Plan,
         detail: String,
+        took_over: bool,
         now: Timestamp,
     ) -> Move {
         let kind = request.submission.kind;
         let disabled = plan.ops.iter().any(|op| matches!(op, DirectoryOp::Disable { .. }));
         let notice = plan.notice_to.clone().filter(|_| !plan.ops.is_empty());
         match (kind, request.phase) {
-            // A leave (or a suspension with a return date) that disabled the account: it is
-            // enabled again on the return date. One that found it disabled leaves it so.
+            // A leave (or a suspension with a return date) that disabled the account, or found
+            // it disabled by an earlier leave whose return it replaces: it is enabled again on
+            // the return date. One that found it disabled for good leaves it so.
             (Some(Kind::Leave | Kind::Suspension), Phase::Start)
-                if disabled && request.submission.return_date.is_some() =>
+                if (disabled || took_over) && request.submission.return_date.is_some() =>
             {
                 request.phase = Phase::Return;
                 let due = self.due(request).unwrap_or(now);

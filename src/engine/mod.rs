@@ -16,7 +16,9 @@ mod lifecycle;
 mod mail;
 mod retention;
 mod sla;
+mod supersede;
 mod triage;
+mod waiting;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -183,6 +185,9 @@ pub struct Engine {
     mail_blocked: Option<String>,
     /// Requests that changed the directory this cycle: `after_change` runs once at its end.
     changed: Vec<RequestId>,
+    /// Requests cancelled this cycle by a later one (see `supersede`): the cycle's list of open
+    /// requests, read before, must not run them.
+    superseded: HashSet<RequestId>,
     /// Called as the work goes on (each request staged, each page read): the daemon feeds the
     /// systemd watchdog from it, so that a long cycle is not taken for a hang.
     heartbeat: Option<Box<dyn FnMut() + Send>>,
@@ -239,6 +244,7 @@ impl Engine {
             directory_answered: false,
             mail_blocked: None,
             changed: Vec::new(),
+            superseded: HashSet::new(),
             heartbeat: None,
         }
         .with_indexes()
@@ -428,12 +434,14 @@ impl Engine {
     pub fn cycle(&mut self, now: Timestamp) -> Result<CycleReport, EngineError> {
         let mut report = CycleReport::default();
         (self.directory_down, self.directory_answered) = (None, false);
+        self.superseded.clear();
         // First: a response registered in this cycle finds the earlier requests of its person
         // with their person hash set, purged or not.
         self.retain(now)?;
         self.ingest(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.watch_sla(now, &mut report)?;
+        self.follow_up(now, &mut report)?;
         self.deliver(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.after_change(now)?;

@@ -67,6 +67,11 @@ impl Triage {
         &self.reason
     }
 
+    /// The state it leads to.
+    pub(super) fn state_name(&self) -> StateName {
+        self.state.name()
+    }
+
     /// Authorized and planned (or handed to a person): no answer yet but the acknowledgement.
     fn decided(state: State, reason: String) -> Triage {
         Triage { state, reason, tell: None, notice: None }

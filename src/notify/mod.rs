@@ -173,7 +173,7 @@ impl Mailer {
 }
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
-const BUILT_IN: [(&str, &str); 14] = [
+const BUILT_IN: [(&str, &str); 15] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
@@ -188,6 +188,7 @@ const BUILT_IN: [(&str, &str); 14] = [
     ("lista-eliminacion", include_str!("templates/lista-eliminacion.txt")),
     ("aviso-ans", include_str!("templates/aviso-ans.txt")),
     ("registro", include_str!("templates/registro.txt")),
+    ("sin-efecto", include_str!("templates/sin-efecto.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.
