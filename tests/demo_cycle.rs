@@ -137,6 +137,15 @@ fn the_demo_goes_through_a_full_cycle() {
     // the administrators this working morning.
     assert_eq!(count("<alerta.en-espera-2026-11-27."), 1);
     assert_eq!(mails.len(), 59);
+    // A text that ends in a time ends in one period («p. m.», not «p. m..»).
+    assert!(mails.iter().all(|m| !m.body.contains("m..")), "a double period");
+    // A scheduled request's acknowledgement: the day it runs, and its deadline not before it.
+    let ack = mails
+        .iter()
+        .find(|m| m.message_id.starts_with("<GU-2026-000011.") && m.message_id.contains(".acuse@"));
+    let ack = &ack.unwrap().body;
+    assert!(ack.contains("Se ejecutará el: martes 15 de diciembre de 2026, 7:30 a. m."), "{ack}");
+    assert!(ack.contains("Plazo de atención: martes 15 de diciembre de 2026"), "{ack}");
 
     // Access data goes to the personal address, with accents intact; the password is in that
     // message only, and never in the store.
@@ -209,13 +218,20 @@ fn the_demo_goes_through_a_full_cycle() {
     assert_eq!(scheduled(&engine, &early), 0);
     let first = engine.cycle(at("2026-12-01T12:30:00Z")).unwrap();
     assert_eq!(scheduled(&engine, &first), 3);
-    // … the early termination on 4 December, the leave on 14 December…
-    for (day, touched) in [("2026-12-04", 1), ("2026-12-14", 1)] {
-        let early = engine.cycle(at(&format!("{day}T12:29:00Z"))).unwrap();
-        assert_eq!(scheduled(&engine, &early), 0, "{day}");
-        let due = engine.cycle(at(&format!("{day}T12:30:00Z"))).unwrap();
-        assert_eq!(scheduled(&engine, &due), touched, "{day}");
+    // … the early termination when its last day, 4 December, ends (midnight in Bogotá): the
+    // contractor works through it…
+    for t in ["2026-12-04T12:30:00Z", "2026-12-05T04:59:59Z"] {
+        let during = engine.cycle(at(t)).unwrap();
+        assert_eq!(scheduled(&engine, &during), 0, "{t}");
     }
+    let ended = engine.cycle(at("2026-12-05T05:00:00Z")).unwrap();
+    assert_eq!(scheduled(&engine, &ended), 1);
+    assert_eq!(by_row(&engine)[&19].state.name(), StateName::Closed);
+    // … the leave on 14 December…
+    let early = engine.cycle(at("2026-12-14T12:29:00Z")).unwrap();
+    assert_eq!(scheduled(&engine, &early), 0);
+    let due = engine.cycle(at("2026-12-14T12:30:00Z")).unwrap();
+    assert_eq!(scheduled(&engine, &due), 1);
     // … the disable on 15 December.
     let early = engine.cycle(at("2026-12-15T12:29:00Z")).unwrap();
     assert_eq!(scheduled(&engine, &early), 0);

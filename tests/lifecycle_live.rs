@@ -153,7 +153,13 @@ fn every_dated_kind_changes_the_directory_on_its_date_and_not_a_minute_before() 
         let r = case.request(row);
         assert!(matches!(r.state, State::Scheduled { due, .. } if due == back), "{:?}", r.state);
     }
-    // The early termination: expires at the end of its day, only the kept group, disabled, retired.
+    // The early termination: the contractor works through the last day; when it ends, the
+    // account expires and is disabled, only the kept group left, retired.
+    assert_eq!(case.request(8).state.name(), StateName::Scheduled);
+    assert!(!disabled(&ad, &terminated), "usable through its last day");
+    case.engine.cycle(bogota("2026-12-02", "23:59")).unwrap();
+    assert!(!disabled(&ad, &terminated), "usable through its last day");
+    case.engine.cycle(bogota("2026-12-03", "00:00")).unwrap();
     let ended = user(&ad, &terminated);
     let tz = jiff::tz::TimeZone::get("America/Bogota").unwrap();
     let end_of_day = cuentas::directory::ldap::end_of_day_filetime(jiff::civil::date(2026, 12, 2), &tz);

@@ -136,3 +136,95 @@ fn a_suspension_s_return_does_not_enable_a_contract_terminated_since() {
     case.engine.cycle(bogota("2026-12-02", "07:30")).unwrap();
     assert!(disabled(&ad, &sam), "the suspension's return enabled a terminated contract");
 }
+
+#[test]
+fn dated_kinds_act_on_the_day_they_mean_and_a_pr_rroga_extends_the_contract() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let l = letters(&u);
+    let contract =
+        [("contract_number", "C-5"), ("contract_start", "01/02/2026"), ("contract_end", "30/06/2027")];
+    let people = [
+        create_row(&format!("{u}1"), "Funcionario", "Elias", &format!("Eliminable{l}"), "Energía", &[]),
+        create_row(&format!("{u}2"), "Contratista", "Tomas", &format!("Terminado{l}"), "Energía", &contract),
+        create_row(&format!("{u}3"), "Contratista", "Pia", &format!("Prorrogada{l}"), "Energía", &contract),
+        create_row(&format!("{u}4"), "Contratista", "Vera", &format!("Vencida{l}"), "Energía", &contract),
+    ];
+    let mut case = Case::new(&ad, &people, "");
+    case.engine.cycle(t(0)).unwrap();
+    let sam = |row: u32| {
+        case.request(row).account.clone().unwrap_or_else(|| panic!("{:?}", case.request(row).state))
+    };
+    let (deleted, terminated, extended, expired) = (sam(2), sam(3), sam(4), sam(5));
+    let password = case.password_sent_to(&format!("p{u}2@gmail.com"));
+    let contractor = |kind: &str, account: &str, extra: &[(&str, &str)]| {
+        let mut values = vec![
+            ("requester", "supervisor@upme.test"),
+            ("kind", kind),
+            ("holder_type", "Contratista"),
+            ("account", account),
+        ];
+        values.extend_from_slice(extra);
+        row(&values)
+    };
+    // Vera's contract ended on 20 November, and her account was disabled with it.
+    let tz = jiff::tz::TimeZone::get("America/Bogota").unwrap();
+    let filetime = |d| cuentas::directory::ldap::end_of_day_filetime(d, &tz).to_string();
+    common::case::admin_replace(
+        &ad,
+        &user(&ad, &expired).dn,
+        "accountExpires",
+        &filetime(jiff::civil::date(2026, 11, 20)),
+    );
+    common::case::admin_replace(&ad, &user(&ad, &expired).dn, "userAccountControl", "514");
+    append(
+        &case,
+        &[
+            kind_row(
+                "talentohumano@upme.test",
+                "Eliminación de cuenta",
+                &deleted,
+                &[("effective_date", "04/12/2026")],
+            ),
+            contractor("Terminación anticipada", &terminated, &[("effective_date", "27/11/2026")]),
+            contractor("Modificación de cuenta", &extended, &[("contract_end", "31/12/2027")]),
+            contractor("Modificación de cuenta", &expired, &[("contract_end", "31/03/2027")]),
+        ],
+    );
+    case.engine.cycle(t(10)).unwrap();
+    // The prórrogas: the new end read back; the expired account enabled again.
+    for (row, account, end) in
+        [(8, &extended, jiff::civil::date(2027, 12, 31)), (9, &expired, jiff::civil::date(2027, 3, 31))]
+    {
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Closed, "{}", r.state.reason());
+        assert!(r.state.reason().contains("prórroga"), "{}", r.state.reason());
+        assert_eq!(user(&ad, account).get("accountExpires"), filetime(end), "{account}");
+        assert!(!disabled(&ad, account), "{account}");
+    }
+    // The deletion waits for its date; the termination for the end of the contract's last day,
+    // and the contractor can log in meanwhile (AD asks only for the first-logon password change).
+    assert_eq!(case.request(6).state.name(), StateName::Scheduled, "{}", case.request(6).state.reason());
+    assert_eq!(case.request(7).state.name(), StateName::Scheduled, "{}", case.request(7).state.reason());
+    let login = || ad.bind_as(&format!("{terminated}@upme.test"), &password).unwrap_err();
+    case.engine.cycle(bogota("2026-11-27", "23:59")).unwrap();
+    assert!(login().contains("data 773"), "{}", login());
+    case.engine.cycle(bogota("2026-11-28", "00:00")).unwrap();
+    assert_eq!(case.request(7).state.name(), StateName::Closed, "{}", case.request(7).state.reason());
+    assert!(disabled(&ad, &terminated));
+    assert!(!login().contains("data 773"), "{}", login());
+    assert_eq!(user(&ad, &terminated).get("accountExpires"), filetime(jiff::civil::date(2026, 11, 27)));
+    for at in [bogota("2026-11-30", "09:00"), bogota("2026-12-04", "07:29")] {
+        case.engine.cycle(at).unwrap();
+        assert!(!disabled(&ad, &deleted), "{deleted} before its date, at {at}");
+    }
+    case.engine.cycle(bogota("2026-12-04", "07:30")).unwrap();
+    assert!(disabled(&ad, &deleted));
+    assert!(user(&ad, &deleted).dn.contains("OU=Retirados"), "{}", user(&ad, &deleted).dn);
+    assert_eq!(
+        case.request(6).state.name(),
+        StateName::AwaitingConfirmation,
+        "{}",
+        case.request(6).state.reason()
+    );
+}

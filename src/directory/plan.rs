@@ -231,7 +231,7 @@ pub fn plan(
         }
         Kind::Modify => {
             let account = target()?;
-            modify(s, account, layout, snapshot)
+            modify(s, account, layout, snapshot, today)
         }
         Kind::Disable => {
             let account = target()?;
@@ -288,13 +288,52 @@ fn modify(
     account: &Account,
     layout: &Layout,
     snapshot: &Snapshot,
+    today: Date,
 ) -> Result<Plan, NoPlan> {
     let mut changes = Vec::new();
     changes.extend(difference("givenName", &account.given_name, &s.given_names));
     changes.extend(difference("sn", &account.surname, &s.surnames));
     let mut ops = position_changes(s, account, snapshot, changes)?;
     add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
+    if let Some(end) = s.contract_end {
+        // The directory says whose account it is: only a contractor's has a contract to extend.
+        if layout.holder_of(account) != Some(HolderType::Contractor) {
+            return Err(NoPlan::NeedsInfo(format!(
+                "La cuenta «{}» no es de un contratista: la fecha de terminación del contrato no aplica; déjela vacía",
+                account.sam
+            )));
+        }
+        ops.extend(extension(account, end, today)?);
+    }
     Ok(Plan { ops, ..Plan::about(account, true) })
+}
+
+/// A contract extension (*prórroga*): the account expires at the end of the new last day; one
+/// that had already expired, and was disabled with it, is enabled again. A contract is not
+/// shortened this way (an earlier end is an early termination).
+fn extension(account: &Account, end: Date, today: Date) -> Result<Vec<DirectoryOp>, NoPlan> {
+    if end < today {
+        return Err(NoPlan::NeedsInfo(format!(
+            "La nueva fecha de terminación del contrato ({end}) ya pasó; revise la fecha de la prórroga"
+        )));
+    }
+    let mut ops = Vec::new();
+    match account.expires {
+        Some(old) if end < old => {
+            return Err(NoPlan::NeedsInfo(format!(
+                "La cuenta «{}» vence el {old}, después de la fecha indicada ({end}): una prórroga amplía el contrato; \
+                 para terminarlo antes, pida una «Terminación anticipada»",
+                account.sam
+            )));
+        }
+        Some(old) if old == end => {}
+        _ => ops.push(DirectoryOp::SetExpiry { sam: account.sam.clone(), expires: Some(end) }),
+    }
+    let expired = account.expires.is_some_and(|old| old < today);
+    if expired && !account.enabled {
+        ops.push(DirectoryOp::Enable { sam: account.sam.clone() });
+    }
+    Ok(ops)
 }
 
 /// `changes` and the dependency, title and manager the form gives where the account holds

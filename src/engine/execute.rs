@@ -602,7 +602,21 @@ fn outcome_detail(request: &Request, plan: &Plan, directory: &DirectoryConfig) -
         _ if plan.ops.is_empty() => {
             format!("La cuenta {account} ya estaba como se pidió; no hubo que cambiar nada.")
         }
-        (Some(Kind::Modify), _) => format!("Se actualizó la cuenta {account}."),
+        (Some(Kind::Modify), _) => {
+            let extended = plan.ops.iter().find_map(|op| match op {
+                DirectoryOp::SetExpiry { expires: Some(end), .. } => Some(*end),
+                _ => None,
+            });
+            let enabled = plan.ops.iter().any(|op| matches!(op, DirectoryOp::Enable { .. }));
+            match extended {
+                Some(end) => format!(
+                    "Se actualizó la cuenta {account}: su vigencia se amplió hasta el {} (prórroga del contrato){}.",
+                    notify::spanish_date(end),
+                    if enabled { ", y se reactivó porque ya había vencido" } else { "" }
+                ),
+                None => format!("Se actualizó la cuenta {account}."),
+            }
+        }
         (Some(Kind::Disable), _) => format!("Se inactivó la cuenta {account}."),
         (Some(Kind::Enable), _) => format!("Se reactivó la cuenta {account}."),
         (Some(Kind::Transfer), _) => format!("Se trasladó la cuenta {account} a {}.", s.department),

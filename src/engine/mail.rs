@@ -172,6 +172,15 @@ impl Engine {
             State::Scheduled { due, .. } => notify::spanish_datetime(*due, tz),
             _ => String::new(),
         };
+        // A scheduled request's clock is stopped until its date: what is left of its service
+        // level counts from then.
+        let deadline = match &r.state {
+            State::Scheduled { due, .. } => {
+                let left = jiff::SignedDuration::from_secs(r.sla.remaining_secs.max(0));
+                self.config.calendar.add_business_hours(*due, left).max(r.sla_deadline)
+            }
+            _ => r.sla_deadline,
+        };
         let credentials_sent = r.history.iter().any(|h| h.reason.starts_with("datos de acceso enviados"));
         minijinja::context! {
             id => r.id.to_string(),
@@ -183,7 +192,7 @@ impl Engine {
             account => r.account.clone().unwrap_or_else(|| s.account.clone()),
             row => r.row,
             received => notify::spanish_datetime(r.received_at, tz),
-            deadline => notify::spanish_datetime(r.sla_deadline, tz),
+            deadline => notify::spanish_datetime(deadline, tz),
             sla_hours => self.config.sla.hours_for(s.kind),
             due => due,
             effective_date => date(s.effective_date),

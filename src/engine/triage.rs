@@ -311,9 +311,16 @@ impl Engine {
     /// day on its date), for the steps that have a date.
     pub(super) fn due(&self, request: &Request) -> Option<Timestamp> {
         let s = &request.submission;
+        let calendar = &self.config.calendar;
         let date = match (request.phase, s.kind?) {
             (Phase::Return, _) => s.return_date?,
             (Phase::Removal, _) => return None,
+            // The contract's last day is the effective date: the account is usable through it,
+            // and disabled when it ends, as it expires (midnight).
+            (Phase::Start, Kind::EarlyTermination) => {
+                let next = s.effective_date?.tomorrow().ok()?;
+                return next.to_zoned(calendar.time_zone().clone()).ok().map(|z| z.timestamp());
+            }
             (
                 Phase::Start,
                 Kind::Disable
@@ -322,12 +329,11 @@ impl Engine {
                 | Kind::Transfer
                 | Kind::Leave
                 | Kind::Suspension
-                | Kind::EarlyTermination,
+                | Kind::Delete,
             ) => s.effective_date?,
             (Phase::Start, Kind::Assignment) => s.effective_date.or(s.contract_start)?,
             (Phase::Start, _) => return None,
         };
-        let calendar = &self.config.calendar;
         date.to_datetime(calendar.day_start())
             .to_zoned(calendar.time_zone().clone())
             .ok()

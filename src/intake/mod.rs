@@ -517,13 +517,15 @@ fn read_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
             None
         }
     };
+    // A new contract end alone is a change: an extension of the contract (prórroga).
     if kind == Kind::Modify
         && [&s.given_names, &s.surnames, &s.department, &s.title, &s.manager_email]
             .iter()
             .all(|v| v.is_empty())
         && s.groups.is_empty()
+        && s.contract_end.is_none()
     {
-        r.problem(Field::Department, "la modificación no indica qué cambiar; llene los campos que deben cambiar (dependencia, cargo, jefe, grupos o nombres)");
+        r.problem(Field::Department, "la modificación no indica qué cambiar; llene los campos que deben cambiar (dependencia, cargo, jefe, grupos, nombres o, para una prórroga, la nueva fecha de terminación del contrato)");
     }
     check_lengths(&mut r, &s);
     s.problems = r.problems;
