@@ -128,8 +128,8 @@ fn a_suspension_s_return_does_not_enable_a_contract_terminated_since() {
     case.engine.cycle(t(10)).unwrap();
     assert!(disabled(&ad, &sam));
     append(&case, &[contractor("Terminación anticipada", &[("effective_date", "27/11/2026")])]);
-    // The termination takes effect at the end of its day at the latest.
-    case.engine.cycle(bogota("2026-11-27", "17:00")).unwrap();
+    // The termination takes effect when the contract's last day ends.
+    case.engine.cycle(bogota("2026-11-28", "00:00")).unwrap();
     let termination = case.request(4);
     assert_eq!(termination.state.name(), StateName::Closed, "{}", termination.state.reason());
     assert_return_cancelled_by(&case, &case.request(3), &termination, "supervisor@upme.test");

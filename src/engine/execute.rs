@@ -98,7 +98,7 @@ impl Engine {
 
     /// An `Executing` request carried out. One decided in this very cycle runs its plan; any
     /// other (a retry after a backoff, `retry` or `release` by an administrator, a restart) is
-    /// authorized and planned again against the account as the directory holds it now. Not a
+    /// first decided again against the account as the directory holds it now. Not a
     /// creation: its plan makes the account, which its own earlier attempt may have made (the
     /// operations read their target first and do only what is missing).
     fn resume(
@@ -117,9 +117,12 @@ impl Engine {
         if decided_now || creates {
             return self.execute(request, stored, attempts, released, now, report);
         }
-        let plan = match self.replan(&request, now) {
-            Replan::Fresh(plan) => plan,
-            Replan::Stored => stored,
+        // Decided again: authorized, and the account's guard read from the directory now. The
+        // operations are the stored ones: a step cut short in the middle must finish what it
+        // began (a transfer's old groups are known only from before its first write), and each
+        // operation reads its target first and does only what is missing.
+        match self.replan(&request, now) {
+            Replan::Fresh(_) | Replan::Stored => {}
             Replan::Wait => return Ok(()),
             Replan::Refused(triage) if triage.state_name() != StateName::Manual => {
                 let mut changes = Changes::new();
@@ -131,8 +134,8 @@ impl Engine {
                 let why = triage.reason().to_string();
                 return self.fail(Changes::new(), report, request, stored, attempts + 1, why, now);
             }
-        };
-        self.execute(request, plan, attempts, released, now, report)
+        }
+        self.execute(request, stored, attempts, released, now, report)
     }
 
     /// A scheduled request decided again at its due time.

@@ -2,7 +2,9 @@
 //! account has been carried out, the pending steps of requests registered before it about the
 //! same account are looked at again, and those it makes wrong are cancelled, with the reason in
 //! their history and a message to their requester. A leave's return must not enable a person
-//! who has since left; a second leave takes over the return of the first.
+//! who has since left; a second leave takes over the return of the first. A step with a date
+//! of its own (a reactivation dated after a disable) is the entity's explicit word: its date
+//! decides.
 
 use jiff::Timestamp;
 use tracing::info;
@@ -58,23 +60,12 @@ pub(crate) fn verdict(kind: Kind, phase: Phase, state: StateName, effect_ends: b
         return Verdict::Stands;
     }
     match (effect_ends, phase, kind) {
-        // A person who left is not enabled again, changed or given a password.
+        // A person who left is not enabled again by a return scheduled before they left. A
+        // request with a date of its own (a reactivation on the 3rd after a disable on the 1st)
+        // is the entity's explicit word, and its date decides.
         (true, Phase::Return, _) => Verdict::Cancelled,
-        (
-            true,
-            Phase::Start,
-            Kind::Enable
-            | Kind::Modify
-            | Kind::Transfer
-            | Kind::Leave
-            | Kind::Suspension
-            | Kind::PasswordReset
-            | Kind::Create,
-        ) => Verdict::Cancelled,
         // A second leave or suspension: its own return date is the one that counts.
         (false, Phase::Return, Kind::Leave | Kind::Suspension) => Verdict::TakenOver,
-        // A reactivation decided before the leave would enable the account in the middle of it.
-        (false, Phase::Start, Kind::Enable) if state == StateName::Scheduled => Verdict::Cancelled,
         _ => Verdict::Stands,
     }
 }
@@ -156,28 +147,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_ending_cancels_what_would_enable_or_change_the_account_and_keeps_other_endings() {
+    fn an_ending_cancels_an_earlier_return_and_nothing_that_has_a_date_of_its_own() {
         use StateName::*;
         let ends = true;
         for kind in Kind::ALL {
-            // A return is cancelled whatever request scheduled it.
-            assert_eq!(verdict(kind, Phase::Return, Scheduled, ends), Verdict::Cancelled, "{kind:?}");
-        }
-        for kind in [Kind::Enable, Kind::Modify, Kind::Transfer, Kind::Leave, Kind::Suspension, Kind::Create]
-        {
+            // A return is cancelled whatever request scheduled it, while it is pending.
             for state in [Scheduled, Held, Executing] {
                 assert_eq!(
-                    verdict(kind, Phase::Start, state, ends),
+                    verdict(kind, Phase::Return, state, ends),
                     Verdict::Cancelled,
                     "{kind:?} {state:?}"
                 );
             }
-            // Done, closed or waiting on a person: not a pending step.
             for state in [Notifying, Closed, NeedsInfo, Manual, Received, Failed, AwaitingConfirmation] {
-                assert_eq!(verdict(kind, Phase::Start, state, ends), Verdict::Stands, "{kind:?} {state:?}");
+                assert_eq!(verdict(kind, Phase::Return, state, ends), Verdict::Stands, "{kind:?} {state:?}");
             }
-        }
-        for kind in [Kind::Disable, Kind::Delete, Kind::EarlyTermination, Kind::Assignment] {
+            // A step with its own date: the dates decide.
             assert_eq!(verdict(kind, Phase::Start, Scheduled, ends), Verdict::Stands, "{kind:?}");
         }
         // A deletion waiting for its backups goes on.
@@ -185,13 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn a_pause_takes_over_an_earlier_return_and_stops_an_earlier_reactivation() {
+    fn a_pause_takes_over_an_earlier_leave_s_return() {
         use StateName::*;
         let pauses = false;
         assert_eq!(verdict(Kind::Leave, Phase::Return, Scheduled, pauses), Verdict::TakenOver);
         assert_eq!(verdict(Kind::Suspension, Phase::Return, Scheduled, pauses), Verdict::TakenOver);
-        assert_eq!(verdict(Kind::Enable, Phase::Start, Scheduled, pauses), Verdict::Cancelled);
-        for kind in [Kind::Modify, Kind::Transfer, Kind::Disable, Kind::Delete, Kind::PasswordReset] {
+        for kind in
+            [Kind::Enable, Kind::Modify, Kind::Transfer, Kind::Disable, Kind::Delete, Kind::PasswordReset]
+        {
             assert_eq!(verdict(kind, Phase::Start, Scheduled, pauses), Verdict::Stands, "{kind:?}");
         }
     }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Message, MultiPart};
-use lettre::{FileTransport, Transport};
 
 use super::{Rendered, SendError};
 use crate::config::Mailboxes;
@@ -116,17 +115,18 @@ pub fn to_html(text: &str) -> String {
     )
 }
 
-/// Writes messages to a spool folder.
+/// Writes messages to a spool folder, one `.eml` file each. A file appears whole or not at all
+/// (written under a hidden name, made durable, then renamed): a reader of the spool, or a
+/// process killed in the middle, never leaves half a message.
 pub struct FileSender {
     dir: PathBuf,
-    transport: FileTransport,
 }
 
 impl FileSender {
     pub fn new(dir: &Path) -> Result<FileSender, SendError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| SendError::Spool { path: dir.to_path_buf(), source: Box::new(e) })?;
-        Ok(FileSender { dir: dir.to_path_buf(), transport: FileTransport::new(dir) })
+        Ok(FileSender { dir: dir.to_path_buf() })
     }
 
     /// Whether the spool folder is there to write to.
@@ -136,10 +136,21 @@ impl FileSender {
     }
 
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
-        self.transport
-            .send(message)
-            .map(|_| ())
-            .map_err(|e| SendError::Spool { path: self.dir.clone(), source: Box::new(e) })
+        let spool = |e: std::io::Error| SendError::Spool { path: self.dir.clone(), source: Box::new(e) };
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name).map_err(|e| spool(std::io::Error::other(e.to_string())))?;
+        let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
+        let partial = self.dir.join(format!(".{name}.partial"));
+        let result = (|| {
+            let mut file = std::fs::File::create(&partial)?;
+            std::io::Write::write_all(&mut file, &message.formatted())?;
+            file.sync_all()?;
+            std::fs::rename(&partial, self.dir.join(format!("{name}.eml")))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result.map_err(spool)
     }
 }
 
