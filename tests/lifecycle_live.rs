@@ -11,23 +11,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::ad::{Ad, Entry, letters, row, unique};
-use common::case::{Case, admin_add_member, append, create_row, t};
+use common::ad::{Ad, letters, row, unique};
+use common::case::{Case, admin_add_member, append, bogota, contractor_row, create_row, disabled, t, user};
 use cuentas::request::{State, StateName};
 use jiff::Timestamp;
-
-fn bogota(date: &str, time: &str) -> Timestamp {
-    let civil: jiff::civil::DateTime = format!("{date}T{time}").parse().unwrap();
-    civil.to_zoned(jiff::tz::TimeZone::get("America/Bogota").unwrap()).unwrap().timestamp()
-}
-
-fn user(ad: &Ad, sam: &str) -> Entry {
-    ad.user(sam).unwrap_or_else(|| panic!("{sam} is not in the directory"))
-}
-
-fn disabled(ad: &Ad, sam: &str) -> bool {
-    user(ad, sam).uac() & 2 != 0
-}
 
 /// What an administrator would compare to see that nothing happened to an account.
 fn fingerprint(ad: &Ad, sam: &str) -> (String, u32, String, Vec<String>) {
@@ -37,18 +24,6 @@ fn fingerprint(ad: &Ad, sam: &str) -> (String, u32, String, Vec<String>) {
 
 fn contract() -> [(&'static str, &'static str); 3] {
     [("contract_number", "C-7"), ("contract_start", "01/02/2026"), ("contract_end", "30/06/2027")]
-}
-
-/// A contractor's request of `kind` about `account`, from their supervisor.
-fn contractor_row(kind: &str, account: &str, extra: &[(&str, &str)]) -> String {
-    let mut values = vec![
-        ("requester", "supervisor@upme.test"),
-        ("kind", kind),
-        ("holder_type", "Contratista"),
-        ("account", account),
-    ];
-    values.extend_from_slice(extra);
-    row(&values)
 }
 
 /// An executable script in `dir` (a hook: cuentas runs it without a shell).

@@ -7,23 +7,9 @@
 
 mod common;
 
-use common::ad::{Ad, Entry, letters, row, unique};
-use common::case::{Case, append, create_row, kind_row, t};
+use common::ad::{Ad, letters, unique};
+use common::case::{Case, append, bogota, contractor_row, create_row, disabled, kind_row, t, user};
 use cuentas::request::{Request, StateName};
-use jiff::Timestamp;
-
-fn bogota(date: &str, time: &str) -> Timestamp {
-    let civil: jiff::civil::DateTime = format!("{date}T{time}").parse().unwrap();
-    civil.to_zoned(jiff::tz::TimeZone::get("America/Bogota").unwrap()).unwrap().timestamp()
-}
-
-fn user(ad: &Ad, sam: &str) -> Entry {
-    ad.user(sam).unwrap_or_else(|| panic!("{sam} is not in the directory"))
-}
-
-fn disabled(ad: &Ad, sam: &str) -> bool {
-    user(ad, sam).uac() & 2 != 0
-}
 
 /// A leave of an employee from today (Friday 27 November 2026) to Wednesday 2 December.
 fn leave(account: &str) -> String {
@@ -108,16 +94,7 @@ fn a_suspension_s_return_does_not_enable_a_contract_terminated_since() {
     );
     case.engine.cycle(t(0)).unwrap();
     let sam = case.request(2).account.clone().unwrap_or_else(|| panic!("{:?}", case.request(2).state));
-    let contractor = |kind: &str, extra: &[(&str, &str)]| {
-        let mut values = vec![
-            ("requester", "supervisor@upme.test"),
-            ("kind", kind),
-            ("holder_type", "Contratista"),
-            ("account", sam.as_str()),
-        ];
-        values.extend_from_slice(extra);
-        row(&values)
-    };
+    let contractor = |kind: &str, extra: &[(&str, &str)]| contractor_row(kind, &sam, extra);
     append(
         &case,
         &[contractor(
@@ -157,16 +134,6 @@ fn dated_kinds_act_on_the_day_they_mean_and_a_pr_rroga_extends_the_contract() {
     };
     let (deleted, terminated, extended, expired) = (sam(2), sam(3), sam(4), sam(5));
     let password = case.password_sent_to(&format!("p{u}2@gmail.com"));
-    let contractor = |kind: &str, account: &str, extra: &[(&str, &str)]| {
-        let mut values = vec![
-            ("requester", "supervisor@upme.test"),
-            ("kind", kind),
-            ("holder_type", "Contratista"),
-            ("account", account),
-        ];
-        values.extend_from_slice(extra);
-        row(&values)
-    };
     // Vera's contract ended on 20 November, and her account was disabled with it.
     let tz = jiff::tz::TimeZone::get("America/Bogota").unwrap();
     let filetime = |d| cuentas::directory::ldap::end_of_day_filetime(d, &tz).to_string();
@@ -186,9 +153,9 @@ fn dated_kinds_act_on_the_day_they_mean_and_a_pr_rroga_extends_the_contract() {
                 &deleted,
                 &[("effective_date", "04/12/2026")],
             ),
-            contractor("Terminación anticipada", &terminated, &[("effective_date", "27/11/2026")]),
-            contractor("Modificación de cuenta", &extended, &[("contract_end", "31/12/2027")]),
-            contractor("Modificación de cuenta", &expired, &[("contract_end", "31/03/2027")]),
+            contractor_row("Terminación anticipada", &terminated, &[("effective_date", "27/11/2026")]),
+            contractor_row("Modificación de cuenta", &extended, &[("contract_end", "31/12/2027")]),
+            contractor_row("Modificación de cuenta", &expired, &[("contract_end", "31/03/2027")]),
         ],
     );
     case.engine.cycle(t(10)).unwrap();

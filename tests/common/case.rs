@@ -6,7 +6,7 @@ use cuentas::engine::Engine;
 use cuentas::request::Request;
 use jiff::Timestamp;
 
-use super::ad::{Ad, header, row};
+use super::ad::{Ad, Entry, header, row};
 
 /// Friday 27 November 2026, 08:00 in Bogotá.
 pub fn t0() -> Timestamp {
@@ -177,6 +177,33 @@ pub fn admin_add_member(ad: &Ad, group_dn: &str, member_dn: &str) {
 pub fn kind_row(requester: &str, kind: &str, account: &str, extra: &[(&str, &str)]) -> String {
     let mut values =
         vec![("requester", requester), ("kind", kind), ("holder_type", "Funcionario"), ("account", account)];
+    values.extend_from_slice(extra);
+    row(&values)
+}
+
+/// `date` (`yyyy-mm-dd`) at `time` (`HH:MM`) in Bogotá.
+pub fn bogota(date: &str, time: &str) -> Timestamp {
+    let civil: jiff::civil::DateTime = format!("{date}T{time}").parse().unwrap();
+    civil.to_zoned(jiff::tz::TimeZone::get("America/Bogota").unwrap()).unwrap().timestamp()
+}
+
+/// The account `sam` as the directory holds it.
+pub fn user(ad: &Ad, sam: &str) -> Entry {
+    ad.user(sam).unwrap_or_else(|| panic!("{sam} is not in the directory"))
+}
+
+pub fn disabled(ad: &Ad, sam: &str) -> bool {
+    user(ad, sam).uac() & 2 != 0
+}
+
+/// A contractor's request of `kind` about `account`, from their supervisor.
+pub fn contractor_row(kind: &str, account: &str, extra: &[(&str, &str)]) -> String {
+    let mut values = vec![
+        ("requester", "supervisor@upme.test"),
+        ("kind", kind),
+        ("holder_type", "Contratista"),
+        ("account", account),
+    ];
     values.extend_from_slice(extra);
     row(&values)
 }
