@@ -32,7 +32,7 @@ pub enum SetupError {
 
 /// Where plans are carried out.
 pub enum Directory {
-    DryRun { snapshot: Arc<Snapshot>, log: DryRun },
+    DryRun(DryRun),
     Ldap(Box<Ldap>),
 }
 
@@ -46,7 +46,7 @@ impl Directory {
                     Some(path) => Snapshot::load(path)?,
                     None => Snapshot::default(),
                 };
-                Directory::DryRun { snapshot: Arc::new(snapshot), log: DryRun::default() }
+                Directory::DryRun(DryRun::new(snapshot, config.directory.personal_email_attribute.clone()))
             }
             DirectoryMode::Ldap => {
                 let settings = ldap::LdapSettings::from_config(config)?;
@@ -56,13 +56,13 @@ impl Directory {
     }
 
     pub fn is_dry_run(&self) -> bool {
-        matches!(self, Directory::DryRun { .. })
+        matches!(self, Directory::DryRun(_))
     }
 
     /// What the directory holds that `request`'s plan depends on.
     pub fn snapshot_for(&mut self, request: &Request, layout: &Layout) -> Result<Arc<Snapshot>, LdapError> {
         match self {
-            Directory::DryRun { snapshot, .. } => Ok(Arc::clone(snapshot)),
+            Directory::DryRun(dry) => Ok(dry.snapshot()),
             Directory::Ldap(ldap) => Ok(Arc::new(ldap.snapshot_for(request, layout)?)),
         }
     }
@@ -70,7 +70,7 @@ impl Directory {
     /// Looks up a batch's document numbers at once (the LDAP directory; nothing for the dry run).
     pub fn prefetch_employees(&mut self, ids: &[String]) -> Result<(), LdapError> {
         match self {
-            Directory::DryRun { .. } => Ok(()),
+            Directory::DryRun(_) => Ok(()),
             Directory::Ldap(ldap) => ldap.prefetch_employees(ids),
         }
     }
@@ -84,7 +84,7 @@ impl Directory {
     /// A connection, bound (the one open if it still is): proof that the directory can be used.
     pub fn connect(&mut self) -> Result<(), LdapError> {
         match self {
-            Directory::DryRun { .. } => Ok(()),
+            Directory::DryRun(_) => Ok(()),
             Directory::Ldap(ldap) => ldap.connect(),
         }
     }
@@ -92,7 +92,7 @@ impl Directory {
     /// Length of new passwords: at least 16, more if the domain asks for more.
     pub fn password_length(&mut self) -> Result<usize, LdapError> {
         match self {
-            Directory::DryRun { .. } => Ok(16),
+            Directory::DryRun(_) => Ok(16),
             Directory::Ldap(ldap) => Ok(ldap.password_policy()?.min_length.max(16)),
         }
     }
@@ -106,7 +106,7 @@ impl Directory {
         request_id: &str,
     ) -> Result<Vec<String>, LdapError> {
         match self {
-            Directory::DryRun { log, .. } => Ok(log.apply(plan)),
+            Directory::DryRun(dry) => Ok(dry.apply(plan, request_id)),
             Directory::Ldap(ldap) => ldap.apply(plan, password, layout, request_id),
         }
     }

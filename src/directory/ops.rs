@@ -63,6 +63,22 @@ pub struct AttributeChange {
 }
 
 impl DirectoryOp {
+    /// The account it acts on.
+    pub fn sam(&self) -> &str {
+        match self {
+            DirectoryOp::Create { sam, .. }
+            | DirectoryOp::ResetPassword { sam }
+            | DirectoryOp::SetAttributes { sam, .. }
+            | DirectoryOp::SetExpiry { sam, .. }
+            | DirectoryOp::Enable { sam }
+            | DirectoryOp::Disable { sam }
+            | DirectoryOp::AddToGroup { sam, .. }
+            | DirectoryOp::RemoveFromGroup { sam, .. }
+            | DirectoryOp::Move { sam, .. }
+            | DirectoryOp::Delete { sam } => sam,
+        }
+    }
+
     /// The operation without the values it writes, for the log: account names and attribute
     /// names only, never a document number, a personal address or a person's name.
     pub fn summary(&self) -> String {

@@ -1,11 +1,14 @@
 //! What the directory holds, as `plan()` sees it: accounts indexed by name, mail and
-//! `employeeID`. The dry run loads it from a JSON file; the LDAP reader will fill the same type.
+//! `employeeID`. The dry run loads it from a JSON file and carries its plans out on it; the LDAP
+//! reader fills the same type.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
+
+use super::ops::DirectoryOp;
 
 /// One user account.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -74,6 +77,36 @@ impl Account {
     pub fn is_inactive(&self, today: Date) -> bool {
         !self.enabled || self.expires.is_some_and(|e| e < today)
     }
+
+    /// `userAccountControl`'s ACCOUNTDISABLE bit with it, when it was read.
+    fn set_enabled(&mut self, enabled: bool) {
+        const ACCOUNTDISABLE: u32 = 0x2;
+        self.enabled = enabled;
+        if self.uac != 0 {
+            self.uac = if enabled { self.uac & !ACCOUNTDISABLE } else { self.uac | ACCOUNTDISABLE };
+        }
+    }
+
+    /// Takes the value a plan wrote to one of the attributes plans read back; others are kept
+    /// by AD only. `personal_email_attribute` is `[directory] personal_email_attribute`.
+    pub fn set(&mut self, attribute: &str, value: &str, personal_email_attribute: Option<&str>) {
+        let field = match attribute {
+            "givenName" => &mut self.given_name,
+            "sn" => &mut self.surname,
+            "displayName" => &mut self.display_name,
+            "mail" => &mut self.mail,
+            "userPrincipalName" => &mut self.upn,
+            "employeeID" => &mut self.employee_id,
+            "employeeType" => &mut self.employee_type,
+            "department" => &mut self.department,
+            "title" => &mut self.title,
+            "manager" => &mut self.manager_dn,
+            "description" => &mut self.description,
+            a if Some(a) == personal_email_attribute => &mut self.personal_email,
+            _ => return,
+        };
+        *field = value.to_string();
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +138,16 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn new(accounts: Vec<Account>) -> Snapshot {
         let mut s = Snapshot { accounts, ..Snapshot::default() };
+        s.index();
+        s
+    }
+
+    fn index(&mut self) {
+        let s = self;
+        s.by_sam.clear();
+        s.by_employee_id.clear();
+        s.by_mail.clear();
+        s.names.clear();
         for (i, a) in s.accounts.iter().enumerate() {
             s.by_sam.insert(a.sam.to_lowercase(), i);
             if !a.employee_id.is_empty() {
@@ -120,7 +163,76 @@ impl Snapshot {
                 }
             }
         }
-        s
+    }
+
+    /// Carries out one operation on the accounts held, as AD would: the dry run's directory
+    /// after each plan, so that later steps are decided on what earlier ones did. An operation
+    /// on an account that is not there changes nothing (AD would refuse it; the dry run says
+    /// what it would do).
+    pub fn apply(&mut self, op: &DirectoryOp, request_id: &str, personal_email_attribute: Option<&str>) {
+        if let DirectoryOp::Create { sam, dn, attributes, expires } = op {
+            if self.by_sam(sam).is_none() {
+                let mut account = Account {
+                    sam: sam.clone(),
+                    dn: dn.clone(),
+                    enabled: true,
+                    expires: *expires,
+                    guid: format!("dry-run-{}", sam.to_lowercase()),
+                    description: request_id.to_string(),
+                    ..Account::default()
+                };
+                for (attribute, value) in attributes {
+                    account.set(attribute, value, personal_email_attribute);
+                }
+                account.manager_mail = self
+                    .accounts
+                    .iter()
+                    .find(|m| !account.manager_dn.is_empty() && super::dn::equal(&m.dn, &account.manager_dn))
+                    .map(|m| m.mail.clone())
+                    .unwrap_or_default();
+                self.accounts.push(account);
+            } else if let Some(a) = self.account_mut(sam) {
+                // An interrupted creation finished: enabled, with a new password.
+                a.set_enabled(true);
+            }
+            self.index();
+            return;
+        }
+        if let DirectoryOp::Delete { sam } = op {
+            self.accounts.retain(|a| !a.sam.eq_ignore_ascii_case(sam));
+            self.index();
+            return;
+        }
+        let Some(account) = self.account_mut(op.sam()) else { return };
+        match op {
+            DirectoryOp::ResetPassword { .. } => account.locked = false,
+            DirectoryOp::SetAttributes { changes, .. } => {
+                for c in changes {
+                    account.set(&c.attribute, &c.to, personal_email_attribute);
+                }
+            }
+            DirectoryOp::SetExpiry { expires, .. } => account.expires = *expires,
+            DirectoryOp::Enable { .. } => account.set_enabled(true),
+            DirectoryOp::Disable { .. } => account.set_enabled(false),
+            DirectoryOp::AddToGroup { group, .. } => {
+                if !account.groups.iter().any(|g| g.eq_ignore_ascii_case(group)) {
+                    account.groups.push(group.clone());
+                }
+            }
+            DirectoryOp::RemoveFromGroup { group, .. } => {
+                account.groups.retain(|g| !g.eq_ignore_ascii_case(group))
+            }
+            DirectoryOp::Move { to_ou, .. } => {
+                account.dn = format!("{},{to_ou}", super::dn::first_rdn(&account.dn));
+            }
+            DirectoryOp::Create { .. } | DirectoryOp::Delete { .. } => {}
+        }
+        self.index();
+    }
+
+    fn account_mut(&mut self, sam: &str) -> Option<&mut Account> {
+        let i = *self.by_sam.get(&sam.to_lowercase())?;
+        self.accounts.get_mut(i)
     }
 
     pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
@@ -159,5 +271,53 @@ impl Snapshot {
     pub fn name_in_use(&self, name: &str) -> bool {
         let name = name.to_lowercase();
         self.by_sam.contains_key(&name) || self.names.contains_key(&name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::ops::AttributeChange;
+
+    #[test]
+    fn the_dry_run_snapshot_follows_its_operations() {
+        let mut s = Snapshot::default();
+        let ou = "OU=Funcionarios,DC=x";
+        s.apply(
+            &DirectoryOp::Create {
+                sam: "ana.gomez".into(),
+                dn: format!("CN=Ana Gómez,{ou}"),
+                attributes: vec![
+                    ("mail".into(), "ana.gomez@x".into()),
+                    ("otherMailbox".into(), "ana@gmail.com".into()),
+                ],
+                expires: None,
+            },
+            "GU-1",
+            Some("otherMailbox"),
+        );
+        let a = s.by_mail("ana.gomez@x").unwrap();
+        assert!(a.enabled && a.description == "GU-1" && a.personal_email == "ana@gmail.com");
+        assert!(s.name_in_use("ANA.GOMEZ"));
+
+        let change =
+            AttributeChange { attribute: "department".into(), from: String::new(), to: "Energía".into() };
+        for op in [
+            DirectoryOp::SetAttributes { sam: "ana.gomez".into(), changes: vec![change] },
+            DirectoryOp::Disable { sam: "ana.gomez".into() },
+            DirectoryOp::AddToGroup { sam: "ana.gomez".into(), group: "VPN".into() },
+            DirectoryOp::Move { sam: "ana.gomez".into(), to_ou: "OU=Retirados,DC=x".into() },
+        ] {
+            s.apply(&op, "GU-2", None);
+        }
+        let a = s.by_sam("ana.gomez").unwrap();
+        assert_eq!(
+            (a.enabled, a.department.as_str(), a.dn.as_str()),
+            (false, "Energía", "CN=Ana Gómez,OU=Retirados,DC=x")
+        );
+        assert_eq!(a.groups, ["VPN"]);
+
+        s.apply(&DirectoryOp::Delete { sam: "ana.gomez".into() }, "GU-3", None);
+        assert!(s.is_empty() && !s.name_in_use("ana.gomez"));
     }
 }

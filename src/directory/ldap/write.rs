@@ -89,19 +89,10 @@ impl Ldap {
             changes.iter().filter(|c| current(&c.attribute) != c.to).map(|c| c.attribute.as_str()).collect();
         let what = format!("modify {sam}: replace {}", names.join(", "));
         self.write(what, &account.dn, "modify", |c| c.modify(&target, mods))?;
+        let personal = self.settings.personal_email_attribute.clone();
         self.update_known(sam, |a| {
             for c in changes {
-                match c.attribute.as_str() {
-                    "givenName" => a.given_name = c.to.clone(),
-                    "sn" => a.surname = c.to.clone(),
-                    "department" => a.department = c.to.clone(),
-                    "title" => a.title = c.to.clone(),
-                    "manager" => a.manager_dn = c.to.clone(),
-                    "employeeType" => a.employee_type = c.to.clone(),
-                    "description" => a.description = c.to.clone(),
-                    "displayName" => a.display_name = c.to.clone(),
-                    _ => {}
-                }
+                a.set(&c.attribute, &c.to, personal.as_deref());
             }
         });
         Ok(())
