@@ -33,7 +33,9 @@ for date in "${dates[@]}"; do
     passed=0
     for binary in "${binaries[@]}"; do
         # Without CUENTAS_TEST_RUNNER and the servers' settings, the live tests do not run.
+        # The lifecycle sequences take their time as input: a few of them on each date.
         if ! out=$(env $(compgen -e | grep '^CUENTAS_TEST' | sed 's/^/-u /') FAKETIME_DONT_FAKE_MONOTONIC=1 \
+            CUENTAS_MODEL_SEQUENCES=25 \
             faketime "$date 09:00:00" "$binary" --test-threads=2 2>&1); then
             echo "$out" | grep -E "^test .*FAILED|panicked" >&2 || true
             echo "dates.sh: $(basename "$binary") fails on $date" >&2

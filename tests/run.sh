@@ -41,4 +41,8 @@ source target/samba/env
 source target/smtp/env
 export CUENTAS_TEST_RUNNER=tests/run.sh
 
+# The lifecycle as random sequences (tests/lifecycle_model.rs): 2,000 of them, optimized (the
+# release build of the package is there already), before the whole suite runs its quick look.
+CUENTAS_MODEL_SEQUENCES=1000 cargo nextest run --release --locked --test lifecycle_model
+
 cargo nextest run --workspace --no-fail-fast

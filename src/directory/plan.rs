@@ -240,6 +240,13 @@ pub fn plan(
         Kind::Enable => {
             let account = target()?;
             let mut ops = renewed_expiry(s, account, layout, today)?;
+            // Back from the retired OU (a deletion waiting for its backups, which this
+            // reactivation cancels): to where its kind of holder lives.
+            let retired = layout.config.retired_ou.as_deref().is_some_and(|r| dn_within(&account.dn, r));
+            if retired && let Some(holder) = crate::intake::parse_holder(&account.employee_type) {
+                let to_ou = layout.ou_for(holder, &account.department).to_string();
+                ops.push(DirectoryOp::Move { sam: account.sam.clone(), to_ou });
+            }
             if !account.enabled {
                 ops.push(DirectoryOp::Enable { sam: account.sam.clone() });
             }
@@ -300,6 +307,16 @@ fn modify(
         if layout.holder_of(account) != Some(HolderType::Contractor) {
             return Err(NoPlan::NeedsInfo(format!(
                 "La cuenta «{}» no es de un contratista: la fecha de terminación del contrato no aplica; déjela vacía",
+                account.sam
+            )));
+        }
+        let retired = layout.config.retired_ou.as_deref().is_some_and(|r| dn_within(&account.dn, r));
+        if retired && !account.enabled {
+            // Waiting for its deletion: a modification does not bring it back.
+            return Err(NoPlan::NeedsInfo(format!(
+                "La cuenta «{}» está inactiva en la unidad de cuentas retiradas, en proceso de eliminación: una \
+                 prórroga no la reactiva. Si la persona continúa en la entidad, pida una «Reactivación de cuenta» \
+                 con la nueva fecha de terminación del contrato",
                 account.sam
             )));
         }

@@ -110,7 +110,9 @@ impl Engine {
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
-        let decided_now = request.history.last().is_some_and(|h| h.at == now);
+        // Decided in this very cycle, and nothing has acted on its account since the cycle began.
+        let decided_now = request.history.last().is_some_and(|h| h.at == now)
+            && !self.touched.contains(&stored.account.to_lowercase());
         let creates = matches!(request.submission.kind, Some(Kind::Create | Kind::Assignment))
             || request.credentials_for.is_some()
             || request.mailbox_wait.is_some();
@@ -154,7 +156,11 @@ impl Engine {
         let today = self.today(now);
         // The return from a leave was authorized with the leave: a requester who has since
         // lost their role must not leave the person locked out.
+        // A deletion whose account is gone already (another deletion, or by hand) writes
+        // nothing: there is nothing left to authorize.
+        let gone = request.phase == Phase::Removal && snapshot.by_sam(&request.submission.account).is_none();
         if request.phase != Phase::Return
+            && !gone
             && let Err(refusal) =
                 triage::authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today)
         {
@@ -229,6 +235,7 @@ impl Engine {
             }
         };
         note_operations(&mut request, &plan, &lines, dry_run, now);
+        self.touched.extend(plan.ops.iter().map(|op| op.sam().to_lowercase()));
         if limited > 0 {
             changes.record_disables(now, request.id, limited);
         }

@@ -179,8 +179,14 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<Option<ColumnMap>, EngineError> {
         let header = self.source.header(now)?;
-        match ColumnMap::new(&header, &self.config.form.columns) {
+        // The header changes when the form does: mapped once, not every poll.
+        let mapped = match self.columns.take() {
+            Some((known, map)) if known == header => Ok(map),
+            _ => ColumnMap::new(&header, &self.config.form.columns),
+        };
+        match mapped {
             Ok(map) => {
+                self.columns = Some((header, map.clone()));
                 self.condition_cleared(Condition::Columns)?;
                 Ok(Some(map))
             }

@@ -188,6 +188,11 @@ pub struct Engine {
     /// Requests cancelled this cycle by a later one (see `supersede`): the cycle's list of open
     /// requests, read before, must not run them.
     superseded: HashSet<RequestId>,
+    /// Accounts (lower-case) a step acted on this cycle: a step decided earlier in the cycle
+    /// is decided again before it runs on one of them.
+    touched: HashSet<String>,
+    /// The last header read and its columns mapped.
+    columns: Option<(Vec<String>, crate::intake::ColumnMap)>,
     /// Called as the work goes on (each request staged, each page read): the daemon feeds the
     /// systemd watchdog from it, so that a long cycle is not taken for a hang.
     heartbeat: Option<Box<dyn FnMut() + Send>>,
@@ -245,6 +250,8 @@ impl Engine {
             mail_blocked: None,
             changed: Vec::new(),
             superseded: HashSet::new(),
+            touched: HashSet::new(),
+            columns: None,
             heartbeat: None,
         }
         .with_indexes()
@@ -435,6 +442,7 @@ impl Engine {
         let mut report = CycleReport::default();
         (self.directory_down, self.directory_answered) = (None, false);
         self.superseded.clear();
+        self.touched.clear();
         // First: a response registered in this cycle finds the earlier requests of its person
         // with their person hash set, purged or not.
         self.retain(now)?;
