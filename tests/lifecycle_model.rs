@@ -18,15 +18,15 @@
 //!    took effect;
 //! 5. **model**: each account is as the steps that ran, in the order they ran, say: a creation or
 //!    reactivation enables, an ending disables (a deletion's removal removes), a leave disables
-//!    and its return enables only what the leave itself disabled and nothing disabled since, a
-//!    prórroga enables a contract that had expired.
+//!    and the last return of overlapping leaves enables what only leaves disabled, a prórroga
+//!    enables a contract that had expired (not one waiting in the retired OU).
 
 // A test fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use common::ad::{header, row};
@@ -54,9 +54,18 @@ const KEPT: &[u64] = &[
     180501632293,
     // Two leaves: the first's return, due the day the second began, enabled the account.
     1221615673150,
+    // Overlapping suspensions, the one holding the account edited to return earlier.
+    15032644979257,
+    // A leave's return, moot after a reactivation, held the account past a later leave.
+    19736305161925,
+    // Two deletions: the one still waiting would have deleted the returning person's new
+    // account of the same name.
+    18806677423366,
     // A reactivation decided in the cycle in which the deletion removed the account ran its
     // stale plan.
     1635707653114,
+    // The same for a returning person's creation: it reactivated an account just deleted.
+    3100380978193,
 ];
 
 const DAY: SignedDuration = SignedDuration::from_hours(24);
@@ -349,15 +358,17 @@ administrators = ["infra@upme.test"]
 }
 
 /// An account as the model holds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Model {
     Absent,
     Enabled,
-    /// Disabled: by which leave or suspension, if one (its return may enable it), and whether
-    /// its contract ended early (a prórroga may enable it).
+    /// Disabled by these leaves or suspensions: the last of their returns enables it.
+    Paused(BTreeSet<RequestId>),
+    /// Disabled otherwise: whether its contract ended early (a prórroga enables it again) and
+    /// whether it waits in the retired OU (then nothing but a reactivation does).
     Disabled {
-        by: Option<RequestId>,
         expired: bool,
+        retired: bool,
     },
 }
 
@@ -371,8 +382,6 @@ struct Step {
     kind: Kind,
     second: bool,
     prorroga: bool,
-    /// Its return date (leaves and suspensions).
-    returns: Option<Date>,
 }
 
 /// The directory steps that ran, in the order they ran: a step ran when the request left
@@ -397,7 +406,6 @@ fn steps(requests: &[Request]) -> Vec<Step> {
                     kind,
                     second: ran > 0,
                     prorroga: r.submission.contract_end.is_some(),
-                    returns: r.submission.return_date,
                 });
                 ran += 1;
             }
@@ -408,35 +416,43 @@ fn steps(requests: &[Request]) -> Vec<Step> {
     steps
 }
 
-fn model(people: &[Person], steps: &[Step]) -> BTreeMap<String, Model> {
+fn model(
+    people: &[Person],
+    steps: &[Step],
+    cancelled: &BTreeMap<RequestId, Timestamp>,
+) -> BTreeMap<String, Model> {
     let mut accounts: BTreeMap<String, Model> =
         people.iter().map(|p| (p.sam.clone(), Model::Enabled)).collect();
-    let returns: BTreeMap<RequestId, Option<Date>> = steps.iter().map(|s| (s.request, s.returns)).collect();
+    let leave = |k: Kind| matches!(k, Kind::Leave | Kind::Suspension);
     for s in steps {
         let m = accounts.entry(s.account.clone()).or_insert(Model::Absent);
-        *m = match (s.kind, s.second, *m) {
+        let (expired, retired) = match m {
+            Model::Disabled { expired, retired } => (*expired, *retired),
+            _ => (false, false),
+        };
+        *m = match (s.kind, s.second, &*m) {
             (Kind::Create | Kind::Enable, _, _) => Model::Enabled,
-            (Kind::Disable, _, Model::Disabled { expired, .. }) => Model::Disabled { by: None, expired },
-            (Kind::Disable | Kind::Delete, false, _) => Model::Disabled { by: None, expired: false },
             (Kind::Delete, true, _) => Model::Absent,
-            (Kind::EarlyTermination, _, _) => Model::Disabled { by: None, expired: true },
-            (Kind::Leave | Kind::Suspension, false, Model::Enabled) => {
-                Model::Disabled { by: Some(s.request), expired: false }
+            (Kind::Delete, false, _) => Model::Disabled { expired, retired: true },
+            (Kind::Disable, _, _) => Model::Disabled { expired, retired },
+            (Kind::EarlyTermination, _, _) => Model::Disabled { expired: true, retired },
+            (k, false, Model::Enabled) if leave(k) => Model::Paused(BTreeSet::from([s.request])),
+            (k, false, Model::Paused(by)) if leave(k) => {
+                Model::Paused(by.iter().copied().chain([s.request]).collect())
             }
-            // Of two leaves, the one that returns later holds the account.
-            (Kind::Leave | Kind::Suspension, false, Model::Disabled { by: Some(other), expired })
-                if s.returns
-                    .is_none_or(|mine| returns.get(&other).copied().flatten().is_some_and(|o| mine >= o)) =>
-            {
-                Model::Disabled { by: Some(s.request), expired }
+            // A return: the leaves still on (not this one, none cancelled by now) hold it.
+            (k, true, Model::Paused(by)) if leave(k) => {
+                let on: BTreeSet<RequestId> = by
+                    .iter()
+                    .copied()
+                    .filter(|l| *l != s.request && cancelled.get(l).is_none_or(|at| *at > s.at))
+                    .collect();
+                if on.is_empty() { Model::Enabled } else { Model::Paused(on) }
             }
-            (Kind::Leave | Kind::Suspension, true, Model::Disabled { by: Some(by), .. })
-                if by == s.request =>
-            {
+            (Kind::Modify, _, Model::Disabled { expired: true, retired: false }) if s.prorroga => {
                 Model::Enabled
             }
-            (Kind::Modify, _, Model::Disabled { expired: true, .. }) if s.prorroga => Model::Enabled,
-            (_, _, m) => m,
+            (_, _, m) => m.clone(),
         };
     }
     accounts
@@ -514,18 +530,20 @@ fn check(seed: u64, now: Timestamp, people: &[Person], requests: &[Request], dir
         }
     }
     // 5. model
-    for (sam, expected) in model(people, &ran) {
-        let actual = match snapshot.by_sam(&sam) {
-            None => Model::Absent,
-            Some(a) if a.enabled => Model::Enabled,
-            Some(_) => Model::Disabled { by: None, expired: false },
-        };
+    let cancelled: BTreeMap<RequestId, Timestamp> = requests
+        .iter()
+        .filter(|r| r.state.name() == StateName::Cancelled)
+        .filter_map(|r| r.history.last().map(|h| (r.id, h.at)))
+        .collect();
+    for (sam, expected) in model(people, &ran, &cancelled) {
+        let actual = snapshot.by_sam(&sam).map(|a| a.enabled);
         let agrees = match expected {
-            Model::Disabled { .. } => matches!(actual, Model::Disabled { .. }),
-            m => m == actual,
+            Model::Absent => actual.is_none(),
+            Model::Enabled => actual == Some(true),
+            Model::Paused(_) | Model::Disabled { .. } => actual == Some(false),
         };
         if !agrees {
-            fail(format!("{sam} is {actual:?}, the steps that ran say {expected:?}: {ran:#?}"));
+            fail(format!("{sam} is {actual:?} (enabled?), the steps that ran say {expected:?}: {ran:#?}"));
         }
     }
 }
@@ -562,6 +580,12 @@ fn run(seed: u64, verbose: bool) {
         }
         engine.cycle(now).unwrap_or_else(|e| panic!("seed {seed} at {now}: {e}"));
         let requests: Vec<Request> = engine.store().requests().map(|r| r.unwrap()).collect();
+        if verbose {
+            for r in &requests {
+                let kind = r.submission.kind.map(|k| k.label()).unwrap_or_default();
+                eprintln!("    {} {kind} {:?} {:?}: {}", r.id, r.phase, r.state.name(), r.state.reason());
+            }
+        }
         check(seed, now, &seq.people, &requests, engine.directory_mut());
         next_step = requests
             .iter()

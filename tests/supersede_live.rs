@@ -195,3 +195,41 @@ fn dated_kinds_act_on_the_day_they_mean_and_a_pr_rroga_extends_the_contract() {
         case.request(6).state.reason()
     );
 }
+
+#[test]
+fn a_person_who_comes_back_is_not_deleted_by_the_deletion_waiting_for_backups() {
+    let Some(ad) = Ad::from_env() else { return };
+    let u = unique();
+    let l = letters(&u);
+    let (mut case, sams) = Case::employees(&ad, "Regina", &[(format!("{u}1"), format!("Vuelve{l}"))]);
+    let sam = &sams[0];
+    let home = user(&ad, sam).dn;
+    append(&case, &[kind_row("talentohumano@upme.test", "Eliminación de cuenta", sam, &[])]);
+    case.engine.cycle(t(10)).unwrap();
+    let deletion = case.request(3);
+    assert_eq!(deletion.state.name(), StateName::AwaitingConfirmation, "{}", deletion.state.reason());
+    assert!(disabled(&ad, sam) && user(&ad, sam).dn.contains("OU=Retirados"));
+    // The person stays after all: Talento Humano asks for the account back, and every
+    // backup is confirmed afterwards.
+    append(&case, &[kind_row("talentohumano@upme.test", "Reactivación de cuenta", sam, &[])]);
+    case.engine.cycle(t(20)).unwrap();
+    let reactivation = case.request(4);
+    assert_eq!(reactivation.state.name(), StateName::Closed, "{}", reactivation.state.reason());
+    let entry = user(&ad, sam);
+    assert!(!disabled(&ad, sam), "{sam} was not enabled");
+    let parent = |dn: &str| dn.split_once(',').map(|(_, p)| p.to_lowercase());
+    assert_eq!(parent(&entry.dn), parent(&home), "back where it lived");
+    let cancelled = case.request(3);
+    assert_eq!(cancelled.state.name(), StateName::Cancelled, "{:?}", cancelled.state);
+    let reason = cancelled.state.reason();
+    assert!(reason.contains("no se eliminará") && reason.contains(&reactivation.id.to_string()), "{reason}");
+    let told = case.mails().into_iter().any(|m| {
+        m.to == "talentohumano@upme.test"
+            && m.message_id.contains(&format!("<{}.", cancelled.id))
+            && m.message_id.contains("sin-efecto")
+    });
+    assert!(told, "the deletion's requester was not told");
+    // Long after: the account is still there.
+    case.engine.cycle(bogota("2027-02-01", "09:00")).unwrap();
+    assert!(!disabled(&ad, sam));
+}

@@ -243,7 +243,14 @@ pub fn plan(
             // Back from the retired OU (a deletion waiting for its backups, which this
             // reactivation cancels): to where its kind of holder lives.
             let retired = layout.config.retired_ou.as_deref().is_some_and(|r| dn_within(&account.dn, r));
-            if retired && let Some(holder) = crate::intake::parse_holder(&account.employee_type) {
+            if retired {
+                let holder = layout.holder_of(account).ok_or_else(|| {
+                    NoPlan::ByHand(format!(
+                        "la cuenta «{}» está en la unidad de cuentas retiradas y su tipo de vinculación \
+                         (employeeType) no dice a qué unidad devolverla",
+                        account.sam
+                    ))
+                })?;
                 let to_ou = layout.ou_for(holder, &account.department).to_string();
                 ops.push(DirectoryOp::Move { sam: account.sam.clone(), to_ou });
             }
@@ -1081,6 +1088,41 @@ mod tests {
         // A protected previous holder is refused.
         let admin = request(Kind::Assignment, HolderType::Contractor, |s| s.account = "ana.admin".into());
         assert!(matches!(run(&admin), Err(NoPlan::Refused(_))));
+    }
+
+    #[test]
+    fn a_reactivation_brings_an_account_back_from_the_retired_ou_and_a_pr_rroga_does_not() {
+        let l = layout_with(|c| c.retired_ou = Some(RETIRED.into()));
+        let retired = with_account("sofia.herrera", |a| {
+            a.enabled = false;
+            a.dn = format!("CN=sofia.herrera,{RETIRED}");
+            a.employee_type = "Contratista".into();
+            a.expires = Some(Date::constant(2027, 6, 30));
+        });
+        let enable = request(Kind::Enable, HolderType::Contractor, |s| s.account = "sofia.herrera".into());
+        let p = plan(&enable, &retired, &l, TODAY, |_| false, |_| false).unwrap();
+        let contractors = l.config.ous.contractor.clone();
+        assert_eq!(
+            p.ops,
+            [
+                DirectoryOp::Move { sam: "sofia.herrera".into(), to_ou: contractors },
+                DirectoryOp::Enable { sam: "sofia.herrera".into() },
+            ]
+        );
+        // Nothing says where it lived: by hand.
+        let unknown = with_account("sofia.herrera", |a| {
+            a.enabled = false;
+            a.dn = format!("CN=sofia.herrera,{RETIRED}");
+            a.employee_type = String::new();
+        });
+        assert!(matches!(plan(&enable, &unknown, &l, TODAY, |_| false, |_| false), Err(NoPlan::ByHand(_))));
+        // A prórroga of an account waiting for its deletion does not enable it.
+        let prorroga = request(Kind::Modify, HolderType::Contractor, |s| {
+            s.account = "sofia.herrera".into();
+            s.contract_end = Some(Date::constant(2027, 12, 31));
+        });
+        let refused = plan(&prorroga, &retired, &l, TODAY, |_| false, |_| false);
+        assert!(matches!(refused, Err(NoPlan::NeedsInfo(m)) if m.contains("Reactivación")));
     }
 
     #[test]

@@ -80,6 +80,28 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         let mut changes = Changes::new();
+        if request.phase == Phase::Return
+            && let Some((other, until)) = self.held_by_another_leave(&request, &stored.account)?
+        {
+            // Another leave holds the account past this return: its return enables it.
+            let tz = self.config.calendar.time_zone();
+            let detail = format!(
+                "La cuenta {} sigue inactiva: la solicitud {other} la mantiene así{}, y se reactivará entonces.",
+                stored.account,
+                if until == Timestamp::MAX {
+                    String::new()
+                } else {
+                    format!(" hasta el {}", notify::spanish_datetime(until, tz))
+                }
+            );
+            let plan = Plan { ops: Vec::new(), ..stored };
+            let executing = State::Executing { plan, attempts: 0, retry_at: None, released: false };
+            self.record(&mut changes, report, &mut request, Move::daemon(executing, DUE), now)?;
+            let done = Move::daemon(State::Notifying, detail.clone()).telling(MessageKind::Outcome, detail);
+            self.record(&mut changes, report, &mut request, done, now)?;
+            self.store.commit(changes)?;
+            return Ok(());
+        }
         let plan = match self.replan(&request, now) {
             Replan::Fresh(plan) => plan,
             Replan::Stored => stored,
@@ -110,13 +132,30 @@ impl Engine {
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
-        // Decided in this very cycle, and nothing has acted on its account since the cycle began.
-        let decided_now = request.history.last().is_some_and(|h| h.at == now)
-            && !self.touched.contains(&stored.account.to_lowercase());
+        // Another request's step acted on its account in this cycle, after it was decided.
+        let overtaken = self.acted_on.get(&stored.account.to_lowercase()).is_some_and(|by| *by != request.id);
+        let decided_now = request.history.last().is_some_and(|h| h.at == now);
         let creates = matches!(request.submission.kind, Some(Kind::Create | Kind::Assignment))
             || request.credentials_for.is_some()
             || request.mailbox_wait.is_some();
-        if decided_now || creates {
+        if overtaken && decided_now && creates {
+            // Not begun: decided again whole (the account it was to reactivate may be gone).
+            return match self.replan(&request, now) {
+                Replan::Wait => Ok(()),
+                Replan::Stored => self.execute(request, stored, attempts, released, now, report),
+                Replan::Fresh(plan) => {
+                    let mut changes = Changes::new();
+                    let executing =
+                        State::Executing { plan: plan.clone(), attempts, retry_at: None, released };
+                    let why = "decidida de nuevo: otra solicitud actuó sobre la cuenta en este ciclo";
+                    self.record(&mut changes, report, &mut request, Move::daemon(executing, why), now)?;
+                    self.store.commit(changes)?;
+                    self.execute(request, plan, attempts, released, now, report)
+                }
+                Replan::Refused(triage) => self.refuse(request, stored, attempts, triage, now, report),
+            };
+        }
+        if (decided_now && !overtaken) || creates {
             return self.execute(request, stored, attempts, released, now, report);
         }
         // Decided again: authorized, and the account's guard read from the directory now. The
@@ -126,18 +165,30 @@ impl Engine {
         match self.replan(&request, now) {
             Replan::Fresh(_) | Replan::Stored => {}
             Replan::Wait => return Ok(()),
-            Replan::Refused(triage) if triage.state_name() != StateName::Manual => {
-                let mut changes = Changes::new();
-                self.settle(&mut changes, report, &mut request, triage, now)?;
-                self.store.commit(changes)?;
-                return Ok(());
-            }
-            Replan::Refused(triage) => {
-                let why = triage.reason().to_string();
-                return self.fail(Changes::new(), report, request, stored, attempts + 1, why, now);
-            }
+            Replan::Refused(triage) => return self.refuse(request, stored, attempts, triage, now, report),
         }
         self.execute(request, stored, attempts, released, now, report)
+    }
+
+    /// A resumed step decided again and refused: back to the requester, or, when only a person
+    /// can take it on (an `Executing` step cannot become `Manual`), failed for the administrators.
+    fn refuse(
+        &mut self,
+        mut request: Request,
+        stored: Plan,
+        attempts: u32,
+        triage: triage::Triage,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        if triage.state_name() == StateName::Manual {
+            let why = triage.reason().to_string();
+            return self.fail(Changes::new(), report, request, stored, attempts + 1, why, now);
+        }
+        let mut changes = Changes::new();
+        self.settle(&mut changes, report, &mut request, triage, now)?;
+        self.store.commit(changes)?;
+        Ok(())
     }
 
     /// A scheduled request decided again at its due time.
@@ -235,7 +286,7 @@ impl Engine {
             }
         };
         note_operations(&mut request, &plan, &lines, dry_run, now);
-        self.touched.extend(plan.ops.iter().map(|op| op.sam().to_lowercase()));
+        self.acted_on.extend(plan.ops.iter().map(|op| (op.sam().to_lowercase(), request.id)));
         if limited > 0 {
             changes.record_disables(now, request.id, limited);
         }
@@ -278,8 +329,12 @@ impl Engine {
             ),
             None => outcome_detail(&request, &plan, &self.config.directory),
         };
-        let took_over = self.supersede(&mut changes, report, &request, &plan, now)?;
-        let step = self.next_step(&mut request, &plan, detail, took_over, now);
+        self.supersede(&mut changes, report, &request, &plan, now)?;
+        let leave = matches!(request.submission.kind, Some(Kind::Leave | Kind::Suspension));
+        let paused = leave
+            && request.phase == Phase::Start
+            && self.held_by_another_leave(&request, &plan.account)?.is_some();
+        let step = self.next_step(&mut request, &plan, detail, paused, now);
         self.record(&mut changes, report, &mut request, step, now)?;
         self.store.commit(changes)?;
         info!(account = %plan.account, "carried out");

@@ -19,13 +19,14 @@ use crate::store::{Changes, MessageKind};
 impl Engine {
     /// The move after a step was carried out: the outcome to the requester (and a notice to
     /// the account's holder), or, for the first step of a two-step kind, what comes next.
-    /// `took_over`: the step replaced an earlier leave's return (see `supersede`).
+    /// `paused`: another leave of the account has its return still to come (see
+    /// `held_by_another_leave`).
     pub(super) fn next_step(
         &self,
         request: &mut Request,
         plan: &Plan,
         detail: String,
-        took_over: bool,
+        paused: bool,
         now: Timestamp,
     ) -> Move {
         let kind = request.submission.kind;
@@ -33,10 +34,10 @@ impl Engine {
         let notice = plan.notice_to.clone().filter(|_| !plan.ops.is_empty());
         match (kind, request.phase) {
             // A leave (or a suspension with a return date) that disabled the account, or found
-            // it disabled by an earlier leave whose return it replaces: it is enabled again on
-            // the return date. One that found it disabled for good leaves it so.
+            // it disabled by another leave: it is enabled again on the return date, unless
+            // another leave still holds it then. One that found it disabled for good leaves it so.
             (Some(Kind::Leave | Kind::Suspension), Phase::Start)
-                if (disabled || took_over) && request.submission.return_date.is_some() =>
+                if (disabled || paused) && request.submission.return_date.is_some() =>
             {
                 request.phase = Phase::Return;
                 let due = self.due(request).unwrap_or(now);

@@ -188,9 +188,9 @@ pub struct Engine {
     /// Requests cancelled this cycle by a later one (see `supersede`): the cycle's list of open
     /// requests, read before, must not run them.
     superseded: HashSet<RequestId>,
-    /// Accounts (lower-case) a step acted on this cycle: a step decided earlier in the cycle
-    /// is decided again before it runs on one of them.
-    touched: HashSet<String>,
+    /// Accounts (lower-case) a step acted on this cycle, and which request's: a step another
+    /// request decided earlier in the cycle is decided again before it runs on one of them.
+    acted_on: HashMap<String, RequestId>,
     /// The last header read and its columns mapped.
     columns: Option<(Vec<String>, crate::intake::ColumnMap)>,
     /// Called as the work goes on (each request staged, each page read): the daemon feeds the
@@ -250,7 +250,7 @@ impl Engine {
             mail_blocked: None,
             changed: Vec::new(),
             superseded: HashSet::new(),
-            touched: HashSet::new(),
+            acted_on: HashMap::new(),
             columns: None,
             heartbeat: None,
         }
@@ -442,7 +442,7 @@ impl Engine {
         let mut report = CycleReport::default();
         (self.directory_down, self.directory_answered) = (None, false);
         self.superseded.clear();
-        self.touched.clear();
+        self.acted_on.clear();
         // First: a response registered in this cycle finds the earlier requests of its person
         // with their person hash set, purged or not.
         self.retain(now)?;
