@@ -32,7 +32,7 @@ failed=0
 for date in "${dates[@]}"; do
     passed=0
     for binary in "${binaries[@]}"; do
-        # Without CUENTAS_TEST_RUNNER and the servers' settings, the live tests do not run.
+        # The live tests are #[ignore]d: they do not run here (nor with the servers' settings).
         # The lifecycle sequences take their time as input: a few of them on each date.
         if ! out=$(env $(compgen -e | grep '^CUENTAS_TEST' | sed 's/^/-u /') FAKETIME_DONT_FAKE_MONOTONIC=1 \
             CUENTAS_MODEL_SEQUENCES=25 \

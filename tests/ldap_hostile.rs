@@ -359,8 +359,9 @@ fn the_corpus_loads_and_dns_read_back() {
 }
 
 #[test]
+#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
 fn hostile_values_yield_escaped_names_or_needs_info_and_stay_in_the_managed_ous() {
-    let Some(ad) = Ad::from_env() else { return };
+    let ad = Ad::from_env();
     let values = corpus();
     assert!(values.len() >= 30, "the corpus holds {} values; at least 30 are wanted", values.len());
     assert!(values.len() * SLOTS.len() < 1000, "row numbers must fit in three digits");

@@ -265,9 +265,10 @@ fn searchable(log: &str, format: &str) -> String {
 }
 
 #[test]
+#[ignore = "live: the test AD DC and SMTP relay (tests/run.sh runs them)"]
 fn a_full_run_at_debug_level_logs_ids_and_accounts_and_no_personal_data() {
-    let Some(ad) = Ad::from_env() else { return };
-    let Some(smtp) = env() else { return };
+    let ad = Ad::from_env();
+    let smtp = env();
     for format in ["human", "json"] {
         let Evidence { log, forbidden, expected } = scenario(&ad, &smtp, format);
         assert!(log.lines().count() > 20, "{format}: the log is there:\n{log}");

@@ -16,9 +16,10 @@ fn bogota(local: &str) -> Timestamp {
 }
 
 #[test]
+#[ignore = "live: the test AD DC and SMTP relay (tests/run.sh runs them)"]
 fn the_weekly_report_arrives_once_with_its_chart_inline() {
-    let Some(ad) = Ad::from_env() else { return };
-    let Some(env) = common::smtp::env() else { return };
+    let ad = Ad::from_env();
+    let env = common::smtp::env();
     let u = unique();
     let rows = [
         create_row(&u, "Funcionario", "Rita", &format!("Informe{}", letters(&u)), "Energía", &[]),

@@ -59,8 +59,9 @@ fn forward(listener: TcpListener, to: String) {
 }
 
 #[test]
+#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
 fn ready_only_once_the_directory_answers_status_meanwhile_and_the_watchdog_all_along() {
-    let Some(ad) = Ad::from_env() else { return };
+    let ad = Ad::from_env();
     // A port nothing listens on yet: the directory "is down" until the test forwards it to the DC.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let case = Case::new(&ad, &[], "");
