@@ -49,7 +49,7 @@ impl Engine {
                 State::Executing { plan, attempts, retry_at, released }
                     if retry_at.is_none_or(|t| t <= now) =>
                 {
-                    self.resume(request, plan, attempts, released, now, report)?;
+                    self.resume(Attempt { request, plan, attempts, released }, now, report)?;
                 }
                 State::AwaitingConfirmation { pending, since }
                     if pending.is_empty() && self.removable_since(since, now) =>
@@ -115,7 +115,7 @@ impl Engine {
         let executing = State::Executing { plan: plan.clone(), attempts: 0, retry_at: None, released: false };
         self.record(&mut changes, report, &mut request, Move::daemon(executing, DUE), now)?;
         self.store.commit(changes)?;
-        self.execute(request, plan, 0, false, now, report)
+        self.execute(Attempt::first(request, plan), now, report)
     }
 
     /// An `Executing` request carried out. One decided in this very cycle runs its plan; any
@@ -125,68 +125,66 @@ impl Engine {
     /// operations read their target first and do only what is missing).
     fn resume(
         &mut self,
-        mut request: Request,
-        stored: Plan,
-        attempts: u32,
-        released: bool,
+        mut a: Attempt,
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
+        let request = &a.request;
         // Another request's step acted on its account in this cycle, after it was decided.
-        let overtaken = self.acted_on.get(&stored.account.to_lowercase()).is_some_and(|by| *by != request.id);
+        let overtaken = self.acted_on.get(&a.plan.account.to_lowercase()).is_some_and(|by| *by != request.id);
         let decided_now = request.history.last().is_some_and(|h| h.at == now);
         let creates = matches!(request.submission.kind, Some(Kind::Create | Kind::Assignment))
             || request.credentials_for.is_some()
             || request.mailbox_wait.is_some();
         if overtaken && decided_now && creates {
             // Not begun: decided again whole (the account it was to reactivate may be gone).
-            return match self.replan(&request, now) {
+            return match self.replan(&a.request, now) {
                 Replan::Wait => Ok(()),
-                Replan::Stored => self.execute(request, stored, attempts, released, now, report),
+                Replan::Stored => self.execute(a, now, report),
                 Replan::Fresh(plan) => {
                     let mut changes = Changes::new();
+                    let (attempts, released) = (a.attempts, a.released);
                     let executing =
                         State::Executing { plan: plan.clone(), attempts, retry_at: None, released };
                     let why = "decidida de nuevo: otra solicitud actuó sobre la cuenta en este ciclo";
-                    self.record(&mut changes, report, &mut request, Move::daemon(executing, why), now)?;
+                    self.record(&mut changes, report, &mut a.request, Move::daemon(executing, why), now)?;
                     self.store.commit(changes)?;
-                    self.execute(request, plan, attempts, released, now, report)
+                    self.execute(Attempt { plan, ..a }, now, report)
                 }
-                Replan::Refused(triage) => self.refuse(request, stored, attempts, triage, now, report),
+                Replan::Refused(triage) => self.refuse(a, triage, now, report),
             };
         }
         if (decided_now && !overtaken) || creates {
-            return self.execute(request, stored, attempts, released, now, report);
+            return self.execute(a, now, report);
         }
         // Decided again: authorized, and the account's guard read from the directory now. The
         // operations are the stored ones: a step cut short in the middle must finish what it
         // began (a transfer's old groups are known only from before its first write), and each
         // operation reads its target first and does only what is missing.
-        match self.replan(&request, now) {
+        match self.replan(&a.request, now) {
             Replan::Fresh(_) | Replan::Stored => {}
             Replan::Wait => return Ok(()),
-            Replan::Refused(triage) => return self.refuse(request, stored, attempts, triage, now, report),
+            Replan::Refused(triage) => return self.refuse(a, triage, now, report),
         }
-        self.execute(request, stored, attempts, released, now, report)
+        self.execute(a, now, report)
     }
 
     /// A resumed step decided again and refused: back to the requester, or, when only a person
     /// can take it on (an `Executing` step cannot become `Manual`), failed for the administrators.
     fn refuse(
         &mut self,
-        mut request: Request,
-        stored: Plan,
-        attempts: u32,
+        mut a: Attempt,
         triage: triage::Triage,
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         if triage.state_name() == StateName::Manual {
             let why = triage.reason().to_string();
-            return self.fail(Changes::new(), report, request, stored, attempts + 1, why, now);
+            a.attempts += 1;
+            return self.fail(Changes::new(), report, a, why, now);
         }
         let mut changes = Changes::new();
-        self.settle(&mut changes, report, &mut request, triage, now)?;
+        self.settle(&mut changes, report, &mut a.request, triage, now)?;
         self.store.commit(changes)?;
         Ok(())
     }
@@ -233,95 +231,106 @@ impl Engine {
     /// hourly limit wait as `Held` unless an administrator released them.
     pub(super) fn execute(
         &mut self,
-        mut request: Request,
-        plan: Plan,
-        attempts: u32,
-        released: bool,
+        mut a: Attempt,
         now: Timestamp,
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         let mut changes = Changes::new();
-        let limited = disables(&plan);
-        if !released && let Some((done, limit)) = self.over_hourly_limit(limited, now)? {
-            return self.hold(changes, report, request, plan, done, limit, now);
+        let limited = disables(&a.plan);
+        if !a.released
+            && let Some(over) = self.over_hourly_limit(limited, now)?
+        {
+            return self.hold(changes, report, a, over, now);
         }
-        // A directory that cannot be reached leaves the request as it is, for the next cycle:
-        // waiting for it is not a failed attempt.
-        match self.reach(|d, _| d.connect()) {
-            Ok(()) => {}
-            Err(Unreached::Down) => return Ok(()),
-            Err(Unreached::Error(e)) => {
-                return self.directory_failed(report, request, plan, attempts, released, e, now);
-            }
-        }
-        // No password is set that could not be sent.
-        if plan.sends_credentials && !self.relay_takes_mail()? {
-            return Ok(());
-        }
-        // Access data waiting for the new account's mailbox: looked for before anything else.
-        if request.mailbox_wait.is_some() && !self.mailbox_ready(&mut request, &plan.account, now) {
-            return self.wait_for_mailbox(changes, report, request, plan, attempts, released, now);
-        }
-        // The credential step is one unit: generate, set, send. A retry makes a new password.
-        let password = if plan.sends_credentials {
-            match self.new_password(&mut request, &plan.account, report, now)? {
-                Ok(password) => Some(password),
-                Err(Unreached::Down) => return Ok(()),
-                Err(Unreached::Error(e)) => {
-                    return self.directory_failed(report, request, plan, attempts, released, e, now);
-                }
-            }
-        } else {
-            None
+        let password = match self.prepare(&mut a, report, now)? {
+            Prepared::Go(password) => password,
+            Prepared::Wait => return Ok(()),
+            Prepared::Mailbox => return self.wait_for_mailbox(changes, report, a, now),
+            Prepared::Failed(e) => return self.directory_failed(report, a, *e, now),
         };
         let dry_run = self.directory.is_dry_run();
-        let id = request.id.to_string();
-        let lines = match self.reach(|d, layout| d.apply(&plan, password.as_ref(), layout, &id)) {
+        let id = a.request.id.to_string();
+        let lines = match self.reach(|d, layout| d.apply(&a.plan, password.as_ref(), layout, &id)) {
             Ok(lines) => lines,
             // Half done, perhaps: every operation reads its target first, so the next cycle
             // does only what is missing.
             Err(Unreached::Down) => return Ok(()),
-            Err(Unreached::Error(e)) => {
-                return self.directory_failed(report, request, plan, attempts, released, e, now);
-            }
+            Err(Unreached::Error(e)) => return self.directory_failed(report, a, e, now),
         };
-        note_operations(&mut request, &plan, &lines, dry_run, now);
-        self.acted_on.extend(plan.ops.iter().map(|op| (op.sam().to_lowercase(), request.id)));
+        note_operations(&mut a.request, &a.plan, &lines, dry_run, now);
+        self.acted_on.extend(a.plan.ops.iter().map(|op| (op.sam().to_lowercase(), a.request.id)));
         if limited > 0 {
-            changes.record_disables(now, request.id, limited);
+            changes.record_disables(now, a.request.id, limited);
         }
         if !dry_run {
-            self.after_apply(&mut request, &plan, &lines, now);
-        }
-        // The mailbox of a new account must exist before its access data and outcome go out:
-        // if not yet, the password just set is dropped and a new one set once it does.
-        if password.is_some()
-            && self.awaits_mailbox(&request)
-            && !self.mailbox_ready(&mut request, &plan.account, now)
-        {
-            return self.wait_for_mailbox(changes, report, request, plan, attempts, released, now);
+            self.after_apply(&mut a.request, &a.plan, &lines, now);
         }
         if let Some(password) = password {
-            match self.send_credentials(
-                &mut request,
-                &plan,
-                &password,
-                attempts,
-                released,
-                &mut changes,
-                now,
-            )? {
+            // The mailbox of a new account must exist before its access data and outcome go
+            // out: if not yet, the password just set is dropped and a new one set once it does.
+            if self.awaits_mailbox(&a.request) && !self.mailbox_ready(&mut a.request, &a.plan.account, now) {
+                return self.wait_for_mailbox(changes, report, a, now);
+            }
+            match self.send_credentials(&mut a, &password, &mut changes, now)? {
                 Credentials::Sent => {}
                 Credentials::Then(step) => {
-                    self.record(&mut changes, report, &mut request, *step, now)?;
+                    self.record(&mut changes, report, &mut a.request, *step, now)?;
                     self.store.commit(changes)?;
                     return Ok(());
                 }
                 Credentials::Fail(reason) => {
-                    return self.fail(changes, report, request, plan, attempts + 1, reason, now);
+                    a.attempts += 1;
+                    return self.fail(changes, report, a, reason, now);
                 }
             }
         }
+        self.finish(changes, report, a, now)
+    }
+
+    /// What must hold before a plan is applied (the directory reached, mail going out for a
+    /// credential step, a new account's mailbox there), and the credential step's password.
+    fn prepare(
+        &mut self,
+        a: &mut Attempt,
+        report: &mut CycleReport,
+        now: Timestamp,
+    ) -> Result<Prepared, EngineError> {
+        // A directory that cannot be reached leaves the request as it is, for the next cycle:
+        // waiting for it is not a failed attempt.
+        match self.reach(|d, _| d.connect()) {
+            Ok(()) => {}
+            Err(Unreached::Down) => return Ok(Prepared::Wait),
+            Err(Unreached::Error(e)) => return Ok(Prepared::Failed(Box::new(e))),
+        }
+        // No password is set that could not be sent.
+        if a.plan.sends_credentials && !self.relay_takes_mail()? {
+            return Ok(Prepared::Wait);
+        }
+        // Access data waiting for the new account's mailbox: looked for before anything else.
+        if a.request.mailbox_wait.is_some() && !self.mailbox_ready(&mut a.request, &a.plan.account, now) {
+            return Ok(Prepared::Mailbox);
+        }
+        if !a.plan.sends_credentials {
+            return Ok(Prepared::Go(None));
+        }
+        // The credential step is one unit: generate, set, send. A retry makes a new password.
+        Ok(match self.new_password(&mut a.request, &a.plan.account, report, now)? {
+            Ok(password) => Prepared::Go(Some(password)),
+            Err(Unreached::Down) => Prepared::Wait,
+            Err(Unreached::Error(e)) => Prepared::Failed(Box::new(e)),
+        })
+    }
+
+    /// The step carried out: its outcome, the other requests it supersedes, and what comes
+    /// next for it.
+    fn finish(
+        &mut self,
+        mut changes: Changes,
+        report: &mut CycleReport,
+        a: Attempt,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Attempt { mut request, plan, .. } = a;
         let domain = &self.config.directory.domain;
         let detail = match request.credentials_for.take() {
             Some(account) => format!(
@@ -344,17 +353,14 @@ impl Engine {
     /// The last part of the credential step: the access data sent to the personal address.
     /// What came of it: sent, a move to record (a retry, or back to the requester), or a
     /// failure an operator must look at.
-    #[allow(clippy::too_many_arguments)]
     fn send_credentials(
         &mut self,
-        request: &mut Request,
-        plan: &Plan,
+        a: &mut Attempt,
         password: &Password,
-        attempts: u32,
-        released: bool,
         changes: &mut Changes,
         now: Timestamp,
     ) -> Result<Credentials, EngineError> {
+        let Attempt { request, plan, attempts, released } = a;
         Ok(match self.send_access_data(request, plan, password)? {
             Ok(to) => {
                 self.mail_flowing();
@@ -370,10 +376,10 @@ impl Engine {
             }
             Err(e) if e.is_transient() => {
                 self.mail_failed(&e);
-                let attempts = attempts + 1;
+                let attempts = *attempts + 1;
                 warn!(error = %e.for_log(), attempts, "access data not sent; will set a new password and retry");
                 let retry_at = Some(now + backoff(attempts));
-                let retry = State::Executing { plan: plan.clone(), attempts, retry_at, released };
+                let retry = State::Executing { plan: plan.clone(), attempts, retry_at, released: *released };
                 Credentials::Then(Box::new(Move::daemon(
                     retry,
                     format!("no se pudieron enviar los datos de acceso ({e}); se reintentará"),
@@ -465,17 +471,15 @@ impl Engine {
 
     /// Beyond the hourly limit of disables and deletions: `Held` until an administrator
     /// releases it, and one alert per hour.
-    #[allow(clippy::too_many_arguments)]
     fn hold(
         &mut self,
         mut changes: Changes,
         report: &mut CycleReport,
-        mut request: Request,
-        plan: Plan,
-        done: usize,
-        limit: usize,
+        a: Attempt,
+        (done, limit): (usize, usize),
         now: Timestamp,
     ) -> Result<(), EngineError> {
+        let Attempt { mut request, plan, .. } = a;
         let reason = format!(
             "límite de {limit} inactivaciones o eliminaciones por hora alcanzado ({done} en la última hora): \
              espera a que un administrador la libere con «cuentas release {}»",
@@ -498,23 +502,20 @@ impl Engine {
 
     /// A directory failure while executing: transient ones are retried with backoff up to
     /// [`MAX_ATTEMPTS`]; the rest, and too many, go `Failed` with an alert.
-    #[allow(clippy::too_many_arguments)]
     fn directory_failed(
         &mut self,
         report: &mut CycleReport,
-        mut request: Request,
-        plan: Plan,
-        attempts: u32,
-        released: bool,
+        mut a: Attempt,
         error: LdapError,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let attempts = attempts + 1;
+        a.attempts += 1;
         let mut changes = Changes::new();
-        if !error.is_transient() || attempts >= MAX_ATTEMPTS {
-            error!(account = %plan.account, error = %error.for_log(), attempts, "directory operation failed; an administrator must look");
-            return self.fail(changes, report, request, plan, attempts, error.to_string(), now);
+        if !error.is_transient() || a.attempts >= MAX_ATTEMPTS {
+            error!(account = %a.plan.account, error = %error.for_log(), attempts = a.attempts, "directory operation failed; an administrator must look");
+            return self.fail(changes, report, a, error.to_string(), now);
         }
+        let Attempt { mut request, plan, attempts, released } = a;
         let retry_at = now + backoff(attempts);
         warn!(account = %plan.account, error = %error.for_log(), attempts, %retry_at, "directory operation failed; will retry");
         let retry = State::Executing { plan, attempts, retry_at: Some(retry_at), released };
@@ -524,18 +525,17 @@ impl Engine {
         Ok(())
     }
 
-    /// `Failed`, with the plan kept for `cuentas retry` and one alert to the administrators.
-    #[allow(clippy::too_many_arguments)]
+    /// `Failed` after `a.attempts` tries, with the plan kept for `cuentas retry` and one alert
+    /// to the administrators.
     pub(super) fn fail(
         &mut self,
         mut changes: Changes,
         report: &mut CycleReport,
-        mut request: Request,
-        plan: Plan,
-        attempts: u32,
+        a: Attempt,
         reason: String,
         now: Timestamp,
     ) -> Result<(), EngineError> {
+        let Attempt { mut request, plan, attempts, .. } = a;
         let failed = State::Failed { error: reason.clone(), attempts, plan: Some(plan) };
         self.record(&mut changes, report, &mut request, Move::daemon(failed, reason.clone()), now)?;
         let body = format!(
@@ -554,6 +554,34 @@ impl Engine {
         self.store.commit(changes)?;
         Ok(())
     }
+}
+
+/// One try at a request's directory step: the request, the plan it carries out, the tries
+/// made before, and whether an administrator let it past the hourly limit of disables.
+pub(super) struct Attempt {
+    pub(super) request: Request,
+    pub(super) plan: Plan,
+    pub(super) attempts: u32,
+    pub(super) released: bool,
+}
+
+impl Attempt {
+    /// A step's first try.
+    pub(super) fn first(request: Request, plan: Plan) -> Attempt {
+        Attempt { request, plan, attempts: 0, released: false }
+    }
+}
+
+/// Whether a plan can be applied now.
+enum Prepared {
+    /// Yes, with the credential step's new password if it has one.
+    Go(Option<Password>),
+    /// Not this cycle (the directory or the relay is down): nothing is counted.
+    Wait,
+    /// The new account's mailbox is not there yet.
+    Mailbox,
+    /// The directory answered with an error.
+    Failed(Box<LdapError>),
 }
 
 /// What sending the access data came to.

@@ -319,35 +319,14 @@ impl Engine {
                 (row, submission)
             })
             .collect();
-        // Everyone who may be coming back, looked up together: one search for the batch.
-        let returning: Vec<String> = parsed
-            .iter()
-            .filter(|(_, s)| s.problems.is_empty() && !s.id_number.is_empty())
-            .filter(|(_, s)| matches!(s.kind, Some(Kind::Create | Kind::Assignment)))
-            .map(|(_, s)| s.id_number.clone())
-            .collect();
-        if !returning.is_empty()
-            && let Err(Unreached::Error(e)) = self.reach(|d, _| d.prefetch_employees(&returning))
-        {
-            log_directory_error(&e, "cannot look the batch's document numbers up; each request will");
-        }
+        self.prefetch_returning(&parsed);
         for (row, submission) in parsed {
             seq += 1;
             let id = RequestId { year, seq };
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, now);
             self.identify(&mut request, &mut changes, &mut people, now)?;
             self.measure_sla(&mut request, now);
-            if let Some(register) = &self.config.mailboxes.register {
-                let ticket = OutboxMessage::new(
-                    OutboxMessage::ticket_id(id),
-                    Some(id),
-                    MessageKind::Register,
-                    vec![register.to_string()],
-                    submission_text(&request.submission),
-                    now,
-                );
-                request.outbox.push(ticket);
-            }
+            self.open_ticket(&mut request, now);
             // A response for the same person as one that waits on its fix carries on from it: an
             // account made for the old one whose access data bounced gets them at the credential
             // step (once this response is authorized, like any other).
@@ -356,18 +335,7 @@ impl Engine {
                 request.credentials_for = old.credentials_for.clone();
                 request.credential_attempts = old.credential_attempts;
             }
-            match self.repeated(&request, now)? {
-                Some(first) => {
-                    info!(request_id = %id, first = %first, "repeats a request already registered");
-                    let reason = format!(
-                        "Repite la solicitud {first}, que ya está registrada para la misma persona y el mismo tipo de solicitud"
-                    );
-                    let cancelled = Move::daemon(State::Cancelled { reason: reason.clone() }, reason.clone())
-                        .telling(MessageKind::Duplicate, reason);
-                    self.record(&mut changes, report, &mut request, cancelled, now)?;
-                }
-                None => self.triage_and_record(&mut request, &mut changes, report, now)?,
-            }
+            self.decide_new(&mut request, &mut changes, report, now)?;
             // It replaces the waiting one only once decided, and not refused: a response someone
             // may not send, or a repetition, must not cancel the request that waited on its fix.
             let decided = !matches!(
@@ -384,6 +352,57 @@ impl Engine {
         changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
         self.store.commit(changes)?;
         Ok(())
+    }
+
+    /// Everyone in the batch who may be coming back, looked up together: one search.
+    fn prefetch_returning(&mut self, parsed: &[(RawRow, Submission)]) {
+        let returning: Vec<String> = parsed
+            .iter()
+            .filter(|(_, s)| s.problems.is_empty() && !s.id_number.is_empty())
+            .filter(|(_, s)| matches!(s.kind, Some(Kind::Create | Kind::Assignment)))
+            .map(|(_, s)| s.id_number.clone())
+            .collect();
+        if !returning.is_empty()
+            && let Err(Unreached::Error(e)) = self.reach(|d, _| d.prefetch_employees(&returning))
+        {
+            log_directory_error(&e, "cannot look the batch's document numbers up; each request will");
+        }
+    }
+
+    /// The service desk's register gets a ticket for the new request, when there is one.
+    fn open_ticket(&self, request: &mut Request, now: Timestamp) {
+        if let Some(register) = &self.config.mailboxes.register {
+            let id = request.id;
+            let ticket = OutboxMessage::new(
+                OutboxMessage::ticket_id(id),
+                Some(id),
+                MessageKind::Register,
+                vec![register.to_string()],
+                submission_text(&request.submission),
+                now,
+            );
+            request.outbox.push(ticket);
+        }
+    }
+
+    /// A new request decided: cancelled if it repeats one already registered, else triaged.
+    fn decide_new(
+        &mut self,
+        request: &mut Request,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(first) = self.repeated(request, now)? else {
+            return self.triage_and_record(request, changes, report, now);
+        };
+        info!(request_id = %request.id, first = %first, "repeats a request already registered");
+        let reason = format!(
+            "Repite la solicitud {first}, que ya está registrada para la misma persona y el mismo tipo de solicitud"
+        );
+        let cancelled = Move::daemon(State::Cancelled { reason: reason.clone() }, reason.clone())
+            .telling(MessageKind::Duplicate, reason);
+        self.record(changes, report, request, cancelled, now)
     }
 
     /// A row's answers, with the dependency checked against the entity's list.

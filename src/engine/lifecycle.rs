@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tracing::{error, warn};
 
-use super::execute::Replan;
+use super::execute::{Attempt, Replan};
 use super::{CycleReport, Engine, EngineError, Move, backoff};
 use crate::config::HookCommand;
 use crate::directory::plan::{DirectoryOp, Plan};
@@ -39,28 +39,7 @@ impl Engine {
             (Some(Kind::Leave | Kind::Suspension), Phase::Start)
                 if (disabled || paused) && request.submission.return_date.is_some() =>
             {
-                request.phase = Phase::Return;
-                let due = self.due(request).unwrap_or(now);
-                let back = Plan {
-                    account: plan.account.clone(),
-                    ops: vec![DirectoryOp::Enable { sam: plan.account.clone() }],
-                    notice_to: plan.notice_to.clone(),
-                    ..Plan::default()
-                };
-                let tz = self.config.calendar.time_zone();
-                let detail = format!(
-                    "Se inactivó la cuenta {} por {}; el {} se reactivará sola.",
-                    plan.account,
-                    if kind == Some(Kind::Leave) {
-                        "vacaciones o licencia"
-                    } else {
-                        "la suspensión del contrato"
-                    },
-                    notify::spanish_datetime(due, tz)
-                );
-                Move::daemon(State::Scheduled { due, plan: back }, detail.clone())
-                    .telling(MessageKind::Progress, detail.clone())
-                    .with_notice(notice, detail)
+                self.return_scheduled(request, plan, notice, now)
             }
             (Some(Kind::Delete), Phase::Start) => {
                 request.phase = Phase::Removal;
@@ -83,6 +62,38 @@ impl Engine {
                 .telling(MessageKind::Outcome, detail.clone())
                 .with_notice(notice, detail),
         }
+    }
+
+    /// A leave's or a suspension's first step done: its return, scheduled for its date.
+    fn return_scheduled(
+        &self,
+        request: &mut Request,
+        plan: &Plan,
+        notice: Option<String>,
+        now: Timestamp,
+    ) -> Move {
+        request.phase = Phase::Return;
+        let due = self.due(request).unwrap_or(now);
+        let back = Plan {
+            account: plan.account.clone(),
+            ops: vec![DirectoryOp::Enable { sam: plan.account.clone() }],
+            notice_to: plan.notice_to.clone(),
+            ..Plan::default()
+        };
+        let tz = self.config.calendar.time_zone();
+        let detail = format!(
+            "Se inactivó la cuenta {} por {}; el {} se reactivará sola.",
+            plan.account,
+            if request.submission.kind == Some(Kind::Leave) {
+                "vacaciones o licencia"
+            } else {
+                "la suspensión del contrato"
+            },
+            notify::spanish_datetime(due, tz)
+        );
+        Move::daemon(State::Scheduled { due, plan: back }, detail.clone())
+            .telling(MessageKind::Progress, detail.clone())
+            .with_notice(notice, detail)
     }
 
     /// When an account disabled at `since` may be deleted (its backups confirmed).
@@ -119,10 +130,11 @@ impl Engine {
         self.record(&mut changes, report, &mut request, Move::daemon(executing, reason), now)?;
         if let Some(why) = refused {
             error!("deletion refused: the account is no longer disabled in the retired OU");
-            return self.fail(changes, report, request, plan, 1, why, now);
+            let attempt = Attempt { attempts: 1, ..Attempt::first(request, plan) };
+            return self.fail(changes, report, attempt, why, now);
         }
         self.store.commit(changes)?;
-        self.execute(request, plan, 0, false, now, report)
+        self.execute(Attempt::first(request, plan), now, report)
     }
 
     /// Whether the credential step of this request waits for its new account's mailbox.
@@ -147,17 +159,14 @@ impl Engine {
 
     /// The new account's mailbox is not there yet: the request looks again after a backoff
     /// (the SLA clock keeps running); past `mailbox_wait_hours` the administrators hear of it.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn wait_for_mailbox(
         &mut self,
         mut changes: Changes,
         report: &mut CycleReport,
-        mut request: Request,
-        plan: Plan,
-        attempts: u32,
-        released: bool,
+        a: Attempt,
         now: Timestamp,
     ) -> Result<(), EngineError> {
+        let Attempt { mut request, plan, attempts, released } = a;
         let wait = request.mailbox_wait.get_or_insert(MailboxWait { since: now, checks: 0 });
         wait.checks += 1;
         let (since, checks) = (wait.since, wait.checks);

@@ -85,6 +85,20 @@ impl Engine {
     }
 }
 
+/// The day the weekly report last fell due: `weekday`, once its working day has begun, not
+/// after `local`.
+fn last_report_day(
+    local: &jiff::Zoned,
+    weekday: jiff::civil::Weekday,
+    day_start: jiff::civil::Time,
+) -> Option<jiff::civil::Date> {
+    let mut due = local.date();
+    while due.weekday() != weekday || (due == local.date() && local.time() < day_start) {
+        due = due.yesterday().ok()?;
+    }
+    Some(due)
+}
+
 /// What an open request waits on, for the service desk (Spanish).
 fn holdup(request: &Request) -> String {
     let id = request.id;
@@ -122,12 +136,7 @@ impl Engine {
         let calendar = &self.config.calendar;
         let local = now.to_zoned(calendar.time_zone().clone());
         let weekday = self.config.report.weekday.weekday();
-        // The last time it fell due: that weekday at the start of the working day, not after now.
-        let mut due = local.date();
-        while due.weekday() != weekday || (due == local.date() && local.time() < calendar.day_start()) {
-            let Ok(before) = due.yesterday() else { return Ok(()) };
-            due = before;
-        }
+        let Some(due) = last_report_day(&local, weekday, calendar.day_start()) else { return Ok(()) };
         let key = format!("report/{due}");
         if self.store.alert_sent(&key)?.is_some() {
             return Ok(());
@@ -142,10 +151,7 @@ impl Engine {
         let requests = self.store.requests().collect::<Result<Vec<Request>, _>>()?;
         if !requests.iter().any(|r| ended.as_ref().is_ok_and(|end| r.received_at < *end)) {
             // Remembered as done: the store is not read again for it at every cycle.
-            let mut changes = Changes::new();
-            changes.mark_alert(&key, now);
-            self.store.commit(changes)?;
-            return Ok(());
+            return self.mark_done(&key, now);
         }
         let today = due;
         let report = crate::report::build(requests, calendar, &self.config.sla, from, to, now);
@@ -172,9 +178,7 @@ impl Engine {
         )?;
         match self.mailer.send(&message) {
             Ok(()) => {
-                let mut changes = Changes::new();
-                changes.mark_alert(&key, now);
-                self.store.commit(changes)?;
+                self.mark_done(&key, now)?;
                 tracing::info!(%from, %to, "report sent");
             }
             Err(e) => {
@@ -182,6 +186,14 @@ impl Engine {
                 self.mail_failed(&e);
             }
         }
+        Ok(())
+    }
+
+    /// Remembers the alert or report `key` as done at `now`.
+    fn mark_done(&mut self, key: &str, now: Timestamp) -> Result<(), EngineError> {
+        let mut changes = Changes::new();
+        changes.mark_alert(key, now);
+        self.store.commit(changes)?;
         Ok(())
     }
 }

@@ -201,17 +201,7 @@ impl Engine {
         // (authorized again above: a new response may come from someone else): straight to the
         // credential step, a new password to the corrected address, never a second plan.
         if let Some(account) = request.credentials_for.clone() {
-            let plan = Plan {
-                ops: vec![DirectoryOp::ResetPassword { sam: account.clone() }],
-                sends_credentials: true,
-                account,
-                ..Plan::default()
-            };
-            let note = format!(
-                "autorizada ({grant}); la cuenta ya existe: se envían sus datos de acceso (contraseña nueva)"
-            );
-            let executing = State::Executing { plan, attempts: 0, retry_at: None, released: false };
-            return Ok(Some(Triage::decided(executing, note)));
+            return Ok(Some(credential_step(account, &grant)));
         }
         // Names other open requests took, this batch's included: `stage` keeps the set in step.
         let taken = |name: &str| self.claimed.contains(name);
@@ -228,23 +218,7 @@ impl Engine {
         if kind == Kind::PasswordReset {
             match self.address_on_record(request, &snapshot, &plan.account)? {
                 Ok(address) => plan.credentials_to = Some(address),
-                Err(why) => {
-                    let reason = format!(
-                        "autorizada ({grant}), pero la contraseña temporal no se envía por correo: {why}. \
-                         La mesa de servicio verifica la identidad de la persona, asigna la contraseña y cierra la solicitud"
-                    );
-                    let mut manual = Triage::decided(State::Manual { reason: reason.clone() }, reason);
-                    // The holder hears of it at once: a reset they did not ask for is a warning.
-                    manual.notice = plan.notice_to.take().map(|mailbox| {
-                        let detail = format!(
-                            "Se pidió asignar una contraseña temporal a su cuenta {}. No se envió a ningún correo: \
-                             la mesa de servicio verificará su identidad antes de asignarla.",
-                            plan.account
-                        );
-                        (mailbox, detail)
-                    });
-                    return Ok(Some(manual));
-                }
+                Err(why) => return Ok(Some(reset_by_hand(&grant, &why, plan))),
             }
         }
         Ok(Some(self.planned(request, plan, &grant, now)))
@@ -457,4 +431,39 @@ fn declared_matches(
 /// Whether the requester was already told the request is registered.
 fn acknowledged(request: &Request) -> bool {
     request.outbox.iter().any(|m| m.kind == MessageKind::Acknowledgement)
+}
+
+/// An account made for an earlier response whose access data bounced, the address now fixed:
+/// straight to the credential step, a new password to the corrected address.
+fn credential_step(account: String, grant: &impl std::fmt::Display) -> Triage {
+    let plan = Plan {
+        ops: vec![DirectoryOp::ResetPassword { sam: account.clone() }],
+        sends_credentials: true,
+        account,
+        ..Plan::default()
+    };
+    let note = format!(
+        "autorizada ({grant}); la cuenta ya existe: se envían sus datos de acceso (contraseña nueva)"
+    );
+    let executing = State::Executing { plan, attempts: 0, retry_at: None, released: false };
+    Triage::decided(executing, note)
+}
+
+/// A reset whose temporary password may not go by mail (`why`): the service desk does it by
+/// hand, and the holder hears of it at once (a reset they did not ask for is a warning).
+fn reset_by_hand(grant: &impl std::fmt::Display, why: &str, mut plan: Plan) -> Triage {
+    let reason = format!(
+        "autorizada ({grant}), pero la contraseña temporal no se envía por correo: {why}. \
+         La mesa de servicio verifica la identidad de la persona, asigna la contraseña y cierra la solicitud"
+    );
+    let mut manual = Triage::decided(State::Manual { reason: reason.clone() }, reason);
+    manual.notice = plan.notice_to.take().map(|mailbox| {
+        let detail = format!(
+            "Se pidió asignar una contraseña temporal a su cuenta {}. No se envió a ningún correo: \
+             la mesa de servicio verificará su identidad antes de asignarla.",
+            plan.account
+        );
+        (mailbox, detail)
+    });
+    manual
 }

@@ -35,7 +35,8 @@ impl Ldap {
     ) -> Result<(), LdapError> {
         match op {
             DirectoryOp::Create { sam, dn, attributes, expires } => {
-                self.create(sam, dn, attributes, *expires, password, layout, request_id)
+                let new = NewAccount { sam, dn, attributes, expires: *expires };
+                self.create(new, password, layout, request_id)
             }
             DirectoryOp::ResetPassword { sam } => {
                 let account = self.target(sam, layout)?;
@@ -148,17 +149,14 @@ impl Ldap {
         self.write(format!("delete {sam}"), &account.dn, "delete", |c| c.delete(&target))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn create(
         &mut self,
-        sam: &str,
-        dn: &str,
-        attributes: &[(String, String)],
-        expires: Option<Date>,
+        new: NewAccount<'_>,
         password: Option<&Password>,
         layout: &Layout,
         request_id: &str,
     ) -> Result<(), LdapError> {
+        let NewAccount { sam, dn, attributes, expires } = new;
         let password =
             password.ok_or_else(|| LdapError::Inconsistent("a creation needs a password".into()))?;
         let clash = self.accounts(&format!("(|{})", name_clauses(sam, &layout.config.domain)))?;
@@ -310,4 +308,12 @@ impl Ldap {
         });
         Ok(())
     }
+}
+
+/// The account a `DirectoryOp::Create` makes.
+struct NewAccount<'a> {
+    sam: &'a str,
+    dn: &'a str,
+    attributes: &'a [(String, String)],
+    expires: Option<Date>,
 }
