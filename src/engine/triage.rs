@@ -12,7 +12,7 @@ use crate::directory::plan::{self, DirectoryOp, Layout, NoPlan, Plan};
 use crate::directory::snapshot::{Account, Snapshot};
 use crate::intake::fold;
 use crate::notify;
-use crate::policy::{Decision, Matrix, Policy, Query, TargetAccount};
+use crate::policy::{Decision, Denial, Matrix, Policy, Query, TargetAccount};
 use crate::request::{HolderType, Kind, Phase, Request, State, StateName, Submission};
 use crate::store::{Changes, MessageKind};
 
@@ -26,11 +26,60 @@ pub(super) struct Triage {
     notice: Option<(String, String)>,
 }
 
-/// Why a request is not authorized: refused (the requester is told why), or asked about (the
-/// form contradicts the directory, or names what does not exist).
+/// Why a request is not authorized, typed: refused (the requester is told why), or asked
+/// about (the form contradicts the directory, or names what does not exist). `Display` is the
+/// Spanish the requester reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Refusal {
-    Rejected(String),
-    NeedsInfo(String),
+    /// The matrix and the rules say no.
+    Denied(Denial),
+    /// The account named is not in the directory.
+    NoSuchAccount { account: String },
+    /// The directory does not say what kind of holder the account is.
+    UnknownHolder { account: String },
+    /// The form says another holder type than the directory.
+    HolderMismatch { account: String, directory: HolderType, form: HolderType },
+    /// The form says another dependency than the directory.
+    DepartmentMismatch { account: String, directory: String, form: String },
+}
+
+impl Refusal {
+    /// Whether the requester can fix it in the form (else it is refused).
+    pub(super) fn asks_requester(&self) -> bool {
+        matches!(
+            self,
+            Refusal::NoSuchAccount { .. }
+                | Refusal::HolderMismatch { .. }
+                | Refusal::DepartmentMismatch { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Denied(denial) => denial.fmt(f),
+            Refusal::NoSuchAccount { account } => write!(
+                f,
+                "El usuario de red «{account}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)"
+            ),
+            Refusal::UnknownHolder { account } => write!(
+                f,
+                "No se puede saber en el directorio si la cuenta «{account}» es de un funcionario, un contratista o institucional; \
+                 la mesa de servicio la revisa directamente"
+            ),
+            Refusal::HolderMismatch { account, directory, form } => write!(
+                f,
+                "Según el directorio, la cuenta «{account}» es de tipo «{}», no «{}»: corrija el tipo de vinculación en el formulario",
+                directory.label(),
+                form.label()
+            ),
+            Refusal::DepartmentMismatch { account, directory, form } => write!(
+                f,
+                "Según el directorio, la cuenta «{account}» es de la dependencia «{directory}», no «{form}»: corrija la dependencia en el formulario"
+            ),
+        }
+    }
 }
 
 impl Triage {
@@ -49,8 +98,8 @@ impl Triage {
 
     pub(super) fn refused(refusal: Refusal, now: Timestamp) -> Triage {
         match refusal {
-            Refusal::Rejected(reason) => Triage::rejected(reason),
-            Refusal::NeedsInfo(reason) => Triage::needs_info(reason, now),
+            r if r.asks_requester() => Triage::needs_info(r.to_string(), now),
+            r => Triage::rejected(r.to_string()),
         }
     }
 
@@ -343,26 +392,17 @@ pub(super) fn authorize(
         };
         match policy.decide(&query, matrix, today) {
             Decision::Allow { grant } => Ok(grant),
-            Decision::Deny { reason } => Err(Refusal::Rejected(reason)),
+            Decision::Deny { denial } => Err(Refusal::Denied(denial)),
         }
     };
     let holder_of = |account: &Account| {
-        layout.holder_of(account).ok_or_else(|| {
-            Refusal::Rejected(format!(
-                "No se puede saber en el directorio si la cuenta «{}» es de un funcionario, un contratista o institucional; \
-                 la mesa de servicio la revisa directamente",
-                account.sam
-            ))
-        })
+        layout.holder_of(account).ok_or_else(|| Refusal::UnknownHolder { account: account.sam.clone() })
     };
     let mut grants: Vec<String> = Vec::new();
     if kind.needs_existing_account() {
-        let account = snapshot.by_sam(&s.account).ok_or_else(|| {
-            Refusal::NeedsInfo(format!(
-                "El usuario de red «{}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)",
-                s.account
-            ))
-        })?;
+        let account = snapshot
+            .by_sam(&s.account)
+            .ok_or_else(|| Refusal::NoSuchAccount { account: s.account.clone() })?;
         let holder = holder_of(account)?;
         // Deny wins, and tells nothing about the account: the form is checked against the
         // directory only for a requester who may act on it.
@@ -408,11 +448,7 @@ fn declared_matches(
     if let Some(declared) = s.holder_type
         && declared != holder
     {
-        return Err(Refusal::NeedsInfo(format!(
-            "Según el directorio, la cuenta «{sam}» es de tipo «{}», no «{}»: corrija el tipo de vinculación en el formulario",
-            holder.label(),
-            declared.label()
-        )));
+        return Err(Refusal::HolderMismatch { account: sam.clone(), directory: holder, form: declared });
     }
     let names_new_department = matches!(kind, Kind::Transfer | Kind::Modify);
     if !names_new_department
@@ -420,10 +456,11 @@ fn declared_matches(
         && !account.department.is_empty()
         && fold(&s.department) != fold(&account.department)
     {
-        return Err(Refusal::NeedsInfo(format!(
-            "Según el directorio, la cuenta «{sam}» es de la dependencia «{}», no «{}»: corrija la dependencia en el formulario",
-            account.department, s.department
-        )));
+        return Err(Refusal::DepartmentMismatch {
+            account: sam.clone(),
+            directory: account.department.clone(),
+            form: s.department.clone(),
+        });
     }
     Ok(())
 }
@@ -466,4 +503,178 @@ fn reset_by_hand(grant: &impl std::fmt::Display, why: &str, mut plan: Plan) -> T
         (mailbox, detail)
     });
     manual
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::policy::{Miss, NearMiss, Role};
+
+    const TODAY: Date = Date::constant(2026, 11, 30);
+
+    /// The demo's rules, matrix and directory, and one account more that nothing says the
+    /// holder type of.
+    fn demo() -> (Policy, Layout, Matrix, Snapshot) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+        let config = crate::config::Config::load(&dir.join("cuentas.toml")).unwrap();
+        let policy =
+            Policy { rules: config.rules.clone(), requester_domains: config.form.requester_domains.clone() };
+        let matrix = Matrix::load(&dir.join("autorizadores.csv")).unwrap();
+        let mut accounts: Vec<Account> =
+            Snapshot::load(&dir.join("directorio.json")).unwrap().accounts().cloned().collect();
+        accounts.push(Account {
+            sam: "sin.tipo".into(),
+            dn: "CN=Sin Tipo,OU=Otros,OU=Usuarios,DC=upme,DC=gov,DC=co".into(),
+            enabled: true,
+            ..Account::default()
+        });
+        (policy, Layout::from_config(&config), matrix, Snapshot::new(accounts))
+    }
+
+    fn request(requester: &str, kind: Kind, f: impl FnOnce(&mut Submission)) -> Request {
+        let mut s = Submission { requester: requester.into(), kind: Some(kind), ..Submission::default() };
+        f(&mut s);
+        let at = Timestamp::UNIX_EPOCH;
+        Request::new(crate::request::RequestId { year: 2026, seq: 1 }, 2, String::new(), s, at, at)
+    }
+
+    fn about(account: &str) -> impl FnOnce(&mut Submission) + '_ {
+        move |s: &mut Submission| s.account = account.into()
+    }
+
+    #[test]
+    fn authorization_is_decided_on_the_directory_s_facts_and_says_which_refusal() {
+        let (policy, layout, matrix, snapshot) = demo();
+        let th = "talentohumano@upme.gov.co";
+        let run = |r: Request| {
+            let kind = r.submission.kind.unwrap();
+            authorize(&policy, &layout, &matrix, &r, kind, &snapshot, TODAY)
+        };
+        // Allowed: Talento Humano for an employee, the contract's supervisor for a contractor.
+        assert!(run(request(th, Kind::Disable, about("juan.perez"))).is_ok());
+        assert!(run(request("andres.mejia@upme.gov.co", Kind::Disable, about("sofia.herrera"))).is_ok());
+        let cases: Vec<(Request, Refusal)> = vec![
+            (
+                request("alguien@gmail.com", Kind::Disable, about("juan.perez")),
+                Refusal::Denied(Denial::OutsideDomains {
+                    requester: "alguien@gmail.com".into(),
+                    domains: vec!["upme.gov.co".into()],
+                }),
+            ),
+            (
+                request(th, Kind::Disable, about("nadie.existe")),
+                Refusal::NoSuchAccount { account: "nadie.existe".into() },
+            ),
+            (
+                request(th, Kind::Disable, about("sin.tipo")),
+                Refusal::UnknownHolder { account: "sin.tipo".into() },
+            ),
+            (
+                request(th, Kind::Disable, |s| {
+                    s.account = "juan.perez".into();
+                    s.holder_type = Some(HolderType::Contractor);
+                }),
+                Refusal::HolderMismatch {
+                    account: "juan.perez".into(),
+                    directory: HolderType::Employee,
+                    form: HolderType::Contractor,
+                },
+            ),
+            (
+                request(th, Kind::Disable, |s| {
+                    s.account = "juan.perez".into();
+                    s.department = "Secretaría General".into();
+                }),
+                Refusal::DepartmentMismatch {
+                    account: "juan.perez".into(),
+                    directory: "Subdirección de Hidrocarburos".into(),
+                    form: "Secretaría General".into(),
+                },
+            ),
+            (
+                request(th, Kind::Leave, about("sofia.herrera")),
+                Refusal::Denied(Denial::NotApplicable {
+                    kind: Kind::Leave,
+                    holder: HolderType::Contractor,
+                    applies: vec![HolderType::Employee],
+                }),
+            ),
+            (
+                request("carolina.rojas@upme.gov.co", Kind::Disable, about("carolina.rojas")),
+                Refusal::Denied(Denial::OwnAccount {
+                    requester: "carolina.rojas@upme.gov.co".into(),
+                    kind: Kind::Disable,
+                }),
+            ),
+            (
+                request("pedro.gaitan@upme.gov.co", Kind::Disable, about("oscar.diaz")),
+                Refusal::Denied(Denial::NearMisses {
+                    department: "Subdirección de Hidrocarburos".into(),
+                    misses: vec![NearMiss {
+                        role: Role::Supervisor,
+                        departments: "Subdirección de Hidrocarburos".into(),
+                        miss: Miss::Expired(Date::constant(2025, 12, 31)),
+                    }],
+                }),
+            ),
+            (
+                request("andres.mejia@upme.gov.co", Kind::Disable, about("oscar.diaz")),
+                Refusal::Denied(Denial::NearMisses {
+                    department: "Subdirección de Hidrocarburos".into(),
+                    misses: vec![NearMiss {
+                        role: Role::Supervisor,
+                        departments: "Subdirección de Energía Eléctrica".into(),
+                        miss: Miss::OutOfDepartments,
+                    }],
+                }),
+            ),
+        ];
+        for (r, expected) in cases {
+            let got = run(r.clone());
+            assert_eq!(
+                got.as_ref().err(),
+                Some(&expected),
+                "{:?} by {}",
+                r.submission.kind,
+                r.submission.requester
+            );
+        }
+        // Somebody in the entity, in no row of the matrix: who may ask instead.
+        let nobody = run(request("juan.perez@upme.gov.co", Kind::Disable, about("carolina.rojas")));
+        assert!(
+            matches!(&nobody, Err(Refusal::Denied(Denial::NotGranted { roles, .. })) if roles.is_empty()),
+            "{nobody:?}"
+        );
+        // Asked about, or refused.
+        assert!(Refusal::NoSuchAccount { account: "x".into() }.asks_requester());
+        assert!(!Refusal::UnknownHolder { account: "x".into() }.asks_requester());
+        assert!(!Refusal::Denied(Denial::OutOfScope { kind: Kind::OutOfScope }).asks_requester());
+    }
+
+    #[test]
+    fn each_refusal_reads_in_spanish_once() {
+        let said = |r: Refusal| r.to_string();
+        let account = || "juan.perez".to_string();
+        assert!(
+            said(Refusal::NoSuchAccount { account: account() })
+                .starts_with("El usuario de red «juan.perez» no existe")
+        );
+        assert!(
+            said(Refusal::UnknownHolder { account: account() }).contains("la mesa de servicio la revisa")
+        );
+        let holder = Refusal::HolderMismatch {
+            account: account(),
+            directory: HolderType::Employee,
+            form: HolderType::Contractor,
+        };
+        assert!(said(holder).contains("es de tipo «Funcionario», no «Contratista»"));
+        let department =
+            Refusal::DepartmentMismatch { account: account(), directory: "A".into(), form: "B".into() };
+        assert!(said(department).contains("es de la dependencia «A», no «B»"));
+        let denied =
+            Refusal::Denied(Denial::OwnAccount { requester: "x@upme.gov.co".into(), kind: Kind::Disable });
+        assert!(said(denied).starts_with("La cuenta de la solicitud es la suya (x@upme.gov.co)"));
+    }
 }

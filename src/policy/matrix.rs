@@ -108,7 +108,7 @@ impl Authorizer {
     }
 
     /// The departments as the requester wrote them, ", "-joined.
-    pub(super) fn departments_for_humans(&self) -> String {
+    pub fn departments_for_humans(&self) -> String {
         self.departments_text
             .split(';')
             .map(str::trim)
@@ -119,7 +119,7 @@ impl Authorizer {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Miss {
+pub enum Miss {
     NotYet(Date),
     Expired(Date),
     OutOfDepartments,

@@ -23,8 +23,9 @@ mod rules;
 pub use self::matrix::*;
 pub use self::rules::*;
 
+use std::fmt;
+
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
 
 use crate::intake::fold;
 use crate::request::{HolderType, Kind};
@@ -52,13 +53,40 @@ pub struct Query<'a> {
 }
 
 /// The outcome of [`Policy::decide`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// `grant` says which grant allowed it, for the history: `talento_humano (Talento Humano, *)`
     /// or `el titular de la cuenta`.
     Allow { grant: String },
-    /// `reason` is Spanish, addressed to the requester, and says what to do.
-    Deny { reason: String },
+    /// Why not; its `Display` is the Spanish the requester reads, saying what to do.
+    Deny { denial: Denial },
+}
+
+/// Why a requester may not ask for something: typed, so that callers and tests branch on what
+/// happened; `Display` renders it, once, in the Spanish the requester reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// Not about user accounts: it belongs to the IT service-request procedure.
+    OutOfScope { kind: Kind },
+    /// The address is not one of the configured requester domains.
+    OutsideDomains { requester: String, domains: Vec<String> },
+    /// The kind does not apply to this holder type; `applies` lists those it applies to.
+    NotApplicable { kind: Kind, holder: HolderType, applies: Vec<HolderType> },
+    /// The requester's own account: nobody authorizes what is done to it (but a reset).
+    OwnAccount { requester: String, kind: Kind },
+    /// The right role, but not valid today or not for this department: what to fix.
+    NearMisses { department: String, misses: Vec<NearMiss> },
+    /// No grant at all: the roles the requester holds, and who may ask instead.
+    NotGranted { requester: String, kind: Kind, holder: HolderType, roles: Vec<Role>, grants: Vec<Grant> },
+}
+
+/// A matrix row of the right role that does not cover the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearMiss {
+    pub role: Role,
+    /// Its departments as written in the matrix.
+    pub departments: String,
+    pub miss: Miss,
 }
 
 impl Decision {
@@ -67,8 +95,8 @@ impl Decision {
     }
 }
 
-fn deny(reason: String) -> Decision {
-    Decision::Deny { reason }
+fn deny(denial: Denial) -> Decision {
+    Decision::Deny { denial }
 }
 
 /// The authorization policy: the rules table and the requester domains.
@@ -108,18 +136,21 @@ impl Policy {
     /// routes those before asking, and if it ever asks, nothing must be carried out.
     pub fn decide(&self, q: &Query, matrix: &Matrix, today: Date) -> Decision {
         let requester = q.requester.trim().to_lowercase();
-        let kind = q.kind.label();
         if q.kind == Kind::OutOfScope {
-            return deny(format!(
-                "«{kind}» no es una solicitud de gestión de cuentas de usuario: regístrela ante la mesa de servicio como solicitud de servicio de TI."
-            ));
+            return deny(Denial::OutOfScope { kind: q.kind });
         }
         if !self.requester_in_domain(&requester) {
-            return deny(self.domain_reason(&requester));
+            let domains = self
+                .requester_domains
+                .iter()
+                .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+                .collect();
+            return deny(Denial::OutsideDomains { requester, domains });
         }
         let grants = self.rules.grants(q.kind, q.holder);
         if grants.is_empty() {
-            return deny(self.not_applicable_reason(q.kind, q.holder));
+            let applies = HOLDERS.into_iter().filter(|h| self.rules.applies(q.kind, *h)).collect();
+            return deny(Denial::NotApplicable { kind: q.kind, holder: q.holder, applies });
         }
 
         let same = |a: &str| {
@@ -129,10 +160,7 @@ impl Policy {
         // Segregation of duties: nobody authorizes what is done to their own account, but for
         // a new password. The account's `mail` comes from the directory, not from the form.
         if q.kind != Kind::PasswordReset && q.target.is_some_and(|t| same(t.mail)) {
-            return deny(format!(
-                "La cuenta de la solicitud es la suya ({requester}): nadie autoriza «{kind}» sobre su propia cuenta. \
-                 Pídala a quien la autoriza según la matriz de autorizadores (por ejemplo, su jefe o Talento Humano)."
-            ));
+            return deny(Denial::OwnAccount { requester, kind: q.kind });
         }
         for g in grants {
             match (g, q.target) {
@@ -148,151 +176,162 @@ impl Policy {
 
         let department = fold(q.department);
         let entries = matrix.entries_for(&requester);
-        let mut misses = Vec::new();
+        let mut misses: Vec<NearMiss> = Vec::new();
         for e in entries.iter().filter(|e| grants.contains(&Grant::Role(e.role))) {
             match e.miss(today, &department) {
-                None => {
-                    return Decision::Allow { grant: e.grant_text() };
-                }
-                Some(m) => misses.push((e, m)),
-            }
-        }
-        deny(self.deny_reason(q, &requester, grants, entries, &misses))
-    }
-
-    fn domain_reason(&self, requester: &str) -> String {
-        let domains: Vec<String> =
-            self.requester_domains.iter().map(|d| d.trim().trim_start_matches('@').to_lowercase()).collect();
-        if domains.is_empty() {
-            return "No hay dominios de correo autorizados para solicitar: comuníquese con la mesa de servicio.".into();
-        }
-        let at: Vec<String> = domains.iter().map(|d| format!("@{d}")).collect();
-        format!(
-            "La dirección {requester} no es un correo institucional ({}). Envíe la solicitud con su cuenta institucional.",
-            join(&at, "o")
-        )
-    }
-
-    fn not_applicable_reason(&self, kind: Kind, holder: HolderType) -> String {
-        let label = kind.label();
-        let applies: Vec<String> = HOLDERS
-            .into_iter()
-            .filter(|h| self.rules.applies(kind, *h))
-            .map(|h| holder_plural(h).to_string())
-            .collect();
-        if applies.is_empty() {
-            return format!(
-                "«{label}» no está habilitada en el procedimiento de gestión de usuarios: comuníquese con la mesa de servicio."
-            );
-        }
-        format!(
-            "«{label}» solo aplica a {}, no a {}. Revise el tipo de solicitud y el tipo de vinculación y envíe el formulario de nuevo.",
-            join(&applies, "y"),
-            holder_plural(holder)
-        )
-    }
-
-    /// The deny reason once the cell applies but no grant matched. Near misses (the right role,
-    /// but out of date or out of departments) come first: they tell the person exactly what to fix.
-    fn deny_reason(
-        &self,
-        q: &Query,
-        requester: &str,
-        grants: &[Grant],
-        entries: &[Authorizer],
-        misses: &[(&Authorizer, Miss)],
-    ) -> String {
-        let label = q.kind.label();
-        let holder = holder_plural(q.holder);
-        let fix_matrix = "pida a la mesa de servicio que actualice la matriz de autorizadores";
-        let mut sentences: Vec<String> = Vec::new();
-        for (e, miss) in misses {
-            let role = e.role.label();
-            let s = match miss {
-                Miss::Expired(until) => {
-                    format!(
-                        "Su autorización como {role} no está vigente (vigente hasta {until}): {fix_matrix}."
-                    )
-                }
-                Miss::NotYet(from) => format!(
-                    "Su autorización como {role} aún no está vigente (vigente desde {from}): podrá solicitarlo desde esa fecha, o {fix_matrix}."
-                ),
-                Miss::OutOfDepartments if q.department.trim().is_empty() => format!(
-                    "La solicitud no indica la dependencia, y como {role} solo puede solicitar para: {}. Indique la dependencia en el formulario y envíelo de nuevo.",
-                    e.departments_for_humans()
-                ),
-                Miss::OutOfDepartments => format!(
-                    "Como {role} solo puede solicitar para: {}. Si «{}» es la dependencia correcta, {fix_matrix}.",
-                    e.departments_for_humans(),
-                    q.department.trim()
-                ),
-            };
-            if !sentences.contains(&s) {
-                sentences.push(s);
-            }
-        }
-        if !sentences.is_empty() {
-            return sentences.join(" ");
-        }
-
-        // Nobody tells a requester to ask the service desk to ask for them, unless it is the only way.
-        let mut who: Vec<String> = grants
-            .iter()
-            .filter(|g| **g != Grant::Role(Role::MesaServicio))
-            .map(|g| g.who().to_string())
-            .collect();
-        if who.is_empty() {
-            who.push(Role::MesaServicio.who().to_string());
-        }
-        let who_can = format!("«{label}» para {holder} la pueden solicitar: {}.", join(&who, "o"));
-
-        if !entries.is_empty() {
-            let mut roles: Vec<String> = Vec::new();
-            for e in entries {
-                let r = e.role.label().to_string();
-                if !roles.contains(&r) {
-                    roles.push(r);
+                None => return Decision::Allow { grant: e.grant_text() },
+                Some(miss) => {
+                    let near = NearMiss { role: e.role, departments: e.departments_for_humans(), miss };
+                    if !misses.contains(&near) {
+                        misses.push(near);
+                    }
                 }
             }
-            return format!(
-                "Como {} no puede solicitar «{label}» para {holder}. {who_can}",
-                join(&roles, "o")
-            );
         }
-
-        let as_roles: Vec<String> = grants
-            .iter()
-            .filter_map(|g| match g {
-                Grant::Role(r) if *r != Role::MesaServicio => Some(r.label().to_string()),
-                _ => None,
-            })
-            .collect();
-        let mut not_person = Vec::new();
-        if grants.contains(&Grant::Self_) {
-            not_person.push("la del titular de la cuenta");
+        // Near misses first: they tell the person exactly what to fix.
+        if !misses.is_empty() {
+            return deny(Denial::NearMisses { department: q.department.trim().to_string(), misses });
         }
-        if grants.contains(&Grant::Manager) {
-            not_person.push("la de su jefe inmediato");
-        }
-        let first = match (not_person.as_slice(), as_roles.is_empty()) {
-            ([], true) => {
-                format!("La dirección {requester} no figura en la matriz de autorizadores.")
+        let mut roles: Vec<Role> = Vec::new();
+        for e in entries {
+            if !roles.contains(&e.role) {
+                roles.push(e.role);
             }
-            ([], false) => {
-                format!(
-                    "La dirección {requester} no figura en la matriz de autorizadores como {}.",
-                    join(&as_roles, "o")
+        }
+        deny(Denial::NotGranted { requester, kind: q.kind, holder: q.holder, roles, grants: grants.to_vec() })
+    }
+}
+
+const FIX_MATRIX: &str = "pida a la mesa de servicio que actualice la matriz de autorizadores";
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denial::OutOfScope { kind } => write!(
+                f,
+                "«{}» no es una solicitud de gestión de cuentas de usuario: regístrela ante la mesa de servicio como solicitud de servicio de TI.",
+                kind.label()
+            ),
+            Denial::OutsideDomains { domains, .. } if domains.is_empty() => f.write_str(
+                "No hay dominios de correo autorizados para solicitar: comuníquese con la mesa de servicio.",
+            ),
+            Denial::OutsideDomains { requester, domains } => {
+                let at: Vec<String> = domains.iter().map(|d| format!("@{d}")).collect();
+                write!(
+                    f,
+                    "La dirección {requester} no es un correo institucional ({}). Envíe la solicitud con su cuenta institucional.",
+                    join(&at, "o")
                 )
             }
-            (people, true) => format!("La dirección {requester} no es {}.", people.join(" ni ")),
-            (people, false) => format!(
-                "La dirección {requester} no es {}, y no figura en la matriz de autorizadores como {}.",
-                people.join(" ni "),
-                join(&as_roles, "o")
+            Denial::NotApplicable { kind, applies, .. } if applies.is_empty() => write!(
+                f,
+                "«{}» no está habilitada en el procedimiento de gestión de usuarios: comuníquese con la mesa de servicio.",
+                kind.label()
             ),
-        };
-        format!("{first} {who_can} Si usted debería poder solicitarlo, {fix_matrix}.")
+            Denial::NotApplicable { kind, holder, applies } => {
+                let applies: Vec<String> = applies.iter().map(|h| holder_plural(*h).to_string()).collect();
+                write!(
+                    f,
+                    "«{}» solo aplica a {}, no a {}. Revise el tipo de solicitud y el tipo de vinculación y envíe el formulario de nuevo.",
+                    kind.label(),
+                    join(&applies, "y"),
+                    holder_plural(*holder)
+                )
+            }
+            Denial::OwnAccount { requester, kind } => write!(
+                f,
+                "La cuenta de la solicitud es la suya ({requester}): nadie autoriza «{}» sobre su propia cuenta. \
+                 Pídala a quien la autoriza según la matriz de autorizadores (por ejemplo, su jefe o Talento Humano).",
+                kind.label()
+            ),
+            Denial::NearMisses { department, misses } => {
+                let mut sentences: Vec<String> = Vec::new();
+                for NearMiss { role, departments, miss } in misses {
+                    let role = role.label();
+                    let s = match miss {
+                        Miss::Expired(until) => {
+                            format!(
+                                "Su autorización como {role} no está vigente (vigente hasta {until}): {FIX_MATRIX}."
+                            )
+                        }
+                        Miss::NotYet(from) => format!(
+                            "Su autorización como {role} aún no está vigente (vigente desde {from}): podrá solicitarlo desde esa fecha, o {FIX_MATRIX}."
+                        ),
+                        Miss::OutOfDepartments if department.is_empty() => format!(
+                            "La solicitud no indica la dependencia, y como {role} solo puede solicitar para: {departments}. Indique la dependencia en el formulario y envíelo de nuevo."
+                        ),
+                        Miss::OutOfDepartments => format!(
+                            "Como {role} solo puede solicitar para: {departments}. Si «{department}» es la dependencia correcta, {FIX_MATRIX}."
+                        ),
+                    };
+                    if !sentences.contains(&s) {
+                        sentences.push(s);
+                    }
+                }
+                f.write_str(&sentences.join(" "))
+            }
+            Denial::NotGranted { requester, kind, holder, roles, grants } => {
+                not_granted(f, requester, *kind, *holder, roles, grants)
+            }
+        }
     }
+}
+
+/// No grant: the roles held, or the grants missing, and who may ask instead.
+fn not_granted(
+    f: &mut fmt::Formatter<'_>,
+    requester: &str,
+    kind: Kind,
+    holder: HolderType,
+    roles: &[Role],
+    grants: &[Grant],
+) -> fmt::Result {
+    let label = kind.label();
+    let holder = holder_plural(holder);
+    // Nobody tells a requester to ask the service desk to ask for them, unless it is the only way.
+    let mut who: Vec<String> = grants
+        .iter()
+        .filter(|g| **g != Grant::Role(Role::MesaServicio))
+        .map(|g| g.who().to_string())
+        .collect();
+    if who.is_empty() {
+        who.push(Role::MesaServicio.who().to_string());
+    }
+    let who_can = format!("«{label}» para {holder} la pueden solicitar: {}.", join(&who, "o"));
+    if !roles.is_empty() {
+        let roles: Vec<String> = roles.iter().map(|r| r.label().to_string()).collect();
+        return write!(f, "Como {} no puede solicitar «{label}» para {holder}. {who_can}", join(&roles, "o"));
+    }
+    let as_roles: Vec<String> = grants
+        .iter()
+        .filter_map(|g| match g {
+            Grant::Role(r) if *r != Role::MesaServicio => Some(r.label().to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut not_person = Vec::new();
+    if grants.contains(&Grant::Self_) {
+        not_person.push("la del titular de la cuenta");
+    }
+    if grants.contains(&Grant::Manager) {
+        not_person.push("la de su jefe inmediato");
+    }
+    let first = match (not_person.as_slice(), as_roles.is_empty()) {
+        ([], true) => format!("La dirección {requester} no figura en la matriz de autorizadores."),
+        ([], false) => {
+            format!(
+                "La dirección {requester} no figura en la matriz de autorizadores como {}.",
+                join(&as_roles, "o")
+            )
+        }
+        (people, true) => format!("La dirección {requester} no es {}.", people.join(" ni ")),
+        (people, false) => format!(
+            "La dirección {requester} no es {}, y no figura en la matriz de autorizadores como {}.",
+            people.join(" ni "),
+            join(&as_roles, "o")
+        ),
+    };
+    write!(f, "{first} {who_can} Si usted debería poder solicitarlo, {FIX_MATRIX}.")
 }
 
 /// "a", "a o b", "a, b o c".
@@ -310,6 +349,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use serde::Deserialize;
     use jiff::civil::date;
 
     const TODAY: Date = date(2026, 3, 16);
@@ -352,7 +392,7 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
 
     fn reason(d: Decision) -> String {
         match d {
-            Decision::Deny { reason } => reason,
+            Decision::Deny { denial } => denial.to_string(),
             Decision::Allow { grant } => panic!("expected a denial, got Allow by {grant}"),
         }
     }
@@ -360,7 +400,7 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
     fn grant(d: Decision) -> String {
         match d {
             Decision::Allow { grant } => grant,
-            Decision::Deny { reason } => panic!("expected an allow, got Deny: {reason}"),
+            Decision::Deny { denial } => panic!("expected an allow, got Deny: {denial}"),
         }
     }
 
@@ -448,7 +488,8 @@ ms@upme.gov.co,Mesa de Servicio,mesa_servicio,*,,
                 if d.is_allowed() != want {
                     failures.push(format!("{kind:?} × {holder:?} × {actor}: want {mark}, got {d:?}"));
                 }
-                if let Decision::Deny { reason } = &d {
+                if let Decision::Deny { denial } = &d {
+                    let reason = denial.to_string();
                     assert!(!reason.trim().is_empty(), "{kind:?} × {holder:?} × {actor}: empty reason");
                     // A not-applicable cell says so, whoever asks.
                     if !row.contains('A') {
