@@ -181,7 +181,7 @@ impl Engine {
             }
             _ => r.sla_deadline,
         };
-        let credentials_sent = r.history.iter().any(|h| h.reason.starts_with("datos de acceso enviados"));
+        let credentials_sent = r.credentials_sent_to.is_some();
         minijinja::context! {
             id => r.id.to_string(),
             kind => s.kind.map_or(s.kind_answer.clone(), |k| k.label().to_string()),

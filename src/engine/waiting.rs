@@ -58,7 +58,9 @@ impl Engine {
                 self.record(&mut changes, report, &mut request, step, now)?;
                 continue;
             }
-            let reminded = request.history.iter().any(|h| h.at >= since && h.reason == REMINDED);
+            // The reminder is the second message asking for the fix since it was asked for.
+            let reminded =
+                request.outbox.iter().any(|m| m.kind == MessageKind::NeedsInfo && m.created_at > since);
             if !reminded && self.business_days_after(since, remind_days) <= now {
                 let closes = self.business_days_after(since, expiry_days);
                 let detail = format!(
