@@ -102,6 +102,9 @@ pub enum LdapError {
     Refused(String),
     #[error("{0}")]
     Inconsistent(String),
+    /// No group has this name under the base (the rights check reports it as missing).
+    #[error("group «{name}» does not exist under {base}")]
+    NoSuchGroup { name: String, base: String },
     /// Raised by [`Ldap::interrupt_after`], as if the process had died there.
     #[error("interrupted after {0} write operation(s) (crash test)")]
     Interrupted(usize),
@@ -116,7 +119,8 @@ impl LdapError {
             LdapError::Operation { .. }
             | LdapError::Transport { .. }
             | LdapError::Refused(_)
-            | LdapError::Inconsistent(_) => super::dn::without_names(&self.to_string()),
+            | LdapError::Inconsistent(_)
+            | LdapError::NoSuchGroup { .. } => super::dn::without_names(&self.to_string()),
             other => other.to_string(),
         }
     }
@@ -145,6 +149,7 @@ impl LdapError {
             LdapError::Tls { .. }
             | LdapError::Refused(_)
             | LdapError::Inconsistent(_)
+            | LdapError::NoSuchGroup { .. }
             | LdapError::NotConfigured(_)
             | LdapError::CaFile { .. }
             | LdapError::Secret(_) => false,
@@ -503,7 +508,7 @@ impl Ldap {
                 self.group_dns.insert(key, one.dn.clone());
                 Ok(one.dn.clone())
             }
-            [] => Err(LdapError::Inconsistent(format!("group «{name}» does not exist under {base}"))),
+            [] => Err(LdapError::NoSuchGroup { name: name.to_string(), base }),
             _ => Err(LdapError::Inconsistent(format!("more than one group is called «{name}»"))),
         }
     }

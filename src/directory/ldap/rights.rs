@@ -188,7 +188,8 @@ impl Ldap {
     fn group_rights(&mut self, name: &str, grants: &[Grant]) -> Result<Rights, LdapError> {
         let dn = match self.group_dn(name) {
             Ok(dn) => dn,
-            Err(LdapError::Inconsistent(_)) => {
+            // Only a group that is not there; two of that name, or a lost connection, are errors.
+            Err(LdapError::NoSuchGroup { .. }) => {
                 return Ok(Rights { dn: name.to_string(), exists: false, missing: Vec::new() });
             }
             Err(e) => return Err(e),
