@@ -217,9 +217,9 @@ impl Engine {
         }
         // Names other open requests claimed stay theirs; this request's own is its to use.
         let own = request.reserved_account.as_deref();
-        let taken = |name: &str| Some(name) != own && self.claimed.contains(name);
+        let taken = |name: &str| Some(name) != own && self.open.name_taken(name);
         let own_dn = super::new_account_dn(request);
-        let taken_dn = |dn: &str| Some(dn) != own_dn.as_deref() && self.dn_claimed(dn);
+        let taken_dn = |dn: &str| Some(dn) != own_dn.as_deref() && self.open.dn_taken(dn);
         match plan::plan(request, &snapshot, &self.layout, today, taken, taken_dn) {
             Ok(plan) => Replan::Fresh(plan),
             Err(e) => Replan::Refused(triage::Triage::from_no_plan(e, now)),

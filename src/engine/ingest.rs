@@ -416,7 +416,7 @@ impl Engine {
     /// included), or one closed within `duplicate_window_days` with the same answers.
     fn repeated(&self, new: &Request, now: Timestamp) -> Result<Option<RequestId>, EngineError> {
         let Some(key) = cover_key(&new.submission) else { return Ok(None) };
-        if let Some(&(id, _)) = self.covering.get(&key) {
+        if let Some(id) = self.open.covering(&key) {
             return Ok(Some(id));
         }
         let Some(id) = self.store.covering(&key)? else { return Ok(None) };
@@ -431,7 +431,7 @@ impl Engine {
 
     /// The request that waits on its requester (`NeedsInfo`) for the same person as `new`.
     fn waiting_for(&self, new: &Request) -> Result<Option<Request>, EngineError> {
-        let Some(&old_id) = self.waiting.get(&new.submission.id_number) else { return Ok(None) };
+        let Some(old_id) = self.open.waiting(&new.submission.id_number) else { return Ok(None) };
         Ok(self.store.request(old_id)?.filter(|old| old.state.name() == StateName::NeedsInfo))
     }
 
@@ -523,7 +523,7 @@ impl Engine {
         request.submission = self.parse(map, row);
         self.identify(request, changes, &mut super::retention::Batch::new(), now)?;
         if let Some(name) = request.reserved_account.take() {
-            self.claimed.remove(&name);
+            self.open.release_name(&name);
         }
         let actor = Actor::Requester(request.submission.requester.clone());
         let reason = format!("respuesta editada en la fila {}", row.row);

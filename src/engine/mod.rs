@@ -14,6 +14,7 @@ mod execute;
 mod ingest;
 mod lifecycle;
 mod mail;
+mod open;
 mod retention;
 mod sla;
 mod supersede;
@@ -155,20 +156,9 @@ pub struct Engine {
     store: Store,
     /// The key of the person hash (see [`crate::retention::PersonKey`]), kept in the store.
     person_key: crate::retention::PersonKey,
-    /// Account names claimed by open requests: derived from the store at start, kept in step
-    /// by [`Engine::stage`].
-    claimed: HashSet<String>,
-    /// DNs (lower-case) of the accounts open requests will create, and by which request: two
-    /// people with the same name in one poll get distinct CNs. Kept in step by [`Engine::stage`].
-    claimed_dns: HashSet<String>,
-    dn_claims: HashMap<RequestId, String>,
-    /// Open requests by the person and kind they are about (see [`cover_key`]), with their
-    /// row: a response for the same person and kind repeats them. Kept in step by
-    /// [`Engine::stage`].
-    covering: HashMap<String, (RequestId, u32)>,
-    /// Requests waiting on the requester (`NeedsInfo`), by the person's document number: a new
-    /// response for the same person replaces them (procedure, activity 5).
-    waiting: HashMap<String, RequestId>,
+    /// What the open requests hold (names, DNs, people and kinds covered, people waiting):
+    /// derived from the store at start, kept in step by [`Engine::stage`].
+    open: open::OpenIndex,
     source: Source,
     /// When the rows of open requests were last read again.
     last_edit_check: Option<Timestamp>,
@@ -237,11 +227,7 @@ impl Engine {
             directory,
             store,
             person_key,
-            claimed: HashSet::new(),
-            claimed_dns: HashSet::new(),
-            dn_claims: HashMap::new(),
-            covering: HashMap::new(),
-            waiting: HashMap::new(),
+            open: open::OpenIndex::default(),
             source,
             last_edit_check: None,
             halted: false,
@@ -266,20 +252,7 @@ impl Engine {
     }
 
     pub fn reload_indexes(&mut self) -> Result<(), EngineError> {
-        let open = self.store.open_requests()?;
-        self.waiting = open
-            .iter()
-            .filter(|r| r.state.name() == StateName::NeedsInfo && !r.submission.id_number.is_empty())
-            .map(|r| (r.submission.id_number.clone(), r.id))
-            .collect();
-        self.covering = open
-            .iter()
-            .filter(|r| covers(r))
-            .filter_map(|r| Some((cover_key(&r.submission)?, (r.id, r.row))))
-            .collect();
-        self.dn_claims = open.iter().filter_map(|r| Some((r.id, new_account_dn(r)?))).collect();
-        self.claimed_dns = self.dn_claims.values().cloned().collect();
-        self.claimed = open.into_iter().filter_map(|r| r.reserved_account).collect();
+        self.open = open::OpenIndex::of(&self.store.open_requests()?);
         Ok(())
     }
 
@@ -395,46 +368,12 @@ impl Engine {
     /// Stages a request as it is now in `changes`, keeps the claimed names and the waiting
     /// people in step with it, and counts it as touched by this cycle.
     fn stage(&mut self, changes: &mut Changes, report: &mut CycleReport, request: &Request) {
-        let document = &request.submission.id_number;
-        if !document.is_empty() {
-            if request.state.name() == StateName::NeedsInfo {
-                self.waiting.insert(document.clone(), request.id);
-            } else if self.waiting.get(document) == Some(&request.id) {
-                self.waiting.remove(document);
-            }
-        }
-        if let Some(name) = &request.reserved_account {
-            if request.is_open() {
-                self.claimed.insert(name.clone());
-            } else {
-                self.claimed.remove(name);
-            }
-        }
-        if let Some(key) = cover_key(&request.submission) {
-            if covers(request) {
-                self.covering.entry(key.clone()).or_insert((request.id, request.row));
-            } else if self.covering.get(&key).is_some_and(|(id, _)| *id == request.id) {
-                self.covering.remove(&key);
-            }
-            if request.state.name() == StateName::Closed {
-                changes.set_covering(&key, request.id);
-            }
-        }
-        if let Some(old) = self.dn_claims.remove(&request.id) {
-            self.claimed_dns.remove(&old);
-        }
-        if let Some(dn) = new_account_dn(request) {
-            self.claimed_dns.insert(dn.clone());
-            self.dn_claims.insert(request.id, dn);
+        if let Some(key) = self.open.update(request) {
+            changes.set_covering(&key, request.id);
         }
         changes.put_request(request);
         report.touch(request.id);
         self.beat();
-    }
-
-    /// Whether an open request will create an account at `dn` (lower-case).
-    fn dn_claimed(&self, dn: &str) -> bool {
-        self.claimed_dns.contains(dn)
     }
 
     /// One full cycle: new and edited rows, due work, mail, and closing what was reported.
@@ -510,7 +449,7 @@ pub(crate) fn cover_key(s: &crate::request::Submission) -> Option<String> {
 /// Whether a request covers its person and kind: open and authorized. Not one still undecided
 /// (`Received`: anyone may fill the form in, and an unauthorized response must not shut out the
 /// authorized one), nor one waiting on the requester (a new response replaces it).
-fn covers(request: &Request) -> bool {
+pub(super) fn covers(request: &Request) -> bool {
     request.is_open() && !matches!(request.state.name(), StateName::Received | StateName::NeedsInfo)
 }
 

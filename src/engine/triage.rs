@@ -253,8 +253,8 @@ impl Engine {
             return Ok(Some(credential_step(account, &grant)));
         }
         // Names other open requests took, this batch's included: `stage` keeps the set in step.
-        let taken = |name: &str| self.claimed.contains(name);
-        let taken_dn = |dn: &str| self.dn_claimed(dn);
+        let taken = |name: &str| self.open.name_taken(name);
+        let taken_dn = |dn: &str| self.open.dn_taken(dn);
         let mut plan = match plan::plan(request, &snapshot, &self.layout, today, taken, taken_dn) {
             Ok(plan) => plan,
             Err(NoPlan::NeedsInfo(reason)) => return Ok(Some(Triage::needs_info(reason, now))),

@@ -349,8 +349,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use serde::Deserialize;
     use jiff::civil::date;
+    use serde::Deserialize;
 
     const TODAY: Date = date(2026, 3, 16);
     const DEPT: &str = "Subdirección de Energía";
