@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use jiff::Timestamp;
 use tracing::info;
 
 use crate::config::Config;
+use crate::logging::LogFormat;
 use crate::engine::{Adapters, CycleReport, Engine};
 
 /// cuentas: runs the user-account procedure from form responses to the directory and e-mail.
@@ -24,12 +25,6 @@ pub struct Cli {
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Human,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

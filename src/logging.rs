@@ -10,7 +10,13 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::app::LogFormat;
+
+/// How the log is written: for people (the journal adds the time) or as JSON lines.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
 
 /// Starts logging on standard error as `RUST_LOG` says (default `info`): without timestamps
 /// under journald (`$JOURNAL_STREAM`), which stamps each line itself, and with colours only on
