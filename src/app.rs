@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use tracing::info;
 
 use crate::config::Config;
-use crate::logging::LogFormat;
 use crate::engine::{Adapters, CycleReport, Engine};
+use crate::logging::LogFormat;
 
 /// cuentas: runs the user-account procedure from form responses to the directory and e-mail.
 #[derive(Debug, Parser)]

@@ -4,7 +4,7 @@
 //! - [`source`]: where rows come from (the response spreadsheet, or a CSV export).
 //! - [`intake`]: one row to a [`request::Submission`], every problem named (pure).
 //! - [`request`]: the request, its states and the one transition that moves it (pure).
-//! - [`outbox`]: the messages a request sends, and their delivery (pure).
+//! - [`outbox`]: the messages a request sends, and their delivery (pure; `request/outbox.rs`).
 //! - [`store`]: the requests, durably (sled), each step's outcome before the next outside effect.
 //! - [`policy`]: who may ask for what: the rules and the authorizer matrix (pure).
 //! - [`calendar`]: business hours and Colombian holidays, for the SLA (pure).
@@ -34,10 +34,11 @@ pub mod hooks;
 pub mod intake;
 pub mod logging;
 pub mod notify;
-pub mod outbox;
 pub mod policy;
 pub mod report;
 pub mod request;
+/// A request's messages (`request/outbox.rs`), by the path the rest of the crate uses.
+pub use request::outbox;
 pub mod retention;
 pub mod sla;
 pub mod source;

@@ -10,7 +10,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-
 /// How the log is written: for people (the journal adds the time) or as JSON lines.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum LogFormat {

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
 
 use crate::intake::fold;
 use crate::outbox::Delivery;
@@ -67,12 +66,7 @@ pub fn person_hash(key: &PersonKey, s: &Submission) -> Option<String> {
     Some(tag.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// When a request's personal data were removed, and after how many days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Purged {
-    pub at: Timestamp,
-    pub retention_days: u32,
-}
+pub use crate::request::Purged;
 
 /// When the request entered its closed state; `None` while it is open.
 pub fn closed_at(r: &Request) -> Option<Timestamp> {

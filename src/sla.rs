@@ -3,7 +3,6 @@
 //! request waits on someone else than IT, stopped when it is closed.
 
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
 
 use crate::calendar::Calendar;
 use crate::request::{Request, StateName};
@@ -37,27 +36,7 @@ impl Measure {
     }
 }
 
-/// What the engine recorded about a request's service level: the warning sent, the breach.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlaRecord {
-    /// Consumed and remaining business seconds as of the last time the request moved.
-    #[serde(default)]
-    pub consumed_secs: i64,
-    #[serde(default)]
-    pub remaining_secs: i64,
-    /// When the service desk was warned at 80 %.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warned_at: Option<Timestamp>,
-    /// When the target was passed with the request still open.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub breached_at: Option<Timestamp>,
-}
-
-impl SlaRecord {
-    pub fn is_empty(&self) -> bool {
-        *self == SlaRecord::default()
-    }
-}
+pub use crate::request::SlaRecord;
 
 /// States in which the clock stops: the request waits on the requester (`NeedsInfo`), on the
 /// date it asked for (`Scheduled`), or on the backups a deletion needs and its days disabled

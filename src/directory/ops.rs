@@ -135,3 +135,23 @@ impl fmt::Display for DirectoryOp {
         }
     }
 }
+
+/// What a request will do to the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// The account the plan is about.
+    pub account: String,
+    pub ops: Vec<DirectoryOp>,
+    /// Whether carrying it out sets a new password that goes to the personal e-mail.
+    pub sends_credentials: bool,
+    /// Where the access data go when it is not the form's personal address: for a reset, the
+    /// address on record for the account (set when the request is triaged).
+    #[serde(default)]
+    pub credentials_to: Option<String>,
+    /// The account's institutional mailbox, told of what was done to it.
+    #[serde(default)]
+    pub notice_to: Option<String>,
+    /// A *cesión*: the previous contractor's account, disabled by the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_holder: Option<String>,
+}

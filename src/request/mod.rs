@@ -1,4 +1,5 @@
-//! Requests: what a form response asks for, its id, its states and the one `transition()`.
+//! Requests: what a form response asks for, its id, its states and the one `transition()`;
+//! its messages (`outbox`), its service-level record and its retention skeleton.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,48 +9,12 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::directory::plan::Plan;
+use crate::directory::ops::Plan;
 
-/// `GU-<year>-<6 digits>`, numbered from a counter kept in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RequestId {
-    pub year: i16,
-    pub seq: u32,
-}
+mod id;
+pub mod outbox;
 
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GU-{:04}-{:06}", self.year, self.seq)
-    }
-}
-
-impl From<RequestId> for String {
-    fn from(id: RequestId) -> String {
-        id.to_string()
-    }
-}
-
-impl TryFrom<String> for RequestId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl FromStr for RequestId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad =
-            || format!("«{s}» is not a request id (expected GU-<year>-<6 digits>, e.g. GU-2026-000123)");
-        let rest = s.trim().strip_prefix("GU-").ok_or_else(bad)?;
-        let (year, seq) = rest.split_once('-').ok_or_else(bad)?;
-        if year.len() != 4 || seq.len() != 6 {
-            return Err(bad());
-        }
-        Ok(RequestId { year: year.parse().map_err(|_| bad())?, seq: seq.parse().map_err(|_| bad())? })
-    }
-}
+pub use id::RequestId;
 
 /// What the form asks for (DESIGN §3, "Kinds").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -474,7 +439,7 @@ pub struct HistoryEntry {
     pub reason: String,
 }
 
-pub use crate::outbox::{Delivery, MessageKind, OutboxMessage};
+pub use outbox::{Delivery, MessageKind, OutboxMessage};
 
 /// A tracked request: one form row, its state and everything that happened to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -522,8 +487,8 @@ pub struct Request {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mailbox_ready: bool,
     /// Its service level as of its last move, the 80 % warning and the breach.
-    #[serde(default, skip_serializing_if = "crate::sla::SlaRecord::is_empty")]
-    pub sla: crate::sla::SlaRecord,
+    #[serde(default, skip_serializing_if = "SlaRecord::is_empty")]
+    pub sla: SlaRecord,
     /// The person it is about, as a keyed hash of their document number
     /// ([`crate::retention::person_hash`]): kept when the personal data go, so that a later
     /// response from the same person is still recognised.
@@ -531,7 +496,7 @@ pub struct Request {
     pub person_hash: Option<String>,
     /// When its personal data were removed (`retention_days` after it closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub purged: Option<crate::retention::Purged>,
+    pub purged: Option<Purged>,
 }
 
 /// The directory step a request is at. Most kinds have one; a leave or a suspension with a
@@ -608,7 +573,7 @@ impl Request {
             phase: Phase::Start,
             mailbox_wait: None,
             mailbox_ready: false,
-            sla: crate::sla::SlaRecord::default(),
+            sla: SlaRecord::default(),
             person_hash: None,
             purged: None,
             history: vec![HistoryEntry {
@@ -673,6 +638,35 @@ impl Request {
     pub fn is_open(&self) -> bool {
         !self.state.name().is_closed()
     }
+}
+
+/// What the engine recorded about a request's service level: the warning sent, the breach.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaRecord {
+    /// Consumed and remaining business seconds as of the last time the request moved.
+    #[serde(default)]
+    pub consumed_secs: i64,
+    #[serde(default)]
+    pub remaining_secs: i64,
+    /// When the service desk was warned at 80 %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warned_at: Option<Timestamp>,
+    /// When the target was passed with the request still open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breached_at: Option<Timestamp>,
+}
+
+impl SlaRecord {
+    pub fn is_empty(&self) -> bool {
+        *self == SlaRecord::default()
+    }
+}
+
+/// When a request's personal data were removed, and after how many days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purged {
+    pub at: Timestamp,
+    pub retention_days: u32,
 }
 
 #[cfg(test)]
