@@ -210,8 +210,9 @@ impl Engine {
         let gone = request.phase == Phase::Removal && snapshot.by_sam(&request.submission.account).is_none();
         if request.phase != Phase::Return
             && !gone
+            && let facts = triage::facts(&self.layout, &snapshot, &request.submission)
             && let Err(refusal) =
-                triage::authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today)
+                crate::policy::authorize(&self.policy, matrix, &request.submission, kind, &facts, today)
         {
             return Replan::Refused(triage::Triage::refused(refusal, now));
         }

@@ -4,16 +4,14 @@
 //! the plan is made against what the directory holds.
 
 use jiff::Timestamp;
-use jiff::civil::Date;
 use tracing::{info, info_span};
 
 use super::{CycleReport, Engine, EngineError, Move, Unreached, log_directory_error};
 use crate::directory::plan::{self, DirectoryOp, Layout, NoPlan, Plan};
 use crate::directory::snapshot::{Account, Snapshot};
-use crate::intake::fold;
 use crate::notify;
-use crate::policy::{Decision, Denial, Matrix, Policy, Query, TargetAccount};
-use crate::request::{HolderType, Kind, Phase, Request, State, StateName, Submission};
+use crate::policy::{AccountFacts, Facts, Refusal, authorize};
+use crate::request::{Kind, Phase, Request, State, StateName, Submission};
 use crate::store::{Changes, MessageKind};
 
 /// A decision on a `Received` request: the state it goes to, why (for its history), and the
@@ -24,62 +22,6 @@ pub(super) struct Triage {
     tell: Option<MessageKind>,
     /// A notice to the account's own mailbox: its address and what it says.
     notice: Option<(String, String)>,
-}
-
-/// Why a request is not authorized, typed: refused (the requester is told why), or asked
-/// about (the form contradicts the directory, or names what does not exist). `Display` is the
-/// Spanish the requester reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Refusal {
-    /// The matrix and the rules say no.
-    Denied(Denial),
-    /// The account named is not in the directory.
-    NoSuchAccount { account: String },
-    /// The directory does not say what kind of holder the account is.
-    UnknownHolder { account: String },
-    /// The form says another holder type than the directory.
-    HolderMismatch { account: String, directory: HolderType, form: HolderType },
-    /// The form says another dependency than the directory.
-    DepartmentMismatch { account: String, directory: String, form: String },
-}
-
-impl Refusal {
-    /// Whether the requester can fix it in the form (else it is refused).
-    pub(super) fn asks_requester(&self) -> bool {
-        matches!(
-            self,
-            Refusal::NoSuchAccount { .. }
-                | Refusal::HolderMismatch { .. }
-                | Refusal::DepartmentMismatch { .. }
-        )
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Denied(denial) => denial.fmt(f),
-            Refusal::NoSuchAccount { account } => write!(
-                f,
-                "El usuario de red «{account}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)"
-            ),
-            Refusal::UnknownHolder { account } => write!(
-                f,
-                "No se puede saber en el directorio si la cuenta «{account}» es de un funcionario, un contratista o institucional; \
-                 la mesa de servicio la revisa directamente"
-            ),
-            Refusal::HolderMismatch { account, directory, form } => write!(
-                f,
-                "Según el directorio, la cuenta «{account}» es de tipo «{}», no «{}»: corrija el tipo de vinculación en el formulario",
-                directory.label(),
-                form.label()
-            ),
-            Refusal::DepartmentMismatch { account, directory, form } => write!(
-                f,
-                "Según el directorio, la cuenta «{account}» es de la dependencia «{directory}», no «{form}»: corrija la dependencia en el formulario"
-            ),
-        }
-    }
 }
 
 impl Triage {
@@ -242,7 +184,8 @@ impl Engine {
             // The matrix's spreadsheet has not answered yet: the request waits for it.
             return Ok(None);
         };
-        let grant = match authorize(&self.policy, &self.layout, matrix, request, kind, &snapshot, today) {
+        let facts = facts(&self.layout, &snapshot, &request.submission);
+        let grant = match authorize(&self.policy, matrix, &request.submission, kind, &facts, today) {
             Ok(grant) => grant,
             Err(refusal) => return Ok(Some(Triage::refused(refusal, now))),
         };
@@ -364,105 +307,18 @@ impl Engine {
     }
 }
 
-/// The decision on the facts that count: for an account that exists, what the directory holds
-/// about it (its holder type by OU, its dependency, its owner's and manager's addresses), which
-/// the form's answers must then not contradict; for a new account, the form's answers, and, for a
-/// returning person, the old account as it is too. Every decision must allow; the grants are
-/// returned for the history.
-pub(super) fn authorize(
-    policy: &Policy,
-    layout: &Layout,
-    matrix: &Matrix,
-    request: &Request,
-    kind: Kind,
-    snapshot: &Snapshot,
-    today: Date,
-) -> Result<String, Refusal> {
-    let s = &request.submission;
-    let decide = |holder: HolderType, department: &str, target: Option<&Account>| {
-        let query = Query {
-            requester: &s.requester,
-            kind,
-            holder,
-            department,
-            target: target.map(|t| TargetAccount {
-                mail: &t.mail,
-                manager_mail: (!t.manager_mail.is_empty()).then_some(t.manager_mail.as_str()),
-            }),
-        };
-        match policy.decide(&query, matrix, today) {
-            Decision::Allow { grant } => Ok(grant),
-            Decision::Deny { denial } => Err(Refusal::Denied(denial)),
-        }
+/// What the directory says of the accounts a request is about, for [`authorize`]: the
+/// account it names, and the one a returning person had.
+pub(super) fn facts(layout: &Layout, snapshot: &Snapshot, s: &Submission) -> Facts {
+    let of = |a: &Account| AccountFacts {
+        sam: a.sam.clone(),
+        holder: layout.holder_of(a),
+        department: a.department.clone(),
+        mail: a.mail.clone(),
+        manager_mail: a.manager_mail.clone(),
     };
-    let holder_of = |account: &Account| {
-        layout.holder_of(account).ok_or_else(|| Refusal::UnknownHolder { account: account.sam.clone() })
-    };
-    let mut grants: Vec<String> = Vec::new();
-    if kind.needs_existing_account() {
-        let account = snapshot
-            .by_sam(&s.account)
-            .ok_or_else(|| Refusal::NoSuchAccount { account: s.account.clone() })?;
-        let holder = holder_of(account)?;
-        // Deny wins, and tells nothing about the account: the form is checked against the
-        // directory only for a requester who may act on it.
-        grants.push(decide(holder, &account.department, Some(account))?);
-        declared_matches(s, kind, holder, account)?;
-        // Moving someone to another dependency needs a grant there too.
-        let moves = matches!(kind, Kind::Transfer | Kind::Modify)
-            && !s.department.is_empty()
-            && fold(&s.department) != fold(&account.department);
-        if moves {
-            grants.push(decide(holder, &s.department, None)?);
-        }
-    }
-    if matches!(kind, Kind::Create | Kind::Assignment) {
-        let holder = if kind == Kind::Assignment {
-            HolderType::Contractor
-        } else {
-            s.holder_type.unwrap_or(HolderType::Employee)
-        };
-        grants.push(decide(holder, &s.department, None)?);
-        // A returning person gets their old account back: the requester must be allowed for
-        // it as it is, too (and it is nobody's own account to approve).
-        if !s.id_number.is_empty()
-            && let Some(old) = snapshot.by_employee_id(&s.id_number).next()
-        {
-            grants.push(decide(holder_of(old)?, &old.department, Some(old))?);
-        }
-    }
-    grants.dedup();
-    Ok(grants.join("; "))
-}
-
-/// The form's holder type and dependency, where it gives them, must be the account's: a
-/// contradiction is asked about, never a reason to allow. (A transfer or a modification gives
-/// the dependency the account goes to.)
-fn declared_matches(
-    s: &Submission,
-    kind: Kind,
-    holder: HolderType,
-    account: &Account,
-) -> Result<(), Refusal> {
-    let sam = &account.sam;
-    if let Some(declared) = s.holder_type
-        && declared != holder
-    {
-        return Err(Refusal::HolderMismatch { account: sam.clone(), directory: holder, form: declared });
-    }
-    let names_new_department = matches!(kind, Kind::Transfer | Kind::Modify);
-    if !names_new_department
-        && !s.department.is_empty()
-        && !account.department.is_empty()
-        && fold(&s.department) != fold(&account.department)
-    {
-        return Err(Refusal::DepartmentMismatch {
-            account: sam.clone(),
-            directory: account.department.clone(),
-            form: s.department.clone(),
-        });
-    }
-    Ok(())
+    let returning = if s.id_number.is_empty() { None } else { snapshot.by_employee_id(&s.id_number).next() };
+    Facts { named: snapshot.by_sam(&s.account).map(of), returning: returning.map(of) }
 }
 
 /// Whether the requester was already told the request is registered.
@@ -510,7 +366,9 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::policy::{Miss, NearMiss, Role};
+    use crate::policy::{Denial, Matrix, Miss, NearMiss, Policy, Role};
+    use crate::request::HolderType;
+    use jiff::civil::Date;
 
     const TODAY: Date = Date::constant(2026, 11, 30);
 
@@ -550,7 +408,7 @@ mod tests {
         let th = "talentohumano@upme.gov.co";
         let run = |r: Request| {
             let kind = r.submission.kind.unwrap();
-            authorize(&policy, &layout, &matrix, &r, kind, &snapshot, TODAY)
+            authorize(&policy, &matrix, &r.submission, kind, &facts(&layout, &snapshot, &r.submission), TODAY)
         };
         // Allowed: Talento Humano for an employee, the contract's supervisor for a contractor.
         assert!(run(request(th, Kind::Disable, about("juan.perez"))).is_ok());

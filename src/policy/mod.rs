@@ -28,7 +28,7 @@ use std::fmt;
 use jiff::civil::Date;
 
 use crate::intake::fold;
-use crate::request::{HolderType, Kind};
+use crate::request::{HolderType, Kind, Submission};
 
 /// The account a request is about, for the `self` and `manager` grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,6 +332,175 @@ fn not_granted(
         ),
     };
     write!(f, "{first} {who_can} Si usted debería poder solicitarlo, {FIX_MATRIX}.")
+}
+
+/// Why a request is not authorized, typed: refused (the requester is told why), or asked
+/// about (the form contradicts the directory, or names what does not exist). `Display` is the
+/// Spanish the requester reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The matrix and the rules say no.
+    Denied(Denial),
+    /// The account named is not in the directory.
+    NoSuchAccount { account: String },
+    /// The directory does not say what kind of holder the account is.
+    UnknownHolder { account: String },
+    /// The form says another holder type than the directory.
+    HolderMismatch { account: String, directory: HolderType, form: HolderType },
+    /// The form says another dependency than the directory.
+    DepartmentMismatch { account: String, directory: String, form: String },
+}
+
+impl Refusal {
+    /// Whether the requester can fix it in the form (else it is refused).
+    pub fn asks_requester(&self) -> bool {
+        matches!(
+            self,
+            Refusal::NoSuchAccount { .. }
+                | Refusal::HolderMismatch { .. }
+                | Refusal::DepartmentMismatch { .. }
+        )
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Denied(denial) => denial.fmt(f),
+            Refusal::NoSuchAccount { account } => write!(
+                f,
+                "El usuario de red «{account}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)"
+            ),
+            Refusal::UnknownHolder { account } => write!(
+                f,
+                "No se puede saber en el directorio si la cuenta «{account}» es de un funcionario, un contratista o institucional; \
+                 la mesa de servicio la revisa directamente"
+            ),
+            Refusal::HolderMismatch { account, directory, form } => write!(
+                f,
+                "Según el directorio, la cuenta «{account}» es de tipo «{}», no «{}»: corrija el tipo de vinculación en el formulario",
+                directory.label(),
+                form.label()
+            ),
+            Refusal::DepartmentMismatch { account, directory, form } => write!(
+                f,
+                "Según el directorio, la cuenta «{account}» es de la dependencia «{directory}», no «{form}»: corrija la dependencia en el formulario"
+            ),
+        }
+    }
+}
+
+/// What the directory says of an account a request is about: read by the engine, judged here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountFacts {
+    pub sam: String,
+    /// By the OU it lives in, else its `employeeType`; `None` if neither says.
+    pub holder: Option<HolderType>,
+    pub department: String,
+    pub mail: String,
+    pub manager_mail: String,
+}
+
+/// The directory's facts for one request: the account it names (`None`: not in the
+/// directory) and the account a returning person had (same document number), if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub named: Option<AccountFacts>,
+    pub returning: Option<AccountFacts>,
+}
+
+/// May `s.requester` ask for `s` (of `kind`), the accounts being as `facts` say? Pure: the
+/// matrix's answer for each account the request touches, as the directory holds it, and the
+/// form checked against the directory. Which grants allowed it, for the history.
+pub fn authorize(
+    policy: &Policy,
+    matrix: &Matrix,
+    s: &Submission,
+    kind: Kind,
+    facts: &Facts,
+    today: Date,
+) -> Result<String, Refusal> {
+    let decide = |holder: HolderType, department: &str, target: Option<&AccountFacts>| {
+        let query = Query {
+            requester: &s.requester,
+            kind,
+            holder,
+            department,
+            target: target.map(|t| TargetAccount {
+                mail: &t.mail,
+                manager_mail: (!t.manager_mail.is_empty()).then_some(t.manager_mail.as_str()),
+            }),
+        };
+        match policy.decide(&query, matrix, today) {
+            Decision::Allow { grant } => Ok(grant),
+            Decision::Deny { denial } => Err(Refusal::Denied(denial)),
+        }
+    };
+    let holder_of = |account: &AccountFacts| {
+        account.holder.ok_or_else(|| Refusal::UnknownHolder { account: account.sam.clone() })
+    };
+    let mut grants: Vec<String> = Vec::new();
+    if kind.needs_existing_account() {
+        let account =
+            facts.named.as_ref().ok_or_else(|| Refusal::NoSuchAccount { account: s.account.clone() })?;
+        let holder = holder_of(account)?;
+        // Deny wins, and tells nothing about the account: the form is checked against the
+        // directory only for a requester who may act on it.
+        grants.push(decide(holder, &account.department, Some(account))?);
+        declared_matches(s, kind, holder, account)?;
+        // Moving someone to another dependency needs a grant there too.
+        let moves = matches!(kind, Kind::Transfer | Kind::Modify)
+            && !s.department.is_empty()
+            && fold(&s.department) != fold(&account.department);
+        if moves {
+            grants.push(decide(holder, &s.department, None)?);
+        }
+    }
+    if matches!(kind, Kind::Create | Kind::Assignment) {
+        let holder = if kind == Kind::Assignment {
+            HolderType::Contractor
+        } else {
+            s.holder_type.unwrap_or(HolderType::Employee)
+        };
+        grants.push(decide(holder, &s.department, None)?);
+        // A returning person gets their old account back: the requester must be allowed for
+        // it as it is, too (and it is nobody's own account to approve).
+        if let Some(old) = &facts.returning {
+            grants.push(decide(holder_of(old)?, &old.department, Some(old))?);
+        }
+    }
+    grants.dedup();
+    Ok(grants.join("; "))
+}
+
+/// The form's holder type and dependency, where it gives them, must be the account's: a
+/// contradiction is asked about, never a reason to allow. (A transfer or a modification gives
+/// the dependency the account goes to.)
+fn declared_matches(
+    s: &Submission,
+    kind: Kind,
+    holder: HolderType,
+    account: &AccountFacts,
+) -> Result<(), Refusal> {
+    let sam = &account.sam;
+    if let Some(declared) = s.holder_type
+        && declared != holder
+    {
+        return Err(Refusal::HolderMismatch { account: sam.clone(), directory: holder, form: declared });
+    }
+    let names_new_department = matches!(kind, Kind::Transfer | Kind::Modify);
+    if !names_new_department
+        && !s.department.is_empty()
+        && !account.department.is_empty()
+        && fold(&s.department) != fold(&account.department)
+    {
+        return Err(Refusal::DepartmentMismatch {
+            account: sam.clone(),
+            directory: account.department.clone(),
+            form: s.department.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// "a", "a o b", "a, b o c".
