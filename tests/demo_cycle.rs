@@ -651,3 +651,66 @@ fn a_request_waiting_on_its_requester_is_reminded_once_then_cancelled() {
     let new = by_row(&engine).into_values().max_by_key(|r| r.row).unwrap();
     assert_eq!(new.state.name(), StateName::Closed, "{}", new.state.reason());
 }
+
+/// A new contractor of Energía asked for by `requester`, with a document number of its own.
+fn contractor_asked_by(requester: &str, given: &str, document: &str) -> String {
+    format!(
+        "27/11/2026 09:00:00,{requester},Creación de cuenta,Contratista,{given},Quintero Ruiz,Cédula de ciudadanía,\
+         {document},{}.q@gmail.com,Subdirección de Energía Eléctrica,Contratista - Abogado,{requester},UPME-300-2026,\
+         01/12/2026,30/06/2027,,,,,,",
+        given.to_lowercase()
+    )
+}
+
+#[test]
+fn the_matrix_in_force_is_the_file_as_it_is_now() {
+    let (demo, mut engine) = after_first_cycle();
+    let matrix_path = demo.path("autorizadores.csv");
+    let matrix = std::fs::read_to_string(&matrix_path).unwrap();
+    let supervisor = "andres.mejia@upme.gov.co";
+    // The supervisor of Energía is taken out of the matrix, without a restart.
+    let without: String =
+        matrix.lines().filter(|l| !l.starts_with(supervisor)).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&matrix_path, &without).unwrap();
+    let responses = demo.responses();
+    demo.write_responses(&format!(
+        "{responses}{}\n",
+        contractor_asked_by(supervisor, "Tomas", "1.111.222.333")
+    ));
+    engine.cycle(at("2026-11-27T14:00:00Z")).unwrap();
+    let rows = by_row(&engine);
+    let last = rows.values().max_by_key(|r| r.row).unwrap();
+    assert_eq!(last.state.name(), StateName::Rejected, "{}", last.state.reason());
+    assert!(last.state.reason().contains("matriz de autorizadores"), "{}", last.state.reason());
+
+    // A matrix made invalid (a line without a role) that also drops Talento Humano's
+    // coordinator: of the rows in force, only those it keeps the same still authorize.
+    let coordinator = "carolina.rojas@upme.gov.co";
+    let broken: String = without
+        .lines()
+        .filter(|l| !l.starts_with(coordinator))
+        .map(|l| format!("{l}\n"))
+        .chain(["nueva.persona@upme.gov.co,Nueva Persona,,*,2026-01-01,\n".to_string()])
+        .collect();
+    std::fs::write(&matrix_path, broken).unwrap();
+    let hydrocarbons = "luisa.fernandez@upme.gov.co";
+    let responses = demo.responses();
+    demo.write_responses(&format!(
+        "{responses}{}\n{}\n",
+        contractor_asked_by(coordinator, "Ines", "2.222.333.444")
+            .replace("Contratista,Ines", "Funcionario,Ines"),
+        contractor_asked_by(hydrocarbons, "Pablo", "3.333.444.555")
+            .replace("Subdirección de Energía Eléctrica", "Subdirección de Hidrocarburos")
+    ));
+    engine.cycle(at("2026-11-27T15:00:00Z")).unwrap();
+    let rows = by_row(&engine);
+    let mut newest: Vec<&Request> = rows.values().collect();
+    newest.sort_by_key(|r| r.row);
+    let (removed, kept) = (newest[newest.len() - 2], newest[newest.len() - 1]);
+    assert_eq!(removed.state.name(), StateName::Rejected, "{}", removed.state.reason());
+    assert!(removed.state.reason().contains("matriz de autorizadores"), "{}", removed.state.reason());
+    assert_ne!(kept.state.name(), StateName::Rejected, "{}", kept.state.reason());
+    let alert = demo.mails().into_iter().find(|m| m.subject.contains("Matriz de autorizadores no válida"));
+    let alert = alert.expect("the administrators were not told");
+    assert!(alert.body.contains("Siguen en uso solo las filas"), "{}", alert.body);
+}

@@ -8,7 +8,7 @@ use tracing::{error, info, info_span, warn};
 use super::mail::Condition;
 use super::{CycleReport, Engine, EngineError, Move, Unreached, cover_key, log_directory_error};
 use crate::intake::{self, ColumnMap};
-use crate::policy::Matrix;
+use crate::policy::{Matrix, MatrixError};
 use crate::request::{Actor, Kind, Phase, Request, RequestId, State, StateName, Submission};
 use crate::source::sheet::SheetError;
 use crate::source::{RawRow, SourceError, row_hash};
@@ -39,11 +39,14 @@ impl Engine {
                 (Some(interval), Some(last)) => now.duration_since(last) >= interval,
                 _ => true,
             };
-        if check_edits || self.matrix.is_none() {
+        // A matrix file is read at every cycle (it is small): a change counts from the next.
+        if self.matrix_file.is_some() {
+            self.reread_matrix_file(now, report)?;
+        } else if check_edits || self.matrix.is_none() {
             self.read_matrix(now, report)?;
-            if self.matrix.is_none() {
-                return Ok(());
-            }
+        }
+        if self.matrix.is_none() {
+            return Ok(());
         }
         if check_edits {
             self.source.refresh(now)?;
@@ -210,31 +213,69 @@ impl Engine {
         let Some(sheet) = &mut self.matrix_sheet else { return Ok(()) };
         let read = sheet.read_all(now);
         let what = sheet.describe();
-        let problem = match read {
+        match read {
             Ok((header, rows)) => {
                 match Matrix::from_rows(&header, rows.into_iter().map(|r| (r.row, r.cells))) {
                     Ok(matrix) => {
                         self.matrix = Some(matrix);
-                        return self.condition_cleared(Condition::Matrix);
+                        self.condition_cleared(Condition::Matrix)
                     }
-                    Err(e) => e.to_string(),
+                    Err(e) => self.matrix_invalid(&what, e, now, report),
                 }
             }
-            Err(e) if self.matrix.is_none() => return Err(SourceError::Sheet(e).into()),
+            Err(e) if self.matrix.is_none() => Err(SourceError::Sheet(e).into()),
+            Err(e) => {
+                warn!(error = %e, "cannot read the authorizer matrix again; the one read before stays in force");
+                Ok(())
+            }
+        }
+    }
+
+    /// The matrix CSV read again; taken anew when it changed.
+    fn reread_matrix_file(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
+        let Some((path, seen)) = &self.matrix_file else { return Ok(()) };
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) if bytes == *seen => return Ok(()),
+            Ok(bytes) => bytes,
             Err(e) => {
                 warn!(error = %e, "cannot read the authorizer matrix again; the one read before stays in force");
                 return Ok(());
             }
         };
-        error!(source = %what, "the authorizer matrix is not valid: {problem}");
-        let body = format!(
-            "La matriz de autorizadores ({what}) no es válida:\n\n{problem}\n\n{}",
-            if self.matrix.is_some() {
-                "Sigue en uso la última matriz válida leída."
-            } else {
-                "No se registra ninguna solicitud hasta que se corrija."
+        let what = path.display().to_string();
+        self.matrix_file = Some((path.clone(), bytes.clone()));
+        match Matrix::parse(bytes.as_slice()) {
+            Ok(matrix) => {
+                info!(source = %what, authorizers = matrix.len(), "the authorizer matrix changed: read again");
+                self.matrix = Some(matrix);
+                self.condition_cleared(Condition::Matrix)
             }
-        );
+            Err(e) => self.matrix_invalid(&what, e, now, report),
+        }
+    }
+
+    /// A new matrix that is not valid: of the one in force, only the rows the new one keeps
+    /// the same stay (a removal applies at once; nothing unchecked is added); the
+    /// administrators are told. A matrix that cannot be read at all leaves the old one whole.
+    fn matrix_invalid(
+        &mut self,
+        what: &str,
+        e: MatrixError,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        let problem = e.to_string();
+        error!(source = %what, "the authorizer matrix is not valid: {problem}");
+        let kept = match (&e, &self.matrix) {
+            (MatrixError::Invalid { valid, .. }, Some(old)) => {
+                self.matrix = Some(old.kept_in(valid));
+                "Siguen en uso solo las filas de la matriz anterior que la nueva conserva iguales: las que se \
+                 retiraron o cambiaron ya no autorizan."
+            }
+            (_, Some(_)) => "Sigue en uso la última matriz válida leída.",
+            (_, None) => "No se registra ninguna solicitud hasta que se corrija.",
+        };
+        let body = format!("La matriz de autorizadores ({what}) no es válida:\n\n{problem}\n\n{kept}");
         self.alert_condition(Condition::Matrix, "Matriz de autorizadores no válida", &body, now)?;
         if self.matrix.is_none() {
             report.source_error = Some(format!("the authorizer matrix is not valid: {problem}"));

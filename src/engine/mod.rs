@@ -148,6 +148,9 @@ pub struct Engine {
     matrix: Option<Matrix>,
     /// The tab it is read from (and read again on the edit-check schedule), if not a file.
     matrix_sheet: Option<SheetSource>,
+    /// The matrix CSV, and what was last read of it: read again at every cycle, taken anew
+    /// when it changed (an authorizer removed stops authorizing at the next cycle).
+    matrix_file: Option<(std::path::PathBuf, Vec<u8>)>,
     layout: Layout,
     templates: Templates,
     envelope: Envelope,
@@ -208,7 +211,14 @@ impl Engine {
         let Adapters { source, directory, mailer } = adapters;
         let policy =
             Policy { rules: config.rules.clone(), requester_domains: config.form.requester_domains.clone() };
-        let matrix = config.authorizers.path.as_deref().map(Matrix::load).transpose()?;
+        let (matrix, matrix_file) = match config.authorizers.path.clone() {
+            Some(path) => {
+                let bytes = std::fs::read(&path)
+                    .map_err(|source| MatrixError::Open { path: path.clone(), source })?;
+                (Some(Matrix::parse(bytes.as_slice())?), Some((path, bytes)))
+            }
+            None => (None, None),
+        };
         let layout = Layout::from_config(&config);
         let templates = Templates::load(config.mail.templates_dir.as_deref())?;
         let envelope = Envelope::new(&config.mailboxes);
@@ -220,6 +230,7 @@ impl Engine {
             policy,
             matrix,
             matrix_sheet,
+            matrix_file,
             layout,
             templates,
             envelope,

@@ -160,7 +160,11 @@ pub enum MatrixError {
     )]
     MissingColumns { missing: Vec<&'static str> },
     #[error("the authorizer matrix has {} problem(s); nothing was loaded:\n{}", .problems.len(), list_problems(.problems))]
-    Invalid { problems: Vec<LineProblem> },
+    Invalid {
+        problems: Vec<LineProblem>,
+        /// The rows that are valid, for a caller that keeps those also in the matrix in force.
+        valid: Box<Matrix>,
+    },
 }
 
 /// The *matriz de autorizadores*, indexed by lower-case e-mail.
@@ -215,11 +219,11 @@ impl Matrix {
         }
         match Matrix::from_rows(&header, rows) {
             Ok(m) if problems.is_empty() => Ok(m),
-            Ok(_) => Err(MatrixError::Invalid { problems }),
-            Err(MatrixError::Invalid { problems: more }) => {
+            Ok(valid) => Err(MatrixError::Invalid { problems, valid: Box::new(valid) }),
+            Err(MatrixError::Invalid { problems: more, valid }) => {
                 problems.extend(more);
                 problems.sort_by_key(|p| p.line);
-                Err(MatrixError::Invalid { problems })
+                Err(MatrixError::Invalid { problems, valid })
             }
             Err(e) => Err(e),
         }
@@ -254,7 +258,7 @@ impl Matrix {
         if problems.is_empty() {
             Ok(Matrix::from_authorizers(entries))
         } else {
-            Err(MatrixError::Invalid { problems })
+            Err(MatrixError::Invalid { problems, valid: Box::new(Matrix::from_authorizers(entries)) })
         }
     }
 
@@ -267,6 +271,21 @@ impl Matrix {
             matrix.len += 1;
         }
         matrix
+    }
+
+    /// The rows of this matrix that `newer` holds too (the same person, role, departments and
+    /// dates, wherever the line): what stays in force when a new matrix is invalid, so that a
+    /// removal applies at once and nothing is added that no one could check.
+    pub fn kept_in(&self, newer: &Matrix) -> Matrix {
+        let same = |a: &Authorizer, b: &Authorizer| Authorizer { line: b.line, ..a.clone() } == *b;
+        let kept = self
+            .by_email
+            .values()
+            .flatten()
+            .filter(|a| newer.by_email.get(&a.email).is_some_and(|rows| rows.iter().any(|b| same(a, b))))
+            .cloned()
+            .collect();
+        Matrix::from_authorizers(kept)
     }
 
     /// Number of rows (a person with two roles counts twice).

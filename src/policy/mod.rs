@@ -1060,7 +1060,7 @@ corto@upme.gov.co,Corto,supervisor
 eva @upme.gov.co,Eva,talento_humano,*;Secretaría General,,,
 ";
         let err = Matrix::parse(csv.as_bytes()).unwrap_err();
-        let MatrixError::Invalid { problems } = &err else { panic!("{err}") };
+        let MatrixError::Invalid { problems, .. } = &err else { panic!("{err}") };
         let got: Vec<(u32, &str)> = problems.iter().map(|p| (p.line, p.column.as_str())).collect();
         assert_eq!(
             got,
@@ -1101,7 +1101,7 @@ eva @upme.gov.co,Eva,talento_humano,*;Secretaría General,,,
         assert!(matches!(Matrix::parse("".as_bytes()), Err(MatrixError::NoHeader)));
         let mut bytes = b"correo,nombre,rol,dependencias,vigente_desde,vigente_hasta\n".to_vec();
         bytes.extend_from_slice(b"a@upme.gov.co,Mar\xeda,delegado,*,,\nb@upme.gov.co,B,jefe,*,,\n");
-        let MatrixError::Invalid { problems } = Matrix::parse(bytes.as_slice()).unwrap_err() else {
+        let MatrixError::Invalid { problems, .. } = Matrix::parse(bytes.as_slice()).unwrap_err() else {
             panic!()
         };
         let got: Vec<(u32, &str)> = problems.iter().map(|p| (p.line, p.column.as_str())).collect();
