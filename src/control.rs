@@ -180,28 +180,21 @@ pub async fn serve(
 ) -> Result<bool> {
     let peer = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    let mut reader = tokio::io::BufReader::new(read);
-    tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
-        .await
-        .context("a control client sent nothing")??;
-    let ask: Result<Ask, _> = serde_json::from_str(&line);
     let user = user_name(peer.uid());
     let mut changed = false;
-    let answer = match ask {
-        Err(e) => Answer::refused(format!(
-            "not a request this daemon understands ({e}); it speaks protocol {PROTOCOL}"
-        )),
-        Ok(ask) if ask.version != PROTOCOL => Answer::refused(format!(
-            "this daemon speaks protocol {PROTOCOL}, the command {}: use the cuentas that runs it",
-            ask.version
-        )),
-        Ok(ask) => match allowed(peer.uid(), peer.gid(), daemon_uid, config.control_group.as_deref()) {
-            Err(why) => {
-                warn!(user = %user, uid = peer.uid(), "control command refused");
-                Answer::refused(why)
-            }
-            Ok(()) => {
+    // Who it is first: nothing is read from a peer that may not use the socket.
+    let answer = match allowed(peer.uid(), peer.gid(), daemon_uid, config.control_group.as_deref()) {
+        Err(why) => {
+            warn!(user = %user, uid = peer.uid(), "control command refused");
+            Answer::refused(why)
+        }
+        Ok(()) => match read_ask(read).await? {
+            Err(why) => Answer::refused(why),
+            Ok(ask) if ask.version != PROTOCOL => Answer::refused(format!(
+                "this daemon speaks protocol {PROTOCOL}, the command {}: use the cuentas that runs it",
+                ask.version
+            )),
+            Ok(ask) => {
                 changed = ask.command.changes_the_store();
                 let answer = answer(config, store, &ask.command, Actor::Admin(user.clone()), now);
                 info!(user = %user, code = answer.code, "control command");
@@ -213,6 +206,24 @@ pub async fn serve(
     reply.push('\n');
     write.write_all(reply.as_bytes()).await?;
     Ok(changed)
+}
+
+/// The longest request line read (a command is a few hundred bytes).
+const MAX_ASK: u64 = 64 * 1024;
+
+/// One request line, at most [`MAX_ASK`] bytes, within 10 seconds; `Err` says why it is refused.
+async fn read_ask(read: tokio::net::unix::OwnedReadHalf) -> Result<Result<Ask, String>> {
+    use tokio::io::AsyncReadExt;
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(read.take(MAX_ASK + 1));
+    tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
+        .await
+        .context("a control client sent nothing")??;
+    if line.len() as u64 > MAX_ASK || !line.ends_with('\n') {
+        return Ok(Err(format!("the request is longer than {MAX_ASK} bytes, or not one line: not read")));
+    }
+    Ok(serde_json::from_str(&line)
+        .map_err(|e| format!("not a request this daemon understands ({e}); it speaks protocol {PROTOCOL}")))
 }
 
 /// Whether the peer may use the socket: root, the daemon's user, or a member of the group.

@@ -688,6 +688,19 @@ fn while_the_daemon_runs_its_commands_go_through_the_control_socket() {
         let member = as_user(&demo, Some(("nobody", "nogroup")), &["requests", "--state", "Held"]);
         assert_eq!(member.status.code(), Some(0), "{}", String::from_utf8_lossy(&member.stderr));
     }
+    // An oversize request from an allowed user: refused, not read; the daemon answers on.
+    let reply = flood(&demo.path("control.sock"), None, 1);
+    assert!(reply.contains("longer than 65536 bytes"), "{reply}");
+    // One who may not use the socket is refused before anything is read: writing 300 MiB
+    // leaves the daemon's memory as it was.
+    if me.trim() == "root" {
+        let before = resident_kib(daemon.0.id());
+        let reply = flood(&demo.path("control.sock"), Some("daemon"), 300);
+        assert!(reply.contains("may not use cuentas's control socket"), "{reply}");
+        let after = resident_kib(daemon.0.id());
+        assert!(after < before + 5 * 1024, "resident {before} KiB → {after} KiB");
+    }
+    assert_eq!(as_user(&demo, None, &["requests", "--state", "Held"]).status.code(), Some(0));
     Command::new("kill").args(["-TERM", &daemon.0.id().to_string()]).status().unwrap();
     assert!(daemon.0.wait().unwrap().success());
     assert!(!demo.path("control.sock").exists(), "the socket goes with the daemon");
@@ -715,4 +728,35 @@ fn root_does_not_open_a_store_that_belongs_to_the_daemon_s_user() {
     // As the store's user, the same command works.
     let listed = stdout(&as_user(&demo, Some(("nobody", "nogroup")), &["requests"]));
     assert!(listed.contains("GU-2026-000032"), "{listed}");
+}
+
+/// Writes `mib` MiB without a newline to the control socket (as `user`, through runuser), then
+/// reads what the daemon answered.
+fn flood(socket: &std::path::Path, user: Option<&str>, mib: usize) -> String {
+    let script = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nchunk=b'x'*1048576\n\
+         try:\n  [s.sendall(chunk) for _ in range({mib})]\nexcept OSError:\n  pass\n\
+         sys.stdout.write(s.recv(65536).decode())"
+    );
+    let mut command = match user {
+        Some(user) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", user, "--", "python3", "-c", &script]);
+            c
+        }
+        None => {
+            let mut c = Command::new("python3");
+            c.args(["-c", &script]);
+            c
+        }
+    };
+    let out = command.arg(socket).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A process's resident memory, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
