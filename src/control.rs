@@ -162,7 +162,13 @@ fn ask(socket: &Path, command: &StoreCommand) -> Result<Option<Answer>> {
     stream.set_read_timeout(Some(Duration::from_secs(600)))?;
     let mut line = serde_json::to_string(&Ask { version: PROTOCOL, command: command.clone() })?;
     line.push('\n');
-    (&stream).write_all(line.as_bytes())?;
+    if let Err(e) = (&stream).write_all(line.as_bytes()) {
+        // A daemon that refuses this user answers without reading the request, and may have
+        // closed before it was written: its answer is there to read all the same.
+        if e.kind() != ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply).context("the daemon did not answer")?;
     let answer: Answer = serde_json::from_str(&reply).context("the daemon's answer is not understood")?;

@@ -458,6 +458,18 @@ fn deletion<'a>(
     Ok(Plan { ops, ..Plan::about(account, true) })
 }
 
+/// Whether the form names the account's holder: given names and surnames each the same words
+/// as the directory's, whatever the accents, case and order, one list allowed to lack some
+/// (a second given name or surname left out), but never empty.
+fn same_person(old: &Account, s: &crate::request::Submission) -> bool {
+    let words = |text: &str| -> Vec<String> { fold(text).split_whitespace().map(str::to_string).collect() };
+    let matches = |ours: &str, theirs: &str| {
+        let (a, b) = (words(ours), words(theirs));
+        !a.is_empty() && !b.is_empty() && (a.iter().all(|w| b.contains(w)) || b.iter().all(|w| a.contains(w)))
+    };
+    matches(&old.given_name, &s.given_names) && matches(&old.surname, &s.surnames)
+}
+
 /// A transfer: new dependency, title and manager; the old dependency's groups out, the new
 /// one's in; the dependency's OU if it has one.
 fn transfer(
@@ -575,6 +587,16 @@ fn create(
         }
         if let Some(old) = existing.first() {
             layout.guard(old)?;
+            // The document number is public (contracts are published): the names must be the
+            // old holder's too, or anyone could take a former contractor's account. Nothing
+            // of the old holder is told to the requester.
+            if !same_person(old, s) {
+                return Err(NoPlan::NeedsInfo(format!(
+                    "El documento {} corresponde en el directorio a una cuenta inactiva cuyos nombres no coinciden \
+                     con los del formulario: revise el número de documento y los nombres y apellidos",
+                    s.id_number
+                )));
+            }
             return Ok(reactivate(request, old, layout, holder, expires, manager, groups));
         }
     }
@@ -781,11 +803,12 @@ mod tests {
     }
 
     fn account(sam: &str, employee_id: &str, enabled: bool) -> Account {
+        let (given, surname) = sam.split_once('.').unwrap_or((sam, ""));
         Account {
             sam: sam.into(),
             dn: format!("CN={sam},OU=Contratistas,{USERS}"),
-            given_name: String::new(),
-            surname: String::new(),
+            given_name: given.into(),
+            surname: surname.into(),
             display_name: String::new(),
             mail: format!("{sam}@upme.gov.co"),
             upn: format!("{sam}@upme.gov.co"),
@@ -881,7 +904,11 @@ mod tests {
 
     #[test]
     fn a_returning_contractor_gets_the_old_account_back() {
-        let r = request(Kind::Create, HolderType::Contractor, |s| s.id_number = "80123456".into());
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.id_number = "80123456".into();
+            s.given_names = "Camilo".into();
+            s.surnames = "Vargas Ñustes".into();
+        });
         let p = run(&r).unwrap();
         assert_eq!(p.account, "camilo.vargas");
         assert!(p.sends_credentials);
@@ -902,6 +929,35 @@ mod tests {
             !p.ops
                 .contains(&DirectoryOp::AddToGroup { sam: "camilo.vargas".into(), group: "GG-Todos".into() })
         );
+    }
+
+    #[test]
+    fn a_document_number_alone_does_not_bring_an_old_account_back() {
+        let returning = |given: &str, surnames: &str| {
+            request(Kind::Create, HolderType::Contractor, |s| {
+                s.id_number = "80123456".into();
+                s.given_names = given.into();
+                s.surnames = surnames.into();
+            })
+        };
+        // The same person however written: case, accents, order, a surname left out.
+        for (given, surnames) in
+            [("CAMILO", "vargas"), ("Camilo Andrés", "Ñustes Vargas"), ("camilo", "VÁRGAS")]
+        {
+            assert_eq!(
+                run(&returning(given, surnames)).unwrap().account,
+                "camilo.vargas",
+                "{given} {surnames}"
+            );
+        }
+        // Someone else with that document: asked about, nothing of the old holder said.
+        for (given, surnames) in [("Mauricio", "Vargas"), ("Camilo", "Pineda"), ("Camilo", "")] {
+            let refused = run(&returning(given, surnames));
+            assert!(
+                matches!(&refused, Err(NoPlan::NeedsInfo(m)) if m.contains("no coinciden") && !m.contains("camilo.vargas")),
+                "{given} {surnames}: {refused:?}"
+            );
+        }
     }
 
     #[test]
