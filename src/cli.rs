@@ -69,7 +69,8 @@ pub enum StoreCommand {
         #[arg(long, conflicts_with = "ids")]
         all: bool,
     },
-    /// Try a failed request again, from the start of its directory step.
+    /// Try a failed request again, from the start of its directory step; or decide again one
+    /// handled by hand (Manual) once the directory was changed as it asked.
     Retry { id: RequestId },
     /// Record that a request handled by hand (state Manual) is done; the requester is told.
     Done {
@@ -344,10 +345,21 @@ fn cancel(ctx: &Ctx, id: RequestId, reason: &str) -> Result<String> {
     Ok(out)
 }
 
-/// `cuentas retry`: a failed request runs its directory step again.
+/// `cuentas retry`: a failed request runs its directory step again; one handled by hand is
+/// decided again (after the service desk changed the directory as it was asked).
 fn retry(ctx: &Ctx, id: RequestId) -> Result<String> {
     let mut r = find(ctx, id)?;
-    let State::Failed { plan, .. } = r.state.clone() else { bail!("{id} is {}, not Failed", r.state.name()) };
+    // A request waiting for a person to change the directory first is decided again, whole,
+    // against what the directory holds now.
+    if r.state.name() == StateName::Manual {
+        let reason = "decidida de nuevo por un administrador, tras el cambio hecho en el directorio";
+        r.transition(State::Received, ctx.actor.clone(), reason, ctx.now)?;
+        save(ctx, &r)?;
+        return Ok(format!("{id} will be decided again at the next cycle\n"));
+    }
+    let State::Failed { plan, .. } = r.state.clone() else {
+        bail!("{id} is {}, not Failed or Manual", r.state.name())
+    };
     let Some(plan) = plan else { bail!("{id} failed before it had a directory plan; nothing to retry") };
     // A retry is not a release: the hourly limit of disables still holds.
     let state = State::Executing { plan, attempts: 0, retry_at: None, released: false };

@@ -22,6 +22,9 @@ pub enum NoPlan {
     Refused(String),
     /// Authorized, but a person does it (why, and what they do; Spanish).
     ByHand(String),
+    /// Authorized, but a person must first change the directory (what; Spanish); then the
+    /// request is decided again against what the directory holds by then.
+    DirectoryFirst(String),
 }
 
 impl Plan {
@@ -39,7 +42,7 @@ impl NoPlan {
     /// The reason, for a person.
     pub fn reason(&self) -> String {
         match self {
-            NoPlan::NeedsInfo(r) | NoPlan::Refused(r) | NoPlan::ByHand(r) => r.clone(),
+            NoPlan::NeedsInfo(r) | NoPlan::Refused(r) | NoPlan::ByHand(r) | NoPlan::DirectoryFirst(r) => r.clone(),
         }
     }
 }
@@ -586,7 +589,6 @@ fn create(
             )));
         }
         if let Some(old) = existing.first() {
-            layout.guard(old)?;
             // The document number is public (contracts are published): the names must be the
             // old holder's too, or anyone could take a former contractor's account. Nothing
             // of the old holder is told to the requester.
@@ -595,6 +597,33 @@ fn create(
                     "El documento {} corresponde en el directorio a una cuenta inactiva cuyos nombres no coinciden \
                      con los del formulario: revise el número de documento y los nombres y apellidos",
                     s.id_number
+                )));
+            }
+            // A privileged or unmanaged account is never brought back by a form: a person
+            // looks at it (nothing of it is told to the requester).
+            if layout.guard(old).is_err() {
+                return Err(NoPlan::ByHand(format!(
+                    "el documento corresponde a la cuenta inactiva «{}», protegida o fuera de las unidades que gestiona \
+                     este proceso: la mesa de servicio decide si se reactiva y lo hace directamente",
+                    old.sam
+                )));
+            }
+            // What the old holder was given outside the groups this process manages stays
+            // with the account unless a person removes it: the bind account has no right on
+            // those groups (least privilege), and a returning person starts from what is asked
+            // now. The account stays disabled until then.
+            let outside: Vec<&str> = old
+                .groups
+                .iter()
+                .filter(|g| !layout.allowed_groups.contains_key(&fold(g)))
+                .map(String::as_str)
+                .collect();
+            if !outside.is_empty() {
+                return Err(NoPlan::DirectoryFirst(format!(
+                    "el documento corresponde a la cuenta inactiva «{}», que conserva grupos que este proceso no \
+                     administra ({}): retírela de ellos en el directorio antes de que se reactive",
+                    old.sam,
+                    outside.join(", ")
                 )));
             }
             return Ok(reactivate(request, old, layout, holder, expires, manager, groups));
@@ -958,6 +987,37 @@ mod tests {
                 "{given} {surnames}: {refused:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_returning_account_with_unmanaged_or_privileged_groups_waits_for_a_person() {
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.id_number = "80123456".into();
+            s.given_names = "Camilo".into();
+            s.surnames = "Vargas".into();
+        });
+        let with = |groups: &[&str], admin_count: bool| {
+            let mut snapshot = snapshot();
+            let mut old = account("camilo.vargas", "80123456", false);
+            old.groups = groups.iter().map(|g| g.to_string()).collect();
+            old.admin_count = admin_count;
+            snapshot = Snapshot::new(
+                snapshot.accounts().filter(|a| a.sam != "camilo.vargas").cloned().chain([old]).collect(),
+            );
+            plan(&r, &snapshot, &layout(), TODAY, |_| false, |_| false)
+        };
+        // Managed groups the new request does not grant are removed by the plan itself.
+        let p = with(&["VPN", "GG-Todos"], false).unwrap();
+        assert!(p.ops.contains(&DirectoryOp::RemoveFromGroup { sam: "camilo.vargas".into(), group: "VPN".into() }));
+        // A group this process does not manage: the desk removes it first, nothing is enabled.
+        let waits = with(&["GG-Todos", "GG-Finanzas", "Tesoreria"], false);
+        assert!(
+            matches!(&waits, Err(NoPlan::DirectoryFirst(m)) if m.contains("GG-Finanzas, Tesoreria") && !m.contains("GG-Todos")),
+            "{waits:?}"
+        );
+        // A privileged old account is never brought back by a form.
+        assert!(matches!(with(&[], true), Err(NoPlan::ByHand(m)) if m.contains("protegida")));
+        assert!(matches!(with(&["Domain Admins"], false), Err(NoPlan::ByHand(_))));
     }
 
     #[test]

@@ -206,6 +206,13 @@ impl Engine {
                 let reason = format!("autorizada ({grant}), pero {why}; luego se cierra con «cuentas done»");
                 return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
             }
+            Err(NoPlan::DirectoryFirst(what)) => {
+                let reason = format!(
+                    "autorizada ({grant}), pero {what}; hecho eso, «cuentas retry {}» la decide de nuevo",
+                    request.id
+                );
+                return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
+            }
         };
         if kind == Kind::PasswordReset {
             match self.address_on_record(request, &snapshot, &plan.account)? {

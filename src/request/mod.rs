@@ -425,7 +425,7 @@ pub fn allowed(from: StateName, to: StateName) -> bool {
             | (Held, Executing)
             | (Failed, Executing)
             | (Notifying, Closed | NeedsInfo)
-            | (Manual, Closed | Notifying)
+            | (Manual, Closed | Notifying | Received)
     )
 }
 
@@ -725,6 +725,8 @@ mod tests {
             (Notifying, NeedsInfo),
             (Manual, Closed),
             (Manual, Notifying),
+            // The service desk changed the directory as it was asked: decided again.
+            (Manual, Received),
         ];
         for from in StateName::ALL {
             for to in StateName::ALL {
