@@ -8,7 +8,9 @@
 mod common;
 
 use common::ad::{Ad, letters, unique};
-use common::case::{Case, admin_replace, append, create_row, kind_row, t};
+use common::case::{Case, admin_add_member, admin_replace, append, create_row, kind_row, t};
+use cuentas::cli::{Ctx, StoreCommand};
+use cuentas::request::Actor;
 use cuentas::request::StateName;
 
 /// Heads of area, each for one dependency.
@@ -396,6 +398,94 @@ fn returning_and_re_enabled_contractors_are_current_again() {
     let e = ad.user(&saul).unwrap();
     assert_eq!(e.uac() & 2, 0, "enabled");
     assert_eq!(e.get("accountExpires"), new_end.to_string(), "not expired any more");
+}
+
+/// Issue 21's attempt: a former contractor's document number (public with their contract) and
+/// someone else's names get nothing; the same person, however written, gets the account back
+/// only once the group the old contract left outside the managed ones is gone.
+#[test]
+#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
+fn a_returning_person_is_the_same_person_and_comes_back_without_what_the_old_contract_left() {
+    let ad = Ad::from_env();
+    let u = unique();
+    let l = letters(&u);
+    let surnames = format!("Pineda{l} Ríos");
+    let mut case = Case::new(
+        &ad,
+        &[create_row(&u, "Contratista", "Mauricio Andrés", &surnames, "Energía", &contract())],
+        "",
+    );
+    case.engine.cycle(t(0)).unwrap();
+    let sam = case.request(2).account.clone().unwrap();
+    let account_dn = ad.user(&sam).unwrap().dn;
+
+    // What the old contract left: a group no request manages, then the contract's end.
+    let group_dn = format!("CN=Finanzas{l},OU=Grupos,{}", ad.users_ou());
+    let group_sam = format!("Finanzas{l}");
+    let attrs = vec![
+        ("objectClass", std::collections::HashSet::from(["group"])),
+        ("sAMAccountName", std::collections::HashSet::from([group_sam.as_str()])),
+    ];
+    ad.admin().add(&group_dn, attrs).unwrap().success().unwrap();
+    admin_add_member(&ad, &group_dn, &account_dn);
+    let ended =
+        cuentas::directory::ldap::end_of_day_filetime(jiff::civil::date(2025, 12, 31), &bogota()).to_string();
+    admin_replace(&ad, &account_dn, "userAccountControl", "514");
+    admin_replace(&ad, &account_dn, "accountExpires", &ended);
+    let before = fingerprint(&ad, &sam);
+
+    // Another person with that document and a new address: asked about, nothing changes.
+    let new_contract =
+        [("contract_number", "C-9"), ("contract_start", "01/12/2026"), ("contract_end", "31/12/2027")];
+    let other = create_row(&u, "Contratista", "Laura", &format!("Gómez{l}"), "Energía", &new_contract)
+        .replace(&format!("p{u}@gmail.com"), &format!("x{u}@gmail.com"));
+    append(&case, &[other]);
+    case.engine.cycle(t(10)).unwrap();
+    let r = case.request(3);
+    assert_eq!(r.state.name(), StateName::NeedsInfo, "{}", r.state.reason());
+    assert!(!r.state.reason().contains(&sam), "nothing of the old holder: {}", r.state.reason());
+    assert_eq!(fingerprint(&ad, &sam), before, "the old account untouched");
+    assert!(
+        access_data_sent_to(&case).iter().all(|to| !to.starts_with('x')),
+        "{:?}",
+        access_data_sent_to(&case)
+    );
+
+    // The same person, accents dropped and one surname: the service desk must first take the
+    // account out of the group it left; until then it stays disabled.
+    let same =
+        create_row(&u, "Contratista", "Mauricio Andres", &format!("PINEDA{l}"), "Energía", &new_contract)
+            .replace(&format!("p{u}@gmail.com"), &format!("q{u}@gmail.com"));
+    append(&case, &[same]);
+    case.engine.cycle(t(20)).unwrap();
+    let r = case.request(4);
+    assert_eq!(r.state.name(), StateName::Manual, "{}", r.state.reason());
+    assert!(r.state.reason().contains(&group_sam), "{}", r.state.reason());
+    assert_eq!(fingerprint(&ad, &sam), before, "still disabled, still as it was");
+    assert!(access_data_sent_to(&case).iter().all(|to| !to.starts_with('q')));
+    let desk = case.mails().into_iter().filter(|m| m.message_id.contains("gestion-manual")).count();
+    assert_eq!(desk, 1, "the service desk is told");
+
+    // The desk removes the membership and an administrator has the request decided again.
+    let mut admin = ad.admin();
+    let mods = vec![ldap3::Mod::Delete("member", std::collections::HashSet::from([account_dn.as_str()]))];
+    admin.modify(&group_dn, mods).unwrap().success().unwrap();
+    let config = case.engine.config().clone();
+    let ctx =
+        Ctx { config: &config, store: case.engine.store(), actor: Actor::Admin("root".into()), now: t(30) };
+    StoreCommand::Retry { id: r.id }.run(&ctx).unwrap();
+    case.engine.reload_indexes().unwrap();
+    case.engine.cycle(t(31)).unwrap();
+    case.engine.cycle(t(32)).unwrap();
+    let r = case.request(4);
+    assert_eq!(r.state.name(), StateName::Closed, "{}", r.state.reason());
+    assert_eq!(r.account.as_deref(), Some(sam.as_str()));
+    let e = ad.user(&sam).unwrap();
+    assert_eq!(e.uac() & 2, 0, "enabled");
+    assert_eq!(e.groups(), ["GG-Energia", "GG-Todos"], "nothing the old contract left");
+    let password = case.password_sent_to(&format!("q{u}@gmail.com"));
+    assert!(ad.bind_as(&format!("{sam}@upme.test"), &password).unwrap_err().contains("data 773"));
+    ad.admin().delete(&group_dn).unwrap().success().unwrap();
 }
 
 fn bogota() -> jiff::tz::TimeZone {

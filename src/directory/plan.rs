@@ -42,7 +42,9 @@ impl NoPlan {
     /// The reason, for a person.
     pub fn reason(&self) -> String {
         match self {
-            NoPlan::NeedsInfo(r) | NoPlan::Refused(r) | NoPlan::ByHand(r) | NoPlan::DirectoryFirst(r) => r.clone(),
+            NoPlan::NeedsInfo(r) | NoPlan::Refused(r) | NoPlan::ByHand(r) | NoPlan::DirectoryFirst(r) => {
+                r.clone()
+            }
         }
     }
 }
@@ -1008,7 +1010,10 @@ mod tests {
         };
         // Managed groups the new request does not grant are removed by the plan itself.
         let p = with(&["VPN", "GG-Todos"], false).unwrap();
-        assert!(p.ops.contains(&DirectoryOp::RemoveFromGroup { sam: "camilo.vargas".into(), group: "VPN".into() }));
+        assert!(
+            p.ops
+                .contains(&DirectoryOp::RemoveFromGroup { sam: "camilo.vargas".into(), group: "VPN".into() })
+        );
         // A group this process does not manage: the desk removes it first, nothing is enabled.
         let waits = with(&["GG-Todos", "GG-Finanzas", "Tesoreria"], false);
         assert!(
