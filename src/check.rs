@@ -216,8 +216,17 @@ fn rights(config: &Config, ldap: &mut Ldap, found: &mut Findings) -> Result<()> 
         )),
     }
     let grants = acl::delegation(d.personal_email_attribute.as_deref());
-    for rights in ldap.missing_rights(&account, &work_ous(config), &d.allowed_groups, &grants)? {
+    let checked =
+        ldap.missing_rights(&account, &work_ous(config), &d.allowed_groups, &d.protected_groups, &grants)?;
+    for rights in checked {
         let group = !rights.dn.to_lowercase().starts_with("ou=");
+        if let Some(admin) = &rights.privileged {
+            found.fail(format!(
+                "group «{}» ([directory] allowed_groups) is or is inside the administrative group «{admin}»: \
+                 a request could make anyone an administrator; take it out of allowed_groups",
+                rights.dn
+            ));
+        }
         if !rights.exists {
             found.fail(if group {
                 format!("group «{}» ([directory] allowed_groups) does not exist", rights.dn)

@@ -426,6 +426,129 @@ fn protected_privileged_and_outside_accounts_are_refused() {
     assert_eq!(before, after, "nothing protected was touched");
 }
 
+/// Gives Domain Admins its Spanish name for the life of a test, and its own name back after,
+/// even when the test fails.
+struct SpanishDomainAdmins<'a>(&'a Ad);
+
+const DOMAIN_ADMINS: &str = "CN=Domain Admins,CN=Users,DC=upme,DC=test";
+const ADMINS_DEL_DOMINIO: &str = "CN=Admins. del dominio,CN=Users,DC=upme,DC=test";
+
+impl<'a> SpanishDomainAdmins<'a> {
+    fn rename(ad: &'a Ad) -> SpanishDomainAdmins<'a> {
+        ad.admin().modifydn(DOMAIN_ADMINS, "CN=Admins. del dominio", true, None).unwrap().success().unwrap();
+        SpanishDomainAdmins(ad)
+    }
+}
+
+impl Drop for SpanishDomainAdmins<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.admin().modifydn(ADMINS_DEL_DOMINIO, "CN=Domain Admins", true, None);
+    }
+}
+
+/// Privilege as AD computes it for a logon: a membership through a group nested in Domain
+/// Admins, or Domain Admins as the primary group (which `memberOf` never lists), makes an
+/// account untouchable, whatever the DC's language calls the group.
+#[test]
+#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
+fn privilege_is_known_by_sid_nested_primary_and_in_any_language() {
+    let ad = Ad::from_env();
+    let u = unique();
+    let l = letters(&u);
+    let mut case = Case::new(
+        &ad,
+        &[
+            create_row(&u, "Funcionario", "Nicanor", &format!("Anidado{l}"), "Energía", &[]),
+            create_row(&format!("{u}1"), "Funcionario", "Primo", &format!("Primario{l}"), "Energía", &[]),
+        ],
+        "",
+    );
+    case.engine.cycle(t(0)).unwrap();
+    let nested = case.request(2).account.clone().unwrap();
+    let primary = case.request(3).account.clone().unwrap();
+
+    // A support group inside Domain Admins, and Nicanor in it.
+    let support = format!("CN=Soporte{l},OU=Grupos,{}", ad.users_ou());
+    let support_sam = format!("Soporte{l}");
+    let attrs = vec![
+        ("objectClass", std::collections::HashSet::from(["group"])),
+        ("sAMAccountName", std::collections::HashSet::from([support_sam.as_str()])),
+    ];
+    ad.admin().add(&support, attrs).unwrap().success().unwrap();
+    admin_add_member(&ad, DOMAIN_ADMINS, &support);
+    admin_add_member(&ad, &support, &ad.user(&nested).unwrap().dn);
+    // Primo's primary group is Domain Admins: AD lists it in no memberOf.
+    let primary_dn = ad.user(&primary).unwrap().dn;
+    admin_add_member(&ad, DOMAIN_ADMINS, &primary_dn);
+    admin_replace(&ad, &primary_dn, "primaryGroupID", "512");
+    let mut admin = ad.admin();
+    let drop_link =
+        vec![ldap3::Mod::Delete("member", std::collections::HashSet::from([primary_dn.as_str()]))];
+    let _ = admin.modify(DOMAIN_ADMINS, drop_link);
+    assert!(
+        !ad.user(&primary).unwrap().groups().iter().any(|g| g == "Domain Admins"),
+        "the primary group is not in memberOf: {:?}",
+        ad.user(&primary).unwrap().groups()
+    );
+    let watched = |ad: &Ad| -> Vec<(u32, String)> {
+        [&nested, &primary]
+            .iter()
+            .map(|s| ad.user(s).unwrap())
+            .map(|e| (e.uac(), e.get("pwdLastSet").into()))
+            .collect()
+    };
+    let before = watched(&ad);
+
+    let disable = |sam: &str| kind_row("talentohumano@upme.test", "Inactivación de cuenta", sam, &[]);
+    let reset = |sam: &str| {
+        kind_row("talentohumano@upme.test", "Cambio de clave", sam, &[("personal_email", "x@gmail.com")])
+    };
+    append(&case, &[disable(&nested), reset(&primary)]);
+    case.engine.cycle(t(10)).unwrap();
+    {
+        // Domain Admins renamed as a Spanish DC names it: the SID has not changed.
+        let _spanish = SpanishDomainAdmins::rename(&ad);
+        append(&case, &[reset(&nested), disable(&primary)]);
+        case.engine.cycle(t(20)).unwrap();
+    }
+    for row in 4..=7 {
+        let r = case.request(row);
+        assert_eq!(r.state.name(), StateName::Rejected, "row {row}: {}", r.state.reason());
+        assert!(r.state.reason().contains("protegida"), "row {row}: {}", r.state.reason());
+    }
+    assert_eq!(watched(&ad), before, "neither account touched");
+
+    // `check` refuses the nested group as one a request could add members to.
+    let config = case.dir.path().join("cuentas.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    let with_support = toml.replace(
+        "allowed_groups = [\"GG-Todos\"",
+        &format!("allowed_groups = [\"{support_sam}\", \"GG-Todos\""),
+    );
+    assert_ne!(toml, with_support);
+    std::fs::write(&config, with_support).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().any(|l| l.starts_with("FAIL")
+            && l.contains(&support_sam)
+            && l.contains("administrative group «Domain Admins")),
+        "{stderr}"
+    );
+    assert!(!out.status.success());
+
+    admin_replace(&ad, &primary_dn, "primaryGroupID", "513");
+    let _ = ad.admin().modify(
+        DOMAIN_ADMINS,
+        vec![ldap3::Mod::Delete("member", std::collections::HashSet::from([support.as_str()]))],
+    );
+    ad.admin().delete(&support).unwrap().success().unwrap();
+}
+
 #[test]
 #[ignore = "live: the test AD DC (tests/run.sh runs it)"]
 fn the_eleventh_disable_in_an_hour_is_held_until_released() {

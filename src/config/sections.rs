@@ -224,7 +224,8 @@ pub struct DirectoryConfig {
     /// Accounts never touched, whatever a request says (`sAMAccountName`).
     #[serde(default = "default_protected_accounts")]
     pub protected_accounts: Vec<String>,
-    /// Members of these groups (by name) are never touched.
+    /// Members of these groups (by name, directly or through other groups) are never touched,
+    /// besides the members of AD's administrative groups, known by SID.
     #[serde(default = "default_protected_groups")]
     pub protected_groups: Vec<String>,
     /// Disables and deletions carried out per hour before the rest wait as `Held` for
@@ -335,21 +336,10 @@ fn default_ldap_timeout_secs() -> u64 {
 fn default_max_disables_per_hour() -> u32 {
     10
 }
+/// AD's administrative groups are known by SID whatever this says (`directory::privilege`);
+/// DnsAdmins has no well-known SID, so it is named.
 fn default_protected_groups() -> Vec<String> {
-    [
-        "Domain Admins",
-        "Enterprise Admins",
-        "Schema Admins",
-        "Administrators",
-        "Account Operators",
-        "Backup Operators",
-        "Server Operators",
-        "Print Operators",
-        "Group Policy Creator Owners",
-        "Read-only Domain Controllers",
-    ]
-    .map(String::from)
-    .to_vec()
+    vec!["DnsAdmins".into()]
 }
 
 fn default_naming_patterns() -> Vec<String> {

@@ -37,7 +37,7 @@ const CANDIDATE_NUMBERS: u32 = 9;
 const PREFETCH_CHUNK: usize = 100;
 
 /// The attributes read for every account: what plans and the safety rails decide on.
-pub const ACCOUNT_ATTRS: [&str; 20] = [
+pub const ACCOUNT_ATTRS: [&str; 21] = [
     "sAMAccountName",
     "distinguishedName",
     "givenName",
@@ -55,6 +55,7 @@ pub const ACCOUNT_ATTRS: [&str; 20] = [
     "memberOf",
     "adminCount",
     "objectGUID",
+    "objectSid",
     "description",
     "proxyAddresses",
     "lockoutTime",
@@ -379,8 +380,7 @@ impl Ldap {
         let uac: u32 = one("userAccountControl").parse().unwrap_or(NORMAL_ACCOUNT);
         let expires =
             one("accountExpires").parse::<i64>().ok().and_then(|ft| filetime_to_last_day(ft, &self.tz));
-        let guid =
-            e.bin_attrs.get("objectGUID").and_then(|v| v.first()).map(|b| guid_string(b)).unwrap_or_default();
+        let guid = octets(e, "objectGUID").first().map(|b| guid_string(b)).unwrap_or_default();
         Account {
             sam: one("sAMAccountName"),
             dn: e.dn.clone(),
@@ -404,6 +404,9 @@ impl Ldap {
                 .map(|v| v.iter().map(|dn| super::dn::first_value(dn)).collect())
                 .unwrap_or_default(),
             admin_count: one("adminCount") == "1",
+            sid: octets(e, "objectSid").first().and_then(|b| super::acl::sid_string(b)).unwrap_or_default(),
+            group_sids: Vec::new(),
+            token_group_names: Vec::new(),
             guid,
             description: one("description"),
             proxy_addresses: e.attrs.get("proxyAddresses").cloned().unwrap_or_default(),
@@ -461,6 +464,15 @@ impl Ldap {
         }
         let mut seen = HashSet::new();
         accounts.retain(|a| seen.insert(a.guid.clone()));
+        // Privilege as AD computes it, for the accounts a plan may act on: the one named and
+        // a returning person's.
+        for a in &mut accounts {
+            let acted_on = (!s.account.is_empty() && a.sam.eq_ignore_ascii_case(&s.account))
+                || (!s.id_number.is_empty() && a.employee_id == s.id_number);
+            if acted_on {
+                self.read_token_groups(a)?;
+            }
+        }
         // The manager's address, for the `manager` grant: from the manager's own entry.
         let mails: HashMap<String, String> =
             accounts.iter().map(|a| (a.dn.to_lowercase(), a.mail.clone())).collect();
@@ -470,6 +482,29 @@ impl Ldap {
             }
         }
         Ok(Snapshot::new(accounts))
+    }
+
+    /// Every group `account` is in, as AD computes it for a logon (`tokenGroups`: nested
+    /// memberships and the primary group included), with the groups' names: what the safety
+    /// rails decide privilege on. Read for the accounts a request acts on only (two searches).
+    fn read_token_groups(&mut self, account: &mut Account) -> Result<(), LdapError> {
+        let entries =
+            self.search(&account.dn.clone(), Scope::Base, "(objectClass=user)", &["tokenGroups"])?;
+        let sids: Vec<String> = entries
+            .iter()
+            .flat_map(|e| octets(e, "tokenGroups"))
+            .filter_map(|b| super::acl::sid_string(&b))
+            .collect();
+        if sids.is_empty() {
+            return Ok(());
+        }
+        let filter: String = sids.iter().map(|sid| format!("(objectSid={sid})")).collect();
+        let base = self.settings.base_dn.clone();
+        let groups =
+            self.search(&base, Scope::Subtree, &format!("(&(objectClass=group)(|{filter}))"), &["cn"])?;
+        account.token_group_names = groups.iter().map(|g| super::dn::first_value(&g.dn)).collect();
+        account.group_sids = sids;
+        Ok(())
     }
 
     /// Looks up many document numbers in a few searches (`employeeID` is often not indexed, so
@@ -519,9 +554,10 @@ impl Ldap {
         let account = match self.known.get(&sam.to_lowercase()) {
             Some(a) => a.clone(),
             None => {
-                let a = self.account_by_sam(sam)?.ok_or_else(|| {
+                let mut a = self.account_by_sam(sam)?.ok_or_else(|| {
                     LdapError::Inconsistent(format!("account «{sam}» does not exist (any more)"))
                 })?;
+                self.read_token_groups(&mut a)?;
                 self.known.insert(sam.to_lowercase(), a.clone());
                 a
             }
@@ -562,6 +598,16 @@ pub fn tls_client_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Str
 
 /// Everything that makes `name` taken: as an account name, or as the address of someone's
 /// UPN, mail or alias.
+/// A binary attribute's values. ldap3 files an attribute under `attrs` when every value
+/// happens to be valid UTF-8 (a built-in group's SID always is, a GUID now and then), else
+/// under `bin_attrs`: both are read.
+fn octets(e: &SearchEntry, name: &str) -> Vec<Vec<u8>> {
+    match e.bin_attrs.get(name) {
+        Some(values) => values.clone(),
+        None => e.attrs.get(name).into_iter().flatten().map(|v| v.as_bytes().to_vec()).collect(),
+    }
+}
+
 fn name_clauses(name: &str, domain: &str) -> String {
     let n = ldap_escape(name);
     let d = ldap_escape(domain);

@@ -9,6 +9,7 @@ pub mod naming;
 pub mod ops;
 pub mod password;
 pub mod plan;
+pub mod privilege;
 pub mod snapshot;
 
 use std::sync::Arc;

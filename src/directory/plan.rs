@@ -146,11 +146,16 @@ impl Layout {
 
     /// Whether the daemon may touch this account at all (DESIGN §6, safety rails).
     pub fn guard(&self, account: &Account) -> Result<(), NoPlan> {
-        let in_protected_group = account
-            .groups
-            .iter()
-            .any(|g| self.config.protected_groups.iter().any(|p| p.eq_ignore_ascii_case(g)));
+        // AD's administrative groups by SID, whatever their names in the DC's language; the
+        // entity's own protected groups by name, direct or nested.
+        let in_protected_group = account.group_sids.iter().any(|sid| super::privilege::is_privileged(sid))
+            || account
+                .groups
+                .iter()
+                .chain(&account.token_group_names)
+                .any(|g| self.config.protected_groups.iter().any(|p| p.eq_ignore_ascii_case(g)));
         let protected = in_protected_group
+            || super::privilege::is_privileged(&account.sid)
             || self.config.protected_accounts.iter().any(|p| p.eq_ignore_ascii_case(&account.sam));
         if protected || account.admin_count {
             return Err(NoPlan::Refused(format!(

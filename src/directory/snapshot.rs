@@ -55,6 +55,16 @@ pub struct Account {
     /// `adminCount=1`: a privileged account, never touched.
     #[serde(default)]
     pub admin_count: bool,
+    /// `objectSid` (string form): the built-in Administrator's and krbtgt's are well known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
+    /// `tokenGroups`: the SID of every group the account is in, nested memberships and its
+    /// primary group included (read for the accounts a request acts on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_sids: Vec<String>,
+    /// The names of those groups, for `protected_groups` named by the entity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_group_names: Vec<String>,
     /// `objectGUID`, the account's identity whatever its DN becomes.
     #[serde(default)]
     pub guid: String,

@@ -9,6 +9,7 @@ use ldap3::{Scope, SearchEntry, ldap_escape};
 
 use super::{Ldap, LdapError, guid_string};
 use crate::directory::acl::{self, Grant, Guid, Right, Target};
+use crate::directory::privilege;
 
 /// `LDAP_SERVER_SD_FLAGS_OID` asking for the DACL only (`SEQUENCE { INTEGER 4 }`): without it
 /// AD also asks for the SACL, which only administrators may read, and returns nothing.
@@ -16,19 +17,6 @@ const SD_FLAGS_OID: &str = "1.2.840.113556.1.4.801";
 const DACL_ONLY: [u8; 5] = [0x30, 0x03, 0x02, 0x01, 0x04];
 /// Everyone and Authenticated Users: in every bound account's token.
 const WELL_KNOWN: [&str; 2] = ["S-1-1-0", "S-1-5-11"];
-/// AD's administrative groups by well-known SID (`-512`: the domain's SID and that RID): found
-/// in the account's token, they count however deep the membership is nested.
-const ADMINISTRATIVE: [(&str, &str); 8] = [
-    ("-512", "Domain Admins"),
-    ("-518", "Schema Admins"),
-    ("-519", "Enterprise Admins"),
-    ("S-1-5-32-544", "Administrators"),
-    ("S-1-5-32-548", "Account Operators"),
-    ("S-1-5-32-549", "Server Operators"),
-    ("S-1-5-32-550", "Print Operators"),
-    ("S-1-5-32-551", "Backup Operators"),
-];
-
 /// The account cuentas binds as.
 #[derive(Debug, Clone)]
 pub struct BindAccount {
@@ -47,6 +35,9 @@ pub struct Rights {
     pub dn: String,
     pub exists: bool,
     pub missing: Vec<Grant>,
+    /// For a group: the administrative or protected group it is, or is nested in (a request
+    /// that adds a member to it would make them an administrator).
+    pub privileged: Option<String>,
 }
 
 /// GUIDs the delegation names: classes and attributes (with their property sets) from the
@@ -85,7 +76,7 @@ impl Ldap {
         })?;
         let tokens = self.search(&entry.dn, Scope::Base, "(objectClass=*)", &["tokenGroups"])?;
         let sids = |e: &SearchEntry, k: &str| -> Vec<String> {
-            e.bin_attrs.get(k).into_iter().flatten().filter_map(|b| acl::sid_string(b)).collect()
+            super::octets(e, k).iter().filter_map(|b| acl::sid_string(b)).collect()
         };
         let mut token: HashSet<String> = WELL_KNOWN.iter().map(|s| s.to_string()).collect();
         token.extend(sids(&entry, "objectSid"));
@@ -97,16 +88,11 @@ impl Ldap {
             .flatten()
             .map(|dn| crate::directory::dn::first_value(dn))
             .collect();
-        let domain = sids(&entry, "objectSid").first().and_then(|s| Some(s.rsplit_once('-')?.0.to_string()));
-        let administrative = ADMINISTRATIVE
-            .iter()
-            .filter(|(sid, _)| match (sid.starts_with('-'), &domain) {
-                (true, Some(domain)) => token.contains(&format!("{domain}{sid}")),
-                (true, None) => false,
-                (false, _) => token.contains(*sid),
-            })
-            .map(|(_, name)| name.to_string())
-            .collect();
+        // AD's administrative groups by well-known SID: found in the account's token, they
+        // count however deep the membership is nested, whatever the DC's language names them.
+        let mut administrative: Vec<String> =
+            token.iter().filter_map(|sid| privilege::administrative(sid)).map(String::from).collect();
+        administrative.sort();
         Ok(BindAccount { dn: entry.dn, groups, administrative, token })
     }
 
@@ -119,6 +105,7 @@ impl Ldap {
         account: &BindAccount,
         ous: &[String],
         groups: &[String],
+        protected: &[String],
         grants: &[Grant],
     ) -> Result<Vec<Rights>, LdapError> {
         let schema = self.schema(grants)?;
@@ -131,7 +118,7 @@ impl Ldap {
             found.push(self.ou_rights(account, ou, grants, &schema, &user)?);
         }
         for group in groups {
-            found.push(self.group_rights(group, grants)?);
+            found.push(self.group_rights(group, protected, grants)?);
         }
         Ok(found)
     }
@@ -145,15 +132,15 @@ impl Ldap {
         user: &Guid,
     ) -> Result<Rights, LdapError> {
         let Some(entry) = self.entry_with_dacl(ou)? else {
-            return Ok(Rights { dn: ou.to_string(), exists: false, missing: Vec::new() });
+            return Ok(Rights { dn: ou.to_string(), exists: false, missing: Vec::new(), privileged: None });
         };
         // Not readable (no "Read permissions" on the OU): every right would look missing.
-        let dacl = entry.bin_attrs.get("nTSecurityDescriptor").and_then(|v| v.first()).ok_or_else(|| {
+        let dacl = super::octets(&entry, "nTSecurityDescriptor").into_iter().next().ok_or_else(|| {
             LdapError::Inconsistent(format!(
                 "{ou}: the bind account cannot read its permissions (grant it «Read permissions» there)"
             ))
         })?;
-        let aces = acl::parse_dacl(dacl).map_err(|e| LdapError::Inconsistent(format!("{ou}: {e}")))?;
+        let aces = acl::parse_dacl(&dacl).map_err(|e| LdapError::Inconsistent(format!("{ou}: {e}")))?;
         let creatable: HashSet<String> = entry
             .attrs
             .get("allowedChildClassesEffective")
@@ -181,16 +168,26 @@ impl Ldap {
                 missing.push(grant.clone());
             }
         }
-        Ok(Rights { dn: ou.to_string(), exists: true, missing })
+        Ok(Rights { dn: ou.to_string(), exists: true, missing, privileged: None })
     }
 
     /// A group's rights are asked of AD: `allowedAttributesEffective` on the group itself.
-    fn group_rights(&mut self, name: &str, grants: &[Grant]) -> Result<Rights, LdapError> {
+    fn group_rights(
+        &mut self,
+        name: &str,
+        protected: &[String],
+        grants: &[Grant],
+    ) -> Result<Rights, LdapError> {
         let dn = match self.group_dn(name) {
             Ok(dn) => dn,
             // Only a group that is not there; two of that name, or a lost connection, are errors.
             Err(LdapError::NoSuchGroup { .. }) => {
-                return Ok(Rights { dn: name.to_string(), exists: false, missing: Vec::new() });
+                return Ok(Rights {
+                    dn: name.to_string(),
+                    exists: false,
+                    missing: Vec::new(),
+                    privileged: None,
+                });
             }
             Err(e) => return Err(e),
         };
@@ -205,7 +202,28 @@ impl Ldap {
             .filter(|g| g.scope == acl::Scope::Group && !writable.contains(&g.what.to_lowercase()))
             .cloned()
             .collect();
-        Ok(Rights { dn, exists: true, missing })
+        let privileged = self.privileged_group(&dn, protected)?;
+        Ok(Rights { dn, exists: true, missing, privileged })
+    }
+
+    /// The administrative group (by SID) or protected group (by name, `protected`) that the
+    /// group `dn` is, or is nested in at any depth (`LDAP_MATCHING_RULE_IN_CHAIN`).
+    fn privileged_group(&mut self, dn: &str, protected: &[String]) -> Result<Option<String>, LdapError> {
+        let own = self.search(dn, Scope::Base, "(objectClass=group)", &["objectSid"])?;
+        let filter = format!("(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={}))", ldap_escape(dn));
+        let base = self.settings.base_dn.clone();
+        let outer = self.search(&base, Scope::Subtree, &filter, &["objectSid"])?;
+        for e in own.iter().chain(&outer) {
+            let name = crate::directory::dn::first_value(&e.dn);
+            let sid = super::octets(e, "objectSid").first().and_then(|b| acl::sid_string(b));
+            if let Some(admin) = sid.as_deref().and_then(privilege::administrative) {
+                return Ok(Some(format!("{name} ({admin})")));
+            }
+            if protected.iter().any(|p| p.eq_ignore_ascii_case(&name)) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
     }
 
     /// An OU's DACL and the classes AD says the bound account may create in it; `None` if there
@@ -250,7 +268,7 @@ impl Ldap {
             let name = e.attrs.get("lDAPDisplayName").and_then(|v| v.first()).map(|n| n.to_lowercase());
             let guids: Vec<Guid> = ["schemaIDGUID", "attributeSecurityGUID"]
                 .iter()
-                .filter_map(|k| e.bin_attrs.get(*k).and_then(|v| v.first()))
+                .filter_map(|k| super::octets(&e, k).into_iter().next())
                 .filter_map(|b| Guid::try_from(b.as_slice()).ok())
                 .collect();
             if let Some(name) = name {
