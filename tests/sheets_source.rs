@@ -635,3 +635,72 @@ fn the_alert_for_lost_access_comes_once_per_episode() {
     poll(&mut engine, 62 + 24 * 60 + 10);
     assert_eq!(alerts(), 3, "a reminder after 24 hours");
 }
+
+/// Issue 21: a row counts only if the form wrote it. A row typed into the spreadsheet, even in
+/// the name of Talento Humano, is refused without a word to that address, and the
+/// administrators are told; a response sent through the form goes on. A form the service
+/// account may not read stops new rows, and says what to do.
+#[test]
+fn a_row_the_form_did_not_write_is_not_acted_on() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    emu.set_rows(vec![demo_rows(&demo).remove(0)]);
+    emu.create_form("1FAIpQLSe-formulario_upme");
+    let forms =
+        format!("form_id = \"1FAIpQLSe-formulario_upme\"\nforms_api_base_url = \"{}\"\n", emu.base_url());
+    use_sheet(&demo, &emu, None, "service-account", &forms);
+    let sent = |h: i8, m: i8, s: i8| serial(jiff::civil::date(2026, 11, 27).at(h, m, s, 0));
+    emu.submit(creation_row(1, sent(7, 55, 3)));
+    // Typed by hand: at a time the form has nothing, and at the very second of the genuine one.
+    emu.append_row(creation_row(2, sent(7, 56, 0)));
+    emu.append_row(creation_row(3, sent(7, 55, 3)));
+    emu.submit(creation_row(4, sent(7, 57, 41)));
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    assert_eq!((report.registered, report.source_error.clone()), (4, None));
+    let requests = by_row(&engine);
+    for row in [2, 5] {
+        let r = &requests[&row];
+        assert_ne!(r.state.name(), StateName::Rejected, "row {row}: {}", r.state.reason());
+        assert!(r.form_response.as_deref().is_some_and(|id| id.starts_with("ACYDBN")), "row {row}");
+    }
+    for row in [3, 4] {
+        let r = &requests[&row];
+        assert_eq!(r.state.name(), StateName::Rejected, "row {row}");
+        assert!(
+            r.state.reason().contains("no corresponde a ninguna respuesta del formulario"),
+            "{}",
+            r.state.reason()
+        );
+        assert_eq!(r.form_response, None);
+    }
+    let mails = demo.mails();
+    let about = |row: u32| requests[&row].id.to_string();
+    for row in [3, 4] {
+        assert!(
+            !mails.iter().any(|m| m.to.contains("talentohumano@") && m.body.contains(&about(row))),
+            "nothing to the address a hand typed (row {row})"
+        );
+        assert!(
+            mails.iter().any(|m| m.to.contains("infraestructura@") && m.body.contains(&about(row))),
+            "the administrators are told (row {row})"
+        );
+    }
+
+    // The form no longer shared with the service account: a new response waits, and the
+    // administrators hear what to do; shared again, it is registered.
+    emu.set_form_shared(false);
+    emu.submit(creation_row(5, sent(8, 1, 0)));
+    let report = engine.cycle(at(T0) + SignedDuration::from_mins(2)).unwrap();
+    let error = report.source_error.unwrap_or_default();
+    assert!(error.contains("add cuentas@") && error.contains("collaborator"), "{error}");
+    assert_eq!(report.registered, 0);
+    emu.set_form_shared(true);
+    let mut registered = 0;
+    for minute in 3..=30 {
+        registered += engine.cycle(at(T0) + SignedDuration::from_mins(minute)).unwrap().registered;
+    }
+    assert_eq!(registered, 1);
+    let r = &by_row(&engine)[&6];
+    assert!(r.form_response.is_some() && r.state.name() != StateName::Rejected, "{:?}", r.state);
+}

@@ -407,6 +407,8 @@ impl Sections {
                 api_base_url,
                 timeout_secs,
                 edit_check_interval_secs,
+                form_id,
+                forms_api_base_url,
                 ..
             } => {
                 if spreadsheet_id.is_empty()
@@ -419,15 +421,27 @@ impl Sections {
                 if let SecretRef::File(path) = service_account_key {
                     must_exist("[source] service_account_key", path, p);
                 }
-                match api_base_url.split_once("://") {
-                    _ if !api_base_url.ends_with('/') => {
-                        p.push(format!("[source] api_base_url = «{api_base_url}» must end with /"))
+                for (name, url) in
+                    [("api_base_url", api_base_url), ("forms_api_base_url", forms_api_base_url)]
+                {
+                    match url.split_once("://") {
+                        _ if !url.ends_with('/') => {
+                            p.push(format!("[source] {name} = «{url}» must end with /"))
+                        }
+                        Some(("https", _)) => {}
+                        Some(("http", rest)) if is_loopback(host_of(rest)) => {}
+                        _ => p.push(format!(
+                            "[source] {name} = «{url}» must be https:// (plain http only to this machine)"
+                        )),
                     }
-                    Some(("https", _)) => {}
-                    Some(("http", rest)) if is_loopback(host_of(rest)) => {}
-                    _ => p.push(format!(
-                        "[source] api_base_url = «{api_base_url}» must be https:// (plain http only to this machine)"
-                    )),
+                }
+                if let Some(id) = form_id
+                    && (id.is_empty()
+                        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                {
+                    p.push(format!(
+                        "[source] form_id = «{id}» is not a form id (the part of its edit URL after /d/)"
+                    ));
                 }
                 if *timeout_secs == 0 {
                     p.push("[source] timeout_secs must be at least 1".into());

@@ -111,7 +111,20 @@ pub enum SourceConfig {
         /// (one request for all of them). Default 600.
         #[serde(default = "default_edit_check_interval_secs")]
         edit_check_interval_secs: u64,
+        /// The form that writes the responses (the id in its edit URL,
+        /// `https://docs.google.com/forms/d/<id>/edit`): set, a row counts only if the form
+        /// holds a response of the same address and time (Google Forms API); a row written into
+        /// the spreadsheet by hand is refused and the administrators are told.
+        #[serde(default)]
+        form_id: Option<String>,
+        /// The Forms API's address, ending with `/`. Default `https://forms.googleapis.com/`.
+        #[serde(default = "default_forms_api")]
+        forms_api_base_url: String,
     },
+}
+
+fn default_forms_api() -> String {
+    "https://forms.googleapis.com/".into()
 }
 
 fn default_sheets_api() -> String {

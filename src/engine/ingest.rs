@@ -2,6 +2,8 @@
 //! edited rows of open requests are re-validated, a new response replaces the request that
 //! waited on the same person, and rows moved or deleted stop ingestion with an alert.
 
+use std::collections::HashMap;
+
 use jiff::{SignedDuration, Timestamp};
 use tracing::{error, info, info_span, warn};
 
@@ -10,6 +12,7 @@ use super::{CycleReport, Engine, EngineError, Move, Unreached, cover_key, log_di
 use crate::intake::{self, ColumnMap};
 use crate::policy::{Matrix, MatrixError};
 use crate::request::{Actor, Kind, Phase, Request, RequestId, State, StateName, Submission};
+use crate::source::provenance::{self, RowClaim};
 use crate::source::sheet::SheetError;
 use crate::source::{RawRow, SourceError, row_hash};
 use crate::store::{Changes, Cursor, MessageKind, OutboxMessage};
@@ -360,11 +363,20 @@ impl Engine {
                 (row, submission)
             })
             .collect();
+        let proved = self.rows_the_form_wrote(&parsed, now)?;
         self.prefetch_returning(&parsed);
         for (row, submission) in parsed {
             seq += 1;
             let id = RequestId { year, seq };
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, now);
+            if let Some(proved) = &proved {
+                request.form_response = proved.get(&row.row).cloned();
+                if request.form_response.is_none() {
+                    self.not_the_form_s(&mut request, &mut changes, report, now)?;
+                    report.registered += 1;
+                    continue;
+                }
+            }
             self.identify(&mut request, &mut changes, &mut people, now)?;
             self.measure_sla(&mut request, now);
             self.open_ticket(&mut request, now);
@@ -393,6 +405,63 @@ impl Engine {
         changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
         self.store.commit(changes)?;
         Ok(())
+    }
+
+    /// With `[source] form_id`: the form's response proving each row of the batch, by row
+    /// (rows left out were not written by the form); `None` without a form to ask.
+    fn rows_the_form_wrote(
+        &mut self,
+        parsed: &[(RawRow, Submission)],
+        now: Timestamp,
+    ) -> Result<Option<HashMap<u32, String>>, EngineError> {
+        let tz = self.config.calendar.time_zone().clone();
+        let claims: Vec<RowClaim<'_>> = parsed
+            .iter()
+            .map(|(row, s)| RowClaim {
+                row: row.row,
+                requester: s.requester.as_str(),
+                submitted: s.submitted_at.and_then(|at| at.to_zoned(tz.clone()).ok()).map(|z| z.timestamp()),
+            })
+            .collect();
+        let Some(earliest) = claims.iter().filter_map(|c| c.submitted).min() else {
+            return Ok(self.source.form_responses(now, now)?.map(|_| HashMap::new()));
+        };
+        let since = earliest - SignedDuration::from_secs(60);
+        let Some(responses) = self.source.form_responses(since, now)? else { return Ok(None) };
+        Ok(Some(provenance::rows_the_form_wrote(&claims, &responses)))
+    }
+
+    /// A row the form did not write: registered, refused, and the administrators told; the
+    /// address in it is not written to (whoever typed the row chose it).
+    fn not_the_form_s(
+        &mut self,
+        request: &mut Request,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        warn!(request_id = %request.id, row = request.row, "a row the form did not write");
+        let reason = format!(
+            "La fila {} no corresponde a ninguna respuesta del formulario: se escribió en la hoja de respuestas, \
+             no se envió por el formulario",
+            request.row
+        );
+        let subject = format!("[cuentas] Fila {} de la hoja de respuestas escrita a mano", request.row);
+        let body = format!(
+            "La fila {} de la hoja de respuestas no corresponde a ninguna respuesta del formulario (misma dirección \
+             y misma hora): alguien con acceso a la hoja la escribió o la cambió. Se registró como {} y se rechazó \
+             sin actuar ni escribir a nadie. Revise quién puede editar la hoja (solo el formulario y los \
+             administradores deberían).",
+            request.row, request.id
+        );
+        self.alert(changes, &subject, &body, now)?;
+        self.record(
+            changes,
+            report,
+            request,
+            Move::daemon(State::Rejected { reason: reason.clone() }, reason),
+            now,
+        )
     }
 
     /// Everyone in the batch who may be coming back, looked up together: one search.

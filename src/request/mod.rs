@@ -472,6 +472,10 @@ pub struct Request {
     /// requester's fix the request resumes at the credential step, never planned again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_for: Option<String>,
+    /// The form's own id for the response this row is (`[source] form_id`): the proof that
+    /// the form, not a hand in the spreadsheet, wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_response: Option<String>,
     /// Credential steps begun (each durable before it sets a password): every access-data
     /// message has its own Message-ID, and from the second one on says it replaces the others.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -569,6 +573,7 @@ impl Request {
             outbox: Vec::new(),
             credentials_sent_to: None,
             credentials_for: None,
+            form_response: None,
             credential_attempts: 0,
             phase: Phase::Start,
             mailbox_wait: None,

@@ -4,6 +4,7 @@
 
 mod a1;
 pub mod csv;
+pub mod provenance;
 pub mod sheet;
 
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use jiff::{SignedDuration, Timestamp};
 
 use self::csv::{CsvDates, CsvSource};
-use self::sheet::{SheetError, SheetSettings, SheetSource};
+use self::sheet::{FormResponse, SheetError, SheetSettings, SheetSource};
 use crate::config::{Config, SourceConfig};
 use crate::intake::Field;
 
@@ -73,6 +74,8 @@ impl Source {
                 api_base_url,
                 timeout_secs,
                 edit_check_interval_secs,
+                form_id,
+                forms_api_base_url,
                 ..
             } => {
                 let key = config
@@ -95,6 +98,8 @@ impl Source {
                     edit_check_interval: SignedDuration::from_secs(*edit_check_interval_secs as i64),
                     timestamp_header,
                     time_zone,
+                    form_id: form_id.clone(),
+                    forms_api_base_url: forms_api_base_url.clone(),
                 };
                 Ok(Source::Sheet(Box::new(SheetSource::new(settings)?)))
             }
@@ -164,6 +169,19 @@ impl Source {
                 Ok(Page { rows, next: Some(next), header_changed: false })
             }
             Source::Sheet(s) => Ok(s.page(from, now)?),
+        }
+    }
+
+    /// The form's own responses since `since`, when `[source] form_id` names the form (a CSV
+    /// export has none to prove its rows with).
+    pub fn form_responses(
+        &mut self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Vec<FormResponse>>, SourceError> {
+        match self {
+            Source::Csv { .. } => Ok(None),
+            Source::Sheet(s) => Ok(s.form_responses(since, now)?),
         }
     }
 

@@ -25,6 +25,8 @@ use crate::config::Secret;
 
 /// What the daemon may do with the spreadsheet: read it, nothing else.
 const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
+/// And with the form, when `[source] form_id` is set: read its responses.
+const FORMS_SCOPE: &str = "https://www.googleapis.com/auth/forms.responses.readonly";
 /// Rows asked for in one `values.get`: a first import of a long sheet comes in pages.
 const PAGE_ROWS: u32 = 5000;
 /// Rows re-read by one `batchGet` of the edit check (ranges in one URL).
@@ -56,6 +58,20 @@ pub struct SheetSettings {
     pub timestamp_header: String,
     /// The entity's time zone.
     pub time_zone: TimeZone,
+    /// The form whose own responses prove each row (`[source] form_id`), and the Forms API's
+    /// address.
+    pub form_id: Option<String>,
+    pub forms_api_base_url: String,
+}
+
+/// One response as the form itself keeps it (Google Forms API `forms.responses`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormResponse {
+    pub response_id: String,
+    /// The verified address, when the form collects them; lower-case.
+    pub respondent_email: String,
+    /// When it was submitted, or last edited (the sheet's timestamp moves with it).
+    pub last_submitted: Timestamp,
 }
 
 /// Why the spreadsheet could not be read. [`SheetError::is_transient`] tells a failure that
@@ -83,6 +99,13 @@ pub enum SheetError {
         "spreadsheet id {id} not found: check [source] spreadsheet_id (the part of the sheet's URL after /d/)"
     )]
     NotFound { id: String },
+    #[error(
+        "the form {id} does not let the service account read its responses: add {account} to the form as a \
+         collaborator (Forms has no read-only role), and enable the Google Forms API in the project"
+    )]
+    FormNotShared { id: String, account: String },
+    #[error("form id {id} not found: check [source] form_id (the part of the form's edit URL after /d/)")]
+    FormNotFound { id: String },
     #[error("the spreadsheet has no tab named «{sheet}»; its tabs are: {tabs}")]
     NoSheet { sheet: String, tabs: String },
     #[error("Google Sheets answered {status} {reason}: {message}")]
@@ -487,6 +510,105 @@ impl SheetSource {
             columns: grid.column_count.unwrap_or(0).max(0) as u32,
             time_zone,
         })
+    }
+
+    /// The form's responses submitted or edited at `since` or later (`forms.responses.list`,
+    /// every page); `None` when no `form_id` is configured.
+    pub fn form_responses(
+        &mut self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Vec<FormResponse>>, SheetError> {
+        let Some(form_id) = self.settings.form_id.clone() else { return Ok(None) };
+        self.guarded(now, |s| s.list_responses(&form_id, since)).map(Some)
+    }
+
+    fn list_responses(&mut self, form_id: &str, since: Timestamp) -> Result<Vec<FormResponse>, SheetError> {
+        // Whole seconds: the filter takes RFC 3339 and the sheet's times are to the second.
+        let since = Timestamp::from_second(since.as_second()).unwrap_or(since);
+        let filter = encode_path_segment(&format!("timestamp >= {since}"));
+        let base = format!(
+            "{}v1/forms/{}/responses?filter={filter}",
+            self.settings.forms_api_base_url,
+            encode_path_segment(form_id)
+        );
+        let mut responses = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let url = match &page_token {
+                Some(t) => format!("{base}&pageToken={}", encode_path_segment(t)),
+                None => base.clone(),
+            };
+            let body = self.get_json(&url, form_id)?;
+            for r in body["responses"].as_array().into_iter().flatten() {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                let last_submitted = text("lastSubmittedTime")
+                    .parse::<Timestamp>()
+                    .map_err(|e| SheetError::Protocol(format!("a form response's lastSubmittedTime: {e}")))?;
+                responses.push(FormResponse {
+                    response_id: text("responseId"),
+                    respondent_email: text("respondentEmail").trim().to_lowercase(),
+                    last_submitted,
+                });
+            }
+            match body["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => page_token = Some(t.to_string()),
+                _ => return Ok(responses),
+            }
+        }
+    }
+
+    /// One GET of the Forms API with the forms scope's token; a 401 refreshes it once.
+    fn get_json(&mut self, url: &str, form_id: &str) -> Result<Value, SheetError> {
+        self.client()?;
+        let timeout = self.settings.timeout;
+        let account = self.key.client_email.clone();
+        let (Some(rt), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
+            return Err(SheetError::Protocol("no client".into()));
+        };
+        let once = |refresh: bool| {
+            rt.block_on(async {
+                let work = async {
+                    let token = if refresh {
+                        client.auth.force_refreshed_token(&[FORMS_SCOPE]).await
+                    } else {
+                        client.auth.token(&[FORMS_SCOPE]).await
+                    }
+                    .map_err(|e| token_error(e, &account))?;
+                    let token = token.token().unwrap_or_default().to_string();
+                    let request = google_sheets4::hyper::Request::get(url)
+                        .header("authorization", format!("Bearer {token}"))
+                        .body(google_sheets4::common::to_body::<String>(None))
+                        .map_err(|e| SheetError::Protocol(e.to_string()))?;
+                    let response = client.hub.client.request(request).await.map_err(|e| {
+                        SheetError::Connection { what: "Google Forms: ", source: Box::new(e) }
+                    })?;
+                    let status = response.status();
+                    let bytes =
+                        google_sheets4::common::to_bytes(response.into_body()).await.unwrap_or_default();
+                    Ok::<_, SheetError>((status, bytes))
+                };
+                match tokio::time::timeout(timeout, work).await {
+                    Ok(r) => r,
+                    Err(_) => Err(SheetError::Timeout(timeout)),
+                }
+            })
+        };
+        let (mut status, mut bytes) = once(false)?;
+        if status.as_u16() == 401 {
+            (status, bytes) = once(true)?;
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match status.as_u16() {
+            200 => Ok(body),
+            403 => Err(SheetError::FormNotShared { id: form_id.into(), account }),
+            404 => Err(SheetError::FormNotFound { id: form_id.into() }),
+            code => Err(SheetError::Api {
+                status: code,
+                reason: body["error"]["status"].as_str().unwrap_or_default().to_string(),
+                message: body["error"]["message"].as_str().unwrap_or("no details in the answer").to_string(),
+            }),
+        }
     }
 
     /// `values.get` of one A1 range, unformatted, dates as serial numbers.

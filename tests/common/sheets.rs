@@ -10,6 +10,13 @@
 //!   values in A1 notation, with Google's trimming of empty cells and rows, its `range` echo
 //!   clipped to the grid and its 400s for unparsable ranges and ranges past the grid.
 //!
+//! - `GET /v1/forms/{formId}/responses` (Google Forms API): the form's own record of its
+//!   responses, for rows sent through [`Emulator::submit`] and not for rows typed into the sheet
+//!   ([`Emulator::append_row`]): `responseId`, `createTime`, `lastSubmittedTime` (fractions of a
+//!   second, UTC), `respondentEmail`; `filter=timestamp >= …` or `>`, `pageSize`, `pageToken`;
+//!   a token with the `forms.responses.readonly` scope; 403 while the form is not shared with
+//!   the service account, 404 for another id. Responses come newest first: order is not a key.
+//!
 //! Answers are JSON as Google sends them, pretty-printed unless `prettyPrint=false`, and
 //! `fields=` masks are honoured. Faults (`fail_next`, `set_delay`, `expire_tokens`,
 //! `set_shared`) and counters let a test drive and observe a client.
@@ -65,6 +72,23 @@ struct State {
     cells_served: usize,
     token_requests: usize,
     log: Vec<(String, String, u16)>,
+    /// The form writing into the first tab, once `create_form` made it.
+    form: Option<Form>,
+}
+
+/// The form whose responses `submit` records.
+struct Form {
+    id: String,
+    shared: bool,
+    responses: Vec<FormResponse>,
+}
+
+struct FormResponse {
+    id: String,
+    email: String,
+    /// RFC 3339, UTC, with fractions of a second.
+    create_time: String,
+    last_submitted: jiff::Timestamp,
 }
 
 /// A tab after the first, added with `add_tab`.
@@ -88,9 +112,12 @@ struct Token {
     /// Unix seconds after which Google no longer takes it.
     expires_at: i64,
     revoked: bool,
+    /// The scopes it was granted for.
+    scopes: Vec<String>,
 }
 
 const READONLY_SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
+const FORMS_SCOPE: &str = "https://www.googleapis.com/auth/forms.responses.readonly";
 const FIXTURES: &str = "tests/fixtures/sheets";
 /// Seconds an access token lives, as Google says in `expires_in`.
 const TOKEN_LIFETIME: i64 = 3599;
@@ -126,6 +153,7 @@ impl Emulator {
                 cells_served: 0,
                 token_requests: 0,
                 log: Vec::new(),
+                form: None,
             }),
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
@@ -202,6 +230,62 @@ impl Emulator {
         st.rows.push(cells);
         st.row_count = st.row_count.max(st.rows.len() as u32);
         st.column_count = st.column_count.max(st.rows[used].len() as u32);
+    }
+
+    /// Makes the form that writes into the first tab, with the id `form_id`, shared with the
+    /// service account.
+    pub fn create_form(&self, form_id: &str) {
+        self.state().form = Some(Form { id: form_id.to_string(), shared: true, responses: Vec::new() });
+    }
+
+    /// Whether the form lets the service account read its responses.
+    pub fn set_form_shared(&self, shared: bool) {
+        self.state().form.as_mut().expect("create_form first").shared = shared;
+    }
+
+    /// A response sent through the form: its row appended as [`Emulator::append_row`] does, and
+    /// the form's own record of it, at the row's timestamp (column «Marca temporal» or
+    /// «Timestamp», a serial number in the spreadsheet's time zone) plus a fraction of a
+    /// second, from the address in column «Dirección de correo electrónico» or «Email address».
+    pub fn submit(&self, cells: Vec<Value>) {
+        let (timestamp, email) = {
+            let st = self.state();
+            let header: Vec<String> = st
+                .rows
+                .first()
+                .map(|h| h.iter().map(|c| c.as_str().unwrap_or_default().to_string()).collect())
+                .unwrap_or_default();
+            let column = |names: &[&str]| header.iter().position(|h| names.contains(&h.as_str()));
+            let at = column(&["Marca temporal", "Timestamp"]).expect("a timestamp column");
+            let serial =
+                cells.get(at).and_then(|v| v.as_f64().or_else(|| date_time_parts(v).map(|(n, _)| n)));
+            let serial = serial.expect("a timestamp in the response");
+            let tz = jiff::tz::TimeZone::get(&st.time_zone).unwrap();
+            let epoch = jiff::civil::date(1899, 12, 30).at(0, 0, 0, 0);
+            let millis = (serial * 86_400_000.0).round() as i64;
+            let local = epoch.checked_add(jiff::SignedDuration::from_millis(millis)).unwrap();
+            let timestamp = local.to_zoned(tz).unwrap().timestamp();
+            let email = column(&["Dirección de correo electrónico", "Email address"])
+                .and_then(|i| cells.get(i))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            (timestamp, email)
+        };
+        self.append_row(cells);
+        let mut st = self.state();
+        let form = st.form.as_mut().expect("create_form first");
+        let mut nonce = [0u8; 10];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).unwrap();
+        // Google's ids are opaque; the fraction of a second is what the sheet's cell drops.
+        let fraction = jiff::SignedDuration::from_millis(i64::from(nonce[0]) * 999 / 255);
+        let last_submitted = timestamp + fraction;
+        form.responses.push(FormResponse {
+            id: format!("ACYDBN{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce)),
+            email,
+            create_time: last_submitted.to_string(),
+            last_submitted,
+        });
     }
 
     /// Replaces row `row` (1-based) in place; the row must be inside the grid.
@@ -563,6 +647,23 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Full<Bytes>> 
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         return inner.token(&method, &body).into_response(true);
     }
+    if path.starts_with("/v1/forms/") {
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_string());
+        let params = parse_form(&query);
+        let answer = {
+            let mut st = inner.lock();
+            let answer = st.forms(&method, &path, &params, bearer);
+            st.log.push((method, path_and_query, answer.status));
+            answer
+        };
+        return answer.into_response(true);
+    }
     if path == "/v4" || path.starts_with("/v4/") {
         let bearer = req
             .headers()
@@ -625,7 +726,7 @@ impl Inner {
             Err(answer) => return answer,
         };
         let scopes = claims["scope"].as_str().unwrap_or("");
-        if !scopes.split(' ').any(|s| s == READONLY_SCOPE) {
+        if !scopes.split(' ').any(|s| s == READONLY_SCOPE || s == FORMS_SCOPE) {
             return Answer::json(
                 400,
                 json!({ "error": "invalid_scope",
@@ -641,7 +742,9 @@ impl Inner {
             st.tokens_issued,
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce)
         );
-        st.tokens.insert(token.clone(), Token { expires_at: unix_now() + TOKEN_LIFETIME, revoked: false });
+        let scopes = scopes.split(' ').map(str::to_string).collect();
+        st.tokens
+            .insert(token.clone(), Token { expires_at: unix_now() + TOKEN_LIFETIME, revoked: false, scopes });
         Answer::json(
             200,
             json!({ "access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer" }),
@@ -851,6 +954,108 @@ struct Rect {
 }
 
 impl State {
+    /// `forms.responses.list`.
+    fn forms(
+        &mut self,
+        method: &str,
+        path: &str,
+        params: &[(String, String)],
+        bearer: Option<String>,
+    ) -> Answer {
+        let now = unix_now();
+        let scoped = bearer
+            .and_then(|t| self.tokens.get(&t))
+            .filter(|t| !t.revoked && t.expires_at > now)
+            .map(|t| t.scopes.iter().any(|s| s == FORMS_SCOPE));
+        match scoped {
+            None => {
+                let mut a = google_error(401);
+                a.www_authenticate = true;
+                return a;
+            }
+            Some(false) => {
+                return api_error(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Request had insufficient authentication scopes.",
+                );
+            }
+            Some(true) => {}
+        }
+        if self.faults.1 > 0 {
+            self.faults.1 -= 1;
+            return google_error(self.faults.0);
+        }
+        let Some(id) = path.strip_prefix("/v1/forms/").and_then(|r| r.strip_suffix("/responses")) else {
+            return html_not_found(path);
+        };
+        if method != "GET" {
+            return html_not_found(path);
+        }
+        let Some(form) = self.form.as_ref().filter(|f| f.id == id) else { return google_error(404) };
+        if !form.shared {
+            return google_error(403);
+        }
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let since = match param("filter") {
+            None => None,
+            Some(f) => {
+                let f = f.trim();
+                let parsed = f
+                    .strip_prefix("timestamp >= ")
+                    .map(|t| (t, true))
+                    .or_else(|| f.strip_prefix("timestamp > ").map(|t| (t, false)))
+                    .and_then(|(t, inclusive)| Some((t.trim().parse::<jiff::Timestamp>().ok()?, inclusive)));
+                match parsed {
+                    Some(p) => Some(p),
+                    None => return invalid_argument(&format!("Invalid filter: {f}")),
+                }
+            }
+        };
+        let page_size =
+            param("pageSize").and_then(|p| p.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(5000);
+        let start = param("pageToken")
+            .and_then(|t| t.strip_prefix("p"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut matching: Vec<&FormResponse> = form
+            .responses
+            .iter()
+            .filter(|r| match since {
+                None => true,
+                Some((t, true)) => r.last_submitted >= t,
+                Some((t, false)) => r.last_submitted > t,
+            })
+            .collect();
+        matching.reverse();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(start)
+            .take(page_size)
+            .map(|r| {
+                let mut v = json!({
+                    "formId": form.id,
+                    "responseId": r.id,
+                    "createTime": r.create_time,
+                    "lastSubmittedTime": r.last_submitted.to_string(),
+                    "answers": {},
+                });
+                if !r.email.is_empty() {
+                    v["respondentEmail"] = json!(r.email);
+                }
+                v
+            })
+            .collect();
+        let mut body = json!({});
+        if !page.is_empty() {
+            body["responses"] = json!(page);
+        }
+        if start + page_size < matching.len() {
+            body["nextPageToken"] = json!(format!("p{}", start + page_size));
+        }
+        Answer::json(200, body)
+    }
+
     fn sheets(
         &mut self,
         inner: &Inner,
