@@ -278,6 +278,16 @@ fn sheet(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
             },
             Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),
         }
+        // The form's own record of its responses, which proves each row (`form_id`).
+        if let Some(form) = sheet.settings().form_id.clone() {
+            match sheet.form_responses(now - jiff::SignedDuration::from_hours(24), now) {
+                Ok(responses) => found.ok(format!(
+                    "form {form}: its responses are readable ({} in the last 24 hours); a row it did not write is refused",
+                    responses.map_or(0, |r| r.len())
+                )),
+                Err(e) => found.fail(format!("[source] form_id: {e}")),
+            }
+        }
     }
     matrix_tab(config, source, found, now);
 }
