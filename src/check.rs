@@ -115,8 +115,39 @@ fn local(config: &Config, offline: bool, found: &mut Findings, now: Timestamp) -
             },
             Err(e) => found.fail(e),
         }
+        start(config, csv, found, now);
     }
     source
+}
+
+/// Where the entity starts: a source that already holds responses needs `[source] start_at`
+/// at the first start (the daemon refuses to start without it), and the count says why.
+fn start(config: &Config, source: &mut Source, found: &mut Findings, now: Timestamp) {
+    if let Some(start) = config.source.start_at() {
+        let from = match start {
+            crate::config::StartAt::Row(row) => format!("row {row}"),
+            crate::config::StartAt::Time(at) => at.strftime("%Y-%m-%d %H:%M").to_string(),
+        };
+        return found.ok(format!("[source] start_at: responses before {from} are passed over, unanswered"));
+    }
+    if crate::store::Store::exists_in(&config.state_dir) {
+        return found.ok("[source] start_at not set: cuentas has run here before and goes on from the last row it registered");
+    }
+    let backlog = source
+        .header(now)
+        .map_err(|e| e.to_string())
+        .and_then(|header| {
+            crate::intake::ColumnMap::new(&header, &config.form.columns).map_err(|e| e.to_string())
+        })
+        .and_then(|map| crate::engine::backlog(source, &map, now).map_err(|e| e.to_string()));
+    match backlog {
+        Ok(b) if b.responses == 0 => {
+            found.ok(format!("{}: no responses yet; every one will be taken", b.source))
+        }
+        Ok(b) => found.fail(crate::engine::EngineError::StartAtNeeded(b)),
+        // Said already by the header's own line.
+        Err(_) => {}
+    }
 }
 
 /// The relay takes a connection, STARTTLS (or TLS) and the login, as it would for a message.
@@ -278,6 +309,8 @@ fn sheet(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
             },
             Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),
         }
+        start(config, source, found, now);
+        let Source::Sheet(sheet) = source else { return };
         // The form's own record of its responses, which proves each row (`form_id`).
         if let Some(form) = sheet.settings().form_id.clone() {
             match sheet.form_responses(now - jiff::SignedDuration::from_hours(24), now) {

@@ -337,6 +337,12 @@ impl Store {
         Ok(Store { db, dir: folder, state_dir: dir.to_path_buf() })
     }
 
+    /// Whether a store was ever opened in the state directory `state_dir` (without opening it:
+    /// a running daemon holds its lock).
+    pub fn exists_in(state_dir: &Path) -> bool {
+        state_dir.join(CURRENT).exists() || state_dir.join("db").exists() || state_dir.join("conf").exists()
+    }
+
     /// The folder holding the store kept in the state directory `state_dir`.
     pub fn folder(state_dir: &Path) -> std::io::Result<PathBuf> {
         match std::fs::read_to_string(state_dir.join(CURRENT)) {

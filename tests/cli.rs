@@ -760,3 +760,63 @@ fn resident_kib(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// Issue 25: an entity adopting cuentas links a form with a year of responses. Without
+/// `[source] start_at` the daemon refuses to start and `check` says why, with the count and the
+/// dates; with a start of today nothing old is registered or answered, and a new response is.
+#[test]
+fn a_form_with_a_year_of_responses_needs_a_start_and_nothing_before_it_is_answered() {
+    let demo = Demo::new();
+    let header = demo.responses().lines().next().unwrap().to_string();
+    let old: String = common::generated_rows(500)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            // Last year's responses, one every few hours from 13 January 2025 on.
+            let at = jiff::civil::date(2025, 1, 13).at(8, 0, 0, 0) + jiff::Span::new().hours(i as i64 * 9);
+            let (_, rest) = line.split_once(',').unwrap();
+            format!("{},{rest}\n", at.strftime("%d/%m/%Y %H:%M:%S"))
+        })
+        .collect();
+    demo.write_responses(&format!("{header}\n{old}"));
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let without = config.replace("start_at = \"2026-11-23 00:00\"\n", "");
+    assert_ne!(config, without);
+    std::fs::write(demo.path("cuentas.toml"), &without).unwrap();
+
+    let checked = cuentas(&demo, &["check", "--offline"]);
+    let said = String::from_utf8_lossy(&checked.stderr).into_owned();
+    assert_eq!(checked.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("already holds 500 responses (from 2025-01-13 08:00 to 2025-07-19 11:00)"),
+        "{said}"
+    );
+    assert!(said.contains("start_at"), "{said}");
+    let run = cuentas(&demo, &["run", "--once"]);
+    let refused = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!run.status.success());
+    assert!(refused.contains("already holds 500 responses (from 2025-01-13 08:00"), "{refused}");
+    assert!(demo.mails().is_empty(), "nobody written to");
+
+    // Started today: nothing of the 500 is registered or answered; a new response is.
+    std::fs::write(
+        demo.path("cuentas.toml"),
+        without.replace(
+            "path = \"respuestas.csv\"\n",
+            "path = \"respuestas.csv\"\nstart_at = \"2026-11-27 00:00\"\n",
+        ),
+    )
+    .unwrap();
+    let checked = stdout(&cuentas(&demo, &["check", "--offline"]));
+    assert!(checked.contains("responses before 2026-11-27 00:00 are passed over"), "{checked}");
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    assert!(!stdout(&cuentas(&demo, &["requests"])).contains("GU-"), "nothing old registered");
+    assert!(demo.mails().is_empty(), "nothing old answered");
+    let new = demo.responses().lines().nth(1).unwrap().replace("13/01/2025 08:00:00", "30/11/2026 09:12:00");
+    demo.write_responses(&format!("{}{new}\n", demo.responses()));
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    let listed = stdout(&cuentas(&demo, &["requests"]));
+    assert_eq!(listed.lines().filter(|l| l.contains("GU-")).count(), 1, "{listed}");
+    assert!(listed.contains("row 502"), "{listed}");
+    assert!(!demo.mails().is_empty(), "the new one is answered");
+}

@@ -324,6 +324,7 @@ state_dir = "var/estado"
 [source]
 kind = "csv"
 path = "respuestas.csv"
+start_at = 2
 [form]
 requester_verified = true
 requester_domains = ["upme.test"]

@@ -704,3 +704,42 @@ fn a_row_the_form_did_not_write_is_not_acted_on() {
     let r = &by_row(&engine)[&6];
     assert!(r.form_response.is_some() && r.state.name() != StateName::Rejected, "{:?}", r.state);
 }
+
+/// Issue 25 from the spreadsheet: a year of responses and no `start_at` is a refusal with the
+/// count and the dates; a start of today registers and answers none of them, and the next
+/// response is handled.
+#[test]
+fn a_spreadsheet_with_a_year_of_responses_starts_where_the_entity_starts() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    let mut rows = vec![demo_rows(&demo).remove(0)];
+    let first = jiff::civil::date(2025, 2, 3).at(7, 30, 0, 0);
+    rows.extend((0..500).map(|n| creation_row(n, serial(first + jiff::Span::new().hours(n as i64 * 13)))));
+    emu.set_rows(rows);
+    use_sheet(&demo, &emu, None, "service-account", "");
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let without = config.replace("start_at = \"2026-11-23 00:00\"\n", "");
+    assert_ne!(config, without);
+    std::fs::write(demo.path("cuentas.toml"), &without).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let refused = engine.cycle(at(T0)).unwrap_err().to_string();
+    assert!(
+        refused.contains("already holds 500 responses (from 2025-02-03 07:30 to 2025-10-31 14:30)"),
+        "{refused}"
+    );
+    drop(engine);
+
+    let today = without
+        .replace("kind = \"google-sheet\"\n", "kind = \"google-sheet\"\nstart_at = \"2026-11-27 00:00\"\n");
+    std::fs::write(demo.path("cuentas.toml"), today).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let report = engine.cycle(at(T0)).unwrap();
+    assert_eq!((report.registered, report.before_start, report.source_error), (0, 500, None));
+    assert!(by_row(&engine).is_empty());
+    assert!(demo.mails().is_empty(), "nothing old answered");
+    emu.append_row(creation_row(500, serial(jiff::civil::date(2026, 11, 27).at(7, 58, 12, 0))));
+    let report = engine.cycle(at(T0) + SignedDuration::from_mins(1)).unwrap();
+    assert_eq!((report.registered, report.before_start), (1, 0));
+    assert_eq!(by_row(&engine).keys().copied().collect::<Vec<_>>(), [502]);
+    assert!(!demo.mails().is_empty());
+}

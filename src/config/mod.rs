@@ -294,7 +294,7 @@ impl Sections {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        if let SourceConfig::Csv { path } = &mut self.source {
+        if let SourceConfig::Csv { path, .. } = &mut self.source {
             *path = base.join(&*path);
         }
         if let SourceConfig::GoogleSheet { service_account_key: SecretRef::File(path), .. } = &mut self.source
@@ -399,8 +399,15 @@ impl Sections {
 
     /// `[source]` and `[authorizers]`: the files they name, the spreadsheet's id and address.
     fn source_problems(&self, p: &mut Vec<String>) {
+        if let Some(StartAt::Row(row)) = self.source.start_at()
+            && row < 2
+        {
+            p.push(format!(
+                "[source] start_at = {row}: rows are counted as in the sheet, the first response is row 2"
+            ));
+        }
         match &self.source {
-            SourceConfig::Csv { path } => must_exist("[source] path", path, p),
+            SourceConfig::Csv { path, .. } => must_exist("[source] path", path, p),
             SourceConfig::GoogleSheet {
                 spreadsheet_id,
                 service_account_key,

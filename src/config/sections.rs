@@ -88,6 +88,8 @@ pub enum SourceConfig {
     Csv {
         /// The CSV file.
         path: PathBuf,
+        #[serde(default)]
+        start_at: Option<StartAt>,
     },
     /// The form's response spreadsheet, read through the Google Sheets API with a service
     /// account that the spreadsheet is shared with (as viewer).
@@ -120,7 +122,44 @@ pub enum SourceConfig {
         /// The Forms API's address, ending with `/`. Default `https://forms.googleapis.com/`.
         #[serde(default = "default_forms_api")]
         forms_api_base_url: String,
+        /// Where the entity starts (see [`StartAt`]).
+        #[serde(default)]
+        start_at: Option<StartAt>,
     },
+}
+
+impl SourceConfig {
+    /// Where the entity starts: responses before it are never acted on or answered.
+    pub fn start_at(&self) -> Option<StartAt> {
+        match self {
+            SourceConfig::Csv { start_at, .. } | SourceConfig::GoogleSheet { start_at, .. } => *start_at,
+        }
+    }
+}
+
+/// `[source] start_at`: where an entity adopting cuentas with a form that already has
+/// responses starts. Responses before it are never registered, acted on or answered; the
+/// first start with responses and no `start_at` is refused, so that nobody's old requests
+/// are carried out by surprise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum StartAt {
+    /// The first row taken (2 is the first response: take them all).
+    Row(u32),
+    /// The first submission time taken, in the entity's time zone (`"2026-12-07 08:00"`).
+    Time(jiff::civil::DateTime),
+}
+
+impl StartAt {
+    /// Whether a response at `row`, submitted at `submitted` (entity time), comes before the
+    /// start. A row whose time cannot be read is not shown to be from before: it is taken, and
+    /// its requester told what is wrong with it.
+    pub fn is_before(&self, row: u32, submitted: Option<jiff::civil::DateTime>) -> bool {
+        match self {
+            StartAt::Row(first) => row < *first,
+            StartAt::Time(first) => submitted.is_some_and(|at| at < *first),
+        }
+    }
 }
 
 fn default_forms_api() -> String {

@@ -8,13 +8,13 @@ use jiff::{SignedDuration, Timestamp};
 use tracing::{error, info, info_span, warn};
 
 use super::mail::Condition;
-use super::{CycleReport, Engine, EngineError, Move, Unreached, cover_key, log_directory_error};
+use super::{Backlog, CycleReport, Engine, EngineError, Move, Unreached, cover_key, log_directory_error};
 use crate::intake::{self, ColumnMap};
 use crate::policy::{Matrix, MatrixError};
 use crate::request::{Actor, Kind, Phase, Request, RequestId, State, StateName, Submission};
 use crate::source::provenance::{self, RowClaim};
 use crate::source::sheet::SheetError;
-use crate::source::{RawRow, SourceError, row_hash};
+use crate::source::{RawRow, Source, SourceError, row_hash};
 use crate::store::{Changes, Cursor, MessageKind, OutboxMessage};
 
 /// Rows registered per batch: bounds memory on a large first import; one flush per batch.
@@ -111,6 +111,9 @@ impl Engine {
         edits: &mut Edits,
     ) -> Result<Tail, EngineError> {
         let cursor = self.store.cursor()?;
+        if cursor.rows_seen == 0 {
+            self.first_read(&map, now)?;
+        }
         let open = self.store.open_rows()?;
         let mut batch = Vec::new();
         let mut from = cursor.rows_seen.max(2);
@@ -154,6 +157,21 @@ impl Engine {
         }
         self.register(&map, batch, now, report)?;
         Ok(Tail::Read { halt: None, map })
+    }
+
+    /// The first read of a source: one that already holds responses is refused without
+    /// `[source] start_at` (an entity adopting cuentas must say where it starts, or every old
+    /// request would be carried out and answered); one that holds none is marked as read.
+    fn first_read(&mut self, map: &ColumnMap, now: Timestamp) -> Result<(), EngineError> {
+        if self.config.source.start_at().is_none() {
+            let backlog = backlog(&mut self.source, map, now)?;
+            if backlog.responses > 0 {
+                return Err(EngineError::StartAtNeeded(backlog));
+            }
+        }
+        let mut changes = Changes::new();
+        changes.set_cursor(&Cursor { rows_seen: 1, last_id: None });
+        Ok(self.store.commit(changes)?)
     }
 
     /// Rows were moved or deleted: nothing more is registered or changed from the source
@@ -352,17 +370,26 @@ impl Engine {
         let Some(last) = rows.last().map(|r| r.row) else {
             return Ok(());
         };
+        // Responses before `[source] start_at` are the entity's past: passed over, unanswered.
+        let start = self.config.source.start_at();
         let year = now.to_zoned(self.config.calendar.time_zone().clone()).year();
         let mut seq = self.store.counter(year)?;
         let mut changes = Changes::new();
         let mut people = super::retention::Batch::new();
+        let read = rows.len();
         let parsed: Vec<(RawRow, Submission)> = rows
             .into_iter()
             .map(|row| {
                 let submission = self.parse(map, &row);
                 (row, submission)
             })
+            .filter(|(row, s)| !start.is_some_and(|start| start.is_before(row.row, s.submitted_at)))
             .collect();
+        if parsed.len() < read {
+            info!(passed_over = read - parsed.len(), "responses before [source] start_at: not registered");
+            report.before_start += read - parsed.len();
+        }
+        let registered_last = parsed.last().is_some_and(|(row, _)| row.row == last);
         let proved = self.rows_the_form_wrote(&parsed, now)?;
         self.prefetch_returning(&parsed);
         for (row, submission) in parsed {
@@ -402,7 +429,9 @@ impl Engine {
         }
         self.directory.clear_prefetch();
         changes.set_counter(year, seq);
-        changes.set_cursor(&Cursor { rows_seen: last, last_id: Some(RequestId { year, seq }) });
+        // The last row's request, if it was registered (not passed over as before the start).
+        let last_id = registered_last.then_some(RequestId { year, seq });
+        changes.set_cursor(&Cursor { rows_seen: last, last_id });
         self.store.commit(changes)?;
         Ok(())
     }
@@ -690,4 +719,28 @@ enum Tail {
 fn same_answers(a: &Submission, b: &Submission) -> bool {
     let when = |s: &Submission| Submission { submitted_at: None, ..s.clone() };
     when(a) == when(b)
+}
+
+/// What a source holds that cuentas has not registered: every response row, counted, and the
+/// first and last submission times (a first start reads it all once).
+pub fn backlog(source: &mut Source, map: &ColumnMap, now: Timestamp) -> Result<Backlog, SourceError> {
+    let mut backlog = Backlog { source: source.describe(), responses: 0, first: None, last: None };
+    let mut from = 2;
+    loop {
+        let page = source.page(from, now)?;
+        for row in &page.rows {
+            if row.cells.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            backlog.responses += 1;
+            if let Some(at) = intake::parse_row(map, row.row, &row.cells).submitted_at {
+                backlog.first = Some(backlog.first.map_or(at, |f| f.min(at)));
+                backlog.last = Some(backlog.last.map_or(at, |l| l.max(at)));
+            }
+        }
+        match page.next {
+            Some(next) => from = next,
+            None => return Ok(backlog),
+        }
+    }
 }

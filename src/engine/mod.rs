@@ -12,6 +12,7 @@
 
 mod execute;
 mod ingest;
+pub use ingest::backlog;
 mod lifecycle;
 mod mail;
 mod open;
@@ -64,6 +65,33 @@ pub enum EngineError {
     Transition(#[from] IllegalTransition),
     #[error("cannot generate a password: {0}")]
     Random(String),
+    #[error(
+        "{} already holds {} responses ({}) and cuentas has registered none: set [source] start_at to where \
+         this entity starts, a date and time (start_at = \"YYYY-MM-DD HH:MM\": responses before it are never \
+         acted on or answered) or a row (start_at = 2 takes every response, old ones included, and acts on them)",
+        .0.source, .0.responses, .0.span()
+    )]
+    StartAtNeeded(Backlog),
+}
+
+/// The responses a source holds before cuentas registered any: what adopting it would take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    pub source: String,
+    pub responses: usize,
+    pub first: Option<jiff::civil::DateTime>,
+    pub last: Option<jiff::civil::DateTime>,
+}
+
+impl Backlog {
+    /// `from 2025-01-13 08:02 to 2026-12-04 16:40`, as far as the timestamps say.
+    pub fn span(&self) -> String {
+        let minute = |d: jiff::civil::DateTime| d.strftime("%Y-%m-%d %H:%M").to_string();
+        match (self.first, self.last) {
+            (Some(first), Some(last)) => format!("from {} to {}", minute(first), minute(last)),
+            _ => "without readable timestamps".into(),
+        }
+    }
 }
 
 /// What one cycle did, for the operator.
@@ -73,6 +101,8 @@ pub struct CycleReport {
     pub touched: Vec<RequestId>,
     touched_set: HashSet<RequestId>,
     pub registered: usize,
+    /// Responses passed over as before `[source] start_at`.
+    pub before_start: usize,
     pub edited: usize,
     pub sent: usize,
     /// Why ingestion stopped, if it did.

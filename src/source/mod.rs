@@ -56,7 +56,7 @@ impl Source {
     /// first cycle.
     pub fn from_config(config: &Config) -> Result<Source, SourceError> {
         match &config.source {
-            SourceConfig::Csv { path } => {
+            SourceConfig::Csv { path, .. } => {
                 let configured = config.form.columns.get(Field::SubmittedAt.key());
                 let headers: Vec<&str> = match configured {
                     Some(h) => vec![h.as_str()],
