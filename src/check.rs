@@ -38,7 +38,7 @@ pub fn check(path: &Path, offline: bool, now: Timestamp) -> Result<i32> {
     let mut found = Findings::default();
     let mut source = local(&config, offline, &mut found, now);
     if !offline {
-        mail_relay(&config, &mut found);
+        mail_relay(&config, &mut found, now);
         directory(&config, &mut found);
         if let Some(source) = &mut source {
             sheet(&config, source, &mut found, now);
@@ -151,14 +151,14 @@ fn start(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
 }
 
 /// The relay takes a connection, STARTTLS (or TLS) and the login, as it would for a message.
-fn mail_relay(config: &Config, found: &mut Findings) {
+fn mail_relay(config: &Config, found: &mut Findings, now: Timestamp) {
     if config.mail.transport != MailTransport::Smtp {
         found.ok("mail: written to files in [mail] spool_dir (no relay to reach)");
         return;
     }
     let host = config.mail.smtp_host.clone().unwrap_or_default();
     let login = if config.mail.smtp_username.is_some() { " and the login" } else { "" };
-    let tested = crate::notify::Mailer::from_config(config).and_then(|m| m.test());
+    let tested = crate::notify::Mailer::from_config(config).and_then(|m| m.test(now));
     match tested {
         Ok(()) => found.ok(format!("mail relay {host}: takes the connection{login}")),
         // 530, 534, 535: what a relay answers to a missing or refused login.

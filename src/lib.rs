@@ -14,6 +14,7 @@
 //! - [`directory`]: plans against what AD holds (pure), carried out over LDAPS or in a dry run.
 //! - [`notify`]: the Spanish messages and the transports that deliver them.
 //! - [`hooks`]: the administrator's commands run around the directory (domain sync, mailboxes).
+//! - [`https`]: the HTTPS client for Google's APIs and the mail providers' token endpoints.
 //! - [`engine`]: one cycle: ingest, triage, execute, mail, each step one file.
 //! - [`config`]: the one TOML file, validated and typed at load.
 //! - [`check`]: `cuentas check`, every connection and right the configuration needs, a line each.
@@ -31,6 +32,7 @@ pub mod control;
 pub mod directory;
 pub mod engine;
 pub mod hooks;
+pub mod https;
 pub mod intake;
 pub mod logging;
 pub mod notify;

@@ -743,3 +743,67 @@ fn a_spreadsheet_with_a_year_of_responses_starts_where_the_entity_starts() {
     assert_eq!(by_row(&engine).keys().copied().collect::<Vec<_>>(), [502]);
     assert!(!demo.mails().is_empty());
 }
+
+/// Issue 25, Google as it is: an edited response gets the edit's time in column A (and the
+/// form's `lastSubmittedTime`), but its request keeps the first submission's time; a 403 for
+/// an API not enabled in the project says so (not "share the sheet"); a token endpoint
+/// answering 503 is an outage that passes, not a bad key.
+#[test]
+fn google_s_own_behaviour_is_reported_for_what_it_is() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    emu.set_rows(vec![demo_rows(&demo).remove(0)]);
+    emu.create_form("1FAIpQLSe-formulario_upme");
+    let forms = format!(
+        "form_id = \"1FAIpQLSe-formulario_upme\"\nforms_api_base_url = \"{}\"\nedit_check_interval_secs = 60\n",
+        emu.base_url()
+    );
+    use_sheet(&demo, &emu, None, "service-account", &forms);
+    let sent = |h: i8, m: i8, s: i8| serial(jiff::civil::date(2026, 11, 27).at(h, m, s, 0));
+    // A creation whose dependency is not one of the entity's: asked about.
+    let mut wrong = creation_row(1, sent(7, 55, 3));
+    wrong[9] = json!("Dependencia inexistente");
+    emu.submit(wrong);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let first = by_row(&engine)[&2].clone();
+    assert_eq!(first.state.name(), StateName::NeedsInfo, "{}", first.state.reason());
+    let submitted = first.submission.submitted_at;
+    assert_eq!(submitted, Some(jiff::civil::date(2026, 11, 27).at(7, 55, 3, 0)));
+
+    // Edited at 09:12: Forms rewrites the timestamp; the request keeps 07:55:03.
+    let mut fixed = creation_row(1, sent(9, 12, 0));
+    fixed[4] = json!("Persona");
+    fixed[5] = json!("Prueba");
+    emu.edit_response(2, fixed);
+    engine.cycle(at(T0) + SignedDuration::from_mins(75)).unwrap();
+    let edited = by_row(&engine)[&2].clone();
+    assert_ne!(edited.state.name(), StateName::NeedsInfo, "{}", edited.state.reason());
+    assert_eq!(edited.submission.department, "Secretaría General", "the edit is applied");
+    assert_eq!(edited.submission.submitted_at, submitted, "the first submission's time");
+
+    // The Sheets API disabled in the project: said as such, not as a sharing problem.
+    emu.set_api_enabled(false);
+    let error =
+        engine.cycle(at(T0) + SignedDuration::from_mins(80)).unwrap().source_error.unwrap_or_default();
+    assert!(
+        error.contains("Google Sheets API is not enabled in the service account's Google Cloud project"),
+        "{error}"
+    );
+    assert!(!error.contains("share it"), "{error}");
+    emu.set_api_enabled(true);
+
+    // The token endpoint down: an outage, waited out, not a bad key.
+    let demo = Demo::new();
+    use_sheet(&demo, &emu, None, "service-account", "");
+    emu.token_endpoint_down(2);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let error = engine.cycle(at(T0)).unwrap().source_error.unwrap_or_default();
+    assert!(error.contains("cannot reach Google Sheets: token endpoint"), "{error}");
+    assert!(!error.contains("refused the service account"), "{error}");
+    let mut registered = 0;
+    for minute in 1..=10 {
+        registered += engine.cycle(at(T0) + SignedDuration::from_mins(minute)).unwrap().registered;
+    }
+    assert_eq!(registered, 1, "read once the endpoint is back, within the first backoffs");
+}

@@ -259,3 +259,106 @@ fn a_blocked_relay_is_one_error_line_and_the_messages_wait() {
     assert!(blocked[0].contains("ERROR") && blocked[0].contains("554"), "{}", blocked[0]);
     assert!(sink.mails().is_empty());
 }
+
+/// Issue 25: Microsoft 365 stops taking SMTP passwords. With `[mail.oauth2]` the token comes
+/// from Entra ID's client credentials grant (emulated) and the relay takes only tokens the
+/// endpoint issued: messages go out, a token revoked early is renewed once, and a credential
+/// the endpoint refuses blocks mail as a refusing relay does, the messages waiting.
+#[test]
+#[ignore = "live: the test SMTP relay (tests/run.sh runs it)"]
+fn mail_goes_out_with_an_oauth_token_renewed_once_and_waits_while_the_credential_is_refused() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::sheets::Emulator::start("sin-hoja", "Hoja 1", "America/Bogota");
+    let tokens = dir.path().join("tokens-entra");
+    emu.entra("upme.gov.co", "5f0c7e0e-app", "Secreto~Entra.2026", &tokens);
+    let mailbox = "mesadeservicio@upme.gov.co";
+    let mut sink = Sink::with_xoauth2(&env, &dir.path().join("Maildir"), 0, mailbox, &tokens);
+    let config = setup(&env, dir.path(), &[creation("mariajo.delahoz@gmail.com")], sink.port);
+    let secret = dir.path().join("entra-secret");
+    std::fs::write(&secret, "Secreto~Entra.2026").unwrap();
+    let toml = std::fs::read_to_string(&config).unwrap().replace(
+        "transport = \"smtp\"\n",
+        "transport = \"smtp\"\nsmtp_username = \"mesadeservicio@upme.gov.co\"\n",
+    ) + &format!(
+        "\n[mail.oauth2]\nprovider = \"microsoft\"\ntenant = \"upme.gov.co\"\nclient_id = \"5f0c7e0e-app\"\nclient_secret = \"{}\"\ntoken_url = \"{}\"\n",
+        secret.display(),
+        emu.entra_token_url("upme.gov.co")
+    );
+    std::fs::write(&config, toml).unwrap();
+
+    // check gets a token and logs in.
+    let checked = Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        said.contains("mail relay 127.0.0.1: takes the connection and the login"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert_eq!(emu.entra_tokens_issued(), 1);
+
+    let mut engine = load_engine(&config);
+    engine.cycle(t(0)).unwrap();
+    let delivered = sink.mails().len();
+    assert!(delivered >= 2, "the requester and the new user: {delivered}");
+    assert_eq!(emu.entra_tokens_issued(), 2, "one token for the whole cycle");
+    assert!(engine.mail_blocked().is_none());
+
+    // Revoked before its time, and the relay restarted (a live session stays logged in): the
+    // relay refuses the kept token, a new one is asked for once, mail goes on.
+    emu.revoke_mail_tokens();
+    let port = sink.port;
+    sink.stop();
+    sink = Sink::with_xoauth2(&env, &dir.path().join("Maildir"), port, mailbox, &tokens);
+    append_rows(
+        &config,
+        &[row(&[("requester", "andres.mejia@upme.gov.co"), ("kind", "Instalación de software")])],
+    );
+    engine.cycle(t(5)).unwrap();
+    assert_eq!(sink.mails().len(), delivered + 1);
+    assert_eq!(emu.entra_tokens_issued(), 3);
+
+    // The secret rotated in Entra but not here: no token, mail blocked, the messages wait.
+    drop(engine);
+    std::fs::write(&secret, "Secreto~Viejo.2025").unwrap();
+    emu.revoke_mail_tokens();
+    sink.stop();
+    sink = Sink::with_xoauth2(&env, &dir.path().join("Maildir"), port, mailbox, &tokens);
+    let mut engine = load_engine(&config);
+    append_rows(
+        &config,
+        &[row(&[("requester", "andres.mejia@upme.gov.co"), ("kind", "Instalación de software")])],
+    );
+    engine.cycle(t(10)).unwrap();
+    let blocked = engine.mail_blocked().unwrap_or_default().to_string();
+    assert!(blocked.contains("refused the credential") && blocked.contains("invalid_client"), "{blocked}");
+    assert_eq!(sink.mails().len(), delivered + 1, "nothing went out");
+    let waiting = engine
+        .store()
+        .requests()
+        .map(|r| r.unwrap())
+        .flat_map(|r| r.outbox)
+        .filter(|m| m.is_pending())
+        .count();
+    assert!(waiting >= 1, "the messages wait");
+    // An outage of the endpoint passes: the secret put right, mail flows again after it.
+    drop(engine);
+    std::fs::write(&secret, "Secreto~Entra.2026").unwrap();
+    emu.entra_down(1);
+    let mut engine = load_engine(&config);
+    engine.cycle(t(15)).unwrap();
+    assert!(engine.mail_blocked().is_some_and(|b| b.contains("unavailable")), "{:?}", engine.mail_blocked());
+    engine.cycle(t(60)).unwrap();
+    assert!(engine.mail_blocked().is_none(), "{:?}", engine.mail_blocked());
+    assert!(sink.mails().len() > delivered + 1);
+}
+
+fn append_rows(config: &Path, rows: &[String]) {
+    let path = config.with_file_name("respuestas.csv");
+    let text = std::fs::read_to_string(&path).unwrap() + &rows.concat();
+    std::fs::write(path, text).unwrap();
+}

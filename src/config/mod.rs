@@ -205,6 +205,16 @@ impl Config {
         self.mail.smtp_password.as_ref().map(read_secret).transpose()
     }
 
+    /// The secret of `[mail.oauth2]`: Entra ID's client secret, or Google's service-account
+    /// key.
+    pub fn mail_oauth_secret(&self) -> Result<Option<Secret>, SecretError> {
+        match &self.mail.oauth2 {
+            Some(MailOAuth::Microsoft { client_secret: secret, .. })
+            | Some(MailOAuth::Google { service_account_key: secret }) => read_secret(secret).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The Google service account's key, read from its file or credential.
     pub fn service_account_key(&self) -> Result<Option<Secret>, SecretError> {
         match &self.source {
@@ -316,7 +326,14 @@ impl Sections {
         {
             *p = base.join(&*p);
         }
-        for secret in [&mut self.directory.bind_password, &mut self.mail.smtp_password].into_iter().flatten()
+        let oauth_secret = match &mut self.mail.oauth2 {
+            Some(MailOAuth::Microsoft { client_secret: secret, .. })
+            | Some(MailOAuth::Google { service_account_key: secret }) => Some(secret),
+            None => None,
+        };
+        for secret in [self.directory.bind_password.as_mut(), self.mail.smtp_password.as_mut(), oauth_secret]
+            .into_iter()
+            .flatten()
         {
             if let SecretRef::File(path) = secret {
                 *path = base.join(&*path);
@@ -584,8 +601,28 @@ impl Sections {
                     )),
                     Some(_) => {}
                 }
-                if mail.smtp_username.is_some() != mail.smtp_password.is_some() {
-                    p.push("[mail] smtp_username and smtp_password go together".into());
+                match &mail.oauth2 {
+                    None if mail.smtp_username.is_some() != mail.smtp_password.is_some() => {
+                        p.push("[mail] smtp_username and smtp_password go together".into())
+                    }
+                    None => {}
+                    Some(oauth) => {
+                        if mail.smtp_username.is_none() {
+                            p.push("[mail.oauth2] needs [mail] smtp_username: the mailbox that sends".into());
+                        }
+                        if mail.smtp_password.is_some() {
+                            p.push("[mail] smtp_password and [mail.oauth2] exclude each other: a token replaces the password".into());
+                        }
+                        if let MailOAuth::Microsoft { token_url: Some(url), .. } = oauth {
+                            match url.split_once("://") {
+                                Some(("https", _)) => {}
+                                Some(("http", rest)) if is_loopback(host_of(rest)) => {}
+                                _ => p.push(format!(
+                                    "[mail.oauth2] token_url = «{url}» must be https:// (plain http only to this machine)"
+                                )),
+                            }
+                        }
+                    }
                 }
                 if let Some(ca) = &mail.smtp_ca_file {
                     must_exist("[mail] smtp_ca_file", ca, p);

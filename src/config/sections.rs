@@ -447,6 +447,10 @@ pub struct MailConfig {
     pub smtp_username: Option<String>,
     /// Its password: a file, or `credential:NAME`.
     pub smtp_password: Option<SecretRef>,
+    /// Instead of a password, an OAuth 2.0 token for SMTP AUTH XOAUTH2 (`[mail.oauth2]`):
+    /// Microsoft 365 stops taking passwords, and Google prefers tokens.
+    #[serde(default)]
+    pub oauth2: Option<MailOAuth>,
     /// Seconds a delivery may take. Default 30.
     #[serde(default = "default_smtp_timeout_secs")]
     pub smtp_timeout_secs: u64,
@@ -470,6 +474,32 @@ pub struct MailConfig {
     pub service_request_procedure: String,
     /// Folder of template overrides, one file per message (see README).
     pub templates_dir: Option<PathBuf>,
+}
+
+/// `[mail.oauth2]`: where the SMTP token comes from; `smtp_username` is the sending mailbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "provider", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MailOAuth {
+    /// Microsoft 365: an application registered in Entra ID, its token from the client
+    /// credentials grant (the application's service principal given rights on the mailbox in
+    /// Exchange Online).
+    Microsoft {
+        /// The directory (tenant) id or a verified domain.
+        tenant: String,
+        /// The application (client) id.
+        client_id: String,
+        /// The application's client secret: a file, or `credential:NAME`.
+        client_secret: SecretRef,
+        /// Default `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`.
+        #[serde(default)]
+        token_url: Option<String>,
+    },
+    /// Google Workspace: a service account with domain-wide delegation for the scope
+    /// `https://mail.google.com/`, acting as the mailbox.
+    Google {
+        /// Its JSON key: a file, or `credential:NAME` (its `token_uri` is used).
+        service_account_key: SecretRef,
+    },
 }
 
 fn default_service_request_procedure() -> String {

@@ -304,7 +304,7 @@ impl Engine {
             Err(Unreached::Error(e)) => return Ok(Prepared::Failed(Box::new(e))),
         }
         // No password is set that could not be sent.
-        if a.plan.sends_credentials && !self.relay_takes_mail()? {
+        if a.plan.sends_credentials && !self.relay_takes_mail(now)? {
             return Ok(Prepared::Wait);
         }
         // Access data waiting for the new account's mailbox: looked for before anything else.
@@ -362,7 +362,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Credentials, EngineError> {
         let Attempt { request, plan, attempts, released } = a;
-        Ok(match self.send_access_data(request, plan, password)? {
+        Ok(match self.send_access_data(request, plan, password, now)? {
             Ok(to) => {
                 self.mail_flowing();
                 let masked = notify::mask_email(&to);
@@ -409,14 +409,14 @@ impl Engine {
     /// Whether mail goes out, for a credential step: while it is blocked the step waits for the
     /// relay to take a message again; with messages waiting, their delivery is the proof (a
     /// relay may take a connection and refuse every message), else a test of the connection.
-    fn relay_takes_mail(&mut self) -> Result<bool, EngineError> {
+    fn relay_takes_mail(&mut self, now: Timestamp) -> Result<bool, EngineError> {
         if self.mail_blocked.is_none() {
             return Ok(true);
         }
         if self.store.mail_pending()? {
             return Ok(false);
         }
-        Ok(match self.mailer.test() {
+        Ok(match self.mailer.test(now) {
             Ok(()) => {
                 self.mail_flowing();
                 true

@@ -659,7 +659,13 @@ impl Engine {
         row: &RawRow,
         now: Timestamp,
     ) -> Result<(), EngineError> {
+        // Forms rewrites an edited response's timestamp with the time of the edit: the service
+        // level counts from the first submission, which only this request kept.
+        let first = request.submission.submitted_at;
         request.submission = self.parse(map, row);
+        if first.is_some() {
+            request.submission.submitted_at = first;
+        }
         self.identify(request, changes, &mut super::retention::Batch::new(), now)?;
         if let Some(name) = request.reserved_account.take() {
             self.open.release_name(&name);

@@ -23,6 +23,7 @@ impl Engine {
         request: &Request,
         plan: &Plan,
         password: &Password,
+        now: Timestamp,
     ) -> Result<Result<String, SendError>, EngineError> {
         let s = &request.submission;
         let to = match &plan.credentials_to {
@@ -47,7 +48,7 @@ impl Engine {
         Ok(self
             .envelope
             .message(&id, std::slice::from_ref(&to), &rendered)
-            .and_then(|m| self.mailer.send(&m))
+            .and_then(|m| self.mailer.send(&m, now))
             .map(|()| to))
     }
 
@@ -118,7 +119,7 @@ impl Engine {
                 &rendered,
                 message.thread.as_deref(),
             )?;
-            self.mailer.send(&m)?;
+            self.mailer.send(&m, now)?;
             Ok(())
         });
         match result {

@@ -176,7 +176,7 @@ impl Engine {
             &text,
             chart,
         )?;
-        match self.mailer.send(&message) {
+        match self.mailer.send(&message, now) {
             Ok(()) => {
                 self.mark_done(&key, now)?;
                 tracing::info!(%from, %to, "report sent");

@@ -1,7 +1,9 @@
 //! E-mail: Spanish templates (built in, overridable file by file) rendered from a request, and
-//! the transports that deliver them (today the `.eml` spool of the file transport).
+//! the transports that deliver them: the `.eml` spool, or SMTP with a password or an OAuth
+//! token (`oauth`).
 
 pub mod file;
+pub mod oauth;
 pub mod smtp;
 
 use self::file::FileSender;
@@ -19,7 +21,7 @@ use crate::config::{Config, MailTransport, SmtpSecurity};
 /// Where messages go: a spool of `.eml` files, or an SMTP server.
 pub enum Mailer {
     File(FileSender),
-    Smtp(SmtpSender),
+    Smtp(Box<SmtpSender>),
 }
 
 /// An error's cause, kept as it came (lettre's errors differ by transport).
@@ -68,6 +70,14 @@ pub enum SendError {
         host: String,
         #[source]
         source: lettre::transport::smtp::Error,
+    },
+    /// No token for XOAUTH2: the endpoint refused the credential (an operator must fix it) or
+    /// did not answer; the messages wait either way.
+    #[error("the mail server {host} cannot be logged in to: {source}")]
+    Token {
+        host: String,
+        #[source]
+        source: self::oauth::TokenError,
     },
     #[error("cannot set up mail to {host}: {source}")]
     Setup {
@@ -142,32 +152,56 @@ impl Mailer {
                 };
                 let security = m.smtp_security;
                 let default_port = if security == SmtpSecurity::Tls { 465 } else { 587 };
+                let timeout = std::time::Duration::from_secs(m.smtp_timeout_secs);
+                let oauth = match (&m.oauth2, config.mail_oauth_secret().map_err(|e| setup(Box::new(e)))?) {
+                    (
+                        Some(crate::config::MailOAuth::Microsoft { tenant, client_id, token_url, .. }),
+                        Some(secret),
+                    ) => Some(self::oauth::TokenSource::Microsoft {
+                        token_url: token_url.clone().unwrap_or_else(|| {
+                            format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")
+                        }),
+                        client_id: client_id.clone(),
+                        client_secret: secret,
+                    }),
+                    (Some(crate::config::MailOAuth::Google { .. }), Some(secret)) => {
+                        let key = google_sheets4::yup_oauth2::parse_service_account_key(secret.expose())
+                            .map_err(|e| setup(format!("[mail.oauth2] service_account_key: {e}").into()))?;
+                        Some(self::oauth::TokenSource::Google {
+                            key: Box::new(key),
+                            mailbox: m.smtp_username.clone().unwrap_or_default(),
+                        })
+                    }
+                    _ => None,
+                };
                 let settings = SmtpSettings {
                     port: m.smtp_port.unwrap_or(default_port),
                     security,
                     ca_pem,
                     username: m.smtp_username.clone(),
                     password: config.smtp_password().map_err(|e| setup(Box::new(e)))?,
-                    timeout: std::time::Duration::from_secs(m.smtp_timeout_secs),
+                    timeout,
+                    oauth,
                     host,
                 };
-                Ok(Mailer::Smtp(SmtpSender::new(&settings)?))
+                Ok(Mailer::Smtp(Box::new(SmtpSender::new(&settings)?)))
             }
         }
     }
 
     /// Whether the relay would take a message now (the spool: whether it can be written).
-    pub fn test(&self) -> Result<(), SendError> {
+    /// `now` tells a kept OAuth token from one past its time.
+    pub fn test(&self, now: Timestamp) -> Result<(), SendError> {
         match self {
             Mailer::File(f) => f.test(),
-            Mailer::Smtp(s) => s.test(),
+            Mailer::Smtp(s) => s.test(now),
         }
     }
 
-    pub fn send(&self, message: &lettre::Message) -> Result<(), SendError> {
+    pub fn send(&self, message: &lettre::Message, now: Timestamp) -> Result<(), SendError> {
         match self {
             Mailer::File(f) => f.send(message),
-            Mailer::Smtp(s) => s.send(message),
+            Mailer::Smtp(s) => s.send(message, now),
         }
     }
 }

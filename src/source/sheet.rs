@@ -12,8 +12,6 @@ use std::time::Duration;
 use google_sheets4::Sheets;
 use google_sheets4::api::ValueRange;
 use google_sheets4::yup_oauth2;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -37,7 +35,7 @@ const MAX_BACKOFF: SignedDuration = SignedDuration::from_mins(15);
 /// Wait after a failure a person must fix (access refused, spreadsheet missing, bad key).
 const SLOW_RETRY: SignedDuration = SignedDuration::from_mins(10);
 
-type Connector = HttpsConnector<HttpConnector>;
+use crate::https::Connector;
 type Authenticator = yup_oauth2::authenticator::Authenticator<Connector>;
 
 /// How to reach the spreadsheet.
@@ -106,6 +104,11 @@ pub enum SheetError {
     FormNotShared { id: String, account: String },
     #[error("form id {id} not found: check [source] form_id (the part of the form's edit URL after /d/)")]
     FormNotFound { id: String },
+    #[error(
+        "the {api} is not enabled in the service account's Google Cloud project: enable it there (APIs & Services \
+         → Library → {api}) and wait a few minutes; Google said: {message}"
+    )]
+    ApiDisabled { api: &'static str, message: String },
     #[error("the spreadsheet has no tab named «{sheet}»; its tabs are: {tabs}")]
     NoSheet { sheet: String, tabs: String },
     #[error("Google Sheets answered {status} {reason}: {message}")]
@@ -601,6 +604,10 @@ impl SheetSource {
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         match status.as_u16() {
             200 => Ok(body),
+            403 if service_disabled(&body) => Err(SheetError::ApiDisabled {
+                api: "Google Forms API",
+                message: body["error"]["message"].as_str().unwrap_or_default().to_string(),
+            }),
             403 => Err(SheetError::FormNotShared { id: form_id.into(), account }),
             404 => Err(SheetError::FormNotFound { id: form_id.into() }),
             code => Err(SheetError::Api {
@@ -667,6 +674,21 @@ impl SheetSource {
         let (Some(rt), Some(client)) = (self.runtime.as_ref(), self.client.as_ref()) else {
             return Err(SheetError::Protocol("no client".into()));
         };
+        // The token first, on its own: when it cannot be had, google-sheets4 sends the call
+        // without one and Google's 401 would hide why (an outage of the token endpoint, or a
+        // key it refuses).
+        let auth = client.auth.clone();
+        let token = rt
+            .block_on(async { tokio::time::timeout(timeout, auth.token(&[SCOPE])).await })
+            .map_err(|_| SheetError::Timeout(timeout))?
+            .map_err(|e| token_error(e, &account))?;
+        // An endpoint in trouble may answer with a body yup-oauth2 reads as a token without its
+        // access token, and keeps: the authenticator is built anew at the next attempt.
+        if token.token().is_none_or(str::is_empty) {
+            self.client = None;
+            let source = "the token endpoint answered without an access token".into();
+            return Err(SheetError::Connection { what: "token endpoint: ", source });
+        }
         let once = |fut: Fut| {
             rt.block_on(async {
                 match tokio::time::timeout(timeout, fut).await {
@@ -691,21 +713,14 @@ impl SheetSource {
     }
 }
 
-/// An HTTP client for Google: HTTPS with the system's roots (plain HTTP is accepted for a
-/// loopback emulator or proxy; the configuration refuses it elsewhere).
+/// The HTTPS client, its failure said as the sheet's.
 fn http_client<B>() -> Result<hyper_util::client::legacy::Client<Connector, B>, SheetError>
 where
     B: google_sheets4::hyper::body::Body + Send + 'static,
     B::Data: Send,
 {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .map_err(|e| SheetError::Connection { what: "the system's CA certificates: ", source: Box::new(e) })?
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .build();
-    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
+    crate::https::client()
+        .map_err(|e| SheetError::Connection { what: "the system's CA certificates: ", source: Box::new(e) })
 }
 
 /// Google's error, read from the JSON body: `{"error": {"code", "message", "status"}}`.
@@ -718,6 +733,9 @@ fn classify(e: google_sheets4::Error, id: &str, account: &str) -> SheetError {
             let reason = err["status"].as_str().unwrap_or_default().to_string();
             let message = err["message"].as_str().map_or_else(|| body.to_string(), str::to_string);
             match status {
+                403 if service_disabled(&body) => {
+                    SheetError::ApiDisabled { api: "Google Sheets API", message }
+                }
                 403 => SheetError::NotShared { id: id.into(), account: account.into() },
                 404 => SheetError::NotFound { id: id.into() },
                 _ => SheetError::Api { status, reason, message },
@@ -746,15 +764,23 @@ fn classify(e: google_sheets4::Error, id: &str, account: &str) -> SheetError {
     }
 }
 
+/// A 403 that is not about sharing: the API is not enabled in the project (Google's
+/// `ErrorInfo` reason `SERVICE_DISABLED`, or its words when the details are missing).
+fn service_disabled(body: &Value) -> bool {
+    let err = &body["error"];
+    err["details"].as_array().into_iter().flatten().any(|d| d["reason"] == "SERVICE_DISABLED")
+        || err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("has not been used in project") || m.contains("it is disabled"))
+}
+
 /// A token that could not be had: Google could not be reached (transient), or refused the
 /// key (a person must act).
 fn token_error(e: yup_oauth2::Error, account: &str) -> SheetError {
-    use yup_oauth2::Error as E;
-    match e {
-        E::HttpError(_) | E::HttpClientError(_) | E::LowLevelError(_) => {
-            SheetError::Connection { what: "token endpoint: ", source: Box::new(e) }
-        }
-        source => SheetError::Auth { account: account.into(), source },
+    if crate::https::is_token_outage(&e) {
+        SheetError::Connection { what: "token endpoint: ", source: Box::new(e) }
+    } else {
+        SheetError::Auth { account: account.into(), source: e }
     }
 }
 

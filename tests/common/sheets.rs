@@ -17,6 +17,12 @@
 //!   a token with the `forms.responses.readonly` scope; 403 while the form is not shared with
 //!   the service account, 404 for another id. Responses come newest first: order is not a key.
 //!
+//! - `POST /{tenant}/oauth2/v2.0/token`: Entra ID's client credentials grant for Microsoft 365's
+//!   SMTP (`scope=https://outlook.office365.com/.default`), once `entra` set it up: a token, or
+//!   Entra's `invalid_client` / `invalid_scope` / `unauthorized_client` errors; each token it
+//!   issues is written as a line of a file that `tests/smtp_sink.py --xoauth2` reads, so the
+//!   relay takes exactly the tokens issued and not revoked.
+//!
 //! Answers are JSON as Google sends them, pretty-printed unless `prettyPrint=false`, and
 //! `fields=` masks are honoured. Faults (`fail_next`, `set_delay`, `expire_tokens`,
 //! `set_shared`) and counters let a test drive and observe a client.
@@ -74,6 +80,24 @@ struct State {
     log: Vec<(String, String, u16)>,
     /// The form writing into the first tab, once `create_form` made it.
     form: Option<Form>,
+    /// The Entra ID application for mail, once `entra` set it up.
+    entra: Option<Entra>,
+    /// The Sheets API disabled in the project.
+    api_disabled: bool,
+    /// Token requests still to answer 503.
+    token_outages: usize,
+}
+
+/// An application registered in Entra ID, and the tokens it was given.
+struct Entra {
+    tenant: String,
+    client_id: String,
+    client_secret: String,
+    /// Where the relay reads the tokens it takes (one a line).
+    tokens: PathBuf,
+    issued: u64,
+    /// Requests still to answer 503.
+    outages: usize,
 }
 
 /// The form whose responses `submit` records.
@@ -84,6 +108,8 @@ struct Form {
 }
 
 struct FormResponse {
+    /// The sheet row it wrote (1-based).
+    row: u32,
     id: String,
     email: String,
     /// RFC 3339, UTC, with fractions of a second.
@@ -154,6 +180,9 @@ impl Emulator {
                 token_requests: 0,
                 log: Vec::new(),
                 form: None,
+                entra: None,
+                api_disabled: false,
+                token_outages: 0,
             }),
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
@@ -232,6 +261,41 @@ impl Emulator {
         st.column_count = st.column_count.max(st.rows[used].len() as u32);
     }
 
+    /// Registers an application in Entra ID's tenant `tenant`, with a client secret; the
+    /// tokens it gets are written to `tokens` for the relay.
+    pub fn entra(&self, tenant: &str, client_id: &str, client_secret: &str, tokens: &Path) {
+        std::fs::write(tokens, "").unwrap();
+        self.state().entra = Some(Entra {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            tokens: tokens.to_path_buf(),
+            issued: 0,
+            outages: 0,
+        });
+    }
+
+    /// The tenant's token endpoint, as `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub fn entra_token_url(&self, tenant: &str) -> String {
+        format!("http://{}/{tenant}/oauth2/v2.0/token", self.addr)
+    }
+
+    /// Tokens issued so far.
+    pub fn entra_tokens_issued(&self) -> u64 {
+        self.state().entra.as_ref().map_or(0, |e| e.issued)
+    }
+
+    /// Revokes every token issued so far: the relay takes none of them any more.
+    pub fn revoke_mail_tokens(&self) {
+        let st = self.state();
+        std::fs::write(&st.entra.as_ref().expect("entra first").tokens, "").unwrap();
+    }
+
+    /// The next `n` token requests get a 503, as during an outage of the endpoint.
+    pub fn entra_down(&self, n: usize) {
+        self.state().entra.as_mut().expect("entra first").outages = n;
+    }
+
     /// Makes the form that writes into the first tab, with the id `form_id`, shared with the
     /// service account.
     pub fn create_form(&self, form_id: &str) {
@@ -274,6 +338,7 @@ impl Emulator {
         };
         self.append_row(cells);
         let mut st = self.state();
+        let row = st.rows.len() as u32;
         let form = st.form.as_mut().expect("create_form first");
         let mut nonce = [0u8; 10];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).unwrap();
@@ -281,11 +346,51 @@ impl Emulator {
         let fraction = jiff::SignedDuration::from_millis(i64::from(nonce[0]) * 999 / 255);
         let last_submitted = timestamp + fraction;
         form.responses.push(FormResponse {
+            row,
             id: format!("ACYDBN{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce)),
             email,
             create_time: last_submitted.to_string(),
             last_submitted,
         });
+    }
+
+    /// A respondent edits the response that wrote row `row`, as Forms does it: the row is
+    /// rewritten in place, its timestamp (given in `cells`, as the edit's time) included, and
+    /// the response's `lastSubmittedTime` moves to it.
+    pub fn edit_response(&self, row: u32, cells: Vec<Value>) {
+        let serial = {
+            let st = self.state();
+            let header: Vec<String> =
+                st.rows[0].iter().map(|c| c.as_str().unwrap_or_default().to_string()).collect();
+            let at = header
+                .iter()
+                .position(|h| h == "Marca temporal" || h == "Timestamp")
+                .expect("a timestamp column");
+            cells[at].as_f64().or_else(|| date_time_parts(&cells[at]).map(|(n, _)| n)).expect("a timestamp")
+        };
+        self.set_row(row, cells);
+        let mut st = self.state();
+        let tz = jiff::tz::TimeZone::get(&st.time_zone).unwrap();
+        let local = jiff::civil::date(1899, 12, 30)
+            .at(0, 0, 0, 0)
+            .checked_add(jiff::SignedDuration::from_millis((serial * 86_400_000.0).round() as i64))
+            .unwrap();
+        let at = local.to_zoned(tz).unwrap().timestamp() + jiff::SignedDuration::from_millis(271);
+        let form = st.form.as_mut().expect("create_form first");
+        let response =
+            form.responses.iter_mut().find(|r| r.row == row).expect("a response that wrote the row");
+        response.last_submitted = at;
+    }
+
+    /// Whether the Sheets API is enabled in the service account's project: disabled, every
+    /// call gets Google's 403 `SERVICE_DISABLED`.
+    pub fn set_api_enabled(&self, enabled: bool) {
+        self.state().api_disabled = !enabled;
+    }
+
+    /// The next `n` token requests get Google's 503 `UNAVAILABLE`, as in an outage.
+    pub fn token_endpoint_down(&self, n: usize) {
+        self.state().token_outages = n;
     }
 
     /// Replaces row `row` (1-based) in place; the row must be inside the grid.
@@ -647,6 +752,16 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Full<Bytes>> 
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         return inner.token(&method, &body).into_response(true);
     }
+    if path.ends_with("/oauth2/v2.0/token") {
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let answer = {
+            let mut st = inner.lock();
+            let answer = st.entra_token(&method, &path, &body);
+            st.log.push((method, path_and_query, answer.status));
+            answer
+        };
+        return answer.into_response(false);
+    }
     if path.starts_with("/v1/forms/") {
         let bearer = req
             .headers()
@@ -706,7 +821,14 @@ fn oauth_error(error: &str, description: &str) -> Answer {
 
 impl Inner {
     fn token(&self, method: &str, body: &[u8]) -> Answer {
-        self.lock().token_requests += 1;
+        {
+            let mut st = self.lock();
+            st.token_requests += 1;
+            if st.token_outages > 0 {
+                st.token_outages -= 1;
+                return google_error(503);
+            }
+        }
         if method != "POST" {
             return html_not_found("/token");
         }
@@ -864,6 +986,29 @@ fn google_error(status: u16) -> Answer {
     api_error(status, code, message)
 }
 
+/// Google's 403 for an API not enabled in the caller's project.
+fn service_disabled(service: &str, title: &str) -> Answer {
+    let message = format!(
+        "{title} has not been used in project 100000000000 before or it is disabled. Enable it by visiting \
+         https://console.developers.google.com/apis/api/{service}/overview?project=100000000000 then retry. If you \
+         enabled this API recently, wait a few minutes for the action to propagate to our systems and retry."
+    );
+    Answer::json(
+        403,
+        json!({ "error": {
+            "code": 403,
+            "message": message,
+            "status": "PERMISSION_DENIED",
+            "details": [
+                { "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                  "reason": "SERVICE_DISABLED",
+                  "domain": "googleapis.com",
+                  "metadata": { "service": service, "consumer": "projects/100000000000" } }
+            ]
+        } }),
+    )
+}
+
 fn api_error(status: u16, code: &str, message: &str) -> Answer {
     Answer::json(status, json!({ "error": { "code": status, "message": message, "status": code } }))
 }
@@ -954,6 +1099,67 @@ struct Rect {
 }
 
 impl State {
+    /// Entra ID's token endpoint, client credentials grant (secret in the body).
+    fn entra_token(&mut self, method: &str, path: &str, body: &[u8]) -> Answer {
+        let Some(entra) = self.entra.as_mut() else { return html_not_found(path) };
+        let entra_error = |status: u16, error: &str, description: &str| {
+            Answer::json(
+                status,
+                json!({ "error": error,
+                        "error_description": format!("{description}\r\nTrace ID: 0000\r\nCorrelation ID: 0000\r\nTimestamp: 2026-12-01 00:00:00Z"),
+                        "error_codes": [7000215], "timestamp": "2026-12-01 00:00:00Z" }),
+            )
+        };
+        if method != "POST" {
+            return html_not_found(path);
+        }
+        if entra.outages > 0 {
+            entra.outages -= 1;
+            return Answer {
+                status: 503,
+                body: Body::Html("<html><body>Service Unavailable</body></html>".into()),
+                www_authenticate: false,
+            };
+        }
+        if path != format!("/{}/oauth2/v2.0/token", entra.tenant) {
+            return entra_error(400, "invalid_request", "AADSTS90002: Tenant not found.");
+        }
+        let form = parse_form(&String::from_utf8_lossy(body));
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+        if get("grant_type") != "client_credentials" {
+            return entra_error(
+                400,
+                "unsupported_grant_type",
+                "AADSTS70003: The app requested an unsupported grant type.",
+            );
+        }
+        if get("client_id") != entra.client_id {
+            return entra_error(
+                400,
+                "unauthorized_client",
+                "AADSTS700016: Application not found in the directory.",
+            );
+        }
+        if get("client_secret") != entra.client_secret {
+            return entra_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+        }
+        if get("scope") != "https://outlook.office365.com/.default" {
+            return entra_error(
+                400,
+                "invalid_scope",
+                "AADSTS70011: The provided value for the input parameter 'scope' is not valid.",
+            );
+        }
+        entra.issued += 1;
+        let token = format!("eyJ0eXAiOiJKV1QiLCJub25jZSI6.{}.{}", entra.issued, unix_now());
+        let mut file = std::fs::OpenOptions::new().append(true).open(&entra.tokens).unwrap();
+        std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes()).unwrap();
+        Answer::json(
+            200,
+            json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }),
+        )
+    }
+
     /// `forms.responses.list`.
     fn forms(
         &mut self,
@@ -1087,6 +1293,9 @@ impl State {
             let mut a = google_error(401);
             a.www_authenticate = true;
             return a;
+        }
+        if self.api_disabled {
+            return service_disabled("sheets.googleapis.com", "Google Sheets API");
         }
         if self.faults.1 > 0 {
             self.faults.1 -= 1;

@@ -49,7 +49,19 @@ impl Sink {
         Sink::start_with(env, maildir, 0, Some((login, password)))
     }
 
+    /// A server on `port` (0: any) that takes only AUTH XOAUTH2 for `mailbox`, with a token
+    /// that is a line of the file `tokens` when it logs in (the emulated token endpoint writes it).
+    pub fn with_xoauth2(env: &Env, maildir: &Path, port: u16, mailbox: &str, tokens: &Path) -> Sink {
+        let tokens = tokens.to_str().unwrap();
+        Sink::spawn(env, maildir, port, &["--xoauth2", mailbox, tokens])
+    }
+
     fn start_with(env: &Env, maildir: &Path, port: u16, login: Option<(&str, &str)>) -> Sink {
+        let extra: Vec<&str> = login.iter().flat_map(|(l, p)| [*l, *p]).collect();
+        Sink::spawn(env, maildir, port, &extra)
+    }
+
+    fn spawn(env: &Env, maildir: &Path, port: u16, extra: &[&str]) -> Sink {
         let port = if port == 0 {
             std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
         } else {
@@ -61,7 +73,7 @@ impl Sink {
             .arg(maildir)
             .arg(&env.cert)
             .arg(&env.key)
-            .args(login.iter().flat_map(|(l, p)| [*l, *p]))
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();

@@ -217,7 +217,7 @@ impl Ldap {
             let name = crate::directory::dn::first_value(&e.dn);
             let sid = super::octets(e, "objectSid").first().and_then(|b| acl::sid_string(b));
             if let Some(admin) = sid.as_deref().and_then(privilege::administrative) {
-                return Ok(Some(format!("{name} ({admin})")));
+                return Ok(Some(if name == admin { name } else { format!("{name} ({admin})") }));
             }
             if protected.iter().any(|p| p.eq_ignore_ascii_case(&name)) {
                 return Ok(Some(name));
