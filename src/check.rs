@@ -1,6 +1,7 @@
 //! `cuentas check`: the configuration and everything it names, one line each. What works is
-//! said on standard output (`ok    …`), what to fix on standard error (`FAIL  …`), and the exit
-//! code is 0 when there is nothing to fix, 1 otherwise. `--offline` (what the unit's
+//! said on standard output (`ok    …`), what to fix on standard error (`FAIL  …`), what would
+//! surprise on the first day without being wrong on standard error too (`WARN  …`), and the
+//! exit code is 0 when there is nothing to fix, 1 otherwise. `--offline` (what the unit's
 //! `ExecStartPre` runs) reads only local files; online it also reaches the mail relay (connect,
 //! STARTTLS, login; no message is sent), the directory (bind, the bind account's groups, each
 //! OU and group cuentas works in and the delegated rights there) and the sheet.
@@ -24,6 +25,11 @@ struct Findings {
 impl Findings {
     fn ok(&mut self, line: impl std::fmt::Display) {
         println!("ok    {line}");
+    }
+
+    /// Not wrong, but likely not what the entity wants on its first day.
+    fn warn(&mut self, line: impl std::fmt::Display) {
+        eprintln!("WARN  {line}");
     }
 
     fn fail(&mut self, line: impl std::fmt::Display) {
@@ -57,13 +63,23 @@ pub fn check(path: &Path, offline: bool, now: Timestamp) -> Result<i32> {
 /// export's header. The source, for the online part.
 fn local(config: &Config, offline: bool, found: &mut Findings, now: Timestamp) -> Option<Source> {
     found.ok("configuration: valid");
+    day_one(config, found);
     if let Some(path) = &config.authorizers.path {
         match crate::policy::Matrix::load(path) {
             Ok(matrix) => {
                 let unknown = matrix.unknown_departments(&config.form.departments);
                 unknown.iter().for_each(|p| found.fail(format!("{}, {p}", path.display())));
-                if unknown.is_empty() {
-                    found.ok(format!("{}: the authorizer matrix is valid", path.display()));
+                if matrix.is_empty() {
+                    found.warn(format!(
+                        "{}: the authorizer matrix has no authorizer: every request would be refused until rows are added",
+                        path.display()
+                    ));
+                } else if unknown.is_empty() {
+                    found.ok(format!(
+                        "{}: the authorizer matrix is valid ({} rows)",
+                        path.display(),
+                        matrix.len()
+                    ));
                 }
             }
             Err(e) => found.fail(e),
@@ -128,7 +144,24 @@ fn start(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
             crate::config::StartAt::Row(row) => format!("row {row}"),
             crate::config::StartAt::Time(at) => at.strftime("%Y-%m-%d %H:%M").to_string(),
         };
-        return found.ok(format!("[source] start_at: responses before {from} are passed over, unanswered"));
+        found.ok(format!("[source] start_at: responses before {from} are passed over, unanswered"));
+        if crate::store::Store::exists_in(&config.state_dir) {
+            return;
+        }
+        let header = source.header(now).ok();
+        let map = header.and_then(|h| crate::intake::ColumnMap::new(&h, &config.form.columns).ok());
+        if let Some(map) = map
+            && let Ok(before) = crate::engine::backlog_before(source, &map, start, now)
+            && before.responses > 0
+        {
+            found.warn(format!(
+                "{}: {} responses ({}) come before start_at and will never be registered or answered",
+                before.source,
+                before.responses,
+                before.span()
+            ));
+        }
+        return;
     }
     if crate::store::Store::exists_in(&config.state_dir) {
         return found.ok("[source] start_at not set: cuentas has run here before and goes on from the last row it registered");
@@ -147,6 +180,37 @@ fn start(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
         Ok(b) => found.fail(crate::engine::EngineError::StartAtNeeded(b)),
         // Said already by the header's own line.
         Err(_) => {}
+    }
+}
+
+/// What is valid but would surprise on the first day.
+fn day_one(config: &Config, found: &mut Findings) {
+    let d = &config.directory;
+    if d.mode == DirectoryMode::Ldap {
+        if d.personal_email_attribute.is_none() {
+            found.warn(
+                "[directory] personal_email_attribute is not set: a password reset of an account cuentas did not create \
+                 goes to the service desk (there is no personal address on record to send it to)",
+            );
+        }
+        if let Some(ca) = &d.ca_file {
+            let certificates =
+                std::fs::read_to_string(ca).map_or(0, |pem| pem.matches("BEGIN CERTIFICATE").count());
+            if certificates > 20 {
+                found.warn(format!(
+                    "[directory] ca_file {} holds {certificates} certificates, a bundle of public CAs: name the domain's own \
+                     CA certificate, so that only the DCs' certificates are trusted",
+                    ca.display()
+                ));
+            }
+        }
+        let defaults = ["administrator", "administrador", "krbtgt", "guest", "invitado"];
+        if d.protected_accounts.iter().all(|a| defaults.iter().any(|x| x.eq_ignore_ascii_case(a))) {
+            found.warn(
+                "[directory] protected_accounts lists only AD's built-in accounts: add the entity's own administrative \
+                 and service accounts (the members of AD's administrative groups are protected already)",
+            );
+        }
     }
 }
 

@@ -820,3 +820,58 @@ fn a_form_with_a_year_of_responses_needs_a_start_and_nothing_before_it_is_answer
     assert!(listed.contains("row 502"), "{listed}");
     assert!(!demo.mails().is_empty(), "the new one is answered");
 }
+
+/// Issue 25: `check` names what is valid but would surprise on the first day, each on a
+/// `WARN` line that does not fail the check: an empty matrix, a public CA bundle for LDAPS, no
+/// personal address on record for resets, only AD's built-in accounts protected, responses
+/// that start_at passes over.
+#[test]
+fn check_warns_about_what_would_surprise_on_the_first_day() {
+    let demo = Demo::new();
+    let bundle: String = (0..40)
+        .map(|i| format!("# CA {i}\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
+        .collect();
+    std::fs::write(demo.path("ca-publicas.pem"), bundle).unwrap();
+    std::fs::write(demo.path("clave-enlace"), "x").unwrap();
+    std::fs::write(
+        demo.path("autorizadores.csv"),
+        "correo,nombre,rol,dependencias,vigente_desde,vigente_hasta\n",
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let live: String = config
+        .lines()
+        .filter(|l| !l.starts_with("demo_clock") && !l.starts_with("snapshot_path") && !l.starts_with("personal_email_attribute"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "mode = \"dry-run\"\n",
+            "mode = \"ldap\"\nurl = \"ldaps://dc1.upme.gov.co\"\nca_file = \"ca-publicas.pem\"\nbind_dn = \"CN=svc-cuentas,OU=Servicios,DC=upme,DC=gov,DC=co\"\nbind_password = \"clave-enlace\"\nbase_dn = \"DC=upme,DC=gov,DC=co\"\n",
+        )
+        .replace("protected_accounts = [\"administrator\", \"administrador\", \"krbtgt\", \"svc-backup\"]", "protected_accounts = [\"administrator\", \"krbtgt\"]")
+        .replace("start_at = \"2026-11-23 00:00\"", "start_at = \"2026-11-25 12:00\"")
+        .replace("[mail]\n", "[mail]\nallow_credentials_in_spool = true # the test's throwaway spool\n");
+    std::fs::write(demo.path("cuentas.toml"), &live).unwrap();
+    let out = cuentas(&demo, &["check", "--offline"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "warnings do not fail the check: {said}");
+    let warnings: Vec<&str> = said.lines().filter(|l| l.starts_with("WARN")).collect();
+    for expected in [
+        "the authorizer matrix has no authorizer",
+        "holds 40 certificates, a bundle of public CAs",
+        "personal_email_attribute is not set",
+        "protected_accounts lists only AD's built-in accounts",
+        "come before start_at and will never be registered or answered",
+    ] {
+        assert!(warnings.iter().any(|w| w.contains(expected)), "{expected}: {said}");
+    }
+    assert_eq!(warnings.len(), 5, "{said}");
+    // The demo as it is has none of them.
+    let demo = Demo::new();
+    let out = cuentas(&demo, &["check", "--offline"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("WARN"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

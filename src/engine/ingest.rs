@@ -730,6 +730,25 @@ fn same_answers(a: &Submission, b: &Submission) -> bool {
 /// What a source holds that cuentas has not registered: every response row, counted, and the
 /// first and last submission times (a first start reads it all once).
 pub fn backlog(source: &mut Source, map: &ColumnMap, now: Timestamp) -> Result<Backlog, SourceError> {
+    responses_where(source, map, now, |_, _| true)
+}
+
+/// The responses a start at `start` passes over.
+pub fn backlog_before(
+    source: &mut Source,
+    map: &ColumnMap,
+    start: crate::config::StartAt,
+    now: Timestamp,
+) -> Result<Backlog, SourceError> {
+    responses_where(source, map, now, |row, at| start.is_before(row, at))
+}
+
+fn responses_where(
+    source: &mut Source,
+    map: &ColumnMap,
+    now: Timestamp,
+    counted: impl Fn(u32, Option<jiff::civil::DateTime>) -> bool,
+) -> Result<Backlog, SourceError> {
     let mut backlog = Backlog { source: source.describe(), responses: 0, first: None, last: None };
     let mut from = 2;
     loop {
@@ -738,8 +757,12 @@ pub fn backlog(source: &mut Source, map: &ColumnMap, now: Timestamp) -> Result<B
             if row.cells.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
+            let submitted = intake::parse_row(map, row.row, &row.cells).submitted_at;
+            if !counted(row.row, submitted) {
+                continue;
+            }
             backlog.responses += 1;
-            if let Some(at) = intake::parse_row(map, row.row, &row.cells).submitted_at {
+            if let Some(at) = submitted {
                 backlog.first = Some(backlog.first.map_or(at, |f| f.min(at)));
                 backlog.last = Some(backlog.last.map_or(at, |l| l.max(at)));
             }

@@ -12,7 +12,7 @@
 
 mod execute;
 mod ingest;
-pub use ingest::backlog;
+pub use ingest::{backlog, backlog_before};
 mod lifecycle;
 mod mail;
 mod open;
