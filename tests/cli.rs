@@ -875,3 +875,53 @@ fn check_warns_about_what_would_surprise_on_the_first_day() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 25: `deploy/formularios.gs` builds the request form with exactly the questions and
+/// options cuentas reads by default, and the install guides show the same questions: the
+/// script, the reader and the guides cannot drift apart.
+#[test]
+fn the_form_script_asks_what_cuentas_reads_and_the_guides_show_it() {
+    use cuentas::intake::{Field, parse_holder, parse_kind};
+    use cuentas::request::{HolderType, Kind};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("deploy/formularios.gs")).unwrap();
+    let block = script.split("// <preguntas>").nth(1).unwrap().split("// </preguntas>").next().unwrap();
+    let json = block.trim().trim_start_matches("const PREGUNTAS = ").trim_end_matches(';');
+    let questions: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+    let questions: Vec<&serde_json::Value> = questions.iter().filter(|q| q.get("titulo").is_some()).collect();
+    let title = |q: &serde_json::Value| q["titulo"].as_str().unwrap().to_string();
+    let options = |t: &str| -> Vec<String> {
+        let q = questions.iter().find(|q| title(q) == t).unwrap();
+        q["opciones"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect()
+    };
+    // Every column cuentas reads but the two Forms writes itself (timestamp, verified address).
+    let mut wanted: Vec<String> = Field::ALL
+        .iter()
+        .filter(|f| !matches!(f, Field::SubmittedAt | Field::Requester))
+        .map(|f| f.default_header().to_string())
+        .collect();
+    let mut asked: Vec<String> = questions.iter().map(|q| title(q)).collect();
+    wanted.sort();
+    asked.sort();
+    assert_eq!(asked, wanted);
+    // Every option is one cuentas understands, and every kind and holder type is offered.
+    let kinds: Vec<Kind> = options("Tipo de solicitud").iter().map(|o| parse_kind(o).unwrap()).collect();
+    assert_eq!(kinds, Kind::ALL.to_vec());
+    let holders: Vec<HolderType> =
+        options("Tipo de vinculación").iter().map(|o| parse_holder(o).unwrap()).collect();
+    assert_eq!(holders, [HolderType::Employee, HolderType::Contractor, HolderType::Institutional]);
+    assert_eq!(options("¿El usuario se encuentra en las instalaciones de la entidad?"), ["Sí", "No"]);
+    assert_eq!(options("Tipo de documento")[0], "Cédula de ciudadanía");
+    // The guides' tables name every question, and the options of the closed ones.
+    for guide in ["deploy/INSTALL.es.md", "deploy/INSTALL.en.md"] {
+        let text = std::fs::read_to_string(root.join(guide)).unwrap();
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| «")).collect();
+        for q in &questions {
+            let row = rows.iter().find(|r| r.starts_with(&format!("| «{}»", title(q))));
+            let row = row.unwrap_or_else(|| panic!("{guide}: no row for «{}»", title(q)));
+            for o in q["opciones"].as_array().into_iter().flatten() {
+                assert!(row.contains(o.as_str().unwrap()), "{guide}: «{}» lacks {o}", title(q));
+            }
+        }
+    }
+}
