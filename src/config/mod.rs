@@ -564,6 +564,11 @@ impl Sections {
                 p.push(format!("[directory.ous] {what} = «{ou}» is not inside any of managed_ous"));
             }
         }
+        for g in &dir.open_groups {
+            if !dir.allowed_groups.iter().any(|a| a.eq_ignore_ascii_case(g)) {
+                p.push(format!("[directory] open_groups: group «{g}» is not in allowed_groups"));
+            }
+        }
         for (dep, groups) in &dir.department_groups {
             for g in groups {
                 if !dir.allowed_groups.iter().any(|a| a.eq_ignore_ascii_case(g)) {

@@ -270,9 +270,16 @@ pub struct DirectoryConfig {
     /// Groups the daemon may add members to or remove them from; requested groups elsewhere are refused.
     #[serde(default)]
     pub allowed_groups: Vec<String>,
-    /// Groups every account of a dependency gets, by dependency name.
+    /// Groups every account of a dependency gets, by dependency name; a request may ask for
+    /// them for an account of that dependency only.
     #[serde(default)]
     pub department_groups: BTreeMap<String, Vec<String>>,
+    /// Groups of `allowed_groups` any dependency's request may ask for (a VPN, an intranet
+    /// site). The rest of `allowed_groups` is asked for only for an account of a dependency
+    /// that has it in `department_groups`: a supervisor of Energía cannot give access to
+    /// Finanzas' shares.
+    #[serde(default)]
+    pub open_groups: Vec<String>,
     /// Accounts never touched, whatever a request says (`sAMAccountName`).
     #[serde(default = "default_protected_accounts")]
     pub protected_accounts: Vec<String>,

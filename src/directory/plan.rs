@@ -102,21 +102,11 @@ impl Layout {
         }
     }
 
-    /// Groups for a dependency plus the requested ones, each checked against `allowed_groups`.
+    /// Groups for a dependency plus the requested ones ([`Layout::requested_groups`]).
     fn groups_for(&self, department: &str, requested: &[String]) -> Result<Vec<String>, NoPlan> {
         let mut groups: Vec<String> =
             self.department_groups.get(&fold(department)).cloned().unwrap_or_default();
-        for wanted in requested {
-            match self.allowed_groups.get(&fold(wanted)) {
-                Some(g) => groups.push(g.clone()),
-                None => {
-                    return Err(NoPlan::NeedsInfo(format!(
-                        "El acceso o grupo «{wanted}» no se puede asignar por este formulario; elija uno de: {}",
-                        self.config.allowed_groups.join(", ")
-                    )));
-                }
-            }
-        }
+        groups.extend(self.requested_groups(department, requested)?);
         let mut seen = Vec::new();
         groups.retain(|g| {
             let key = g.to_lowercase();
@@ -124,6 +114,39 @@ impl Layout {
             seen.push(key);
             new
         });
+        Ok(groups)
+    }
+
+    /// The groups a request asks for an account of `department`: each must be one this
+    /// process manages, and the dependency's own (`department_groups`) or open to every
+    /// dependency (`open_groups`): a request gives access within its own dependency only.
+    fn requested_groups(&self, department: &str, requested: &[String]) -> Result<Vec<String>, NoPlan> {
+        let own = self.department_groups.get(&fold(department)).into_iter().flatten();
+        let requestable: Vec<&String> = self
+            .config
+            .open_groups
+            .iter()
+            .chain(own)
+            .filter(|g| self.allowed_groups.contains_key(&fold(g)))
+            .collect();
+        let mut groups = Vec::new();
+        for wanted in requested {
+            match requestable.iter().find(|g| fold(g) == fold(wanted)) {
+                Some(g) => groups.push((*g).clone()),
+                None if requestable.is_empty() => {
+                    return Err(NoPlan::NeedsInfo(format!(
+                        "El acceso o grupo «{wanted}» no se puede asignar por este formulario; pídalo a la mesa de servicio"
+                    )));
+                }
+                None => {
+                    return Err(NoPlan::NeedsInfo(format!(
+                        "El acceso o grupo «{wanted}» no se puede asignar por este formulario a una cuenta de esta \
+                         dependencia; elija uno de: {}",
+                        requestable.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+        }
         Ok(groups)
     }
 
@@ -297,7 +320,8 @@ fn modify(
     changes.extend(difference("givenName", &account.given_name, &s.given_names));
     changes.extend(difference("sn", &account.surname, &s.surnames));
     let mut ops = position_changes(s, account, snapshot, changes)?;
-    add_missing_groups(&mut ops, account, layout.groups_for("", &s.groups)?);
+    // The account's dependency as the directory holds it, not as the form claims it.
+    add_missing_groups(&mut ops, account, layout.requested_groups(&account.department, &s.groups)?);
     if let Some(end) = s.contract_end {
         // The directory says whose account it is: only a contractor's has a contract to extend.
         if layout.holder_of(account) != Some(HolderType::Contractor) {
@@ -811,6 +835,7 @@ mod tests {
                     "Subdirección de Energía".to_string(),
                     vec!["GG-Todos".to_string(), "GG-Energia".to_string()],
                 )]),
+                open_groups: vec!["VPN".into()],
                 protected_accounts: vec!["administrator".into(), "svc-backup".into()],
                 protected_groups: vec!["Domain Admins".into()],
                 url: None,
@@ -1028,6 +1053,35 @@ mod tests {
         // A privileged old account is never brought back by a form.
         assert!(matches!(with(&[], true), Err(NoPlan::ByHand(m)) if m.contains("protegida")));
         assert!(matches!(with(&["Domain Admins"], false), Err(NoPlan::ByHand(_))));
+    }
+
+    #[test]
+    fn a_request_gives_groups_of_its_own_dependency_or_open_ones_only() {
+        // Energía's own group and an open one, for an account of Energía.
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.groups = vec!["gg-energia".into(), "VPN".into()]
+        });
+        let p = run(&r).unwrap();
+        assert!(p.ops.contains(&DirectoryOp::AddToGroup { sam: p.account.clone(), group: "VPN".into() }));
+        // Energía's group for an account of another dependency: asked about, naming what may be.
+        let r = request(Kind::Create, HolderType::Contractor, |s| {
+            s.department = "Secretaría General".into();
+            s.groups = vec!["GG-Energia".into()];
+        });
+        assert!(
+            matches!(run(&r), Err(NoPlan::NeedsInfo(m)) if m.contains("GG-Energia") && m.contains("elija uno de: VPN")),
+            "{:?}",
+            run(&r)
+        );
+        // A modification: the account's dependency is the directory's (Juan is in Energía),
+        // whatever the form claims.
+        let r = request(Kind::Modify, HolderType::Contractor, |s| {
+            s.account = "juan.perez".into();
+            s.department = "Secretaría General".into();
+            s.groups = vec!["GG-Energia".into()];
+        });
+        assert_eq!(snapshot().by_sam("juan.perez").unwrap().department, "Subdirección de Energía");
+        assert!(run(&r).is_ok(), "{:?}", run(&r));
     }
 
     #[test]

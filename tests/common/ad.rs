@@ -146,6 +146,7 @@ domain = "{domain}"
 managed_ous = ["{users}"]
 retired_ou = "OU=Retirados,{users}"
 allowed_groups = ["GG-Todos", "GG-Energia", "GG-Planeacion", "VPN"]
+open_groups = ["VPN"]
 protected_accounts = ["administrator", "krbtgt", "svc-backup"]
 {extra}
 [directory.ous]
