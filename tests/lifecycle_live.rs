@@ -12,7 +12,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::ad::{Ad, letters, row, unique};
-use common::case::{Case, admin_add_member, append, bogota, contractor_row, create_row, disabled, t, user};
+use common::case::{
+    Case, admin_add_member, append, bogota, contractor_row, create_row, disabled, kind_row, t, user,
+};
 use cuentas::request::{State, StateName};
 use jiff::Timestamp;
 
@@ -612,7 +614,9 @@ fn the_service_desk_register_gets_a_ticket_and_the_request_s_messages_in_its_thr
     let env = common::smtp::env();
     let u = unique();
     let person = create_row(&u, "Funcionario", "Regina", &format!("Registro{}", letters(&u)), "Energía", &[]);
-    let case = Case::new(&ad, &[person], "");
+    // Anyone may fill the form in: a row from outside the domain opens no ticket.
+    let outsider = kind_row("alguien@gmail.com", "Cambio de clave", "regina", &[]);
+    let case = Case::new(&ad, &[person, outsider], "");
     let sink = common::smtp::Sink::start(&env, &case.dir.path().join("Maildir"), 0);
     let config = case.dir.path().join("cuentas.toml");
     let text = common::smtp::through(&std::fs::read_to_string(&config).unwrap(), &env, sink.port)
@@ -624,6 +628,11 @@ fn the_service_desk_register_gets_a_ticket_and_the_request_s_messages_in_its_thr
     assert_eq!(r.state.name(), StateName::Closed, "{}", r.state.reason());
     let id = r.id.to_string();
     let to_desk: Vec<_> = sink.mails().into_iter().filter(|m| m.to == "tickets@mesa.upme.test").collect();
+    let outsider = case.request(3).id.to_string();
+    assert!(
+        !to_desk.iter().any(|m| m.subject.contains(&outsider)),
+        "no ticket for a row from outside the domain"
+    );
     // The ticket: the request's id in the subject, the submission in the body.
     let ticket = to_desk.iter().find(|m| m.message_id == format!("<{id}.registro@upme.test>")).unwrap();
     assert!(ticket.subject.starts_with(&format!("[{id}] Creación de cuenta")), "{}", ticket.subject);

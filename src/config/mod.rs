@@ -373,6 +373,11 @@ impl Sections {
         if self.form.requester_domains.is_empty() {
             p.push("[form] requester_domains is empty: name the domains requesters write from".into());
         }
+        // Without the closed list, whatever a requester types becomes an account's department
+        // in the real directory («*», another entity's name).
+        if self.form.departments.is_empty() && self.directory.mode == DirectoryMode::Ldap {
+            p.push("[form] departments is empty: with the directory in LDAP mode, list the entity's dependencies".into());
+        }
         for d in &self.form.requester_domains {
             if d.contains('@') || !d.contains('.') {
                 p.push(format!("[form] requester_domains: «{d}» is not a domain (write e.g. upme.gov.co)"));

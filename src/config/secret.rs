@@ -77,6 +77,13 @@ impl Secret {
     }
 }
 
+/// Wiped when dropped: a core or a swapped page holds no leftover copy of the last one used.
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("**REDACTED**")

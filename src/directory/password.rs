@@ -89,6 +89,13 @@ fn pick_index(n: usize) -> Result<usize, getrandom::Error> {
     }
 }
 
+/// Wiped when dropped: the temporary password lives no longer than the step that sends it.
+impl Drop for Password {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("**REDACTED**")

@@ -510,6 +510,11 @@ impl Engine {
 
     /// The service desk's register gets a ticket for the new request, when there is one.
     fn open_ticket(&self, request: &mut Request, now: Timestamp) {
+        // Only for the entity's own people: anyone may fill the form in, and a row from outside
+        // the domain must not fill the service desk's tool.
+        if !self.policy.requester_in_domain(&request.submission.requester) {
+            return;
+        }
         if let Some(register) = &self.config.mailboxes.register {
             let id = request.id;
             let ticket = OutboxMessage::new(
