@@ -227,7 +227,11 @@ impl Engine {
         now: Timestamp,
     ) {
         request.queue_message(kind, vec![to], detail, now);
-        if let Some(register) = &self.config.mailboxes.register {
+        // Into the ticket's thread, when the request has a ticket (a row from outside the
+        // entity's domains has none).
+        if let Some(register) = &self.config.mailboxes.register
+            && self.policy.requester_in_domain(&request.submission.requester)
+        {
             request.copy_to_register(&register.to_string());
         }
     }

@@ -484,16 +484,21 @@ mod tests {
                     }],
                 }),
             ),
+            // Energía's supervisor about an account of Hidrocarburos: answered as an account
+            // that does not exist, its dependency untold (it did say «Subdirección de
+            // Hidrocarburos»: anyone could learn where any account is).
             (
                 request("andres.mejia@upme.gov.co", Kind::Disable, about("oscar.diaz")),
-                Refusal::Denied(Denial::NearMisses {
-                    department: "Subdirección de Hidrocarburos".into(),
-                    misses: vec![NearMiss {
-                        role: Role::Supervisor,
-                        departments: "Subdirección de Energía Eléctrica".into(),
-                        miss: Miss::OutOfDepartments,
-                    }],
+                Refusal::NoSuchAccount { account: "oscar.diaz".into() },
+            ),
+            // Whatever the form claims: the same answer as for an account that does not exist.
+            (
+                request("andres.mejia@upme.gov.co", Kind::Disable, |s| {
+                    s.account = "oscar.diaz".into();
+                    s.holder_type = Some(HolderType::Contractor);
+                    s.department = "Subdirección de Energía Eléctrica".into();
                 }),
+                Refusal::NoSuchAccount { account: "oscar.diaz".into() },
             ),
         ];
         for (r, expected) in cases {
@@ -506,12 +511,18 @@ mod tests {
                 r.submission.requester
             );
         }
-        // Somebody in the entity, in no row of the matrix: who may ask instead.
-        let nobody = run(request("juan.perez@upme.gov.co", Kind::Disable, about("carolina.rojas")));
+        // Somebody in the entity, in no row of the matrix: for a creation, who may ask instead;
+        // about an existing account, nothing of it.
+        let create = run(request("juan.perez@upme.gov.co", Kind::Create, |s| {
+            s.holder_type = Some(HolderType::Employee);
+            s.department = "Secretaría General".into();
+        }));
         assert!(
-            matches!(&nobody, Err(Refusal::Denied(Denial::NotGranted { roles, .. })) if roles.is_empty()),
-            "{nobody:?}"
+            matches!(&create, Err(Refusal::Denied(Denial::NotGranted { roles, .. })) if roles.is_empty()),
+            "{create:?}"
         );
+        let nobody = run(request("juan.perez@upme.gov.co", Kind::Disable, about("carolina.rojas")));
+        assert_eq!(nobody, Err(Refusal::NoSuchAccount { account: "carolina.rojas".into() }));
         // Asked about, or refused.
         assert!(Refusal::NoSuchAccount { account: "x".into() }.asks_requester());
         assert!(!Refusal::UnknownHolder { account: "x".into() }.asks_requester());

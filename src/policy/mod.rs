@@ -89,6 +89,19 @@ pub struct NearMiss {
     pub miss: Miss,
 }
 
+impl Denial {
+    /// Whether saying it would tell a requester with no standing over the account something
+    /// the directory holds about it: its dependency (outside the requester's), or its holder
+    /// type (to someone who holds no role at all).
+    fn tells_of_the_account(&self) -> bool {
+        match self {
+            Denial::NotGranted { roles, .. } => roles.is_empty(),
+            Denial::NearMisses { misses, .. } => misses.iter().any(|m| m.miss == Miss::OutOfDepartments),
+            _ => false,
+        }
+    }
+}
+
 impl Decision {
     pub fn is_allowed(&self) -> bool {
         matches!(self, Decision::Allow { .. })
@@ -341,7 +354,8 @@ fn not_granted(
 pub enum Refusal {
     /// The matrix and the rules say no.
     Denied(Denial),
-    /// The account named is not in the directory.
+    /// The account named is not in the directory, or is one the requester may not act on: the
+    /// two are answered alike, so that nobody learns from the form which accounts exist.
     NoSuchAccount { account: String },
     /// The directory does not say what kind of holder the account is.
     UnknownHolder { account: String },
@@ -369,7 +383,8 @@ impl fmt::Display for Refusal {
             Refusal::Denied(denial) => denial.fmt(f),
             Refusal::NoSuchAccount { account } => write!(
                 f,
-                "El usuario de red «{account}» no existe en el directorio; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)"
+                "El usuario de red «{account}» no existe en el directorio o no es de una cuenta sobre la que usted pueda \
+                 hacer esta solicitud; escriba el usuario tal como lo usa para iniciar sesión (por ejemplo juan.perez)"
             ),
             Refusal::UnknownHolder { account } => write!(
                 f,
@@ -441,12 +456,15 @@ pub fn authorize(
     };
     let mut grants: Vec<String> = Vec::new();
     if kind.needs_existing_account() {
-        let account =
-            facts.named.as_ref().ok_or_else(|| Refusal::NoSuchAccount { account: s.account.clone() })?;
+        let unknown = || Refusal::NoSuchAccount { account: s.account.clone() };
+        let account = facts.named.as_ref().ok_or_else(unknown)?;
+        // An account the requester may not act on is answered as one that does not exist:
+        // nothing of it (its existence, dependency or holder type) is told.
         let holder = holder_of(account)?;
-        // Deny wins, and tells nothing about the account: the form is checked against the
-        // directory only for a requester who may act on it.
-        grants.push(decide(holder, &account.department, Some(account))?);
+        match decide(holder, &account.department, Some(account)) {
+            Err(Refusal::Denied(d)) if d.tells_of_the_account() => return Err(unknown()),
+            decided => grants.push(decided?),
+        }
         declared_matches(s, kind, holder, account)?;
         // Moving someone to another dependency needs a grant there too.
         let moves = matches!(kind, Kind::Transfer | Kind::Modify)

@@ -133,6 +133,7 @@ start_at = 2
 [form]
 requester_verified = true
 requester_domains = ["{domain}"]
+departments = ["{planning}", "{energy}"]
 [authorizers]
 path = "autorizadores.csv"
 [directory]
@@ -169,6 +170,8 @@ administrators = ["infra@{domain}"]
             bind_dn = self.bind_dn,
             pw = self.bind_password_file.display(),
             base = self.base_dn,
+            planning = PLANNING.name,
+            energy = ENERGY.name,
         );
         std::fs::write(dir.join("cuentas.toml"), toml).unwrap();
         Config::load(&dir.join("cuentas.toml")).unwrap()
