@@ -370,25 +370,11 @@ impl Engine {
         let Some(last) = rows.last().map(|r| r.row) else {
             return Ok(());
         };
-        // Responses before `[source] start_at` are the entity's past: passed over, unanswered.
-        let start = self.config.source.start_at();
         let year = now.to_zoned(self.config.calendar.time_zone().clone()).year();
         let mut seq = self.store.counter(year)?;
         let mut changes = Changes::new();
         let mut people = super::retention::Batch::new();
-        let read = rows.len();
-        let parsed: Vec<(RawRow, Submission)> = rows
-            .into_iter()
-            .map(|row| {
-                let submission = self.parse(map, &row);
-                (row, submission)
-            })
-            .filter(|(row, s)| !start.is_some_and(|start| start.is_before(row.row, s.submitted_at)))
-            .collect();
-        if parsed.len() < read {
-            info!(passed_over = read - parsed.len(), "responses before [source] start_at: not registered");
-            report.before_start += read - parsed.len();
-        }
+        let parsed = self.parse_from_start(map, rows, report);
         let registered_last = parsed.last().is_some_and(|(row, _)| row.row == last);
         let proved = self.rows_the_form_wrote(&parsed, now)?;
         self.prefetch_returning(&parsed);
@@ -407,24 +393,7 @@ impl Engine {
             self.identify(&mut request, &mut changes, &mut people, now)?;
             self.measure_sla(&mut request, now);
             self.open_ticket(&mut request, now);
-            // A response for the same person as one that waits on its fix carries on from it: an
-            // account made for the old one whose access data bounced gets them at the credential
-            // step (once this response is authorized, like any other).
-            let waiting = self.waiting_for(&request)?;
-            if let Some(old) = &waiting {
-                request.credentials_for = old.credentials_for.clone();
-                request.credential_attempts = old.credential_attempts;
-            }
-            self.decide_new(&mut request, &mut changes, report, now)?;
-            // It replaces the waiting one only once decided, and not refused: a response someone
-            // may not send, or a repetition, must not cancel the request that waited on its fix.
-            let decided = !matches!(
-                request.state.name(),
-                StateName::Received | StateName::Rejected | StateName::Cancelled
-            );
-            if let Some(old) = waiting.filter(|_| decided) {
-                self.replace_waiting(old, &request, &mut changes, report, now)?;
-            }
+            self.take_on(&mut request, &mut changes, report, now)?;
             report.registered += 1;
         }
         self.directory.clear_prefetch();
@@ -433,6 +402,57 @@ impl Engine {
         let last_id = registered_last.then_some(RequestId { year, seq });
         changes.set_cursor(&Cursor { rows_seen: last, last_id });
         self.store.commit(changes)?;
+        Ok(())
+    }
+
+    /// Parses a batch, passing over the responses before `[source] start_at` (the entity's
+    /// past: never registered or answered).
+    fn parse_from_start(
+        &self,
+        map: &ColumnMap,
+        rows: Vec<RawRow>,
+        report: &mut CycleReport,
+    ) -> Vec<(RawRow, Submission)> {
+        let start = self.config.source.start_at();
+        let read = rows.len();
+        let parsed: Vec<(RawRow, Submission)> = rows
+            .into_iter()
+            .map(|row| {
+                let submission = self.parse(map, &row);
+                (row, submission)
+            })
+            .filter(|(row, s)| !start.is_some_and(|start| start.is_before(row.row, s.submitted_at)))
+            .collect();
+        if parsed.len() < read {
+            info!(passed_over = read - parsed.len(), "responses before [source] start_at: not registered");
+            report.before_start += read - parsed.len();
+        }
+        parsed
+    }
+
+    /// A new request decided. A response for the same person as one that waits on its fix
+    /// carries on from it: an account made for the old one whose access data bounced gets them
+    /// at the credential step (once this response is authorized, like any other).
+    fn take_on(
+        &mut self,
+        request: &mut Request,
+        changes: &mut Changes,
+        report: &mut CycleReport,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let waiting = self.waiting_for(request)?;
+        if let Some(old) = &waiting {
+            request.credentials_for = old.credentials_for.clone();
+            request.credential_attempts = old.credential_attempts;
+        }
+        self.decide_new(request, changes, report, now)?;
+        // It replaces the waiting one only once decided, and not refused: a response someone
+        // may not send, or a repetition, must not cancel the request that waited on its fix.
+        let decided =
+            !matches!(request.state.name(), StateName::Received | StateName::Rejected | StateName::Cancelled);
+        if let Some(old) = waiting.filter(|_| decided) {
+            self.replace_waiting(old, request, changes, report, now)?;
+        }
         Ok(())
     }
 
