@@ -703,6 +703,37 @@ fn a_row_the_form_did_not_write_is_not_acted_on() {
     assert_eq!(registered, 1);
     let r = &by_row(&engine)[&6];
     assert!(r.form_response.is_some() && r.state.name() != StateName::Rejected, "{:?}", r.state);
+
+    // A hand in the spreadsheet fixes row 2's answers, keeping its time: not an edit of the
+    // form (Forms moves the time), so not applied; the administrators are told.
+    let before = by_row(&engine)[&2].clone();
+    assert_eq!(before.state.name(), StateName::NeedsInfo, "{}", before.state.reason());
+    let mut typed = creation_row(1, sent(7, 55, 3));
+    typed[4] = json!("Persona");
+    typed[5] = json!("Prueba");
+    emu.set_row(2, typed);
+    engine.cycle(at(T0) + SignedDuration::from_mins(45)).unwrap();
+    let after = by_row(&engine)[&2].clone();
+    assert_eq!((after.state.name(), &after.submission), (StateName::NeedsInfo, &before.submission));
+    assert!(
+        after.history.iter().any(|h| h.reason.contains("sin una edición del formulario")),
+        "{:#?}",
+        after.history
+    );
+    let told = demo
+        .mails()
+        .into_iter()
+        .filter(|m| m.to.contains("infraestructura@") && m.subject.contains("cambiada a mano"));
+    assert_eq!(told.count(), 1);
+    // The requester edits it through the form: applied.
+    let mut fixed = creation_row(1, sent(8, 40, 0));
+    fixed[4] = json!("Persona");
+    fixed[5] = json!("Prueba");
+    emu.edit_response(2, fixed);
+    engine.cycle(at(T0) + SignedDuration::from_mins(60)).unwrap();
+    let edited = by_row(&engine)[&2].clone();
+    assert_ne!(edited.state.name(), StateName::NeedsInfo, "{}", edited.state.reason());
+    assert_eq!(edited.submission.given_names, "Persona");
 }
 
 /// Issue 25 from the spreadsheet: a year of responses and no `start_at` is a refusal with the

@@ -13,6 +13,7 @@ use crate::intake::{self, ColumnMap};
 use crate::policy::{Matrix, MatrixError};
 use crate::request::{Actor, Kind, Phase, Request, RequestId, State, StateName, Submission};
 use crate::source::provenance::{self, RowClaim};
+use crate::source::sheet::FormResponse;
 use crate::source::sheet::SheetError;
 use crate::source::{RawRow, Source, SourceError, row_hash};
 use crate::store::{Changes, Cursor, MessageKind, OutboxMessage};
@@ -383,7 +384,9 @@ impl Engine {
             let id = RequestId { year, seq };
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, now);
             if let Some(proved) = &proved {
-                request.form_response = proved.get(&row.row).cloned();
+                let response = proved.get(&row.row);
+                request.form_response = response.map(|r| r.response_id.clone());
+                request.form_submitted = response.map(|r| r.last_submitted);
                 if request.form_response.is_none() {
                     self.not_the_form_s(&mut request, &mut changes, report, now)?;
                     report.registered += 1;
@@ -462,7 +465,7 @@ impl Engine {
         &mut self,
         parsed: &[(RawRow, Submission)],
         now: Timestamp,
-    ) -> Result<Option<HashMap<u32, String>>, EngineError> {
+    ) -> Result<Option<HashMap<u32, FormResponse>>, EngineError> {
         let tz = self.config.calendar.time_zone().clone();
         let claims: Vec<RowClaim<'_>> = parsed
             .iter()
@@ -478,6 +481,52 @@ impl Engine {
         let since = earliest - SignedDuration::from_secs(60);
         let Some(responses) = self.source.form_responses(since, now)? else { return Ok(None) };
         Ok(Some(provenance::rows_the_form_wrote(&claims, &responses)))
+    }
+
+    /// With `[source] form_id`, the form's response behind an edited row (`Some(None)`: none,
+    /// the row was changed by hand): a response of the row's address at the row's new time,
+    /// later than the one the request last had (Forms moves the time on every edit; a hand that
+    /// keeps the time finds the old response, which does not count).
+    fn edit_the_form_made(
+        &mut self,
+        map: &ColumnMap,
+        request: &Request,
+        row: &RawRow,
+        now: Timestamp,
+    ) -> Result<Option<Option<FormResponse>>, EngineError> {
+        let parsed = [(row.clone(), self.parse(map, row))];
+        let Some(proved) = self.rows_the_form_wrote(&parsed, now)? else { return Ok(None) };
+        let response = proved.get(&row.row).cloned();
+        Ok(Some(response.filter(|r| request.form_submitted.is_none_or(|before| r.last_submitted > before))))
+    }
+
+    /// A row of an open request changed in the spreadsheet without an edit of the form: the
+    /// change is not applied, the administrators are told once, the request goes on as it was.
+    fn edit_not_the_form_s(
+        &mut self,
+        mut request: Request,
+        row: &RawRow,
+        mut changes: Changes,
+        report: &mut CycleReport,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        warn!("a row changed in the spreadsheet without an edit of the form; not applied");
+        let line = format!(
+            "la fila {} cambió en la hoja de respuestas sin una edición del formulario que la respalde: el cambio no se aplica",
+            row.row
+        );
+        request.note(Actor::Daemon, line, now);
+        let subject = format!("[cuentas] Fila {} de la hoja de respuestas cambiada a mano", row.row);
+        let body = format!(
+            "La fila {} de la hoja de respuestas ({}) cambió sin que el formulario registrara una edición de esa \
+             respuesta: alguien con acceso a la hoja la modificó. El cambio no se aplica; la solicitud sigue como \
+             estaba. Revise quién puede editar la hoja.",
+            row.row, request.id
+        );
+        self.alert(&mut changes, &subject, &body, now)?;
+        self.stage(&mut changes, report, &request);
+        self.store.commit(changes)?;
+        Ok(())
     }
 
     /// A row the form did not write: registered, refused, and the administrators told; the
@@ -631,6 +680,11 @@ impl Engine {
         let _span = info_span!("request", request_id = %id, row = row.row).entered();
         let mut changes = Changes::new();
         request.row_hash = row_hash(&row.cells);
+        match self.edit_the_form_made(map, &request, &row, now)? {
+            Some(Some(response)) => request.form_submitted = Some(response.last_submitted),
+            Some(None) => return self.edit_not_the_form_s(request, &row, changes, report, now),
+            None => {}
+        }
         let actor = Actor::Requester(request.submission.requester.clone());
         let scheduled = request.state.name() == StateName::Scheduled;
         // Waiting on the requester (the SLA clock stopped meanwhile: `record` measures it), or

@@ -476,6 +476,10 @@ pub struct Request {
     /// the form, not a hand in the spreadsheet, wrote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form_response: Option<String>,
+    /// When that response was submitted or last edited, as the form says: an edit of the row
+    /// is the form's only if the form's time moved on (Forms rewrites it on every edit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_submitted: Option<Timestamp>,
     /// Credential steps begun (each durable before it sets a password): every access-data
     /// message has its own Message-ID, and from the second one on says it replaces the others.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -574,6 +578,7 @@ impl Request {
             credentials_sent_to: None,
             credentials_for: None,
             form_response: None,
+            form_submitted: None,
             credential_attempts: 0,
             phase: Phase::Start,
             mailbox_wait: None,

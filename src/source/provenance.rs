@@ -23,10 +23,10 @@ pub struct RowClaim<'a> {
     pub submitted: Option<Timestamp>,
 }
 
-/// The response id that proves each row, by row number; rows left out are not the form's.
+/// The response that proves each row, by row number; rows left out are not the form's.
 /// The closest response in time wins, so two responses of one person a second apart each
 /// prove their own row.
-pub fn rows_the_form_wrote(rows: &[RowClaim<'_>], responses: &[FormResponse]) -> HashMap<u32, String> {
+pub fn rows_the_form_wrote(rows: &[RowClaim<'_>], responses: &[FormResponse]) -> HashMap<u32, FormResponse> {
     let mut candidates: Vec<(SignedDuration, u32, usize)> = Vec::new();
     for claim in rows {
         let Some(at) = claim.submitted else { continue };
@@ -47,7 +47,7 @@ pub fn rows_the_form_wrote(rows: &[RowClaim<'_>], responses: &[FormResponse]) ->
             continue;
         }
         used[i] = true;
-        proved.insert(row, responses[i].response_id.clone());
+        proved.insert(row, responses[i].clone());
     }
     proved
 }
@@ -89,9 +89,9 @@ mod tests {
             RowClaim { row: 8, requester: "th@upme.gov.co", submitted: None },
         ];
         let proved = rows_the_form_wrote(&rows, &responses);
-        assert_eq!(proved.get(&2).map(String::as_str), Some("r1"));
-        assert_eq!(proved.get(&3).map(String::as_str), Some("r2"));
-        assert_eq!(proved.get(&6).map(String::as_str), Some("r3"));
+        assert_eq!(proved.get(&2).map(|r| r.response_id.as_str()), Some("r1"));
+        assert_eq!(proved.get(&3).map(|r| r.response_id.as_str()), Some("r2"));
+        assert_eq!(proved.get(&6).map(|r| r.response_id.as_str()), Some("r3"));
         for row in [4, 5, 7, 8] {
             assert!(!proved.contains_key(&row), "row {row}: {proved:?}");
         }
