@@ -397,6 +397,22 @@ impl Sections {
                  the reminder comes after at least one business day, and before the request is cancelled"
             ));
         }
+        // A service level is days of work, not decades: beyond these, every deadline would walk
+        // the calendar to the year 9999 at every cycle.
+        const MAX_HOURS: u32 = 2_000;
+        const MAX_BUSINESS_DAYS: u32 = 250;
+        for (what, hours) in std::iter::once(("default_hours", self.sla.default_hours))
+            .chain(self.sla.hours.iter().map(|(k, h)| (k.as_str(), *h)))
+        {
+            if hours == 0 || hours > MAX_HOURS {
+                p.push(format!("[sla] {what} = {hours}: a service level is 1 to {MAX_HOURS} business hours"));
+            }
+        }
+        if expire > MAX_BUSINESS_DAYS {
+            p.push(format!(
+                "[sla] needs_info_expiry_business_days = {expire}: at most {MAX_BUSINESS_DAYS} (a year of working days)"
+            ));
+        }
         for key in self.sla.hours.keys() {
             if !Kind::ALL.iter().any(|k| k.key() == key) {
                 let names: Vec<_> = Kind::ALL.iter().map(|k| k.key()).collect();

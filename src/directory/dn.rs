@@ -177,8 +177,9 @@ fn common_name_at(text: &str) -> Option<usize> {
 }
 
 /// The length of an RDN value as written: up to a separator that is not escaped, or a quote
-/// or bracket around the DN (an apostrophe followed by a letter is a name's: O'Neill); to the
-/// end of the text when nothing ends it.
+/// or bracket around the DN; to the end of the text when nothing ends it. An apostrophe is a
+/// name's (O'Neill, D' Angelo, D'-Costa) unless it closes the text or comes before what no
+/// name holds: a little too much hidden is better than part of a name logged.
 fn value_len(text: &str) -> usize {
     let mut escaped = false;
     let mut chars = text.char_indices().peekable();
@@ -186,8 +187,13 @@ fn value_len(text: &str) -> usize {
         match c {
             _ if escaped => escaped = false,
             '\\' => escaped = true,
-            '\'' if chars.peek().is_some_and(|(_, next)| next.is_alphabetic()) => {}
-            ',' | ';' | '+' | '»' | '"' | '\'' | '>' | ')' | '\n' => return i,
+            '\'' if chars
+                .peek()
+                .is_none_or(|(_, next)| matches!(next, ',' | ';' | ':' | ')' | '>' | '"' | '\n')) =>
+            {
+                return i;
+            }
+            ',' | ';' | '+' | '»' | '"' | '>' | ')' | '\n' => return i,
             _ => {}
         }
     }
@@ -285,6 +291,9 @@ mod tests {
             "attribute 'title' on entry 'CN=…,OU=x': too long"
         );
         assert_eq!(without_names("entry 'CN=María O'Neill'"), "entry 'CN=…'");
+        // Apostrophes a name may hold before a space or a hyphen (found by fuzzing).
+        assert_eq!(without_names("CN=Ana D' Angelo,OU=Usuarios,DC=x"), "CN=…,OU=Usuarios,DC=x");
+        assert_eq!(without_names("CN=Łxkasz ł'-,DC=x"), "CN=…,DC=x");
         // Words that end in «cn» are not an attribute; text without a DN stays as it is.
         assert_eq!(without_names("dnscn=1, Bind as svc-cuentas"), "dnscn=1, Bind as svc-cuentas");
         assert_eq!(without_names("<GUID=00112233-4455>: 53"), "<GUID=00112233-4455>: 53");

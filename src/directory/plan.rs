@@ -785,23 +785,25 @@ fn dn_taken(snapshot: &Snapshot, cn: &str, ou: &str) -> bool {
 /// (`\,`, not `\2c`), so that a DN built here compares equal to one read from the directory.
 pub fn dn_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {
         match c {
             ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' => {
                 out.push('\\');
                 out.push(c);
             }
-            '#' | ' ' if i == 0 => {
+            // A leading `#` or space, and a trailing space, once each (a lone space is both).
+            '#' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if i == 0 || i == last => {
                 out.push('\\');
                 out.push(c);
             }
             '\0' => out.push_str("\\00"),
             _ => out.push(c),
         }
-    }
-    if out.ends_with(' ') {
-        out.pop();
-        out.push_str("\\ ");
     }
     out
 }
@@ -1378,6 +1380,12 @@ mod tests {
     #[test]
     fn dn_values_are_escaped() {
         assert_eq!(dn_escape("a,OU=Domain Admins"), "a\\,OU\\=Domain Admins");
+        // A lone space is leading and trailing at once: escaped once (found by fuzzing).
+        for value in [" ", " a ", "a ", "#a", "a\\ "] {
+            let dn = format!("CN={}", dn_escape(value));
+            let parsed = super::super::dn::parse(&dn).unwrap();
+            assert_eq!(parsed[0][0].value, value, "{dn}");
+        }
         assert_eq!(dn_escape(" #x "), "\\ #x\\ ");
         assert_eq!(dn_escape("Peña+\"x\"<y>;\\"), "Peña\\+\\\"x\\\"\\<y\\>\\;\\\\");
     }
