@@ -178,26 +178,39 @@ fn common_name_at(text: &str) -> Option<usize> {
 
 /// The length of an RDN value as written: up to a separator that is not escaped, or a quote
 /// or bracket around the DN; to the end of the text when nothing ends it. An apostrophe is a
-/// name's (O'Neill, D' Angelo, D'-Costa) unless it closes the text or comes before what no
-/// name holds: a little too much hidden is better than part of a name logged.
+/// name's (O'Neill, D' Angelo, D'-Costa, a name ending in one before `,OU=`) unless it closes
+/// a quoted DN. A little too much hidden is better than part of a name logged.
 fn value_len(text: &str) -> usize {
     let mut escaped = false;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in text.char_indices() {
         match c {
             _ if escaped => escaped = false,
             '\\' => escaped = true,
-            '\'' if chars
-                .peek()
-                .is_none_or(|(_, next)| matches!(next, ',' | ';' | ':' | ')' | '>' | '"' | '\n')) =>
-            {
-                return i;
-            }
+            '\'' if i > 0 && closes_a_quote(&text[i + 1..]) => return i,
             ',' | ';' | '+' | '»' | '"' | '>' | ')' | '\n' => return i,
             _ => {}
         }
     }
     text.len()
+}
+
+/// Whether an apostrophe followed by `after` closes a quoted DN: at the end of the text, or
+/// before punctuation that no further RDN (`,OU=…`) or word of a name follows.
+fn closes_a_quote(after: &str) -> bool {
+    let mut rest = after.chars();
+    match rest.next() {
+        None => true,
+        Some(',' | ';' | '+') => {
+            let next = rest.as_str().trim_start();
+            let attribute = next.split('=').next().unwrap_or_default();
+            let another_rdn = next.contains('=')
+                && !attribute.is_empty()
+                && attribute.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            !another_rdn
+        }
+        Some(':' | ')' | '>' | '"' | '\n') => true,
+        Some(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -294,6 +307,9 @@ mod tests {
         // Apostrophes a name may hold before a space or a hyphen (found by fuzzing).
         assert_eq!(without_names("CN=Ana D' Angelo,OU=Usuarios,DC=x"), "CN=…,OU=Usuarios,DC=x");
         assert_eq!(without_names("CN=Łxkasz ł'-,DC=x"), "CN=…,DC=x");
+        assert_eq!(without_names("CN=',OU=x"), "CN=…,OU=x");
+        assert_eq!(without_names("CN=Ana',OU=x"), "CN=…,OU=x");
+        assert_eq!(without_names("dn 'CN=Ana',"), "dn 'CN=…',");
         // Words that end in «cn» are not an attribute; text without a DN stays as it is.
         assert_eq!(without_names("dnscn=1, Bind as svc-cuentas"), "dnscn=1, Bind as svc-cuentas");
         assert_eq!(without_names("<GUID=00112233-4455>: 53"), "<GUID=00112233-4455>: 53");
