@@ -20,7 +20,7 @@
 # La aplicación necesita el permiso de aplicación MailboxSettings.Read (con consentimiento
 # de administrador).
 #
-# Ni el secreto ni el token aparecen en la línea de órdenes de curl (la vería cualquiera en
+# Ni el secreto ni el token aparecen en la línea de comandos de curl (la vería cualquiera en
 # /proc): ambos le llegan por la entrada estándar.
 set -eu
 export LC_ALL=C
