@@ -260,7 +260,9 @@ fn daemon_config(dc: &Ad, dir: &Path, people: &[Person]) -> cuentas::config::Con
 fn ldap_writes(engine: &mut Engine) -> Result<usize, Box<dyn Error>> {
     match engine.directory_mut() {
         Directory::Ldap(l) => Ok(l.writes.len()),
-        Directory::DryRun(_) => Err("the daemon's directory is a dry run, not LDAP".into()),
+        Directory::DryRun(_) | Directory::Shadow(_) => {
+            Err("the daemon's directory writes nothing, not LDAP".into())
+        }
     }
 }
 

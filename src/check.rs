@@ -186,7 +186,14 @@ fn start(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
 /// What is valid but would surprise on the first day.
 fn day_one(config: &Config, found: &mut Findings) {
     let d = &config.directory;
-    if d.mode == DirectoryMode::Ldap {
+    if d.mode == DirectoryMode::Shadow {
+        found.warn(
+            "[directory] mode = \"shadow\": AD is read and never written, and every message goes to [mail] administrators \
+             only; for the shadow week next to the manual procedure, then mode = \"ldap\" (what the shadow decided is \
+             not carried on live unless «cuentas replay ID» asks)",
+        );
+    }
+    if d.mode.reads_ad() {
         if d.personal_email_attribute.is_none() {
             found.warn(
                 "[directory] personal_email_attribute is not set: a password reset of an account cuentas did not create \

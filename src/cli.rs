@@ -91,6 +91,9 @@ pub enum StoreCommand {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Take a request decided in the shadow week again, live: a new request from the same
+    /// response, decided at the next cycle against the directory as it is then.
+    Replay { id: RequestId },
     /// Cancel an open request (it is answered nothing; say why for the history).
     Cancel {
         id: RequestId,
@@ -132,6 +135,7 @@ impl StoreCommand {
             StoreCommand::Done { id, note } => done(ctx, *id, note),
             StoreCommand::Confirm { id, step, by, note } => confirm(ctx, *id, step, by, note.as_deref()),
             StoreCommand::Cancel { id, reason } => cancel(ctx, *id, reason),
+            StoreCommand::Replay { id } => replay(ctx, *id),
         }
     }
 }
@@ -368,6 +372,29 @@ fn retry(ctx: &Ctx, id: RequestId) -> Result<String> {
     Ok(format!("{id} will be tried again at the next cycle\n"))
 }
 
+/// `cuentas replay`: a shadow request is taken again by the live daemon at its next cycle.
+fn replay(ctx: &Ctx, id: RequestId) -> Result<String> {
+    if ctx.config.directory.mode == crate::config::DirectoryMode::Shadow {
+        bail!("[directory] mode is \"shadow\": a request is taken again only live (mode = \"ldap\")");
+    }
+    let r = find(ctx, id)?;
+    if !r.shadow {
+        bail!(
+            "{id} was not decided in the shadow week: there is nothing to take again (see «cuentas retry»)"
+        );
+    }
+    if let Some(again) = r.replayed_as {
+        bail!("{id} was taken again already, as {again}");
+    }
+    if r.purged.is_some() {
+        bail!("{id}'s personal data were removed (retention_days): ask for it again through the form");
+    }
+    let mut changes = Changes::new();
+    changes.ask_replay(id, &ctx.actor);
+    ctx.store.commit(changes)?;
+    Ok(format!("{id} will be taken again, live, as a new request at the next cycle\n"))
+}
+
 /// The service level in a `requests` line: `ANS 35%`, `ANS 35% ⏸` while its clock is stopped,
 /// `ANS 120% !` once broken.
 fn sla_column(r: &Request, config: &Config, now: Timestamp) -> String {
@@ -399,7 +426,15 @@ pub fn line(r: &Request, sla: Option<String>) -> String {
     };
     let sla = sla.map(|s| format!("{s:<11} ")).unwrap_or_default();
     let purged = if r.purged.is_some() { "[personal data removed] " } else { "" };
-    format!("{}  row {:<4} {:<24} {:<12} {sla}{purged}{}", r.id, r.row, kind, r.state.name().as_str(), reason)
+    let shadow = if r.shadow { "[shadow] " } else { "" };
+    format!(
+        "{}  row {:<4} {:<24} {:<12} {sla}{shadow}{purged}{}",
+        r.id,
+        r.row,
+        kind,
+        r.state.name().as_str(),
+        reason
+    )
 }
 
 /// `cuentas show`: the request, the other requests of the same person, and its history.
@@ -432,6 +467,16 @@ pub fn show(r: &Request, same_person: &[Request], config: &Config, now: Timestam
         local(r.received_at),
         local(r.sla_deadline),
     );
+    if r.shadow {
+        let again = match r.replayed_as {
+            Some(again) => format!("; taken again, live, as {again}"),
+            None => format!("; live cuentas does not carry it on («cuentas replay {}» takes it again)", r.id),
+        };
+        out.push_str(&format!("  shadow:    decided in the shadow week, nothing written to AD{again}\n"));
+    }
+    if let Some(original) = r.replay_of {
+        out.push_str(&format!("  replays:   {original}, decided in the shadow week\n"));
+    }
     if !same_person.is_empty() {
         let others: Vec<String> = same_person
             .iter()

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::request::{Request, RequestId};
+use crate::request::{Actor, Request, RequestId};
 
 /// What went wrong with the store. All of it is permanent for the engine: it stops.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +145,17 @@ impl Changes {
 
     pub fn set_counter(&mut self, year: i16, last: u32) {
         self.batch.insert(format!("m/seq/{year}").as_bytes(), &last.to_be_bytes()[..]);
+        self.written += 1;
+    }
+
+    /// An administrator asked that the shadow request `id` be taken again, live (`cuentas
+    /// replay`); the daemon does it at its next cycle in a live mode.
+    pub fn ask_replay(&mut self, id: RequestId, by: &Actor) {
+        self.put_json(format!("m/replay/{id}"), by);
+    }
+
+    pub fn replayed(&mut self, id: RequestId) {
+        self.batch.remove(format!("m/replay/{id}").as_bytes());
         self.written += 1;
     }
 
@@ -602,6 +613,22 @@ impl Store {
 
     /// When the alert of a condition was last sent, while its episode goes on (an alert
     /// recorded by an earlier version: at the start of time).
+    /// The shadow requests an administrator asked to take again, live, and who asked.
+    pub fn replays_asked(&self) -> Result<Vec<(RequestId, Actor)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(b"m/replay/") {
+            let (key, value) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let id = key["m/replay/".len()..].parse::<RequestId>();
+            let by = serde_json::from_slice::<Actor>(&value)
+                .map_err(|error| StoreError::Decode { key: key.clone(), error })?;
+            if let Ok(id) = id {
+                out.push((id, by));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn alert_sent(&self, key: &str) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.db.get(format!("m/alert/{key}").as_bytes())?.map(|v| {
             let secs = <[u8; 8]>::try_from(&v[..]).map_or(0, i64::from_be_bytes);

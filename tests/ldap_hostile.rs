@@ -397,7 +397,7 @@ fn hostile_values_yield_escaped_names_or_needs_info_and_stay_in_the_managed_ous(
     let request = |n: usize| &requests[&(n as u32 + 2)];
     let writes = match engine.directory_mut() {
         Directory::Ldap(l) => l.writes.clone(),
-        Directory::DryRun(_) => panic!("not LDAP"),
+        Directory::DryRun(_) | Directory::Shadow(_) => panic!("not LDAP"),
     };
 
     // The table, for a person (`--no-capture`).

@@ -375,7 +375,7 @@ impl Sections {
         }
         // Without the closed list, whatever a requester types becomes an account's department
         // in the real directory («*», another entity's name).
-        if self.form.departments.is_empty() && self.directory.mode == DirectoryMode::Ldap {
+        if self.form.departments.is_empty() && self.directory.mode.reads_ad() {
             p.push("[form] departments is empty: with the directory in LDAP mode, list the entity's dependencies".into());
         }
         for d in &self.form.requester_domains {
@@ -528,7 +528,8 @@ impl Sections {
                 Some(path) => must_exist("[directory] snapshot_path", path, p),
                 None => p.push("[directory] mode = \"dry-run\" needs snapshot_path".into()),
             },
-            DirectoryMode::Ldap => {
+            mode @ (DirectoryMode::Ldap | DirectoryMode::Shadow) => {
+                let mode = if mode == DirectoryMode::Ldap { "ldap" } else { "shadow" };
                 for (key, missing) in [
                     ("url", dir.url.is_none()),
                     ("ca_file", dir.ca_file.is_none()),
@@ -537,7 +538,7 @@ impl Sections {
                     ("base_dn", dir.base_dn.is_none()),
                 ] {
                     if missing {
-                        p.push(format!("[directory] mode = \"ldap\" needs {key}"));
+                        p.push(format!("[directory] mode = \"{mode}\" needs {key}"));
                     }
                 }
                 match dir.url.as_deref() {

@@ -415,6 +415,16 @@ pub enum DirectoryMode {
     #[default]
     DryRun,
     Ldap,
+    /// The entity's AD read with the real bind account, nothing written, every message to the
+    /// administrators: a week next to the manual procedure before going live.
+    Shadow,
+}
+
+impl DirectoryMode {
+    /// Whether the real AD is read (`ldap`, `shadow`): its settings are needed and checked.
+    pub fn reads_ad(self) -> bool {
+        matches!(self, DirectoryMode::Ldap | DirectoryMode::Shadow)
+    }
 }
 
 /// `[directory.ous]`

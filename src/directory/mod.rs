@@ -1,5 +1,6 @@
-//! The directory: pure plans from requests, and the two ways of carrying them out: Active
-//! Directory over LDAPS, or the dry run, which records what it would do against a snapshot.
+//! The directory: pure plans from requests, and the ways of carrying them out: Active Directory
+//! over LDAPS; the dry run, which records what it would do against a snapshot; and the shadow,
+//! which reads the real AD and records what it would do there, writing nothing.
 
 pub mod acl;
 pub mod dn;
@@ -35,6 +36,8 @@ pub enum SetupError {
 pub enum Directory {
     DryRun(DryRun),
     Ldap(Box<Ldap>),
+    /// AD read as `Ldap` reads it; `apply` says what it would do and writes nothing.
+    Shadow(Box<Ldap>),
 }
 
 impl Directory {
@@ -49,56 +52,67 @@ impl Directory {
                 };
                 Directory::DryRun(DryRun::new(snapshot, config.directory.personal_email_attribute.clone()))
             }
-            DirectoryMode::Ldap => {
+            mode @ (DirectoryMode::Ldap | DirectoryMode::Shadow) => {
                 let settings = ldap::LdapSettings::from_config(config)?;
-                Directory::Ldap(Box::new(Ldap::new(settings, config.calendar.time_zone().clone())))
+                let ldap = Box::new(Ldap::new(settings, config.calendar.time_zone().clone()));
+                if mode == DirectoryMode::Shadow { Directory::Shadow(ldap) } else { Directory::Ldap(ldap) }
             }
         })
     }
 
+    /// Whether nothing is written to AD (the dry run, the shadow): no hook follows a change.
     pub fn is_dry_run(&self) -> bool {
-        matches!(self, Directory::DryRun(_))
+        !matches!(self, Directory::Ldap(_))
+    }
+
+    pub fn is_shadow(&self) -> bool {
+        matches!(self, Directory::Shadow(_))
+    }
+
+    /// The reading side of AD, in the modes that read it.
+    fn ldap(&mut self) -> Option<&mut Ldap> {
+        match self {
+            Directory::DryRun(_) => None,
+            Directory::Ldap(ldap) | Directory::Shadow(ldap) => Some(ldap),
+        }
     }
 
     /// What the directory holds that `request`'s plan depends on.
     pub fn snapshot_for(&mut self, request: &Request, layout: &Layout) -> Result<Arc<Snapshot>, LdapError> {
         match self {
             Directory::DryRun(dry) => Ok(dry.snapshot()),
-            Directory::Ldap(ldap) => Ok(Arc::new(ldap.snapshot_for(request, layout)?)),
+            Directory::Ldap(ldap) | Directory::Shadow(ldap) => {
+                Ok(Arc::new(ldap.snapshot_for(request, layout)?))
+            }
         }
     }
 
     /// Looks up a batch's document numbers at once (the LDAP directory; nothing for the dry run).
     pub fn prefetch_employees(&mut self, ids: &[String]) -> Result<(), LdapError> {
-        match self {
-            Directory::DryRun(_) => Ok(()),
-            Directory::Ldap(ldap) => ldap.prefetch_employees(ids),
-        }
+        self.ldap().map_or(Ok(()), |ldap| ldap.prefetch_employees(ids))
     }
 
     pub fn clear_prefetch(&mut self) {
-        if let Directory::Ldap(ldap) = self {
+        if let Some(ldap) = self.ldap() {
             ldap.clear_prefetch();
         }
     }
 
     /// A connection, bound (the one open if it still is): proof that the directory can be used.
     pub fn connect(&mut self) -> Result<(), LdapError> {
-        match self {
-            Directory::DryRun(_) => Ok(()),
-            Directory::Ldap(ldap) => ldap.connect(),
-        }
+        self.ldap().map_or(Ok(()), Ldap::connect)
     }
 
     /// Length of new passwords: at least 16, more if the domain asks for more.
     pub fn password_length(&mut self) -> Result<usize, LdapError> {
-        match self {
-            Directory::DryRun(_) => Ok(16),
-            Directory::Ldap(ldap) => Ok(ldap.password_policy()?.min_length.max(16)),
+        match self.ldap() {
+            None => Ok(16),
+            Some(ldap) => Ok(ldap.password_policy()?.min_length.max(16)),
         }
     }
 
-    /// Carries out `plan`; returns one line per operation done.
+    /// Carries out `plan`; returns one line per operation done (the shadow: one per operation
+    /// it would do, each read again from the plan, none sent to AD).
     pub fn apply(
         &mut self,
         plan: &Plan,
@@ -109,6 +123,7 @@ impl Directory {
         match self {
             Directory::DryRun(dry) => Ok(dry.apply(plan, request_id)),
             Directory::Ldap(ldap) => ldap.apply(plan, password, layout, request_id),
+            Directory::Shadow(_) => Ok(plan.ops.iter().map(ToString::to_string).collect()),
         }
     }
 }

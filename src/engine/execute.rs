@@ -258,7 +258,14 @@ impl Engine {
             Err(Unreached::Down) => return Ok(()),
             Err(Unreached::Error(e)) => return self.directory_failed(report, a, e, now),
         };
-        note_operations(&mut a.request, &a.plan, &lines, dry_run, now);
+        let prefix = if self.directory.is_shadow() {
+            "directorio (modo sombra, no se escribió)"
+        } else if dry_run {
+            "directorio (simulación)"
+        } else {
+            "directorio"
+        };
+        note_operations(&mut a.request, &a.plan, &lines, prefix, now);
         self.acted_on.extend(a.plan.ops.iter().map(|op| (op.sam().to_lowercase(), a.request.id)));
         if limited > 0 {
             changes.record_disables(now, a.request.id, limited);
@@ -607,8 +614,8 @@ pub(super) enum Replan {
 }
 
 /// Each operation done: in the request's history as done, in the log without its values.
-fn note_operations(request: &mut Request, plan: &Plan, lines: &[String], dry_run: bool, now: Timestamp) {
-    let prefix = if dry_run { "directorio (simulación)" } else { "directorio" };
+fn note_operations(request: &mut Request, plan: &Plan, lines: &[String], prefix: &str, now: Timestamp) {
+    let dry_run = prefix != "directorio";
     for op in &plan.ops {
         info!(account = %plan.account, dry_run, "{}", op.summary());
     }

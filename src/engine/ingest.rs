@@ -383,6 +383,7 @@ impl Engine {
             seq += 1;
             let id = RequestId { year, seq };
             let mut request = Request::new(id, row.row, row_hash(&row.cells), submission, now, now);
+            request.shadow = self.directory.is_shadow();
             if let Some(proved) = &proved {
                 let response = proved.get(&row.row);
                 request.form_response = response.map(|r| r.response_id.clone());
@@ -436,7 +437,7 @@ impl Engine {
     /// A new request decided. A response for the same person as one that waits on its fix
     /// carries on from it: an account made for the old one whose access data bounced gets them
     /// at the credential step (once this response is authorized, like any other).
-    fn take_on(
+    pub(super) fn take_on(
         &mut self,
         request: &mut Request,
         changes: &mut Changes,
@@ -578,7 +579,7 @@ impl Engine {
     }
 
     /// The service desk's register gets a ticket for the new request, when there is one.
-    fn open_ticket(&self, request: &mut Request, now: Timestamp) {
+    pub(super) fn open_ticket(&self, request: &mut Request, now: Timestamp) {
         // Only for the entity's own people: anyone may fill the form in, and a row from outside
         // the domain must not fill the service desk's tool.
         if !self.policy.requester_in_domain(&request.submission.requester) {

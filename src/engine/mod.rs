@@ -17,6 +17,7 @@ mod lifecycle;
 mod mail;
 mod open;
 mod retention;
+mod shadow;
 mod sla;
 mod supersede;
 mod triage;
@@ -216,6 +217,8 @@ pub struct Engine {
     acted_on: HashMap<String, RequestId>,
     /// The last header read and its columns mapped.
     columns: Option<(Vec<String>, crate::intake::ColumnMap)>,
+    /// The shadow week's open requests were closed at this live engine's first cycle.
+    shadow_ended: bool,
     /// Called as the work goes on (each request staged, each page read): the daemon feeds the
     /// systemd watchdog from it, so that a long cycle is not taken for a hang.
     heartbeat: Option<Box<dyn FnMut() + Send>>,
@@ -251,7 +254,7 @@ impl Engine {
         };
         let layout = Layout::from_config(&config);
         let templates = Templates::load(config.mail.templates_dir.as_deref())?;
-        let envelope = Envelope::new(&config.mailboxes);
+        let envelope = Envelope::new(&config.mailboxes, directory.is_shadow());
         let matrix_sheet = crate::source::matrix_sheet(&config, &source)?;
         let store = Store::open(&config.state_dir)?;
         let person_key = retention::person_key(&store)?;
@@ -279,6 +282,7 @@ impl Engine {
             superseded: HashSet::new(),
             acted_on: HashMap::new(),
             columns: None,
+            shadow_ended: false,
             heartbeat: None,
         }
         .with_indexes()
@@ -395,6 +399,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<(), EngineError> {
         request.transition(step.to, step.actor, step.reason, now)?;
+        request.shadow |= self.directory.is_shadow();
         self.measure_sla(request, now);
         for (kind, to, detail) in step.tell {
             match to {
@@ -426,6 +431,8 @@ impl Engine {
         // First: a response registered in this cycle finds the earlier requests of its person
         // with their person hash set, purged or not.
         self.retain(now)?;
+        self.end_shadow(now, &mut report)?;
+        self.replay(now, &mut report)?;
         self.ingest(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.watch_sla(now, &mut report)?;

@@ -16,13 +16,38 @@ pub struct Envelope {
     pub reply_to: Option<Mailbox>,
     /// Right-hand side of Message-IDs, from the sender's domain.
     pub domain: String,
+    /// The shadow week's administrators: every message goes to them instead, saying whom it
+    /// was for (requesters, the service desk and its register hear nothing of a shadow).
+    pub shadow: Option<Vec<Mailbox>>,
 }
 
+/// What a message sent in the shadow week says first, and its subject's mark.
+const SHADOW_MARK: &str = "[MODO SOMBRA] ";
+
 impl Envelope {
-    pub fn new(mailboxes: &Mailboxes) -> Envelope {
+    /// The sender's settings; `shadow` sends every message to the administrators instead.
+    pub fn new(mailboxes: &Mailboxes, shadow: bool) -> Envelope {
         let from = mailboxes.from.clone();
         let domain = from.email.domain().to_string();
-        Envelope { from, reply_to: mailboxes.reply_to.clone(), domain }
+        let shadow = shadow.then(|| mailboxes.administrators.clone());
+        Envelope { from, reply_to: mailboxes.reply_to.clone(), domain, shadow }
+    }
+
+    /// The subject, text and recipients a message goes out with: in the shadow week, to the
+    /// administrators, marked, saying first whom it would have gone to.
+    fn redirected(&self, subject: &str, text: &str, to: Vec<String>) -> (String, String, Vec<String>) {
+        match &self.shadow {
+            None => (subject.to_string(), text.to_string(), to),
+            Some(administrators) => (
+                format!("{SHADOW_MARK}{subject}"),
+                format!(
+                    "MODO SOMBRA: cuentas no escribió nada en el directorio. Fuera del modo sombra, este mensaje \
+                     habría ido a: {}.\n\n{text}",
+                    to.join(", ")
+                ),
+                administrators.iter().map(ToString::to_string).collect(),
+            ),
+        }
     }
 
     /// A message with a Message-ID derived from `id`, so a repeated send is recognisable.
@@ -39,9 +64,10 @@ impl Envelope {
         rendered: &Rendered,
         thread: Option<&str>,
     ) -> Result<Message, SendError> {
+        let (subject, body, to) = self.redirected(&rendered.subject, &rendered.body, to.to_vec());
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .subject(rendered.subject.clone())
+            .subject(subject)
             .message_id(Some(format!("<{id}@{}>", self.domain)));
         if let Some(root) = thread {
             let root = format!("<{root}@{}>", self.domain);
@@ -50,7 +76,7 @@ impl Envelope {
         if let Some(r) = &self.reply_to {
             builder = builder.reply_to(r.clone());
         }
-        for address in to {
+        for address in &to {
             let mailbox = address
                 .parse::<Mailbox>()
                 .map_err(|source| SendError::BadAddress { address: address.clone(), source })?;
@@ -58,7 +84,7 @@ impl Envelope {
         }
         // Plain text as written, and the same text as HTML for clients that show only that.
         builder
-            .multipart(MultiPart::alternative_plain_html(rendered.body.clone(), to_html(&rendered.body)))
+            .multipart(MultiPart::alternative_plain_html(body.clone(), to_html(&body)))
             .map_err(|source| SendError::Build { id: id.to_string(), source })
     }
 }
@@ -74,12 +100,18 @@ impl Envelope {
         text: &str,
         chart: Option<Vec<u8>>,
     ) -> Result<Message, SendError> {
+        let (subject, text, to) =
+            self.redirected(subject, text, to.iter().map(ToString::to_string).collect());
+        let text = text.as_str();
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(subject)
             .message_id(Some(format!("<{id}@{}>", self.domain)));
-        for mailbox in to {
-            builder = builder.to(mailbox.clone());
+        for address in &to {
+            let mailbox = address
+                .parse::<Mailbox>()
+                .map_err(|source| SendError::BadAddress { address: address.clone(), source })?;
+            builder = builder.to(mailbox);
         }
         let build = |source| SendError::Build { id: id.to_string(), source };
         let Some(png) = chart else {
@@ -163,5 +195,48 @@ mod tests {
         let html = to_html("Hola <Ana> & \"Luis\":\nlínea 2\n\nFin");
         assert!(html.contains("<p>Hola &lt;Ana&gt; &amp; &quot;Luis&quot;:<br>\nlínea 2</p>"), "{html}");
         assert!(html.contains("<p>Fin</p>"));
+    }
+
+    #[test]
+    fn in_the_shadow_week_every_message_goes_to_the_administrators_saying_whom_it_was_for() {
+        let mailbox = |s: &str| s.parse::<Mailbox>().unwrap();
+        let mailboxes = Mailboxes {
+            from: mailbox("Mesa <mesa@upme.gov.co>"),
+            reply_to: None,
+            service_desk: mailbox("mesa@upme.gov.co"),
+            register: Some(mailbox("casos@upme.gov.co")),
+            report: vec![mailbox("jefe@upme.gov.co")],
+            administrators: vec![mailbox("infra@upme.gov.co"), mailbox("redes@upme.gov.co")],
+        };
+        let rendered = Rendered { subject: "Solicitud recibida".into(), body: "Cordial saludo.".into() };
+        let to = ["ana@gmail.com".to_string(), "casos@upme.gov.co".to_string()];
+        let text = |m: Message| String::from_utf8(m.formatted()).unwrap();
+
+        let live = text(Envelope::new(&mailboxes, false).message("x.1.acuse", &to, &rendered).unwrap());
+        assert!(
+            live.contains("To: ana@gmail.com, casos@upme.gov.co")
+                && live.contains("Subject: Solicitud recibida")
+        );
+        assert!(!live.contains("infra@") && !live.contains("SOMBRA"), "{live}");
+
+        let shadow = Envelope::new(&mailboxes, true);
+        let sent = text(shadow.message("x.1.acuse", &to, &rendered).unwrap());
+        let head = sent.split("\r\n\r\n").next().unwrap();
+        assert!(head.contains("To: infra@upme.gov.co, redes@upme.gov.co"), "{head}");
+        assert!(!head.contains("ana@gmail.com") && !head.contains("casos@"), "{head}");
+        assert!(head.contains("Subject: [MODO SOMBRA] Solicitud recibida"), "{head}");
+        // The text as written (the message carries it quoted-printable).
+        let (_, body, _) = shadow.redirected(&rendered.subject, &rendered.body, to.to_vec());
+        assert!(body.starts_with("MODO SOMBRA: cuentas no escribió nada en el directorio."), "{body}");
+        assert!(
+            body.ends_with("habría ido a: ana@gmail.com, casos@upme.gov.co.\n\nCordial saludo."),
+            "{body}"
+        );
+        let report = text(shadow.report_message("r.1", &mailboxes.report, "Reporte", "Texto", None).unwrap());
+        let head = report.split("\r\n\r\n").next().unwrap();
+        assert!(
+            head.contains("To: infra@upme.gov.co, redes@upme.gov.co") && !head.contains("jefe@"),
+            "{head}"
+        );
     }
 }

@@ -505,6 +505,16 @@ pub struct Request {
     /// When its personal data were removed (`retention_days` after it closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purged: Option<Purged>,
+    /// Decided in the shadow week (`[directory] mode = "shadow"`): nothing it planned was
+    /// written to AD, and live cuentas never carries it on (`cuentas replay` takes it again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+    /// The shadow request this one takes again, live (`cuentas replay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<RequestId>,
+    /// The live request that took this shadow one again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_as: Option<RequestId>,
 }
 
 /// The directory step a request is at. Most kinds have one; a leave or a suspension with a
@@ -586,6 +596,9 @@ impl Request {
             sla: SlaRecord::default(),
             person_hash: None,
             purged: None,
+            shadow: false,
+            replay_of: None,
+            replayed_as: None,
             history: vec![HistoryEntry {
                 at: now,
                 actor,

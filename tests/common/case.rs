@@ -110,14 +110,14 @@ impl Case {
 
     pub fn ldap_writes(&mut self) -> Vec<String> {
         match self.engine.directory_mut() {
-            Directory::Ldap(l) => l.writes.clone(),
+            Directory::Ldap(l) | Directory::Shadow(l) => l.writes.clone(),
             Directory::DryRun(_) => panic!("not LDAP"),
         }
     }
 
     pub fn interrupt_after(&mut self, n: Option<usize>) {
         match self.engine.directory_mut() {
-            Directory::Ldap(l) => l.interrupt_after(n),
+            Directory::Ldap(l) | Directory::Shadow(l) => l.interrupt_after(n),
             Directory::DryRun(_) => panic!("not LDAP"),
         }
     }

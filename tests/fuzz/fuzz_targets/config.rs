@@ -49,7 +49,7 @@ fn use_config(config: &Config) {
     let _ = calendar.start_of_business_day_on_or_after(jiff::civil::date(2026, 12, 24));
     let _ = naming::candidates(&config.naming, "María José", "De La Hoz Peñaloza", 5);
     let _ = naming::choose(&config.naming, "Ana", "Díaz", |c| c.len() < 4);
-    let envelope = Envelope::new(&config.mailboxes);
+    let envelope = Envelope::new(&config.mailboxes, false);
     let rendered = Rendered { subject: "Prueba".into(), body: "Cuerpo".into() };
     let to = config.mailboxes.service_desk.to_string();
     if let Ok(message) = envelope.message("GU-2026-000001.0.acuse", &[to], &rendered) {

@@ -109,6 +109,7 @@ fn check_mail(rendered: &Rendered, to: &str) {
         from: "Mesa de Servicio UPME <mesadeservicio@upme.gov.co>".parse().expect("a mailbox"),
         reply_to: None,
         domain: "upme.gov.co".into(),
+        shadow: None,
     };
     let Ok(message) = envelope.message_in_thread(
         "GU-2026-000001.3.acuse",
