@@ -126,7 +126,10 @@ fn local(config: &Config, offline: bool, found: &mut Findings, now: Timestamp) -
     if let Some(csv @ Source::Csv { .. }) = &mut source {
         match csv.header(now) {
             Ok(header) => match crate::intake::ColumnMap::new(&header, &config.form.columns) {
-                Ok(_) => found.ok(format!("{}: its header has every required column", csv.describe())),
+                Ok(map) => {
+                    found.ok(format!("{}: its header has every required column", csv.describe()));
+                    repeated_columns(&csv.describe(), &map, found);
+                }
                 Err(e) => found.fail(format!("{}: {e}", csv.describe())),
             },
             Err(e) => found.fail(e),
@@ -365,17 +368,34 @@ fn work_ous(config: &Config) -> Vec<String> {
     ous
 }
 
+/// A question the form asks twice over the years (deleted and added again, its old answers
+/// left in their column): said, with how each row is read.
+fn repeated_columns(source: &str, map: &crate::intake::ColumnMap, found: &mut Findings) {
+    for (header, columns) in map.repeated() {
+        let letters: Vec<String> = columns.into_iter().map(crate::source::a1::column_letters).collect();
+        found.warn(format!(
+            "{source}: «{header}» heads columns {}: a question deleted from the form and added again, or two \
+             questions with one title; each row is read from the rightmost of them it answered (the question as \
+             the form asks it now). If they are two different questions, give each its own title",
+            letters.join(", ")
+        ));
+    }
+}
+
 /// The sheet's header and the matrix kept in a tab.
 fn sheet(config: &Config, source: &mut Source, found: &mut Findings, now: Timestamp) {
     if let Source::Sheet(sheet) = source {
         match sheet.header(now) {
             Ok(header) => match crate::intake::ColumnMap::new(&header, &config.form.columns) {
-                Ok(_) => found.ok(format!(
-                    "{}: read as {}; its header has every required column ({} columns)",
-                    sheet.describe(),
-                    sheet.account(),
-                    header.len()
-                )),
+                Ok(map) => {
+                    found.ok(format!(
+                        "{}: read as {}; its header has every required column ({} columns)",
+                        sheet.describe(),
+                        sheet.account(),
+                        header.len()
+                    ));
+                    repeated_columns(&sheet.describe(), &map, found);
+                }
                 Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),
             },
             Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),

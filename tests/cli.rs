@@ -876,6 +876,42 @@ fn check_warns_about_what_would_surprise_on_the_first_day() {
     );
 }
 
+/// Issue 25: the shadow week is said by `check`, and so is a question the form asks twice
+/// (deleted and added again: the old answers in one column, the new ones in another), which
+/// the daemon reads from the column each row answered.
+#[test]
+fn check_says_the_shadow_week_and_a_question_asked_twice() {
+    let demo = Demo::new();
+    std::fs::write(demo.path("ca.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    std::fs::write(demo.path("clave-enlace"), "x").unwrap();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let shadow: String = config
+        .lines()
+        .filter(|l| !l.starts_with("demo_clock") && !l.starts_with("snapshot_path"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "mode = \"dry-run\"\n",
+            "mode = \"shadow\"\nurl = \"ldaps://dc1.upme.gov.co\"\nca_file = \"ca.pem\"\nbind_dn = \"CN=svc-cuentas,OU=Servicios,DC=upme,DC=gov,DC=co\"\nbind_password = \"clave-enlace\"\nbase_dn = \"DC=upme,DC=gov,DC=co\"\n",
+        );
+    std::fs::write(demo.path("cuentas.toml"), &shadow).unwrap();
+    let responses: String = demo
+        .responses()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { format!("{l},Dependencia\n") } else { format!("{l},\n") })
+        .collect();
+    demo.write_responses(&responses);
+    let out = cuentas(&demo, &["check", "--offline"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    let warnings: Vec<&str> = said.lines().filter(|l| l.starts_with("WARN")).collect();
+    assert!(warnings.iter().any(|w| w.contains("mode = \"shadow\": AD is read and never written")), "{said}");
+    assert!(warnings.iter().any(|w| w.contains("«Dependencia» heads columns J, V")), "{said}");
+    assert_eq!(warnings.len(), 2, "{said}");
+}
+
 /// Issue 25: `deploy/formularios.gs` builds the request form with exactly the questions and
 /// options cuentas reads by default, and the install guides show the same questions: the
 /// script, the reader and the guides cannot drift apart.

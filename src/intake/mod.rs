@@ -142,7 +142,10 @@ impl FromStr for Field {
 /// Which column holds which field, built from the header row and `[form.columns]`.
 #[derive(Debug, Clone)]
 pub struct ColumnMap {
-    index: BTreeMap<Field, usize>,
+    /// Every column whose header names the field, left to right: a question deleted from the
+    /// form and added again keeps its old column (the old answers) and gets a new one at the
+    /// right (the new answers).
+    index: BTreeMap<Field, Vec<usize>>,
     headers: Vec<String>,
 }
 
@@ -167,13 +170,15 @@ impl ColumnMap {
         for field in Field::ALL {
             let wanted = overrides.get(field.key()).map(String::as_str).unwrap_or(field.default_header());
             let also: &[&str] = if overrides.contains_key(field.key()) { &[] } else { field.headers() };
-            let found = folded.iter().position(|h| *h == fold(wanted) || also.iter().any(|a| *h == fold(a)));
-            match found {
-                Some(i) => {
-                    index.insert(field, i);
+            let found: Vec<usize> = (0..folded.len())
+                .filter(|&i| folded[i] == fold(wanted) || also.iter().any(|a| folded[i] == fold(a)))
+                .collect();
+            match found.is_empty() {
+                false => {
+                    index.insert(field, found);
                 }
-                None if Field::REQUIRED.contains(&field) => missing.push((field.key(), wanted.to_string())),
-                None => {}
+                true if Field::REQUIRED.contains(&field) => missing.push((field.key(), wanted.to_string())),
+                true => {}
             }
         }
         if missing.is_empty() {
@@ -190,13 +195,33 @@ impl ColumnMap {
     pub(crate) fn header(&self, field: Field) -> String {
         self.index
             .get(&field)
-            .and_then(|&i| self.headers.get(i))
+            .and_then(|columns| self.headers.get(*columns.first()?))
             .cloned()
             .unwrap_or_else(|| field.default_header().to_string())
     }
 
+    /// The field's answer in a row: of its columns, the rightmost one answered (the question
+    /// as the form asks it now).
     fn cell<'a>(&self, cells: &'a [String], field: Field) -> &'a str {
-        self.index.get(&field).and_then(|&i| cells.get(i)).map(String::as_str).unwrap_or("")
+        let columns = self.index.get(&field).map(Vec::as_slice).unwrap_or_default();
+        columns
+            .iter()
+            .rev()
+            .filter_map(|&i| cells.get(i))
+            .find(|c| !c.trim().is_empty())
+            .map_or("", String::as_str)
+    }
+
+    /// The headers found in more than one column, with the columns (1 for `A`).
+    pub fn repeated(&self) -> Vec<(String, Vec<u32>)> {
+        self.index
+            .values()
+            .filter(|columns| columns.len() > 1)
+            .map(|columns| {
+                let numbers = columns.iter().map(|&i| u32::try_from(i + 1).unwrap_or(u32::MAX)).collect();
+                (self.headers[columns[0]].clone(), numbers)
+            })
+            .collect()
     }
 }
 
@@ -613,7 +638,7 @@ fn id_number(r: &mut RowReader<'_>, id_type: &str, raw: &str) -> String {
 }
 
 fn extra_columns(map: &ColumnMap, cells: &[String]) -> BTreeMap<String, String> {
-    let known: Vec<usize> = map.index.values().copied().collect();
+    let known: Vec<usize> = map.index.values().flatten().copied().collect();
     map.headers
         .iter()
         .enumerate()
@@ -681,6 +706,33 @@ mod tests {
         assert_eq!(s.contract_end, Some(Date::constant(2026, 12, 31)));
         assert_eq!(s.groups, vec!["VPN", "Sharepoint Energía"]);
         assert_eq!(s.submitted_at, Some(Date::constant(2026, 3, 2).at(9, 5, 7, 0)));
+    }
+
+    #[test]
+    fn a_question_added_again_is_read_from_the_column_each_row_answered() {
+        // «Dependencia» deleted from the form and added again: its old column keeps the old
+        // answers, a new one at the right takes the new ones.
+        let mut h = headers();
+        h.push("  dependencia ".into());
+        h.push("Otra pregunta".into());
+        let map = ColumnMap::new(&h, &BTreeMap::new()).unwrap();
+        let department = Field::ALL.iter().position(|f| *f == Field::Department).unwrap();
+        assert_eq!(
+            map.repeated(),
+            vec![(h[department].clone(), vec![department as u32 + 1, h.len() as u32 - 1])]
+        );
+
+        let old = row(&create_contractor());
+        let mut new = row(&create_contractor());
+        new[department] = String::new();
+        new.push("Secretaría General".into());
+        new.push("algo más".into());
+        assert_eq!(parse_row(&map, 2, &old).department, "Subdirección de Energía");
+        let s = parse_row(&map, 3, &new);
+        assert_eq!((s.department.as_str(), s.problems.len()), ("Secretaría General", 0));
+        // The repeated column is not taken for an extra question.
+        assert_eq!(s.extra.keys().collect::<Vec<_>>(), vec!["Otra pregunta"]);
+        assert!(ColumnMap::new(&headers(), &BTreeMap::new()).unwrap().repeated().is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! The engine reads the header, then the tail from the last row it saw, page by page, and on
 //! its edit-check schedule just the rows of open requests.
 
-mod a1;
+pub mod a1;
 pub mod csv;
 pub mod provenance;
 pub mod sheet;
