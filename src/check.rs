@@ -135,8 +135,37 @@ fn local(config: &Config, offline: bool, found: &mut Findings, now: Timestamp) -
             Err(e) => found.fail(e),
         }
         start(config, csv, found, now);
+        answers(config, csv, found, now);
     }
     source
+}
+
+/// Answers of the form that map to nothing (an option of the entity's form, a dependency not
+/// in the list), each once with how many responses gave it: requests with an unmapped option
+/// wait for the setting, and a dependency not listed is asked back of the requester.
+fn answers(config: &Config, source: &mut Source, found: &mut Findings, now: Timestamp) {
+    let Ok(header) = source.header(now) else { return };
+    let Ok(map) = crate::intake::ColumnMap::new(&header, &config.form.columns) else { return };
+    let map = map.with_options(config.form_options());
+    let start = config.source.start_at();
+    match crate::engine::unmapped_answers(source, &map, &config.form.departments, start, now) {
+        Ok(unmapped) => {
+            for (setting, answer, responses) in unmapped {
+                let (question, fix) = match setting.as_str() {
+                    "form.kinds" => ("Tipo de solicitud", "say which kind it is in [form.kinds] (or routed)"),
+                    "form.holder_types" => {
+                        ("Tipo de vinculación", "say which holder type it is in [form.holder_types]")
+                    }
+                    _ => ("Dependencia", "add it to [form] departments, or correct the form's list"),
+                };
+                found.warn(format!(
+                    "{}: the answer «{answer}» to «{question}» ({responses} responses) maps to nothing: {fix}",
+                    source.describe()
+                ));
+            }
+        }
+        Err(e) => found.fail(format!("{}: {e}", source.describe())),
+    }
 }
 
 /// Where the entity starts: a source that already holds responses needs `[source] start_at`
@@ -401,6 +430,7 @@ fn sheet(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
             Err(e) => found.fail(format!("[source] {}: {e}", sheet.describe())),
         }
         start(config, source, found, now);
+        answers(config, source, found, now);
         let Source::Sheet(sheet) = source else { return };
         // The form's own record of its responses, which proves each row (`form_id`).
         if let Some(form) = sheet.settings().form_id.clone() {

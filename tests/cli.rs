@@ -912,6 +912,37 @@ fn check_says_the_shadow_week_and_a_question_asked_twice() {
     assert_eq!(warnings.len(), 2, "{said}");
 }
 
+/// Issue 22: `check` lists every answer of the form that maps to nothing, once, counted.
+#[test]
+fn check_lists_the_answers_that_map_to_nothing() {
+    let demo = Demo::new();
+    let responses = demo.responses();
+    let mut lines: Vec<String> = responses.lines().map(String::from).collect();
+    lines[1] = lines[1].replace("Creación de cuenta", "Vinculación de funcionario");
+    lines[2] = lines[2].replace("Creación de cuenta", "VINCULACION de funcionario");
+    lines[3] = lines[3].replace("Contratista", "Contratista de prestación de servicios");
+    demo.write_responses(&(lines.join("\n") + "\n"));
+    let out = cuentas(&demo, &["check", "--offline"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    let warnings: Vec<&str> = said.lines().filter(|l| l.starts_with("WARN")).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("«Vinculación de funcionario» to «Tipo de solicitud» (2 responses)")
+                && w.contains("[form.kinds]")),
+        "{said}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w
+                .contains("«Contratista de prestación de servicios» to «Tipo de vinculación» (1 responses)")),
+        "{said}"
+    );
+    assert_eq!(warnings.len(), 2, "{said}");
+}
+
 /// Issue 25: `deploy/formularios.gs` builds the request form with exactly the questions and
 /// options cuentas reads by default, and the install guides show the same questions: the
 /// script, the reader and the guides cannot drift apart.

@@ -714,3 +714,49 @@ fn the_matrix_in_force_is_the_file_as_it_is_now() {
     let alert = alert.expect("the administrators were not told");
     assert!(alert.body.contains("Siguen en uso solo las filas"), "{}", alert.body);
 }
+
+/// Issue 22: the entity's own wording of a kind. Unmapped, the request is not routed away: it
+/// waits, acknowledged, and the administrators get one alert naming the option and the
+/// setting; `check` lists it. Mapped in `[form.kinds]` (and the daemon started again), the
+/// row is read again whole and the account is created.
+#[test]
+fn an_option_of_the_entity_s_form_waits_for_its_setting_then_is_carried_out() {
+    let demo = Demo::new();
+    let responses = demo.responses();
+    let lines: Vec<&str> = responses.lines().collect();
+    let vinculacion = lines[1].replace("Creación de cuenta", "Vinculación de funcionario");
+    assert_ne!(vinculacion, lines[1]);
+    write_lines(&demo, &[lines[0], &vinculacion]);
+
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    engine.cycle(at(T0) + jiff::SignedDuration::from_mins(5)).unwrap();
+    let waiting = by_row(&engine).remove(&2).unwrap();
+    assert_eq!(waiting.state.name(), StateName::Received, "{:?}", waiting.history);
+    assert_eq!(waiting.submission.unmapped, vec![("form.kinds".into(), "Vinculación de funcionario".into())]);
+    let mails = demo.mails();
+    let alerts: Vec<_> =
+        mails.iter().filter(|m| m.subject.contains("Opción del formulario sin configurar")).collect();
+    assert_eq!(alerts.len(), 1, "one alert: {:?}", mails.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    assert!(alerts[0].subject.contains("«Vinculación de funcionario»"), "{}", alerts[0].subject);
+    assert!(
+        alerts[0].body.contains("[form.kinds]\n\"Vinculación de funcionario\" = \"create\""),
+        "{}",
+        alerts[0].body
+    );
+    assert!(mails.iter().any(|m| m.message_id.contains(".acuse")), "acknowledged");
+    assert!(!mails.iter().any(|m| m.subject.contains("no corresponde")), "not routed away");
+    drop(engine);
+
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let mapped =
+        config.replace("[form.kinds]\n", "[form.kinds]\n\"Vinculación de funcionario\" = \"create\"\n");
+    assert_ne!(mapped, config);
+    std::fs::write(demo.path("cuentas.toml"), mapped).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0) + jiff::SignedDuration::from_mins(10)).unwrap();
+    let created = by_row(&engine).remove(&2).unwrap();
+    assert_eq!(created.state.name(), StateName::Closed, "{:?}", created.history);
+    assert_eq!(created.account.as_deref(), Some("juan.perezg"));
+    assert!(created.submission.unmapped.is_empty());
+}

@@ -98,7 +98,39 @@ struct Sections {
     report: ReportConfig,
 }
 
+/// A `[form.kinds]` value: a kind's key, or `routed` (another IT request).
+fn form_kind(key: &str) -> Option<Kind> {
+    match key {
+        "routed" => Some(Kind::OutOfScope),
+        key => Kind::ALL.into_iter().find(|k| *k != Kind::OutOfScope && k.key() == key),
+    }
+}
+
+/// A `[form.holder_types]` value.
+fn form_holder_type(key: &str) -> Option<crate::request::HolderType> {
+    use crate::request::HolderType;
+    match key {
+        "employee" => Some(HolderType::Employee),
+        "contractor" => Some(HolderType::Contractor),
+        "institutional" => Some(HolderType::Institutional),
+        _ => None,
+    }
+}
+
 impl Config {
+    /// The entity's own option texts, as intake reads them.
+    pub fn form_options(&self) -> crate::intake::FormOptions {
+        crate::intake::FormOptions {
+            kinds: self.form.kinds.iter().filter_map(|(o, k)| Some((o.clone(), form_kind(k)?))).collect(),
+            holder_types: self
+                .form
+                .holder_types
+                .iter()
+                .filter_map(|(o, h)| Some((o.clone(), form_holder_type(h)?)))
+                .collect(),
+        }
+    }
+
     /// Reads and validates a configuration file; `Invalid` lists every problem found.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -381,6 +413,23 @@ impl Sections {
         for d in &self.form.requester_domains {
             if d.contains('@') || !d.contains('.') {
                 p.push(format!("[form] requester_domains: «{d}» is not a domain (write e.g. upme.gov.co)"));
+            }
+        }
+        for (option, key) in &self.form.kinds {
+            if form_kind(key).is_none() {
+                let names: Vec<_> =
+                    Kind::ALL.iter().filter(|k| **k != Kind::OutOfScope).map(|k| k.key()).collect();
+                p.push(format!(
+                    "[form.kinds] «{option}» = «{key}»: not a kind; write one of {} or routed",
+                    names.join(", ")
+                ));
+            }
+        }
+        for (option, key) in &self.form.holder_types {
+            if form_holder_type(key).is_none() {
+                p.push(format!(
+                    "[form.holder_types] «{option}» = «{key}»: write employee, contractor or institutional"
+                ));
             }
         }
         for key in self.form.columns.keys() {

@@ -202,6 +202,15 @@ pub struct FormConfig {
     /// person and kind is answered as a repetition of it. Default 7.
     #[serde(default = "default_duplicate_window_days")]
     pub duplicate_window_days: u32,
+    /// The entity's *Tipo de solicitud* options, when they differ from the default form's:
+    /// option text → kind key (`create`, `disable`, …) or `routed` (another IT request,
+    /// answered with `[mail] service_request_procedure`). An option nobody mapped waits.
+    #[serde(default)]
+    pub kinds: BTreeMap<String, String>,
+    /// The entity's *Tipo de vinculación* options: option text → `employee`, `contractor` or
+    /// `institutional`.
+    #[serde(default)]
+    pub holder_types: BTreeMap<String, String>,
 }
 
 fn default_duplicate_window_days() -> u32 {

@@ -207,7 +207,8 @@ impl Engine {
         // The header changes when the form does: mapped once, not every poll.
         let mapped = match self.columns.take() {
             Some((known, map)) if known == header => Ok(map),
-            _ => ColumnMap::new(&header, &self.config.form.columns),
+            _ => ColumnMap::new(&header, &self.config.form.columns)
+                .map(|map| map.with_options(self.config.form_options())),
         };
         match mapped {
             Ok(map) => {
@@ -316,7 +317,11 @@ impl Engine {
         edits: &mut Edits,
     ) -> Result<Option<String>, EngineError> {
         let Some(request) = self.store.request(id)? else { return Ok(None) };
-        if request.row_hash == row_hash(&row.cells) {
+        // A request waiting for its option to be mapped is read again once it is.
+        let remapped = request.state.name() == StateName::Received
+            && !request.submission.unmapped.is_empty()
+            && intake::parse_row(map, row.row, &row.cells).unmapped.is_empty();
+        if request.row_hash == row_hash(&row.cells) && !remapped {
             return Ok(None);
         }
         let requester = intake::parse_row(map, row.row, &row.cells).requester;
@@ -691,7 +696,20 @@ impl Engine {
         // Waiting on the requester (the SLA clock stopped meanwhile: `record` measures it), or
         // nothing done yet: validated, authorized and planned again (a corrected date moves
         // the job).
-        if request.state.name() == StateName::NeedsInfo || (scheduled && request.phase == Phase::Start) {
+        if request.state.name() == StateName::Received && !request.submission.unmapped.is_empty() {
+            // Its option is mapped now (or the row changed): read whole, then decided.
+            let first = request.submission.submitted_at;
+            request.submission = self.parse(map, &row);
+            request.submission.submitted_at = first.or(request.submission.submitted_at);
+            self.identify(&mut request, &mut changes, &mut super::retention::Batch::new(), now)?;
+            request.note(
+                Actor::Daemon,
+                format!("fila {} leída de nuevo con las opciones del formulario configuradas", row.row),
+                now,
+            );
+            self.triage_and_record(&mut request, &mut changes, report, now)?;
+        } else if request.state.name() == StateName::NeedsInfo || (scheduled && request.phase == Phase::Start)
+        {
             self.decide_again(&mut changes, report, &mut request, map, &row, now)?;
         } else if let State::Scheduled { plan, .. } = request.state.clone()
             && request.phase == Phase::Return
@@ -830,26 +848,67 @@ fn responses_where(
     counted: impl Fn(u32, Option<jiff::civil::DateTime>) -> bool,
 ) -> Result<Backlog, SourceError> {
     let mut backlog = Backlog { source: source.describe(), responses: 0, first: None, last: None };
+    each_response(source, now, |row| {
+        let submitted = intake::parse_row(map, row.row, &row.cells).submitted_at;
+        if !counted(row.row, submitted) {
+            return;
+        }
+        backlog.responses += 1;
+        if let Some(at) = submitted {
+            backlog.first = Some(backlog.first.map_or(at, |f| f.min(at)));
+            backlog.last = Some(backlog.last.map_or(at, |l| l.max(at)));
+        }
+    })?;
+    Ok(backlog)
+}
+
+/// Every answer of the kind and holder-type questions that no option maps, and every
+/// dependency not in `[form] departments`, from where the entity starts: `(setting, answer,
+/// responses)`, in the order first seen.
+pub fn unmapped_answers(
+    source: &mut Source,
+    map: &ColumnMap,
+    departments: &[String],
+    start: Option<crate::config::StartAt>,
+    now: Timestamp,
+) -> Result<Vec<(String, String, usize)>, SourceError> {
+    let listed: Vec<String> = departments.iter().map(|d| intake::fold(d)).collect();
+    let mut found: Vec<(String, String, usize)> = Vec::new();
+    each_response(source, now, |row| {
+        let s = intake::parse_row(map, row.row, &row.cells);
+        if start.is_some_and(|start| start.is_before(row.row, s.submitted_at)) {
+            return;
+        }
+        let mut answers = s.unmapped;
+        if !listed.is_empty() && !s.department.is_empty() && !listed.contains(&intake::fold(&s.department)) {
+            answers.push(("form.departments".into(), s.department));
+        }
+        for (setting, answer) in answers {
+            match found.iter_mut().find(|(s, a, _)| *s == setting && intake::fold(a) == intake::fold(&answer))
+            {
+                Some(seen) => seen.2 += 1,
+                None => found.push((setting, answer, 1)),
+            }
+        }
+    })?;
+    Ok(found)
+}
+
+/// Calls `each` with every row that holds an answer, page by page.
+fn each_response(
+    source: &mut Source,
+    now: Timestamp,
+    mut each: impl FnMut(&RawRow),
+) -> Result<(), SourceError> {
     let mut from = 2;
     loop {
         let page = source.page(from, now)?;
-        for row in &page.rows {
-            if row.cells.iter().all(|c| c.trim().is_empty()) {
-                continue;
-            }
-            let submitted = intake::parse_row(map, row.row, &row.cells).submitted_at;
-            if !counted(row.row, submitted) {
-                continue;
-            }
-            backlog.responses += 1;
-            if let Some(at) = submitted {
-                backlog.first = Some(backlog.first.map_or(at, |f| f.min(at)));
-                backlog.last = Some(backlog.last.map_or(at, |l| l.max(at)));
-            }
+        for row in page.rows.iter().filter(|r| r.cells.iter().any(|c| !c.trim().is_empty())) {
+            each(row);
         }
         match page.next {
             Some(next) => from = next,
-            None => return Ok(backlog),
+            None => return Ok(()),
         }
     }
 }

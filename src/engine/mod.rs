@@ -12,7 +12,7 @@
 
 mod execute;
 mod ingest;
-pub use ingest::{backlog, backlog_before};
+pub use ingest::{backlog, backlog_before, unmapped_answers};
 mod lifecycle;
 mod mail;
 mod open;

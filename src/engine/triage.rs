@@ -118,6 +118,10 @@ impl Engine {
                     self.config.form.requester_domains.join(", ")
                 ))
             }
+            _ if !s.unmapped.is_empty() => {
+                self.alert_unmapped(&s.unmapped, now)?;
+                return Ok(None);
+            }
             _ if !s.problems.is_empty() => {
                 let reason = s.problems.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n");
                 Triage::needs_info(reason, now)
@@ -125,6 +129,37 @@ impl Engine {
             Some(kind) => return self.authorize_and_plan(request, kind, now),
             None => Triage::needs_info("Falta el tipo de solicitud".into(), now),
         }))
+    }
+
+    /// An option of the entity's form that no setting maps: the administrators are told once
+    /// per option (and reminded while requests wait on it) which setting to add.
+    fn alert_unmapped(&self, unmapped: &[(String, String)], now: Timestamp) -> Result<(), EngineError> {
+        let mut changes = Changes::new();
+        for (setting, answer) in unmapped {
+            let key = format!("option/{}", crate::source::row_hash(&[setting.clone(), answer.clone()]));
+            let example = if setting == "form.kinds" { "create" } else { "employee" };
+            let body = format!(
+                "El formulario tiene la opción «{answer}», que cuentas no reconoce. Las solicitudes que la eligen \
+                 esperan registradas (se les acusó recibo) hasta que se indique qué es, en la configuración:\n\n\
+                 [{setting}]\n\"{answer}\" = \"{example}\"\n\n\
+                 ({}). Luego reinicie el servicio: esas solicitudes se leen de nuevo y se deciden.",
+                if setting == "form.kinds" {
+                    "create, password_reset, modify, disable, enable, delete, leave, transfer, assignment, suspension, \
+                     early_termination, o routed si es otra solicitud de TI"
+                } else {
+                    "employee, contractor o institutional"
+                }
+            );
+            self.alert_on(
+                &mut changes,
+                &key,
+                &format!("Opción del formulario sin configurar: «{answer}»"),
+                &body,
+                now,
+            )?;
+        }
+        self.store.commit(changes)?;
+        Ok(())
     }
 
     /// Records a decision: the new state, the acknowledgement of work taken on, the answer,

@@ -139,7 +139,33 @@ impl FromStr for Field {
     }
 }
 
-/// Which column holds which field, built from the header row and `[form.columns]`.
+/// The entity's own option texts (`[form.kinds]`, `[form.holder_types]`), folded, over the
+/// default form's. `Kind::OutOfScope` is an option for another IT request (`routed`).
+#[derive(Debug, Clone, Default)]
+pub struct FormOptions {
+    pub kinds: Vec<(String, Kind)>,
+    pub holder_types: Vec<(String, HolderType)>,
+}
+
+impl FormOptions {
+    fn kind(&self, answer: &str) -> Option<Kind> {
+        let a = fold(answer);
+        self.kinds
+            .iter()
+            .find(|(option, _)| fold(option) == a)
+            .map(|(_, k)| *k)
+            .or_else(|| parse_kind(answer))
+    }
+
+    fn holder_type(&self, answer: &str) -> Option<HolderType> {
+        let a = fold(answer);
+        let mapped = self.holder_types.iter().find(|(option, _)| fold(option) == a);
+        mapped.map(|(_, h)| *h).or_else(|| parse_holder(answer))
+    }
+}
+
+/// Which column holds which field, built from the header row and `[form.columns]`, and the
+/// form's options as the entity wrote them.
 #[derive(Debug, Clone)]
 pub struct ColumnMap {
     /// Every column whose header names the field, left to right: a question deleted from the
@@ -147,6 +173,7 @@ pub struct ColumnMap {
     /// right (the new answers).
     index: BTreeMap<Field, Vec<usize>>,
     headers: Vec<String>,
+    options: FormOptions,
 }
 
 /// Header problems: a configuration error, not a row error.
@@ -182,10 +209,16 @@ impl ColumnMap {
             }
         }
         if missing.is_empty() {
-            Ok(ColumnMap { index, headers: headers.to_vec() })
+            Ok(ColumnMap { index, headers: headers.to_vec(), options: FormOptions::default() })
         } else {
             Err(MissingColumns { missing })
         }
+    }
+
+    /// The same columns, reading the entity's option texts.
+    pub fn with_options(mut self, options: FormOptions) -> ColumnMap {
+        self.options = options;
+        self
     }
 
     pub fn has(&self, field: Field) -> bool {
@@ -421,9 +454,17 @@ fn read_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     }
     s.requester = r.email(Field::Requester, true, "el correo de quien solicita");
     s.kind_answer = r.text(Field::Kind);
-    s.kind = parse_kind(&s.kind_answer);
+    s.kind = map.options.kind(&s.kind_answer);
     let Some(kind) = s.kind else {
-        r.problem(Field::Kind, "está vacía: elija el tipo de solicitud entre las opciones del formulario");
+        if s.kind_answer.is_empty() {
+            r.problem(
+                Field::Kind,
+                "está vacía: elija el tipo de solicitud entre las opciones del formulario",
+            );
+        } else {
+            // An option of the entity's form nobody mapped: the rest is read once it is.
+            s.unmapped.push(("form.kinds".into(), s.kind_answer.clone()));
+        }
         s.problems = r.problems;
         return s;
     };
@@ -435,16 +476,16 @@ fn read_row(map: &ColumnMap, row: u32, cells: &[String]) -> Submission {
     }
 
     let holder = r.text(Field::HolderType);
-    s.holder_type = parse_holder(&holder);
+    s.holder_type = map.options.holder_type(&holder);
     if s.holder_type.is_none() {
-        let reason = if holder.is_empty() {
-            "está vacía: elija Funcionario, Contratista o Cuenta institucional o genérica".to_string()
+        if holder.is_empty() {
+            r.problem(
+                Field::HolderType,
+                "está vacía: elija Funcionario, Contratista o Cuenta institucional o genérica",
+            );
         } else {
-            format!(
-                "«{holder}» no es un tipo de vinculación; elija Funcionario, Contratista o Cuenta institucional o genérica"
-            )
-        };
-        r.problem(Field::HolderType, reason);
+            s.unmapped.push(("form.holder_types".into(), holder.clone()));
+        }
     }
     let contractor = s.holder_type == Some(HolderType::Contractor);
     let institutional = s.holder_type == Some(HolderType::Institutional);
@@ -754,13 +795,50 @@ mod tests {
     }
 
     #[test]
-    fn kinds_match_without_case_or_accents_and_unknown_is_out_of_scope() {
+    fn kinds_match_without_case_or_accents_and_an_option_nobody_mapped_is_not_routed_away() {
         assert_eq!(parse_kind("Cesión de contrato"), Some(Kind::Assignment));
         assert_eq!(parse_kind("cesion DE contrato"), Some(Kind::Assignment));
         assert_eq!(parse_kind("Vacaciones, Licencia"), Some(Kind::Leave));
         assert_eq!(parse_kind("Terminación anticipada"), Some(Kind::EarlyTermination));
-        assert_eq!(parse_kind("Instalar impresora"), Some(Kind::OutOfScope));
+        assert_eq!(parse_kind("Otra solicitud"), Some(Kind::OutOfScope));
+        assert_eq!(parse_kind("Instalar impresora"), None);
         assert_eq!(parse_kind("  "), None);
+    }
+
+    #[test]
+    fn the_entity_s_own_options_are_read_by_configuration() {
+        let options = FormOptions {
+            kinds: vec![
+                ("Vinculación de funcionario".into(), Kind::Create),
+                ("Instalación de software".into(), Kind::OutOfScope),
+            ],
+            holder_types: vec![("Servidor público de planta".into(), HolderType::Employee)],
+        };
+        let map = ColumnMap::new(&headers(), &BTreeMap::new()).unwrap().with_options(options);
+        let mut values = create_contractor();
+        values.retain(|(f, _)| *f != Field::Kind && *f != Field::HolderType);
+        values.push((Field::Kind, "VINCULACION de funcionario"));
+        values.push((Field::HolderType, "Servidor público de planta"));
+        let s = parse_row(&map, 2, &row(&values));
+        assert_eq!((s.kind, s.holder_type), (Some(Kind::Create), Some(HolderType::Employee)));
+        assert_eq!((s.problems.len(), s.unmapped.len()), (0, 0), "{:?}", s.problems);
+
+        // Unmapped: not a problem for the requester to fix, and not routed away.
+        let plain = ColumnMap::new(&headers(), &BTreeMap::new()).unwrap();
+        let s = parse_row(&plain, 2, &row(&values));
+        assert_eq!(s.kind, None);
+        assert_eq!(s.unmapped, vec![("form.kinds".to_string(), "VINCULACION de funcionario".to_string())]);
+        assert!(s.problems.is_empty());
+        values.retain(|(f, _)| *f != Field::Kind);
+        values.push((Field::Kind, "Creación de cuenta"));
+        let s = parse_row(&plain, 2, &row(&values));
+        assert_eq!(
+            s.unmapped,
+            vec![("form.holder_types".to_string(), "Servidor público de planta".to_string())]
+        );
+        values.retain(|(f, _)| *f != Field::Kind);
+        values.push((Field::Kind, "Instalación de software"));
+        assert_eq!(parse_row(&map, 2, &row(&values)).kind, Some(Kind::OutOfScope));
     }
 
     #[test]

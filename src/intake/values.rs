@@ -53,12 +53,11 @@ pub fn clean(s: &str) -> String {
     collapse(s.nfc(), false)
 }
 
-/// The kind for a *Tipo de solicitud* answer; anything not about accounts is `OutOfScope`.
+/// The kind for a *Tipo de solicitud* answer among the default form's options (and the
+/// wordings people use for them); «Otra solicitud» is `OutOfScope`. `None` for an answer
+/// that is none of them: `[form.kinds]` must say what it is.
 pub fn parse_kind(answer: &str) -> Option<Kind> {
     let a = fold(answer);
-    if a.is_empty() {
-        return None;
-    }
     let kind = match a.as_str() {
         "creacion de cuenta" | "creacion de usuario" | "creacion" => Kind::Create,
         "cambio de clave" | "cambio de contrasena" | "restablecimiento de contrasena" => Kind::PasswordReset,
@@ -75,7 +74,8 @@ pub fn parse_kind(answer: &str) -> Option<Kind> {
         "cesion de contrato" | "cesion" => Kind::Assignment,
         "suspension de contrato" | "suspension" => Kind::Suspension,
         "terminacion anticipada" | "terminacion anticipada de contrato" => Kind::EarlyTermination,
-        _ => Kind::OutOfScope,
+        "otra solicitud" | "otra" | "otro" => Kind::OutOfScope,
+        _ => return None,
     };
     Some(kind)
 }

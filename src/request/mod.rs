@@ -170,6 +170,10 @@ pub struct Submission {
     /// What the requester must fix, one line per problem, in Spanish.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<Problem>,
+    /// Options of the entity's form that no setting maps (`[form.kinds]`, `[form.holder_types]`):
+    /// `(setting, answer)`. Not the requester's to fix: the request waits for the setting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped: Vec<(String, String)>,
 }
 
 /// One thing wrong with a row, said so that the requester can fix it.
