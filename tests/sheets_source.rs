@@ -838,3 +838,37 @@ fn google_s_own_behaviour_is_reported_for_what_it_is() {
     }
     assert_eq!(registered, 1, "read once the endpoint is back, within the first backoffs");
 }
+
+/// Issue 22 with the form's provenance on: a response waiting for its option to be mapped is
+/// read again once it is, unchanged; that is not taken for a hand edit of the spreadsheet.
+#[test]
+fn a_response_read_again_for_its_mapped_option_is_not_a_hand_edit() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    emu.set_rows(vec![demo_rows(&demo).remove(0)]);
+    emu.create_form("1FAIpQLSe-formulario_upme");
+    let forms =
+        format!("form_id = \"1FAIpQLSe-formulario_upme\"\nforms_api_base_url = \"{}\"\n", emu.base_url());
+    use_sheet(&demo, &emu, None, "service-account", &forms);
+    let mut row = creation_row(1, serial(jiff::civil::date(2026, 11, 27).at(7, 55, 3, 0)));
+    row[2] = json!("Vinculación de funcionario");
+    emu.submit(row);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    assert_eq!(by_row(&engine)[&2].state.name(), StateName::Received);
+    drop(engine);
+
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let mapped =
+        config.replace("[form.kinds]\n", "[form.kinds]\n\"Vinculación de funcionario\" = \"create\"\n");
+    std::fs::write(demo.path("cuentas.toml"), mapped).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0) + SignedDuration::from_mins(5)).unwrap();
+    let r = &by_row(&engine)[&2];
+    // Decided on its answers (this row's names hold digits: asked back of the requester).
+    assert_eq!(r.submission.kind, Some(cuentas::request::Kind::Create));
+    assert_eq!(r.state.name(), StateName::NeedsInfo, "{:?}", r.history);
+    assert!(r.history.iter().any(|h| h.reason.contains("leída de nuevo con las opciones del formulario")));
+    assert!(!r.history.iter().any(|h| h.reason.contains("sin una edición del formulario")), "{:?}", r.history);
+    assert!(!demo.mails().iter().any(|m| m.subject.contains("cambiada a mano")), "no tampering alert");
+}

@@ -685,8 +685,11 @@ impl Engine {
         };
         let _span = info_span!("request", request_id = %id, row = row.row).entered();
         let mut changes = Changes::new();
+        // A row read again only because its option is mapped now is not an edit: nothing to
+        // prove about who changed it.
+        let changed = request.row_hash != row_hash(&row.cells);
         request.row_hash = row_hash(&row.cells);
-        match self.edit_the_form_made(map, &request, &row, now)? {
+        match if changed { self.edit_the_form_made(map, &request, &row, now)? } else { None } {
             Some(Some(response)) => request.form_submitted = Some(response.last_submitted),
             Some(None) => return self.edit_not_the_form_s(request, &row, changes, report, now),
             None => {}
