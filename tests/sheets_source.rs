@@ -869,6 +869,10 @@ fn a_response_read_again_for_its_mapped_option_is_not_a_hand_edit() {
     assert_eq!(r.submission.kind, Some(cuentas::request::Kind::Create));
     assert_eq!(r.state.name(), StateName::NeedsInfo, "{:?}", r.history);
     assert!(r.history.iter().any(|h| h.reason.contains("leída de nuevo con las opciones del formulario")));
-    assert!(!r.history.iter().any(|h| h.reason.contains("sin una edición del formulario")), "{:?}", r.history);
+    assert!(
+        !r.history.iter().any(|h| h.reason.contains("sin una edición del formulario")),
+        "{:?}",
+        r.history
+    );
     assert!(!demo.mails().iter().any(|m| m.subject.contains("cambiada a mano")), "no tampering alert");
 }
