@@ -141,7 +141,7 @@ fn scenario(ad: &Ad, smtp: &common::smtp::Env, format: &str) -> Evidence {
         creation(&nobody, "Funcionario", &stranger, "Energía", &note),
         // Its department's OU does not exist (below): the directory refuses the add.
         creation(hr, "Funcionario", &unplaced, "Planeación", &note),
-        row(&[("requester", hr), ("kind", "Préstamo de portátil"), ("notes", note.as_str())]),
+        row(&[("requester", hr), ("kind", "Otra solicitud"), ("notes", note.as_str())]),
     ];
     let case = Case::new(ad, &rows, "");
     let Case { dir, engine } = case;
