@@ -19,6 +19,7 @@
 //! - [`config`]: the one TOML file, validated and typed at load.
 //! - [`check`]: `cuentas check`, every connection and right the configuration needs, a line each.
 //! - [`cli`]: the administrator's commands on the store (pure over a store and an actor).
+//! - [`desk`]: the service desk's form: its responses read into those commands, who may, the links (pure).
 //! - [`control`]: the daemon's control socket, through which those commands reach it.
 //! - [`logging`]: the log, without personal data at any level, its dependencies capped.
 //! - [`app`]: wiring, the command line and the poll loop; the only place that reads the clock.
@@ -29,6 +30,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod desk;
 pub mod directory;
 pub mod engine;
 pub mod hooks;

@@ -143,6 +143,11 @@ impl Changes {
         self.put_json("m/cursor".into(), cursor);
     }
 
+    /// The desk form's next row to read (each of its responses is acted on once).
+    pub fn set_desk_next_row(&mut self, row: u32) {
+        self.put_json("m/desk/next".into(), &row);
+    }
+
     pub fn set_counter(&mut self, year: i16, last: u32) {
         self.batch.insert(format!("m/seq/{year}").as_bytes(), &last.to_be_bytes()[..]);
         self.written += 1;
@@ -535,6 +540,11 @@ impl Store {
 
     pub fn cursor(&self) -> Result<Cursor, StoreError> {
         Ok(self.get_json("m/cursor")?.unwrap_or_default())
+    }
+
+    /// The desk form's next row to read: 2, its first response, until one was read.
+    pub fn desk_next_row(&self) -> Result<u32, StoreError> {
+        Ok(self.get_json("m/desk/next")?.unwrap_or(2))
     }
 
     /// The last sequence number given out for `year`.

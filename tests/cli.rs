@@ -36,19 +36,17 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
     assert!(
         lines[0].contains("row 2 ") && lines[0].contains("Creación de cuenta") && lines[0].contains("Closed")
     );
-    assert!(
-        out.contains("NeedsInfo")
-            && out.contains("Rejected")
-            && out.contains("Routed")
-            && out.contains("Manual")
-    );
-    assert!(lines[32].starts_with("32 registered, 0 edited, 52 messages sent, 14 open"), "{}", lines[32]);
+    assert!(out.contains("NeedsInfo") && out.contains("Rejected") && out.contains("Routed"));
+    // Row 8, the on-site reset, was marked done through the service desk's form.
+    assert!(lines[6].contains("row 8 ") && lines[6].contains("Closed"), "{}", lines[6]);
+    assert!(lines[32].starts_with("32 registered, 0 edited, 60 messages sent, 13 open"), "{}", lines[32]);
     let spooled = std::fs::read_dir(demo.path("var/correo")).unwrap().count();
-    assert_eq!(spooled, 59);
+    assert_eq!(spooled, 67);
 
+    // The desk form's responses were acted on once: a second run reads none of them again.
     let again = stdout(&cuentas(&demo, &["run", "--once"]));
-    assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 14 open");
-    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 59);
+    assert_eq!(again.trim(), "0 registered, 0 edited, 0 messages sent, 13 open");
+    assert_eq!(std::fs::read_dir(demo.path("var/correo")).unwrap().count(), 67);
 
     let needs_info = stdout(&cuentas(&demo, &["requests", "--state", "needsinfo"]));
     assert_eq!(needs_info.lines().count(), 6, "{needs_info}");
@@ -114,6 +112,8 @@ fn check_offline_reports_every_mistake_at_once() {
 #[test]
 fn breaches_are_logged_and_requests_and_show_give_the_service_level() {
     let demo = Demo::new();
+    // Row 8 stays in the hands of the service desk.
+    demo.without_desk_responses();
     let run = cuentas(&demo, &["run", "--once"]);
     let log = String::from_utf8_lossy(&run.stderr).into_owned();
     // Row 8, done by hand, was submitted on 24 November: its 10 business hours are long gone.
@@ -167,7 +167,7 @@ fn check_refuses_dependencies_that_are_not_the_entity_s() {
     let out = cuentas(&demo, &["check", "--offline"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 10: «Subdirección Inventada» is not one of [form] departments"), "{err}");
+    assert!(err.contains("line 12: «Subdirección Inventada» is not one of [form] departments"), "{err}");
     assert!(!err.contains("«Secretaría General» is not"), "{err}");
 
     let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
@@ -262,6 +262,8 @@ fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
 #[test]
 fn requests_handled_by_hand_are_marked_done_or_cancelled() {
     let demo = Demo::new();
+    // The CLI's commands, on requests the demo's service desk form would act on first.
+    demo.without_desk_responses();
     stdout(&cuentas(&demo, &["run", "--once"]));
     // Row 8: a reset for someone on site, done at her desk by the service desk.
     let note = "Se habilitó el cambio de contraseña de sofia.herrera en su puesto.";
@@ -296,6 +298,8 @@ fn requests_handled_by_hand_are_marked_done_or_cancelled() {
 #[test]
 fn a_deletion_waits_for_every_confirmation_and_cancelling_it_says_the_account_stays_disabled() {
     let demo = Demo::new();
+    // The CLI's commands, on requests the demo's service desk form would act on first.
+    demo.without_desk_responses();
     stdout(&cuentas(&demo, &["run", "--once"]));
     // Row 14: disabled and retired at once; the checklist is what `show` lists.
     let id = "GU-2026-000013";
@@ -451,7 +455,7 @@ fn report_prints_the_figures_computed_by_hand_in_three_formats() {
         ),
         // By hand from Monday 10:00 to Wednesday 11:00: 7 + 9.5 + 3.5 = 20 h, a breach.
         (
-            Kind::Disable,
+            Kind::Create,
             "2026-11-23T10:00:00",
             vec![
                 (State::Manual { reason: "x".into() }, "2026-11-23T10:00:00"),
@@ -479,6 +483,17 @@ fn report_prints_the_figures_computed_by_hand_in_three_formats() {
         ),
         // After the period.
         (Kind::Create, "2026-11-30T08:00:00", vec![]),
+        // A disable by hand in the same 20 h: carried out, its time not measured (the
+        // procedure's service level is for creating and notifying accounts).
+        (
+            Kind::Disable,
+            "2026-11-23T10:00:00",
+            vec![
+                (State::Manual { reason: "x".into() }, "2026-11-23T10:00:00"),
+                (State::Notifying, "2026-11-25T11:00:00"),
+                (closed(), "2026-11-25T11:00:00"),
+            ],
+        ),
     ];
     for (i, (kind, submitted, steps)) in cases.into_iter().enumerate() {
         let s = Submission {
@@ -501,26 +516,36 @@ fn report_prints_the_figures_computed_by_hand_in_three_formats() {
     };
     let table = report("table");
     for expected in [
-        "Requests submitted from 2026-11-23 to 2026-11-29: 6",
+        "Requests submitted from 2026-11-23 to 2026-11-29: 7",
         "Cambio de clave              Rejected 1",
-        "Creación de cuenta           Cancelled 1, Closed 2, NeedsInfo 1",
+        "Creación de cuenta           Cancelled 1, Closed 3, NeedsInfo 1",
         "Inactivación de cuenta       Closed 1",
-        "Answered: 4; within the service level: 3 (75 %)",
-        "Business hours to answer: median 2.75, 95th percentile 20",
+        "Carried out: 4; refused: 1; routed to another procedure: 0; closed otherwise (cancelled, repeated, \
+         replaced, without effect): 1; open: 1",
+        "Service level measured for: Creación de cuenta, Cesión de contrato",
+        "Carried out: 3; within the service level: 2 (66.7 %)",
+        "Business hours to answer: median 3.5, 95th percentile 20",
         "Open requests at risk (≥ 80 % of their service level): 1",
         "GU-2026-000005  Creación de cuenta           NeedsInfo            80 %",
         "Breaches: 1",
-        "GU-2026-000003  Inactivación de cuenta       Closed               20 h of 10 h; Received 0 h, Manual 20 h, Notifying 0 h",
+        "GU-2026-000003  Creación de cuenta           Closed               20 h of 10 h; Received 0 h, Manual 20 h, Notifying 0 h",
     ] {
         assert!(table.contains(expected), "«{expected}» not in:\n{table}");
     }
     let csv = report("csv");
     for expected in [
-        "requests,,,6",
-        "by_kind,Creación de cuenta,Closed,2",
+        "requests,,,7",
+        "by_kind,Creación de cuenta,Closed,3",
         "by_kind,Cambio de clave,Rejected,1",
-        "met_percent,,,75",
-        "median_hours,,,2.75",
+        "answered,,,4",
+        "refused,,,1",
+        "routed,,,0",
+        "other_closed,,,1",
+        "open,,,1",
+        "measured_kind,Creación de cuenta,,",
+        "measured,,,3",
+        "met_percent,,,66.7",
+        "median_hours,,,3.5",
         "p95_hours,,,20",
         "at_risk,GU-2026-000005,NeedsInfo,80",
         "breach,GU-2026-000003,Closed,20",
@@ -529,11 +554,14 @@ fn report_prints_the_figures_computed_by_hand_in_three_formats() {
         assert!(csv.lines().any(|l| l == expected), "«{expected}» not in:\n{csv}");
     }
     let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
-    assert_eq!(json["requests"], 6);
+    assert_eq!(json["requests"], 7);
     assert_eq!(json["answered"], 4);
-    assert_eq!(json["met"], 3);
-    assert_eq!(json["met_percent"], 75.0);
-    assert_eq!(json["median_hours"], 2.75);
+    assert_eq!(json["refused"], 1);
+    assert_eq!(json["other_closed"], 1);
+    assert_eq!(json["measured"], 3);
+    assert_eq!(json["met"], 2);
+    assert_eq!(json["met_percent"], 66.7);
+    assert_eq!(json["median_hours"], 3.5);
     assert_eq!(json["p95_hours"], 20.0);
     assert_eq!(json["by_kind"]["Creación de cuenta"]["NeedsInfo"], 1);
     assert_eq!(json["at_risk"][0]["percent"], 80);
@@ -549,6 +577,7 @@ fn demo_for_the_control_socket() -> Demo {
     use cuentas::request::{Actor, State};
     use std::os::unix::fs::PermissionsExt;
     let demo = Demo::new();
+    demo.without_desk_responses();
     let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
     let config = config
         .replace(
@@ -767,6 +796,7 @@ fn resident_kib(pid: u32) -> u64 {
 #[test]
 fn a_form_with_a_year_of_responses_needs_a_start_and_nothing_before_it_is_answered() {
     let demo = Demo::new();
+    demo.without_desk_responses();
     let header = demo.responses().lines().next().unwrap().to_string();
     let old: String = common::generated_rows(500)
         .lines()

@@ -82,6 +82,8 @@ const EXPECTED: [(u32, StateName, &str); 32] = {
 #[test]
 fn the_demo_goes_through_a_full_cycle() {
     let demo = Demo::new();
+    // The service desk's form's part is its own test (below): here the desk has not acted yet.
+    demo.without_desk_responses();
     let mut engine = Engine::new(demo.config()).unwrap();
     let report = engine.cycle(at(T0)).unwrap();
     assert_eq!(report.registered, 32);
@@ -139,6 +141,10 @@ fn the_demo_goes_through_a_full_cycle() {
     assert_eq!(mails.len(), 59);
     // A text that ends in a time ends in one period («p. m.», not «p. m..»).
     assert!(mails.iter().all(|m| !m.body.contains("m..")), "a double period");
+    // The service desk and the administrators act through links, not commands typed on the
+    // server: the manual request, the checklist, the SLA warning, the morning's list.
+    let command = regex_lite_command();
+    assert!(mails.iter().all(|m| !command(&m.body)), "a mail with a cuentas command");
     // A scheduled request's acknowledgement: the day it runs, and its deadline not before it.
     let ack = mails
         .iter()
@@ -152,7 +158,7 @@ fn the_demo_goes_through_a_full_cycle() {
     let access: Vec<_> = mails.iter().filter(|m| m.message_id.contains(".datos-de-acceso@")).collect();
     let maria = access.iter().find(|m| m.to.contains("mariajo.delahoz@gmail.com")).unwrap();
     assert!(maria.body.contains("Usuario de red: maria.delahoz"));
-    assert!(maria.body.contains("Cordial saludo, María José De La Hoz Peñaloza:"));
+    assert!(maria.body.contains("Cordial saludo,\n\nMaría José De La Hoz Peñaloza:\n"));
     let password = maria.body.lines().find_map(|l| l.trim().strip_prefix("Contraseña temporal: ")).unwrap();
     assert_eq!(password.len(), 16);
     assert_eq!(mails.iter().filter(|m| m.raw.contains(password) || m.body.contains(password)).count(), 1);
@@ -182,8 +188,12 @@ fn the_demo_goes_through_a_full_cycle() {
     assert!(manual.body.contains("en su puesto"), "{}", manual.body);
     let checklist = mails.iter().find(|m| m.message_id.contains(".lista-eliminacion@")).unwrap();
     assert_eq!(checklist.to, "mesadeservicio@upme.gov.co");
+    // Each step of the checklist is a link to the service desk's form, filled in.
     assert!(
-        checklist.body.contains("cuentas confirm GU-2026-000013 equipo-borrado --by"),
+        checklist.body.contains(
+            "entry.1311000001=GU-2026-000013&entry.1311000002=Confirmar%20paso%20de%20la%20eliminaci%C3%B3n\
+             &entry.1311000003=Informaci%C3%B3n%20del%20usuario%20borrada%20del%20equipo"
+        ),
         "{}",
         checklist.body
     );
@@ -584,7 +594,11 @@ fn the_service_desk_is_warned_once_at_80_percent_then_the_breach_is_recorded() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, "mesadeservicio@upme.gov.co");
     assert!(sent[0].body.contains("Consumido: 8 h 00 min de 10 h 00 min (80 %)"), "{}", sent[0].body);
-    assert!(sent[0].body.contains(&format!("cuentas done {id}")), "{}", sent[0].body);
+    assert!(
+        sent[0].body.contains(&format!("entry.1311000001={id}&entry.1311000002=Marcar%20como%20atendida")),
+        "{}",
+        sent[0].body
+    );
     let r = &by_row(&engine)[&34];
     assert_eq!(r.sla.warned_at, Some(at("2026-11-27T21:00:00Z")));
     assert_eq!(r.sla.breached_at, None);
@@ -759,4 +773,87 @@ fn an_option_of_the_entity_s_form_waits_for_its_setting_then_is_carried_out() {
     assert_eq!(created.state.name(), StateName::Closed, "{:?}", created.history);
     assert_eq!(created.account.as_deref(), Some("juan.perezg"));
     assert!(created.submission.unmapped.is_empty());
+}
+
+/// Issue 22: the service desk acts from its form. The demo's desk responses mark the on-site
+/// reset done and confirm the deletion's seven steps; someone outside the matrix is refused;
+/// each person is answered once; the history says who did what; the deletion then waits only
+/// for its date. No mail carries a `cuentas …` command.
+#[test]
+fn the_service_desk_acts_from_its_form_and_each_response_is_answered_once() {
+    use cuentas::request::{Actor, State};
+    let demo = Demo::new();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    // The demo's own clock: Monday 30 November, 10:00, after the desk's responses.
+    engine.cycle(at("2026-11-30T15:00:00Z")).unwrap();
+    let requests = by_row(&engine);
+    let laura = Actor::Desk("laura.gomez@upme.gov.co".into());
+
+    // Row 8, the on-site reset: closed by the desk, its note is what Sofía is told.
+    let reset = &requests[&8];
+    assert_eq!(reset.state.name(), StateName::Closed, "{}", reset.state.reason());
+    assert!(reset.history.iter().any(|h| h.actor == laura && h.to == StateName::Notifying));
+    let mails = demo.mails();
+    let outcome = mails
+        .iter()
+        .find(|m| m.message_id.starts_with("<GU-2026-000007.") && m.message_id.contains(".resultado@"))
+        .unwrap();
+    assert_eq!(outcome.to, "sofia.herrera@upme.gov.co");
+    assert!(outcome.body.contains("cambió su contraseña en su puesto"), "{}", outcome.body);
+
+    // Row 14, the deletion: every step confirmed by Laura, none by the outsider.
+    let deletion = &requests[&14];
+    let State::AwaitingConfirmation { pending, .. } = &deletion.state else { panic!("{:?}", deletion.state) };
+    assert!(pending.is_empty(), "{pending:?}");
+    let confirmed: Vec<&str> = deletion
+        .history
+        .iter()
+        .filter(|h| h.actor == laura && h.reason.starts_with("confirmado «"))
+        .map(|h| h.reason.as_str())
+        .collect();
+    assert_eq!(confirmed.len(), 7, "{confirmed:?}");
+    assert!(
+        confirmed.iter().all(|r| r.contains("por Laura Gómez (laura.gomez@upme.gov.co)")),
+        "{confirmed:?}"
+    );
+    let outsider = Actor::Desk("camilo.rios@upme.gov.co".into());
+    let tried: Vec<_> = deletion.history.iter().filter(|h| h.actor == outsider).collect();
+    assert_eq!(tried.len(), 1);
+    assert!(tried[0].reason.contains("no autorizado") && tried[0].to == StateName::AwaitingConfirmation);
+
+    // Each response answered, once: the outsider told why not, Laura told what is left.
+    let answers: Vec<_> = mails.iter().filter(|m| m.message_id.starts_with("<mesa.")).collect();
+    assert_eq!(answers.len(), 9);
+    let refused = answers.iter().find(|m| m.to == "camilo.rios@upme.gov.co").unwrap();
+    assert!(refused.body.contains("no está en la matriz de autorizadores"), "{}", refused.body);
+    assert!(refused.subject.contains("GU-2026-000013"), "{}", refused.subject);
+    let last = answers.iter().find(|m| m.body.contains("Todos los pasos están confirmados")).unwrap();
+    assert_eq!(last.to, "laura.gomez@upme.gov.co");
+    assert!(answers.iter().any(|m| m.body.contains("Falta confirmar: Copia de seguridad del calendario")));
+
+    // No mail of the cycle tells anyone to type a command.
+    let command = regex_lite_command();
+    for m in &mails {
+        assert!(!command(&m.body), "{}: {}", m.subject, m.body);
+    }
+
+    // Read once: later cycles answer nothing again; the account goes when its days are up
+    // (30 days disabled), not before.
+    engine.cycle(at("2026-12-01T15:00:00Z")).unwrap();
+    assert_eq!(demo.mails().iter().filter(|m| m.message_id.starts_with("<mesa.")).count(), 9);
+    engine.cycle(at("2026-12-29T15:00:00Z")).unwrap();
+    assert_eq!(by_row(&engine)[&14].state.name(), StateName::AwaitingConfirmation);
+    engine.cycle(at("2026-12-30T15:01:00Z")).unwrap();
+    let deleted = &by_row(&engine)[&14];
+    assert_eq!(deleted.state.name(), StateName::Closed, "{}", deleted.state.reason());
+}
+
+/// Whether a text holds a `cuentas <command>` line (`cuentas confirm …`, `cuentas show …`).
+fn regex_lite_command() -> impl Fn(&str) -> bool {
+    const COMMANDS: [&str; 10] =
+        ["show", "confirm", "done", "cancel", "release", "retry", "replay", "requests", "report", "plan"];
+    |text: &str| {
+        let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || c == '«' || c == '»').collect();
+        words.windows(2).any(|w| w[0] == "cuentas" && COMMANDS.contains(&w[1]))
+    }
 }

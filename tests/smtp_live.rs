@@ -97,7 +97,11 @@ fn a_creation_mails_the_requester_and_the_new_user_and_the_password_is_nowhere_e
         assert!(m.message_id.starts_with("<GU-2026-000001."), "{}", m.message_id);
     }
     assert_eq!(mails[0].subject, "[GU-2026-000001] Solicitud registrada: Creación de cuenta");
-    assert!(mails[1].body.contains("Cordial saludo, María José De La Hoz Peñaloza:"), "{}", mails[1].body);
+    assert!(
+        mails[1].body.contains("Cordial saludo,\n\nMaría José De La Hoz Peñaloza:\n"),
+        "{}",
+        mails[1].body
+    );
     assert!(mails[1].body.contains("Usuario de red: maria.delahoz"));
     assert!(mails[2].body.contains("Se creó la cuenta maria.delahoz"));
     assert!(mails[2].body.contains("m***@gmail.com"));

@@ -56,10 +56,13 @@ pub struct Config {
     pub sla: SlaConfig,
     pub hooks: HooksConfig,
     pub report: ReportConfig,
+    pub desk: DeskConfig,
     /// `[time]` as a business-hours calendar in the entity's time zone.
     pub calendar: Calendar,
     /// The procedure's rules with `[authorizers.rules]` applied.
     pub rules: Rules,
+    /// Who may act through the desk form, `[desk.rules]` applied.
+    pub desk_rules: crate::desk::DeskRules,
     /// `[directory] naming_patterns`, in order.
     pub naming: Vec<Pattern>,
     /// The addresses of `[mail]`.
@@ -96,6 +99,7 @@ struct Sections {
     sla: SlaConfig,
     hooks: HooksConfig,
     report: ReportConfig,
+    desk: DeskConfig,
 }
 
 /// A `[form.kinds]` value: a kind's key, or `routed` (another IT request).
@@ -163,6 +167,7 @@ impl Config {
         let sla = section("sla", false, &mut problems);
         let hooks = section("hooks", false, &mut problems);
         let report = section("report", false, &mut problems);
+        let desk = section("desk", false, &mut problems);
 
         let top: Option<TopLevel> = typed("top level", Some(toml::Value::Table(table)), &mut problems);
         let source: Option<SourceConfig> = typed("[source]", source, &mut problems);
@@ -186,6 +191,10 @@ impl Config {
             Some(v) => typed("[report]", Some(v), &mut problems),
             None => Some(ReportConfig::default()),
         };
+        let desk: Option<DeskConfig> = match desk {
+            Some(v) => typed("[desk]", Some(v), &mut problems),
+            None => Some(DeskConfig::default()),
+        };
 
         let (
             Some(top),
@@ -198,7 +207,8 @@ impl Config {
             Some(sla),
             Some(hooks),
             Some(report),
-        ) = (top, source, form, authorizers, directory, mail, time, sla, hooks, report)
+            Some(desk),
+        ) = (top, source, form, authorizers, directory, mail, time, sla, hooks, report, desk)
         else {
             return Err(invalid(problems));
         };
@@ -223,6 +233,7 @@ impl Config {
             sla,
             hooks,
             report,
+            desk,
         };
         sections.resolve_paths(base);
         problems.extend(sections.problems());
@@ -276,6 +287,9 @@ impl Sections {
             .with_overrides(&self.authorizers.rules)
             .map_err(|errors| problems.extend(errors.into_iter().map(|e| format!("[authorizers.rules] {e}"))))
             .ok();
+        let desk_rules = crate::desk::DeskRules::with_overrides(&self.desk.rules)
+            .map_err(|errors| problems.extend(errors.into_iter().map(|e| format!("[desk.rules] {e}"))))
+            .ok();
         let mut naming = Vec::new();
         for pattern in &self.directory.naming_patterns {
             match Pattern::parse(pattern) {
@@ -300,8 +314,10 @@ impl Sections {
             sla: self.sla,
             hooks: self.hooks,
             report: self.report,
+            desk: self.desk,
             calendar: calendar?,
             rules: rules?,
+            desk_rules: desk_rules?,
             naming,
             mailboxes: mailboxes?,
         })
@@ -344,6 +360,9 @@ impl Sections {
             *path = base.join(&*path);
         }
         if let Some(path) = &mut self.authorizers.path {
+            *path = base.join(&*path);
+        }
+        if let Some(path) = &mut self.desk.path {
             *path = base.join(&*path);
         }
         for p in [
@@ -557,6 +576,30 @@ impl Sections {
         if auth.spreadsheet_id.is_some() && auth.sheet.is_none() {
             p.push("[authorizers] spreadsheet_id goes with sheet".into());
         }
+        let desk = &self.desk;
+        match (&desk.path, &desk.sheet) {
+            (Some(path), None) => must_exist("[desk] path", path, p),
+            (None, Some(_)) if !matches!(self.source, SourceConfig::GoogleSheet { .. }) => p.push(
+                "[desk] sheet needs [source] kind = \"google-sheet\" (its service account reads the tab)"
+                    .into(),
+            ),
+            (None, None) if desk.prefill_url.is_some() || desk.form_id.is_some() => {
+                p.push("[desk] needs path (a CSV export) or sheet (the desk form's response tab)".into())
+            }
+            (Some(_), Some(_)) => p.push("[desk] takes path or sheet, not both".into()),
+            _ => {}
+        }
+        if desk.spreadsheet_id.is_some() && desk.sheet.is_none() {
+            p.push("[desk] spreadsheet_id goes with sheet".into());
+        }
+        if desk.form_id.is_some() && desk.sheet.is_none() {
+            p.push("[desk] form_id goes with sheet (a CSV export has no form to prove its rows with)".into());
+        }
+        if let Some(url) = &desk.prefill_url {
+            for problem in crate::desk::prefill_problems(url) {
+                p.push(format!("[desk] prefill_url {problem}"));
+            }
+        }
     }
 
     /// `[directory]`: the transport, and every OU and group inside what the daemon may touch.
@@ -712,6 +755,9 @@ impl Sections {
             && !dir.is_dir()
         {
             p.push(format!("[mail] templates_dir: folder {} does not exist", dir.display()));
+        }
+        if mail.signature.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            p.push("[mail] signature is empty: remove it to sign with the name in [mail] from".into());
         }
     }
 }
@@ -874,6 +920,29 @@ mod tests {
             assert!(problems[0].contains("duplicate_window_days = 7"), "{problems:?}");
         }
         assert!(Config::parse(&with("retention_days = -1"), &demo()).is_err());
+    }
+
+    #[test]
+    fn the_signature_defaults_to_the_senders_name_and_may_not_be_blank() {
+        let text = std::fs::read_to_string(demo()).unwrap();
+        assert_eq!(Config::load(&demo()).unwrap().mail.signature(), "Mesa de Servicio UPME");
+        let bare = text.replace(
+            "from = \"Mesa de Servicio UPME <mesadeservicio@upme.gov.co>\"",
+            "from = \"mesadeservicio@upme.gov.co\"",
+        );
+        assert_eq!(Config::parse(&bare, &demo()).unwrap().mail.signature(), "Mesa de Servicio");
+        let with = |signature: &str| text.replace("[mail]\n", &format!("[mail]\nsignature = {signature}\n"));
+        let two_lines = with("\"\"\"\nMesa de Servicio\nOficina de Tecnologías de la Información\n\"\"\"");
+        assert_eq!(
+            Config::parse(&two_lines, &demo()).unwrap().mail.signature(),
+            "Mesa de Servicio\nOficina de Tecnologías de la Información"
+        );
+        let ConfigError::Invalid { problems, .. } = Config::parse(&with("\"  \""), &demo()).unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("[mail] signature"), "{problems:?}");
     }
 
     #[test]

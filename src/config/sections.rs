@@ -234,6 +234,30 @@ pub struct AuthorizersConfig {
     pub rules: BTreeMap<String, Vec<String>>,
 }
 
+/// `[desk]`: the service desk's form, through which the service desk and the administrators act
+/// on requests (see [`crate::desk`]). Absent: they act with the CLI only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskConfig {
+    /// The desk form's responses exported as CSV (demo, tests, or an entity without the API).
+    pub path: Option<PathBuf>,
+    /// Or their tab in a Google spreadsheet, read with the service account of `[source]`.
+    pub sheet: Option<String>,
+    /// The spreadsheet of `sheet`; default: the response spreadsheet.
+    pub spreadsheet_id: Option<String>,
+    /// The desk form (the id in its edit URL): set, a row counts only if the form holds a
+    /// response of the same address and time, as for `[source] form_id`.
+    pub form_id: Option<String>,
+    /// The desk form's pre-filled link (Google's «Obtener vínculo prellenado»), made with
+    /// `{solicitud}`, `{accion}` and `{paso}` typed in those questions: every mail that asks
+    /// for an action carries it, filled in.
+    pub prefill_url: Option<String>,
+    /// Who may do each action, by role of the matrix, when not the defaults:
+    /// `confirm`, `done`, `cancel` → `mesa_servicio`; `release`, `retry` → `administrador`.
+    #[serde(default)]
+    pub rules: BTreeMap<String, Vec<String>>,
+}
+
 /// `[directory]`: Active Directory conventions (DESIGN §6).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -500,6 +524,21 @@ pub struct MailConfig {
     pub service_request_procedure: String,
     /// Folder of template overrides, one file per message (see README).
     pub templates_dir: Option<PathBuf>,
+    /// The closing of the messages to requesters and account holders, one or more lines
+    /// (`"Mesa de Servicio\nOficina de Tecnologías de la Información"`). Default: the name
+    /// in `from`, else «Mesa de Servicio».
+    #[serde(default)]
+    pub signature: Option<String>,
+}
+
+impl MailConfig {
+    /// `signature`, or its default, without the blank lines around it.
+    pub fn signature(&self) -> String {
+        let named = self.from.parse::<lettre::message::Mailbox>().ok().and_then(|m| m.name);
+        let text = self.signature.clone().or(named).unwrap_or_default();
+        let text = text.trim();
+        if text.is_empty() { "Mesa de Servicio".to_string() } else { text.to_string() }
+    }
 }
 
 /// `[mail.oauth2]`: where the SMTP token comes from; `smtp_username` is the sending mailbox.

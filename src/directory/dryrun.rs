@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::password::PasswordPolicy;
 use super::plan::Plan;
 use super::snapshot::Snapshot;
 
@@ -18,6 +19,12 @@ pub struct DryRun {
 impl DryRun {
     pub fn new(snapshot: Snapshot, personal_email_attribute: Option<String>) -> DryRun {
         DryRun { snapshot: Arc::new(snapshot), personal_email_attribute }
+    }
+
+    /// The domain's password rules, as a new AD domain has them: the dry run has no domain
+    /// object to read them from.
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy::AD_DEFAULT
     }
 
     /// The accounts as they are now (shared: a plan decided on it is not disturbed by the next).

@@ -21,6 +21,8 @@ use crate::request::Request;
 mod rights;
 mod write;
 
+/// Password rules, read from the domain object.
+pub use super::password::PasswordPolicy;
 pub use rights::{BindAccount, Rights};
 
 /// `userAccountControl` bits.
@@ -193,13 +195,6 @@ impl LdapSettings {
     }
 }
 
-/// Password rules read from the domain object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PasswordPolicy {
-    pub min_length: usize,
-    pub complexity: bool,
-}
-
 /// A connection to AD that reconnects when dropped.
 pub struct Ldap {
     settings: LdapSettings,
@@ -348,9 +343,11 @@ impl Ldap {
         };
         let e =
             entries.first().ok_or_else(|| LdapError::Inconsistent(format!("no domain object at {base}")))?;
+        // An attribute the domain object does not show: AD's default for it.
+        let default = PasswordPolicy::AD_DEFAULT;
         Ok(PasswordPolicy {
-            min_length: first(e, "minPwdLength").unwrap_or(7) as usize,
-            complexity: first(e, "pwdProperties").is_none_or(|p| p & 1 == 1),
+            min_length: first(e, "minPwdLength").map_or(default.min_length, |n| n as usize),
+            complexity: first(e, "pwdProperties").map_or(default.complexity, |p| p & 1 == 1),
         })
     }
 

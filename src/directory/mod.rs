@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use self::dryrun::DryRun;
 use self::ldap::{Ldap, LdapError};
-use self::password::Password;
+use self::password::{Password, PasswordPolicy};
 use self::plan::{Layout, Plan};
 use self::snapshot::{Snapshot, SnapshotError};
 use crate::config::{Config, DirectoryMode};
@@ -108,6 +108,15 @@ impl Directory {
         match self.ldap() {
             None => Ok(16),
             Some(ldap) => Ok(ldap.password_policy()?.min_length.max(16)),
+        }
+    }
+
+    /// The domain's password rules, which the access-data message states: read from AD (once,
+    /// then kept); the dry run's are a new domain's.
+    pub fn password_policy(&mut self) -> Result<PasswordPolicy, LdapError> {
+        match self {
+            Directory::DryRun(dry) => Ok(dry.password_policy()),
+            Directory::Ldap(ldap) | Directory::Shadow(ldap) => ldap.password_policy(),
         }
     }
 

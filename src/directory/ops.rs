@@ -151,6 +151,10 @@ pub struct Plan {
     /// The account's institutional mailbox, told of what was done to it.
     #[serde(default)]
     pub notice_to: Option<String>,
+    /// The personal address on record in the directory (`[directory] personal_email_attribute`)
+    /// as the plan found it, told too: the mailbox may be closed to its holder. Never the form's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_personal: Option<String>,
     /// A *cesión*: the previous contractor's account, disabled by the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_holder: Option<String>,

@@ -1,6 +1,22 @@
-//! Temporary passwords: from the OS random source, meeting AD complexity, never printed.
+//! Temporary passwords: from the OS random source, meeting AD complexity, never printed; and
+//! the domain's password rules, which the access-data message tells the person.
 
 use std::fmt;
+
+/// The password rules of the domain (`minPwdLength`, and bit 1 of `pwdProperties`: complexity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    /// AD's complexity rule: three of the four classes (upper case, lower case, digits,
+    /// symbols), and not the account name nor a word of the display name.
+    pub complexity: bool,
+}
+
+impl PasswordPolicy {
+    /// The Default Domain Policy of a new AD domain: 7 characters, complexity on. What the dry
+    /// run says, and what is assumed of an attribute the domain object does not show.
+    pub const AD_DEFAULT: PasswordPolicy = PasswordPolicy { min_length: 7, complexity: true };
+}
 
 const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
 const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";

@@ -28,11 +28,18 @@ pub enum NoPlan {
 }
 
 impl Plan {
-    /// A plan about an existing account, with no operations yet; `notice` tells its holder.
+    /// A plan about an existing account, with no operations yet; `notice` tells its holder, at
+    /// the mailbox and at the personal address the directory holds (as it is before the plan).
     fn about(account: &Account, notice: bool) -> Plan {
+        let notice = notice && !account.mail.is_empty();
+        let personal = account.personal_email.trim();
         Plan {
             account: account.sam.clone(),
-            notice_to: (notice && !account.mail.is_empty()).then(|| account.mail.clone()),
+            notice_to: notice.then(|| account.mail.clone()),
+            notice_personal: (notice
+                && !personal.is_empty()
+                && !personal.eq_ignore_ascii_case(&account.mail))
+            .then(|| personal.to_string()),
             ..Plan::default()
         }
     }
@@ -230,8 +237,8 @@ pub fn plan(
             let account = target()?;
             if s.on_site == Some(true) && layout.config.onsite_reset == OnsiteReset::Manual {
                 return Err(NoPlan::ByHand(format!(
-                    "la persona está en las instalaciones de la entidad: la mesa de servicio habilita el cambio de \
-                     contraseña de la cuenta «{}» en su puesto, sin enviar contraseñas por correo",
+                    "la persona está en las instalaciones de la entidad, así que la mesa de servicio habilita en su \
+                     puesto el cambio de contraseña de la cuenta «{}», sin enviar contraseñas por correo",
                     account.sam
                 )));
             }
@@ -295,7 +302,8 @@ pub fn plan(
             }
             let mut plan = create(request, HolderType::Contractor, snapshot, layout, today, taken, taken_dn)?;
             plan.ops.extend(disable(previous));
-            plan.notice_to = Plan::about(previous, true).notice_to;
+            let holder = Plan::about(previous, true);
+            (plan.notice_to, plan.notice_personal) = (holder.notice_to, holder.notice_personal);
             plan.previous_holder = Some(previous.sam.clone());
             Ok(plan)
         }

@@ -490,8 +490,7 @@ impl Engine {
         let Attempt { mut request, plan, .. } = a;
         let reason = format!(
             "límite de {limit} inactivaciones o eliminaciones por hora alcanzado ({done} en la última hora): \
-             espera a que un administrador la libere con «cuentas release {}»",
-            request.id
+             espera a que un administrador la libere"
         );
         warn!(done, limit, "disable held: hourly limit reached");
         let held = State::Held { reason: reason.clone(), plan };
@@ -500,8 +499,13 @@ impl Engine {
             now.to_zoned(self.config.calendar.time_zone().clone()).strftime("%Y-%m-%d %H:00").to_string();
         let body = format!(
             "Se alcanzó el límite de {limit} inactivaciones o eliminaciones por hora ({done} en la última hora). \
-             Las siguientes quedan retenidas (estado Held) hasta que un administrador las revise:\n\n  \
-             cuentas requests --state Held\n  cuentas release ID   (o «cuentas release --all»)\n\nHora: {hour}"
+             Las que siguen quedan retenidas hasta que un administrador las revise y las libere (la persona \
+             que las pidió no puede liberarlas). Esta, {} ({}, cuenta {}):\n  {}\n\n\
+             Todas las retenidas a la vez: la misma acción con «todas» en «Solicitud».\n\nHora: {hour}",
+            request.id,
+            request.submission.requester,
+            request.account.as_deref().unwrap_or(&request.submission.account),
+            self.offer(request.id, crate::desk::DeskAction::Release, None)
         );
         self.alert(&mut changes, &format!("Inactivaciones retenidas ({hour})"), &body, now)?;
         self.store.commit(changes)?;
@@ -548,13 +552,13 @@ impl Engine {
         self.record(&mut changes, report, &mut request, Move::daemon(failed, reason.clone()), now)?;
         let body = format!(
             "La solicitud {} (fila {}, {}) falló tras {attempts} intento(s):\n\n  {reason}\n\n\
-             Revísela con «cuentas show {}»; cuando la causa esté resuelta, «cuentas retry {}» la reintenta \
-             (con una contraseña nueva, si la solicitud asigna una).",
+             Cuando la causa esté resuelta, reinténtela (con una contraseña nueva, si la solicitud asigna una):\n  {}\n\n\
+             Si no procede, cancélela:\n  {}",
             request.id,
             request.row,
             request.submission.kind.map_or("?", Kind::label),
-            request.id,
-            request.id
+            self.offer(request.id, crate::desk::DeskAction::Retry, None),
+            self.offer(request.id, crate::desk::DeskAction::Cancel, None)
         );
         // Each failure is its own episode: failing again after a retry is told again.
         let episode = format!("failed/{}/{}", request.id, request.history.len());

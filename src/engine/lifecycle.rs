@@ -31,7 +31,7 @@ impl Engine {
     ) -> Move {
         let kind = request.submission.kind;
         let disabled = plan.ops.iter().any(|op| matches!(op, DirectoryOp::Disable { .. }));
-        let notice = plan.notice_to.clone().filter(|_| !plan.ops.is_empty());
+        let notice = if plan.ops.is_empty() { Vec::new() } else { super::mail::holder_addresses(plan) };
         match (kind, request.phase) {
             // A leave (or a suspension with a return date) that disabled the account, or found
             // it disabled by another leave: it is enabled again on the return date, unless
@@ -55,7 +55,7 @@ impl Engine {
                 );
                 Move::daemon(State::AwaitingConfirmation { pending, since: now }, detail.clone())
                     .telling(MessageKind::Progress, detail.clone())
-                    .telling(MessageKind::DeletionChecklist, checklist(request, &plan.account))
+                    .telling(MessageKind::DeletionChecklist, checklist(self, request, &plan.account))
                     .with_notice(notice, detail)
             }
             _ => Move::daemon(State::Notifying, detail.clone())
@@ -69,7 +69,7 @@ impl Engine {
         &self,
         request: &mut Request,
         plan: &Plan,
-        notice: Option<String>,
+        notice: Vec<String>,
         now: Timestamp,
     ) -> Move {
         request.phase = Phase::Return;
@@ -78,6 +78,7 @@ impl Engine {
             account: plan.account.clone(),
             ops: vec![DirectoryOp::Enable { sam: plan.account.clone() }],
             notice_to: plan.notice_to.clone(),
+            notice_personal: plan.notice_personal.clone(),
             ..Plan::default()
         };
         let tz = self.config.calendar.time_zone();
@@ -175,9 +176,8 @@ impl Engine {
         if now.duration_since(since) >= SignedDuration::from_hours(i64::from(hours)) {
             let body = format!(
                 "El buzón de la cuenta {} (solicitud {}) no aparece tras {hours} hora(s): sus datos de acceso \
-                 esperan. Revise la sincronización del dominio y el buzón; la solicitud sigue intentándolo sola.\n\n\
-                 Detalle: cuentas show {}",
-                plan.account, request.id, request.id
+                 esperan. Revise la sincronización del dominio y el buzón; la solicitud sigue intentándolo sola.",
+                plan.account, request.id
             );
             let key = format!("mailbox/{}", request.id);
             self.alert_on(&mut changes, &key, &format!("Buzón pendiente: {}", plan.account), &body, now)?;
@@ -272,24 +272,33 @@ impl Engine {
 }
 
 impl Move {
-    /// Also tells the account's holder at their institutional mailbox, if there is one.
-    fn with_notice(self, mailbox: Option<String>, detail: String) -> Move {
-        match mailbox {
-            Some(mailbox) => self.telling_to(MessageKind::HolderNotice, mailbox, detail),
-            None => self,
-        }
+    /// Also tells the account's holder at each of its addresses (`mail::holder_addresses`):
+    /// the institutional mailbox, and the personal address on record.
+    fn with_notice(self, addresses: Vec<String>, detail: String) -> Move {
+        addresses
+            .into_iter()
+            .fold(self, |step, to| step.telling_to(MessageKind::HolderNotice, to, detail.clone()))
     }
 }
 
-/// The backups to confirm before an account is deleted, each with the command that confirms it.
-fn checklist(request: &Request, account: &str) -> String {
+/// The backups to confirm before an account is deleted, each with the link that confirms it,
+/// then the one that cancels the deletion.
+fn checklist(engine: &Engine, request: &Request, account: &str) -> String {
     let id = request.id;
-    let mut out = format!("Cuenta: {account}\n\n");
-    for (n, (key, what)) in DELETION_CHECKLIST.iter().enumerate() {
+    let mut out = format!(
+        "Cuenta: {account}\n\nCada paso se confirma con su vínculo (en «Observaciones», dónde quedó la copia):\n\n"
+    );
+    for (n, (key, _)) in DELETION_CHECKLIST.iter().enumerate() {
+        let label = crate::desk::step_label(key).unwrap_or_default();
         out.push_str(&format!(
-            "  {}. {what}\n     cuentas confirm {id} {key} --by \"SU NOMBRE\" [--note \"dónde quedó\"]\n",
-            n + 1
+            "  {}. {label}\n     {}\n",
+            n + 1,
+            engine.offer(id, crate::desk::DeskAction::Confirm, Some(key))
         ));
     }
+    out.push_str(&format!(
+        "\nSi la eliminación no procede, cancélela (el motivo, en «Observaciones»):\n  {}\n",
+        engine.offer(id, crate::desk::DeskAction::Cancel, None)
+    ));
     out
 }

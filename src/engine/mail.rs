@@ -17,14 +17,22 @@ use crate::store::{Changes, Delivery, MessageKind, OutboxMessage};
 
 impl Engine {
     /// Sends the access-data message straight away: it holds a password, so it never waits in
-    /// the store. Returns the address it went to.
+    /// the store. Returns the address it went to. The message states the domain's password
+    /// rules (read with the password's length, so already known to the directory).
     pub(super) fn send_access_data(
-        &self,
+        &mut self,
         request: &Request,
         plan: &Plan,
         password: &Password,
         now: Timestamp,
     ) -> Result<Result<String, SendError>, EngineError> {
+        let policy = match self.reach(|d, _| d.password_policy()) {
+            Ok(policy) => Some(policy),
+            Err(_) => {
+                warn!("the domain's password rules cannot be read; the access data go without them");
+                None
+            }
+        };
         let s = &request.submission;
         let to = match &plan.credentials_to {
             Some(on_record) => on_record.clone(),
@@ -34,9 +42,13 @@ impl Engine {
         // A new account whose first access data bounced is still new to its holder.
         let reset = request.credentials_for.is_none()
             && !plan.ops.iter().any(|op| matches!(op, DirectoryOp::Create { .. }));
+        let domain = &self.config.directory.domain;
         let extra = minijinja::context! {
             account => plan.account.clone(),
-            mail => format!("{}@{}", plan.account, self.config.directory.domain),
+            mail => created(plan, "mail").unwrap_or_else(|| format!("{}@{domain}", plan.account)),
+            sign_in => created(plan, "userPrincipalName").unwrap_or_else(|| format!("{}@{domain}", plan.account)),
+            min_length => policy.map_or(0, |p| p.min_length),
+            complex => policy.is_some_and(|p| p.complexity),
             password => password.expose(),
             dry_run => self.directory.is_dry_run(),
             reset => reset,
@@ -65,26 +77,23 @@ impl Engine {
                 }
                 let mut message = request.outbox[i].clone();
                 let sent = self.send(&mut message, Some(&request), now, report);
+                let to = self.recipients_shown(&message);
                 if sent {
                     request.note(
                         Actor::Daemon,
-                        format!("correo «{}» enviado a {}", message.kind.key(), message.to.join(", ")),
+                        format!("correo «{}» enviado a {to}", message.kind.key()),
                         now,
                     );
                 }
                 let mut changes = Changes::new();
                 if let Delivery::Failed { error, .. } = &message.delivery {
                     // Refused for good: someone must reach this person another way.
-                    let reason = format!(
-                        "correo «{}» a {} no entregado: {error}",
-                        message.kind.key(),
-                        message.to.join(", ")
-                    );
+                    let reason = format!("correo «{}» a {to} no entregado: {error}", message.kind.key());
                     request.note(Actor::Daemon, reason.clone(), now);
                     let body = format!(
                         "{reason}\n\nSolicitud {} (fila {}). El servidor de correo lo rechazó de forma definitiva; \
-                         comuníquese con el destinatario por otro medio. Detalle: cuentas show {}",
-                        request.id, request.row, request.id
+                         comuníquese con el destinatario por otro medio.",
+                        request.id, request.row
                     );
                     self.alert(&mut changes, &format!("Correo no entregado ({})", request.id), &body, now)?;
                 }
@@ -102,6 +111,16 @@ impl Engine {
             self.store.commit(changes)?;
         }
         Ok(())
+    }
+
+    /// A message's recipients as the request's history shows them: a holder's personal address
+    /// (read from the directory, not from the request, so its purge would not know it) masked.
+    fn recipients_shown(&self, message: &OutboxMessage) -> String {
+        let shown = |a: &String| match message.kind {
+            MessageKind::HolderNotice if !self.policy.requester_in_domain(a) => notify::mask_email(a),
+            _ => a.clone(),
+        };
+        message.to.iter().map(shown).collect::<Vec<_>>().join(", ")
     }
 
     /// One delivery attempt; the message's `delivery` says what came of it.
@@ -157,7 +176,7 @@ impl Engine {
             Some(r) => self.context(r, &message.detail),
             None => {
                 let (subject, detail) = message.detail.split_once("\n\n").unwrap_or((&message.detail, ""));
-                minijinja::context! { subject => subject, detail => detail }
+                minijinja::context! { subject => subject, detail => detail, signature => self.config.mail.signature() }
             }
         };
         // Each message's template is the file named by its key.
@@ -202,6 +221,7 @@ impl Engine {
             service_request_procedure => self.config.mail.service_request_procedure.clone(),
             credentials_sent => credentials_sent,
             personal_email_masked => r.credentials_sent_to.clone().unwrap_or_else(|| notify::mask_email(&s.personal_email)),
+            signature => self.config.mail.signature(),
         }
     }
 
@@ -226,7 +246,18 @@ impl Engine {
         detail: String,
         now: Timestamp,
     ) {
+        let before = request.outbox.len();
         request.queue_message(kind, vec![to], detail, now);
+        // A second message of its kind in the same step (the holder's notice, at the personal
+        // address too) has an id of its own, and no copy: the register has the first one.
+        let id = request.outbox[before].id.clone();
+        let same =
+            request.outbox[..before].iter().filter(|m| m.id == id || m.id.starts_with(&format!("{id}.")));
+        let again = same.filter(|m| !m.id.ends_with(".copia")).count();
+        if again > 0 {
+            request.outbox[before].id = format!("{id}.{}", again + 1);
+            return;
+        }
         // Into the ticket's thread, when the request has a ticket (a row from outside the
         // entity's domains has none).
         if let Some(register) = &self.config.mailboxes.register
@@ -298,6 +329,26 @@ impl Engine {
     }
 }
 
+/// Where the notice to an account's holder goes: its institutional mailbox, and the personal
+/// address the directory held for it when the plan was made (never one typed in the form);
+/// nothing when the account has no mailbox.
+pub(super) fn holder_addresses(plan: &Plan) -> Vec<String> {
+    let Some(mailbox) = plan.notice_to.clone() else { return Vec::new() };
+    let personal = plan.notice_personal.clone().filter(|p| !p.trim().eq_ignore_ascii_case(mailbox.trim()));
+    std::iter::once(mailbox).chain(personal).collect()
+}
+
+/// The value `plan` gives `attribute` on the account it creates; `None` if it creates none
+/// (the names of an existing account are `<sam>@<domain>`, as cuentas makes them).
+fn created(plan: &Plan, attribute: &str) -> Option<String> {
+    plan.ops.iter().find_map(|op| match op {
+        DirectoryOp::Create { attributes, .. } => {
+            attributes.iter().find(|(a, _)| a == attribute).map(|(_, v)| v.clone())
+        }
+        _ => None,
+    })
+}
+
 /// Conditions that last, alerted once per episode (and reminded while they last).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Condition {
@@ -311,6 +362,8 @@ pub(super) enum Condition {
     Matrix,
     /// The directory cannot be reached.
     Directory,
+    /// The service desk's form cannot be read, or lacks a question.
+    Desk,
 }
 
 impl Condition {
@@ -321,6 +374,7 @@ impl Condition {
             Condition::Columns => "condition/columns",
             Condition::Matrix => "condition/matrix",
             Condition::Directory => "condition/directory",
+            Condition::Desk => "condition/desk",
         }
     }
 }

@@ -10,6 +10,7 @@
 //! closed requests removed; the same person recognised across requests). This file holds the engine, one
 //! cycle, and `Engine::record`, the one way a request changes state.
 
+mod desk;
 mod execute;
 mod ingest;
 pub use ingest::{backlog, backlog_before, unmapped_answers};
@@ -194,6 +195,8 @@ pub struct Engine {
     /// derived from the store at start, kept in step by [`Engine::stage`].
     open: open::OpenIndex,
     source: Source,
+    /// The service desk's form, when `[desk]` names it.
+    desk_source: Option<Source>,
     /// When the rows of open requests were last read again.
     last_edit_check: Option<Timestamp>,
     /// Ingestion stopped last cycle: the edit check runs at every cycle until it resumes.
@@ -256,6 +259,7 @@ impl Engine {
         let templates = Templates::load(config.mail.templates_dir.as_deref())?;
         let envelope = Envelope::new(&config.mailboxes, directory.is_shadow());
         let matrix_sheet = crate::source::matrix_sheet(&config, &source)?;
+        let desk_source = crate::source::desk_source(&config, &source)?;
         let store = Store::open(&config.state_dir)?;
         let person_key = retention::person_key(&store)?;
         Engine {
@@ -273,6 +277,7 @@ impl Engine {
             person_key,
             open: open::OpenIndex::default(),
             source,
+            desk_source,
             last_edit_check: None,
             halted: false,
             directory_down: None,
@@ -435,6 +440,9 @@ impl Engine {
         self.replay(now, &mut report)?;
         self.ingest(now, &mut report)?;
         self.advance(now, &mut report)?;
+        // After the due work: a response of the desk form answers the state a request reached
+        // (a deletion that just became one to confirm); what it moves goes on in this cycle.
+        self.desk(now, &mut report)?;
         self.watch_sla(now, &mut report)?;
         self.follow_up(now, &mut report)?;
         self.deliver(now, &mut report)?;

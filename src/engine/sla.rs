@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use tracing::{info_span, warn};
 
 use super::{CycleReport, Engine, EngineError};
+use crate::desk::DeskAction;
 use crate::notify;
 use crate::request::{Actor, Request, State};
 use crate::sla::{self, Measure};
@@ -53,7 +54,7 @@ impl Engine {
                     m.percent(),
                     if m.broken() { " (ya vencido)" } else { "" },
                     notify::spanish_datetime(m.deadline, tz),
-                    holdup(&request)
+                    holdup(self, &request)
                 );
                 request.note(
                     Actor::Daemon,
@@ -100,13 +101,14 @@ fn last_report_day(
 }
 
 /// What an open request waits on, for the service desk (Spanish).
-fn holdup(request: &Request) -> String {
+fn holdup(engine: &Engine, request: &Request) -> String {
     let id = request.id;
     match &request.state {
         State::Received => "sin decidir: el directorio o la matriz de autorizadores no han respondido".into(),
-        State::Held { .. } => {
-            format!("retenida por el límite de inactivaciones por hora: cuentas release {id}")
-        }
+        State::Held { .. } => format!(
+            "retenida por el límite de inactivaciones por hora; la libera un administrador:\n  {}",
+            engine.offer(id, DeskAction::Release, None)
+        ),
         State::Executing { .. } if request.mailbox_wait.is_some() => {
             "los datos de acceso esperan el buzón de la cuenta nueva (hook mailbox_ready)".into()
         }
@@ -114,11 +116,23 @@ fn holdup(request: &Request) -> String {
             format!("el directorio o el correo fallaron; se reintenta desde {at}")
         }
         State::Executing { .. } => "en ejecución en el directorio".into(),
-        State::Manual { .. } => {
-            format!("gestión manual de la mesa de servicio pendiente: cuentas done {id} --note …")
-        }
-        State::Failed { .. } => {
-            format!("fallida: revise con cuentas show {id} y reintente con cuentas retry {id}")
+        State::Manual { .. } => format!(
+            "gestión manual de la mesa de servicio pendiente; cuando esté hecha, márquela como atendida:\n  {}",
+            engine.offer(id, DeskAction::Done, None)
+        ),
+        State::Failed { .. } => format!(
+            "fallida; cuando la causa esté resuelta, un administrador la reintenta:\n  {}",
+            engine.offer(id, DeskAction::Retry, None)
+        ),
+        State::AwaitingConfirmation { pending, .. } => {
+            let steps: Vec<String> = pending
+                .iter()
+                .map(|key| {
+                    let label = crate::desk::step_label(key).unwrap_or_default();
+                    format!("  {label}: {}", engine.offer(id, DeskAction::Confirm, Some(key)))
+                })
+                .collect();
+            format!("eliminación: faltan pasos por confirmar:\n{}", steps.join("\n"))
         }
         other => other.name().to_string(),
     }
@@ -164,7 +178,7 @@ impl Engine {
         };
         let subject = format!("Reporte de gestión de usuarios del {from} al {to}");
         let text = format!(
-            "Reporte de la gestión de usuarios: solicitudes recibidas del {} al {}.\n\n{}\nEl detalle: cuentas report --from {from} --to {to}\n\ncuentas",
+            "Reporte de la gestión de usuarios: solicitudes recibidas del {} al {}.\n\n{}\n\ncuentas",
             notify::spanish_date(from),
             notify::spanish_date(to),
             report.resumen()

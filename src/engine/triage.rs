@@ -20,14 +20,23 @@ pub(super) struct Triage {
     state: State,
     reason: String,
     tell: Option<MessageKind>,
-    /// A notice to the account's own mailbox: its address and what it says.
-    notice: Option<(String, String)>,
+    /// A notice to the account's holder: its addresses (`mail::holder_addresses`) and what it says.
+    notice: Option<(Vec<String>, String)>,
+    /// Handed to the service desk: what it does, and whether the request is decided again
+    /// afterwards (the directory changed first) rather than marked done.
+    by_hand: Option<ByHand>,
+}
+
+/// What the service desk is asked to do by hand.
+pub(super) struct ByHand {
+    pub why: String,
+    pub decide_again: bool,
 }
 
 impl Triage {
     /// A state whose own reason is what the history and the message say.
     fn to(state: State, tell: MessageKind) -> Triage {
-        Triage { reason: state.reason().to_string(), state, tell: Some(tell), notice: None }
+        Triage { reason: state.reason().to_string(), state, tell: Some(tell), notice: None, by_hand: None }
     }
 
     fn needs_info(reason: String, now: Timestamp) -> Triage {
@@ -65,7 +74,15 @@ impl Triage {
 
     /// Authorized and planned (or handed to a person): no answer yet but the acknowledgement.
     fn decided(state: State, reason: String) -> Triage {
-        Triage { state, reason, tell: None, notice: None }
+        Triage { state, reason, tell: None, notice: None, by_hand: None }
+    }
+
+    /// Authorized, and handed to the service desk: `why` says what it does.
+    fn by_hand(grant: &impl std::fmt::Display, why: String, decide_again: bool) -> Triage {
+        let reason = format!("autorizada ({grant}); gestión manual de la mesa de servicio: {why}");
+        let mut manual = Triage::decided(State::Manual { reason: reason.clone() }, reason);
+        manual.by_hand = Some(ByHand { why, decide_again });
+        manual
     }
 }
 
@@ -172,7 +189,7 @@ impl Engine {
         triage: Triage,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let Triage { state, reason, tell, notice } = triage;
+        let Triage { state, reason, tell, notice, by_hand } = triage;
         let name = state.name();
         let kind = request.submission.kind.map_or("?", Kind::key);
         let _span = info_span!("request", request_id = %request.id, row = request.row, kind).entered();
@@ -195,13 +212,15 @@ impl Engine {
         {
             step = step.telling(MessageKind::Acknowledgement, String::new());
         }
-        if name == StateName::Manual {
-            step = step.telling(MessageKind::ManualHandling, reason);
+        if let Some(by_hand) = by_hand {
+            step = step.telling(MessageKind::ManualHandling, self.by_hand_mail(request.id, &by_hand));
         } else if let Some(kind) = tell {
             step = step.telling(kind, reason);
         }
-        if let Some((mailbox, detail)) = notice {
-            step = step.telling_to(MessageKind::HolderNotice, mailbox, detail);
+        if let Some((addresses, detail)) = notice {
+            for to in addresses {
+                step = step.telling_to(MessageKind::HolderNotice, to, detail.clone());
+            }
         }
         self.record(changes, report, request, step, now)
     }
@@ -237,17 +256,8 @@ impl Engine {
             Ok(plan) => plan,
             Err(NoPlan::NeedsInfo(reason)) => return Ok(Some(Triage::needs_info(reason, now))),
             Err(NoPlan::Refused(reason)) => return Ok(Some(Triage::rejected(reason))),
-            Err(NoPlan::ByHand(why)) => {
-                let reason = format!("autorizada ({grant}), pero {why}; luego se cierra con «cuentas done»");
-                return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
-            }
-            Err(NoPlan::DirectoryFirst(what)) => {
-                let reason = format!(
-                    "autorizada ({grant}), pero {what}; hecho eso, «cuentas retry {}» la decide de nuevo",
-                    request.id
-                );
-                return Ok(Some(Triage::decided(State::Manual { reason: reason.clone() }, reason)));
-            }
+            Err(NoPlan::ByHand(why)) => return Ok(Some(Triage::by_hand(&grant, why, false))),
+            Err(NoPlan::DirectoryFirst(what)) => return Ok(Some(Triage::by_hand(&grant, what, true))),
         };
         if kind == Kind::PasswordReset {
             match self.address_on_record(request, &snapshot, &plan.account)? {
@@ -386,19 +396,20 @@ fn credential_step(account: String, grant: &impl std::fmt::Display) -> Triage {
 
 /// A reset whose temporary password may not go by mail (`why`): the service desk does it by
 /// hand, and the holder hears of it at once (a reset they did not ask for is a warning).
-fn reset_by_hand(grant: &impl std::fmt::Display, why: &str, mut plan: Plan) -> Triage {
-    let reason = format!(
-        "autorizada ({grant}), pero la contraseña temporal no se envía por correo: {why}. \
-         La mesa de servicio verifica la identidad de la persona, asigna la contraseña y cierra la solicitud"
+fn reset_by_hand(grant: &impl std::fmt::Display, why: &str, plan: Plan) -> Triage {
+    let why = format!(
+        "la contraseña temporal no se envía por correo ({why}): la mesa de servicio verifica la identidad \
+         de la persona y le asigna la contraseña"
     );
-    let mut manual = Triage::decided(State::Manual { reason: reason.clone() }, reason);
-    manual.notice = plan.notice_to.take().map(|mailbox| {
+    let mut manual = Triage::by_hand(grant, why, false);
+    let addresses = super::mail::holder_addresses(&plan);
+    manual.notice = (!addresses.is_empty()).then(|| {
         let detail = format!(
             "Se pidió asignar una contraseña temporal a su cuenta {}. No se envió a ningún correo: \
              la mesa de servicio verificará su identidad antes de asignarla.",
             plan.account
         );
-        (mailbox, detail)
+        (addresses, detail)
     });
     manual
 }

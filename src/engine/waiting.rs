@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use tracing::info;
 
 use super::{CycleReport, Engine, EngineError, Move};
+use crate::desk::DeskAction;
 use crate::notify;
 use crate::request::{Actor, Request, State, StateName};
 use crate::store::{Changes, MessageKind};
@@ -90,17 +91,23 @@ impl Engine {
             return Ok(());
         }
         let tz = calendar.time_zone().clone();
-        let mut body = String::from(
-            "Estas solicitudes esperan a una persona de la entidad (cuentas show ID para el detalle):\n\n",
-        );
+        let mut body = String::from("Estas solicitudes esperan a una persona de la entidad:\n\n");
         for r in stuck {
             let since = r.history.last().map(|h| h.at).unwrap_or(r.received_at);
             let what = match r.state.name() {
-                StateName::Manual => {
-                    "gestión manual: la mesa de servicio la hace y la cierra con «cuentas done»"
-                }
-                StateName::Held => "retenida por el límite de inactivaciones por hora: «cuentas release»",
-                _ => "fallida: revise el error y use «cuentas retry» o «cuentas cancel»",
+                StateName::Manual => format!(
+                    "gestión manual: la mesa de servicio la hace y la marca como atendida\n    {}",
+                    self.offer(r.id, DeskAction::Done, None)
+                ),
+                StateName::Held => format!(
+                    "retenida por el límite de inactivaciones por hora; un administrador la libera\n    {}",
+                    self.offer(r.id, DeskAction::Release, None)
+                ),
+                _ => format!(
+                    "fallida: revise el error; reintentar\n    {}\n    o cancelar\n    {}",
+                    self.offer(r.id, DeskAction::Retry, None),
+                    self.offer(r.id, DeskAction::Cancel, None)
+                ),
             };
             body.push_str(&format!(
                 "  {}  {}  desde el {}\n    {what}\n",

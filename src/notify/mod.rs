@@ -207,7 +207,7 @@ impl Mailer {
 }
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
-const BUILT_IN: [(&str, &str); 15] = [
+const BUILT_IN: [(&str, &str); 16] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
@@ -223,6 +223,7 @@ const BUILT_IN: [(&str, &str); 15] = [
     ("aviso-ans", include_str!("templates/aviso-ans.txt")),
     ("registro", include_str!("templates/registro.txt")),
     ("sin-efecto", include_str!("templates/sin-efecto.txt")),
+    ("respuesta-mesa", include_str!("templates/respuesta-mesa.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.
@@ -302,7 +303,8 @@ pub fn sample_context() -> Value {
         sla_hours => 10, due => "", effective_date => "", return_date => "", detail => "…",
         subject => "…", service_request_procedure => "…", credentials_sent => true,
         personal_email_masked => "m***@gmail.com", password => "Xy7#example", dry_run => false, reset => false,
-        replaces => false,
+        replaces => false, sign_in => "maria.delahoz@upme.gov.co", min_length => 8, complex => true,
+        signature => "Mesa de Servicio\nOficina de Tecnologías de la Información",
     }
 }
 
@@ -364,6 +366,65 @@ mod tests {
         let r = t.render("acuse", &sample_context()).unwrap();
         assert_eq!(r.subject, "[GU-2026-000123] Solicitud registrada: Creación de cuenta");
         assert!(r.body.contains("10 horas hábiles"));
+    }
+
+    #[test]
+    fn the_access_data_state_the_domain_s_password_rule() {
+        let t = Templates::load(None).unwrap();
+        let with = |min_length: usize, complex: bool| {
+            let ctx =
+                minijinja::context! { min_length => min_length, complex => complex, ..sample_context() };
+            t.render("datos-de-acceso", &ctx).unwrap().body
+        };
+        let complex = with(12, true);
+        assert!(
+            complex.contains(
+                "contraseña que no haya usado antes, de al menos 12 caracteres, que combine\nal menos tres de \
+                 estos cuatro: mayúsculas, minúsculas, números y símbolos, y que no contenga\nsu nombre ni su usuario.\n"
+            ),
+            "{complex}"
+        );
+        let simple = with(10, false);
+        assert!(
+            simple.contains("contraseña que no haya usado antes, de al menos 10 caracteres.\n"),
+            "{simple}"
+        );
+        assert!(!simple.contains("mayúsculas"), "{simple}");
+        // No minimum in the domain (or its rules unknown): no number is made up.
+        let none = with(0, false);
+        assert!(none.contains("contraseña que no haya usado antes.\n"), "{none}");
+        for body in [&complex, &simple, &none] {
+            assert!(!body.contains("al menos 8 caracteres"), "{body}");
+            assert!(body.contains("Usuario para iniciar sesión: maria.delahoz@upme.gov.co\n"), "{body}");
+            assert!(body.starts_with("Cordial saludo,\n\nMaría José De La Hoz:\n"), "{body}");
+        }
+    }
+
+    #[test]
+    fn mails_to_people_open_with_the_greeting_and_close_with_the_signature() {
+        let t = Templates::load(None).unwrap();
+        let to_people = [
+            "acuse",
+            "avance",
+            "datos-de-acceso",
+            "aviso-titular",
+            "duplicada",
+            "informacion-requerida",
+            "rechazo",
+            "redireccion",
+            "resultado",
+            "sin-efecto",
+        ];
+        for name in to_people {
+            let body = t.render(name, &sample_context()).unwrap().body;
+            assert!(body.starts_with("Cordial saludo,\n"), "{name}: {body}");
+            assert!(
+                body.ends_with(
+                    "\nCordialmente,\n\nMesa de Servicio\nOficina de Tecnologías de la Información\n"
+                ),
+                "{name}: {body}"
+            );
+        }
     }
 
     #[test]

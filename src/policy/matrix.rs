@@ -98,7 +98,7 @@ impl Authorizer {
     }
 
     /// Why this row does not grant the request, or `None` when it does.
-    pub(super) fn miss(&self, today: Date, folded_department: &str) -> Option<Miss> {
+    pub(crate) fn miss(&self, today: Date, folded_department: &str) -> Option<Miss> {
         match (self.valid_from, self.valid_until) {
             (Some(from), _) if today < from => Some(Miss::NotYet(from)),
             (_, Some(until)) if until < today => Some(Miss::Expired(until)),

@@ -24,16 +24,20 @@ pub enum Role {
     /// registers requests on behalf of people who phone or write), never for one that does not:
     /// a contractor has no *vacaciones* whoever asks.
     MesaServicio,
+    /// The administrators of cuentas: by default no request kind, only the service desk form's
+    /// release and retry (see [`crate::desk`]).
+    Administrador,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::TalentoHumano,
         Role::JefeArea,
         Role::Coordinador,
         Role::Supervisor,
         Role::Delegado,
         Role::MesaServicio,
+        Role::Administrador,
     ];
 
     /// The name in the CSV and in `[policy.rules]`.
@@ -45,6 +49,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Delegado => "delegado",
             Role::MesaServicio => "mesa_servicio",
+            Role::Administrador => "administrador",
         }
     }
 
@@ -57,6 +62,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Delegado => "delegado",
             Role::MesaServicio => "mesa de servicio",
+            Role::Administrador => "administrador de cuentas",
         }
     }
 
@@ -69,6 +75,7 @@ impl Role {
             Role::Supervisor => "el supervisor del contrato",
             Role::Delegado => "un delegado",
             Role::MesaServicio => "la mesa de servicio",
+            Role::Administrador => "un administrador de cuentas",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The report's chart, pure (figures in, PNG out): requests submitted per day as bars, and the
-//! share of each day's answered requests within their service level as a line, drawn with a
-//! bundled font so it looks the same on every server.
+//! share of each day's requests carried out of a measured kind (see [`super::measured`])
+//! within their service level as a line, drawn with a bundled font so it looks the same on
+//! every server.
 
 use std::sync::Once;
 
@@ -104,7 +105,7 @@ mod tests {
             .map(|i| Day {
                 date: jiff::civil::date(2026, 11, 23 + i),
                 submitted: (i as usize * 3) % 7,
-                answered: (i as usize * 3) % 7,
+                measured: (i as usize * 3) % 7,
                 met: (i as usize * 2) % 5,
             })
             .collect();

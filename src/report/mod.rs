@@ -1,7 +1,9 @@
 //! The report of the work done (*el reporte de la gestión realizada*), pure: for the requests
-//! submitted in a period, how many of each kind ended in each state, the service level met,
-//! the business hours to close (median and 95th percentile), open requests at risk, and every
-//! breach with the time it spent in each state. Printed as a table, CSV or JSON.
+//! submitted in a period, how many of each kind ended in each state; how many were carried out,
+//! refused, routed to another procedure or closed otherwise; the service level met by the
+//! kinds the procedure measures, and their business hours to close (median and 95th
+//! percentile); open requests at risk, and every breach with the time it spent in each state.
+//! Printed as a table, CSV or JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,13 +14,25 @@ use serde::Serialize;
 
 use crate::calendar::Calendar;
 use crate::config::SlaConfig;
-use crate::request::{Request, StateName};
+use crate::request::{Kind, Request, StateName};
 use crate::sla;
 
 pub mod chart;
 
 /// Share of its service level an open request must have consumed to be at risk, in percent.
 const AT_RISK: i64 = 80;
+
+/// Whether the service level of `kind` is measured: the procedure's *10 horas hábiles* are for
+/// the creation and notification of accounts (a creation, and a *cesión*, which creates the
+/// new contractor's), and a kind the entity set its own target for in `[sla] hours` is
+/// measured against it. Other kinds are followed (warned at 80 %), not measured.
+pub fn measured(kind: Option<Kind>, sla: &SlaConfig) -> bool {
+    match kind {
+        Some(Kind::Create | Kind::Assignment) => true,
+        Some(Kind::OutOfScope) | None => false,
+        Some(k) => sla.hours.contains_key(k.key()),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -27,34 +41,50 @@ pub struct Report {
     pub requests: usize,
     /// Kind (its label) → state → count.
     pub by_kind: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Requests answered (closed but not cancelled), whose service level is final.
+    /// Requests carried out: closed with the work done (`Closed`).
     pub answered: usize,
-    /// Of those, the ones answered within their service level.
+    /// Refused: not authorized, or about an account that may not be touched (`Rejected`).
+    pub refused: usize,
+    /// Not user management: pointed to the IT service-request procedure (`Routed`).
+    pub routed: usize,
+    /// Closed otherwise: cancelled, a repetition, replaced by a newer response, without effect
+    /// (`Cancelled`).
+    pub other_closed: usize,
+    /// Still open.
+    pub open: usize,
+    /// The kinds whose service level is measured ([`measured`]), by label.
+    pub measured_kinds: Vec<String>,
+    /// Requests of a measured kind carried out: their service level is final.
+    pub measured: usize,
+    /// Of those, the ones carried out within their service level.
     pub met: usize,
-    /// `met / answered` in percent, one decimal; `None` with nothing answered.
+    /// `met / measured` in percent, one decimal; `None` with nothing measured.
     pub met_percent: Option<f64>,
-    /// Business hours from submission to answer: median, and 95th percentile (nearest rank).
+    /// Business hours from submission to answer of the measured requests: median, and 95th
+    /// percentile (nearest rank).
     pub median_hours: Option<f64>,
     pub p95_hours: Option<f64>,
     pub at_risk: Vec<AtRisk>,
+    /// Requests of a measured kind, carried out or open, past their service level.
     pub breaches: Vec<Breach>,
     /// Each day of the period: what the chart draws.
     pub days: Vec<Day>,
 }
 
-/// One day's figures: requests submitted that day, and of those answered, how many in time.
+/// One day's figures: requests submitted that day, and of those of a measured kind carried
+/// out, how many in time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Day {
     pub date: Date,
     pub submitted: usize,
-    pub answered: usize,
+    pub measured: usize,
     pub met: usize,
 }
 
 impl Day {
-    /// The share answered within the service level, in percent; `None` with nothing answered.
+    /// The share carried out within the service level, in percent; `None` with nothing measured.
     pub fn met_percent(&self) -> Option<f64> {
-        (self.answered > 0).then(|| round1(self.met as f64 * 100.0 / self.answered as f64))
+        (self.measured > 0).then(|| round1(self.met as f64 * 100.0 / self.measured as f64))
     }
 }
 
@@ -95,6 +125,16 @@ pub fn build(
         requests: 0,
         by_kind: BTreeMap::new(),
         answered: 0,
+        refused: 0,
+        routed: 0,
+        other_closed: 0,
+        open: 0,
+        measured_kinds: Kind::ALL
+            .into_iter()
+            .filter(|k| measured(Some(*k), sla_config))
+            .map(|k| k.label().to_string())
+            .collect(),
+        measured: 0,
         met: 0,
         met_percent: None,
         median_hours: None,
@@ -105,7 +145,7 @@ pub fn build(
             .series(jiff::Span::new().days(1))
             .take_while(|d| *d <= to)
             .take(366)
-            .map(|date| Day { date, submitted: 0, answered: 0, met: 0 })
+            .map(|date| Day { date, submitted: 0, measured: 0, met: 0 })
             .collect(),
     };
     let mut hours_to_answer = Vec::new();
@@ -124,12 +164,20 @@ pub fn build(
         *report.by_kind.entry(kind.clone()).or_default().entry(state.to_string()).or_default() += 1;
         let target = sla_config.hours_for(r.submission.kind);
         let m = sla::measure(&r, calendar, target, now);
-        if state.is_closed() && state != StateName::Cancelled {
-            report.answered += 1;
+        let measured = measured(r.submission.kind, sla_config);
+        match state {
+            StateName::Closed => report.answered += 1,
+            StateName::Rejected => report.refused += 1,
+            StateName::Routed => report.routed += 1,
+            StateName::Cancelled => report.other_closed += 1,
+            _ => report.open += 1,
+        }
+        if state == StateName::Closed && measured {
+            report.measured += 1;
             report.met += usize::from(!m.broken());
             hours_to_answer.push(hours(m.consumed));
             if let Some(d) = index.map(|i| &mut report.days[i]) {
-                d.answered += 1;
+                d.measured += 1;
                 d.met += usize::from(!m.broken());
             }
         }
@@ -141,7 +189,8 @@ pub fn build(
                 percent: m.percent(),
             });
         }
-        if m.broken() {
+        // Refused, routed and otherwise closed requests are not measured.
+        if m.broken() && measured && (state == StateName::Closed || !state.is_closed()) {
             report.breaches.push(Breach {
                 id: r.id.to_string(),
                 kind,
@@ -152,8 +201,8 @@ pub fn build(
             });
         }
     }
-    if report.answered > 0 {
-        report.met_percent = Some(round1(report.met as f64 * 100.0 / report.answered as f64));
+    if report.measured > 0 {
+        report.met_percent = Some(round1(report.met as f64 * 100.0 / report.measured as f64));
     }
     hours_to_answer.sort_by(f64::total_cmp);
     report.median_hours = median(&hours_to_answer);
@@ -219,6 +268,11 @@ fn opt(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |v| format!("{v}"))
 }
 
+/// The items joined by commas, or `-` when there are none.
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() { "-".to_string() } else { items.join(", ") }
+}
+
 impl Report {
     /// For a person at a terminal.
     pub fn table(&self) -> String {
@@ -231,14 +285,21 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nAnswered: {}; within the service level: {} ({} %)",
-            self.answered,
+            "\nCarried out: {}; refused: {}; routed to another procedure: {}; closed otherwise \
+             (cancelled, repeated, replaced, without effect): {}; open: {}",
+            self.answered, self.refused, self.routed, self.other_closed, self.open
+        );
+        let _ = writeln!(out, "\nService level measured for: {}", or_none(&self.measured_kinds));
+        let _ = writeln!(
+            out,
+            "  Carried out: {}; within the service level: {} ({} %)",
+            self.measured,
             self.met,
             opt(self.met_percent)
         );
         let _ = writeln!(
             out,
-            "Business hours to answer: median {}, 95th percentile {}",
+            "  Business hours to answer: median {}, 95th percentile {}",
             opt(self.median_hours),
             opt(self.p95_hours)
         );
@@ -271,21 +332,31 @@ impl Report {
     pub fn resumen(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Solicitudes recibidas: {}", self.requests);
+        let _ = writeln!(out, "  Atendidas (gestión realizada): {}", self.answered);
+        let _ = writeln!(out, "  Rechazadas (no autorizadas o no procedentes): {}", self.refused);
+        let _ = writeln!(out, "  Redirigidas a otro procedimiento de TI: {}", self.routed);
+        let _ = writeln!(
+            out,
+            "  Cerradas sin gestión (canceladas, repetidas, reemplazadas o sin efecto): {}",
+            self.other_closed
+        );
+        let _ = writeln!(out, "  Abiertas: {}", self.open);
         let _ = writeln!(out, "\nPor tipo y estado:");
         for (kind, states) in &self.by_kind {
             let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
             let _ = writeln!(out, "  {kind}: {}", states.join(", "));
         }
+        let _ = writeln!(out, "\nANS medido en: {}", or_none(&self.measured_kinds));
         let _ = writeln!(
             out,
-            "\nAtendidas: {}; dentro del ANS: {} ({} %)",
-            self.answered,
+            "  Atendidas: {}; dentro del ANS: {} ({} %)",
+            self.measured,
             self.met,
             opt(self.met_percent)
         );
         let _ = writeln!(
             out,
-            "Horas hábiles para atender: mediana {}, percentil 95: {}",
+            "  Horas hábiles para atender: mediana {}, percentil 95: {}",
             opt(self.median_hours),
             opt(self.p95_hours)
         );
@@ -315,6 +386,14 @@ impl Report {
             }
         }
         row(["answered", "", "", &self.answered.to_string()]);
+        row(["refused", "", "", &self.refused.to_string()]);
+        row(["routed", "", "", &self.routed.to_string()]);
+        row(["other_closed", "", "", &self.other_closed.to_string()]);
+        row(["open", "", "", &self.open.to_string()]);
+        for kind in &self.measured_kinds {
+            row(["measured_kind", kind, "", ""]);
+        }
+        row(["measured", "", "", &self.measured.to_string()]);
         row(["met", "", "", &self.met.to_string()]);
         row(["met_percent", "", "", &opt(self.met_percent)]);
         row(["median_hours", "", "", &opt(self.median_hours)]);
@@ -338,7 +417,140 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
+    use jiff::civil::{DateTime, date};
+
     use super::*;
+    use crate::request::{Actor, RequestId, State, Submission};
+
+    fn calendar() -> Calendar {
+        Calendar::new("America/Bogota", jiff::civil::time(7, 30, 0, 0), jiff::civil::time(17, 0, 0, 0), &[])
+            .unwrap()
+    }
+
+    fn at(local: &str) -> Timestamp {
+        let dt: DateTime = local.parse().unwrap();
+        dt.to_zoned(calendar().time_zone().clone()).unwrap().timestamp()
+    }
+
+    /// A request of `kind` submitted at `submitted` (local), moved through `moves`.
+    fn request(seq: u32, kind: Kind, submitted: &str, moves: Vec<(State, &str)>) -> Request {
+        let s = Submission {
+            kind: Some(kind),
+            submitted_at: Some(submitted.parse().unwrap()),
+            ..Submission::default()
+        };
+        let mut r =
+            Request::new(RequestId { year: 2026, seq }, seq + 1, "h".into(), s, at(submitted), at(submitted));
+        for (state, when) in moves {
+            r.transition(state, Actor::Daemon, "x", at(when)).unwrap();
+        }
+        r
+    }
+
+    /// The week of 23 November 2026: carried out, refused, routed, cancelled and open requests.
+    fn week() -> Vec<Request> {
+        let executing =
+            || State::Executing { plan: Default::default(), attempts: 0, retry_at: None, released: false };
+        let closed = || State::Closed { outcome: "x".into() };
+        let done = |start: &'static str, end: &'static str| {
+            vec![(executing(), start), (State::Notifying, end), (closed(), end)]
+        };
+        vec![
+            // A creation in 2 h: measured, within.
+            request(
+                1,
+                Kind::Create,
+                "2026-11-23T08:00:00",
+                done("2026-11-23T08:00:00", "2026-11-23T10:00:00"),
+            ),
+            // A creation in 12 h (Monday 08:00 to Tuesday 10:30): measured, breached.
+            request(
+                2,
+                Kind::Create,
+                "2026-11-23T08:00:00",
+                done("2026-11-23T08:00:00", "2026-11-24T10:30:00"),
+            ),
+            // A disable by hand in 20 h: carried out, not measured (the procedure sets no time).
+            request(
+                3,
+                Kind::Disable,
+                "2026-11-23T10:00:00",
+                vec![
+                    (State::Manual { reason: "x".into() }, "2026-11-23T10:00:00"),
+                    (State::Notifying, "2026-11-25T11:00:00"),
+                    (closed(), "2026-11-25T11:00:00"),
+                ],
+            ),
+            // Refused after 30 h: not measured.
+            request(
+                4,
+                Kind::Create,
+                "2026-11-23T08:00:00",
+                vec![(State::Rejected { reason: "x".into() }, "2026-11-26T12:00:00")],
+            ),
+            // Another IT procedure's: not measured.
+            request(
+                5,
+                Kind::OutOfScope,
+                "2026-11-24T08:00:00",
+                vec![(State::Routed { reason: "x".into() }, "2026-11-24T08:00:00")],
+            ),
+            // A repetition, cancelled.
+            request(
+                6,
+                Kind::Create,
+                "2026-11-25T08:00:00",
+                vec![(State::Cancelled { reason: "x".into() }, "2026-11-25T08:00:00")],
+            ),
+            // Open.
+            request(7, Kind::Create, "2026-11-27T08:00:00", vec![]),
+        ]
+    }
+
+    #[test]
+    fn requests_carried_out_are_told_from_refused_routed_and_cancelled_ones() {
+        let sla = SlaConfig::default();
+        let now = at("2026-11-27T09:00:00");
+        let r = build(week(), &calendar(), &sla, date(2026, 11, 23), date(2026, 11, 29), now);
+        assert_eq!(r.requests, 7);
+        assert_eq!((r.answered, r.refused, r.routed, r.other_closed, r.open), (3, 1, 1, 1, 1));
+        let resumen = r.resumen();
+        for line in [
+            "  Atendidas (gestión realizada): 3",
+            "  Rechazadas (no autorizadas o no procedentes): 1",
+            "  Redirigidas a otro procedimiento de TI: 1",
+            "  Cerradas sin gestión (canceladas, repetidas, reemplazadas o sin efecto): 1",
+            "  Abiertas: 1",
+        ] {
+            assert!(resumen.lines().any(|l| l == line), "«{line}» not in:\n{resumen}");
+        }
+        let csv = r.csv();
+        for line in ["answered,,,3", "refused,,,1", "routed,,,1", "other_closed,,,1", "open,,,1"] {
+            assert!(csv.lines().any(|l| l == line), "«{line}» not in:\n{csv}");
+        }
+    }
+
+    #[test]
+    fn the_service_level_share_counts_only_measured_kinds_carried_out() {
+        let now = at("2026-11-27T09:00:00");
+        let sla = SlaConfig::default();
+        let r = build(week(), &calendar(), &sla, date(2026, 11, 23), date(2026, 11, 29), now);
+        // The two creations carried out; not the disable (20 h), the refusal (30 h), the
+        // routed, the cancelled nor the open one.
+        assert_eq!(r.measured_kinds, ["Creación de cuenta", "Cesión de contrato"]);
+        assert_eq!((r.measured, r.met, r.met_percent), (2, 1, Some(50.0)));
+        assert_eq!(r.median_hours, Some(7.0));
+        assert_eq!(r.breaches.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["GU-2026-000002"]);
+        assert_eq!((r.days[0].measured, r.days[0].met), (2, 1));
+        assert!(r.resumen().contains(
+            "ANS medido en: Creación de cuenta, Cesión de contrato\n  Atendidas: 2; dentro del ANS: 1 (50 %)"
+        ));
+        // A kind the entity set its own target for is measured against it.
+        let sla = SlaConfig { hours: [("disable".to_string(), 24)].into(), ..SlaConfig::default() };
+        let r = build(week(), &calendar(), &sla, date(2026, 11, 23), date(2026, 11, 29), now);
+        assert_eq!((r.measured, r.met, r.met_percent), (3, 2, Some(66.7)));
+        assert!(r.measured_kinds.contains(&"Inactivación de cuenta".to_string()));
+    }
 
     #[test]
     fn median_and_nearest_rank_percentile() {

@@ -204,6 +204,8 @@ pub enum Actor {
     Daemon,
     Requester(String),
     Admin(String),
+    /// A person acting through the service desk's form (its verified address).
+    Desk(String),
 }
 
 impl fmt::Display for Actor {
@@ -212,6 +214,7 @@ impl fmt::Display for Actor {
             Actor::Daemon => f.write_str("cuentas"),
             Actor::Requester(who) => write!(f, "solicitante {who}"),
             Actor::Admin(who) => write!(f, "administrador {who}"),
+            Actor::Desk(who) => write!(f, "formulario de la mesa: {who}"),
         }
     }
 }

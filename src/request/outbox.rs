@@ -39,6 +39,8 @@ pub enum MessageKind {
     /// request about the same account made it wrong (a leave's return after the person left),
     /// or it waited too long for the requester's fix.
     Voided,
+    /// To a person who acted through the service desk's form: done, or why not.
+    DeskAnswer,
 }
 
 impl MessageKind {
@@ -59,6 +61,7 @@ impl MessageKind {
             MessageKind::SlaWarning => "aviso-ans",
             MessageKind::Register => "registro",
             MessageKind::Voided => "sin-efecto",
+            MessageKind::DeskAnswer => "respuesta-mesa",
         }
     }
 }

@@ -51,6 +51,33 @@ pub fn matrix_sheet(config: &Config, source: &Source) -> Result<Option<SheetSour
     Ok(Some(SheetSource::new(settings)?))
 }
 
+/// The desk form's responses, when `[desk]` names them: a CSV export, or a tab read with the
+/// service account of `source`.
+pub fn desk_source(config: &Config, source: &Source) -> Result<Option<Source>, SourceError> {
+    let desk = &config.desk;
+    let headers = ["Marca temporal", "Timestamp"];
+    match (&desk.path, &desk.sheet, source) {
+        (Some(path), _, _) => {
+            let dates = CsvDates {
+                timestamp_headers: headers.into_iter().map(crate::intake::fold).collect(),
+                time_zone: config.calendar.time_zone().clone(),
+            };
+            Ok(Some(Source::Csv { path: path.clone(), reader: None, dates }))
+        }
+        (None, Some(tab), Source::Sheet(source)) => {
+            let mut settings = source.settings().clone();
+            if let Some(id) = &desk.spreadsheet_id {
+                settings.spreadsheet_id = id.clone();
+            }
+            settings.sheet = Some(tab.clone());
+            settings.form_id = desk.form_id.clone();
+            settings.timestamp_header = headers[0].to_string();
+            Ok(Some(Source::Sheet(Box::new(SheetSource::new(settings)?))))
+        }
+        _ => Ok(None),
+    }
+}
+
 impl Source {
     /// The source the configuration names. Reaches nothing yet: the sheet is read at the
     /// first cycle.

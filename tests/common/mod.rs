@@ -24,7 +24,7 @@ impl Demo {
     pub fn new() -> Demo {
         let dir = tempfile::tempdir().unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-        for name in ["cuentas.toml", "respuestas.csv", "autorizadores.csv", "directorio.json"] {
+        for name in ["cuentas.toml", "respuestas.csv", "autorizadores.csv", "directorio.json", "mesa.csv"] {
             std::fs::copy(src.join(name), dir.path().join(name)).unwrap();
         }
         Demo { dir }
@@ -44,6 +44,14 @@ impl Demo {
 
     pub fn write_responses(&self, text: &str) {
         std::fs::write(self.path("respuestas.csv"), text).unwrap();
+    }
+
+    /// The demo without its service desk's responses (the header stays): for the tests of the
+    /// CLI's commands on the requests the desk form would otherwise act on.
+    pub fn without_desk_responses(&self) -> &Demo {
+        let desk = std::fs::read_to_string(self.path("mesa.csv")).unwrap();
+        std::fs::write(self.path("mesa.csv"), format!("{}\n", desk.lines().next().unwrap())).unwrap();
+        self
     }
 
     /// Every message in the spool, decoded.
