@@ -14,6 +14,12 @@
  * Las preguntas están entre las marcas <preguntas> y </preguntas> como JSON: una prueba de
  * cuentas comprueba que sus títulos y opciones son los que la configuración por defecto lee.
  * Si cambia un título aquí, cámbielo también en [form.columns].
+ *
+ * crearFormularioMesa crea el segundo formulario, el de la mesa de servicio y los
+ * administradores (<preguntas-mesa>): con él confirman los pasos de una eliminación, marcan
+ * como atendida una gestión manual, cancelan, liberan inactivaciones retenidas y reintentan.
+ * Sus títulos y opciones los lee cuentas tal cual: no los cambie. Escribe en el registro lo de
+ * [desk] en cuentas.toml, con el vínculo prellenado (prefill_url) que llevan los correos.
  */
 
 const DEPENDENCIAS = [
@@ -101,4 +107,59 @@ function crearFormulario() {
   Logger.log('[source] form_id = "%s"', form.getId());
   Logger.log('[source] spreadsheet_id = "%s"', hoja.getId());
   Logger.log('Formulario: %s', form.getPublishedUrl());
+}
+
+// <preguntas-mesa>
+const PREGUNTAS_MESA = [
+  {"titulo": "Solicitud", "tipo": "texto", "obligatoria": true, "ayuda": "El número de la solicitud, p. ej. GU-2026-000123 (varias, separadas por comas; «todas» para liberar todas las retenidas)."},
+  {"titulo": "Acción", "tipo": "lista", "obligatoria": true, "opciones": ["Confirmar paso de la eliminación", "Marcar como atendida", "Cancelar la solicitud", "Liberar inactivaciones retenidas", "Reintentar"]},
+  {"titulo": "Paso", "tipo": "lista", "ayuda": "Solo para «Confirmar paso de la eliminación».", "opciones": ["Copia de seguridad del correo", "Copia de seguridad del calendario", "Copia de seguridad de los contactos", "Copia de seguridad del almacenamiento en la nube", "Copia de seguridad del equipo asignado", "Equipo retirado del dominio", "Información del usuario borrada del equipo"]},
+  {"titulo": "Observaciones", "tipo": "parrafo", "ayuda": "Marcar como atendida: lo que se hizo (lo recibe el solicitante). Cancelar: el motivo. Confirmar: dónde quedó la copia."}
+];
+// </preguntas-mesa>
+
+function crearFormularioMesa() {
+  const form = FormApp.create('Mesa de servicio: acciones sobre solicitudes de gestión de usuarios');
+  form.setDescription('Para la mesa de servicio y los administradores de cuentas. Cada respuesta se ' +
+    'autoriza con la matriz de autorizadores; la respuesta de cuentas llega por correo.');
+  // La dirección verificada es quien actúa: cuentas la busca en la matriz.
+  form.setEmailCollectionType(FormApp.EmailCollectionType.VERIFIED);
+  form.setAllowResponseEdits(false);
+  const items = [];
+  for (const p of PREGUNTAS_MESA) {
+    let item;
+    switch (p.tipo) {
+      case 'lista':
+        item = form.addListItem().setChoiceValues(p.opciones);
+        break;
+      case 'parrafo':
+        item = form.addParagraphTextItem();
+        break;
+      default:
+        item = form.addTextItem();
+    }
+    item.setTitle(p.titulo);
+    if (p.ayuda) item.setHelpText(p.ayuda);
+    if (p.obligatoria) item.setRequired(true);
+    items.push(item);
+  }
+  const hoja = SpreadsheetApp.create('Mesa de servicio: acciones (respuestas)');
+  form.setDestination(FormApp.DestinationType.SPREADSHEET, hoja.getId());
+  // El vínculo prellenado, con marcadores donde cuentas pone la solicitud, la acción y el paso:
+  // se crea con valores válidos y se cambian por los marcadores en el orden de las preguntas.
+  const respuesta = form.createResponse()
+    .withItemResponse(items[0].asTextItem().createResponse('GU-0000-000000'))
+    .withItemResponse(items[1].asListItem().createResponse(PREGUNTAS_MESA[1].opciones[0]))
+    .withItemResponse(items[2].asListItem().createResponse(PREGUNTAS_MESA[2].opciones[0]));
+  const marcadores = ['%7Bsolicitud%7D', '%7Baccion%7D', '%7Bpaso%7D'];
+  let n = 0;
+  const prellenado = respuesta.toPrefilledUrl().replace(/(entry\.\d+)=[^&]*/g,
+    (entrada, nombre) => n < marcadores.length ? nombre + '=' + marcadores[n++] : entrada);
+  Logger.log('[desk] form_id = "%s"', form.getId());
+  Logger.log('[desk] spreadsheet_id = "%s"', hoja.getId());
+  SpreadsheetApp.flush();
+  const pestana = hoja.getSheets().find((h) => h.getFormUrl()) || hoja.getSheets()[0];
+  Logger.log('[desk] sheet = "%s"', pestana.getName());
+  Logger.log('[desk] prefill_url = "%s"', prellenado);
+  Logger.log('Formulario de la mesa: %s', form.getPublishedUrl());
 }

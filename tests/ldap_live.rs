@@ -691,9 +691,11 @@ fn a_held_disable_is_released_through_the_desk_form_by_another_person_only() {
     lines.push(release("jefe.infra", 3));
     desk(&case, &lines);
     case.engine.cycle(t(12)).unwrap();
+    assert_eq!(ad.user(&sams[1]).unwrap().uac(), 514);
+    // Its requester is told at the next cycle's mail, then it closes.
+    case.engine.cycle(t(13)).unwrap();
     let released = case.request(5);
     assert_eq!(released.state.name(), StateName::Closed, "{}", released.state.reason());
-    assert_eq!(ad.user(&sams[1]).unwrap().uac(), 514);
     let by = format!("formulario de la mesa: jefe.infra@{domain}");
     assert!(
         released
@@ -706,7 +708,7 @@ fn a_held_disable_is_released_through_the_desk_form_by_another_person_only() {
     let told = answers(&case, &format!("jefe.infra@{domain}"));
     assert!(told[0].body.contains("liberada"), "{}", told[0].body);
     // Read once: the earlier refusals are not acted on or answered again.
-    case.engine.cycle(t(13)).unwrap();
+    case.engine.cycle(t(14)).unwrap();
     assert_eq!(answers(&case, &format!("talentohumano@{domain}")).len(), 1);
 }
 

@@ -200,6 +200,9 @@ fn a_shadow_week_decides_the_demo_against_the_real_directory_writes_nothing_and_
     for f in ["autorizadores.csv", "respuestas.csv"] {
         std::fs::copy(demo.join(f), dir.path().join(f)).unwrap();
     }
+    // The service desk's form without responses: the shadow week is the entity's own desk's.
+    let desk = std::fs::read_to_string(demo.join("mesa.csv")).unwrap();
+    std::fs::write(dir.path().join("mesa.csv"), format!("{}\n", desk.lines().next().unwrap())).unwrap();
     let mut sink = Sink::start(&env(), &dir.path().join("Maildir"), 0);
     let config = configure(&ad, dir.path(), "shadow", sink.port);
     let administrators: Vec<String> = config.mail.administrators.clone();

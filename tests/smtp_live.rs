@@ -22,6 +22,9 @@ fn setup(env: &Env, dir: &Path, rows: &[String], port: u16) -> PathBuf {
     for f in ["autorizadores.csv", "directorio.json"] {
         std::fs::copy(demo.join(f), dir.join(f)).unwrap();
     }
+    // The service desk's form without responses: these tests are about mail.
+    let desk = std::fs::read_to_string(demo.join("mesa.csv")).unwrap();
+    std::fs::write(dir.join("mesa.csv"), format!("{}\n", desk.lines().next().unwrap())).unwrap();
     std::fs::write(dir.join("respuestas.csv"), format!("{}\n{}", header(), rows.concat())).unwrap();
     let config = std::fs::read_to_string(demo.join("cuentas.toml")).unwrap();
     let config = common::smtp::through(&config, env, port);

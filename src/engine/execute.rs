@@ -735,6 +735,9 @@ fn outcome_text(request: &Request) -> String {
         .history
         .iter()
         .rev()
-        .find(|h| h.to == StateName::Notifying && h.from == Some(StateName::Executing))
+        // Carried out in the directory, or by hand (the service desk's note).
+        .find(|h| {
+            h.to == StateName::Notifying && matches!(h.from, Some(StateName::Executing | StateName::Manual))
+        })
         .map_or_else(|| "atendida".to_string(), |h| h.reason.clone())
 }

@@ -329,12 +329,17 @@ impl Engine {
     }
 }
 
-/// Where the notice to an account's holder goes: its institutional mailbox, and the personal
-/// address the directory held for it when the plan was made (never one typed in the form);
-/// nothing when the account has no mailbox.
+/// Where the notice to an account's holder goes: its institutional mailbox; and, when the plan
+/// disables, ends or deletes the account (a disable, leave, suspension, termination or deletion:
+/// the mailbox may be closed to its holder), the personal address the directory held for it
+/// when the plan was made (never one typed in the form). Nothing when it has no mailbox.
 pub(super) fn holder_addresses(plan: &Plan) -> Vec<String> {
     let Some(mailbox) = plan.notice_to.clone() else { return Vec::new() };
-    let personal = plan.notice_personal.clone().filter(|p| !p.trim().eq_ignore_ascii_case(mailbox.trim()));
+    let closes = plan.ops.iter().any(|op| {
+        matches!(op, DirectoryOp::Disable { .. } | DirectoryOp::Delete { .. } | DirectoryOp::SetExpiry { .. })
+    });
+    let personal =
+        plan.notice_personal.clone().filter(|p| closes && !p.trim().eq_ignore_ascii_case(mailbox.trim()));
     std::iter::once(mailbox).chain(personal).collect()
 }
 
