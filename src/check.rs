@@ -50,6 +50,7 @@ pub fn check(path: &Path, offline: bool, now: Timestamp) -> Result<i32> {
             sheet(&config, source, &mut found, now);
         }
     }
+    desk(&config, source.as_ref(), offline, &mut found, now);
     if found.problems == 0 {
         println!("{}: nothing to fix{}", path.display(), if offline { " (offline)" } else { "" });
         Ok(0)
@@ -467,5 +468,65 @@ fn matrix_tab(config: &Config, source: &Source, found: &mut Findings, now: Times
             }
         }
         Err(e) => found.fail(format!("[authorizers] {}: {e}", tab.describe())),
+    }
+}
+
+/// The service desk's form: its questions (a CSV offline, a tab online), whether the matrix
+/// names someone for each action, and whether the mails carry its links.
+fn desk(config: &Config, source: Option<&Source>, offline: bool, found: &mut Findings, now: Timestamp) {
+    let desk = &config.desk;
+    if desk.path.is_none() && desk.sheet.is_none() {
+        return found.warn(
+            "[desk] is not set: the service desk and the administrators act only through cuentas commands on this \
+             server; the desk form (deploy/formularios.gs, crearFormularioMesa) lets them act from its link in each mail",
+        );
+    }
+    let reader = match source {
+        Some(source) => crate::source::desk_source(config, source),
+        None => return,
+    };
+    match reader {
+        Ok(Some(mut reader)) if !offline || matches!(reader, Source::Csv { .. }) => {
+            match reader.header(now) {
+                Ok(header) => match crate::desk::DeskColumns::from_header(&header) {
+                    Ok(_) => found.ok(format!(
+                        "{}: the service desk's form has every question cuentas reads",
+                        reader.describe()
+                    )),
+                    Err(missing) => found.fail(format!(
+                        "[desk] {}: the header lacks {}",
+                        reader.describe(),
+                        missing.iter().map(|m| format!("«{m}»")).collect::<Vec<_>>().join(", ")
+                    )),
+                },
+                Err(e) => found.fail(format!("[desk] {}: {e}", reader.describe())),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => found.fail(format!("[desk]: {e}")),
+    }
+    if let Some(path) = &config.authorizers.path
+        && let Ok(matrix) = crate::policy::Matrix::load(path)
+        // An empty matrix is warned about once, above.
+        && !matrix.is_empty()
+    {
+        let today = now.to_zoned(config.calendar.time_zone().clone()).date();
+        for action in crate::desk::DeskAction::ALL {
+            let roles = config.desk_rules.roles(action);
+            if !matrix.any_valid_with(roles, today) {
+                found.warn(format!(
+                    "[desk] nobody in the matrix may «{action}» today (role {}): add a row, or [desk.rules] {}",
+                    roles.iter().map(|r| r.key()).collect::<Vec<_>>().join(" or "),
+                    action.key()
+                ));
+            }
+        }
+    }
+    match &desk.prefill_url {
+        Some(_) => found.ok("[desk] prefill_url: each mail that asks for an action carries its filled-in link"),
+        None => found.warn(
+            "[desk] prefill_url is not set: the mails name the action and the request but carry no link (the link \
+             crearFormularioMesa writes in its log)",
+        ),
     }
 }

@@ -1022,3 +1022,72 @@ fn the_form_script_asks_what_cuentas_reads_and_the_guides_show_it() {
         }
     }
 }
+
+/// Issue 22: the service desk's form in the script asks exactly what cuentas reads from it:
+/// its questions, the actions' and the steps' options as cuentas parses them.
+#[test]
+fn the_desk_form_script_asks_what_cuentas_reads() {
+    use cuentas::desk::{DeskAction, QUESTIONS, parse_step, step_label};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("deploy/formularios.gs")).unwrap();
+    let block =
+        script.split("// <preguntas-mesa>").nth(1).unwrap().split("// </preguntas-mesa>").next().unwrap();
+    let json = block.trim().trim_start_matches("const PREGUNTAS_MESA = ").trim_end_matches(';');
+    let questions: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+    let titles: Vec<&str> = questions.iter().map(|q| q["titulo"].as_str().unwrap()).collect();
+    assert_eq!(titles, QUESTIONS.map(|(t, _)| t));
+    let options = |t: &str| -> Vec<String> {
+        let q = questions.iter().find(|q| q["titulo"] == t).unwrap();
+        q["opciones"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect()
+    };
+    let actions: Vec<Option<DeskAction>> = options("Acción").iter().map(|o| DeskAction::parse(o)).collect();
+    assert_eq!(actions, DeskAction::ALL.map(Some));
+    let steps = options("Paso");
+    assert_eq!(steps.len(), cuentas::request::DELETION_CHECKLIST.len());
+    for ((key, _), option) in cuentas::request::DELETION_CHECKLIST.iter().zip(&steps) {
+        assert_eq!(parse_step(option), Some(*key));
+        assert_eq!(step_label(key).as_deref(), Some(option.as_str()));
+    }
+    // The header Google writes for this form is one cuentas reads.
+    let mut header = vec!["Marca temporal".to_string(), "Dirección de correo electrónico".to_string()];
+    header.extend(titles.iter().map(|t| t.to_string()));
+    assert!(cuentas::desk::DeskColumns::from_header(&header).is_ok());
+}
+
+/// Issue 22: `check` reads the desk form's questions, says who may do each action, and refuses
+/// a pre-filled link without its placeholders.
+#[test]
+fn check_reads_the_desk_form_and_its_link() {
+    let demo = Demo::new();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    // The link made without the step's placeholder: refused, naming it.
+    std::fs::write(demo.path("cuentas.toml"), config.replace("&entry.1311000003=%7Bpaso%7D", "")).unwrap();
+    let out = cuentas(&demo, &["check", "--offline"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("[desk] prefill_url has no {paso}"), "{err}");
+    // Without a link, or without anyone who may release: warned, not refused.
+    let without_link: String =
+        config.lines().filter(|l| !l.starts_with("prefill_url")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(demo.path("cuentas.toml"), &without_link).unwrap();
+    let matrix = std::fs::read_to_string(demo.path("autorizadores.csv")).unwrap();
+    std::fs::write(demo.path("autorizadores.csv"), matrix.replace(",administrador,", ",coordinador,"))
+        .unwrap();
+    let out = cuentas(&demo, &["check", "--offline"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("WARN  [desk] prefill_url is not set"), "{err}");
+    assert!(err.contains("nobody in the matrix may «Liberar inactivaciones retenidas» today"), "{err}");
+    assert!(!err.contains("«Confirmar paso de la eliminación» today"), "{err}");
+    // A desk export whose header lacks a question.
+    std::fs::write(demo.path("mesa.csv"), "Marca temporal,Dirección de correo electrónico,Solicitud\n")
+        .unwrap();
+    let err = String::from_utf8_lossy(&cuentas(&demo, &["check", "--offline"]).stderr).into_owned();
+    assert!(err.contains("the header lacks «Acción»"), "{err}");
+    // No desk form at all: the mails name actions nobody can take from a link.
+    let no_desk = without_link.replace("[desk]\npath = \"mesa.csv\"\n", "");
+    assert_ne!(no_desk, without_link);
+    std::fs::write(demo.path("cuentas.toml"), no_desk).unwrap();
+    let err = String::from_utf8_lossy(&cuentas(&demo, &["check", "--offline"]).stderr).into_owned();
+    assert!(err.contains("WARN  [desk] is not set"), "{err}");
+}

@@ -878,3 +878,75 @@ fn a_response_read_again_for_its_mapped_option_is_not_a_hand_edit() {
     );
     assert!(!demo.mails().iter().any(|m| m.subject.contains("cambiada a mano")), "no tampering alert");
 }
+
+/// Issue 22: the service desk's form read from its own tab, with its form's record of its
+/// responses: a response the form wrote is acted on and answered; a row typed into the tab by
+/// hand, under the desk's own address, is not acted on, its address is not written to, and the
+/// administrators are told.
+#[test]
+fn the_desk_form_s_tab_is_acted_on_only_where_its_form_wrote() {
+    const DESK_TAB: &str = "Respuestas de la mesa";
+    const DESK_FORM: &str = "1FAIpQLSe-mesa_upme";
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, DESK_TAB, "America/Bogota");
+    let header =
+        ["Marca temporal", "Dirección de correo electrónico", "Solicitud", "Acción", "Paso", "Observaciones"];
+    emu.set_rows(vec![header.iter().map(|h| json!(h)).collect()]);
+    emu.add_tab(TAB, demo_rows(&demo));
+    emu.create_form(DESK_FORM);
+    use_sheet(
+        &demo,
+        &emu,
+        Some(TAB),
+        "service-account",
+        &format!("forms_api_base_url = \"{}\"\n", emu.base_url()),
+    );
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let desk = config.replace(
+        "[desk]\npath = \"mesa.csv\"\n",
+        &format!("[desk]\nsheet = \"{DESK_TAB}\"\nform_id = \"{DESK_FORM}\"\n"),
+    );
+    assert_ne!(config, desk);
+    std::fs::write(demo.path("cuentas.toml"), desk).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at("2026-11-30T15:00:00Z")).unwrap();
+    assert_eq!(by_row(&engine)[&8].state.name(), StateName::Manual);
+
+    let sent = |h: i8, m: i8| serial(jiff::civil::date(2026, 11, 30).at(h, m, 0, 0));
+    let row = |at: f64, who: &str, id: &str, action: &str, step: &str, note: &str| -> Vec<Value> {
+        vec![json!(at), json!(who), json!(id), json!(action), json!(step), json!(note)]
+    };
+    emu.submit(row(
+        sent(10, 5),
+        "laura.gomez@upme.gov.co",
+        "GU-2026-000007",
+        "Marcar como atendida",
+        "",
+        "Se cambió en su puesto.",
+    ));
+    // Typed into the tab under Laura's address: a step confirmed that nobody made.
+    emu.append_row(row(
+        sent(10, 6),
+        "laura.gomez@upme.gov.co",
+        "GU-2026-000013",
+        "Confirmar paso de la eliminación",
+        "Copia de seguridad del correo",
+        "",
+    ));
+    engine.cycle(at("2026-11-30T15:10:00Z")).unwrap();
+    let requests = by_row(&engine);
+    let reset = &requests[&8];
+    assert!(matches!(reset.state.name(), StateName::Notifying | StateName::Closed), "{:?}", reset.state);
+    let cuentas::request::State::AwaitingConfirmation { pending, .. } = &requests[&14].state else {
+        panic!("{:?}", requests[&14].state)
+    };
+    assert_eq!(pending.len(), 7, "nothing confirmed by the typed row");
+    let mails = demo.mails();
+    let answers: Vec<_> = mails.iter().filter(|m| m.message_id.starts_with("<mesa.")).collect();
+    assert_eq!(answers.len(), 1, "only the form's response is answered");
+    assert!(answers[0].subject.contains("GU-2026-000007"), "{}", answers[0].subject);
+    let alert = mails.iter().find(|m| m.subject.contains("Fila escrita a mano en el formulario de la mesa"));
+    let alert = alert.expect("the administrators are told");
+    assert_eq!(alert.to, "infraestructura@upme.gov.co");
+    assert!(alert.body.contains("La fila 3"), "{}", alert.body);
+}

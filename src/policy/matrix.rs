@@ -297,6 +297,11 @@ impl Matrix {
         self.len == 0
     }
 
+    /// Whether some row holds one of `roles`, valid on `today`.
+    pub fn any_valid_with(&self, roles: &[Role], today: Date) -> bool {
+        self.by_email.values().flatten().any(|a| roles.contains(&a.role) && a.is_valid_on(today))
+    }
+
     /// This person's rows, in file order; empty when absent. Case-insensitive.
     pub fn entries_for(&self, email: &str) -> &[Authorizer] {
         self.by_email.get(&email.trim().to_lowercase()).map(Vec::as_slice).unwrap_or(&[])
