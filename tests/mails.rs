@@ -47,8 +47,9 @@ fn the_access_data_state_the_domain_s_rule_and_the_sign_in_address() {
     assert!(!body.contains("al menos 8 caracteres"), "{body}");
     assert!(
         body.contains(
-            "Elija una\ncontraseña que no haya usado antes, de al menos 7 caracteres, que combine\nal menos tres de \
-             estos cuatro: mayúsculas, minúsculas, números y símbolos, y que no contenga\nsu nombre ni su usuario.\n"
+            "La nueva\ncontraseña:\n  - debe tener al menos 7 caracteres;\n  - debe combinar al menos tres de \
+             estos cuatro: mayúsculas, minúsculas, números y símbolos;\n  - no puede contener su nombre ni su \
+             usuario;\n  - no puede ser una que ya haya usado.\n"
         ),
         "{body}"
     );

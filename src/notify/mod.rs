@@ -379,20 +379,23 @@ mod tests {
         let complex = with(12, true);
         assert!(
             complex.contains(
-                "contraseña que no haya usado antes, de al menos 12 caracteres, que combine\nal menos tres de \
-                 estos cuatro: mayúsculas, minúsculas, números y símbolos, y que no contenga\nsu nombre ni su usuario.\n"
+                "La nueva\ncontraseña:\n  - debe tener al menos 12 caracteres;\n  - debe combinar al menos tres de \
+                 estos cuatro: mayúsculas, minúsculas, números y símbolos;\n  - no puede contener su nombre ni su \
+                 usuario;\n  - no puede ser una que ya haya usado.\n"
             ),
             "{complex}"
         );
         let simple = with(10, false);
         assert!(
-            simple.contains("contraseña que no haya usado antes, de al menos 10 caracteres.\n"),
+            simple.contains(
+                "contraseña:\n  - debe tener al menos 10 caracteres;\n  - no puede ser una que ya haya usado.\n"
+            ),
             "{simple}"
         );
         assert!(!simple.contains("mayúsculas"), "{simple}");
         // No minimum in the domain (or its rules unknown): no number is made up.
         let none = with(0, false);
-        assert!(none.contains("contraseña que no haya usado antes.\n"), "{none}");
+        assert!(none.contains("contraseña:\n  - no puede ser una que ya haya usado.\n"), "{none}");
         for body in [&complex, &simple, &none] {
             assert!(!body.contains("al menos 8 caracteres"), "{body}");
             assert!(body.contains("Usuario para iniciar sesión: maria.delahoz@upme.gov.co\n"), "{body}");
