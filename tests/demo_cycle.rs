@@ -857,3 +857,80 @@ fn regex_lite_command() -> impl Fn(&str) -> bool {
         words.windows(2).any(|w| w[0] == "cuentas" && COMMANDS.contains(&w[1]))
     }
 }
+
+/// Issue 22: from the desk form nobody acts on a request about their own account, and a held
+/// disable is released by someone other than whoever asked for it, whatever role they hold.
+/// Each refusal is answered and kept in the request's history.
+#[test]
+fn the_desk_form_refuses_the_holder_of_the_account_and_the_requester_of_a_held_disable() {
+    let demo = Demo::new();
+    demo.without_desk_responses();
+    // Every disable held; Carolina (who asks for Ricardo's disable) and Felipe (whose account is
+    // being deleted) may act from the desk too.
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    std::fs::write(
+        demo.path("cuentas.toml"),
+        config.replace("[directory]\n", "[directory]\nmax_disables_per_hour = 0\n"),
+    )
+    .unwrap();
+    let matrix = std::fs::read_to_string(demo.path("autorizadores.csv")).unwrap();
+    std::fs::write(
+        demo.path("autorizadores.csv"),
+        format!(
+            "{matrix}carolina.rojas@upme.gov.co,Carolina Rojas,administrador,*,2025-02-01,\n\
+             felipe.ramirez@upme.gov.co,Felipe Ramírez,mesa_servicio,*,2025-02-01,\n"
+        ),
+    )
+    .unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at("2026-11-30T15:00:00Z")).unwrap();
+    let held = &by_row(&engine)[&11];
+    assert_eq!(held.state.name(), StateName::Held, "{}", held.state.reason());
+    let deletion_id = "GU-2026-000013";
+
+    let header = std::fs::read_to_string(demo.path("mesa.csv")).unwrap();
+    std::fs::write(
+        demo.path("mesa.csv"),
+        format!(
+            "{header}30/11/2026 10:10:00,carolina.rojas@upme.gov.co,{},Liberar inactivaciones retenidas,,\n\
+             30/11/2026 10:11:00,felipe.ramirez@upme.gov.co,{deletion_id},Cancelar la solicitud,,Me quedo\n",
+            held.id
+        ),
+    )
+    .unwrap();
+    engine.cycle(at("2026-11-30T15:15:00Z")).unwrap();
+    let requests = by_row(&engine);
+    assert_eq!(requests[&11].state.name(), StateName::Held);
+    // The deletion is held too (the limit is 0): Felipe may not cancel it.
+    assert_eq!(requests[&14].state.name(), StateName::Held);
+    let mails = demo.mails();
+    let answer = |to: &str| mails.iter().find(|m| m.to == to && m.message_id.starts_with("<mesa.")).unwrap();
+    assert!(answer("carolina.rojas@upme.gov.co").body.contains("Usted pidió esta inactivación"));
+    assert!(answer("felipe.ramirez@upme.gov.co").body.contains("sobre su propia cuenta"));
+    for (row, who) in [(11, "carolina.rojas"), (14, "felipe.ramirez")] {
+        let noted = requests[&row].history.iter().any(|h| {
+            h.actor.to_string().contains(who)
+                && h.reason.contains("desde el formulario de la mesa: no se hizo")
+        });
+        assert!(noted, "row {row}: {:?}", requests[&row].history);
+    }
+
+    // Natalia, an administradora who asked for nothing, releases them all: they go on at once.
+    let desk = std::fs::read_to_string(demo.path("mesa.csv")).unwrap();
+    std::fs::write(
+        demo.path("mesa.csv"),
+        format!(
+            "{desk}30/11/2026 10:20:00,natalia.suarez@upme.gov.co,todas,Liberar inactivaciones retenidas,,\n"
+        ),
+    )
+    .unwrap();
+    engine.cycle(at("2026-11-30T15:25:00Z")).unwrap();
+    let requests = by_row(&engine);
+    let released = &requests[&11];
+    assert!(
+        matches!(released.state.name(), StateName::Notifying | StateName::Closed),
+        "{}",
+        released.state.reason()
+    );
+    assert_eq!(requests[&14].state.name(), StateName::AwaitingConfirmation);
+}

@@ -44,6 +44,14 @@ impl Engine {
         if self.matrix.is_none() {
             return Ok(());
         }
+        // The tab measured again on the edit-check schedule: Forms grows its grid past the size
+        // first measured, and rows past that size would not be asked for.
+        if let Some(interval) = source.edit_check_interval()
+            && self.desk_measured.is_none_or(|at| now.duration_since(at) >= interval)
+        {
+            source.refresh(now)?;
+            self.desk_measured = Some(now);
+        }
         let header = source.header(now)?;
         let columns = match DeskColumns::from_header(&header) {
             Ok(columns) => columns,
@@ -261,7 +269,22 @@ impl Engine {
                 return Ok((refused(format!("No está autorizado: {why}.")), false));
             }
         };
-        if let Err(why) = precheck(&request, action, row, by) {
+        // Nobody acts from the desk on a request about their own account (a deletion's
+        // backups confirmed by the person whose account goes, a cancellation of their disable).
+        let account = request.account.as_deref().unwrap_or(&request.submission.account);
+        let own = !account.is_empty()
+            && format!("{account}@{}", self.config.directory.domain).eq_ignore_ascii_case(by);
+        let checked = match own {
+            true => Err("La solicitud es sobre su propia cuenta: la atiende otra persona.".to_string()),
+            false => precheck(&request, action, row, by),
+        };
+        if let Err(why) = checked {
+            request.note(
+                Actor::Desk(by.to_string()),
+                format!("pidió «{action}» desde el formulario de la mesa: no se hizo: {why}"),
+                now,
+            );
+            self.save_request(&request)?;
             return Ok((refused(why), false));
         }
         let note = row.note.trim().to_string();

@@ -197,6 +197,8 @@ pub struct Engine {
     source: Source,
     /// The service desk's form, when `[desk]` names it.
     desk_source: Option<Source>,
+    /// When the desk form's tab was last measured.
+    desk_measured: Option<Timestamp>,
     /// When the rows of open requests were last read again.
     last_edit_check: Option<Timestamp>,
     /// Ingestion stopped last cycle: the edit check runs at every cycle until it resumes.
@@ -278,6 +280,7 @@ impl Engine {
             open: open::OpenIndex::default(),
             source,
             desk_source,
+            desk_measured: None,
             last_edit_check: None,
             halted: false,
             directory_down: None,
