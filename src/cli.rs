@@ -503,16 +503,32 @@ pub fn show(r: &Request, same_person: &[Request], config: &Config, now: Timestam
         r.sla.breached_at.map(|t| format!(", BREACHED {}", local(t))).unwrap_or_default(),
     ));
     if let State::AwaitingConfirmation { pending, since } = &r.state {
-        out.push_str(&format!(
-            "  disabled:  {} (in the retired OU)\n  to confirm before deletion:\n",
-            local(*since)
-        ));
+        out.push_str(&format!("  disabled:  {} (in the retired OU)\n", local(*since)));
+        // Who confirmed each step, and when: the history's own line for it.
+        let confirmed: Vec<String> = DELETION_CHECKLIST
+            .iter()
+            .filter(|(key, _)| !pending.iter().any(|p| p == key))
+            .filter_map(|(key, _)| {
+                let h =
+                    r.history.iter().rev().find(|h| h.reason.starts_with(&format!("confirmado «{key}»")))?;
+                Some(format!("    {key:<16} {}  {}\n", local(h.at), h.reason))
+            })
+            .collect();
+        if !confirmed.is_empty() {
+            out.push_str("  confirmed:\n");
+            confirmed.iter().for_each(|c| out.push_str(c));
+        }
+        out.push_str("  to confirm before deletion:\n");
         for key in pending {
             let what = checklist_step(key).unwrap_or_default();
             out.push_str(&format!("    {key:<16} {what}   (cuentas confirm {} {key} --by NAME)\n", r.id));
         }
         if pending.is_empty() {
-            out.push_str("    nothing: every step is confirmed\n");
+            let days = i64::from(config.directory.min_days_disabled_before_delete);
+            out.push_str(&format!(
+                "    nothing: every step is confirmed; the account is deleted at the first cycle from {}\n",
+                local(*since + jiff::SignedDuration::from_hours(24 * days))
+            ));
         }
     }
     if let Some(plan) = r.state.plan() {

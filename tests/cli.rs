@@ -57,6 +57,24 @@ fn run_once_prints_a_line_per_request_and_a_second_run_does_nothing() {
         assert!(show.contains(step), "{step} missing in:\n{show}");
     }
     assert!(show.contains("datos de acceso enviados a m***@gmail.com"));
+    // The deletion: who confirmed each step through the desk form, and when it goes.
+    let show = stdout(&cuentas(&demo, &["show", "GU-2026-000013"]));
+    let confirmed = show.split("  confirmed:\n").nth(1).unwrap().split("  to confirm").next().unwrap();
+    assert_eq!(
+        confirmed.lines().filter(|l| l.contains("por Laura Gómez (laura.gomez@upme.gov.co)")).count(),
+        7,
+        "{show}"
+    );
+    assert!(
+        show.contains(
+            "every step is confirmed; the account is deleted at the first cycle from 2026-12-30 10:00"
+        ),
+        "{show}"
+    );
+    assert!(
+        show.contains("formulario de la mesa: camilo.rios@upme.gov.co"),
+        "the outsider's attempt: {show}"
+    );
 
     let plan = stdout(&cuentas(&demo, &["plan"]));
     assert!(plan.contains("GU-2026-000011 (Scheduled) hernan.castro:"), "{plan}");
