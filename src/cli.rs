@@ -61,6 +61,14 @@ pub enum StoreCommand {
         #[arg(long)]
         chart: Option<std::path::PathBuf>,
     },
+    /// The last drift reading: what the managed OUs hold that the register does not (accounts
+    /// no request made, attributes and groups changed by hand, contractors enabled without an
+    /// end or past it, unused accounts, accounts cuentas made that are gone). The daemon reads
+    /// them each business morning; nothing is ever changed in the directory.
+    Drift {
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
     /// Let requests held by the hourly limit of disables go on.
     Release {
         /// The requests to release.
@@ -120,6 +128,7 @@ impl StoreCommand {
                 | StoreCommand::Show { .. }
                 | StoreCommand::Plan { .. }
                 | StoreCommand::Report { .. }
+                | StoreCommand::Drift { .. }
         )
     }
 
@@ -130,6 +139,7 @@ impl StoreCommand {
             StoreCommand::Show { id, json } => show_request(ctx, *id, *json),
             StoreCommand::Plan { at } => plan(ctx, *at),
             StoreCommand::Report { from, to, format, .. } => report(ctx, *from, *to, *format),
+            StoreCommand::Drift { format } => drift(ctx, *format),
             StoreCommand::Release { ids, all } => release(ctx, ids, *all),
             StoreCommand::Retry { id } => retry(ctx, *id),
             StoreCommand::Done { id, note } => done(ctx, *id, note),
@@ -240,6 +250,43 @@ fn report(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date, format: Rep
         ReportFormat::Table => report.table(),
         ReportFormat::Csv => report.csv(),
         ReportFormat::Json => report.json() + "\n",
+    })
+}
+
+/// `cuentas drift`: the last reading of the managed OUs against the register.
+fn drift(ctx: &Ctx, format: ReportFormat) -> Result<String> {
+    let Some(reading) = ctx.store.drift()? else {
+        return Ok(
+            "no drift reading yet: the daemon reads the managed OUs each business morning\n".to_string()
+        );
+    };
+    let tz = ctx.config.calendar.time_zone().clone();
+    let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
+    Ok(match format {
+        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&reading)?),
+        ReportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["account", "kind", "when_changed", "request", "detail"])?;
+            for f in &reading.findings {
+                let changed = f.changed.map(local).unwrap_or_default();
+                let request = f.request.map(|r| r.to_string()).unwrap_or_default();
+                w.write_record([f.sam.as_str(), f.kind.key(), &changed, &request, &f.detail])?;
+            }
+            String::from_utf8(w.into_inner()?)?
+        }
+        ReportFormat::Table => {
+            let mut out = format!(
+                "Drift read {} over {} accounts of the managed OUs: {} finding(s) (nothing is changed in the directory)\n",
+                local(reading.at),
+                reading.accounts,
+                reading.findings.len()
+            );
+            for f in &reading.findings {
+                let changed = f.changed.map(|t| format!("  whenChanged {}", local(t))).unwrap_or_default();
+                out.push_str(&format!("{:<20} {:<13} {}{changed}\n", f.sam, f.kind.key(), f.detail));
+            }
+            out
+        }
     })
 }
 

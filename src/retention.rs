@@ -66,6 +66,16 @@ pub fn person_hash(key: &PersonKey, s: &Submission) -> Option<String> {
     Some(tag.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// An attribute's value as the register keeps it (see `directory::drift`): a keyed hash, so that
+/// a department, a title or a manager's name outlive no retention period in the store, yet a
+/// value changed in the directory still shows. Case, accents and spacing do not count.
+pub fn value_hash(key: &PersonKey, attribute: &str, value: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    let tag =
+        ring::hmac::sign(&key, format!("atributo:{attribute}:{}", crate::intake::fold(value)).as_bytes());
+    tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub use crate::request::Purged;
 
 /// When the request entered its closed state; `None` while it is open.

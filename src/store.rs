@@ -5,8 +5,9 @@
 //! `r/ID` request (its messages to send live inside it), `p/ID` active requests (open, or with
 //! mail still to send: row and flags), `o/MSG` and `q/MSG` alerts to administrators and those
 //! still to send, `h/HASH/ID` the requests of each person (keyed hash, see `retention`), `a/…`
-//! personal addresses on record, `k/…` what closed requests cover, `m/…` metadata (counters,
-//! cursor, alerts already raised, disables done, the person key, the last retention pass).
+//! personal addresses on record, `k/…` what closed requests cover, `g/SAM` what cuentas last
+//! set on each account (the register drift is read against), `m/…` metadata (counters, cursor,
+//! alerts already raised, disables done, the person key, the last retention pass, the drift).
 //! Registering a row writes two keys: sled's cost grows with the keys and bytes per row, and
 //! a first import of a large sheet must stay fast. Request records are JSON, compressed (LZ4)
 //! when large; a record that starts with `{` is plain JSON (earlier versions, golden files).
@@ -50,6 +51,15 @@ fn place(e: &serde_json::Error) -> String {
         serde_json::error::Category::Eof => "truncated",
     };
     format!("{kind} error at line {}, column {}", e.line(), e.column())
+}
+
+/// A drift reading: when, and what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub at: Timestamp,
+    /// Accounts read in the managed OUs.
+    pub accounts: usize,
+    pub findings: Vec<crate::directory::drift::Finding>,
 }
 
 /// Versioned request record: new versions are added, old ones keep loading.
@@ -141,6 +151,21 @@ impl Changes {
 
     pub fn set_cursor(&mut self, cursor: &Cursor) {
         self.put_json("m/cursor".into(), cursor);
+    }
+
+    /// What cuentas set on an account, after a plan's operations were carried out.
+    pub fn register_account(&mut self, record: &crate::directory::drift::Registered) {
+        self.put_json(format!("g/{}", record.sam.to_lowercase()), record);
+    }
+
+    /// The accounts found in the managed OUs at the first drift reading (their GUIDs).
+    pub fn set_inherited(&mut self, guids: &std::collections::BTreeSet<String>) {
+        self.put_json("m/drift/inherited".into(), guids);
+    }
+
+    /// The last drift reading.
+    pub fn set_drift(&mut self, drift: &Drift) {
+        self.put_json("m/drift/last".into(), drift);
     }
 
     /// The desk form's next row to read (each of its responses is acted on once).
@@ -540,6 +565,38 @@ impl Store {
 
     pub fn cursor(&self) -> Result<Cursor, StoreError> {
         Ok(self.get_json("m/cursor")?.unwrap_or_default())
+    }
+
+    /// The register: what cuentas last set on each account, by lower-case `sAMAccountName`.
+    pub fn registered(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::directory::drift::Registered>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        for item in self.db.scan_prefix(b"g/") {
+            let (key, value) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let record: crate::directory::drift::Registered = serde_json::from_slice(&value)
+                .map_err(|error| StoreError::Decode { key: key.clone(), error })?;
+            out.insert(key["g/".len()..].to_string(), record);
+        }
+        Ok(out)
+    }
+
+    /// One account's register entry.
+    pub fn registered_account(
+        &self,
+        sam: &str,
+    ) -> Result<Option<crate::directory::drift::Registered>, StoreError> {
+        self.get_json(&format!("g/{}", sam.to_lowercase()))
+    }
+
+    /// The accounts that were in the managed OUs before cuentas looked first; `None` before.
+    pub fn inherited(&self) -> Result<Option<std::collections::BTreeSet<String>>, StoreError> {
+        self.get_json("m/drift/inherited")
+    }
+
+    pub fn drift(&self) -> Result<Option<Drift>, StoreError> {
+        self.get_json("m/drift/last")
     }
 
     /// The desk form's next row to read: 2, its first response, until one was read.

@@ -345,6 +345,11 @@ pub struct DirectoryConfig {
     /// from its disabling; every backup must be confirmed too). Default 30.
     #[serde(default = "default_min_days_disabled_before_delete")]
     pub min_days_disabled_before_delete: u32,
+    /// Days without a logon after which the drift reading lists an enabled account as unused
+    /// (`lastLogonTimestamp`, replicated with up to 14 days of lag: listed, never acted on).
+    /// Default 90.
+    #[serde(default = "default_stale_days")]
+    pub stale_days: u32,
 }
 
 /// `[directory] leave_action`
@@ -367,6 +372,10 @@ pub enum OnsiteReset {
 
 fn default_min_days_disabled_before_delete() -> u32 {
     30
+}
+
+fn default_stale_days() -> u32 {
+    90
 }
 
 /// `[hooks]`: commands run at points of the procedure, without a shell, each with a timeout;

@@ -414,7 +414,36 @@ impl Ldap {
                 .map(|a| one(a).trim().to_lowercase())
                 .unwrap_or_default(),
             locked: one("lockoutTime").parse::<i64>().is_ok_and(|t| t > 0),
+            when_created: generalized_time(&one("whenCreated")),
+            when_changed: generalized_time(&one("whenChanged")),
+            last_logon: one("lastLogonTimestamp").parse::<i64>().ok().and_then(filetime_to_timestamp),
         }
+    }
+
+    /// Every user account of the managed OUs, with the times the drift reading reports: paged
+    /// (AD answers at most 1,000 entries to one plain search).
+    pub fn managed_accounts(&mut self, ous: &[String]) -> Result<Vec<Account>, LdapError> {
+        use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+        let mut attrs = self.account_attrs();
+        attrs.extend(["whenCreated", "whenChanged", "lastLogonTimestamp"].map(String::from));
+        let filter = "(&(objectCategory=person)(objectClass=user))";
+        let mut out = Vec::new();
+        for ou in ous {
+            let attrs = attrs.clone();
+            let entries = self.run("search", ou, |c| {
+                let adapters: Vec<Box<dyn Adapter<_, _>>> =
+                    vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(500))];
+                let mut stream = c.streaming_search_with(adapters, ou, Scope::Subtree, filter, attrs)?;
+                let mut entries = Vec::new();
+                while let Some(entry) = stream.next()? {
+                    entries.push(SearchEntry::construct(entry));
+                }
+                stream.result().success()?;
+                Ok(entries)
+            })?;
+            out.extend(entries.iter().map(|e| self.account(e)));
+        }
+        Ok(out)
     }
 
     /// The part of the directory a request's plan depends on: its account, the person by
@@ -638,6 +667,20 @@ pub fn end_of_day_filetime(last_day: Date, tz: &TimeZone) -> i64 {
     let instant = next.to_datetime(jiff::civil::Time::midnight()).to_zoned(tz.clone()).map(|z| z.timestamp());
     let secs = instant.map_or(0, |t| t.as_second());
     (secs + FILETIME_UNIX_OFFSET_SECS) * 10_000_000
+}
+
+/// An LDAP GeneralizedTime (`20261207045000.0Z`), to the second.
+fn generalized_time(text: &str) -> Option<Timestamp> {
+    let digits = text.get(..14)?;
+    let at = jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", digits).ok()?;
+    at.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
+/// A FILETIME (`lastLogonTimestamp`); `None` for 0, never.
+fn filetime_to_timestamp(filetime: i64) -> Option<Timestamp> {
+    (filetime > 0)
+        .then(|| Timestamp::from_second(filetime / 10_000_000 - FILETIME_UNIX_OFFSET_SECS).ok())
+        .flatten()
 }
 
 /// The last valid day of an `accountExpires` value, or `None` for "never".

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod dn;
+pub mod drift;
 pub mod dryrun;
 pub mod ldap;
 pub mod naming;
@@ -19,7 +20,7 @@ use self::dryrun::DryRun;
 use self::ldap::{Ldap, LdapError};
 use self::password::{Password, PasswordPolicy};
 use self::plan::{Layout, Plan};
-use self::snapshot::{Snapshot, SnapshotError};
+use self::snapshot::{Account, Snapshot, SnapshotError};
 use crate::config::{Config, DirectoryMode};
 use crate::request::Request;
 
@@ -117,6 +118,20 @@ impl Directory {
         match self {
             Directory::DryRun(dry) => Ok(dry.password_policy()),
             Directory::Ldap(ldap) | Directory::Shadow(ldap) => ldap.password_policy(),
+        }
+    }
+
+    /// Every user account of the managed OUs `ous`, with the times drift reports (the dry run:
+    /// its simulated directory, as its plans left it).
+    pub fn managed_accounts(&mut self, ous: &[String]) -> Result<Vec<Account>, LdapError> {
+        match self {
+            Directory::DryRun(dry) => Ok(dry
+                .snapshot()
+                .accounts()
+                .filter(|a| ous.iter().any(|ou| crate::config::dn_within(&a.dn, ou)))
+                .cloned()
+                .collect()),
+            Directory::Ldap(ldap) | Directory::Shadow(ldap) => ldap.managed_accounts(ous),
         }
     }
 

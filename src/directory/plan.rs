@@ -863,6 +863,7 @@ mod tests {
                 onsite_reset: OnsiteReset::Manual,
                 keep_groups_on_termination: vec!["VPN".into()],
                 min_days_disabled_before_delete: 30,
+                stale_days: 90,
             },
             naming.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
         )

@@ -80,6 +80,14 @@ pub struct Account {
     /// Locked out by failed logons (`lockoutTime` > 0): a reset clears it.
     #[serde(default)]
     pub locked: bool,
+    /// `whenCreated`, `whenChanged` and `lastLogonTimestamp` (which AD replicates with up to 14
+    /// days of lag): what the drift reading reports, read only by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_created: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_changed: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_logon: Option<jiff::Timestamp>,
 }
 
 impl Account {

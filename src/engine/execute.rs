@@ -266,6 +266,7 @@ impl Engine {
             "directorio"
         };
         note_operations(&mut a.request, &a.plan, &lines, prefix, now);
+        self.register_effects(&mut changes, &a.plan, a.request.id, now)?;
         self.acted_on.extend(a.plan.ops.iter().map(|op| (op.sam().to_lowercase(), a.request.id)));
         if limited > 0 {
             changes.record_disables(now, a.request.id, limited);

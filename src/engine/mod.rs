@@ -11,6 +11,7 @@
 //! cycle, and `Engine::record`, the one way a request changes state.
 
 mod desk;
+mod drift;
 mod execute;
 mod ingest;
 pub use ingest::{backlog, backlog_before, unmapped_answers};
@@ -451,6 +452,7 @@ impl Engine {
         self.deliver(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.after_change(now)?;
+        self.read_drift(now)?;
         self.report_mail(now)?;
         match self.directory_down.clone() {
             Some(why) => {

@@ -177,8 +177,12 @@ impl Engine {
             }
         };
         let subject = format!("Reporte de gestión de usuarios del {from} al {to}");
+        let drift = match self.store.drift()? {
+            Some(reading) => drift_section(&reading, calendar.time_zone()),
+            None => String::new(),
+        };
         let text = format!(
-            "Reporte de la gestión de usuarios: solicitudes recibidas del {} al {}.\n\n{}\n\ncuentas",
+            "Reporte de la gestión de usuarios: solicitudes recibidas del {} al {}.\n\n{}\n\n{drift}cuentas",
             notify::spanish_date(from),
             notify::spanish_date(to),
             report.resumen()
@@ -210,4 +214,40 @@ impl Engine {
         self.store.commit(changes)?;
         Ok(())
     }
+}
+
+/// Findings listed in the weekly report; the rest are counted.
+const DRIFT_LINES: usize = 30;
+
+/// The weekly report's section on the directory: the last drift reading, by kind, then its
+/// findings one a line.
+fn drift_section(reading: &crate::store::Drift, tz: &jiff::tz::TimeZone) -> String {
+    let when = notify::spanish_datetime(reading.at, tz);
+    let mut out = format!(
+        "El directorio frente al registro de cuentas (lectura del {when}, {} cuentas de las unidades que \
+         gestiona; cuentas no cambia nada en el directorio por esto):\n",
+        reading.accounts
+    );
+    if reading.findings.is_empty() {
+        out.push_str("  nada que el registro no diga.\n\n");
+        return out;
+    }
+    let mut kinds: std::collections::BTreeMap<crate::directory::drift::FindingKind, usize> =
+        Default::default();
+    reading.findings.iter().for_each(|f| *kinds.entry(f.kind).or_default() += 1);
+    for (kind, n) in &kinds {
+        out.push_str(&format!("  {}: {n}\n", kind.label()));
+    }
+    out.push('\n');
+    for f in reading.findings.iter().take(DRIFT_LINES) {
+        out.push_str(&format!("  {} ({}): {}\n", f.sam, f.kind.label(), f.detail));
+    }
+    if reading.findings.len() > DRIFT_LINES {
+        out.push_str(&format!(
+            "  … y {} más: la lista completa la da el servidor de cuentas.\n",
+            reading.findings.len() - DRIFT_LINES
+        ));
+    }
+    out.push('\n');
+    out
 }
