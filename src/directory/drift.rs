@@ -301,7 +301,7 @@ pub fn find(
             });
         }
     }
-    out.sort_by(|a, b| (a.sam.to_lowercase(), a.kind).cmp(&(b.sam.to_lowercase(), b.kind)));
+    out.sort_by_key(|f| (f.sam.to_lowercase(), f.kind));
     out
 }
 
