@@ -51,7 +51,8 @@ impl Directory {
                     Some(path) => Snapshot::load(path)?,
                     None => Snapshot::default(),
                 };
-                Directory::DryRun(DryRun::new(snapshot, config.directory.personal_email_attribute.clone()))
+                let dry = DryRun::new(snapshot, config.directory.personal_email_attribute.clone());
+                Directory::DryRun(dry.kept_in(config.state_dir.join("directorio-simulado.json"))?)
             }
             mode @ (DirectoryMode::Ldap | DirectoryMode::Shadow) => {
                 let settings = ldap::LdapSettings::from_config(config)?;

@@ -261,6 +261,19 @@ impl Snapshot {
         Ok(Snapshot::new(file.accounts))
     }
 
+    /// Writes the accounts as [`Snapshot::load`] reads them, replacing `path` whole (a kill
+    /// leaves the old file or the new one).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            accounts: &'a [Account],
+        }
+        let text = serde_json::to_vec(&Out { accounts: &self.accounts }).map_err(std::io::Error::other)?;
+        let partial = path.with_extension("json.partial");
+        std::fs::write(&partial, text)?;
+        std::fs::rename(&partial, path)
+    }
+
     pub fn len(&self) -> usize {
         self.accounts.len()
     }

@@ -1,0 +1,136 @@
+//! Live test of the drift reading (issue 23) against the test DC: the register held against the
+//! managed OUs, in an OU of its own so that what other tests create alongside does not count.
+
+// A test fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::ad::{Ad, letters, unique};
+use common::case::{Case, admin_add_member, admin_replace, create_row, t, user};
+use cuentas::request::StateName;
+
+/// After cuentas created four accounts, a department changed with an LDAP modify, an account
+/// added by hand in a managed OU, a contractor left enabled past the end of its contract and a
+/// group added by hand: the drift reading lists exactly these four, nothing about the fourth
+/// account cuentas made, and the directory is not changed by reading it.
+#[test]
+#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
+fn drift_lists_exactly_what_was_changed_outside_cuentas() {
+    let ad = Ad::from_env();
+    let u = unique();
+    // The managed OUs of this test alone, laid out as the usual ones.
+    let root = format!("OU=Deriva{},{}", &u[..8], ad.users_ou());
+    let mut admin = ad.admin();
+    for ou in [
+        root.clone(),
+        format!("OU=Funcionarios,{root}"),
+        format!("OU=Planeacion,OU=Funcionarios,{root}"),
+        format!("OU=Energia,OU=Funcionarios,{root}"),
+        format!("OU=Contratistas,{root}"),
+        format!("OU=Genericas,{root}"),
+        format!("OU=Retirados,{root}"),
+    ] {
+        let name = ou.split(',').next().unwrap().trim_start_matches("OU=").to_string();
+        let attrs = vec![
+            ("objectClass", HashSet::from(["organizationalUnit"])),
+            ("ou", HashSet::from([name.as_str()])),
+        ];
+        admin.add(&ou, attrs).unwrap().success().unwrap();
+    }
+    let surname = |k: &str| format!("Deriva{}{}", letters(&u), letters(k));
+    let contract =
+        [("contract_number", "C-9"), ("contract_start", "27/11/2026"), ("contract_end", "28/11/2026")];
+    let rows = [
+        create_row(&format!("{}01", &u[..6]), "Funcionario", "Ana", &surname("01"), "Energía", &[]),
+        create_row(&format!("{}02", &u[..6]), "Funcionario", "Beto", &surname("02"), "Energía", &[]),
+        create_row(&format!("{}03", &u[..6]), "Contratista", "Ciro", &surname("03"), "Energía", &contract),
+        create_row(&format!("{}04", &u[..6]), "Funcionario", "Eva", &surname("04"), "Energía", &[]),
+    ];
+    let case = Case::new(&ad, &rows, "");
+    let toml = case.dir.path().join("cuentas.toml");
+    let config = std::fs::read_to_string(&toml).unwrap().replace(&ad.users_ou(), &root);
+    std::fs::write(&toml, config).unwrap();
+    let mut case = case.reopen();
+    // Friday 27 November, 08:00: the four accounts made, and the first look at the OUs.
+    case.engine.cycle(t(0)).unwrap();
+    let sams: Vec<String> = (2..6)
+        .map(|row| {
+            let r = case.request(row);
+            assert_eq!(r.state.name(), StateName::Closed, "row {row}: {}", r.state.reason());
+            r.account.clone().unwrap()
+        })
+        .collect();
+    let first = case.engine.store().drift().unwrap().expect("read at the first business cycle");
+    assert_eq!(first.findings, vec![], "nothing but cuentas's own accounts yet");
+
+    // By hand: a department, a group, an account; the contract of the third ended on Saturday
+    // and nobody disabled its account.
+    admin_replace(&ad, &user(&ad, &sams[0]).dn, "department", "Planeación");
+    let group = format!("CN=GG-Planeacion,OU=Grupos,{}", ad.users_ou());
+    admin_add_member(&ad, &group, &user(&ad, &sams[1]).dn);
+    let by_hand = format!("mano{}", &u[..8]);
+    let dn = format!("CN=Hecho A Mano {},OU=Funcionarios,{root}", letters(&u));
+    let attrs = vec![
+        ("objectClass", HashSet::from(["user"])),
+        ("sAMAccountName", HashSet::from([by_hand.as_str()])),
+        ("userAccountControl", HashSet::from(["546"])),
+    ];
+    admin.add(&dn, attrs).unwrap().success().unwrap();
+    let fingerprint = |sam: &String| {
+        let e = user(&ad, sam);
+        format!("{} {:?}", e.dn, e.attrs.iter().collect::<std::collections::BTreeMap<_, _>>())
+    };
+    let before: Vec<String> = sams.iter().map(fingerprint).collect();
+
+    // Monday 30 November, 08:00: the next business morning's reading.
+    case.engine.cycle(t(3 * 24 * 60)).unwrap();
+    let config = case.dir.path().join("cuentas.toml");
+    let Case { dir, engine } = case;
+    drop(engine);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["drift", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reading: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<(String, String, String)> = reading["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("sam"), s("kind"), s("detail"))
+        })
+        .collect();
+    assert_eq!(found.len(), 4, "{found:#?}");
+    let has = |sam: &str, kind: &str, detail: &str| {
+        found.iter().any(|(s, k, d)| s.eq_ignore_ascii_case(sam) && k == kind && d.contains(detail))
+    };
+    assert!(
+        has(&sams[0], "changed", "department: «Planeación», no el que puso GU-2026-000001"),
+        "{found:#?}"
+    );
+    assert!(has(&sams[1], "changed", "en el grupo gg-planeacion, que cuentas no le dio"), "{found:#?}");
+    assert!(has(&sams[2], "past-expiry", "su contrato venció el 2026-11-28"), "{found:#?}");
+    assert!(has(&by_hand, "unregistered", "sin una solicitud que la creara o cambiara"), "{found:#?}");
+    assert!(
+        !found.iter().any(|(s, ..)| s.eq_ignore_ascii_case(&sams[3])),
+        "the untouched account: {found:#?}"
+    );
+    assert_eq!(reading["accounts"], 5);
+    // Reading changed nothing.
+    let after: Vec<String> = sams.iter().map(fingerprint).collect();
+    assert_eq!(before, after);
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_cuentas"))
+        .args(["drift", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("over 5 accounts of the managed OUs: 4 finding(s)"), "{table}");
+    drop(dir);
+}
