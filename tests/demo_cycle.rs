@@ -934,3 +934,76 @@ fn the_desk_form_refuses_the_holder_of_the_account_and_the_requester_of_a_held_d
     );
     assert_eq!(requests[&14].state.name(), StateName::AwaitingConfirmation);
 }
+
+/// Issue 23: the weekly report carries the drift reading. The demo's dry run keeps its
+/// simulated directory beside the store; changed there by hand (a department, an account nobody
+/// asked for), the next business morning's reading lists exactly that, and the report sent that
+/// morning says it.
+#[test]
+fn the_weekly_report_says_what_the_directory_holds_that_no_request_made() {
+    let demo = Demo::new();
+    demo.without_desk_responses();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    std::fs::write(
+        demo.path("cuentas.toml"),
+        format!("{config}\n[report]\nrecipients = [\"direccion@upme.gov.co\"]\n"),
+    )
+    .unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let first = engine.store().drift().unwrap().unwrap();
+    // The first look: the accounts that were there before cuentas, listed once.
+    assert!(
+        first.findings.iter().all(|f| f.kind == cuentas::directory::drift::FindingKind::Inherited),
+        "{first:#?}"
+    );
+    assert!(first.findings.iter().any(|f| f.sam == "carolina.rojas"));
+    drop(engine);
+
+    // By hand in the simulated directory: juan.perezg's dependency, a contractor's account.
+    let path = demo.path("var/estado/directorio-simulado.json");
+    let mut sim: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let accounts = sim["accounts"].as_array_mut().unwrap();
+    let juan = accounts.iter_mut().find(|a| a["sam"] == "juan.perezg").unwrap();
+    juan["department"] = "Oficina Asesora de Planeación".into();
+    let mut by_hand = accounts.iter().find(|a| a["sam"] == "oscar.diaz").unwrap().clone();
+    by_hand["sam"] = "contratista.mano".into();
+    by_hand["dn"] = "CN=Contratista Mano,OU=Contratistas,OU=Usuarios,DC=upme,DC=gov,DC=co".into();
+    by_hand["guid"] = "00000000-0000-0000-0000-00000000beef".into();
+    by_hand["employee_id"] = "55555".into();
+    by_hand["mail"] = "contratista.mano@upme.gov.co".into();
+    by_hand["upn"] = "contratista.mano@upme.gov.co".into();
+    by_hand["expires"] = serde_json::Value::Null;
+    by_hand["enabled"] = true.into();
+    accounts.push(by_hand);
+    std::fs::write(&path, serde_json::to_string(&sim).unwrap()).unwrap();
+
+    // Monday 30 November, 08:00: the reading, then the week's report.
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at("2026-11-30T13:00:00Z")).unwrap();
+    let reading = engine.store().drift().unwrap().unwrap();
+    let found: Vec<(&str, &str)> = reading.findings.iter().map(|f| (f.sam.as_str(), f.kind.key())).collect();
+    assert_eq!(
+        found,
+        [("contratista.mano", "unregistered"), ("contratista.mano", "no-expiry"), ("juan.perezg", "changed")],
+        "{reading:#?}"
+    );
+    let mails = demo.mails();
+    let report = mails.iter().find(|m| m.subject.starts_with("Reporte de gestión de usuarios")).unwrap();
+    let body = &report.body;
+    assert!(
+        body.contains(
+            "El directorio frente al registro de cuentas (lectura del lunes 30 de noviembre de 2026"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "  juan.perezg (cambiada fuera de cuentas): department: «Oficina Asesora de Planeación», no el que puso GU-2026-000001"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("  contratista.mano (cuenta que ninguna solicitud creó)"), "{body}");
+    assert!(body.contains("  contratista activo sin fecha de vencimiento: 1"), "{body}");
+    println!("{body}");
+}

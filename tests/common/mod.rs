@@ -92,19 +92,7 @@ impl Mail {
                 .map(decode_words)
                 .unwrap_or_default()
         };
-        let body = match head.lines().find_map(|l| l.split_once("boundary=")) {
-            // multipart/alternative: the text/plain part is the body.
-            Some((_, b)) => {
-                let boundary = format!("--{}", b.trim().trim_matches('"'));
-                let part = body
-                    .split(boundary.as_str())
-                    .find(|p| p.contains("Content-Type: text/plain"))
-                    .unwrap_or_else(|| panic!("no text/plain part in {raw}"));
-                let (part_head, part_body) = part.trim_start_matches('\n').split_once("\n\n").unwrap();
-                decode_body(part_head, part_body.trim_end_matches(['\n', '\r']))
-            }
-            None => decode_body(&head, body),
-        };
+        let body = text_part(&head, body, &raw);
         Mail {
             to: header("To"),
             subject: header("Subject"),
@@ -112,6 +100,23 @@ impl Mail {
             body,
             raw: raw.clone(),
         }
+    }
+}
+
+/// The text/plain part of a message, however deep (multipart/related holding an alternative).
+fn text_part(head: &str, body: &str, raw: &str) -> String {
+    match head.lines().find_map(|l| l.split_once("boundary=")) {
+        Some((_, b)) => {
+            let boundary = format!("--{}", b.trim().trim_matches('"'));
+            let part = body
+                .split(boundary.as_str())
+                .find(|p| p.contains("Content-Type: text/plain"))
+                .unwrap_or_else(|| panic!("no text/plain part in {raw}"));
+            let (part_head, part_body) = part.trim_start_matches('\n').split_once("\n\n").unwrap();
+            let part_head = part_head.replace("\n ", " ").replace("\n\t", " ");
+            text_part(&part_head, part_body.trim_end_matches(['\n', '\r']), raw)
+        }
+        None => decode_body(head, body),
     }
 }
 
