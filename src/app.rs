@@ -41,6 +41,14 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Check an evidence file (`report --evidence`): its chain from the first line to the
+    /// closing one, and the hash it ends in; exit code 1 at the first line that breaks it.
+    VerifyEvidence {
+        file: PathBuf,
+        /// The hash the chain must end in, as `report --evidence` printed it.
+        #[arg(long)]
+        ends_in: Option<String>,
+    },
     #[command(flatten)]
     Store(crate::cli::StoreCommand),
 }
@@ -102,6 +110,27 @@ pub fn main(cli: Cli) -> Result<i32> {
             let config = load(&cli.config)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(run(config, once)).map(|()| 0)
+        }
+        Command::VerifyEvidence { file, ends_in } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            match crate::report::evidence::verify(&text) {
+                Ok((_, end)) if ends_in.as_deref().is_some_and(|want| !want.eq_ignore_ascii_case(&end)) => {
+                    eprintln!(
+                        "{}: its chain ends in {end}, not in the hash given: not the file produced",
+                        file.display()
+                    );
+                    Ok(1)
+                }
+                Ok((lines, end)) => {
+                    println!("{}: {lines} lines, chained; it ends in {end}", file.display());
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    Ok(1)
+                }
+            }
         }
         Command::Store(command) => {
             crate::control::command(&cli.config, &command, Clock::for_config(&cli.config).now())

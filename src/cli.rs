@@ -60,6 +60,11 @@ pub enum StoreCommand {
         /// Also write the chart of the period (PNG) to this file.
         #[arg(long)]
         chart: Option<std::path::PathBuf>,
+        /// Print instead the evidence for an audit (one JSON object a line, each chained to the
+        /// one before by its hash; `cuentas verify-evidence FILE` checks it), and the hash the
+        /// chain ends in on standard error.
+        #[arg(long, conflicts_with_all = ["format", "chart"])]
+        evidence: bool,
     },
     /// The last drift reading: what the managed OUs hold that the register does not (accounts
     /// no request made, attributes and groups changed by hand, contractors enabled without an
@@ -138,6 +143,7 @@ impl StoreCommand {
             StoreCommand::Requests { state } => requests(ctx, *state),
             StoreCommand::Show { id, json } => show_request(ctx, *id, *json),
             StoreCommand::Plan { at } => plan(ctx, *at),
+            StoreCommand::Report { from, to, evidence: true, .. } => evidence(ctx, *from, *to),
             StoreCommand::Report { from, to, format, .. } => report(ctx, *from, *to, *format),
             StoreCommand::Drift { format } => drift(ctx, *format),
             StoreCommand::Release { ids, all } => release(ctx, ids, *all),
@@ -251,6 +257,25 @@ fn report(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date, format: Rep
         ReportFormat::Csv => report.csv(),
         ReportFormat::Json => report.json() + "\n",
     })
+}
+
+/// `cuentas report --evidence`: the chained evidence file of the period, on standard output.
+fn evidence(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date) -> Result<String> {
+    if to < from {
+        bail!("--to {to} is before --from {from}");
+    }
+    let requests = ctx.store.requests().collect::<Result<Vec<Request>, _>>()?;
+    let drift = ctx.store.drift()?;
+    let domains = crate::policy::Policy::new(ctx.config.form.requester_domains.clone());
+    let (text, _) = crate::report::evidence::write(
+        &requests,
+        drift.as_ref(),
+        (&ctx.config.calendar, &ctx.config.sla),
+        &|address: &str| domains.requester_in_domain(address),
+        (from, to),
+        ctx.now,
+    );
+    Ok(text)
 }
 
 /// `cuentas drift`: the last reading of the managed OUs against the register.

@@ -114,6 +114,16 @@ pub fn command(config_path: &Path, command: &StoreCommand, now: Timestamp) -> Re
     }
     print!("{}", answer.stdout);
     eprint!("{}", answer.stderr);
+    // The evidence's anchor, computed here from what was received, for the administrator to
+    // keep apart from the file.
+    if let (StoreCommand::Report { evidence: true, .. }, 0) = (command, answer.code) {
+        match crate::report::evidence::verify(&answer.stdout) {
+            Ok((lines, end)) => {
+                eprintln!("evidence: {lines} lines; its chain ends in {end} (keep this apart from the file)")
+            }
+            Err(e) => eprintln!("evidence: does not verify: {e}"),
+        }
+    }
     Ok(answer.code)
 }
 

@@ -1109,3 +1109,60 @@ fn check_reads_the_desk_form_and_its_link() {
     let err = String::from_utf8_lossy(&cuentas(&demo, &["check", "--offline"]).stderr).into_owned();
     assert!(err.contains("WARN  [desk] is not set"), "{err}");
 }
+
+/// Issue 23: the demo week's evidence for an audit verifies, against the hash printed when it was
+/// made, and fails after any line is changed; it holds no personal address or document.
+#[test]
+fn the_evidence_of_the_demo_s_week_verifies_and_breaks_at_any_change() {
+    let demo = Demo::new();
+    stdout(&cuentas(&demo, &["run", "--once"]));
+    let made = cuentas(&demo, &["report", "--from", "2026-11-23", "--to", "2026-11-29", "--evidence"]);
+    let text = stdout(&made);
+    let said = String::from_utf8_lossy(&made.stderr).into_owned();
+    let end = said.split("its chain ends in ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    assert_eq!(end.len(), 64, "{said}");
+    let lines: Vec<&str> = text.lines().collect();
+    // The header, the 32 requests, the drift reading's findings, the closing line.
+    assert_eq!(lines.iter().filter(|l| l.contains("\"tipo\":\"solicitud\"")).count(), 32);
+    assert!(
+        lines[0].contains("\"tipo\":\"encabezado\"") && lines.last().unwrap().contains("\"tipo\":\"cierre\"")
+    );
+    let deletion = lines.iter().find(|l| l.contains("GU-2026-000013")).unwrap();
+    assert!(
+        deletion.contains("por Laura Gómez")
+            || deletion.contains("formulario de la mesa: laura.gomez@upme.gov.co"),
+        "{deletion}"
+    );
+    for personal in ["gmail.com", "hotmail.com", "1.013.456.789", "1013456789", "Juan Pablo"] {
+        assert!(!text.contains(personal), "{personal} in the evidence");
+    }
+    let file = demo.path("evidencia.jsonl");
+    let verify = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["verify-evidence", "--ends-in", &end])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&text);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .contains(&format!("{} lines, chained; it ends in {end}", lines.len()))
+    );
+    // Any line changed (a value, or a space where JSON allows one), removed, or the order swapped.
+    for i in 0..lines.len() {
+        let mut changed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        changed[i] = changed[i].replacen(",\"n\":", ", \"n\":", 1);
+        assert_ne!(changed[i], lines[i]);
+        let out = verify(&(changed.join("\n") + "\n"));
+        assert!(!out.status.success(), "line {} changed and still verified", i + 1);
+        let mut removed: Vec<&str> = lines.clone();
+        removed.remove(i);
+        assert!(!verify(&(removed.join("\n") + "\n")).status.success(), "line {} removed", i + 1);
+    }
+    let mut swapped = lines.clone();
+    swapped.swap(3, 4);
+    assert!(!verify(&(swapped.join("\n") + "\n")).status.success());
+}

@@ -18,6 +18,7 @@ use crate::request::{Kind, Request, StateName};
 use crate::sla;
 
 pub mod chart;
+pub mod evidence;
 
 /// Share of its service level an open request must have consumed to be at risk, in percent.
 const AT_RISK: i64 = 80;
