@@ -212,6 +212,8 @@ impl Engine {
             account => r.account.clone().unwrap_or_else(|| s.account.clone()),
             row => r.row,
             received => notify::spanish_datetime(r.received_at, tz),
+            // When the requester sent it (the form's time): what a notice says it was asked.
+            submitted => notify::spanish_datetime(crate::sla::start(r, &self.config.calendar), tz),
             deadline => notify::spanish_datetime(deadline, tz),
             sla_hours => self.config.sla.hours_for(s.kind),
             due => due,
