@@ -68,6 +68,22 @@ impl Calendar {
         !matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) && !self.is_holiday(date)
     }
 
+    /// The business day `n` business days before `date` (weekends and holidays skipped).
+    pub fn business_days_before(&self, date: Date, n: u32) -> Date {
+        let mut day = date;
+        let mut left = n;
+        while left > 0 {
+            match day.yesterday() {
+                Ok(d) => day = d,
+                Err(_) => return day,
+            }
+            if self.is_business_day(day) {
+                left -= 1;
+            }
+        }
+        day
+    }
+
     /// Adds business hours (may be fractional via SignedDuration) to an instant: time outside
     /// business hours does not count.
     ///

@@ -297,9 +297,17 @@ const PLACEHOLDERS: [&str; 3] = ["solicitud", "accion", "paso"];
 /// A pre-filled link to the desk form: `prefill_url` with its placeholders replaced.
 pub fn link(prefill_url: &str, id: RequestId, action: DeskAction, step: Option<&str>) -> String {
     let step = step.and_then(step_label).unwrap_or_default();
+    let values = [id.to_string(), action.label().to_string(), step];
+    let pairs: Vec<(&str, &str)> = PLACEHOLDERS.into_iter().zip(values.iter().map(String::as_str)).collect();
+    fill(prefill_url, &pairs)
+}
+
+/// A Google Form's pre-filled link with each `{name}` (as typed, or percent-encoded as Google
+/// writes it) replaced by its value, encoded.
+pub fn fill(prefill_url: &str, values: &[(&str, &str)]) -> String {
     let mut out = prefill_url.to_string();
-    for (name, value) in PLACEHOLDERS.into_iter().zip([id.to_string(), action.label().to_string(), step]) {
-        let value = encode(&value);
+    for (name, value) in values {
+        let value = encode(value);
         for placeholder in [format!("{{{name}}}"), format!("%7B{name}%7D"), format!("%7b{name}%7d")] {
             out = out.replace(&placeholder, &value);
         }
@@ -307,14 +315,19 @@ pub fn link(prefill_url: &str, id: RequestId, action: DeskAction, step: Option<&
     out
 }
 
-/// What is wrong with a `prefill_url` (empty when nothing is).
+/// What is wrong with the desk's `prefill_url` (empty when nothing is).
 pub fn prefill_problems(prefill_url: &str) -> Vec<String> {
+    link_problems(prefill_url, &PLACEHOLDERS)
+}
+
+/// What is wrong with a pre-filled link that must hold the placeholders `names`.
+pub fn link_problems(prefill_url: &str, names: &[&str]) -> Vec<String> {
     let mut problems = Vec::new();
     if !prefill_url.starts_with("https://") {
         problems.push("is not an https:// address (Google's «Obtener vínculo prellenado»)".to_string());
     }
     let lower = prefill_url.to_lowercase();
-    for name in PLACEHOLDERS {
+    for name in names {
         if !lower.contains(&format!("{{{name}}}")) && !lower.contains(&format!("%7b{name}%7d")) {
             problems
                 .push(format!("has no {{{name}}}: type it in that question's field when making the link"));

@@ -1007,3 +1007,105 @@ fn the_weekly_report_says_what_the_directory_holds_that_no_request_made() {
     assert!(body.contains("  contratista activo sin fecha de vencimiento: 1"), "{body}");
     println!("{body}");
 }
+
+/// Issue 23: the end of a contract is reminded to the account's manager 10 and 3 business days
+/// before (holidays skipped), once each, with the request form's links filled in; an account
+/// whose contract was extended meanwhile gets no reminder for the old date.
+#[test]
+fn a_contract_s_end_is_reminded_to_the_manager_ten_and_three_business_days_before() {
+    let demo = Demo::new();
+    demo.without_desk_responses();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let form = "[form]\nprefill_url = \"https://docs.google.com/forms/d/e/1FAIpQLSd-demo/viewform?usp=pp_url&entry.1={tipo}&entry.2={vinculacion}&entry.3={usuario}\"\n";
+    std::fs::write(demo.path("cuentas.toml"), config.replace("[form]\n", form)).unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    drop(engine);
+    // Two contractors whose contracts end on Friday 15 January 2027: Andrea's manager is
+    // Carolina; Bruno's contract will be extended.
+    let path = demo.path("var/estado/directorio-simulado.json");
+    let edit = |f: &dyn Fn(&mut Vec<serde_json::Value>)| {
+        let mut sim: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(sim["accounts"].as_array_mut().unwrap());
+        std::fs::write(&path, serde_json::to_string(&sim).unwrap()).unwrap();
+    };
+    edit(&|accounts| {
+        let model = accounts.iter().find(|a| a["sam"] == "oscar.diaz").unwrap().clone();
+        for (sam, manager, id) in
+            [("andrea.contratista", "carolina.rojas@upme.gov.co", "71"), ("bruno.contratista", "", "72")]
+        {
+            let mut a = model.clone();
+            a["sam"] = sam.into();
+            a["display_name"] = format!("Contratista {sam}").into();
+            a["dn"] = format!("CN={sam},OU=Contratistas,OU=Usuarios,DC=upme,DC=gov,DC=co").into();
+            a["mail"] = format!("{sam}@upme.gov.co").into();
+            a["upn"] = format!("{sam}@upme.gov.co").into();
+            a["employee_id"] = id.into();
+            a["guid"] = format!("guid-{sam}").into();
+            a["manager_mail"] = manager.into();
+            a["expires"] = "2027-01-15".into();
+            accounts.push(a);
+        }
+    });
+    // The demo's own contractors are reminded too (Valentina, whose cesión ends on 31
+    // December): these two are the test's.
+    let reminders = |demo: &Demo| -> Vec<(String, String)> {
+        demo.mails()
+            .into_iter()
+            .filter(|m| {
+                m.message_id.starts_with("<fin-de-contrato.") && m.message_id.contains(".contratista.")
+            })
+            .map(|m| (m.message_id, m.to))
+            .collect()
+    };
+    let mut engine = Engine::new(demo.config()).unwrap();
+    // Tuesday 29 December: eleven business days before; Wednesday 30: ten (1 January is a holiday).
+    engine.cycle(at("2026-12-29T13:00:00Z")).unwrap();
+    assert_eq!(reminders(&demo), vec![]);
+    engine.cycle(at("2026-12-30T13:00:00Z")).unwrap();
+    engine.cycle(at("2026-12-30T16:00:00Z")).unwrap();
+    let sent = reminders(&demo);
+    assert_eq!(
+        sent,
+        vec![
+            (
+                "<fin-de-contrato.andrea.contratista.2027-01-15.10@upme.gov.co>".to_string(),
+                "carolina.rojas@upme.gov.co".to_string()
+            ),
+            (
+                "<fin-de-contrato.bruno.contratista.2027-01-15.10@upme.gov.co>".to_string(),
+                "mesadeservicio@upme.gov.co".to_string()
+            ),
+        ]
+    );
+    let mail =
+        demo.mails().into_iter().find(|m| m.message_id.contains("andrea.contratista.2027-01-15.10")).unwrap();
+    assert!(mail.body.contains("termina el viernes 15 de enero de 2027"), "{}", mail.body);
+    assert!(
+        mail.body.contains(
+            "entry.1=Modificaci%C3%B3n%20de%20cuenta&entry.2=Contratista&entry.3=andrea.contratista"
+        ),
+        "{}",
+        mail.body
+    );
+    assert!(mail.body.contains("entry.1=Terminaci%C3%B3n%20anticipada"), "{}", mail.body);
+    let valentina =
+        demo.mails().into_iter().find(|m| m.message_id.starts_with("<fin-de-contrato.valentina")).unwrap();
+    assert_eq!(valentina.to, "luisa.fernandez@upme.gov.co", "her manager in the directory");
+    drop(engine);
+    // Bruno's contract extended to June (as a modification leaves it).
+    edit(&|accounts| {
+        let bruno = accounts.iter_mut().find(|a| a["sam"] == "bruno.contratista").unwrap();
+        bruno["expires"] = "2027-06-30".into();
+    });
+    let mut engine = Engine::new(demo.config()).unwrap();
+    // Tuesday 12 January: three business days before (Monday the 11th is a holiday).
+    engine.cycle(at("2027-01-08T13:00:00Z")).unwrap();
+    assert_eq!(reminders(&demo).len(), 2);
+    engine.cycle(at("2027-01-12T13:00:00Z")).unwrap();
+    engine.cycle(at("2027-01-13T13:00:00Z")).unwrap();
+    let sent: Vec<String> = reminders(&demo).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent.contains(&"<fin-de-contrato.andrea.contratista.2027-01-15.3@upme.gov.co>".to_string()));
+}

@@ -600,6 +600,11 @@ impl Sections {
                 p.push(format!("[desk] prefill_url {problem}"));
             }
         }
+        if let Some(url) = &self.form.prefill_url {
+            for problem in crate::desk::link_problems(url, &["tipo", "vinculacion", "usuario"]) {
+                p.push(format!("[form] prefill_url {problem}"));
+            }
+        }
     }
 
     /// `[directory]`: the transport, and every OU and group inside what the daemon may touch.

@@ -211,6 +211,12 @@ pub struct FormConfig {
     /// `institutional`.
     #[serde(default)]
     pub holder_types: BTreeMap<String, String>,
+    /// The request form's pre-filled link (Google's «Obtener vínculo prellenado»), made with
+    /// `{tipo}`, `{vinculacion}` and `{usuario}` typed in «Tipo de solicitud», «Tipo de
+    /// vinculación» and «Usuario de red existente»: the reminders of a contract's end carry it,
+    /// filled in for an extension and for an early termination.
+    #[serde(default)]
+    pub prefill_url: Option<String>,
 }
 
 fn default_duplicate_window_days() -> u32 {
@@ -350,6 +356,11 @@ pub struct DirectoryConfig {
     /// Default 90.
     #[serde(default = "default_stale_days")]
     pub stale_days: u32,
+    /// Business days before a contractor's `accountExpires` at which the account's manager (or
+    /// the requester who set the date) is reminded, once each: extend it, or end it early.
+    /// Default 10 and 3; `[]` sends none.
+    #[serde(default = "default_end_date_reminders")]
+    pub end_date_reminder_business_days: Vec<u32>,
 }
 
 /// `[directory] leave_action`
@@ -376,6 +387,10 @@ fn default_min_days_disabled_before_delete() -> u32 {
 
 fn default_stale_days() -> u32 {
     90
+}
+
+fn default_end_date_reminders() -> Vec<u32> {
+    vec![10, 3]
 }
 
 /// `[hooks]`: commands run at points of the procedure, without a shell, each with a timeout;

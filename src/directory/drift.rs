@@ -305,6 +305,39 @@ pub fn find(
     out
 }
 
+/// A contract's end to remind of: the account, its last day, and how many business days
+/// before it the reminder is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndReminder {
+    pub sam: String,
+    pub expires: Date,
+    pub lead: u32,
+}
+
+/// The reminders due on `today`: for each enabled contractor account whose `accountExpires`
+/// is today or later, the nearest of `leads` whose day (`before(expires, lead)`, that many
+/// business days before) has come, unless `sent` says it went already. Back after days down,
+/// one reminder goes, the nearest; the earlier ones are not sent late.
+pub fn end_reminders_due(
+    accounts: &[Observed],
+    today: Date,
+    leads: &[u32],
+    before: &dyn Fn(Date, u32) -> Date,
+    sent: &dyn Fn(&str, Date, u32) -> bool,
+) -> Vec<EndReminder> {
+    let mut out = Vec::new();
+    for a in accounts.iter().filter(|a| a.contractor && a.enabled) {
+        let Some(expires) = a.expires.filter(|e| *e >= today) else { continue };
+        let Some(lead) = leads.iter().copied().filter(|lead| before(expires, *lead) <= today).min() else {
+            continue;
+        };
+        if !sent(&a.sam.to_lowercase(), expires, lead) {
+            out.push(EndReminder { sam: a.sam.clone(), expires, lead });
+        }
+    }
+    out
+}
+
 /// What cuentas set that the account no longer holds, one line each.
 fn differences(r: &Registered, a: &Observed, managed: &BTreeSet<String>, seal: Seal) -> Vec<String> {
     let mut out = Vec::new();
@@ -453,6 +486,47 @@ mod tests {
         );
         assert_eq!(later.len(), 1);
         assert_eq!((later[0].sam.as_str(), later[0].kind), ("nueva", FindingKind::Unregistered));
+    }
+
+    #[test]
+    fn a_contract_s_end_is_reminded_at_the_nearest_lead_once() {
+        let calendar = crate::calendar::Calendar::new(
+            "America/Bogota",
+            jiff::civil::time(7, 30, 0, 0),
+            jiff::civil::time(17, 0, 0, 0),
+            &[],
+        )
+        .unwrap();
+        let before = |d: Date, n: u32| calendar.business_days_before(d, n);
+        let mut ana = observed("ana");
+        ana.contractor = true;
+        // Friday 15 January 2027; Monday 11 January is a holiday (Reyes).
+        ana.expires = Some(jiff::civil::date(2027, 1, 15));
+        let mut employee = observed("luis");
+        employee.expires = Some(jiff::civil::date(2027, 1, 15));
+        let accounts = [ana, employee];
+        let due = |y, m, d, sent: &dyn Fn(&str, Date, u32) -> bool| {
+            end_reminders_due(&accounts, jiff::civil::date(y, m, d), &[10, 3], &before, sent)
+                .into_iter()
+                .map(|r| (r.sam, r.lead))
+                .collect::<Vec<_>>()
+        };
+        let none = |_: &str, _: Date, _: u32| false;
+        // 10 business days before, the holiday skipped: Wednesday 30 December 2026.
+        assert_eq!(
+            calendar.business_days_before(jiff::civil::date(2027, 1, 15), 10),
+            jiff::civil::date(2026, 12, 30)
+        );
+        assert_eq!(due(2026, 12, 29, &none), vec![]);
+        assert_eq!(due(2026, 12, 30, &none), vec![("ana".to_string(), 10)]);
+        let ten = |_: &str, _: Date, lead: u32| lead == 10;
+        assert_eq!(due(2027, 1, 8, &ten), vec![]);
+        // 3 business days before: Tuesday 12 January (Monday the 11th is a holiday).
+        assert_eq!(due(2027, 1, 12, &ten), vec![("ana".to_string(), 3)]);
+        // Down since before the first: one reminder, the nearest.
+        assert_eq!(due(2027, 1, 13, &none), vec![("ana".to_string(), 3)]);
+        // Past the end, or disabled: nothing.
+        assert_eq!(due(2027, 1, 16, &none), vec![]);
     }
 
     #[test]

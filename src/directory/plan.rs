@@ -864,6 +864,7 @@ mod tests {
                 keep_groups_on_termination: vec!["VPN".into()],
                 min_days_disabled_before_delete: 30,
                 stale_days: 90,
+                end_date_reminder_business_days: vec![10, 3],
             },
             naming.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
         )

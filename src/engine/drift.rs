@@ -116,8 +116,132 @@ impl Engine {
             changes.set_inherited(&before);
         }
         changes.set_drift(&reading);
+        self.remind_contract_ends(&mut changes, &observed, &accounts, &register, now)?;
         self.store.commit(changes)?;
         info!(accounts = reading.accounts, findings = reading.findings.len(), "drift read");
         Ok(Some(reading))
+    }
+
+    /// The contracts that end soon: their account's manager in AD (else whoever asked for the
+    /// date) is reminded, `[directory] end_date_reminder_business_days` before, once each; not
+    /// for an account an open request is about (a newer request decides it).
+    fn remind_contract_ends(
+        &self,
+        changes: &mut Changes,
+        observed: &[Observed],
+        accounts: &[crate::directory::snapshot::Account],
+        register: &std::collections::BTreeMap<String, Registered>,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let leads = &self.config.directory.end_date_reminder_business_days;
+        if leads.is_empty() {
+            return Ok(());
+        }
+        let calendar = &self.config.calendar;
+        let key =
+            |sam: &str, expires: jiff::civil::Date, lead: u32| format!("contract-end/{sam}/{expires}/{lead}");
+        let mut sent_before = std::collections::HashSet::new();
+        for a in observed.iter().filter(|a| a.contractor && a.enabled) {
+            let Some(expires) = a.expires else { continue };
+            for lead in leads {
+                let key = key(&a.sam.to_lowercase(), expires, *lead);
+                if self.store.alert_sent(&key)?.is_some() {
+                    sent_before.insert(key);
+                }
+            }
+        }
+        let due = drift::end_reminders_due(
+            observed,
+            self.today(now),
+            leads,
+            &|day, n| calendar.business_days_before(day, n),
+            &|sam, expires, lead| sent_before.contains(&key(sam, expires, lead)),
+        );
+        if due.is_empty() {
+            return Ok(());
+        }
+        let open: std::collections::HashSet<String> = self
+            .store
+            .open_requests()?
+            .iter()
+            .map(|r| r.account.clone().unwrap_or_else(|| r.submission.account.clone()).to_lowercase())
+            .collect();
+        for reminder in due {
+            let sam = reminder.sam.to_lowercase();
+            // Sent or passed over, each lead up to this one is done: none goes late.
+            for lead in leads.iter().filter(|l| **l >= reminder.lead) {
+                changes.mark_alert(&key(&sam, reminder.expires, *lead), now);
+            }
+            if open.contains(&sam) {
+                continue;
+            }
+            let Some(account) = accounts.iter().find(|a| a.sam.eq_ignore_ascii_case(&sam)) else { continue };
+            // The manager as the directory names it: by DN, among the accounts read.
+            let manager = Some(account.manager_mail.clone())
+                .filter(|m| !m.is_empty())
+                .or_else(|| {
+                    accounts
+                        .iter()
+                        .find(|m| {
+                            !account.manager_dn.is_empty() && m.dn.eq_ignore_ascii_case(&account.manager_dn)
+                        })
+                        .map(|m| m.mail.clone())
+                })
+                .filter(|m| !m.is_empty());
+            let requester = match register.get(&sam) {
+                Some(r) => {
+                    self.store.request(r.request)?.map(|r| r.submission.requester).filter(|a| !a.is_empty())
+                }
+                None => None,
+            };
+            let to = manager.or(requester).unwrap_or_else(|| self.config.mailboxes.service_desk.to_string());
+            let text = self.contract_end_text(account, reminder.expires);
+            let subject =
+                format!("Termina el contrato de {}: su cuenta vence el {}", account.sam, reminder.expires);
+            let message = crate::store::OutboxMessage::new(
+                format!("fin-de-contrato.{sam}.{}.{}", reminder.expires, reminder.lead),
+                None,
+                crate::store::MessageKind::ContractEnd,
+                vec![to],
+                format!("{subject}\n\n{text}"),
+                now,
+            );
+            changes.put_message(&message);
+            info!(account = %account.sam, lead = reminder.lead, "contract end reminded");
+        }
+        Ok(())
+    }
+
+    /// What the reminder says, with the request form's links for an extension and an early
+    /// termination (`[form] prefill_url`), or what to choose in it.
+    fn contract_end_text(
+        &self,
+        account: &crate::directory::snapshot::Account,
+        expires: jiff::civil::Date,
+    ) -> String {
+        let last = crate::notify::spanish_date(expires);
+        let link = |kind: crate::request::Kind| match &self.config.form.prefill_url {
+            Some(url) => crate::desk::fill(
+                url,
+                &[
+                    ("tipo", kind.label()),
+                    ("vinculacion", HolderType::Contractor.label()),
+                    ("usuario", &account.sam),
+                ],
+            ),
+            None => {
+                format!("en el formulario de solicitudes, «{}» para la cuenta {}", kind.label(), account.sam)
+            }
+        };
+        format!(
+            "El contrato de {} ({}) termina el {last}: al terminar ese día, su cuenta {} deja de servir.\n\nSi el contrato se prorroga, pida la modificación de la cuenta con la nueva fecha de \
+             terminación:\n  {}\n\nSi termina antes, pida la terminación anticipada:\n  {}\n\nSi termina en esa \
+             fecha, no hace falta hacer nada.",
+            if account.display_name.is_empty() { &account.sam } else { &account.display_name },
+            account.sam,
+            account.sam,
+            link(crate::request::Kind::Modify),
+            link(crate::request::Kind::EarlyTermination),
+        )
     }
 }

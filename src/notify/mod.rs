@@ -207,7 +207,7 @@ impl Mailer {
 }
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
-const BUILT_IN: [(&str, &str); 16] = [
+const BUILT_IN: [(&str, &str); 17] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
@@ -224,6 +224,7 @@ const BUILT_IN: [(&str, &str); 16] = [
     ("registro", include_str!("templates/registro.txt")),
     ("sin-efecto", include_str!("templates/sin-efecto.txt")),
     ("respuesta-mesa", include_str!("templates/respuesta-mesa.txt")),
+    ("fin-de-contrato", include_str!("templates/fin-de-contrato.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.

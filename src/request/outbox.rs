@@ -41,6 +41,8 @@ pub enum MessageKind {
     Voided,
     /// To a person who acted through the service desk's form: done, or why not.
     DeskAnswer,
+    /// To a contractor account's manager: the contract ends soon; extend it or end it early.
+    ContractEnd,
 }
 
 impl MessageKind {
@@ -62,6 +64,7 @@ impl MessageKind {
             MessageKind::Register => "registro",
             MessageKind::Voided => "sin-efecto",
             MessageKind::DeskAnswer => "respuesta-mesa",
+            MessageKind::ContractEnd => "fin-de-contrato",
         }
     }
 }
