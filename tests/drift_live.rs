@@ -12,16 +12,8 @@ use common::ad::{Ad, letters, unique};
 use common::case::{Case, admin_add_member, admin_replace, create_row, t, user};
 use cuentas::request::StateName;
 
-/// After cuentas created four accounts, a department changed with an LDAP modify, an account
-/// added by hand in a managed OU, a contractor left enabled past the end of its contract and a
-/// group added by hand: the drift reading lists exactly these four, nothing about the fourth
-/// account cuentas made, and the directory is not changed by reading it.
-#[test]
-#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
-fn drift_lists_exactly_what_was_changed_outside_cuentas() {
-    let ad = Ad::from_env();
-    let u = unique();
-    // The managed OUs of this test alone, laid out as the usual ones.
+/// The managed OUs of one test alone, laid out as the usual ones: their root.
+fn own_ous(ad: &Ad, u: &str) -> String {
     let root = format!("OU=Deriva{},{}", &u[..8], ad.users_ou());
     let mut admin = ad.admin();
     for ou in [
@@ -40,6 +32,29 @@ fn drift_lists_exactly_what_was_changed_outside_cuentas() {
         ];
         admin.add(&ou, attrs).unwrap().success().unwrap();
     }
+    root
+}
+
+/// A case for `rows` whose managed OUs are those under `root`.
+fn case_in(ad: &Ad, rows: &[String], root: &str) -> Case {
+    let case = Case::new(ad, rows, "");
+    let toml = case.dir.path().join("cuentas.toml");
+    let config = std::fs::read_to_string(&toml).unwrap().replace(&ad.users_ou(), root);
+    std::fs::write(&toml, config).unwrap();
+    case.reopen()
+}
+
+/// After cuentas created four accounts, a department changed with an LDAP modify, an account
+/// added by hand in a managed OU, a contractor left enabled past the end of its contract and a
+/// group added by hand: the drift reading lists exactly these four, nothing about the fourth
+/// account cuentas made, and the directory is not changed by reading it.
+#[test]
+#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
+fn drift_lists_exactly_what_was_changed_outside_cuentas() {
+    let ad = Ad::from_env();
+    let u = unique();
+    let root = own_ous(&ad, &u);
+    let mut admin = ad.admin();
     let surname = |k: &str| format!("Deriva{}{}", letters(&u), letters(k));
     let contract =
         [("contract_number", "C-9"), ("contract_start", "27/11/2026"), ("contract_end", "28/11/2026")];
@@ -49,11 +64,7 @@ fn drift_lists_exactly_what_was_changed_outside_cuentas() {
         create_row(&format!("{}03", &u[..6]), "Contratista", "Ciro", &surname("03"), "Energía", &contract),
         create_row(&format!("{}04", &u[..6]), "Funcionario", "Eva", &surname("04"), "Energía", &[]),
     ];
-    let case = Case::new(&ad, &rows, "");
-    let toml = case.dir.path().join("cuentas.toml");
-    let config = std::fs::read_to_string(&toml).unwrap().replace(&ad.users_ou(), &root);
-    std::fs::write(&toml, config).unwrap();
-    let mut case = case.reopen();
+    let mut case = case_in(&ad, &rows, &root);
     // Friday 27 November, 08:00: the four accounts made, and the first look at the OUs.
     case.engine.cycle(t(0)).unwrap();
     let sams: Vec<String> = (2..6)
@@ -133,4 +144,67 @@ fn drift_lists_exactly_what_was_changed_outside_cuentas() {
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("over 5 accounts of the managed OUs: 4 finding(s)"), "{table}");
     drop(dir);
+}
+
+/// Issue 23: the end of two contracts on Friday 11 December, reminded to the account's manager
+/// in the directory (outside the managed OUs, not the requester) 10 and 3 business days before,
+/// the 8th of December a holiday; one each, and none for the contract extended in between.
+#[test]
+#[ignore = "live: the test AD DC (tests/run.sh runs it)"]
+fn a_contract_s_end_is_reminded_to_its_manager_in_the_directory() {
+    let ad = Ad::from_env();
+    let u = unique();
+    let root = own_ous(&ad, &u);
+    let contract = [
+        ("contract_number", "C-11"),
+        ("contract_start", "27/11/2026"),
+        ("contract_end", "11/12/2026"),
+        ("manager_email", "juan.perez@upme.test"),
+    ];
+    let surname = |k: &str| format!("Fin{}{}", letters(&u), letters(k));
+    let rows = [
+        create_row(&format!("{}11", &u[..6]), "Contratista", "Lina", &surname("11"), "Energía", &contract),
+        create_row(&format!("{}12", &u[..6]), "Contratista", "Mario", &surname("12"), "Energía", &contract),
+    ];
+    let mut case = case_in(&ad, &rows, &root);
+    let reminders = |case: &Case| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = case
+            .mails()
+            .into_iter()
+            .filter(|m| m.message_id.starts_with("<fin-de-contrato."))
+            .map(|m| (m.message_id, m.to))
+            .collect();
+        out.sort();
+        out
+    };
+    // Friday 27 November, 08:00: made; ten business days before the 11th was the 26th (the 8th
+    // is a holiday): the first reminder goes at once.
+    // The morning reading comes at the end of the cycle: the reminders go out at the next.
+    case.engine.cycle(t(0)).unwrap();
+    case.engine.cycle(t(1)).unwrap();
+    let sams: Vec<String> = (2..4).map(|row| case.request(row).account.clone().unwrap()).collect();
+    let first = reminders(&case);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|(id, to)| id.ends_with(".2026-12-11.10@upme.test>") && to == "juan.perez@upme.test"),
+        "{first:?}"
+    );
+    // Mario's contract extended by hand to June.
+    let june = cuentas::directory::ldap::end_of_day_filetime(
+        jiff::civil::date(2027, 6, 30),
+        &jiff::tz::TimeZone::get("America/Bogota").unwrap(),
+    );
+    admin_replace(&ad, &user(&ad, &sams[1]).dn, "accountExpires", &june.to_string());
+    // Friday 4 December: nothing new. Monday 7 December: three business days before, Lina only.
+    case.engine.cycle(t(7 * 24 * 60)).unwrap();
+    assert_eq!(reminders(&case).len(), 2);
+    case.engine.cycle(t(10 * 24 * 60)).unwrap();
+    case.engine.cycle(t(10 * 24 * 60 + 120)).unwrap();
+    let all = reminders(&case);
+    assert_eq!(all.len(), 3, "{all:?}");
+    let three = all.iter().find(|(id, _)| id.ends_with(".2026-12-11.3@upme.test>")).unwrap();
+    assert!(three.0.contains(&sams[0].to_lowercase()), "{all:?}");
+    assert_eq!(three.1, "juan.perez@upme.test");
 }

@@ -420,6 +420,12 @@ impl Ldap {
         }
     }
 
+    /// The `mail` of the object at `dn` (a manager, wherever it lives); `None` without one.
+    pub fn mail_of(&mut self, dn: &str) -> Result<Option<String>, LdapError> {
+        let entries = self.search(dn, Scope::Base, "(objectClass=*)", &["mail"])?;
+        Ok(entries.first().and_then(|e| e.attrs.get("mail")).and_then(|v| v.first()).cloned())
+    }
+
     /// Every user account of the managed OUs, with the times the drift reading reports: paged
     /// (AD answers at most 1,000 entries to one plain search).
     pub fn managed_accounts(&mut self, ous: &[String]) -> Result<Vec<Account>, LdapError> {

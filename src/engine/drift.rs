@@ -126,14 +126,14 @@ impl Engine {
     /// date) is reminded, `[directory] end_date_reminder_business_days` before, once each; not
     /// for an account an open request is about (a newer request decides it).
     fn remind_contract_ends(
-        &self,
+        &mut self,
         changes: &mut Changes,
         observed: &[Observed],
         accounts: &[crate::directory::snapshot::Account],
         register: &std::collections::BTreeMap<String, Registered>,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let leads = &self.config.directory.end_date_reminder_business_days;
+        let leads = self.config.directory.end_date_reminder_business_days.clone();
         if leads.is_empty() {
             return Ok(());
         }
@@ -143,7 +143,7 @@ impl Engine {
         let mut sent_before = std::collections::HashSet::new();
         for a in observed.iter().filter(|a| a.contractor && a.enabled) {
             let Some(expires) = a.expires else { continue };
-            for lead in leads {
+            for lead in &leads {
                 let key = key(&a.sam.to_lowercase(), expires, *lead);
                 if self.store.alert_sent(&key)?.is_some() {
                     sent_before.insert(key);
@@ -153,7 +153,7 @@ impl Engine {
         let due = drift::end_reminders_due(
             observed,
             self.today(now),
-            leads,
+            &leads,
             &|day, n| calendar.business_days_before(day, n),
             &|sam, expires, lead| sent_before.contains(&key(sam, expires, lead)),
         );
@@ -176,18 +176,21 @@ impl Engine {
                 continue;
             }
             let Some(account) = accounts.iter().find(|a| a.sam.eq_ignore_ascii_case(&sam)) else { continue };
-            // The manager as the directory names it: by DN, among the accounts read.
-            let manager = Some(account.manager_mail.clone())
-                .filter(|m| !m.is_empty())
-                .or_else(|| {
-                    accounts
-                        .iter()
-                        .find(|m| {
-                            !account.manager_dn.is_empty() && m.dn.eq_ignore_ascii_case(&account.manager_dn)
-                        })
-                        .map(|m| m.mail.clone())
-                })
-                .filter(|m| !m.is_empty());
+            // The manager as the directory names it: among the accounts read, else looked up
+            // by its DN (a manager outside the managed OUs).
+            let mut manager = Some(account.manager_mail.clone()).filter(|m| !m.is_empty()).or_else(|| {
+                accounts
+                    .iter()
+                    .find(|m| {
+                        !account.manager_dn.is_empty() && m.dn.eq_ignore_ascii_case(&account.manager_dn)
+                    })
+                    .map(|m| m.mail.clone())
+            });
+            if manager.is_none() && !account.manager_dn.is_empty() {
+                let dn = account.manager_dn.clone();
+                manager = self.reach(|d, _| d.mail_of(&dn)).ok().flatten();
+            }
+            let manager = manager.filter(|m| !m.is_empty());
             let requester = match register.get(&sam) {
                 Some(r) => {
                     self.store.request(r.request)?.map(|r| r.submission.requester).filter(|a| !a.is_empty())
