@@ -115,6 +115,10 @@ impl Engine {
         rows: &[DeskRow],
         now: Timestamp,
     ) -> Result<Option<std::collections::HashSet<u32>>, EngineError> {
+        // An idle poll asks the Forms API nothing.
+        if rows.is_empty() {
+            return Ok(None);
+        }
         let tz = self.config.calendar.time_zone().clone();
         let claims: Vec<RowClaim<'_>> = rows
             .iter()
