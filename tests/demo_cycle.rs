@@ -1109,3 +1109,31 @@ fn a_contract_s_end_is_reminded_to_the_manager_ten_and_three_business_days_befor
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert!(sent.contains(&"<fin-de-contrato.andrea.contratista.2027-01-15.3@upme.gov.co>".to_string()));
 }
+
+/// Issue 23: an employee's return from a leave is told to whoever asked for it (Talento Humano)
+/// the business day before, once: Ana Gómez's leave from 14 December returns on Tuesday 12
+/// January 2027 (Monday the 11th is a holiday), so Friday the 8th.
+#[test]
+fn the_return_from_a_leave_is_told_to_talento_humano_the_business_day_before() {
+    let demo = Demo::new();
+    demo.without_desk_responses();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    let told = |demo: &Demo| {
+        demo.mails().into_iter().filter(|m| m.message_id.starts_with("<regreso.")).collect::<Vec<_>>()
+    };
+    for day in ["2026-12-14T13:00:00Z", "2027-01-07T13:00:00Z", "2027-01-07T20:00:00Z"] {
+        engine.cycle(at(day)).unwrap();
+        assert!(told(&demo).is_empty(), "{day}");
+    }
+    let leave = &by_row(&engine)[&15];
+    assert_eq!(leave.state.name(), StateName::Scheduled, "{}", leave.state.reason());
+    for minute in ["13:00", "14:00", "20:00"] {
+        engine.cycle(at(&format!("2027-01-08T{minute}:00Z"))).unwrap();
+    }
+    let sent = told(&demo);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "talentohumano@upme.gov.co");
+    assert!(sent[0].body.contains("Ana Gómez (ana.gomez) regresa de sus vacaciones o licencia: el martes 12 de enero de 2027, 7:30 a. m."), "{}", sent[0].body);
+    assert!(sent[0].subject.contains("GU-2026-000014"), "{}", sent[0].subject);
+}

@@ -117,6 +117,7 @@ impl Engine {
         }
         changes.set_drift(&reading);
         self.remind_contract_ends(&mut changes, &observed, &accounts, &register, now)?;
+        self.remind_leave_returns(&mut changes, now)?;
         self.store.commit(changes)?;
         info!(accounts = reading.accounts, findings = reading.findings.len(), "drift read");
         Ok(Some(reading))
@@ -211,6 +212,56 @@ impl Engine {
             );
             changes.put_message(&message);
             info!(account = %account.sam, lead = reminder.lead, "contract end reminded");
+        }
+        Ok(())
+    }
+
+    /// Employees back from a leave the next business day: whoever asked for the leave (by the
+    /// procedure, Talento Humano) is told the day before, once, so that an extension is asked
+    /// for before the account is enabled again.
+    fn remind_leave_returns(&self, changes: &mut Changes, now: Timestamp) -> Result<(), EngineError> {
+        use crate::request::{Kind, Phase, State};
+        let today = self.today(now);
+        let tz = self.config.calendar.time_zone().clone();
+        for r in self.store.open_requests()? {
+            let s = &r.submission;
+            let State::Scheduled { due, .. } = &r.state else { continue };
+            if r.phase != Phase::Return
+                || s.kind != Some(Kind::Leave)
+                || s.holder_type != Some(HolderType::Employee)
+            {
+                continue;
+            }
+            let back = due.to_zoned(tz.clone()).date();
+            if !(self.config.calendar.business_days_before(back, 1) <= today && today < back) {
+                continue;
+            }
+            let key = format!("leave-return/{}", r.id);
+            if self.store.alert_sent(&key)?.is_some() || s.requester.is_empty() {
+                continue;
+            }
+            changes.mark_alert(&key, now);
+            let account = r.account.as_deref().unwrap_or(&s.account);
+            let name = if r.purged.is_some() { account.to_string() } else { s.full_name() };
+            let subject = format!("[{}] Regreso de vacaciones o licencia: {account}", r.id);
+            let text = format!(
+                "{name} ({account}) regresa de sus vacaciones o licencia: el {}, cuentas reactiva su cuenta \
+                 {account}, como pidió la solicitud {}.\n\nSi la licencia se prorroga, envíe antes de esa hora una \
+                 nueva solicitud «Vacaciones o licencia» con la nueva fecha de regreso: la reactivación se decide de \
+                 nuevo con ella. Si regresa en esa fecha, no hace falta hacer nada.",
+                crate::notify::spanish_datetime(*due, &tz),
+                r.id
+            );
+            let message = crate::store::OutboxMessage::new(
+                format!("regreso.{}", r.id),
+                None,
+                crate::store::MessageKind::LeaveReturn,
+                vec![s.requester.clone()],
+                format!("{subject}\n\n{text}"),
+                now,
+            );
+            changes.put_message(&message);
+            info!(request = %r.id, "leave return reminded");
         }
         Ok(())
     }

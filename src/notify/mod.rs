@@ -207,7 +207,7 @@ impl Mailer {
 }
 
 /// Built-in templates, by file name (without `.txt`). The first line is `Asunto: …`.
-const BUILT_IN: [(&str, &str); 17] = [
+const BUILT_IN: [(&str, &str); 18] = [
     ("acuse", include_str!("templates/acuse.txt")),
     ("rechazo", include_str!("templates/rechazo.txt")),
     ("redireccion", include_str!("templates/redireccion.txt")),
@@ -225,6 +225,7 @@ const BUILT_IN: [(&str, &str); 17] = [
     ("sin-efecto", include_str!("templates/sin-efecto.txt")),
     ("respuesta-mesa", include_str!("templates/respuesta-mesa.txt")),
     ("fin-de-contrato", include_str!("templates/fin-de-contrato.txt")),
+    ("regreso-de-licencia", include_str!("templates/regreso-de-licencia.txt")),
 ];
 
 /// A template that cannot be loaded or rendered.

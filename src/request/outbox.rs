@@ -43,6 +43,9 @@ pub enum MessageKind {
     DeskAnswer,
     /// To a contractor account's manager: the contract ends soon; extend it or end it early.
     ContractEnd,
+    /// To whoever asked for an employee's leave: the return, and the account's reactivation, is
+    /// the next business day.
+    LeaveReturn,
 }
 
 impl MessageKind {
@@ -65,6 +68,7 @@ impl MessageKind {
             MessageKind::Voided => "sin-efecto",
             MessageKind::DeskAnswer => "respuesta-mesa",
             MessageKind::ContractEnd => "fin-de-contrato",
+            MessageKind::LeaveReturn => "regreso-de-licencia",
         }
     }
 }
