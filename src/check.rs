@@ -219,6 +219,13 @@ fn start(config: &Config, source: &mut Source, found: &mut Findings, now: Timest
 /// What is valid but would surprise on the first day.
 fn day_one(config: &Config, found: &mut Findings) {
     let d = &config.directory;
+    if d.mode.reads_ad() && !d.end_date_reminder_business_days.is_empty() && config.form.prefill_url.is_none()
+    {
+        found.warn(
+            "[form] prefill_url is not set: the reminders of a contract's end name the form's options instead of \
+             carrying its links, filled in, for an extension and an early termination",
+        );
+    }
     if d.mode == DirectoryMode::Shadow {
         found.warn(
             "[directory] mode = \"shadow\": AD is read and never written, and every message goes to [mail] administrators \

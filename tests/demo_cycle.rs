@@ -1015,9 +1015,6 @@ fn the_weekly_report_says_what_the_directory_holds_that_no_request_made() {
 fn a_contract_s_end_is_reminded_to_the_manager_ten_and_three_business_days_before() {
     let demo = Demo::new();
     demo.without_desk_responses();
-    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
-    let form = "[form]\nprefill_url = \"https://docs.google.com/forms/d/e/1FAIpQLSd-demo/viewform?usp=pp_url&entry.1={tipo}&entry.2={vinculacion}&entry.3={usuario}\"\n";
-    std::fs::write(demo.path("cuentas.toml"), config.replace("[form]\n", form)).unwrap();
     let mut engine = Engine::new(demo.config()).unwrap();
     engine.cycle(at(T0)).unwrap();
     drop(engine);
@@ -1084,12 +1081,12 @@ fn a_contract_s_end_is_reminded_to_the_manager_ten_and_three_business_days_befor
     assert!(mail.body.contains("termina el viernes 15 de enero de 2027"), "{}", mail.body);
     assert!(
         mail.body.contains(
-            "entry.1=Modificaci%C3%B3n%20de%20cuenta&entry.2=Contratista&entry.3=andrea.contratista"
+            "entry.1311000011=Modificaci%C3%B3n%20de%20cuenta&entry.1311000012=Contratista&entry.1311000013=andrea.contratista"
         ),
         "{}",
         mail.body
     );
-    assert!(mail.body.contains("entry.1=Terminaci%C3%B3n%20anticipada"), "{}", mail.body);
+    assert!(mail.body.contains("entry.1311000011=Terminaci%C3%B3n%20anticipada"), "{}", mail.body);
     let valentina =
         demo.mails().into_iter().find(|m| m.message_id.starts_with("<fin-de-contrato.valentina")).unwrap();
     assert_eq!(valentina.to, "luisa.fernandez@upme.gov.co", "her manager in the directory");
