@@ -222,7 +222,7 @@ async fn run(config: Config, once: bool) -> Result<()> {
             retire(engine).await;
             return printed;
         }
-        let open = engine.store().open_rows()?.len();
+        let open = engine.store().open_count()?;
         let mut status = format!(
             "{open} open requests; last cycle registered {}, sent {}",
             report.registered, report.sent
@@ -315,7 +315,7 @@ fn print_report(engine: &Engine, report: &CycleReport) -> Result<()> {
             writeln!(out, "{}", crate::cli::line(&r, None))?;
         }
     }
-    let open = engine.store().open_rows()?.len();
+    let open = engine.store().open_count()?;
     writeln!(
         out,
         "{} registered, {} edited, {} messages sent, {} open{}",

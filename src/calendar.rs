@@ -58,6 +58,11 @@ impl Calendar {
         self.start
     }
 
+    /// When the working day ends.
+    pub fn day_end(&self) -> Time {
+        self.end
+    }
+
     /// Colombian public holiday or one of the configured extra days off.
     pub fn is_holiday(&self, date: Date) -> bool {
         self.extra.contains(&date) || is_colombian_holiday(date)

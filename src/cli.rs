@@ -502,11 +502,19 @@ pub fn line(r: &Request, sla: Option<String>) -> String {
     format!(
         "{}  row {:<4} {:<24} {:<12} {sla}{shadow}{purged}{}",
         r.id,
-        r.row,
+        row_label(r),
         kind,
         r.state.name().as_str(),
         reason
     )
+}
+
+/// The form row a request came from; `-` for one cuentas opened itself.
+fn row_label(r: &Request) -> String {
+    match r.origin {
+        Some(_) => "-".into(),
+        None => r.row.to_string(),
+    }
 }
 
 /// `cuentas show`: the request, the other requests of the same person, and its history.
@@ -530,7 +538,7 @@ pub fn show(r: &Request, same_person: &[Request], config: &Config, now: Timestam
     let mut out = format!(
         "{}  row {}  {}\n  state:     {}\n  requester: {}\n  person:    {}\n  account:   {}\n  received:  {}\n  deadline:  {}\n",
         r.id,
-        r.row,
+        row_label(r),
         kind,
         r.state.name(),
         s.requester,
@@ -539,6 +547,12 @@ pub fn show(r: &Request, same_person: &[Request], config: &Config, now: Timestam
         local(r.received_at),
         local(r.sla_deadline),
     );
+    if let Some(expires) = r.contract_end() {
+        out.push_str(&format!(
+            "  opened:    by cuentas, no form row: the contract ends on {expires} with the account enabled \
+             ([directory] disable_at_contract_end)\n"
+        ));
+    }
     if r.shadow {
         let again = match r.replayed_as {
             Some(again) => format!("; taken again, live, as {again}"),

@@ -533,9 +533,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Open requests' rows: `row → id`.
+    /// Open requests' rows: `row → id` (the requests cuentas opened itself have none).
     pub fn open_rows(&self) -> Result<HashMap<u32, RequestId>, StoreError> {
-        Ok(self.active()?.into_iter().filter(|a| a.2).map(|(id, row, _, _)| (row, id)).collect())
+        Ok(self.active()?.into_iter().filter(|a| a.2 && a.1 > 0).map(|(id, row, _, _)| (row, id)).collect())
+    }
+
+    /// How many requests are open.
+    pub fn open_count(&self) -> Result<usize, StoreError> {
+        Ok(self.active()?.iter().filter(|a| a.2).count())
     }
 
     fn load(&self, ids: impl Iterator<Item = RequestId>) -> Result<Vec<Request>, StoreError> {

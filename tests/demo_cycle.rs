@@ -10,9 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::Demo;
+use common::{Demo, Mail};
 use cuentas::engine::Engine;
-use cuentas::request::{Request, StateName};
+use cuentas::request::{Kind, Request, RequestId, State, StateName};
 use jiff::Timestamp;
 
 /// Friday 27 November 2026, 08:00 in Bogotá.
@@ -32,6 +32,43 @@ fn after_first_cycle() -> (Demo, Engine) {
     let mut engine = Engine::new(demo.config()).unwrap();
     engine.cycle(at(T0)).unwrap();
     (demo, engine)
+}
+
+/// The demo's simulated directory (kept in its state folder) changed by hand.
+fn edit_directory(demo: &Demo, f: &dyn Fn(&mut Vec<serde_json::Value>)) {
+    let path = demo.path("var/estado/directorio-simulado.json");
+    let mut sim: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    f(sim["accounts"].as_array_mut().unwrap());
+    std::fs::write(&path, serde_json::to_string(&sim).unwrap()).unwrap();
+}
+
+/// An account of the demo's simulated directory, as it is now.
+fn directory_account(demo: &Demo, sam: &str) -> serde_json::Value {
+    let path = demo.path("var/estado/directorio-simulado.json");
+    let sim: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    sim["accounts"].as_array().unwrap().iter().find(|a| a["sam"] == sam).unwrap().clone()
+}
+
+/// Contractors' accounts added by hand, modelled on the demo's `oscar.diaz`: `(sam, manager's
+/// address, employeeID, last day of the contract)`.
+fn add_contractors(demo: &Demo, contractors: &[(&str, &str, &str, &str)]) {
+    edit_directory(demo, &|accounts| {
+        let model = accounts.iter().find(|a| a["sam"] == "oscar.diaz").unwrap().clone();
+        for (sam, manager, id, expires) in contractors {
+            let mut a = model.clone();
+            a["sam"] = (*sam).into();
+            a["display_name"] = format!("Contratista {sam}").into();
+            a["dn"] = format!("CN={sam},OU=Contratistas,OU=Usuarios,DC=upme,DC=gov,DC=co").into();
+            a["mail"] = format!("{sam}@upme.gov.co").into();
+            a["upn"] = format!("{sam}@upme.gov.co").into();
+            a["employee_id"] = (*id).into();
+            a["guid"] = format!("guid-{sam}").into();
+            a["manager_mail"] = (*manager).into();
+            a["expires"] = (*expires).into();
+            a["enabled"] = true.into();
+            accounts.push(a);
+        }
+    });
 }
 
 /// The response export rewritten as these lines.
@@ -1020,31 +1057,13 @@ fn a_contract_s_end_is_reminded_to_the_manager_ten_and_three_business_days_befor
     drop(engine);
     // Two contractors whose contracts end on Friday 15 January 2027: Andrea's manager is
     // Carolina; Bruno's contract will be extended.
-    let path = demo.path("var/estado/directorio-simulado.json");
-    let edit = |f: &dyn Fn(&mut Vec<serde_json::Value>)| {
-        let mut sim: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        f(sim["accounts"].as_array_mut().unwrap());
-        std::fs::write(&path, serde_json::to_string(&sim).unwrap()).unwrap();
-    };
-    edit(&|accounts| {
-        let model = accounts.iter().find(|a| a["sam"] == "oscar.diaz").unwrap().clone();
-        for (sam, manager, id) in
-            [("andrea.contratista", "carolina.rojas@upme.gov.co", "71"), ("bruno.contratista", "", "72")]
-        {
-            let mut a = model.clone();
-            a["sam"] = sam.into();
-            a["display_name"] = format!("Contratista {sam}").into();
-            a["dn"] = format!("CN={sam},OU=Contratistas,OU=Usuarios,DC=upme,DC=gov,DC=co").into();
-            a["mail"] = format!("{sam}@upme.gov.co").into();
-            a["upn"] = format!("{sam}@upme.gov.co").into();
-            a["employee_id"] = id.into();
-            a["guid"] = format!("guid-{sam}").into();
-            a["manager_mail"] = manager.into();
-            a["expires"] = "2027-01-15".into();
-            accounts.push(a);
-        }
-    });
+    add_contractors(
+        &demo,
+        &[
+            ("andrea.contratista", "carolina.rojas@upme.gov.co", "71", "2027-01-15"),
+            ("bruno.contratista", "", "72", "2027-01-15"),
+        ],
+    );
     // The demo's own contractors are reminded too (Valentina, whose cesión ends on 31
     // December): these two are the test's.
     let reminders = |demo: &Demo| -> Vec<(String, String)> {
@@ -1092,7 +1111,7 @@ fn a_contract_s_end_is_reminded_to_the_manager_ten_and_three_business_days_befor
     assert_eq!(valentina.to, "luisa.fernandez@upme.gov.co", "her manager in the directory");
     drop(engine);
     // Bruno's contract extended to June (as a modification leaves it).
-    edit(&|accounts| {
+    edit_directory(&demo, &|accounts| {
         let bruno = accounts.iter_mut().find(|a| a["sam"] == "bruno.contratista").unwrap();
         bruno["expires"] = "2027-06-30".into();
     });
@@ -1105,6 +1124,129 @@ fn a_contract_s_end_is_reminded_to_the_manager_ten_and_three_business_days_befor
     let sent: Vec<String> = reminders(&demo).into_iter().map(|(id, _)| id).collect();
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert!(sent.contains(&"<fin-de-contrato.andrea.contratista.2027-01-15.3@upme.gov.co>".to_string()));
+}
+
+/// Issue 23: a contract's last day ends with its account disabled by cuentas, at the end of
+/// that day, with the notices of a disable, in a request of its own (no form row, by the
+/// procedure's word). The account whose contract was extended in AD before then keeps working;
+/// one whose contract had ended before cuentas first read the directory is listed, not acted on;
+/// a contract ending on a non-working day (Valentina's cesión, 31 December) is disabled at the
+/// end of that day all the same.
+#[test]
+fn a_contract_s_last_day_ends_with_its_account_disabled_unless_it_was_extended() {
+    let demo = Demo::new();
+    demo.without_desk_responses();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    drop(engine);
+    add_contractors(
+        &demo,
+        &[
+            ("andrea.contratista", "carolina.rojas@upme.gov.co", "71", "2027-01-16"),
+            ("bruno.contratista", "", "72", "2027-01-16"),
+            // Ended before cuentas first read the directory (27 November): not its to act on.
+            ("viejo.contratista", "", "73", "2026-11-20"),
+        ],
+    );
+    let opened = |engine: &Engine| -> Vec<Request> {
+        engine.store().requests().map(|r| r.unwrap()).filter(|r| r.origin.is_some()).collect()
+    };
+    let mut engine = Engine::new(demo.config()).unwrap();
+    // Valentina's cesión ends on Thursday 31 December: nothing the day before; opened at that
+    // morning's reading, due at the end of that working day.
+    engine.cycle(at("2026-12-30T13:00:00Z")).unwrap();
+    assert!(opened(&engine).is_empty());
+    engine.cycle(at("2026-12-31T13:00:00Z")).unwrap();
+    let valentina = opened(&engine);
+    assert_eq!(valentina.len(), 1, "{valentina:#?}");
+    let v = &valentina[0];
+    assert_eq!((v.row, v.submission.account.as_str()), (0, "valentina.quinones"));
+    assert_eq!(v.submission.kind, Some(Kind::Disable));
+    assert_eq!(v.submission.requester, "luisa.fernandez@upme.gov.co", "her manager in the directory");
+    let State::Scheduled { due, .. } = &v.state else { panic!("{:?}", v.state) };
+    assert_eq!(*due, at("2026-12-31T22:00:00Z"), "17:00 in Bogotá on her last day");
+    engine.cycle(at("2026-12-31T21:59:00Z")).unwrap();
+    assert_eq!(directory_account(&demo, "valentina.quinones")["enabled"], true);
+    engine.cycle(at("2026-12-31T22:00:00Z")).unwrap();
+    assert_eq!(directory_account(&demo, "valentina.quinones")["enabled"], false);
+
+    // Andrea's and Bruno's last day is Saturday 16 January, a day without a morning reading:
+    // nothing on Thursday the 14th, opened on Friday the 15th (the next business day is
+    // Monday the 18th), due at the end of the Saturday.
+    engine.cycle(at("2027-01-14T13:00:00Z")).unwrap();
+    assert_eq!(opened(&engine).len(), 1);
+    engine.cycle(at("2027-01-15T13:00:00Z")).unwrap();
+    let now_open: Vec<(String, String)> = opened(&engine)
+        .into_iter()
+        .filter(|r| r.is_open())
+        .map(|r| (r.submission.account, r.submission.requester))
+        .collect();
+    assert_eq!(
+        now_open,
+        vec![
+            ("andrea.contratista".to_string(), "carolina.rojas@upme.gov.co".to_string()),
+            ("bruno.contratista".to_string(), "mesadeservicio@upme.gov.co".to_string()),
+        ]
+    );
+    let andrea_id =
+        opened(&engine).into_iter().find(|r| r.submission.account == "andrea.contratista").unwrap().id;
+    let bruno_id =
+        opened(&engine).into_iter().find(|r| r.submission.account == "bruno.contratista").unwrap().id;
+    let shown = cuentas::cli::show(
+        &engine.store().request(andrea_id).unwrap().unwrap(),
+        &[],
+        &demo.config(),
+        at("2027-01-15T13:00:00Z"),
+    );
+    assert!(shown.contains("row -") && shown.contains("opened:    by cuentas"), "{shown}");
+    drop(engine);
+    // On Friday afternoon Bruno's extension reaches the directory (done by hand, say).
+    edit_directory(&demo, &|accounts| {
+        accounts.iter_mut().find(|a| a["sam"] == "bruno.contratista").unwrap()["expires"] =
+            "2027-06-30".into();
+    });
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at("2027-01-15T22:00:00Z")).unwrap();
+    engine.cycle(at("2027-01-16T21:59:00Z")).unwrap();
+    assert_eq!(
+        directory_account(&demo, "andrea.contratista")["enabled"],
+        true,
+        "usable through her last day"
+    );
+    engine.cycle(at("2027-01-16T22:00:00Z")).unwrap();
+    engine.cycle(at("2027-01-16T22:01:00Z")).unwrap();
+    assert_eq!(directory_account(&demo, "andrea.contratista")["enabled"], false);
+    assert_eq!(directory_account(&demo, "bruno.contratista")["enabled"], true, "extended: kept");
+    assert_eq!(directory_account(&demo, "viejo.contratista")["enabled"], true, "not cuentas' to end");
+    let andrea = engine.store().request(andrea_id).unwrap().unwrap();
+    assert_eq!(andrea.state.name(), StateName::Closed, "{:?}", andrea.state);
+    let bruno = engine.store().request(bruno_id).unwrap().unwrap();
+    assert_eq!(bruno.state.name(), StateName::Cancelled);
+    assert!(
+        bruno.state.reason().contains("el contrato se prorrogó hasta el 2027-06-30"),
+        "{}",
+        bruno.state.reason()
+    );
+    // The notices of a disable: the holder, and the manager who answers for the account.
+    let about = |id: RequestId| -> Vec<Mail> {
+        demo.mails().into_iter().filter(|m| m.subject.contains(&format!("[{id}]"))).collect()
+    };
+    let andrea_mails = about(andrea_id);
+    let notice =
+        andrea_mails.iter().find(|m| m.to == "andrea.contratista@upme.gov.co").expect("holder notice");
+    assert!(notice.body.contains("Su contrato terminó el sábado 16 de enero de 2027"), "{}", notice.body);
+    assert!(!notice.body.contains("Lo solicitó"), "{}", notice.body);
+    let outcome = andrea_mails.iter().find(|m| m.to == "carolina.rojas@upme.gov.co").expect("outcome");
+    assert!(
+        outcome.body.contains("cuentas la abrió: el contrato terminó el sábado 16 de enero de 2027"),
+        "{}",
+        outcome.body
+    );
+    assert!(about(bruno_id).is_empty(), "an extension is nobody's news");
+    // Once per contract: later readings open nothing more.
+    engine.cycle(at("2027-01-18T13:00:00Z")).unwrap();
+    engine.cycle(at("2027-01-19T13:00:00Z")).unwrap();
+    assert_eq!(opened(&engine).len(), 3);
 }
 
 /// Issue 23: an employee's return from a leave is told to whoever asked for it (Talento Humano)

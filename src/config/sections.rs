@@ -361,6 +361,11 @@ pub struct DirectoryConfig {
     /// Default 10 and 3; `[]` sends none.
     #[serde(default = "default_end_date_reminders")]
     pub end_date_reminder_business_days: Vec<u32>,
+    /// A contractor's account still enabled on its contract's last day (`accountExpires`) is
+    /// disabled by cuentas at the end of that working day, with the notices of a disable: AD's
+    /// expiry alone blocks the logon but leaves the account enabled. Default on.
+    #[serde(default = "default_true")]
+    pub disable_at_contract_end: bool,
 }
 
 /// `[directory] leave_action`
@@ -391,6 +396,10 @@ fn default_stale_days() -> u32 {
 
 fn default_end_date_reminders() -> Vec<u32> {
     vec![10, 3]
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[hooks]`: commands run at points of the procedure, without a shell, each with a timeout;

@@ -865,6 +865,7 @@ mod tests {
                 min_days_disabled_before_delete: 30,
                 stale_days: 90,
                 end_date_reminder_business_days: vec![10, 3],
+                disable_at_contract_end: true,
             },
             naming.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
         )

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use tracing::{info, warn};
 
-use super::{Engine, EngineError, Unreached};
+use super::{CycleReport, Engine, EngineError, Unreached};
 use crate::directory::drift::{self, Observed, Registered};
 use crate::directory::plan::Plan;
 use crate::request::{HolderType, RequestId};
@@ -48,7 +48,7 @@ impl Engine {
     }
 
     /// Once a business day, from its start: the managed OUs read against the register.
-    pub(super) fn read_drift(&mut self, now: Timestamp) -> Result<(), EngineError> {
+    pub(super) fn read_drift(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
         let calendar = &self.config.calendar;
         let today = self.today(now);
         if !calendar.is_business_day(today) || now < calendar.start_of_business_day_on_or_after(today) {
@@ -58,15 +58,12 @@ impl Engine {
         if self.store.drift()?.is_some_and(|d| d.at.to_zoned(tz.clone()).date() == today) {
             return Ok(());
         }
-        match self.drift(now) {
-            Ok(Some(_)) | Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.drift(now, report).map(|_| ())
     }
 
     /// Reads the managed OUs and compares them with the register now; the reading is kept.
     /// `None` while the directory does not answer.
-    pub fn drift(&mut self, now: Timestamp) -> Result<Option<Drift>, EngineError> {
+    fn drift(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<Option<Drift>, EngineError> {
         let ous = self.config.directory.managed_ous.clone();
         let accounts = match self.reach(|d, _| d.managed_accounts(&ous)) {
             Ok(accounts) => accounts,
@@ -96,6 +93,8 @@ impl Engine {
             .collect();
         let register = self.store.registered()?;
         let inherited = self.store.inherited()?;
+        let previous =
+            self.store.drift()?.map(|d| d.at.to_zoned(self.config.calendar.time_zone().clone()).date());
         let settings = drift::Settings {
             managed_groups: &self.config.directory.allowed_groups,
             stale_days: self.config.directory.stale_days,
@@ -119,6 +118,7 @@ impl Engine {
         self.remind_contract_ends(&mut changes, &observed, &accounts, &register, now)?;
         self.remind_leave_returns(&mut changes, now)?;
         self.store.commit(changes)?;
+        self.open_contract_ends(&observed, &accounts, &register, previous, now, report)?;
         info!(accounts = reading.accounts, findings = reading.findings.len(), "drift read");
         Ok(Some(reading))
     }
@@ -177,28 +177,7 @@ impl Engine {
                 continue;
             }
             let Some(account) = accounts.iter().find(|a| a.sam.eq_ignore_ascii_case(&sam)) else { continue };
-            // The manager as the directory names it: among the accounts read, else looked up
-            // by its DN (a manager outside the managed OUs).
-            let mut manager = Some(account.manager_mail.clone()).filter(|m| !m.is_empty()).or_else(|| {
-                accounts
-                    .iter()
-                    .find(|m| {
-                        !account.manager_dn.is_empty() && m.dn.eq_ignore_ascii_case(&account.manager_dn)
-                    })
-                    .map(|m| m.mail.clone())
-            });
-            if manager.is_none() && !account.manager_dn.is_empty() {
-                let dn = account.manager_dn.clone();
-                manager = self.reach(|d, _| d.mail_of(&dn)).ok().flatten();
-            }
-            let manager = manager.filter(|m| !m.is_empty());
-            let requester = match register.get(&sam) {
-                Some(r) => {
-                    self.store.request(r.request)?.map(|r| r.submission.requester).filter(|a| !a.is_empty())
-                }
-                None => None,
-            };
-            let to = manager.or(requester).unwrap_or_else(|| self.config.mailboxes.service_desk.to_string());
+            let to = self.answerable_for(account, accounts, register)?;
             let text = self.contract_end_text(account, reminder.expires);
             let subject =
                 format!("Termina el contrato de {}: su cuenta vence el {}", account.sam, reminder.expires);
@@ -212,6 +191,141 @@ impl Engine {
             );
             changes.put_message(&message);
             info!(account = %account.sam, lead = reminder.lead, "contract end reminded");
+        }
+        Ok(())
+    }
+
+    /// Who answers for a contractor's account: its manager as the directory names it (among
+    /// the accounts read, else looked up by its DN: a manager outside the managed OUs), else
+    /// whoever asked for the request that last set it, else the service desk.
+    fn answerable_for(
+        &mut self,
+        account: &crate::directory::snapshot::Account,
+        accounts: &[crate::directory::snapshot::Account],
+        register: &std::collections::BTreeMap<String, Registered>,
+    ) -> Result<String, EngineError> {
+        let mut manager = Some(account.manager_mail.clone()).filter(|m| !m.is_empty()).or_else(|| {
+            accounts
+                .iter()
+                .find(|m| !account.manager_dn.is_empty() && m.dn.eq_ignore_ascii_case(&account.manager_dn))
+                .map(|m| m.mail.clone())
+        });
+        if manager.is_none() && !account.manager_dn.is_empty() {
+            let dn = account.manager_dn.clone();
+            manager = self.reach(|d, _| d.mail_of(&dn)).ok().flatten();
+        }
+        if let Some(manager) = manager.filter(|m| !m.is_empty()) {
+            return Ok(manager);
+        }
+        let requester = match register.get(&account.sam.to_lowercase()) {
+            Some(r) => {
+                self.store.request(r.request)?.map(|r| r.submission.requester).filter(|a| !a.is_empty())
+            }
+            None => None,
+        };
+        Ok(requester.unwrap_or_else(|| self.config.mailboxes.service_desk.to_string()))
+    }
+
+    /// The contracts whose last day came (since the previous reading, or before the next
+    /// business day: a Saturday's is opened on Friday) with the account enabled: cuentas opens
+    /// a request of its own that disables the account at the end of that day, once per account
+    /// and date (`[directory] disable_at_contract_end`). Not when an open request already
+    /// ends the account. The request is decided again when it runs: an extension recorded in
+    /// the directory before then keeps the account.
+    fn open_contract_ends(
+        &mut self,
+        observed: &[Observed],
+        accounts: &[crate::directory::snapshot::Account],
+        register: &std::collections::BTreeMap<String, Registered>,
+        previous: Option<jiff::civil::Date>,
+        now: Timestamp,
+        report: &mut CycleReport,
+    ) -> Result<(), EngineError> {
+        use crate::request::{Kind, Origin, Request, State, Submission};
+        if !self.config.directory.disable_at_contract_end {
+            return Ok(());
+        }
+        let today = self.today(now);
+        let calendar = self.config.calendar.clone();
+        let next_business_day = calendar
+            .start_of_business_day_on_or_after(today.tomorrow().unwrap_or(today))
+            .to_zoned(calendar.time_zone().clone())
+            .date();
+        let from = previous.unwrap_or(today).min(today);
+        let ending: Vec<(String, jiff::civil::Date)> = observed
+            .iter()
+            .filter(|a| a.contractor && a.enabled)
+            .filter_map(|a| a.expires.map(|e| (a.sam.to_lowercase(), e)))
+            .filter(|(_, e)| from <= *e && *e < next_business_day)
+            .collect();
+        if ending.is_empty() {
+            return Ok(());
+        }
+        let open = self.store.open_requests()?;
+        for (sam, expires) in ending {
+            let key = format!("contract-end-disable/{sam}/{expires}");
+            if self.store.alert_sent(&key)?.is_some() {
+                continue;
+            }
+            let ended_by = open.iter().find(|r| {
+                r.account.as_deref().unwrap_or(&r.submission.account).eq_ignore_ascii_case(&sam)
+                    && matches!(
+                        r.submission.kind,
+                        Some(Kind::Disable | Kind::Delete | Kind::EarlyTermination)
+                    )
+            });
+            if let Some(other) = ended_by {
+                info!(account = %sam, request = %other.id, "contract ended: an open request already ends the account");
+                continue;
+            }
+            let Some(account) = accounts.iter().find(|a| a.sam.eq_ignore_ascii_case(&sam)) else { continue };
+            let requester = self.answerable_for(account, accounts, register)?;
+            let (given_names, surnames) = (account.given_name.clone(), account.surname.clone());
+            let submission = Submission {
+                requester,
+                kind: Some(Kind::Disable),
+                kind_answer: Kind::Disable.label().to_string(),
+                holder_type: Some(HolderType::Contractor),
+                given_names,
+                surnames,
+                account: account.sam.clone(),
+                contract_end: Some(expires),
+                effective_date: Some(expires),
+                ..Submission::default()
+            };
+            let tz = calendar.time_zone().clone();
+            let year = now.to_zoned(tz.clone()).year();
+            let seq = self.store.counter(year)? + 1;
+            let id = RequestId { year, seq };
+            let mut request = Request::new(id, 0, String::new(), submission, now, now);
+            request.origin = Some(Origin::ContractEnd { expires });
+            request.history[0].actor = crate::request::Actor::Daemon;
+            request.history[0].reason = format!(
+                "abierta por cuentas: el contrato de {} termina el {expires} con la cuenta activa",
+                account.sam
+            );
+            let plan = match self.replan(&request, now) {
+                super::execute::Replan::Fresh(plan) => plan,
+                super::execute::Replan::Wait | super::execute::Replan::Stored => return Ok(()),
+                super::execute::Replan::Refused(why) => {
+                    warn!(account = %sam, reason = why.reason(), "contract ended: the account cannot be disabled by cuentas");
+                    continue;
+                }
+            };
+            let due =
+                expires.to_datetime(calendar.day_end()).to_zoned(tz).map(|z| z.timestamp()).unwrap_or(now);
+            let mut changes = Changes::new();
+            changes.set_counter(year, seq);
+            changes.mark_alert(&key, now);
+            self.measure_sla(&mut request, now);
+            request.account = Some(plan.account.clone());
+            let scheduled = super::Move::daemon(
+                State::Scheduled { due, plan },
+                format!("el contrato terminó el {expires}: la cuenta se inactiva al terminar ese día"),
+            );
+            self.record(&mut changes, report, &mut request, scheduled, now)?;
+            self.store.commit(changes)?;
+            info!(request = %id, account = %sam, %expires, "contract ends: its account's disable scheduled");
         }
         Ok(())
     }

@@ -200,9 +200,35 @@ impl Engine {
                 return Replan::Stored;
             }
         };
+        let today = self.today(now);
+        if let Some(expires) = request.contract_end() {
+            // The procedure's word, not an authorizer's: it holds while the directory still
+            // says the contract ends that day with the account enabled.
+            let account = snapshot.by_sam(&request.submission.account);
+            let moot = match account {
+                None => Some(format!("la cuenta {} ya no existe", request.submission.account)),
+                Some(a) if !a.enabled => Some(format!("la cuenta {} ya está inactiva", a.sam)),
+                Some(a) if a.expires != Some(expires) => Some(match a.expires {
+                    Some(later) if later > expires => {
+                        format!("el contrato se prorrogó hasta el {later}: la cuenta {} sigue activa", a.sam)
+                    }
+                    Some(other) => {
+                        format!("la fecha de terminación de la cuenta {} es ahora el {other}", a.sam)
+                    }
+                    None => format!("la cuenta {} ya no tiene fecha de terminación", a.sam),
+                }),
+                Some(_) => None,
+            };
+            if let Some(reason) = moot {
+                return Replan::Refused(triage::Triage::moot(format!("sin efecto: {reason}")));
+            }
+            return match plan::plan(request, &snapshot, &self.layout, today, |_| false, |_| false) {
+                Ok(plan) => Replan::Fresh(plan),
+                Err(e) => Replan::Refused(triage::Triage::moot(format!("sin efecto: {}", e.reason()))),
+            };
+        }
         let Some(matrix) = &self.matrix else { return Replan::Wait };
         let Some(kind) = request.submission.kind else { return Replan::Stored };
-        let today = self.today(now);
         // The return from a leave was authorized with the leave: a requester who has since
         // lost their role must not leave the person locked out.
         // A deletion whose account is gone already (another deletion, or by hand) writes

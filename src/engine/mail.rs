@@ -91,9 +91,14 @@ impl Engine {
                     let reason = format!("correo «{}» a {to} no entregado: {error}", message.kind.key());
                     request.note(Actor::Daemon, reason.clone(), now);
                     let body = format!(
-                        "{reason}\n\nSolicitud {} (fila {}). El servidor de correo lo rechazó de forma definitiva; \
+                        "{reason}\n\nSolicitud {}{}. El servidor de correo lo rechazó de forma definitiva; \
                          comuníquese con el destinatario por otro medio.",
-                        request.id, request.row
+                        request.id,
+                        if request.origin.is_some() {
+                            String::new()
+                        } else {
+                            format!(" (fila {})", request.row)
+                        }
                     );
                     self.alert(&mut changes, &format!("Correo no entregado ({})", request.id), &body, now)?;
                 }
@@ -219,6 +224,8 @@ impl Engine {
             due => due,
             effective_date => date(s.effective_date),
             return_date => date(s.return_date),
+            // A request cuentas opened itself at the end of a contract: the contract's last day.
+            contract_end => date(r.contract_end()),
             detail => detail.to_string(),
             service_request_procedure => self.config.mail.service_request_procedure.clone(),
             credentials_sent => credentials_sent,

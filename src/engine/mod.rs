@@ -452,7 +452,7 @@ impl Engine {
         self.deliver(now, &mut report)?;
         self.advance(now, &mut report)?;
         self.after_change(now)?;
-        self.read_drift(now)?;
+        self.read_drift(now, &mut report)?;
         self.report_mail(now)?;
         match self.directory_down.clone() {
             Some(why) => {

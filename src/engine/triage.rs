@@ -47,6 +47,12 @@ impl Triage {
         Triage::to(State::Rejected { reason }, MessageKind::Rejection)
     }
 
+    /// Without effect, nobody told (the history says why): a step cuentas opened itself that
+    /// the directory made moot.
+    pub(super) fn moot(reason: String) -> Triage {
+        Triage::decided(State::Cancelled { reason: reason.clone() }, reason)
+    }
+
     pub(super) fn refused(refusal: Refusal, now: Timestamp) -> Triage {
         match refusal {
             r if r.asks_requester() => Triage::needs_info(r.to_string(), now),

@@ -302,7 +302,7 @@ pub fn sample_context() -> Value {
         holder => "Contratista", name => "María José De La Hoz", requester => "supervisor@upme.gov.co",
         account => "maria.delahoz", mail => "maria.delahoz@upme.gov.co", row => 12,
         received => "lunes 2 de marzo de 2026, 9:05 a. m.", submitted => "lunes 2 de marzo de 2026, 9:01 a. m.", deadline => "martes 3 de marzo de 2026, 11:35 a. m.",
-        sla_hours => 10, due => "", effective_date => "", return_date => "", detail => "…",
+        sla_hours => 10, due => "", effective_date => "", return_date => "", contract_end => "", detail => "…",
         subject => "…", service_request_procedure => "…", credentials_sent => true,
         personal_email_masked => "m***@gmail.com", password => "Xy7#example", dry_run => false, reset => false,
         replaces => false, sign_in => "maria.delahoz@upme.gov.co", min_length => 8, complex => true,

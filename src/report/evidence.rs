@@ -114,7 +114,8 @@ fn request_record(
     json!({
         "tipo": "solicitud",
         "id": r.id.to_string(),
-        "fila": r.row,
+        // A request cuentas opened itself (a contract's end) has no row.
+        "fila": Some(r.row).filter(|_| r.origin.is_none()),
         "clase": s.kind.map(|k| k.key()),
         "solicitante": address(&s.requester),
         "cuenta": r.account.as_deref().unwrap_or(&s.account),

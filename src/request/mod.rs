@@ -452,7 +452,8 @@ pub use outbox::{Delivery, MessageKind, OutboxMessage};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub id: RequestId,
-    /// Row number in the response sheet (1 is the header).
+    /// Row number in the response sheet (1 is the header); 0 for a request cuentas opened itself
+    /// (`origin`).
     pub row: u32,
     /// Hash of the row's cells, to notice edits.
     pub row_hash: String,
@@ -522,6 +523,18 @@ pub struct Request {
     /// The live request that took this shadow one again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replayed_as: Option<RequestId>,
+    /// Opened by cuentas itself, not by a form response (its `row` is 0): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Why cuentas opened a request no one sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// The contract whose last day is `expires` ended with the account enabled: it is disabled
+    /// at the end of that day (`[directory] disable_at_contract_end`), by the procedure's
+    /// word rather than an authorizer's, unless the directory shows the contract extended.
+    ContractEnd { expires: Date },
 }
 
 /// The directory step a request is at. Most kinds have one; a leave or a suspension with a
@@ -606,6 +619,7 @@ impl Request {
             shadow: false,
             replay_of: None,
             replayed_as: None,
+            origin: None,
             history: vec![HistoryEntry {
                 at: now,
                 actor,
@@ -613,6 +627,14 @@ impl Request {
                 to: StateName::Received,
                 reason: format!("registrada desde la fila {row}"),
             }],
+        }
+    }
+
+    /// The last day of the contract whose end opened this request, if one did.
+    pub fn contract_end(&self) -> Option<Date> {
+        match self.origin {
+            Some(Origin::ContractEnd { expires }) => Some(expires),
+            None => None,
         }
     }
 
