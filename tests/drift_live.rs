@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::ad::{Ad, letters, unique};
-use common::case::{Case, admin_add_member, admin_replace, create_row, t, user};
+use common::case::{Case, admin_add_member, admin_replace, create_row, disabled, t, user};
 use cuentas::request::StateName;
 
 /// The managed OUs of one test alone, laid out as the usual ones: their root.
@@ -35,9 +35,9 @@ fn own_ous(ad: &Ad, u: &str) -> String {
     root
 }
 
-/// A case for `rows` whose managed OUs are those under `root`.
-fn case_in(ad: &Ad, rows: &[String], root: &str) -> Case {
-    let case = Case::new(ad, rows, "");
+/// A case for `rows` whose managed OUs are those under `root`; `extra` goes into `[directory]`.
+fn case_in(ad: &Ad, rows: &[String], root: &str, extra: &str) -> Case {
+    let case = Case::new(ad, rows, extra);
     let toml = case.dir.path().join("cuentas.toml");
     let config = std::fs::read_to_string(&toml).unwrap().replace(&ad.users_ou(), root);
     std::fs::write(&toml, config).unwrap();
@@ -64,7 +64,9 @@ fn drift_lists_exactly_what_was_changed_outside_cuentas() {
         create_row(&format!("{}03", &u[..6]), "Contratista", "Ciro", &surname("03"), "Energía", &contract),
         create_row(&format!("{}04", &u[..6]), "Funcionario", "Eva", &surname("04"), "Energía", &[]),
     ];
-    let mut case = case_in(&ad, &rows, &root);
+    // An entity that does not have cuentas end contracts (`disable_at_contract_end = false`):
+    // the account stays enabled past its expiry, and the reading says so.
+    let mut case = case_in(&ad, &rows, &root, "disable_at_contract_end = false");
     // Friday 27 November, 08:00: the four accounts made, and the first look at the OUs.
     case.engine.cycle(t(0)).unwrap();
     let sams: Vec<String> = (2..6)
@@ -148,7 +150,9 @@ fn drift_lists_exactly_what_was_changed_outside_cuentas() {
 
 /// Issue 23: the end of two contracts on Friday 11 December, reminded to the account's manager
 /// in the directory (outside the managed OUs, not the requester) 10 and 3 business days before,
-/// the 8th of December a holiday; one each, and none for the contract extended in between.
+/// the 8th of December a holiday; one each, and none for the contract extended in between. On
+/// the last day, at its end, the account still enabled is disabled by a request cuentas opens
+/// itself, with the notices of a disable; the extended one is left alone.
 #[test]
 #[ignore = "live: the test AD DC (tests/run.sh runs it)"]
 fn a_contract_s_end_is_reminded_to_its_manager_in_the_directory() {
@@ -166,7 +170,7 @@ fn a_contract_s_end_is_reminded_to_its_manager_in_the_directory() {
         create_row(&format!("{}11", &u[..6]), "Contratista", "Lina", &surname("11"), "Energía", &contract),
         create_row(&format!("{}12", &u[..6]), "Contratista", "Mario", &surname("12"), "Energía", &contract),
     ];
-    let mut case = case_in(&ad, &rows, &root);
+    let mut case = case_in(&ad, &rows, &root, "disable_at_contract_end = true");
     let reminders = |case: &Case| -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = case
             .mails()
@@ -207,4 +211,36 @@ fn a_contract_s_end_is_reminded_to_its_manager_in_the_directory() {
     let three = all.iter().find(|(id, _)| id.ends_with(".2026-12-11.3@upme.test>")).unwrap();
     assert!(three.0.contains(&sams[0].to_lowercase()), "{all:?}");
     assert_eq!(three.1, "juan.perez@upme.test");
+
+    // Friday 11 December, the last day: Lina's account is disabled at its end (17:00), by a
+    // request cuentas opens itself that morning; Mario's, extended, is left alone.
+    let friday = 14 * 24 * 60;
+    case.engine.cycle(t(friday)).unwrap();
+    let opened: Vec<_> = case.requests().into_iter().filter(|r| r.origin.is_some()).collect();
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    assert_eq!(opened[0].submission.account.to_lowercase(), sams[0].to_lowercase());
+    assert_eq!(opened[0].submission.requester, "juan.perez@upme.test");
+    case.engine.cycle(t(friday + 8 * 60 + 59)).unwrap();
+    assert!(!disabled(&ad, &sams[0]), "usable through the last working day");
+    case.engine.cycle(t(friday + 9 * 60)).unwrap();
+    case.engine.cycle(t(friday + 9 * 60 + 1)).unwrap();
+    assert_eq!(user(&ad, &sams[0]).uac() & 2, 2, "disabled at the end of the last day");
+    assert!(!disabled(&ad, &sams[1]), "extended: kept");
+    let closed = case.requests().into_iter().find(|r| r.origin.is_some()).unwrap();
+    assert_eq!(closed.state.name(), StateName::Closed, "{:?}", closed.state);
+    let about: Vec<_> =
+        case.mails().into_iter().filter(|m| m.subject.contains(&format!("[{}]", closed.id))).collect();
+    let lina_mail = user(&ad, &sams[0]).get("mail").to_string();
+    let notice = about.iter().find(|m| m.to.eq_ignore_ascii_case(&lina_mail)).expect("the holder's notice");
+    assert!(
+        notice.body.contains("Su contrato terminó el viernes 11 de diciembre de 2026"),
+        "{}",
+        notice.body
+    );
+    let outcome = about.iter().find(|m| m.to == "juan.perez@upme.test").expect("the manager's");
+    assert!(outcome.body.contains("cuentas la abrió"), "{}", outcome.body);
+    println!("{}\n\n{}", notice.raw, outcome.body);
+    // Once: the next mornings open nothing more.
+    case.engine.cycle(t(friday + 3 * 24 * 60)).unwrap();
+    assert_eq!(case.requests().into_iter().filter(|r| r.origin.is_some()).count(), 1);
 }

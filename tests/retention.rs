@@ -57,9 +57,14 @@ fn cuentas(demo: &Demo, args: &[&str]) -> String {
     command.run(&ctx).unwrap()
 }
 
-/// One cycle at `now` on the demo's store, which is closed again afterwards.
+/// One cycle at `now` on the demo's store, which is closed again afterwards. Contracts are not
+/// ended by cuentas here: María José's ends in June 2027, between these cycles, and the request
+/// cuentas would open to disable her account is a new one, with its own retention, holding the
+/// address on record it tells; these tests are about the old ones.
 fn cycle(demo: &Demo, now: Timestamp) {
-    Engine::new(demo.config()).unwrap().cycle(now).unwrap();
+    let mut config = demo.config();
+    config.directory.disable_at_contract_end = false;
+    Engine::new(config).unwrap().cycle(now).unwrap();
 }
 
 /// Every key and value of every tree of the store, as text (compressed records decompressed),

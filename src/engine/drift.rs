@@ -280,14 +280,13 @@ impl Engine {
             }
             let Some(account) = accounts.iter().find(|a| a.sam.eq_ignore_ascii_case(&sam)) else { continue };
             let requester = self.answerable_for(account, accounts, register)?;
-            let (given_names, surnames) = (account.given_name.clone(), account.surname.clone());
+            // No name, no document: the account is all it needs, and what it keeps of the person
+            // is only what the directory's own notice addresses are (retention removes those).
             let submission = Submission {
                 requester,
                 kind: Some(Kind::Disable),
                 kind_answer: Kind::Disable.label().to_string(),
                 holder_type: Some(HolderType::Contractor),
-                given_names,
-                surnames,
                 account: account.sam.clone(),
                 contract_end: Some(expires),
                 effective_date: Some(expires),

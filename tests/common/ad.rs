@@ -101,8 +101,15 @@ impl Ad {
     }
 
     /// A cuentas configuration in `dir` for this DC, with the matrix and responses given;
-    /// `extra` goes into its `[directory]` table.
+    /// `extra` goes into its `[directory]` table. Contracts are not ended by cuentas unless
+    /// `extra` says so (`disable_at_contract_end = true`): the test DC's managed OUs hold every
+    /// test's accounts, and one test's clock must not disable another's contractors.
     pub fn config(&self, dir: &Path, responses: &str, extra: &str) -> Config {
+        let extra = if extra.contains("disable_at_contract_end") {
+            extra.to_string()
+        } else {
+            format!("disable_at_contract_end = false\n{extra}")
+        };
         let users = self.users_ou();
         let domain = self.domain();
         std::fs::write(dir.join("respuestas.csv"), responses).unwrap();
