@@ -4,6 +4,7 @@
 //! tests and the clock is read only by `app`.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
 use jiff::{
     SignedDuration, Timestamp,
@@ -13,12 +14,79 @@ use jiff::{
 
 /// A working week (Mon–Fri, fixed daily hours) in one time zone, minus Colombian public holidays
 /// and any extra days off an administrator configures.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Calendar {
     tz: TimeZone,
     start: Time,
     end: Time,
     extra: BTreeSet<Date>,
+    /// Each year's days off and business hours, worked out the first time a day of that year
+    /// is asked about: SLA arithmetic asks about every day it crosses, for every request, and
+    /// the rules (Easter, moves to Monday) and the time zone's rules would otherwise be applied
+    /// again each time. Shared by clones, which have the same configuration.
+    years: Arc<[CachedYear]>,
+}
+
+/// Years that are cached; a date outside them (a typo, a far deadline) is worked out directly.
+const FIRST_CACHED_YEAR: i16 = 1900;
+const LAST_CACHED_YEAR: i16 = 2199;
+
+/// A business day's opening and closing instants.
+type Window = (Timestamp, Timestamp);
+
+/// One year of a calendar, each part filled on first use.
+#[derive(Default)]
+struct CachedYear {
+    days_off: OnceLock<DaysOff>,
+    /// The business interval of each day of the year (index `day_of_year - 1`).
+    windows: OnceLock<Box<[Option<Window>]>>,
+}
+
+// The cache is internal: a calendar prints as its configuration.
+impl std::fmt::Debug for Calendar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Calendar")
+            .field("tz", &self.tz)
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .field("extra", &self.extra)
+            .finish()
+    }
+}
+
+/// One year's holidays (Colombian and configured), a bit per day of the year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DaysOff([u64; 6]);
+
+impl DaysOff {
+    fn of_year(year: i16, extra: &BTreeSet<Date>) -> DaysOff {
+        let mut days = DaysOff([0; 6]);
+        for date in holiday_rules(year).into_iter().flatten() {
+            days.insert(date);
+        }
+        if let (Ok(first), Ok(last)) = (Date::new(year, 1, 1), Date::new(year, 12, 31)) {
+            for &date in extra.range(first..=last) {
+                days.insert(date);
+            }
+        }
+        days
+    }
+
+    /// Bit `day_of_year - 1`: 1..=366 fits the 384 bits.
+    fn slot(date: Date) -> (usize, u64) {
+        let index = day_index(date);
+        (index / 64, 1 << (index % 64))
+    }
+
+    fn insert(&mut self, date: Date) {
+        let (word, bit) = DaysOff::slot(date);
+        self.0[word] |= bit;
+    }
+
+    fn contains(&self, date: Date) -> bool {
+        let (word, bit) = DaysOff::slot(date);
+        self.0[word] & bit != 0
+    }
 }
 
 /// Configuration problems detected when building a [`Calendar`].
@@ -47,7 +115,8 @@ impl Calendar {
         if start >= end {
             return Err(CalendarError::EmptyWorkingDay { start, end });
         }
-        Ok(Calendar { tz, start, end, extra: extra_non_working.iter().copied().collect() })
+        let years = (FIRST_CACHED_YEAR..=LAST_CACHED_YEAR).map(|_| CachedYear::default()).collect();
+        Ok(Calendar { tz, start, end, extra: extra_non_working.iter().copied().collect(), years })
     }
 
     pub fn time_zone(&self) -> &TimeZone {
@@ -65,7 +134,22 @@ impl Calendar {
 
     /// Colombian public holiday or one of the configured extra days off.
     pub fn is_holiday(&self, date: Date) -> bool {
-        self.extra.contains(&date) || is_colombian_holiday(date)
+        match self.days_off_in(date.year()) {
+            Some(days) => days.contains(date),
+            None => self.extra.contains(&date) || is_colombian_holiday(date),
+        }
+    }
+
+    /// The year's days off from the cache (computed on first use), or `None` outside the
+    /// cached years.
+    fn days_off_in(&self, year: i16) -> Option<&DaysOff> {
+        let cached = self.cached_year(year)?;
+        Some(cached.days_off.get_or_init(|| DaysOff::of_year(year, &self.extra)))
+    }
+
+    fn cached_year(&self, year: i16) -> Option<&CachedYear> {
+        let index = usize::try_from(year.checked_sub(FIRST_CACHED_YEAR)?).ok()?;
+        self.years.get(index)
     }
 
     /// Monday to Friday and not a holiday.
@@ -159,12 +243,27 @@ impl Calendar {
         }
     }
 
-    /// The business interval of `date` as instants, or `None` if no work happens that day.
+    /// The business interval of `date` as instants, or `None` if no work happens that day:
+    /// from the year's cache, filled with [`Calendar::resolve_window`] on first use.
+    fn window(&self, date: Date) -> Option<Window> {
+        let Some(cached) = self.cached_year(date.year()) else { return self.resolve_window(date) };
+        let windows = cached.windows.get_or_init(|| self.resolve_year(date.year()));
+        windows.get(day_index(date)).copied().flatten()
+    }
+
+    /// Every day's business interval in `year`.
+    fn resolve_year(&self, year: i16) -> Box<[Option<Window>]> {
+        let Ok(first) = Date::new(year, 1, 1) else { return Box::default() };
+        let days = first.series(jiff::Span::new().days(1)).take_while(|d| d.year() == year);
+        days.map(|day| self.resolve_window(day)).collect()
+    }
+
+    /// The business interval of `date`, worked out.
     ///
     /// Bounds are resolved to instants per day (rather than adding a fixed 9.5 h) so that a zone
     /// with DST gets the real elapsed time; a DST oddity that leaves the interval empty simply
     /// makes the day non-working instead of producing negative time.
-    fn window(&self, date: Date) -> Option<(Timestamp, Timestamp)> {
+    fn resolve_window(&self, date: Date) -> Option<Window> {
         if !self.is_business_day(date) {
             return None;
         }
@@ -246,6 +345,11 @@ fn holiday_rules(year: i16) -> [Option<Date>; RULE_COUNT] {
 
 fn is_colombian_holiday(date: Date) -> bool {
     holiday_rules(date.year()).contains(&Some(date))
+}
+
+/// `day_of_year - 1`, an index into a year's cache.
+fn day_index(date: Date) -> usize {
+    usize::try_from(date.day_of_year() - 1).unwrap_or(0)
 }
 
 fn add_days(date: Date, days: i64) -> Option<Date> {
@@ -434,6 +538,71 @@ mod tests {
     fn holidays_out_of_range_year_is_empty() {
         assert!(colombian_holidays(10_000).is_empty());
         assert!(colombian_holidays(-10_000).is_empty());
+    }
+
+    #[test]
+    fn cached_days_off_agree_with_the_rules() {
+        let extra =
+            [date(1995, 12, 31), date(2026, 3, 4), date(2100, 2, 28), date(1850, 5, 5), date(2300, 1, 2)];
+        let plain = bogota();
+        let with_extra =
+            Calendar::new("America/Bogota", time(7, 30, 0, 0), time(17, 0, 0, 0), &extra).unwrap();
+        // Years outside the cache go to the rules directly: they must agree too.
+        let years = (1990..=2100).chain([-9999, 1850, 1899, 1900, 2199, 2200, 2300, 9999]);
+        for year in years {
+            let rules = colombian_holidays(year);
+            let mut cached = Vec::new();
+            let mut day = date(year, 1, 1);
+            while day.year() == year {
+                if plain.is_holiday(day) {
+                    cached.push(day);
+                }
+                assert_eq!(with_extra.is_holiday(day), rules.contains(&day) || extra.contains(&day), "{day}");
+                day = match day.tomorrow() {
+                    Ok(next) => next,
+                    Err(_) => break,
+                };
+            }
+            assert_eq!(cached, rules, "{year}");
+            // Asked again, now from the filled cache, and through a clone sharing it.
+            let clone = plain.clone();
+            assert!(rules.iter().all(|&d| plain.is_holiday(d) && clone.is_holiday(d)), "{year}");
+        }
+        assert!(plain.days_off_in(2026).is_some() && plain.days_off_in(2200).is_none());
+        assert!(plain.days_off_in(FIRST_CACHED_YEAR - 1).is_none() && plain.days_off_in(-9999).is_none());
+    }
+
+    #[test]
+    fn cached_business_hours_agree_with_the_time_zone() {
+        // Bogotá, and zones with DST; years inside the cache, at its edges and outside it.
+        let extra = [date(2026, 3, 4)];
+        for zone in ["America/Bogota", "America/New_York", "Europe/Madrid"] {
+            let cal = Calendar::new(zone, time(7, 30, 0, 0), time(17, 0, 0, 0), &extra).unwrap();
+            for year in [1883, 1900, 1990, 2024, 2025, 2026, 2027, 2100, 2199, 2200] {
+                let mut day = date(year, 1, 1);
+                while day.year() == year {
+                    assert_eq!(cal.window(day), cal.resolve_window(day), "{zone} {day}");
+                    day = day.tomorrow().unwrap();
+                }
+            }
+            assert!(cal.cached_year(2026).unwrap().windows.get().is_some_and(|w| w.len() == 365));
+            assert!(cal.cached_year(2024).unwrap().windows.get().is_some_and(|w| w.len() == 366));
+        }
+    }
+
+    #[test]
+    fn clones_share_one_cache_and_the_calendar_crosses_threads() {
+        fn shareable<T: Clone + Send + Sync>() {}
+        shareable::<Calendar>();
+        let cal = bogota();
+        let clone = cal.clone();
+        assert!(Arc::ptr_eq(&cal.years, &clone.years));
+        let from_thread = std::thread::spawn(move || clone.is_holiday(date(2026, 3, 23))).join().unwrap();
+        assert!(from_thread);
+        // Filled by the other thread, seen here.
+        assert!(cal.cached_year(2026).unwrap().days_off.get().is_some());
+        // The cache does not show in the calendar's Debug output.
+        assert!(!format!("{cal:?}").contains("days_off"));
     }
 
     #[test]
