@@ -950,3 +950,170 @@ fn the_desk_form_s_tab_is_acted_on_only_where_its_form_wrote() {
     assert_eq!(alert.to, "infraestructura@upme.gov.co");
     assert!(alert.body.contains("La fila 3"), "{}", alert.body);
 }
+
+/// A creation that waits on its requester (`NeedsInfo`) for one thing only: the personal
+/// address lacks the end of its domain, which an edit of the row can fix. Names are letters.
+fn waiting_row(n: usize, when: f64) -> Vec<Value> {
+    let letters: String = n.to_string().bytes().map(|d| char::from(b'a' + (d - b'0'))).collect();
+    let mut row = creation_row(n, when);
+    row[4] = json!(format!("Persona {}", letters.to_uppercase()));
+    row[5] = json!(format!("Prueba {letters}"));
+    row[8] = json!(format!("persona{n}@gmail"));
+    row
+}
+
+/// A creation refused at once, and so closed: its requester is not of the entity.
+fn refused_row(n: usize, when: f64) -> Vec<Value> {
+    let mut row = creation_row(n, when);
+    row[1] = json!(format!("alguien{n}@gmail.com"));
+    row
+}
+
+/// The requests read from a batchGet in the emulator's log.
+fn batch_gets(emu: &Emulator) -> Vec<(String, String, u16)> {
+    emu.log().into_iter().filter(|(_, path, _)| path.contains("values:batchGet")).collect()
+}
+
+#[test]
+fn the_edit_check_of_a_thousand_scattered_open_requests_keeps_every_url_within_2_kb() {
+    let demo = Demo::new();
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    let mut rows = vec![demo_rows(&demo).remove(0)];
+    // Rows 2, 5, 8 … 2999 wait on their requesters; the rows between are closed: no two open
+    // rows touch, so each is a range of its own.
+    rows.extend(
+        (0..3000).map(|n| if n % 3 == 0 { waiting_row(n, 46_350.5) } else { refused_row(n, 46_350.5) }),
+    );
+    emu.set_rows(rows);
+    use_sheet(&demo, &emu, None, "service-account", "edit_check_interval_secs = 600\n");
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let t0 = at(T0);
+    let mut report = CycleReport::default();
+    engine.ingest(t0, &mut report).unwrap();
+    assert_eq!((report.registered, report.source_error), (3000, None));
+    let requests = by_row(&engine);
+    let open: Vec<u32> = requests.values().filter(|r| r.is_open()).map(|r| r.row).collect();
+    assert_eq!(open, (2..=2999).step_by(3).collect::<Vec<u32>>());
+    assert!(open.iter().all(|row| requests[row].state.name() == StateName::NeedsInfo));
+
+    // One requester fixes row 1502, and a new response comes in.
+    let mut row = emu.rows()[1501].clone();
+    assert_eq!(row[8], json!("persona1500@gmail"));
+    row[8] = json!("persona1500@gmail.com");
+    emu.set_row(1502, row);
+    emu.append_row(creation_row(3000, 46_353.4));
+    emu.reset_counters();
+    let mut report = CycleReport::default();
+    engine.ingest(t0 + SignedDuration::from_mins(11), &mut report).unwrap();
+    assert_eq!((report.registered, report.edited, report.source_error), (1, 1, None));
+    let after = by_row(&engine);
+    assert_ne!(after[&1502].state.name(), StateName::NeedsInfo, "{}", after[&1502].state.reason());
+    assert_eq!(after[&1502].id, requests[&1502].id);
+    assert_eq!(after[&3002].submission.id_number, "1000003000");
+
+    let log = emu.log();
+    assert!(log.iter().all(|(_, _, status)| *status == 200), "{log:?}");
+    let longest = emu.longest_url();
+    let calls = batch_gets(&emu).len();
+    eprintln!("edit check of 1000 scattered rows: {calls} batchGet(s), longest URL {} bytes", longest.len());
+    assert!(longest.len() <= 2048, "{} bytes: {longest}", longest.len());
+    // About 30 ranges fit in 2 KB: the 1000 rows take a few dozen calls, not one per row.
+    assert!((2..=40).contains(&calls), "{calls} batchGets");
+}
+
+#[test]
+fn an_edit_check_google_refuses_does_not_hold_back_new_responses() {
+    let (_demo, emu, mut engine) = polled_sheet_demo("edit_check_interval_secs = 600\n");
+    let t0 = at(T0);
+    let minutes = |m| t0 + SignedDuration::from_mins(m);
+    // Row 22's requester fixes the row (as in the test above) while Google fails the edit
+    // check's batchGet; a new response comes in meanwhile.
+    let mut row = emu.rows()[21].clone();
+    row[8] = json!("santiago.ruiz@gmail.com");
+    emu.set_row(22, row);
+    emu.append_row(creation_row(1, 46_353.4));
+    emu.fail_next_batch_get(500, 1);
+    emu.reset_counters();
+    let report = engine.cycle(minutes(11)).unwrap();
+    assert_eq!((report.registered, report.edited, report.source_error), (1, 0, None));
+    assert_eq!(batch_gets(&emu).iter().map(|c| c.2).collect::<Vec<_>>(), [500]);
+    // The check was not done: it is tried again at the next cycle, not ten minutes later.
+    emu.reset_counters();
+    let report = engine.cycle(minutes(12)).unwrap();
+    assert_eq!((report.edited, report.source_error), (1, None));
+    assert_eq!(batch_gets(&emu).iter().map(|c| c.2).collect::<Vec<_>>(), [200]);
+    assert_eq!(by_row(&engine)[&22].state.name(), StateName::Closed);
+    // Done now: the next cycle reads only the tail.
+    emu.reset_counters();
+    engine.cycle(minutes(13)).unwrap();
+    assert!(batch_gets(&emu).is_empty(), "{:?}", emu.log());
+
+    // A refusal a person would have to look into (a URL too long, say): the edit check waits
+    // longer before it asks again, the tail goes on at every poll.
+    emu.fail_next_batch_get(414, 100);
+    emu.append_row(creation_row(2, 46_353.5));
+    emu.reset_counters();
+    let report = engine.cycle(minutes(23)).unwrap();
+    assert_eq!((report.registered, report.source_error), (1, None));
+    assert_eq!(batch_gets(&emu).iter().map(|c| c.2).collect::<Vec<_>>(), [414]);
+    emu.append_row(creation_row(3, 46_353.6));
+    emu.reset_counters();
+    let report = engine.cycle(minutes(24)).unwrap();
+    assert_eq!((report.registered, report.source_error), (1, None));
+    assert!(batch_gets(&emu).is_empty(), "backing off: {:?}", emu.log());
+    // Google answers again: after the wait, the check is done.
+    emu.fail_next_batch_get(414, 0);
+    emu.reset_counters();
+    engine.cycle(minutes(34)).unwrap();
+    assert_eq!(batch_gets(&emu).iter().map(|c| c.2).collect::<Vec<_>>(), [200]);
+    let rows: BTreeSet<u32> = engine.store().requests().map(|r| r.unwrap().row).collect();
+    assert_eq!(rows, (2..=36).collect());
+}
+
+#[test]
+fn stopped_ingestion_stays_stopped_while_the_edit_check_fails() {
+    let (_demo, emu, mut engine) = polled_sheet_demo("edit_check_interval_secs = 600\n");
+    let t0 = at(T0);
+    // Row 22 (an open request) now holds another requester's answers: rows were moved.
+    let mut row = emu.rows()[21].clone();
+    row[1] = json!("camila.torres@upme.gov.co");
+    emu.set_row(22, row);
+    let report = engine.cycle(t0 + SignedDuration::from_mins(11)).unwrap();
+    assert!(report.halted.is_some(), "{report:?}");
+    // The edit check fails: nothing says the rows are back, so a new response waits.
+    emu.append_row(creation_row(1, 46_353.4));
+    emu.fail_next_batch_get(503, 100);
+    let report = engine.cycle(t0 + SignedDuration::from_mins(12)).unwrap();
+    assert_eq!(report.registered, 0);
+    assert!(report.source_error.is_some(), "{report:?}");
+    assert!(!by_row(&engine).contains_key(&34));
+}
+
+#[test]
+fn google_s_front_end_refuses_a_url_past_8_kb() {
+    use std::io::{Read, Write};
+    let emu = Emulator::start(SPREADSHEET, TAB, "America/Bogota");
+    let base = emu.base_url();
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let path = |total: usize| {
+        let start = format!("/v4/spreadsheets/{SPREADSHEET}/values:batchGet?ranges=");
+        let fill = total - format!("http://{host}").len() - start.len();
+        format!("{start}{}", "A".repeat(fill))
+    };
+    let answer = get(&path(8 * 1024 + 1));
+    assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
+    assert!(answer.contains("too large to process"), "{answer}");
+    assert_eq!(emu.longest_url().len(), 8 * 1024 + 1);
+    // At the limit it gets through to the API, which wants a token.
+    emu.reset_counters();
+    let answer = get(&path(8 * 1024));
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert_eq!(emu.longest_url().len(), 8 * 1024);
+}

@@ -59,8 +59,21 @@ impl Engine {
         let mut edits = Vec::new();
         let mut halt = None;
         if check_edits {
-            halt = self.read_edits(&map, now, &mut edits)?;
-            self.last_edit_check = Some(now);
+            match self.read_edits(&map, now, &mut edits)? {
+                Ok(stop) => {
+                    halt = stop;
+                    self.last_edit_check = Some(now);
+                }
+                // Stopped ingestion stays stopped until the rows are seen back in place.
+                Err(e) if self.halted => return Err(SourceError::Sheet(e).into()),
+                // Not marked done: tried again at the next cycle, as the sheet's backoff allows.
+                // New responses are read meanwhile: they must not wait on the rows of old ones.
+                Err(SheetError::BackingOff { .. }) => {}
+                Err(e) => {
+                    let source = self.source.describe();
+                    warn!(source = %source, error = %e, "cannot read the rows of open requests again; their edits are looked for at the next attempt");
+                }
+            }
         }
         let mut map = map;
         if halt.is_none() {
@@ -83,23 +96,29 @@ impl Engine {
     }
 
     /// The edit check: the rows of open requests read again (but the last one seen, which the
-    /// tail reads anyway). Returns why ingestion must stop, if it must.
+    /// tail reads anyway). Returns why ingestion must stop, if it must; inside, the sheet's
+    /// error when it did not answer, for the caller to decide whether that stops the cycle.
     fn read_edits(
         &mut self,
         map: &ColumnMap,
         now: Timestamp,
         edits: &mut Edits,
-    ) -> Result<Option<String>, EngineError> {
+    ) -> Result<Result<Option<String>, SheetError>, EngineError> {
         let cursor = self.store.cursor()?;
         let open = self.store.open_rows()?;
         let wanted: Vec<u32> = open.keys().copied().filter(|r| *r != cursor.rows_seen).collect();
-        for row in self.source.rows(&wanted, now)? {
+        let rows = match self.source.rows(&wanted, now) {
+            Ok(rows) => rows,
+            Err(SourceError::Sheet(e)) => return Ok(Err(e)),
+            Err(e) => return Err(e.into()),
+        };
+        for row in rows {
             let Some(&id) = open.get(&row.row) else { continue };
             if let Some(halt) = self.review(map, id, row, edits)? {
-                return Ok(Some(halt));
+                return Ok(Ok(Some(halt)));
             }
         }
-        Ok(None)
+        Ok(Ok(None))
     }
 
     /// The tail, from the last row seen (included: a changed or missing last row means rows

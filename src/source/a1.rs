@@ -1,5 +1,5 @@
 //! A1 notation, as the Google Sheets API reads and answers it: quoted tab names, column
-//! letters, ranges in a URL path, the last row of an answered range.
+//! letters, ranges in a URL path or query, the last row of an answered range.
 
 /// A tab's name in A1 notation: quoted unless it is plain letters, digits and `_`; an inner
 /// `'` is doubled.
@@ -23,6 +23,14 @@ pub fn encode_path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// How long `s` is as a query parameter's value, encoded as `google-sheets4` writes it
+/// (`application/x-www-form-urlencoded`: unreserved bytes as they are, a space as `+`, any other
+/// byte as `%XX`): what a range adds to a `batchGet` URL.
+pub fn query_value_len(s: &str) -> usize {
+    let kept = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_' | b' ');
+    s.bytes().map(|b| if kept(b) { 1 } else { 3 }).sum()
 }
 
 /// `1` → `A`, `26` → `Z`, `27` → `AA`.
@@ -57,6 +65,16 @@ mod tests {
         assert_eq!(quote_sheet("Ana's #1?/x"), "'Ana''s #1?/x'");
         assert_eq!(encode_path_segment("'Ana''s #1?/x'!A2:Z"), "%27Ana%27%27s%20%231%3F%2Fx%27!A2:Z");
         assert_eq!(encode_path_segment("Año!A1"), "A%C3%B1o!A1");
+    }
+
+    #[test]
+    fn query_values_are_measured_as_form_encoded() {
+        // 'Respuestas de formulario 1'!A5:Z9 → %27Respuestas+de+formulario+1%27%21A5%3AZ9
+        assert_eq!(query_value_len("'Respuestas de formulario 1'!A5:Z9"), 42);
+        assert_eq!(query_value_len("Hoja1!A2:Z2"), 15);
+        // ñ is two bytes, each %XX.
+        assert_eq!(query_value_len("Año"), 8);
+        assert_eq!(query_value_len(""), 0);
     }
 
     #[test]

@@ -212,7 +212,8 @@ impl Source {
         }
     }
 
-    /// Just these rows (the edit check); a row past the end comes back with no cells.
+    /// Just these rows (the edit check); a row past the end comes back with no cells. A
+    /// sheet backs off this read's failures apart from the others', so the tail is still read.
     pub fn rows(&mut self, wanted: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SourceError> {
         match self {
             Source::Csv { path, dates, .. } => {

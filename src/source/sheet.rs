@@ -16,8 +16,8 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::a1::range_end_row;
 pub use super::a1::{column_letters, encode_path_segment, quote_sheet};
+use super::a1::{query_value_len, range_end_row};
 use super::{Page, RawRow};
 use crate::config::Secret;
 
@@ -27,8 +27,10 @@ const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
 const FORMS_SCOPE: &str = "https://www.googleapis.com/auth/forms.responses.readonly";
 /// Rows asked for in one `values.get`: a first import of a long sheet comes in pages.
 const PAGE_ROWS: u32 = 5000;
-/// Rows re-read by one `batchGet` of the edit check (ranges in one URL).
-const RANGES_PER_BATCH: usize = 200;
+/// The longest URL a `batchGet` of the edit check may have. Google's front end refuses GET
+/// URLs past about 8 KB (414) and its own client libraries stop using GET past 2 KB: the rows of
+/// open requests are asked for in as many calls as keep each URL within this.
+const MAX_URL_BYTES: usize = 2048;
 /// First wait after a transient failure; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: SignedDuration = SignedDuration::from_secs(30);
 const MAX_BACKOFF: SignedDuration = SignedDuration::from_mins(15);
@@ -49,7 +51,7 @@ pub struct SheetSettings {
     /// `https://sheets.googleapis.com/` unless a proxy (or a test emulator) stands in.
     pub api_base_url: String,
     pub timeout: Duration,
-    /// How often the rows of open requests are read again (one `batchGet`).
+    /// How often the rows of open requests are read again (`batchGet`s of bounded length).
     pub edit_check_interval: SignedDuration,
     /// Header of the form's timestamp column: its serial numbers are converted from the
     /// spreadsheet's time zone to the entity's.
@@ -172,8 +174,40 @@ pub struct SheetSource {
     grid: Option<Grid>,
     header: Option<Vec<String>>,
     timestamp_column: Option<usize>,
+    /// Failures of the reads everything depends on (the grid, the header, the tail, the form).
+    reads: Backoff,
+    /// Failures of the edit check, kept apart: rows of old requests that cannot be read again
+    /// must not hold back the reading of new responses.
+    edit_check: Backoff,
+}
+
+/// Failures in a row, and when to ask Google again.
+#[derive(Debug, Default)]
+struct Backoff {
     failures: u32,
     retry_at: Option<Timestamp>,
+}
+
+impl Backoff {
+    fn ready(&self, now: Timestamp) -> Result<(), SheetError> {
+        match self.retry_at {
+            Some(until) if now < until => Err(SheetError::BackingOff { until, failures: self.failures }),
+            _ => Ok(()),
+        }
+    }
+
+    fn record<T>(&mut self, now: Timestamp, outcome: &Result<T, SheetError>) {
+        match outcome {
+            Ok(_) => *self = Backoff::default(),
+            // Not Google's trouble: the caller measures the grid again and asks at once.
+            Err(e) if e.is_past_grid() => {}
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                let wait = if e.is_transient() { backoff(self.failures, jitter()) } else { SLOW_RETRY };
+                self.retry_at = Some(now + wait);
+            }
+        }
+    }
 }
 
 impl SheetSource {
@@ -188,8 +222,8 @@ impl SheetSource {
             grid: None,
             header: None,
             timestamp_column: None,
-            failures: 0,
-            retry_at: None,
+            reads: Backoff::default(),
+            edit_check: Backoff::default(),
         })
     }
 
@@ -300,13 +334,19 @@ impl SheetSource {
         }
     }
 
-    /// Just these rows, in one `batchGet` (per 200 ranges): the edit check. A row past the
-    /// end of the sheet comes back with no cells.
+    /// Just these rows, in `batchGet`s whose URLs stay within [`MAX_URL_BYTES`]: the edit
+    /// check. A row past the end of the sheet comes back with no cells. Its failures back off
+    /// on their own: the tail is read meanwhile.
     pub fn rows(&mut self, rows: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SheetError> {
         if self.grid.is_none() {
             self.refresh(now)?;
         }
-        self.guarded(now, |s| s.read_rows(rows))
+        // While Google is left alone after failed reads, the edit check leaves it alone too.
+        self.reads.ready(now)?;
+        self.edit_check.ready(now)?;
+        let outcome = self.read_rows(rows);
+        self.edit_check.record(now, &outcome);
+        outcome
     }
 
     fn read_page(&mut self, from: u32) -> Result<Page, SheetError> {
@@ -349,12 +389,18 @@ impl SheetSource {
                 _ => spans.push((r, r)),
             }
         }
-        for chunk in spans.chunks(RANGES_PER_BATCH) {
-            let ranges: Vec<String> = chunk
-                .iter()
-                .map(|(a, b)| format!("{}!A{a}:{last_column}{b}", quote_sheet(&grid.title)))
-                .collect();
-            let answers = self.batch_get(&ranges)?;
+        let ranges: Vec<String> = spans
+            .iter()
+            .map(|(a, b)| format!("{}!A{a}:{last_column}{b}", quote_sheet(&grid.title)))
+            .collect();
+        let mut spans = spans.as_slice();
+        let mut ranges = ranges.as_slice();
+        while !spans.is_empty() {
+            let n = self.ranges_within_url_limit(ranges);
+            let (chunk, rest) = spans.split_at(n);
+            let (asked, others) = ranges.split_at(n);
+            (spans, ranges) = (rest, others);
+            let answers = self.batch_get(asked)?;
             if answers.len() != chunk.len() {
                 return Err(SheetError::Protocol(format!(
                     "asked for {} ranges, got {}",
@@ -376,6 +422,29 @@ impl SheetSource {
         }
         out.sort_by_key(|r| r.row);
         Ok(out)
+    }
+
+    /// How many of `ranges`, from the first, one `batchGet` can ask for within
+    /// [`MAX_URL_BYTES`]; at least one, so that an odd range too long alone is still asked for.
+    fn ranges_within_url_limit(&self, ranges: &[String]) -> usize {
+        // The URL as google-sheets4 builds it: base, path, the fixed parameters, then
+        // `&ranges=` and the encoded range for each.
+        const PATH: &str = "v4/spreadsheets//values:batchGet";
+        const FIXED: &str =
+            "?valueRenderOption=UNFORMATTED_VALUE&dateTimeRenderOption=SERIAL_NUMBER&alt=json";
+        let mut length = self.settings.api_base_url.len()
+            + PATH.len()
+            + encode_path_segment(&self.settings.spreadsheet_id).len()
+            + FIXED.len();
+        let mut n = 0;
+        for range in ranges {
+            length += "&ranges=".len() + query_value_len(range);
+            if n > 0 && length > MAX_URL_BYTES {
+                break;
+            }
+            n += 1;
+        }
+        n.max(1).min(ranges.len())
     }
 
     /// Numbers the rows of a values answer and turns its cells into text; empty rows inside
@@ -416,25 +485,10 @@ impl SheetSource {
         now: Timestamp,
         f: impl FnOnce(&mut SheetSource) -> Result<T, SheetError>,
     ) -> Result<T, SheetError> {
-        if let Some(until) = self.retry_at
-            && now < until
-        {
-            return Err(SheetError::BackingOff { until, failures: self.failures });
-        }
-        match f(self) {
-            Ok(v) => {
-                self.failures = 0;
-                self.retry_at = None;
-                Ok(v)
-            }
-            Err(e) if e.is_past_grid() => Err(e),
-            Err(e) => {
-                self.failures = self.failures.saturating_add(1);
-                let wait = if e.is_transient() { backoff(self.failures, jitter()) } else { SLOW_RETRY };
-                self.retry_at = Some(now + wait);
-                Err(e)
-            }
-        }
+        self.reads.ready(now)?;
+        let outcome = f(self);
+        self.reads.record(now, &outcome);
+        outcome
     }
 
     fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, SheetError> {

@@ -24,8 +24,10 @@
 //!   relay takes exactly the tokens issued and not revoked.
 //!
 //! Answers are JSON as Google sends them, pretty-printed unless `prettyPrint=false`, and
-//! `fields=` masks are honoured. Faults (`fail_next`, `set_delay`, `expire_tokens`,
-//! `set_shared`) and counters let a test drive and observe a client.
+//! `fields=` masks are honoured. A URL longer than Google's front end takes (8 KB) is refused
+//! with its HTML 414 before anything else, and the longest URL received is kept. Faults
+//! (`fail_next`, `fail_next_batch_get`, `set_delay`, `expire_tokens`, `set_shared`) and
+//! counters let a test drive and observe a client.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -70,6 +72,10 @@ struct State {
     shared: bool,
     /// The status to fail with, and how many more requests fail.
     faults: (u16, usize),
+    /// The same, for `values:batchGet` requests only.
+    batch_get_faults: (u16, usize),
+    /// The longest URL received (scheme, host, path and query), refused or not.
+    longest_url: String,
     delay: Duration,
     tokens: HashMap<String, Token>,
     tokens_issued: u64,
@@ -147,6 +153,8 @@ const FORMS_SCOPE: &str = "https://www.googleapis.com/auth/forms.responses.reado
 const FIXTURES: &str = "tests/fixtures/sheets";
 /// Seconds an access token lives, as Google says in `expires_in`.
 const TOKEN_LIFETIME: i64 = 3599;
+/// The longest URL Google's front end takes; past it, 414.
+const MAX_URL_BYTES: usize = 8 * 1024;
 
 impl Emulator {
     pub const SERVICE_ACCOUNT: &'static str = "cuentas@cuentas-pruebas.iam.gserviceaccount.com";
@@ -171,6 +179,8 @@ impl Emulator {
                 tabs: Vec::new(),
                 shared: true,
                 faults: (0, 0),
+                batch_get_faults: (0, 0),
+                longest_url: String::new(),
                 delay: Duration::ZERO,
                 tokens: HashMap::new(),
                 tokens_issued: 0,
@@ -477,6 +487,18 @@ impl Emulator {
         self.state().faults = (status, n);
     }
 
+    /// The next `n` `values:batchGet` requests that carry a valid token answer `status`, as
+    /// [`Emulator::fail_next`] does; other requests are answered as usual.
+    pub fn fail_next_batch_get(&self, status: u16, n: usize) {
+        self.state().batch_get_faults = (status, n);
+    }
+
+    /// The longest URL received since the start or [`Emulator::reset_counters`]: scheme, host,
+    /// path and query, as the client wrote it.
+    pub fn longest_url(&self) -> String {
+        self.state().longest_url.clone()
+    }
+
     /// Every Sheets API answer waits this long before it is sent (token answers do not).
     pub fn set_delay(&self, delay: Duration) {
         self.state().delay = delay;
@@ -501,6 +523,7 @@ impl Emulator {
         st.values_requests = 0;
         st.cells_served = 0;
         st.token_requests = 0;
+        st.longest_url.clear();
         st.log.clear();
     }
 
@@ -748,6 +771,19 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let path_and_query = req.uri().path_and_query().map_or(path.clone(), |p| p.as_str().to_string());
+    let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let url = format!("http://{host}{path_and_query}");
+    {
+        let mut st = inner.lock();
+        if url.len() > st.longest_url.len() {
+            st.longest_url = url.clone();
+        }
+        // Google's front end refuses it before any API sees it: no token check, no counter.
+        if url.len() > MAX_URL_BYTES {
+            st.log.push((method, path_and_query, 414));
+            return uri_too_long().into_response(true);
+        }
+    }
     if path == "/token" {
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         return inner.token(&method, &body).into_response(true);
@@ -801,6 +837,14 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Full<Bytes>> 
         return answer.into_response(pretty);
     }
     html_not_found(&path).into_response(true)
+}
+
+/// Google's front end's answer to a URL past [`MAX_URL_BYTES`].
+fn uri_too_long() -> Answer {
+    let page = "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 414 (Request-URI Too \
+                Large)!!1</title>\n  <p><b>414.</b> <ins>That’s an error.</ins>\n  <p>The requested URL is too \
+                large to process.  <ins>That’s all we know.</ins>\n";
+    Answer { status: 414, body: Body::Html(page.to_string()), www_authenticate: false }
 }
 
 fn html_not_found(path: &str) -> Answer {
@@ -1300,6 +1344,10 @@ impl State {
         if self.faults.1 > 0 {
             self.faults.1 -= 1;
             return google_error(self.faults.0);
+        }
+        if matches!(route, Some(Route::BatchGet(_))) && self.batch_get_faults.1 > 0 {
+            self.batch_get_faults.1 -= 1;
+            return google_error(self.batch_get_faults.0);
         }
         let Some(route) = route else {
             return html_not_found(path);
