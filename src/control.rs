@@ -99,13 +99,14 @@ pub fn command(config_path: &Path, command: &StoreCommand, now: Timestamp) -> Re
                 eprintln!("refused: {refusal}");
                 return Ok(2);
             }
-            let store = Store::open(&config.state_dir).with_context(|| {
+            let mut store = Store::open(&config.state_dir).with_context(|| {
                 format!(
                     "the store at {} is held by another process, and no daemon answers at {}",
                     config.state_dir.display(),
                     config.control_socket.display()
                 )
             })?;
+            store.set_wake_rules(crate::engine::wake_rules(&config))?;
             self::answer(&config, &store, command, local_user(), now)
         }
     };

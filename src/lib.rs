@@ -9,6 +9,7 @@
 //! - [`policy`]: who may ask for what: the rules and the authorizer matrix (pure).
 //! - [`calendar`]: business hours and Colombian holidays, for the SLA (pure).
 //! - [`sla`]: a request's service level in business time, from its history (pure).
+//! - [`wake`]: when an open request next needs the daemon, for the store's index of what is due (pure).
 //! - [`report`]: the report of the work done over a period (pure).
 //! - [`retention`]: personal data of old closed requests removed, their skeleton kept (pure).
 //! - [`directory`]: plans against what AD holds (pure), carried out over LDAPS or in a dry run.
@@ -47,3 +48,4 @@ pub mod retention;
 pub mod sla;
 pub mod source;
 pub mod store;
+pub mod wake;

@@ -98,6 +98,9 @@ pub struct Changes {
     batch: sled::Batch,
     error: Option<StoreError>,
     written: usize,
+    /// The requests written, as last written: their place in the wake index is settled at
+    /// commit, with the store's rules (`None`: closed, out of the index).
+    woken: std::collections::BTreeMap<RequestId, Option<Request>>,
 }
 
 impl Changes {
@@ -115,7 +118,7 @@ impl Changes {
         }
     }
 
-    /// Writes the request and keeps the active index in step with it.
+    /// Writes the request and keeps the active index in step with it (its wake, at commit).
     pub fn put_request(&mut self, request: &Request) {
         let id = request.id.to_string();
         let open = request.is_open();
@@ -127,6 +130,7 @@ impl Changes {
         } else {
             self.batch.remove(format!("p/{id}").as_bytes());
         }
+        self.woken.insert(request.id, open.then(|| request.clone()));
         let key = format!("r/{id}");
         match serde_json::to_vec(&StoredRequestRef::V1(request)) {
             Ok(json) => {
@@ -375,7 +379,31 @@ pub struct Store {
     /// The folder holding sled's files: the state directory, or the one [`CURRENT`] names.
     dir: PathBuf,
     state_dir: PathBuf,
+    /// What the wake index is computed with ([`Store::set_wake_rules`]); without them every open
+    /// request written is due at every cycle.
+    wake_rules: Option<crate::wake::Rules>,
 }
+
+/// `w/` + the instant (8 bytes, ordered) + the id: open requests in the order they fall due.
+fn wake_key(at: Timestamp, id: RequestId) -> Vec<u8> {
+    let mut key = b"w/".to_vec();
+    key.extend_from_slice(&wake_bytes(at));
+    key.extend_from_slice(id.to_string().as_bytes());
+    key
+}
+
+/// An instant as 8 bytes whose order is the instants' (the sign bit flipped).
+fn wake_bytes(at: Timestamp) -> [u8; 8] {
+    (at.as_second().cast_unsigned() ^ (1 << 63)).to_be_bytes()
+}
+
+fn wake_from(bytes: &[u8]) -> Option<Timestamp> {
+    let raw = u64::from_be_bytes(<[u8; 8]>::try_from(bytes).ok()?) ^ (1 << 63);
+    Timestamp::from_second(raw.cast_signed()).ok()
+}
+
+/// Bumped when [`crate::wake::next`] changes: the index is built again at the next start.
+const WAKE_VERSION: u32 = 1;
 
 impl Store {
     /// Opens (or creates) the store kept in the state directory `dir`.
@@ -387,7 +415,7 @@ impl Store {
         // Only once sled holds its lock: what a compaction interrupted (its unfinished folder),
         // or finished (the folder or files it replaced), is this process's to remove.
         tidy(dir, &folder).map_err(|source| StoreError::Sync { path: dir.to_path_buf(), source })?;
-        Ok(Store { db, dir: folder, state_dir: dir.to_path_buf() })
+        Ok(Store { db, dir: folder, state_dir: dir.to_path_buf(), wake_rules: None })
     }
 
     /// Whether a store was ever opened in the state directory `state_dir` (without opening it:
@@ -440,9 +468,12 @@ impl Store {
 
     /// Applies `changes` atomically, then makes them durable (DESIGN §10): sled's `flush()`
     /// does not fsync, so the db file is `sync_all`ed too.
-    pub fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+    pub fn commit(&self, mut changes: Changes) -> Result<(), StoreError> {
         if let Some(e) = changes.error {
             return Err(e);
+        }
+        for (id, request) in std::mem::take(&mut changes.woken) {
+            self.index_wake(&mut changes.batch, id, request.as_ref())?;
         }
         self.db.apply_batch(changes.batch)?;
         self.db.flush()?;
@@ -533,6 +564,86 @@ impl Store {
         Ok(out)
     }
 
+    /// Moves `id` to its place in the wake index (out of it with `None`); the place it had is
+    /// kept in its `p/` entry, after the row and flags.
+    fn index_wake(
+        &self,
+        batch: &mut sled::Batch,
+        id: RequestId,
+        open: Option<&Request>,
+    ) -> Result<(), StoreError> {
+        let active = format!("p/{id}");
+        let stored = self.db.get(active.as_bytes())?;
+        if let Some(old) = stored.as_ref().and_then(|v| v.get(5..13)).and_then(wake_from) {
+            batch.remove(wake_key(old, id));
+        }
+        let Some(request) = open else { return Ok(()) };
+        let Some(wake) = crate::wake::next(request, self.wake_rules.as_ref()) else { return Ok(()) };
+        batch.insert(wake_key(wake, id), Vec::new());
+        let mailing = request.outbox.iter().any(OutboxMessage::is_pending);
+        let mut value = request.row.to_be_bytes().to_vec();
+        value.push(1 | u8::from(mailing) << 1);
+        value.extend_from_slice(&wake_bytes(wake));
+        batch.insert(active.as_bytes(), value);
+        Ok(())
+    }
+
+    /// The rules of the wake index. When they differ from those it was built with (another
+    /// `[sla]`, another calendar, a first start), the index is built again from the open
+    /// requests, one at a time.
+    pub fn set_wake_rules(&mut self, rules: crate::wake::Rules) -> Result<(), StoreError> {
+        let fingerprint = format!("{WAKE_VERSION} {rules:?}");
+        self.wake_rules = Some(rules);
+        if self.db.get(b"m/wake-rules")?.is_some_and(|f| f == fingerprint.as_bytes()) {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for item in self.db.scan_prefix(b"w/") {
+            batch.remove(item?.0);
+        }
+        for (id, row, open, mailing) in self.active()? {
+            let wake = if open {
+                self.request(id)?.and_then(|r| crate::wake::next(&r, self.wake_rules.as_ref()))
+            } else {
+                None
+            };
+            let mut value = row.to_be_bytes().to_vec();
+            value.push(u8::from(open) | u8::from(mailing) << 1);
+            if let Some(wake) = wake {
+                value.extend_from_slice(&wake_bytes(wake));
+                batch.insert(wake_key(wake, id), Vec::new());
+            }
+            batch.insert(format!("p/{id}").as_bytes(), value);
+        }
+        batch.insert(b"m/wake-rules".as_slice(), fingerprint.as_bytes());
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The open requests due by `now`, in the order they fell due.
+    pub fn due(&self, now: Timestamp) -> Result<Vec<RequestId>, StoreError> {
+        let mut end = b"w/".to_vec();
+        end.extend_from_slice(&wake_bytes(now));
+        end.push(0xff);
+        let mut out = Vec::new();
+        for item in self.db.range(b"w/".to_vec()..end) {
+            let (key, _) = item?;
+            if let Some(id) = key.get(10..).and_then(|k| std::str::from_utf8(k).ok()?.parse().ok()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The requests `ids`, one at a time (those gone are skipped).
+    pub fn each<'a>(
+        &'a self,
+        ids: impl IntoIterator<Item = RequestId> + 'a,
+    ) -> impl Iterator<Item = Result<Request, StoreError>> + 'a {
+        ids.into_iter().filter_map(move |id| self.request(id).transpose())
+    }
+
     /// Open requests' rows: `row → id` (the requests cuentas opened itself have none).
     pub fn open_rows(&self) -> Result<HashMap<u32, RequestId>, StoreError> {
         Ok(self.active()?.into_iter().filter(|a| a.2 && a.1 > 0).map(|(id, row, _, _)| (row, id)).collect())
@@ -560,7 +671,21 @@ impl Store {
 
     /// Requests with mail still to send (open or not).
     pub fn mailing_requests(&self) -> Result<Vec<Request>, StoreError> {
-        self.load(self.active()?.into_iter().filter(|a| a.3).map(|a| a.0))
+        self.load(self.mailing_ids()?.into_iter())
+    }
+
+    /// The ids of the requests with mail still to send, in id order (to load one at a time).
+    pub fn mailing_ids(&self) -> Result<Vec<RequestId>, StoreError> {
+        let mut ids: Vec<RequestId> = self.active()?.into_iter().filter(|a| a.3).map(|a| a.0).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The ids of the open requests (to load one at a time).
+    pub fn open_ids(&self) -> Result<Vec<RequestId>, StoreError> {
+        let mut ids: Vec<RequestId> = self.active()?.into_iter().filter(|a| a.2).map(|a| a.0).collect();
+        ids.sort();
+        Ok(ids)
     }
 
     /// Whether any message waits to be delivered (a request's or an alert).
@@ -744,6 +869,55 @@ mod tests {
     fn request(seq: u32, row: u32) -> Request {
         let now: Timestamp = "2026-03-02T13:00:00Z".parse().unwrap();
         Request::new(RequestId { year: 2026, seq }, row, "h".into(), Submission::default(), now, now)
+    }
+
+    /// The wake index: what is due comes in the order it fell due, each write moves its
+    /// request, a closed one leaves it, and other rules build it again at the next start.
+    #[test]
+    fn the_wake_index_hands_out_what_is_due_in_order_and_follows_each_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.set_wake_rules(crate::wake::tests::rules()).unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let moved = |mut r: Request, to: State| {
+            r.transition(to, crate::request::Actor::Daemon, "x", at("2026-03-02T13:01:00Z")).unwrap();
+            r
+        };
+        let scheduled = |r: Request, due: &str| {
+            moved(r, State::Scheduled { due: at(due), plan: crate::directory::ops::Plan::default() })
+        };
+        let (a, b) = (
+            scheduled(request(1, 2), "2026-04-01T12:30:00Z"),
+            scheduled(request(2, 3), "2026-03-20T12:30:00Z"),
+        );
+        let manual = moved(request(3, 4), State::Manual { reason: "x".into() });
+        let received = request(4, 5);
+        let mut c = Changes::new();
+        for r in [&a, &b, &manual, &received] {
+            c.put_request(r);
+        }
+        store.commit(c).unwrap();
+        let ids = |v: Vec<RequestId>| v.into_iter().map(|id| id.seq).collect::<Vec<_>>();
+        assert_eq!(ids(store.due(at("2026-03-02T13:05:00Z")).unwrap()), [4], "only what is due now");
+        // The manual one's service level reaches 80 % eight business hours in: the next day.
+        assert_eq!(ids(store.due(at("2026-03-03T20:00:00Z")).unwrap()), [4, 3]);
+        assert_eq!(ids(store.due(at("2026-03-25T00:00:00Z")).unwrap()), [4, 3, 2]);
+        // Written again: the scheduled one moved later, the received one closed.
+        let mut c = Changes::new();
+        c.put_request(&scheduled(b.clone(), "2026-05-01T12:30:00Z"));
+        c.put_request(&moved(received, State::Rejected { reason: "x".into() }));
+        store.commit(c).unwrap();
+        assert_eq!(ids(store.due(at("2026-04-15T00:00:00Z")).unwrap()), [3, 1]);
+        assert_eq!(store.db.scan_prefix(b"w/").count(), 3, "one entry per open request");
+        // Another service level: built again, the warning later.
+        drop(store);
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut longer = crate::wake::tests::rules();
+        longer.sla_default_hours = 100;
+        store.set_wake_rules(longer).unwrap();
+        assert_eq!(ids(store.due(at("2026-03-03T20:00:00Z")).unwrap()), Vec::<u32>::new());
+        assert_eq!(ids(store.due(at("2026-04-15T00:00:00Z")).unwrap()), [3, 1]);
+        assert_eq!(store.db.scan_prefix(b"w/").count(), 3);
     }
 
     #[test]

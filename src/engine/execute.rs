@@ -25,7 +25,9 @@ impl Engine {
     pub fn advance(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
         // Scheduled steps in the order they fell due (after a stop of some days, a disable due
         // on the 1st runs before the enable due on the 3rd); the rest first, as registered.
-        let mut open = self.store.open_requests()?;
+        // Only what is due (the store's wake index), each as it is now.
+        let due = self.store.due(now)?;
+        let mut open = self.store.each(due).collect::<Result<Vec<_>, _>>()?;
         open.sort_by_key(|r| match r.state {
             State::Scheduled { due, .. } => Some(due),
             _ => None,

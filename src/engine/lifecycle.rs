@@ -99,8 +99,7 @@ impl Engine {
 
     /// When an account disabled at `since` may be deleted (its backups confirmed).
     fn removable_after(&self, since: Timestamp) -> Timestamp {
-        let days = i64::from(self.config.directory.min_days_disabled_before_delete);
-        since + SignedDuration::from_hours(24 * days)
+        self.wake.removable_after(since)
     }
 
     pub(super) fn removable_since(&self, since: Timestamp, now: Timestamp) -> bool {

@@ -70,7 +70,10 @@ impl Engine {
             Delivery::Pending { next_attempt, .. } => next_attempt.is_none_or(|t| t <= now),
             _ => false,
         };
-        for mut request in self.store.mailing_requests()? {
+        // One request in memory at a time: after a first import, every request has its answer
+        // to send.
+        for id in self.store.mailing_ids()? {
+            let Some(mut request) = self.store.request(id)? else { continue };
             for i in 0..request.outbox.len() {
                 if !due(&request.outbox[i]) {
                     continue;
@@ -312,6 +315,13 @@ impl Engine {
         Ok(self.store.commit(changes)?)
     }
 
+    /// Whether the alert `key` may be raised now: never raised, or last raised at least
+    /// `[mail] alert_repeat_hours` ago.
+    pub(super) fn alert_due(&self, key: &str, now: Timestamp) -> Result<bool, EngineError> {
+        let repeat = SignedDuration::from_hours(i64::from(self.config.mail.alert_repeat_hours.max(1)));
+        Ok(self.store.alert_sent(key)?.is_none_or(|sent| now.duration_since(sent) >= repeat))
+    }
+
     pub(super) fn alert_on(
         &self,
         changes: &mut Changes,
@@ -320,8 +330,7 @@ impl Engine {
         body: &str,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let repeat = SignedDuration::from_hours(i64::from(self.config.mail.alert_repeat_hours.max(1)));
-        if self.store.alert_sent(key)?.is_some_and(|sent| now.duration_since(sent) < repeat) {
+        if !self.alert_due(key, now)? {
             return Ok(());
         }
         changes.mark_alert(key, now);

@@ -190,6 +190,9 @@ pub struct Engine {
     mailer: Mailer,
     directory: Directory,
     store: Store,
+    /// When a request next needs looking at (the store's index of due requests is kept with
+    /// the same rules), and the waits it is made of.
+    wake: crate::wake::Rules,
     /// The key of the person hash (see [`crate::retention::PersonKey`]), kept in the store.
     person_key: crate::retention::PersonKey,
     /// What the open requests hold (names, DNs, people and kinds covered, people waiting):
@@ -263,7 +266,9 @@ impl Engine {
         let envelope = Envelope::new(&config.mailboxes, directory.is_shadow());
         let matrix_sheet = crate::source::matrix_sheet(&config, &source)?;
         let desk_source = crate::source::desk_source(&config, &source)?;
-        let store = Store::open(&config.state_dir)?;
+        let wake = wake_rules(&config);
+        let mut store = Store::open(&config.state_dir)?;
+        store.set_wake_rules(wake.clone())?;
         let person_key = retention::person_key(&store)?;
         Engine {
             config,
@@ -277,6 +282,7 @@ impl Engine {
             mailer,
             directory,
             store,
+            wake,
             person_key,
             open: open::OpenIndex::default(),
             source,
@@ -306,7 +312,7 @@ impl Engine {
     }
 
     pub fn reload_indexes(&mut self) -> Result<(), EngineError> {
-        self.open = open::OpenIndex::of(&self.store.open_requests()?);
+        self.open = open::OpenIndex::of(self.store.each(self.store.open_ids()?))?;
         Ok(())
     }
 
@@ -482,6 +488,18 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+/// What the store's index of due requests is computed with, from the configuration.
+pub fn wake_rules(config: &Config) -> crate::wake::Rules {
+    crate::wake::Rules {
+        calendar: config.calendar.clone(),
+        sla_default_hours: config.sla.default_hours,
+        sla_hours: config.sla.hours.clone(),
+        needs_info_reminder_business_days: config.sla.needs_info_reminder_business_days,
+        needs_info_expiry_business_days: config.sla.needs_info_expiry_business_days,
+        min_days_disabled_before_delete: config.directory.min_days_disabled_before_delete,
     }
 }
 

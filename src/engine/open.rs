@@ -24,13 +24,15 @@ pub(super) struct OpenIndex {
 }
 
 impl OpenIndex {
-    /// The indexes of these open requests.
-    pub(super) fn of(open: &[Request]) -> OpenIndex {
+    /// The indexes of these open requests, read one at a time.
+    pub(super) fn of(
+        open: impl Iterator<Item = Result<Request, crate::store::StoreError>>,
+    ) -> Result<OpenIndex, crate::store::StoreError> {
         let mut index = OpenIndex::default();
         for r in open {
-            index.update(r);
+            index.update(&r?);
         }
-        index
+        Ok(index)
     }
 
     /// Keeps the indexes in step with `request` as it is now. The person and kind a request
@@ -191,7 +193,7 @@ mod tests {
         for r in &open {
             stepped.update(r);
         }
-        assert_eq!(OpenIndex::of(&open), stepped);
+        assert_eq!(OpenIndex::of(open.iter().cloned().map(Ok)).unwrap(), stepped);
         assert!(stepped.name_taken("ana.gomez") && stepped.waiting("222").is_some());
         stepped.release_name("ana.gomez");
         assert!(!stepped.name_taken("ana.gomez"));

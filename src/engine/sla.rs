@@ -33,8 +33,9 @@ impl Engine {
     /// what holds each up), a breach logged and recorded once past 100 %. A request carried out
     /// whose outcome is on its way (`Notifying`) is done: its time is measured when it closes.
     pub(super) fn watch_sla(&mut self, now: Timestamp, report: &mut CycleReport) -> Result<(), EngineError> {
-        for mut request in self.store.open_requests()? {
-            if matches!(request.state, State::Notifying) {
+        for id in self.store.due(now)? {
+            let Some(mut request) = self.store.request(id)? else { continue };
+            if matches!(request.state, State::Notifying) || !request.is_open() {
                 continue;
             }
             let m = self.sla_of(&request, now);

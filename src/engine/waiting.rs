@@ -3,7 +3,7 @@
 //! of the entity (`Manual`, `Held`, `Failed`) are listed to the administrators every working
 //! morning while they last.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use tracing::info;
 
 use super::{CycleReport, Engine, EngineError, Move};
@@ -18,10 +18,7 @@ const REMINDED: &str = "recordatorio enviado: la solicitud espera la corrección
 impl Engine {
     /// `days` business days after `since`, each a working day's business hours.
     fn business_days_after(&self, since: Timestamp, days: u32) -> Timestamp {
-        let time = &self.config.time;
-        let day: SignedDuration = time.business_day_start.duration_until(time.business_day_end);
-        let days = i32::try_from(days).unwrap_or(i32::MAX);
-        self.config.calendar.add_business_hours(since, day.checked_mul(days).unwrap_or(SignedDuration::MAX))
+        self.wake.business_days_after(since, days)
     }
 
     /// Reminds, then cancels, requests waiting on their requester too long; lists those waiting
@@ -32,15 +29,10 @@ impl Engine {
             self.config.sla.needs_info_expiry_business_days,
         );
         let tz = self.config.calendar.time_zone().clone();
-        let mut stuck: Vec<Request> = Vec::new();
         let mut changes = Changes::new();
-        for mut request in self.store.open_requests()? {
-            let State::NeedsInfo { reason, since } = request.state.clone() else {
-                if matches!(request.state.name(), StateName::Manual | StateName::Held | StateName::Failed) {
-                    stuck.push(request);
-                }
-                continue;
-            };
+        for id in self.store.due(now)? {
+            let Some(mut request) = self.store.request(id)? else { continue };
+            let State::NeedsInfo { reason, since } = request.state.clone() else { continue };
             if self.business_days_after(since, expiry_days) <= now {
                 let why = format!(
                     "La solicitud esperaba desde el {} que se corrigiera lo siguiente, y en {expiry_days} días hábiles \
@@ -76,23 +68,35 @@ impl Engine {
             }
         }
         self.store.commit(changes)?;
-        self.morning_list(&stuck, now)
+        self.morning_list(now)
     }
 
     /// Once a working day, from the start of business hours: the requests that wait on a person
-    /// of the entity, to the administrators.
-    fn morning_list(&mut self, stuck: &[Request], now: Timestamp) -> Result<(), EngineError> {
+    /// of the entity, to the administrators. The open requests are read only when the list is
+    /// due.
+    fn morning_list(&mut self, now: Timestamp) -> Result<(), EngineError> {
         let calendar = &self.config.calendar;
         let today = self.today(now);
-        if stuck.is_empty()
-            || !calendar.is_business_day(today)
+        // Its key is the day: one a day, whatever the repeat interval of alerts.
+        let key = format!("en-espera-{today}");
+        if !calendar.is_business_day(today)
             || now < calendar.start_of_business_day_on_or_after(today)
+            || !self.alert_due(&key, now)?
         {
+            return Ok(());
+        }
+        let stuck: Vec<Request> = self
+            .store
+            .open_requests()?
+            .into_iter()
+            .filter(|r| matches!(r.state.name(), StateName::Manual | StateName::Held | StateName::Failed))
+            .collect();
+        if stuck.is_empty() {
             return Ok(());
         }
         let tz = calendar.time_zone().clone();
         let mut body = String::from("Estas solicitudes esperan a una persona de la entidad:\n\n");
-        for r in stuck {
+        for r in &stuck {
             let since = r.history.last().map(|h| h.at).unwrap_or(r.received_at);
             let what = match r.state.name() {
                 StateName::Manual => format!(
@@ -117,8 +121,6 @@ impl Engine {
             ));
         }
         let mut changes = Changes::new();
-        // Its key is the day: one a day, whatever the repeat interval of alerts.
-        let key = format!("en-espera-{today}");
         self.alert_on(
             &mut changes,
             &key,

@@ -632,10 +632,7 @@ impl Request {
 
     /// The last day of the contract whose end opened this request, if one did.
     pub fn contract_end(&self) -> Option<Date> {
-        match self.origin {
-            Some(Origin::ContractEnd { expires }) => Some(expires),
-            None => None,
-        }
+        self.origin.map(|Origin::ContractEnd { expires }| expires)
     }
 
     /// Moves to `to` if DESIGN §4 allows it, and writes the history line.
