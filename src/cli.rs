@@ -160,9 +160,7 @@ impl StoreCommand {
     /// The chart a `report --chart` asked for (PNG), written where the command was typed.
     pub fn chart(&self, ctx: &Ctx) -> Result<Option<Vec<u8>>> {
         let StoreCommand::Report { from, to, chart: Some(_), .. } = self else { return Ok(None) };
-        let requests = ctx.store.requests().collect::<Result<Vec<Request>, _>>()?;
-        let report =
-            crate::report::build(requests, &ctx.config.calendar, &ctx.config.sla, *from, *to, ctx.now);
+        let report = build_report(ctx, *from, *to)?;
         Ok(Some(crate::report::chart::png(&report.days)?))
     }
 }
@@ -170,12 +168,15 @@ impl StoreCommand {
 /// `cuentas requests`: one line per request, optionally of one state.
 fn requests(ctx: &Ctx, state: Option<StateName>) -> Result<String> {
     let mut out = String::new();
-    for r in ctx.store.requests() {
+    let listed: Box<dyn Iterator<Item = Result<Request, crate::store::StoreError>>> = match state {
+        // Only the requests in that state are decoded whole.
+        Some(state) => Box::new(ctx.store.requests_in_state(state)),
+        None => Box::new(ctx.store.requests()),
+    };
+    for r in listed {
         let r = r?;
-        if state.is_none_or(|s| s == r.state.name()) {
-            out.push_str(&line(&r, Some(sla_column(&r, ctx.config, ctx.now))));
-            out.push('\n');
-        }
+        out.push_str(&line(&r, Some(sla_column(&r, ctx.config, ctx.now))));
+        out.push('\n');
     }
     Ok(out)
 }
@@ -250,8 +251,7 @@ fn report(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date, format: Rep
     if to < from {
         bail!("--to {to} is before --from {from}");
     }
-    let requests = ctx.store.requests().collect::<Result<Vec<Request>, _>>()?;
-    let report = crate::report::build(requests, &ctx.config.calendar, &ctx.config.sla, from, to, ctx.now);
+    let report = build_report(ctx, from, to)?;
     Ok(match format {
         ReportFormat::Table => report.table(),
         ReportFormat::Csv => report.csv(),
@@ -264,18 +264,32 @@ fn evidence(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date) -> Result
     if to < from {
         bail!("--to {to} is before --from {from}");
     }
-    let requests = ctx.store.requests().collect::<Result<Vec<Request>, _>>()?;
     let drift = ctx.store.drift()?;
     let domains = crate::policy::Policy::new(ctx.config.form.requester_domains.clone());
-    let (text, _) = crate::report::evidence::write(
-        &requests,
-        drift.as_ref(),
+    let institutional = |address: &str| domains.requester_in_domain(address);
+    let mut evidence = crate::report::evidence::Evidence::new(
         (&ctx.config.calendar, &ctx.config.sla),
-        &|address: &str| domains.requester_in_domain(address),
+        &institutional,
         (from, to),
         ctx.now,
     );
+    // The store hands requests out in id order, the order the file lists them in.
+    let (year, since) = crate::report::earliest(from, &ctx.config.calendar);
+    for r in ctx.store.requests_received_since(year, since)? {
+        evidence.add(&r?);
+    }
+    let (text, _) = evidence.finish(drift.as_ref());
     Ok(text)
+}
+
+/// The report of the requests submitted from `from` to `to`, read one at a time.
+fn build_report(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date) -> Result<crate::report::Report> {
+    let mut tally = crate::report::Tally::new(&ctx.config.calendar, &ctx.config.sla, from, to, ctx.now);
+    let (year, since) = crate::report::earliest(from, &ctx.config.calendar);
+    for r in ctx.store.requests_received_since(year, since)? {
+        tally.add(&r?);
+    }
+    Ok(tally.finish())
 }
 
 /// `cuentas drift`: the last reading of the managed OUs against the register.

@@ -861,6 +861,208 @@ impl Store {
     }
 }
 
+/// A request's state alone, read from its record without building the rest of it.
+#[derive(Deserialize)]
+struct StateOnly {
+    state: crate::request::State,
+}
+
+/// [`StoredRequest`] read for its state only.
+#[derive(Deserialize)]
+enum StoredState {
+    V1(StateOnly),
+}
+
+/// A request's reception alone, read from its record without building the rest of it.
+#[derive(Deserialize)]
+struct ReceivedOnly {
+    received_at: Timestamp,
+}
+
+/// [`StoredRequest`] read for its reception only.
+#[derive(Deserialize)]
+enum StoredReceived {
+    V1(ReceivedOnly),
+}
+
+/// The key of request `seq` of `year`: ids are `GU-YYYY-NNNNNN`, so sled's key order is the ids'
+/// order. `seq` 1,000,000, which no id reaches, is the end of the year.
+fn request_key(year: i16, seq: u32) -> Vec<u8> {
+    format!("r/GU-{:04}-{seq:06}", year.max(0)).into_bytes()
+}
+
+/// The end of the request keys (`r/` is followed by `r0`).
+const REQUESTS_END: &[u8] = b"r0";
+
+/// Past the last sequence number an id can have.
+const SEQ_END: u32 = 1_000_000;
+
+/// How much earlier than asked a search by reception starts. Requests are numbered as they are
+/// read, so their reception times rise with their ids; a clock set back (by hand, or by a time
+/// server) could break that by a little, and a week covers it.
+const CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
+
+/// Reading requests a few at a time, for reports and listings over the whole history: each is
+/// decoded, handed out and dropped, so what a caller keeps is what it needs of them; and a
+/// period is found by its ids, so that reading a week costs a week of records, not the store.
+impl Store {
+    /// The requests registered in `year` or after and received at `since` or after, in id
+    /// order (with, at the start, some received up to a week before: the caller filters). Where
+    /// they begin in `year` is searched by halves on the reception times, which rise with the
+    /// ids; the years after it are read whole.
+    pub fn requests_received_since(
+        &self,
+        year: i16,
+        since: Timestamp,
+    ) -> Result<impl Iterator<Item = Result<Request, StoreError>> + '_, StoreError> {
+        let first = self.first_received_since(year, since)?;
+        Ok(self.db.range(first..REQUESTS_END.to_vec()).map(|item| {
+            let (key, bytes) = item?;
+            decode_request(&String::from_utf8_lossy(&key), &bytes)
+        }))
+    }
+
+    /// Whether any request comes before the ones [`Store::requests_received_since`] hands out
+    /// (each of them received before `since`).
+    pub fn any_request_before(&self, year: i16, since: Timestamp) -> Result<bool, StoreError> {
+        let first = self.first_received_since(year, since)?;
+        Ok(self.db.range(b"r/".to_vec()..first).next().transpose()?.is_some())
+    }
+
+    /// The key of the first request of `year` received at `since` (less [`CLOCK_SLACK`]) or
+    /// after; the end of `year` if none was.
+    fn first_received_since(&self, year: i16, since: Timestamp) -> Result<Vec<u8>, StoreError> {
+        let since = since.checked_sub(CLOCK_SLACK).unwrap_or(Timestamp::MIN);
+        let year_end = request_key(year, SEQ_END);
+        // Whether the first request at or after `seq` in `year` was received from `since` on
+        // (none left counts as yes): false for the ids before the answer, true from it on.
+        let from_since = |seq: u32| -> Result<bool, StoreError> {
+            let Some(item) = self.db.range(request_key(year, seq)..year_end.clone()).next() else {
+                return Ok(true);
+            };
+            let (key, bytes) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let json = decompress(&key, &bytes)?;
+            let StoredReceived::V1(r) =
+                serde_json::from_slice(&json).map_err(|error| StoreError::Decode { key, error })?;
+            Ok(r.received_at >= since)
+        };
+        // The answer is in (low, high]: sequence numbers start at 1, and past the last there is
+        // nothing left.
+        let (mut low, mut high) = (0, SEQ_END);
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if from_since(middle)? {
+                high = middle;
+            } else {
+                low = middle;
+            }
+        }
+        Ok(request_key(year, high))
+    }
+
+    /// The requests in `state`, in id order. Each record is read for its state first, and only
+    /// the ones in that state are decoded whole.
+    pub fn requests_in_state(
+        &self,
+        state: crate::request::StateName,
+    ) -> impl Iterator<Item = Result<Request, StoreError>> + '_ {
+        self.db
+            .scan_prefix(b"r/")
+            .map(move |item| {
+                let (key, bytes) = item?;
+                let key = String::from_utf8_lossy(&key).into_owned();
+                let json = decompress(&key, &bytes)?;
+                let StoredState::V1(only) = serde_json::from_slice(&json)
+                    .map_err(|error| StoreError::Decode { key: key.clone(), error })?;
+                if only.state.name() != state {
+                    return Ok(None);
+                }
+                let StoredRequest::V1(r) =
+                    serde_json::from_slice(&json).map_err(|error| StoreError::Decode { key, error })?;
+                Ok(Some(r))
+            })
+            .filter_map(Result::transpose)
+    }
+}
+
+#[cfg(test)]
+mod reading_tests {
+    use super::*;
+    use crate::request::{State, StateName, Submission};
+
+    /// Request `seq` of `year`, read `days` after 1 January 2026.
+    fn read(year: i16, seq: u32, days: i64) -> Request {
+        let at = "2026-01-01T13:00:00Z".parse::<Timestamp>().unwrap()
+            + jiff::SignedDuration::from_hours(24 * days);
+        Request::new(RequestId { year, seq }, seq + 1, "h".into(), Submission::default(), at, at)
+    }
+
+    fn ids(requests: impl Iterator<Item = Result<Request, StoreError>>) -> Vec<String> {
+        requests.map(|r| r.unwrap().id.to_string()).collect()
+    }
+
+    #[test]
+    fn a_period_is_found_by_its_ids_and_the_years_after_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut c = Changes::new();
+        // 2025's last two; 2026's every 20 days, the third one gone; one of 2027.
+        for r in [read(2025, 7, -10), read(2025, 8, -5)] {
+            c.put_request(&r);
+        }
+        for seq in [1, 2, 4, 5] {
+            c.put_request(&read(2026, seq, 20 * i64::from(seq)));
+        }
+        c.put_request(&read(2027, 1, 370));
+        store.commit(c).unwrap();
+        let day = |days: i64| read(2026, 1, days).received_at;
+
+        // From 22 March (the 4th, read on day 80), less the week a clock set back may take.
+        let since = day(80);
+        assert_eq!(
+            ids(store.requests_received_since(2026, since).unwrap()),
+            ["GU-2026-000004", "GU-2026-000005", "GU-2027-000001"]
+        );
+        assert!(store.any_request_before(2026, since).unwrap());
+        // One read within the week before is handed out too; a day more, it is not.
+        assert_eq!(ids(store.requests_received_since(2026, day(47)).unwrap()).len(), 4);
+        assert_eq!(ids(store.requests_received_since(2026, day(48)).unwrap()).len(), 3);
+
+        // From the start of the year: all of it and after, and 2025's passed over.
+        assert_eq!(ids(store.requests_received_since(2026, day(0)).unwrap()).len(), 5);
+        assert!(store.any_request_before(2026, day(0)).unwrap());
+        // From a year whose last request came before: nothing of it, the years after whole.
+        assert_eq!(
+            ids(store.requests_received_since(2025, day(10)).unwrap()),
+            ["GU-2026-000001", "GU-2026-000002", "GU-2026-000004", "GU-2026-000005", "GU-2027-000001"]
+        );
+        // From before the first: every request, none before.
+        assert_eq!(ids(store.requests_received_since(2025, day(-30)).unwrap()).len(), 7);
+        assert!(!store.any_request_before(2025, day(-30)).unwrap());
+        // After the last of the year: only the years after.
+        assert_eq!(ids(store.requests_received_since(2026, day(300)).unwrap()), ["GU-2027-000001"]);
+    }
+
+    #[test]
+    fn requests_in_a_state_are_listed_whole_and_the_others_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rejected = read(2026, 2, 1);
+        let now = rejected.received_at;
+        rejected.transition(State::Rejected { reason: "x".into() }, Actor::Daemon, "x", now).unwrap();
+        let mut c = Changes::new();
+        for r in [read(2026, 1, 0), rejected.clone(), read(2026, 3, 2)] {
+            c.put_request(&r);
+        }
+        store.commit(c).unwrap();
+        let listed: Vec<Request> = store.requests_in_state(StateName::Rejected).map(Result::unwrap).collect();
+        assert_eq!(listed, [rejected]);
+        assert_eq!(store.requests_in_state(StateName::Received).count(), 2);
+        assert_eq!(store.requests_in_state(StateName::Closed).count(), 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,13 +163,23 @@ impl Engine {
             .to_datetime(calendar.day_start())
             .to_zoned(calendar.time_zone().clone())
             .map(|z| z.timestamp());
-        let requests = self.store.requests().collect::<Result<Vec<Request>, _>>()?;
-        if !requests.iter().any(|r| ended.as_ref().is_ok_and(|end| r.received_at < *end)) {
+        // One pass over the requests that may have been submitted in the week, found by their
+        // ids, each counted and dropped: the daemon reads and holds a week, never the store.
+        let (year, since) = crate::report::earliest(from, calendar);
+        let mut tally = crate::report::Tally::new(calendar, &self.config.sla, from, to, now);
+        let mut any_before = false;
+        for r in self.store.requests_received_since(year, since)? {
+            let r = r?;
+            any_before |= ended.as_ref().is_ok_and(|end| r.received_at < *end);
+            tally.add(&r);
+        }
+        // The requests passed over were all read before the week began.
+        if !any_before && !self.store.any_request_before(year, since)? {
             // Remembered as done: the store is not read again for it at every cycle.
             return self.mark_done(&key, now);
         }
         let today = due;
-        let report = crate::report::build(requests, calendar, &self.config.sla, from, to, now);
+        let report = tally.finish();
         let chart = match crate::report::chart::png(&report.days) {
             Ok(png) => Some(png),
             Err(e) => {

@@ -29,42 +29,75 @@ pub fn write(
     (from, to): (Date, Date),
     now: Timestamp,
 ) -> (String, String) {
-    let tz = calendar.time_zone().clone();
-    let mut records = vec![json!({
-        "tipo": "encabezado",
-        "desde": from.to_string(),
-        "hasta": to.to_string(),
-        "generado": now.to_string(),
-        "version": env!("CARGO_PKG_VERSION"),
-    })];
-    let mut period: Vec<&Request> = requests
-        .iter()
-        // Submitted in the period, as the report counts them (the form's time, not the cycle's).
-        .filter(|r| {
-            let day = crate::sla::start(r, calendar).to_zoned(tz.clone()).date();
-            from <= day && day <= to
-        })
-        .collect();
-    period.sort_by_key(|r| r.id);
-    for r in period {
-        records.push(request_record(r, calendar, sla, institutional, now));
+    let mut sorted: Vec<&Request> = requests.iter().collect();
+    sorted.sort_by_key(|r| r.id);
+    let mut evidence = Evidence::new((calendar, sla), institutional, (from, to), now);
+    for r in sorted {
+        evidence.add(r);
     }
-    if let Some(reading) = drift {
-        for f in &reading.findings {
-            records.push(json!({
-                "tipo": "deriva",
-                "leida": reading.at.to_string(),
-                "cuenta": f.sam,
-                "hallazgo": f.kind.key(),
-                "detalle": f.detail,
-                "solicitud": f.request.map(|id| id.to_string()),
-                "cambiada_en_ad": f.changed.map(|t| t.to_string()),
-            }));
+    evidence.finish(drift)
+}
+
+/// The evidence written one request at a time, in id order (the store's own order): each line
+/// is chained as it comes, and only the text is kept, never the requests.
+pub struct Evidence<'a> {
+    calendar: &'a Calendar,
+    sla: &'a SlaConfig,
+    institutional: &'a dyn Fn(&str) -> bool,
+    from: Date,
+    to: Date,
+    now: Timestamp,
+    chain: Chain,
+}
+
+impl<'a> Evidence<'a> {
+    /// The file begun with its header.
+    pub fn new(
+        (calendar, sla): (&'a Calendar, &'a SlaConfig),
+        institutional: &'a dyn Fn(&str) -> bool,
+        (from, to): (Date, Date),
+        now: Timestamp,
+    ) -> Self {
+        let mut chain = Chain::default();
+        chain.push(json!({
+            "tipo": "encabezado",
+            "desde": from.to_string(),
+            "hasta": to.to_string(),
+            "generado": now.to_string(),
+            "version": env!("CARGO_PKG_VERSION"),
+        }));
+        Evidence { calendar, sla, institutional, from, to, now, chain }
+    }
+
+    /// Writes `r` if it was submitted in the period, as the report counts them (the form's
+    /// time, not the cycle's). Requests come in id order.
+    pub fn add(&mut self, r: &Request) {
+        let day = crate::sla::start(r, self.calendar).to_zoned(self.calendar.time_zone().clone()).date();
+        if self.from <= day && day <= self.to {
+            self.chain.push(request_record(r, self.calendar, self.sla, self.institutional, self.now));
         }
     }
-    let count = records.len();
-    records.push(json!({ "tipo": "cierre", "lineas": count }));
-    chain(records)
+
+    /// The file closed with the last drift reading's findings and the count: its text, and
+    /// the hash its chain ends in.
+    pub fn finish(mut self, drift: Option<&Drift>) -> (String, String) {
+        if let Some(reading) = drift {
+            for f in &reading.findings {
+                self.chain.push(json!({
+                    "tipo": "deriva",
+                    "leida": reading.at.to_string(),
+                    "cuenta": f.sam,
+                    "hallazgo": f.kind.key(),
+                    "detalle": f.detail,
+                    "solicitud": f.request.map(|id| id.to_string()),
+                    "cambiada_en_ad": f.changed.map(|t| t.to_string()),
+                }));
+            }
+        }
+        let count = self.chain.lines;
+        self.chain.push(json!({ "tipo": "cierre", "lineas": count }));
+        (self.chain.out, self.chain.previous)
+    }
 }
 
 /// One request: who asked, the rule that authorized it, its operations and times, its service level.
@@ -158,21 +191,40 @@ fn without_values(line: &str) -> String {
     if prefix.is_empty() { op } else { format!("{prefix}: {op}") }
 }
 
-/// The lines, each with its number and the hash of the line before; and the last line's hash.
-fn chain(records: Vec<Value>) -> (String, String) {
-    let mut out = String::new();
-    let mut previous = START.to_string();
-    for (n, mut record) in records.into_iter().enumerate() {
+/// The lines so far, each with its number and the hash of the line before; and the last
+/// line's hash.
+struct Chain {
+    out: String,
+    previous: String,
+    lines: usize,
+}
+
+impl Default for Chain {
+    fn default() -> Chain {
+        Chain { out: String::new(), previous: START.to_string(), lines: 0 }
+    }
+}
+
+impl Chain {
+    fn push(&mut self, mut record: Value) {
+        self.lines += 1;
         if let Value::Object(fields) = &mut record {
-            fields.insert("n".into(), json!(n + 1));
-            fields.insert("anterior".into(), json!(previous));
+            fields.insert("n".into(), json!(self.lines));
+            fields.insert("anterior".into(), json!(self.previous));
         }
         let line = record.to_string();
-        previous = sha256(&line);
-        out.push_str(&line);
-        out.push('\n');
+        self.previous = sha256(&line);
+        self.out.push_str(&line);
+        self.out.push('\n');
     }
-    (out, previous)
+}
+
+/// The lines, each with its number and the hash of the line before; and the last line's hash.
+#[cfg(test)]
+fn chain(records: Vec<Value>) -> (String, String) {
+    let mut chain = Chain::default();
+    records.into_iter().for_each(|r| chain.push(r));
+    (chain.out, chain.previous)
 }
 
 fn sha256(line: &str) -> String {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::calendar::Calendar;
 use crate::config::SlaConfig;
-use crate::request::{Kind, Request, StateName};
+use crate::request::{Kind, Request, RequestId, StateName};
 use crate::sla;
 
 pub mod chart;
@@ -89,24 +89,36 @@ impl Day {
     }
 }
 
+/// The lines the report lists are kept for a whole year of requests: their words are the
+/// program's own (`&'static str`), and the id is the id, so each costs no allocation of its own.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AtRisk {
-    pub id: String,
-    pub kind: String,
-    pub state: String,
+    pub id: RequestId,
+    pub kind: &'static str,
+    pub state: &'static str,
     pub percent: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Breach {
-    pub id: String,
-    pub kind: String,
-    pub state: String,
+    pub id: RequestId,
+    pub kind: &'static str,
+    pub state: &'static str,
     pub consumed_hours: f64,
     pub target_hours: u32,
     /// Business hours spent in each state, in the order first entered (`unread`: before
     /// cuentas read the row).
-    pub hours_in: Vec<(String, f64)>,
+    pub hours_in: Vec<(&'static str, f64)>,
+}
+
+/// Where the requests submitted on `from` or after begin in the store: the year of their ids,
+/// and the time they were received from. A request is numbered in the local year it was read,
+/// and read once it was submitted, never before. Two days earlier, so that a time zone changed
+/// since cannot move one across the day or the new year.
+pub fn earliest(from: Date, calendar: &Calendar) -> (i16, Timestamp) {
+    let day = from.checked_sub(jiff::Span::new().days(2)).unwrap_or(from);
+    let since = day.to_zoned(calendar.time_zone().clone()).map_or(Timestamp::MIN, |z| z.timestamp());
+    (day.year(), since)
 }
 
 /// The report for the requests submitted (by the form's timestamp, local date) from `from` to
@@ -119,53 +131,99 @@ pub fn build(
     to: Date,
     now: Timestamp,
 ) -> Report {
-    let tz = calendar.time_zone();
-    let mut report = Report {
-        from,
-        to,
-        requests: 0,
-        by_kind: BTreeMap::new(),
-        answered: 0,
-        refused: 0,
-        routed: 0,
-        other_closed: 0,
-        open: 0,
-        measured_kinds: Kind::ALL
-            .into_iter()
-            .filter(|k| measured(Some(*k), sla_config))
-            .map(|k| k.label().to_string())
-            .collect(),
-        measured: 0,
-        met: 0,
-        met_percent: None,
-        median_hours: None,
-        p95_hours: None,
-        at_risk: Vec::new(),
-        breaches: Vec::new(),
-        days: from
-            .series(jiff::Span::new().days(1))
-            .take_while(|d| *d <= to)
-            .take(366)
-            .map(|date| Day { date, submitted: 0, measured: 0, met: 0 })
-            .collect(),
-    };
-    let mut hours_to_answer = Vec::new();
+    let mut tally = Tally::new(calendar, sla_config, from, to, now);
     for r in requests {
-        let day = sla::start(&r, calendar).to_zoned(tz.clone()).date();
-        if day < from || day > to {
-            continue;
+        tally.add(&r);
+    }
+    tally.finish()
+}
+
+/// The report built one request at a time, as the store hands them out: what it keeps is the
+/// figures and the lines it lists (requests at risk, breaches), never the requests, so that a
+/// year of them costs the time to read them and not the memory to hold them.
+pub struct Tally<'a> {
+    calendar: &'a Calendar,
+    sla_config: &'a SlaConfig,
+    now: Timestamp,
+    report: Report,
+    /// Business hours to answer of the measured requests, for the median and the percentile.
+    hours_to_answer: Vec<f64>,
+}
+
+impl<'a> Tally<'a> {
+    /// An empty report of the requests submitted from `from` to `to`, both included, as of `now`.
+    pub fn new(
+        calendar: &'a Calendar,
+        sla_config: &'a SlaConfig,
+        from: Date,
+        to: Date,
+        now: Timestamp,
+    ) -> Self {
+        let report = Report {
+            from,
+            to,
+            requests: 0,
+            by_kind: BTreeMap::new(),
+            answered: 0,
+            refused: 0,
+            routed: 0,
+            other_closed: 0,
+            open: 0,
+            measured_kinds: Kind::ALL
+                .into_iter()
+                .filter(|k| measured(Some(*k), sla_config))
+                .map(|k| k.label().to_string())
+                .collect(),
+            measured: 0,
+            met: 0,
+            met_percent: None,
+            median_hours: None,
+            p95_hours: None,
+            at_risk: Vec::new(),
+            breaches: Vec::new(),
+            days: from
+                .series(jiff::Span::new().days(1))
+                .take_while(|d| *d <= to)
+                .take(366)
+                .map(|date| Day { date, submitted: 0, measured: 0, met: 0 })
+                .collect(),
+        };
+        Tally { calendar, sla_config, now, report, hours_to_answer: Vec::new() }
+    }
+
+    /// Counts `r` if it was submitted in the period; any other request is passed over.
+    pub fn add(&mut self, r: &Request) {
+        let (calendar, sla_config, now) = (self.calendar, self.sla_config, self.now);
+        let report = &mut self.report;
+        let day = sla::start(r, calendar).to_zoned(calendar.time_zone().clone()).date();
+        if day < report.from || day > report.to {
+            return;
         }
         report.requests += 1;
-        let index = report.days.iter().position(|d| d.date == day);
-        let kind = r.submission.kind.map_or("(sin tipo)", |k| k.label()).to_string();
+        // The days run one by one from `from`: a request's day is found by its distance, not by
+        // looking through the year for it.
+        let index = report
+            .days
+            .first()
+            .map(|first| day.duration_since(first.date).as_hours() / 24)
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|i| report.days.get(*i).is_some_and(|d| d.date == day));
+        let kind = r.submission.kind.map_or("(sin tipo)", |k| k.label());
         if let Some(d) = index.map(|i| &mut report.days[i]) {
             d.submitted += 1;
         }
         let state = r.state.name();
-        *report.by_kind.entry(kind.clone()).or_default().entry(state.to_string()).or_default() += 1;
-        let target = sla_config.hours_for(r.submission.kind);
-        let m = sla::measure(&r, calendar, target, now);
-        let measured = measured(r.submission.kind, sla_config);
+        // The keys are made once per kind and state, not once per request.
+        let states = match report.by_kind.get_mut(kind) {
+            Some(states) => states,
+            None => report.by_kind.entry(kind.to_string()).or_default(),
+        };
+        match states.get_mut(state.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                states.insert(state.to_string(), 1);
+            }
+        }
         match state {
             StateName::Closed => report.answered += 1,
             StateName::Rejected => report.refused += 1,
@@ -173,54 +231,61 @@ pub fn build(
             StateName::Cancelled => report.other_closed += 1,
             _ => report.open += 1,
         }
+        let measured = measured(r.submission.kind, sla_config);
+        // Refused, routed and otherwise closed requests are not measured, nor are requests of
+        // a kind the procedure sets no time for once closed: their time is not read at all.
+        if state.is_closed() && !(state == StateName::Closed && measured) {
+            return;
+        }
+        let target = sla_config.hours_for(r.submission.kind);
+        let m = sla::measure(r, calendar, target, now);
         if state == StateName::Closed && measured {
             report.measured += 1;
             report.met += usize::from(!m.broken());
-            hours_to_answer.push(hours(m.consumed));
+            self.hours_to_answer.push(hours(m.consumed));
             if let Some(d) = index.map(|i| &mut report.days[i]) {
                 d.measured += 1;
                 d.met += usize::from(!m.broken());
             }
         }
         if !state.is_closed() && m.percent() >= AT_RISK {
-            report.at_risk.push(AtRisk {
-                id: r.id.to_string(),
-                kind: kind.clone(),
-                state: state.to_string(),
-                percent: m.percent(),
-            });
+            report.at_risk.push(AtRisk { id: r.id, kind, state: state.as_str(), percent: m.percent() });
         }
-        // Refused, routed and otherwise closed requests are not measured.
-        if m.broken() && measured && (state == StateName::Closed || !state.is_closed()) {
+        if m.broken() && measured {
             report.breaches.push(Breach {
-                id: r.id.to_string(),
+                id: r.id,
                 kind,
-                state: state.to_string(),
+                state: state.as_str(),
                 consumed_hours: hours(m.consumed),
                 target_hours: target,
-                hours_in: time_in_states(&r, calendar, now),
+                hours_in: time_in_states(r, calendar, now),
             });
         }
     }
-    if report.measured > 0 {
-        report.met_percent = Some(round1(report.met as f64 * 100.0 / report.measured as f64));
+
+    /// The report of the requests counted.
+    pub fn finish(mut self) -> Report {
+        let report = &mut self.report;
+        if report.measured > 0 {
+            report.met_percent = Some(round1(report.met as f64 * 100.0 / report.measured as f64));
+        }
+        self.hours_to_answer.sort_by(f64::total_cmp);
+        report.median_hours = median(&self.hours_to_answer);
+        report.p95_hours = nearest_rank(&self.hours_to_answer, 95);
+        self.report
     }
-    hours_to_answer.sort_by(f64::total_cmp);
-    report.median_hours = median(&hours_to_answer);
-    report.p95_hours = nearest_rank(&hours_to_answer, 95);
-    report
 }
 
 /// Business hours spent in each state, from the history (to `now` for the current one).
-fn time_in_states(r: &Request, calendar: &Calendar, now: Timestamp) -> Vec<(String, f64)> {
+fn time_in_states(r: &Request, calendar: &Calendar, now: Timestamp) -> Vec<(&'static str, f64)> {
     let changes: Vec<(Timestamp, StateName)> =
         r.history.iter().filter(|h| h.from != Some(h.to)).map(|h| (h.at, h.to)).collect();
-    let mut spent: Vec<(String, SignedDuration)> = Vec::new();
+    let mut spent: Vec<(&'static str, SignedDuration)> = Vec::new();
     // From the form's timestamp to when cuentas read the row (the daemon was down, or the row
     // came in after a poll).
     let start = sla::start(r, calendar);
     if start < r.received_at {
-        spent.push(("unread".to_string(), calendar.business_hours_between(start, r.received_at)));
+        spent.push(("unread", calendar.business_hours_between(start, r.received_at)));
     }
     for (i, (at, state)) in changes.iter().enumerate() {
         if state.is_closed() {
@@ -230,7 +295,7 @@ fn time_in_states(r: &Request, calendar: &Calendar, now: Timestamp) -> Vec<(Stri
         let d = calendar.business_hours_between(*at, until);
         match spent.iter_mut().find(|(s, _)| *s == state.as_str()) {
             Some((_, total)) => *total += d,
-            None => spent.push((state.to_string(), d)),
+            None => spent.push((state.as_str(), d)),
         }
     }
     spent.into_iter().map(|(s, d)| (s, hours(d))).collect()
@@ -400,12 +465,13 @@ impl Report {
         row(["median_hours", "", "", &opt(self.median_hours)]);
         row(["p95_hours", "", "", &opt(self.p95_hours)]);
         for r in &self.at_risk {
-            row(["at_risk", &r.id, &r.state, &r.percent.to_string()]);
+            row(["at_risk", &r.id.to_string(), r.state, &r.percent.to_string()]);
         }
         for b in &self.breaches {
-            row(["breach", &b.id, &b.state, &b.consumed_hours.to_string()]);
+            let id = b.id.to_string();
+            row(["breach", &id, b.state, &b.consumed_hours.to_string()]);
             for (state, h) in &b.hours_in {
-                row(["breach_hours_in", &b.id, state, &h.to_string()]);
+                row(["breach_hours_in", &id, state, &h.to_string()]);
             }
         }
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -541,7 +607,7 @@ mod tests {
         assert_eq!(r.measured_kinds, ["Creación de cuenta", "Cesión de contrato"]);
         assert_eq!((r.measured, r.met, r.met_percent), (2, 1, Some(50.0)));
         assert_eq!(r.median_hours, Some(7.0));
-        assert_eq!(r.breaches.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["GU-2026-000002"]);
+        assert_eq!(r.breaches.iter().map(|b| b.id.to_string()).collect::<Vec<_>>(), ["GU-2026-000002"]);
         assert_eq!((r.days[0].measured, r.days[0].met), (2, 1));
         assert!(r.resumen().contains(
             "ANS medido en: Creación de cuenta, Cesión de contrato\n  Atendidas: 2; dentro del ANS: 1 (50 %)"
