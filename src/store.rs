@@ -402,6 +402,10 @@ fn wake_from(bytes: &[u8]) -> Option<Timestamp> {
     Timestamp::from_second(raw.cast_signed()).ok()
 }
 
+/// The least growth of the store's files that calls for a compaction (see
+/// [`Store::compact_if_grown`]): below it, the copy is not worth its time.
+const COMPACT_GROWTH: u64 = 64 * 1024 * 1024;
+
 /// Bumped when [`crate::wake::next`] changes: the index is built again at the next start.
 const WAKE_VERSION: u32 = 1;
 
@@ -464,6 +468,30 @@ impl Store {
         drop(std::mem::replace(&mut self.db, fresh));
         self.dir = folder;
         tidy(&self.state_dir, &self.dir).map_err(sync(&self.state_dir))
+    }
+
+    /// Compacts the store once its files grew to twice their size after the last compaction
+    /// (and by at least [`COMPACT_GROWTH`]): sled appends every version of a record, and a
+    /// request is written at each of its steps, so most of a busy store's bytes are versions
+    /// nobody reads. Growth that is live data only doubles the base for the next time, so the
+    /// copies cost what was written, not what is stored, at each. Whether it compacted.
+    pub fn compact_if_grown(&mut self) -> Result<bool, StoreError> {
+        self.compact_if_grown_past(COMPACT_GROWTH)
+    }
+
+    fn compact_if_grown_past(&mut self, least: u64) -> Result<bool, StoreError> {
+        let size = self.db.size_on_disk()?;
+        let base: Option<u64> = self.get_json("m/compacted-size")?;
+        let grown = base.is_some_and(|base| size > base.saturating_mul(2).saturating_add(least));
+        if grown {
+            self.compact()?;
+        }
+        if grown || base.is_none() {
+            let now = self.db.size_on_disk()?;
+            self.db.insert(b"m/compacted-size", now.to_string().as_bytes())?;
+            self.db.flush()?;
+        }
+        Ok(grown)
     }
 
     /// Applies `changes` atomically, then makes them durable (DESIGN §10): sled's `flush()`
@@ -1120,6 +1148,29 @@ mod tests {
         assert_eq!(ids(store.due(at("2026-03-03T20:00:00Z")).unwrap()), Vec::<u32>::new());
         assert_eq!(ids(store.due(at("2026-04-15T00:00:00Z")).unwrap()), [3, 1]);
         assert_eq!(store.db.scan_prefix(b"w/").count(), 3);
+    }
+
+    /// A store whose files doubled with versions of the same records is compacted, once,
+    /// and keeps every record.
+    #[test]
+    fn a_store_grown_with_old_versions_is_compacted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        assert!(!store.compact_if_grown_past(0).unwrap(), "the first look only measures");
+        let mut r = request(1, 2);
+        for n in 0..3000 {
+            r.note(crate::request::Actor::Daemon, format!("paso {n}"), r.received_at);
+            r.history.truncate(2);
+            let mut c = Changes::new();
+            c.put_request(&r);
+            store.commit(c).unwrap();
+        }
+        let before = store.db.size_on_disk().unwrap();
+        assert!(store.compact_if_grown_past(0).unwrap());
+        let after = store.db.size_on_disk().unwrap();
+        assert!(after * 2 < before, "{after} of {before}");
+        assert_eq!(store.request(r.id).unwrap().unwrap(), r);
+        assert!(!store.compact_if_grown_past(0).unwrap(), "not again until it doubles");
     }
 
     #[test]

@@ -460,6 +460,9 @@ impl Engine {
         self.after_change(now)?;
         self.read_drift(now, &mut report)?;
         self.report_mail(now)?;
+        if self.store.compact_if_grown()? {
+            info!("store compacted: the old versions of its records are gone");
+        }
         match self.directory_down.clone() {
             Some(why) => {
                 let body = format!(
