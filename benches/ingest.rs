@@ -482,9 +482,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
     let tmp = tempfile::Builder::new().prefix("cuentas-bench-").tempdir()?;
     let dir = tmp.path().to_path_buf();
-    for name in ["autorizadores.csv", "directorio.json", "cuentas.toml"] {
+    for name in ["autorizadores.csv", "directorio.json"] {
         std::fs::copy(demo.join(name), dir.join(name))?;
     }
+    // The service desk's form without responses (the demo's name the demo's requests).
+    let desk = std::fs::read_to_string(demo.join("mesa.csv"))?;
+    std::fs::write(dir.join("mesa.csv"), format!("{}\n", desk.lines().next().unwrap_or_default()))?;
+    // Every generated row is the entity's: none is before its start.
+    let config = std::fs::read_to_string(demo.join("cuentas.toml"))?;
+    let start = "start_at = \"2026-11-23 00:00\"";
+    if !config.contains(start) {
+        return Err(format!("the demo configuration no longer has «{start}»").into());
+    }
+    std::fs::write(dir.join("cuentas.toml"), config.replace(start, "start_at = \"2025-01-01 00:00\""))?;
     let config_path = dir.join("cuentas.toml");
 
     println!("cuentas ingest benchmark");
