@@ -668,7 +668,7 @@ fn idle(bin: &Path, config: &Path, dir: &Path, idle_secs: usize) -> Result<(), B
     println!("idle daemon (cuentas run, poll every {POLL_SECS} s, demo clock at NOW)");
     println!(
         "  start-up          {startup:.1} s until quiet (CPU still for {} s), peak {}",
-        2 * POLL_SECS,
+        QUIET.as_secs(),
         mib(startup_peak)
     );
     println!(
