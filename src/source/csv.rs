@@ -105,6 +105,11 @@ impl CsvSource {
     pub fn next_row(&self) -> u32 {
         self.next_row
     }
+
+    /// The byte offset in the file where the row the next call to `next` returns begins.
+    pub fn offset(&self) -> u64 {
+        self.records.reader().position().byte()
+    }
 }
 
 impl Iterator for CsvSource {

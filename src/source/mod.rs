@@ -7,7 +7,7 @@ pub mod csv;
 pub mod provenance;
 pub mod sheet;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -31,10 +31,63 @@ pub struct Page {
 
 /// Where the rows come from.
 pub enum Source {
-    /// A response export, read again from the top at every cycle (it is a local file).
-    Csv { path: PathBuf, reader: Option<Box<CsvSource>>, dates: CsvDates },
+    /// A response export, read again from the top when it changed (it is a local file).
+    Csv { path: PathBuf, reader: Option<Box<CsvSource>>, dates: CsvDates, read: Option<Box<CsvRead>> },
     /// The response spreadsheet, through the Google Sheets API.
     Sheet(Box<SheetSource>),
+}
+
+/// A response export as it was when last read to its end: while the file keeps its size, its
+/// header line and its last row, byte for byte, a poll reads nothing more of it (new responses
+/// change the size; a change elsewhere is the edit check's, which reads the file whole).
+pub struct CsvRead {
+    len: u64,
+    header: Vec<String>,
+    /// The header line's bytes.
+    head: Vec<u8>,
+    /// Where the last row begins, and its bytes to the end of the file.
+    tail_at: u64,
+    tail: Vec<u8>,
+    /// Its last row (the tail is read from the last row seen, included).
+    last: Option<RawRow>,
+}
+
+/// The bytes of `path` from `at`, `len` of them (fewer at its end).
+fn file_bytes(path: &Path, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(at))?;
+    let mut out = Vec::new();
+    file.take(len).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+impl CsvRead {
+    /// `path`'s size, header line and last row, when they can be read: what it is compared by.
+    /// `end` is where the reading stopped: a file that grew since is not taken as read.
+    fn of(
+        path: &Path,
+        header: Vec<String>,
+        head_len: u64,
+        tail_at: u64,
+        end: u64,
+        last: Option<RawRow>,
+    ) -> Option<CsvRead> {
+        let len = std::fs::metadata(path).ok()?.len();
+        if len != end {
+            return None;
+        }
+        let head = file_bytes(path, 0, head_len).ok()?;
+        let tail = file_bytes(path, tail_at, len.checked_sub(tail_at)?).ok()?;
+        Some(CsvRead { len, header, head, tail_at, tail, last })
+    }
+
+    /// Whether `path` still has the size, header line and last row this was read with.
+    fn same_file(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.len() == self.len)
+            && file_bytes(path, 0, self.head.len() as u64).is_ok_and(|b| b == self.head)
+            && file_bytes(path, self.tail_at, self.len - self.tail_at).is_ok_and(|b| b == self.tail)
+    }
 }
 
 /// The tab holding the authorizer matrix, when `[authorizers] sheet` names one: read with the
@@ -62,7 +115,7 @@ pub fn desk_source(config: &Config, source: &Source) -> Result<Option<Source>, S
                 timestamp_headers: headers.into_iter().map(crate::intake::fold).collect(),
                 time_zone: config.calendar.time_zone().clone(),
             };
-            Ok(Some(Source::Csv { path: path.clone(), reader: None, dates }))
+            Ok(Some(Source::Csv { path: path.clone(), reader: None, dates, read: None }))
         }
         (None, Some(tab), Source::Sheet(source)) => {
             let mut settings = source.settings().clone();
@@ -93,7 +146,7 @@ impl Source {
                     timestamp_headers: headers.into_iter().map(crate::intake::fold).collect(),
                     time_zone: config.calendar.time_zone().clone(),
                 };
-                Ok(Source::Csv { path: path.clone(), reader: None, dates })
+                Ok(Source::Csv { path: path.clone(), reader: None, dates, read: None })
             }
             SourceConfig::GoogleSheet {
                 spreadsheet_id,
@@ -152,7 +205,10 @@ impl Source {
     /// The header row.
     pub fn header(&mut self, now: Timestamp) -> Result<Vec<String>, SourceError> {
         match self {
-            Source::Csv { path, reader, dates } => {
+            Source::Csv { path, reader, dates, read } => {
+                if let Some(read) = read.as_ref().filter(|r| r.same_file(path)) {
+                    return Ok(read.header.clone());
+                }
                 let csv = CsvSource::open(path, dates)?;
                 let header = csv.header().to_vec();
                 *reader = Some(Box::new(csv));
@@ -174,21 +230,43 @@ impl Source {
     /// Rows from `from` (included) on, a page at a time.
     pub fn page(&mut self, from: u32, now: Timestamp) -> Result<Page, SourceError> {
         match self {
-            Source::Csv { path, reader, dates } => {
+            Source::Csv { path, reader, dates, read } => {
+                if let Some(done) = read.as_ref().filter(|r| r.same_file(path))
+                    && done.last.as_ref().is_none_or(|last| last.row <= from)
+                {
+                    let rows = done.last.iter().filter(|last| last.row == from).cloned().collect();
+                    return Ok(Page { rows, next: None, header_changed: false });
+                }
                 let mut csv = match reader.take() {
                     Some(r) if r.next_row() <= from => r,
                     _ => Box::new(CsvSource::open(path, dates)?),
                 };
+                let head_len = if csv.next_row() == 2 { Some(csv.offset()) } else { None };
                 let mut rows = Vec::new();
+                let mut last = None;
+                let mut tail_at = csv.offset();
                 while rows.len() < CSV_PAGE_ROWS {
+                    let at = csv.offset();
                     match csv.next() {
                         Some(row) => {
                             let row = row?;
+                            tail_at = at;
                             if row.row >= from {
                                 rows.push(row);
+                            } else {
+                                last = Some(row);
                             }
                         }
-                        None => return Ok(Page { rows, next: None, header_changed: false }),
+                        None => {
+                            // Read to its end from its start: until it changes, nothing more.
+                            *read = head_len.and_then(|head_len| {
+                                let last = rows.last().cloned().or(last);
+                                let end = csv.offset();
+                                CsvRead::of(path, csv.header().to_vec(), head_len, tail_at, end, last)
+                                    .map(Box::new)
+                            });
+                            return Ok(Page { rows, next: None, header_changed: false });
+                        }
                     }
                 }
                 let next = csv.next_row();
@@ -276,6 +354,42 @@ pub enum SourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A poll of an export that did not change reads nothing more of it, and any change to
+    /// its size, header or last row is read: a row added, the last one rewritten in place, a
+    /// header renamed with the same length.
+    #[test]
+    fn an_unchanged_export_is_not_read_again_and_any_change_of_its_tail_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("respuestas.csv");
+        let dates = CsvDates {
+            timestamp_headers: vec![crate::intake::fold("Marca temporal")],
+            time_zone: jiff::tz::TimeZone::UTC,
+        };
+        let mut source = Source::Csv { path: path.clone(), reader: None, dates, read: None };
+        let now = Timestamp::UNIX_EPOCH;
+        let cells =
+            |page: Page| page.rows.into_iter().map(|r| (r.row, r.cells.join("|"))).collect::<Vec<_>>();
+        std::fs::write(&path, "Correo,Tipo\na@x.co,Alta\nb@x.co,Baja\n").unwrap();
+        assert_eq!(source.header(now).unwrap(), ["Correo", "Tipo"]);
+        assert_eq!(
+            cells(source.page(2, now).unwrap()),
+            [(2, "a@x.co|Alta".into()), (3, "b@x.co|Baja".into())]
+        );
+        let Source::Csv { read, .. } = &source else { unreachable!() };
+        assert!(read.is_some(), "read to its end");
+        assert_eq!(cells(source.page(3, now).unwrap()), [(3, "b@x.co|Baja".into())]);
+        assert_eq!(cells(source.page(4, now).unwrap()), []);
+        std::fs::write(&path, "Correo,Tipo\na@x.co,Alta\nb@x.co,Baja\nc@x.co,Alta\n").unwrap();
+        assert_eq!(
+            cells(source.page(3, now).unwrap()),
+            [(3, "b@x.co|Baja".into()), (4, "c@x.co|Alta".into())]
+        );
+        std::fs::write(&path, "Correo,Tipo\na@x.co,Alta\nb@x.co,Baja\nc@x.co,Baja\n").unwrap();
+        assert_eq!(cells(source.page(4, now).unwrap()), [(4, "c@x.co|Baja".into())]);
+        std::fs::write(&path, "Correx,Tipo\na@x.co,Alta\nb@x.co,Baja\nc@x.co,Baja\n").unwrap();
+        assert_eq!(source.header(now).unwrap(), ["Correx", "Tipo"]);
+    }
 
     #[test]
     fn hash_ignores_trailing_empty_cells_but_not_moves() {
