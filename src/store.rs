@@ -520,10 +520,13 @@ impl Store {
         let mut any = false;
         for entry in entries.flatten() {
             let path = entry.path();
-            File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(|source| StoreError::Sync { path, source })?;
-            any = true;
+            match File::open(&path).and_then(|f| f.sync_all()) {
+                Ok(()) => any = true,
+                // A blob sled dropped since the folder was listed (a newer version of its
+                // record replaced it): nothing of it to keep.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(StoreError::Sync { path, source }),
+            }
         }
         if any {
             File::open(&blobs)
