@@ -80,11 +80,7 @@ pub use crate::request::Purged;
 
 /// When the request entered its closed state; `None` while it is open.
 pub fn closed_at(r: &Request) -> Option<Timestamp> {
-    if r.is_open() {
-        return None;
-    }
-    let entered = r.history.iter().find(|h| h.to.is_closed() && h.from != Some(h.to)).map(|h| h.at);
-    entered.or(r.history.last().map(|h| h.at))
+    r.closed_at()
 }
 
 /// Whether a request's personal data are due for removal at `now`: closed more than `days`

@@ -131,6 +131,12 @@ impl Changes {
             self.batch.remove(format!("p/{id}").as_bytes());
         }
         self.woken.insert(request.id, open.then(|| request.clone()));
+        // Closed and not purged yet: in the retention pass's index, by when it closed.
+        match request.closed_at() {
+            Some(at) if request.purged.is_none() => self.batch.insert(purge_key(at, request.id), Vec::new()),
+            Some(at) => self.batch.remove(purge_key(at, request.id)),
+            None => {}
+        }
         let key = format!("r/{id}");
         match serde_json::to_vec(&StoredRequestRef::V1(request)) {
             Ok(json) => {
@@ -406,6 +412,15 @@ fn wake_from(bytes: &[u8]) -> Option<Timestamp> {
 /// [`Store::compact_if_grown`]): below it, the copy is not worth its time.
 const COMPACT_GROWTH: u64 = 64 * 1024 * 1024;
 
+/// `x/` + when it closed (8 bytes, ordered) + the id: closed requests whose personal data
+/// are still there, for the retention pass to read only those old enough.
+fn purge_key(closed: Timestamp, id: RequestId) -> Vec<u8> {
+    let mut key = b"x/".to_vec();
+    key.extend_from_slice(&wake_bytes(closed));
+    key.extend_from_slice(id.to_string().as_bytes());
+    key
+}
+
 /// Bumped when [`crate::wake::next`] changes: the index is built again at the next start.
 const WAKE_VERSION: u32 = 1;
 
@@ -650,6 +665,33 @@ impl Store {
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The closed requests not purged yet that closed before `before`, oldest first. A store
+    /// written before this index had it is indexed once, here, reading every request.
+    pub fn closed_before(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError> {
+        if self.db.get(b"m/purge-index")?.is_none() {
+            let mut batch = sled::Batch::default();
+            for r in self.requests() {
+                let r = r?;
+                if let Some(at) = r.closed_at().filter(|_| r.purged.is_none()) {
+                    batch.insert(purge_key(at, r.id), Vec::new());
+                }
+            }
+            batch.insert(b"m/purge-index".as_slice(), b"1".as_slice());
+            self.db.apply_batch(batch)?;
+            self.db.flush()?;
+        }
+        let mut end = b"x/".to_vec();
+        end.extend_from_slice(&wake_bytes(before));
+        let mut out = Vec::new();
+        for item in self.db.range(b"x/".to_vec()..end) {
+            let (key, _) = item?;
+            if let Some(id) = key.get(10..).and_then(|k| std::str::from_utf8(k).ok()?.parse().ok()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// The open requests due by `now`, in the order they fell due.
@@ -1151,6 +1193,48 @@ mod tests {
         assert_eq!(ids(store.due(at("2026-03-03T20:00:00Z")).unwrap()), Vec::<u32>::new());
         assert_eq!(ids(store.due(at("2026-04-15T00:00:00Z")).unwrap()), [3, 1]);
         assert_eq!(store.db.scan_prefix(b"w/").count(), 3);
+    }
+
+    /// The retention pass's index: closed requests by when they closed, out of it once purged;
+    /// a store written before the index is indexed at the first look.
+    #[test]
+    fn closed_requests_are_found_by_when_they_closed_until_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let closed = |seq: u32, when: &str| {
+            let mut r = request(seq, seq + 1);
+            r.transition(
+                State::Rejected { reason: "x".into() },
+                crate::request::Actor::Daemon,
+                "x",
+                at(when),
+            )
+            .unwrap();
+            r
+        };
+        let (a, b, open) =
+            (closed(1, "2026-03-03T13:00:00Z"), closed(2, "2026-03-10T13:00:00Z"), request(3, 4));
+        let mut c = Changes::new();
+        for r in [&a, &b, &open] {
+            c.put_request(r);
+        }
+        store.commit(c).unwrap();
+        let seqs = |v: Vec<RequestId>| v.into_iter().map(|id| id.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(store.closed_before(at("2026-03-05T00:00:00Z")).unwrap()), [1]);
+        assert_eq!(seqs(store.closed_before(at("2027-01-01T00:00:00Z")).unwrap()), [1, 2]);
+        let mut purged = a.clone();
+        purged.purged = Some(crate::request::Purged { at: at("2027-03-04T00:00:00Z"), retention_days: 365 });
+        let mut c = Changes::new();
+        c.put_request(&purged);
+        store.commit(c).unwrap();
+        assert_eq!(seqs(store.closed_before(at("2027-01-01T00:00:00Z")).unwrap()), [2]);
+        // An older store: no index, and no mark that it was built.
+        for item in store.db.scan_prefix(b"x/") {
+            store.db.remove(item.unwrap().0).unwrap();
+        }
+        store.db.remove(b"m/purge-index").unwrap();
+        assert_eq!(seqs(store.closed_before(at("2027-01-01T00:00:00Z")).unwrap()), [2]);
     }
 
     /// A store whose files doubled with versions of the same records is compacted, once,

@@ -137,6 +137,9 @@ fn named(ids: &[RequestId]) -> String {
     }
 }
 
+/// Marks the store's one pass that gave every request its person hash.
+const HASHES_BACKFILLED: &str = "retencion/huellas-completas";
+
 /// One pass over the store: the requests purged, and the number of alerts deleted.
 fn pass(
     store: &Store,
@@ -147,18 +150,38 @@ fn pass(
     let mut purged = Vec::new();
     let mut changes = Changes::new();
     let mut staged = 0;
-    for r in store.requests() {
-        let mut r = r?;
-        let mut changed = false;
-        // Requests registered before person hashes existed get theirs, so that they are
-        // recognised too (once: the next passes find it set).
-        if r.person_hash.is_none()
-            && let Some(hash) = retention::person_hash(rules.key, &r.submission)
-        {
-            changes.index_person(&hash, r.id);
-            r.person_hash = Some(hash);
-            changed = true;
+    // Requests registered before person hashes existed get theirs, so that they are recognised
+    // too: once, over the whole store (every request registered since has one).
+    if store.alert_sent(HASHES_BACKFILLED)?.is_none() {
+        for r in store.requests() {
+            let mut r = r?;
+            if r.person_hash.is_some() {
+                continue;
+            }
+            if let Some(hash) = retention::person_hash(rules.key, &r.submission) {
+                changes.index_person(&hash, r.id);
+                r.person_hash = Some(hash);
+                changes.put_request(&r);
+                staged += 1;
+            }
+            if staged == CHUNK {
+                store.commit(std::mem::take(&mut changes))?;
+                staged = 0;
+                beat();
+            }
         }
+        changes.mark_alert(HASHES_BACKFILLED, now);
+    }
+    // Only what closed more than `days` ago and still holds personal data (the store's index):
+    // the pass costs what is due, not everything ever stored.
+    let kept = SignedDuration::from_hours(24 * i64::from(rules.days));
+    let candidates = match now.checked_sub(kept) {
+        Ok(before) => store.closed_before(before)?,
+        Err(_) => Vec::new(),
+    };
+    for id in candidates {
+        let Some(mut r) = store.request(id)? else { continue };
+        let mut changed = false;
         let cover = cover_key(&r.submission);
         let address = r.submission.personal_email.clone();
         if rules.purge(&mut r, now) {

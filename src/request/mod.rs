@@ -630,6 +630,15 @@ impl Request {
         }
     }
 
+    /// When it closed (entered its closed state), if it is closed.
+    pub fn closed_at(&self) -> Option<Timestamp> {
+        if self.is_open() {
+            return None;
+        }
+        let entered = self.history.iter().find(|h| h.to.is_closed() && h.from != Some(h.to)).map(|h| h.at);
+        entered.or(self.history.last().map(|h| h.at))
+    }
+
     /// The last day of the contract whose end opened this request, if one did.
     pub fn contract_end(&self) -> Option<Date> {
         self.origin.map(|Origin::ContractEnd { expires }| expires)
