@@ -280,8 +280,9 @@ fn open_sled(folder: &Path) -> Result<sled::Db, sled::Error> {
     let open = || sled::Config::new().path(folder).cache_capacity(8 * 1024 * 1024).open();
     // sled lets go of its file lock from its own flusher thread, a moment after the store that
     // held it was dropped (a restart, a command right after the daemon stopped): that moment
-    // is waited out, up to two seconds; a lock another process keeps is still an error.
-    for _ in 0..40 {
+    // is waited out, up to five seconds (a loaded machine); a lock another process keeps is
+    // still an error.
+    for _ in 0..100 {
         match open() {
             Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
