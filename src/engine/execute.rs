@@ -28,9 +28,13 @@ impl Engine {
         // Only what is due (the store's wake index), each as it is now.
         let due = self.store.due(now)?;
         let mut open = self.store.each(due).collect::<Result<Vec<_>, _>>()?;
-        open.sort_by_key(|r| match r.state {
-            State::Scheduled { due, .. } => Some(due),
-            _ => None,
+        // Within each, in the order registered (the index hands them out by when each fell due).
+        open.sort_by_key(|r| {
+            let due = match r.state {
+                State::Scheduled { due, .. } => Some(due),
+                _ => None,
+            };
+            (due, r.id)
         });
         for mut request in open {
             if self.superseded.contains(&request.id) {
