@@ -70,7 +70,7 @@ fn cycle(demo: &Demo, now: Timestamp) {
 /// Every key and value of every tree of the store, as text (compressed records decompressed),
 /// read with sled itself rather than through cuentas's store.
 fn raw_store(demo: &Demo) -> Vec<String> {
-    let db = sled::open(Store::folder(&demo.path("var/estado")).unwrap()).unwrap();
+    let db = cuentas::store::open_sled(&Store::folder(&demo.path("var/estado")).unwrap()).unwrap();
     let mut out = Vec::new();
     for name in db.tree_names() {
         for item in db.open_tree(&name).unwrap().iter() {
