@@ -2,7 +2,8 @@
 //! and the durability boundary (flush, then `sync_all` of the db file) before any outside effect.
 //!
 //! One sled tree with key prefixes, so that everything one step changes is one atomic batch:
-//! `r/ID` request (its messages to send live inside it), `p/ID` active requests (open, or with
+//! `l/ID` open request and `r/ID` closed one (its messages to send live inside it; see
+//! [`record_key`] for why apart), `p/ID` active requests (open, or with
 //! mail still to send: row and flags), `o/MSG` and `q/MSG` alerts to administrators and those
 //! still to send, `h/HASH/ID` the requests of each person (keyed hash, see `retention`), `a/…`
 //! personal addresses on record, `k/…` what closed requests cover, `g/SAM` what cuentas last
@@ -137,7 +138,8 @@ impl Changes {
             Some(at) => self.batch.remove(purge_key(at, request.id)),
             None => {}
         }
-        let key = format!("r/{id}");
+        self.batch.remove(record_key(&id, !open).as_bytes());
+        let key = record_key(&id, open);
         match serde_json::to_vec(&StoredRequestRef::V1(request)) {
             Ok(json) => {
                 self.batch.insert(key.as_bytes(), compress(json));
@@ -381,6 +383,53 @@ const CURRENT: &str = "almacen-actual";
 /// The folders of compacted stores: `almacen-1`, `almacen-2`…
 const FOLDER: &str = "almacen-";
 
+/// Where open requests' records are kept, and closed ones'. Apart, because sled 0.34 keeps in
+/// memory every page a read brought in, whatever its cache capacity, for as long as the
+/// process lives: the daemon reads the open requests at every start and as they fall due,
+/// and with them among the closed ones those reads would bring in (and keep) most of the
+/// store's pages, years of closed requests. A request's record moves when it closes.
+const OPEN: &[u8] = b"l/";
+const CLOSED: &[u8] = b"r/";
+
+/// The key of the record of request `id` (as text), open or closed.
+fn record_key(id: &str, open: bool) -> String {
+    let prefix = if open { "l/" } else { "r/" };
+    format!("{prefix}{id}")
+}
+
+/// `prefix` followed by `id`.
+fn prefixed(prefix: &[u8], id: &[u8]) -> Vec<u8> {
+    [prefix, id].concat()
+}
+
+/// Open and closed records as one sequence in id order (both prefixes are two bytes long).
+struct ById<A: Iterator, B: Iterator> {
+    open: std::iter::Peekable<A>,
+    closed: std::iter::Peekable<B>,
+}
+
+type Entry = Result<(sled::IVec, sled::IVec), sled::Error>;
+
+impl<A: Iterator<Item = Entry>, B: Iterator<Item = Entry>> ById<A, B> {
+    fn new(open: A, closed: B) -> Self {
+        ById { open: open.peekable(), closed: closed.peekable() }
+    }
+}
+
+impl<A: Iterator<Item = Entry>, B: Iterator<Item = Entry>> Iterator for ById<A, B> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        let open_first = match (self.open.peek(), self.closed.peek()) {
+            (Some(Ok((open, _))), Some(Ok((closed, _)))) => open[2..] < closed[2..],
+            // An error is handed out as soon as it is met.
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+        if open_first { self.open.next() } else { self.closed.next() }
+    }
+}
+
 /// The store. sled allows one process at a time.
 pub struct Store {
     db: sled::Db,
@@ -436,7 +485,30 @@ impl Store {
         // Only once sled holds its lock: what a compaction interrupted (its unfinished folder),
         // or finished (the folder or files it replaced), is this process's to remove.
         tidy(dir, &folder).map_err(|source| StoreError::Sync { path: dir.to_path_buf(), source })?;
-        Ok(Store { db, dir: folder, state_dir: dir.to_path_buf(), wake_rules: None })
+        let store = Store { db, dir: folder, state_dir: dir.to_path_buf(), wake_rules: None };
+        store.set_open_records_apart()?;
+        Ok(store)
+    }
+
+    /// A store written before open requests' records were kept apart ([`OPEN`]) has them moved
+    /// there, once: the active index names them, so nothing else is read.
+    fn set_open_records_apart(&self) -> Result<(), StoreError> {
+        if self.db.get(b"m/records-apart")?.is_some() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (id, ..) in self.active()?.into_iter().filter(|a| a.2) {
+            let id = id.to_string();
+            let closed = record_key(&id, false);
+            if let Some(bytes) = self.db.get(closed.as_bytes())? {
+                batch.insert(record_key(&id, true).as_bytes(), bytes);
+                batch.remove(closed.as_bytes());
+            }
+        }
+        batch.insert(b"m/records-apart".as_slice(), b"1".as_slice());
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Whether a store was ever opened in the state directory `state_dir` (without opening it:
@@ -572,25 +644,35 @@ impl Store {
     }
 
     pub fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
-        let key = format!("r/{id}");
-        match self.db.get(key.as_bytes())? {
-            Some(bytes) => Ok(Some(decode_request(&key, &bytes)?)),
+        match self.record(id)? {
+            Some((key, bytes)) => Ok(Some(decode_request(&key, &bytes)?)),
             None => Ok(None),
         }
     }
 
     /// The stored record of a request (versioned JSON), for audits and scripts.
     pub fn raw_request(&self, id: RequestId) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = format!("r/{id}");
-        match self.db.get(key.as_bytes())? {
-            Some(bytes) => Ok(Some(decompress(&key, &bytes)?.into_owned())),
+        match self.record(id)? {
+            Some((key, bytes)) => Ok(Some(decompress(&key, &bytes)?.into_owned())),
             None => Ok(None),
         }
     }
 
+    /// The key and bytes of a request's record, open or closed.
+    fn record(&self, id: RequestId) -> Result<Option<(String, sled::IVec)>, StoreError> {
+        let id = id.to_string();
+        for open in [true, false] {
+            let key = record_key(&id, open);
+            if let Some(bytes) = self.db.get(key.as_bytes())? {
+                return Ok(Some((key, bytes)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Every request, in id order.
     pub fn requests(&self) -> impl Iterator<Item = Result<Request, StoreError>> + '_ {
-        self.db.scan_prefix(b"r/").map(|item| {
+        ById::new(self.db.scan_prefix(OPEN), self.db.scan_prefix(CLOSED)).map(|item| {
             let (key, bytes) = item?;
             decode_request(&String::from_utf8_lossy(&key), &bytes)
         })
@@ -960,14 +1042,23 @@ enum StoredReceived {
     V1(ReceivedOnly),
 }
 
-/// The key of request `seq` of `year`: ids are `GU-YYYY-NNNNNN`, so sled's key order is the ids'
-/// order. `seq` 1,000,000, which no id reaches, is the end of the year.
-fn request_key(year: i16, seq: u32) -> Vec<u8> {
-    format!("r/GU-{:04}-{seq:06}", year.max(0)).into_bytes()
+/// The key of request `seq` of `year` under `prefix` ([`OPEN`] or [`CLOSED`]): ids are
+/// `GU-YYYY-NNNNNN`, so sled's key order is the ids' order. `seq` 1,000,000, which no id
+/// reaches, is the end of the year.
+fn request_key(prefix: &[u8], year: i16, seq: u32) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(format!("GU-{:04}-{seq:06}", year.max(0)).as_bytes());
+    key
 }
 
-/// The end of the request keys (`r/` is followed by `r0`).
-const REQUESTS_END: &[u8] = b"r0";
+/// The end of the keys under `prefix` (`r/` is followed by `r0`).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
 
 /// Past the last sequence number an id can have.
 const SEQ_END: u32 = 1_000_000;
@@ -991,7 +1082,8 @@ impl Store {
         since: Timestamp,
     ) -> Result<impl Iterator<Item = Result<Request, StoreError>> + '_, StoreError> {
         let first = self.first_received_since(year, since)?;
-        Ok(self.db.range(first..REQUESTS_END.to_vec()).map(|item| {
+        let from = |prefix: &[u8]| self.db.range(prefixed(prefix, &first)..prefix_end(prefix));
+        Ok(ById::new(from(OPEN), from(CLOSED)).map(|item| {
             let (key, bytes) = item?;
             decode_request(&String::from_utf8_lossy(&key), &bytes)
         }))
@@ -1001,21 +1093,34 @@ impl Store {
     /// (each of them received before `since`).
     pub fn any_request_before(&self, year: i16, since: Timestamp) -> Result<bool, StoreError> {
         let first = self.first_received_since(year, since)?;
-        Ok(self.db.range(b"r/".to_vec()..first).next().transpose()?.is_some())
+        for prefix in [OPEN, CLOSED] {
+            if self.db.range(prefix.to_vec()..prefixed(prefix, &first)).next().transpose()?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
-    /// The key of the first request of `year` received at `since` (less [`CLOCK_SLACK`]) or
-    /// after; the end of `year` if none was.
+    /// The id (`GU-…`, without prefix) of the first request of `year` received at `since`
+    /// (less [`CLOCK_SLACK`]) or after; the end of `year` if none was.
     fn first_received_since(&self, year: i16, since: Timestamp) -> Result<Vec<u8>, StoreError> {
         let since = since.checked_sub(CLOCK_SLACK).unwrap_or(Timestamp::MIN);
-        let year_end = request_key(year, SEQ_END);
+        // The first request at or after `seq` in `year`, open or closed.
+        let first_from = |seq: u32| -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+            let first = |prefix: &[u8]| {
+                self.db.range(request_key(prefix, year, seq)..request_key(prefix, year, SEQ_END)).next().transpose()
+            };
+            Ok(match (first(OPEN)?, first(CLOSED)?) {
+                (Some(open), Some(closed)) => Some(if open.0[2..] < closed.0[2..] { open } else { closed }),
+                (open, closed) => open.or(closed),
+            })
+        };
         // Whether the first request at or after `seq` in `year` was received from `since` on
         // (none left counts as yes): false for the ids before the answer, true from it on.
         let from_since = |seq: u32| -> Result<bool, StoreError> {
-            let Some(item) = self.db.range(request_key(year, seq)..year_end.clone()).next() else {
+            let Some((key, bytes)) = first_from(seq)? else {
                 return Ok(true);
             };
-            let (key, bytes) = item?;
             let key = String::from_utf8_lossy(&key).into_owned();
             let json = decompress(&key, &bytes)?;
             let StoredReceived::V1(r) =
@@ -1033,7 +1138,7 @@ impl Store {
                 low = middle;
             }
         }
-        Ok(request_key(year, high))
+        Ok(request_key(b"", year, high))
     }
 
     /// The requests in `state`, in id order. Each record is read for its state first, and only
@@ -1043,7 +1148,7 @@ impl Store {
         state: crate::request::StateName,
     ) -> impl Iterator<Item = Result<Request, StoreError>> + '_ {
         self.db
-            .scan_prefix(b"r/")
+            .scan_prefix(if state.is_closed() { CLOSED } else { OPEN })
             .map(move |item| {
                 let (key, bytes) = item?;
                 let key = String::from_utf8_lossy(&key).into_owned();
@@ -1082,14 +1187,22 @@ mod reading_tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let mut c = Changes::new();
-        // 2025's last two; 2026's every 20 days, the third one gone; one of 2027.
-        for r in [read(2025, 7, -10), read(2025, 8, -5)] {
+        // 2025's last two; 2026's every 20 days, the third one gone; one of 2027. Some are
+        // closed, their records kept apart from the open ones': the search and the reading
+        // go through both.
+        let mut put = |mut r: Request, closed: bool| {
+            if closed {
+                let now = r.received_at;
+                r.transition(State::Rejected { reason: "x".into() }, Actor::Daemon, "x", now).unwrap();
+            }
             c.put_request(&r);
-        }
+        };
+        put(read(2025, 7, -10), false);
+        put(read(2025, 8, -5), true);
         for seq in [1, 2, 4, 5] {
-            c.put_request(&read(2026, seq, 20 * i64::from(seq)));
+            put(read(2026, seq, 20 * i64::from(seq)), seq % 2 == 0);
         }
-        c.put_request(&read(2027, 1, 370));
+        put(read(2027, 1, 370), true);
         store.commit(c).unwrap();
         let day = |days: i64| read(2026, 1, days).received_at;
 
@@ -1117,6 +1230,50 @@ mod reading_tests {
         assert!(!store.any_request_before(2025, day(-30)).unwrap());
         // After the last of the year: only the years after.
         assert_eq!(ids(store.requests_received_since(2026, day(300)).unwrap()), ["GU-2027-000001"]);
+    }
+
+    /// Open requests' records are kept apart from closed ones' and move when they close;
+    /// a store written before that has its open ones moved once, at its first opening.
+    #[test]
+    fn open_records_are_kept_apart_from_closed_ones_and_an_older_store_is_sorted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = |store: &Store, prefix: &[u8]| -> Vec<String> {
+            store.db.scan_prefix(prefix).map(|i| String::from_utf8_lossy(&i.unwrap().0[2..]).into_owned()).collect()
+        };
+        let mut closing = read(2026, 2, 1);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut c = Changes::new();
+            for r in [read(2026, 1, 0), closing.clone(), read(2026, 3, 2)] {
+                c.put_request(&r);
+            }
+            store.commit(c).unwrap();
+            assert_eq!(keys(&store, OPEN), ["GU-2026-000001", "GU-2026-000002", "GU-2026-000003"]);
+            let now = closing.received_at;
+            closing.transition(State::Rejected { reason: "x".into() }, Actor::Daemon, "x", now).unwrap();
+            let mut c = Changes::new();
+            c.put_request(&closing);
+            store.commit(c).unwrap();
+            assert_eq!(keys(&store, OPEN), ["GU-2026-000001", "GU-2026-000003"]);
+            assert_eq!(keys(&store, CLOSED), ["GU-2026-000002"]);
+            assert_eq!(store.request(closing.id).unwrap().unwrap(), closing);
+            assert_eq!(ids(store.requests()), ["GU-2026-000001", "GU-2026-000002", "GU-2026-000003"]);
+            // As an earlier build left it: every record under `r/`, no mark of the move.
+            let mut batch = sled::Batch::default();
+            for item in store.db.scan_prefix(OPEN) {
+                let (key, bytes) = item.unwrap();
+                batch.insert(prefixed(CLOSED, &key[2..]), bytes);
+                batch.remove(key);
+            }
+            batch.remove(b"m/records-apart".as_slice());
+            store.db.apply_batch(batch).unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(keys(&store, OPEN), ["GU-2026-000001", "GU-2026-000003"]);
+        assert_eq!(keys(&store, CLOSED), ["GU-2026-000002"]);
+        assert_eq!(ids(store.requests()), ["GU-2026-000001", "GU-2026-000002", "GU-2026-000003"]);
+        assert_eq!(store.open_requests().unwrap().len(), 2);
     }
 
     #[test]
