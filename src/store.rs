@@ -1108,7 +1108,10 @@ impl Store {
         // The first request at or after `seq` in `year`, open or closed.
         let first_from = |seq: u32| -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
             let first = |prefix: &[u8]| {
-                self.db.range(request_key(prefix, year, seq)..request_key(prefix, year, SEQ_END)).next().transpose()
+                self.db
+                    .range(request_key(prefix, year, seq)..request_key(prefix, year, SEQ_END))
+                    .next()
+                    .transpose()
             };
             Ok(match (first(OPEN)?, first(CLOSED)?) {
                 (Some(open), Some(closed)) => Some(if open.0[2..] < closed.0[2..] { open } else { closed }),
@@ -1238,7 +1241,11 @@ mod reading_tests {
     fn open_records_are_kept_apart_from_closed_ones_and_an_older_store_is_sorted_once() {
         let dir = tempfile::tempdir().unwrap();
         let keys = |store: &Store, prefix: &[u8]| -> Vec<String> {
-            store.db.scan_prefix(prefix).map(|i| String::from_utf8_lossy(&i.unwrap().0[2..]).into_owned()).collect()
+            store
+                .db
+                .scan_prefix(prefix)
+                .map(|i| String::from_utf8_lossy(&i.unwrap().0[2..]).into_owned())
+                .collect()
         };
         let mut closing = read(2026, 2, 1);
         {
