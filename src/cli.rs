@@ -286,8 +286,8 @@ fn evidence(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date) -> Result
 fn build_report(ctx: &Ctx, from: jiff::civil::Date, to: jiff::civil::Date) -> Result<crate::report::Report> {
     let mut tally = crate::report::Tally::new(&ctx.config.calendar, &ctx.config.sla, from, to, ctx.now);
     let (year, since) = crate::report::earliest(from, &ctx.config.calendar);
-    for r in ctx.store.requests_received_since(year, since)? {
-        tally.add(&r?);
+    for summary in ctx.store.summaries_received_since(year, since)? {
+        tally.add(&summary?);
     }
     Ok(tally.finish())
 }

@@ -2,7 +2,9 @@
 //! from when cuentas read the row, so a daemon that was down hides nothing), paused while the
 //! request waits on someone else than IT, stopped when it is closed.
 
+use jiff::civil::DateTime;
 use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use crate::calendar::Calendar;
 use crate::request::{Request, StateName};
@@ -48,44 +50,73 @@ pub fn pauses(state: StateName) -> bool {
 /// When the clock starts: the form's timestamp (in the entity's time zone), or when cuentas
 /// registered the row if the form gave none (or one later than that).
 pub fn start(request: &Request, calendar: &Calendar) -> Timestamp {
-    let submitted = request
-        .submission
-        .submitted_at
-        .and_then(|dt| dt.to_zoned(calendar.time_zone().clone()).ok())
-        .map(|z| z.timestamp());
-    submitted.map_or(request.received_at, |t| t.min(request.received_at))
+    start_of(request.submission.submitted_at, request.received_at, calendar)
+}
+
+fn start_of(submitted_at: Option<DateTime>, received_at: Timestamp, calendar: &Calendar) -> Timestamp {
+    let submitted =
+        submitted_at.and_then(|dt| dt.to_zoned(calendar.time_zone().clone()).ok()).map(|z| z.timestamp());
+    submitted.map_or(received_at, |t| t.min(received_at))
 }
 
 /// The request's service level as of `now`, from its history.
 pub fn measure(request: &Request, calendar: &Calendar, target_hours: u32, now: Timestamp) -> Measure {
-    let target = SignedDuration::from_hours(i64::from(target_hours));
-    let start = start(request, calendar);
-    // The instants the state changed, and the state entered.
-    let mut spans: Vec<(Timestamp, StateName)> = Vec::new();
-    for h in &request.history {
-        if h.from != Some(h.to) {
-            spans.push((h.at, h.to));
+    Timeline::of(request).measure(calendar, target_hours, now)
+}
+
+/// What a request's service level is measured from: when the form was submitted and the row
+/// read, and each change of its state. Kept by the store beside each record, so that a report
+/// over a year reads these and not the records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    #[serde(rename = "r")]
+    pub received_at: Timestamp,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime>,
+    /// Each change of state, when and to which (a step within the same state left out).
+    #[serde(rename = "c")]
+    pub changes: Vec<(Timestamp, StateName)>,
+}
+
+impl Timeline {
+    pub fn of(request: &Request) -> Timeline {
+        Timeline {
+            received_at: request.received_at,
+            submitted_at: request.submission.submitted_at,
+            changes: request.history.iter().filter(|h| h.from != Some(h.to)).map(|h| (h.at, h.to)).collect(),
         }
     }
-    let end = spans.iter().find(|(_, s)| s.is_closed()).map_or(now, |(at, _)| *at).max(start);
-    let mut paused_time = SignedDuration::ZERO;
-    for (i, (from, state)) in spans.iter().enumerate() {
-        if !pauses(*state) || *from >= end {
-            continue;
-        }
-        let until = spans.get(i + 1).map_or(end, |(at, _)| (*at).min(end));
-        paused_time += calendar.business_hours_between((*from).max(start), until);
+
+    /// When the clock starts (see [`start`]).
+    pub fn start(&self, calendar: &Calendar) -> Timestamp {
+        start_of(self.submitted_at, self.received_at, calendar)
     }
-    let consumed = calendar.business_hours_between(start, end) - paused_time;
-    let current = spans.last().map(|(_, s)| *s);
-    let done = current.is_some_and(StateName::is_closed);
-    Measure {
-        target,
-        consumed,
-        remaining: target - consumed,
-        deadline: calendar.add_business_hours(start, target + paused_time),
-        paused: current.is_some_and(pauses) && !done,
-        done,
+
+    /// The service level as of `now`.
+    pub fn measure(&self, calendar: &Calendar, target_hours: u32, now: Timestamp) -> Measure {
+        let target = SignedDuration::from_hours(i64::from(target_hours));
+        let start = self.start(calendar);
+        let spans = &self.changes;
+        let end = spans.iter().find(|(_, s)| s.is_closed()).map_or(now, |(at, _)| *at).max(start);
+        let mut paused_time = SignedDuration::ZERO;
+        for (i, (from, state)) in spans.iter().enumerate() {
+            if !pauses(*state) || *from >= end {
+                continue;
+            }
+            let until = spans.get(i + 1).map_or(end, |(at, _)| (*at).min(end));
+            paused_time += calendar.business_hours_between((*from).max(start), until);
+        }
+        let consumed = calendar.business_hours_between(start, end) - paused_time;
+        let current = spans.last().map(|(_, s)| *s);
+        let done = current.is_some_and(StateName::is_closed);
+        Measure {
+            target,
+            consumed,
+            remaining: target - consumed,
+            deadline: calendar.add_business_hours(start, target + paused_time),
+            paused: current.is_some_and(pauses) && !done,
+            done,
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::report::Summary;
 use crate::request::{Actor, Request, RequestId};
 
 /// What went wrong with the store. All of it is permanent for the engine: it stops.
@@ -73,6 +74,12 @@ enum StoredRequest {
 #[derive(Serialize)]
 enum StoredRequestRef<'a> {
     V1(&'a Request),
+}
+
+/// Versioned summary of a request, what reports read ([`Summary`]).
+#[derive(Debug, Serialize, Deserialize)]
+enum StoredSummary {
+    V1(Summary),
 }
 
 /// Versioned outbox record.
@@ -138,6 +145,7 @@ impl Changes {
             Some(at) => self.batch.remove(purge_key(at, request.id)),
             None => {}
         }
+        self.put_json(format!("s/{id}"), &StoredSummary::V1(Summary::of(request)));
         self.batch.remove(record_key(&id, !open).as_bytes());
         let key = record_key(&id, open);
         match serde_json::to_vec(&StoredRequestRef::V1(request)) {
@@ -487,7 +495,29 @@ impl Store {
         tidy(dir, &folder).map_err(|source| StoreError::Sync { path: dir.to_path_buf(), source })?;
         let store = Store { db, dir: folder, state_dir: dir.to_path_buf(), wake_rules: None };
         store.set_open_records_apart()?;
+        store.summarize_all()?;
         Ok(store)
+    }
+
+    /// A store written before requests had their summary (`s/ID`) has one written for each,
+    /// once, reading every record: in the process that does it, sled then holds the whole
+    /// store in memory until it ends.
+    fn summarize_all(&self) -> Result<(), StoreError> {
+        if self.db.get(b"m/summaries")?.is_some() {
+            return Ok(());
+        }
+        let mut changes = Changes::new();
+        for r in self.requests() {
+            let r = r?;
+            changes.put_json(format!("s/{}", r.id), &StoredSummary::V1(Summary::of(&r)));
+        }
+        if let Some(e) = changes.error {
+            return Err(e);
+        }
+        changes.batch.insert(b"m/summaries".as_slice(), b"1".as_slice());
+        self.db.apply_batch(changes.batch)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// A store written before open requests' records were kept apart ([`OPEN`]) has them moved
@@ -1089,6 +1119,22 @@ impl Store {
         }))
     }
 
+    /// [`Store::requests_received_since`], their summaries only: what a report reads.
+    pub fn summaries_received_since(
+        &self,
+        year: i16,
+        since: Timestamp,
+    ) -> Result<impl Iterator<Item = Result<Summary, StoreError>> + '_, StoreError> {
+        let first = self.first_received_since(year, since)?;
+        Ok(self.db.range(prefixed(b"s/", &first)..b"s0".to_vec()).map(|item| {
+            let (key, bytes) = item?;
+            let StoredSummary::V1(summary) = serde_json::from_slice(&bytes).map_err(|error| {
+                StoreError::Decode { key: String::from_utf8_lossy(&key).into_owned(), error }
+            })?;
+            Ok(summary)
+        }))
+    }
+
     /// Whether any request comes before the ones [`Store::requests_received_since`] hands out
     /// (each of them received before `since`).
     pub fn any_request_before(&self, year: i16, since: Timestamp) -> Result<bool, StoreError> {
@@ -1208,6 +1254,19 @@ mod reading_tests {
         put(read(2027, 1, 370), true);
         store.commit(c).unwrap();
         let day = |days: i64| read(2026, 1, days).received_at;
+        // What a report reads, the summaries, are found the same way.
+        for (year, days) in
+            [(2026, 80), (2026, 47), (2026, 48), (2026, 0), (2025, 10), (2025, -30), (2026, 300)]
+        {
+            let summaries: Vec<Summary> =
+                store.summaries_received_since(year, day(days)).unwrap().map(Result::unwrap).collect();
+            let records: Vec<Summary> = store
+                .requests_received_since(year, day(days))
+                .unwrap()
+                .map(|r| Summary::of(&r.unwrap()))
+                .collect();
+            assert_eq!(summaries, records, "{year} from day {days}");
+        }
 
         // From 22 March (the 4th, read on day 80), less the week a clock set back may take.
         let since = day(80);
@@ -1236,9 +1295,10 @@ mod reading_tests {
     }
 
     /// Open requests' records are kept apart from closed ones' and move when they close;
-    /// a store written before that has its open ones moved once, at its first opening.
+    /// a store written before that has its open ones moved, and every request summarized, once,
+    /// at its first opening.
     #[test]
-    fn open_records_are_kept_apart_from_closed_ones_and_an_older_store_is_sorted_once() {
+    fn open_records_are_kept_apart_from_closed_ones_and_an_older_store_is_sorted_and_summarized_once() {
         let dir = tempfile::tempdir().unwrap();
         let keys = |store: &Store, prefix: &[u8]| -> Vec<String> {
             store
@@ -1273,6 +1333,11 @@ mod reading_tests {
                 batch.remove(key);
             }
             batch.remove(b"m/records-apart".as_slice());
+            // Nor summaries.
+            for item in store.db.scan_prefix(b"s/") {
+                batch.remove(item.unwrap().0);
+            }
+            batch.remove(b"m/summaries".as_slice());
             store.db.apply_batch(batch).unwrap();
             store.db.flush().unwrap();
         }
@@ -1281,6 +1346,11 @@ mod reading_tests {
         assert_eq!(keys(&store, CLOSED), ["GU-2026-000002"]);
         assert_eq!(ids(store.requests()), ["GU-2026-000001", "GU-2026-000002", "GU-2026-000003"]);
         assert_eq!(store.open_requests().unwrap().len(), 2);
+        let summaries: Vec<Summary> =
+            store.summaries_received_since(2026, Timestamp::MIN).unwrap().map(Result::unwrap).collect();
+        let records: Vec<Summary> = store.requests().map(|r| Summary::of(&r.unwrap())).collect();
+        assert_eq!(summaries.len(), 3);
+        assert_eq!(summaries, records);
     }
 
     #[test]

@@ -163,15 +163,16 @@ impl Engine {
             .to_datetime(calendar.day_start())
             .to_zoned(calendar.time_zone().clone())
             .map(|z| z.timestamp());
-        // One pass over the requests that may have been submitted in the week, found by their
-        // ids, each counted and dropped: the daemon reads and holds a week, never the store.
+        // One pass over the summaries of the requests that may have been submitted in the week,
+        // found by their ids, each counted and dropped: the daemon reads a week's summaries,
+        // never the records (which sled would keep in memory).
         let (year, since) = crate::report::earliest(from, calendar);
         let mut tally = crate::report::Tally::new(calendar, &self.config.sla, from, to, now);
         let mut any_before = false;
-        for r in self.store.requests_received_since(year, since)? {
-            let r = r?;
-            any_before |= ended.as_ref().is_ok_and(|end| r.received_at < *end);
-            tally.add(&r);
+        for summary in self.store.summaries_received_since(year, since)? {
+            let summary = summary?;
+            any_before |= ended.as_ref().is_ok_and(|end| summary.timeline.received_at < *end);
+            tally.add(&summary);
         }
         // The requests passed over were all read before the week began.
         if !any_before && !self.store.any_request_before(year, since)? {

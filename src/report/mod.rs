@@ -133,9 +133,29 @@ pub fn build(
 ) -> Report {
     let mut tally = Tally::new(calendar, sla_config, from, to, now);
     for r in requests {
-        tally.add(&r);
+        tally.add(&Summary::of(&r));
     }
     tally.finish()
+}
+
+/// What the report reads of a request: its kind, its state, and its service level's
+/// [`sla::Timeline`]. The store keeps one beside each record (no personal data in it), so that
+/// a report over a year reads these and not the records, which sled would keep in memory.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub id: RequestId,
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    #[serde(rename = "s")]
+    pub state: StateName,
+    #[serde(rename = "t")]
+    pub timeline: sla::Timeline,
+}
+
+impl Summary {
+    pub fn of(r: &Request) -> Summary {
+        Summary { id: r.id, kind: r.submission.kind, state: r.state.name(), timeline: sla::Timeline::of(r) }
+    }
 }
 
 /// The report built one request at a time, as the store hands them out: what it keeps is the
@@ -192,10 +212,10 @@ impl<'a> Tally<'a> {
     }
 
     /// Counts `r` if it was submitted in the period; any other request is passed over.
-    pub fn add(&mut self, r: &Request) {
+    pub fn add(&mut self, r: &Summary) {
         let (calendar, sla_config, now) = (self.calendar, self.sla_config, self.now);
         let report = &mut self.report;
-        let day = sla::start(r, calendar).to_zoned(calendar.time_zone().clone()).date();
+        let day = r.timeline.start(calendar).to_zoned(calendar.time_zone().clone()).date();
         if day < report.from || day > report.to {
             return;
         }
@@ -208,11 +228,11 @@ impl<'a> Tally<'a> {
             .map(|first| day.duration_since(first.date).as_hours() / 24)
             .and_then(|i| usize::try_from(i).ok())
             .filter(|i| report.days.get(*i).is_some_and(|d| d.date == day));
-        let kind = r.submission.kind.map_or("(sin tipo)", |k| k.label());
+        let kind = r.kind.map_or("(sin tipo)", |k| k.label());
         if let Some(d) = index.map(|i| &mut report.days[i]) {
             d.submitted += 1;
         }
-        let state = r.state.name();
+        let state = r.state;
         // The keys are made once per kind and state, not once per request.
         let states = match report.by_kind.get_mut(kind) {
             Some(states) => states,
@@ -231,14 +251,14 @@ impl<'a> Tally<'a> {
             StateName::Cancelled => report.other_closed += 1,
             _ => report.open += 1,
         }
-        let measured = measured(r.submission.kind, sla_config);
+        let measured = measured(r.kind, sla_config);
         // Refused, routed and otherwise closed requests are not measured, nor are requests of
         // a kind the procedure sets no time for once closed: their time is not read at all.
         if state.is_closed() && !(state == StateName::Closed && measured) {
             return;
         }
-        let target = sla_config.hours_for(r.submission.kind);
-        let m = sla::measure(r, calendar, target, now);
+        let target = sla_config.hours_for(r.kind);
+        let m = r.timeline.measure(calendar, target, now);
         if state == StateName::Closed && measured {
             report.measured += 1;
             report.met += usize::from(!m.broken());
@@ -277,15 +297,14 @@ impl<'a> Tally<'a> {
 }
 
 /// Business hours spent in each state, from the history (to `now` for the current one).
-fn time_in_states(r: &Request, calendar: &Calendar, now: Timestamp) -> Vec<(&'static str, f64)> {
-    let changes: Vec<(Timestamp, StateName)> =
-        r.history.iter().filter(|h| h.from != Some(h.to)).map(|h| (h.at, h.to)).collect();
+fn time_in_states(r: &Summary, calendar: &Calendar, now: Timestamp) -> Vec<(&'static str, f64)> {
+    let (timeline, changes) = (&r.timeline, &r.timeline.changes);
     let mut spent: Vec<(&'static str, SignedDuration)> = Vec::new();
     // From the form's timestamp to when cuentas read the row (the daemon was down, or the row
     // came in after a poll).
-    let start = sla::start(r, calendar);
-    if start < r.received_at {
-        spent.push(("unread", calendar.business_hours_between(start, r.received_at)));
+    let start = timeline.start(calendar);
+    if start < timeline.received_at {
+        spent.push(("unread", calendar.business_hours_between(start, timeline.received_at)));
     }
     for (i, (at, state)) in changes.iter().enumerate() {
         if state.is_closed() {
