@@ -2,7 +2,8 @@
 //! `cargo bench --bench scale -- --requests N --idle-secs S`. Options: `--requests N` (default
 //! 100,000), `--idle-secs S` (default 60), `--import-requests M` (the first import of the first
 //! M rows only; default N), `--in DIR` (where its temporary folder goes; default `/dev/shm`,
-//! see below), `--keep` (leave that folder for inspection).
+//! see below), `--keep` (leave that folder for inspection), `--measure DIR` (no year built: the
+//! measurements only, with the binary built now, on the folder DIR an earlier run kept).
 //!
 //! Costs that must stay flat over years (DESIGN §12, "Flat over years"). It builds a store of
 //! N requests as a year of work leaves it: form rows modelled on the demo, submitted over the
@@ -800,19 +801,116 @@ fn main() -> Result<(), Box<dyn Error>> {
         None if Path::new("/dev/shm").is_dir() => PathBuf::from("/dev/shm"),
         None => std::env::temp_dir(),
     };
-    let tmp = tempfile::Builder::new().prefix("cuentas-scale-").tempdir_in(&base)?;
+    // `--measure DIR`: the measurements only, on a folder an earlier run kept (`--keep`), with
+    // the binary built now: building the year is most of a run's time.
+    let kept = argv.iter().position(|a| a == "--measure").map(|k| argv.get(k + 1).map(PathBuf::from));
+    let tmp = match kept {
+        Some(Some(folder)) => Folder::Kept(folder),
+        Some(None) => return Err("--measure needs the folder a run kept".into()),
+        None => Folder::Temporary(tempfile::Builder::new().prefix("cuentas-scale-").tempdir_in(&base)?),
+    };
     let dir = tmp.path().join("anual");
-    std::fs::create_dir_all(&dir)?;
-    let config_path = write_config(&demo, &dir)?;
     let tz = TimeZone::get(TIME_ZONE)?;
     let end: Zoned = NOW.parse()?;
     let start = end.checked_sub(365.days())?;
+    let whole = Instant::now();
+    let (config_path, csv_path, total, closed) = match &tmp {
+        Folder::Kept(_) => taken_up(&dir)?,
+        Folder::Temporary(_) => build_year(&tmp, &demo, n.n, import_rows, &bin, (&start, &end), &tz)?,
+    };
+    measure(&bin, &config_path, &dir, (&start, &end), (total, closed), idle_secs)?;
+
+    // The first import, in its own folder and process.
+    let first = tmp.path().join("primera");
+    // What a kept run imported there is imported again, from an empty store.
+    match std::fs::remove_dir_all(&first) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => std::fs::create_dir_all(&first)?,
+    }
+    write_config(&demo, &first)?;
+    first_rows(&csv_path, &first.join("respuestas.csv"), import_rows)?;
+    let started = Instant::now();
+    let child = Command::new(std::env::current_exe()?)
+        .arg("--first-import")
+        .arg(&first)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let (child, lines) = relay(child)?;
+    let run = sample(child, started)?;
+    let _ = lines.join();
+    if !run.ok {
+        println!("  the first import did not finish");
+    }
+    println!("  (process: {:.1} s, peak {} as sampled from outside)", run.secs, mib(run.peak));
+
+    println!();
+    println!("whole run {:.0} s", whole.elapsed().as_secs_f64());
+    if let (true, Folder::Temporary(tmp)) = (n.keep, tmp) {
+        let kept = tmp.keep();
+        println!("  kept              {}", kept.display());
+    }
+    Ok(())
+}
+
+/// Where a run works: a temporary folder, or one an earlier run kept (`--measure`).
+enum Folder {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Folder {
+    fn path(&self) -> &Path {
+        match self {
+            Folder::Temporary(tmp) => tmp.path(),
+            Folder::Kept(path) => path,
+        }
+    }
+}
+
+/// The store a kept run built, opened once here (a store written by an earlier build is
+/// brought up to date by its first opening, which is not what the daemon's idling measures):
+/// its configuration, its responses, and its requests, all and closed.
+#[allow(clippy::disallowed_methods)]
+fn taken_up(dir: &Path) -> Result<(PathBuf, PathBuf, usize, usize), Box<dyn Error>> {
+    let config_path = dir.join("cuentas.toml");
+    let config = Config::load(&config_path)?;
+    let t = Instant::now();
+    let store = Store::open(&config.state_dir)?;
+    let (mut total, mut closed) = (0, 0);
+    for r in store.requests() {
+        total += 1;
+        closed += usize::from(!r?.is_open());
+    }
+    println!("the kept store in {}: {total} requests, {closed} closed", dir.display());
+    println!(
+        "  opened and read   {:.1} s (brought up to date if an earlier build wrote it)",
+        t.elapsed().as_secs_f64()
+    );
+    Ok((config_path, dir.join("respuestas.csv"), total, closed))
+}
+
+/// Builds the year's store in `tmp`, a cycle each morning; prints what it holds. Its
+/// configuration, its responses, and its requests, all and closed.
+#[allow(clippy::disallowed_methods)]
+fn build_year(
+    tmp: &Folder,
+    demo: &Path,
+    n: usize,
+    import_rows: usize,
+    bin: &Path,
+    (start, end): (&Zoned, &Zoned),
+    tz: &TimeZone,
+) -> Result<(PathBuf, PathBuf, usize, usize), Box<dyn Error>> {
+    let dir = tmp.path().join("anual");
+    std::fs::create_dir_all(&dir)?;
+    let config_path = write_config(demo, &dir)?;
     // The year, a cycle every morning; the rows of a day go in before its morning's cycle, so
     // the last one, at NOW, sees them all. The file starts with its header alone.
     let columns = Columns::from_demo(&demo.join("respuestas.csv"))?;
     let span = u64::try_from(end.timestamp().duration_since(start.timestamp()).as_secs())? - 3600;
     let csv_path = dir.join("respuestas.csv");
-    let mut year = Year::new(&csv_path, columns, n.n, start.datetime(), span)?;
+    let mut year = Year::new(&csv_path, columns, n, start.datetime(), span)?;
     let config = Config::load(&config_path)?;
     if !config.state_dir.starts_with(&dir) {
         return Err(format!(
@@ -822,11 +920,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .into());
     }
     let state_dir = config.state_dir.clone();
-    let whole = Instant::now();
 
-    println!("cuentas scale benchmark: {} requests over the year to {NOW}", n.n);
+    println!("cuentas scale benchmark: {n} requests over the year to {NOW}");
     println!("  folder            {}", tmp.path().display());
-    if import_rows < n.n {
+    if import_rows < n {
         println!("  first import      of the year's first {import_rows} rows only (--import-requests)");
     }
     println!("  binary            {}", bin.display());
@@ -893,14 +990,26 @@ fn main() -> Result<(), Box<dyn Error>> {
     for (state, k) in &states {
         println!("    {state:<36} {k:>8}");
     }
-    let store_bytes = disk_usage(&Store::folder(&state_dir)?, &is_store_file)?;
+    Ok((config_path, csv_path, total, closed))
+}
 
-    // The release binary on that store.
-    idle(&bin, &config_path, &dir, idle_secs)?;
+/// The release binary on the year's store: the idle daemon, a year's report, a listing, and
+/// the store's bytes as left and compacted.
+fn measure(
+    bin: &Path,
+    config_path: &Path,
+    dir: &Path,
+    (start, end): (&Zoned, &Zoned),
+    (total, closed): (usize, usize),
+    idle_secs: usize,
+) -> Result<(), Box<dyn Error>> {
+    let state_dir = Config::load(config_path)?.state_dir;
+    let store_bytes = disk_usage(&Store::folder(&state_dir)?, &is_store_file)?;
+    idle(bin, config_path, dir, idle_secs)?;
     let from = start.date().tomorrow()?.to_string();
     let to = end.date().to_string();
     let report =
-        command(&bin, &config_path, &["report", "--from", &from, "--to", &to], &dir.join("report.txt"))?;
+        command(bin, config_path, &["report", "--from", &from, "--to", &to], &dir.join("report.txt"))?;
     println!();
     println!("cuentas report --from {from} --to {to} (the daemon stopped)");
     print_command(&report, &dir.join("report.txt"))?;
@@ -915,7 +1024,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         verdict(report.ok && peak <= TARGET_REPORT_MIB)
     );
     let listed = dir.join("needsinfo.txt");
-    let needs = command(&bin, &config_path, &["requests", "--state", "NeedsInfo"], &listed)?;
+    let needs = command(bin, config_path, &["requests", "--state", "NeedsInfo"], &listed)?;
     println!();
     println!("cuentas requests --state NeedsInfo (the daemon stopped)");
     print_command(&needs, &listed)?;
@@ -945,32 +1054,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         per(store_bytes)
     );
 
-    // The first import, in its own folder and process.
-    let first = tmp.path().join("primera");
-    std::fs::create_dir_all(&first)?;
-    write_config(&demo, &first)?;
-    first_rows(&csv_path, &first.join("respuestas.csv"), import_rows)?;
-    let started = Instant::now();
-    let child = Command::new(std::env::current_exe()?)
-        .arg("--first-import")
-        .arg(&first)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let (child, lines) = relay(child)?;
-    let run = sample(child, started)?;
-    let _ = lines.join();
-    if !run.ok {
-        println!("  the first import did not finish");
-    }
-    println!("  (process: {:.1} s, peak {} as sampled from outside)", run.secs, mib(run.peak));
-
-    println!();
-    println!("whole run {:.0} s", whole.elapsed().as_secs_f64());
-    if n.keep {
-        let kept = tmp.keep();
-        println!("  kept              {}", kept.display());
-    }
     Ok(())
 }
 
