@@ -72,6 +72,13 @@ impl Clock {
         Clock { demo: config.time.demo_clock.map(|at| (at, monotonic())) }
     }
 
+    /// The daemon's clock: a demo clock goes on from where the process that started this one
+    /// in place left it ([`RESUMED_AT`]), not from `demo_clock` again.
+    fn resumed(config: &Config) -> Clock {
+        let resumed = std::env::var(RESUMED_AT).ok().and_then(|at| at.parse::<Timestamp>().ok());
+        Clock { demo: config.time.demo_clock.map(|at| (resumed.unwrap_or(at), monotonic())) }
+    }
+
     #[allow(clippy::disallowed_methods)]
     fn now(&self) -> Timestamp {
         let t = match self.demo {
@@ -83,6 +90,33 @@ impl Clock {
         let second = jiff::TimestampRound::new().smallest(jiff::Unit::Second).mode(jiff::RoundMode::Trunc);
         t.round(second).unwrap_or(t)
     }
+}
+
+/// Where a daemon started again in place takes its demo clock up ([`Clock::resumed`]).
+const RESUMED_AT: &str = "CUENTAS_DEMO_RESUMED_AT";
+
+/// The process's resident memory in MiB (`VmRSS`), if it can be read.
+fn resident_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// Replaces this process with the same program and arguments (`exec`: the same process id,
+/// so systemd sees no restart). Returns only if that failed.
+fn start_again_in_place(demo_now: Option<Timestamp>) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new("/proc/self/exe");
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    command.args(args);
+    if let Some(now) = demo_now {
+        command.env(RESUMED_AT, now.to_string());
+    }
+    command.exec()
 }
 
 /// The monotonic clock, for the watchdog's pace.
@@ -148,9 +182,10 @@ fn load(path: &Path) -> Result<Config> {
 async fn run(config: Config, once: bool) -> Result<()> {
     use sd_notify::NotifyState;
     let interval = Duration::from_secs(config.poll_interval_secs);
-    let clock = Clock::of(&config);
-    if let Some(at) = config.time.demo_clock {
-        info!(%at, "the demo's own clock: time starts at demo_clock");
+    let ceiling = config.memory_ceiling_mib;
+    let clock = Clock::resumed(&config);
+    if config.time.demo_clock.is_some() {
+        info!(at = %clock.now(), "the demo's own clock (demo_clock), not the machine's");
     }
     let adapters = Adapters::from_config(&config)?;
     let mut engine = Engine::with_adapters(config, adapters)?;
@@ -202,6 +237,7 @@ async fn run(config: Config, once: bool) -> Result<()> {
         daemon_uid = std::fs::metadata(&socket)?.uid();
     }
     info!(store = %engine.store_dir().display(), socket = %socket.display(), "started");
+    let mut held_past_ceiling = None;
     'run: loop {
         // The cycle blocks (sled, files, the LDAP client's own runtime): off the async thread.
         let (back, result) = tokio::task::spawn_blocking(move || {
@@ -275,13 +311,31 @@ async fn run(config: Config, once: bool) -> Result<()> {
                 }
             }
         }
+        // When the next cycle is due, with nothing half done: the moment to give back what
+        // sled holds (at most once a poll, even with a ceiling below what a start needs).
+        if let Some(held) = resident_mib().filter(|held| ceiling > 0 && *held > ceiling) {
+            held_past_ceiling = Some(held);
+            break 'run;
+        }
     }
-    let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
-    info!("stopping");
+    if let Some(held) = held_past_ceiling {
+        info!(
+            resident_mib = held,
+            memory_ceiling_mib = ceiling,
+            "holding more memory than memory_ceiling_mib (the store's engine keeps every page it read): starting again in place"
+        );
+    } else {
+        let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+        info!("stopping");
+    }
     if listener.is_some() {
         let _ = std::fs::remove_file(&socket);
     }
+    let demo_now = engine.config().time.demo_clock.map(|_| clock.now());
     retire(engine).await;
+    if held_past_ceiling.is_some() {
+        return Err(anyhow::Error::new(start_again_in_place(demo_now)).context("cannot start again in place"));
+    }
     Ok(())
 }
 

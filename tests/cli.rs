@@ -228,6 +228,71 @@ fn the_daemon_stops_cleanly_on_sigterm() {
     assert_eq!(listed.lines().count(), 32);
 }
 
+/// Past `memory_ceiling_mib` the daemon starts itself again in place between two cycles: the
+/// same process (systemd sees no restart), its demo clock going on, its socket answering, and
+/// what it does the same as a daemon that never started again.
+#[test]
+fn past_its_memory_ceiling_the_daemon_starts_again_in_place_and_loses_nothing() {
+    let demo = Demo::new();
+    let twin = Demo::new();
+    let config = std::fs::read_to_string(demo.path("cuentas.toml")).unwrap();
+    let config = config.replace(
+        "poll_interval_secs = 60",
+        "poll_interval_secs = 1\nmemory_ceiling_mib = 1\ncontrol_socket = \"control.sock\"",
+    );
+    std::fs::write(demo.path("cuentas.toml"), config).unwrap();
+    let log = demo.path("daemon.log");
+    let mut daemon = common::Daemon(
+        Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["run", "--config"])
+            .arg(demo.path("cuentas.toml"))
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Up to two minutes: the machine may be busy with other tests.
+    for _ in 0..2400 {
+        if read_log().matches("starting again in place").count() >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let text = read_log();
+    assert!(text.matches("starting again in place").count() >= 3, "{text}");
+    assert!(text.contains("memory_ceiling_mib=1"), "{text}");
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the same process goes on: {text}");
+    // The demo clock goes on from where each left it, never back to demo_clock.
+    let clock: Vec<jiff::Timestamp> = text
+        .lines()
+        .filter(|l| l.contains("the demo's own clock"))
+        .map(|l| l.split("at=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(clock.len() >= 3, "{text}");
+    assert!(clock.windows(2).all(|w| w[0] <= w[1]), "{clock:?}");
+    assert!(clock.last() > clock.first(), "{clock:?}");
+    // Its socket answers (the daemon holds the store).
+    for _ in 0..200 {
+        if demo.path("control.sock").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let listed = stdout(&cuentas(&demo, &["requests"]));
+    assert_eq!(listed.lines().count(), 32, "{listed}");
+    Command::new("kill").args(["-TERM", &daemon.0.id().to_string()]).status().unwrap();
+    assert!(daemon.0.wait().unwrap().success());
+    // The same mail, once each, as a daemon that ran once.
+    stdout(&cuentas(&twin, &["run", "--once"]));
+    let subjects = |d: &Demo| {
+        let mut s: Vec<String> = d.mails().iter().map(|m| format!("{} {}", m.to, m.subject)).collect();
+        s.sort();
+        s
+    };
+    assert_eq!(subjects(&demo), subjects(&twin));
+}
+
 #[test]
 fn a_daemon_killed_at_any_moment_loses_and_duplicates_nothing() {
     const ROWS: usize = 500;

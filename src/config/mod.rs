@@ -47,6 +47,11 @@ pub struct Config {
     /// Days a closed request keeps its personal data (Ley 1581 de 2012); then only its audit
     /// skeleton and the keyed hash of the person remain (see [`crate::retention`]). Default 365.
     pub retention_days: u32,
+    /// Resident memory (MiB) past which the daemon, between two cycles, starts itself again in
+    /// place: sled keeps every page it ever read for the life of the process (its cache
+    /// capacity does not bound it), so over months a daemon would come to hold the whole
+    /// store. 0: never. Default 128 (the unit's `MemoryMax` is 256M).
+    pub memory_ceiling_mib: u64,
     pub time: TimeConfig,
     pub source: SourceConfig,
     pub form: FormConfig,
@@ -90,6 +95,7 @@ struct Sections {
     control_socket: PathBuf,
     control_group: Option<String>,
     retention_days: u32,
+    memory_ceiling_mib: u64,
     time: TimeConfig,
     source: SourceConfig,
     form: FormConfig,
@@ -224,6 +230,7 @@ impl Config {
             state_dir: base.join(top.state_dir),
             poll_interval_secs: top.poll_interval_secs,
             retention_days: top.retention_days,
+            memory_ceiling_mib: top.memory_ceiling_mib,
             time,
             source,
             form,
@@ -305,6 +312,7 @@ impl Sections {
             control_socket: self.control_socket,
             control_group: self.control_group,
             retention_days: self.retention_days,
+            memory_ceiling_mib: self.memory_ceiling_mib,
             time: self.time,
             source: self.source,
             form: self.form,

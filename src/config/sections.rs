@@ -22,6 +22,8 @@ pub(super) struct TopLevel {
     pub(super) control_group: Option<String>,
     #[serde(default = "default_retention_days")]
     pub(super) retention_days: u32,
+    #[serde(default = "default_memory_ceiling_mib")]
+    pub(super) memory_ceiling_mib: u64,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -32,6 +34,9 @@ fn default_poll_interval_secs() -> u64 {
 }
 fn default_retention_days() -> u32 {
     365
+}
+fn default_memory_ceiling_mib() -> u64 {
+    128
 }
 
 /// `[time]`: time zone, business hours and extra non-working days.
