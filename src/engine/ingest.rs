@@ -60,9 +60,13 @@ impl Engine {
         let mut halt = None;
         if check_edits {
             match self.read_edits(&map, now, &mut edits)? {
-                Ok(stop) => {
+                Ok((stop, whole)) => {
                     halt = stop;
-                    self.last_edit_check = Some(now);
+                    // A pass read in slices is done once its last slice is: until then the
+                    // check goes on at every cycle.
+                    if whole {
+                        self.last_edit_check = Some(now);
+                    }
                 }
                 // Stopped ingestion stays stopped until the rows are seen back in place.
                 Err(e) if self.halted => return Err(SourceError::Sheet(e).into()),
@@ -96,29 +100,38 @@ impl Engine {
     }
 
     /// The edit check: the rows of open requests read again (but the last one seen, which the
-    /// tail reads anyway). Returns why ingestion must stop, if it must; inside, the sheet's
-    /// error when it did not answer, for the caller to decide whether that stops the cycle.
+    /// tail reads anyway), as many as the source reads in a cycle, from where the last slice
+    /// ended (while ingestion is stopped, all of them). Returns why ingestion must stop, if it
+    /// must, and whether this slice ended a pass; inside, the sheet's error when it did not
+    /// answer, for the caller to decide whether that stops the cycle.
     fn read_edits(
         &mut self,
         map: &ColumnMap,
         now: Timestamp,
         edits: &mut Edits,
-    ) -> Result<Result<Option<String>, SheetError>, EngineError> {
+    ) -> Result<Result<(Option<String>, bool), SheetError>, EngineError> {
         let cursor = self.store.cursor()?;
         let open = self.store.open_rows()?;
-        let wanted: Vec<u32> = open.keys().copied().filter(|r| *r != cursor.rows_seen).collect();
+        let from = if self.halted { 0 } else { self.edit_check_from };
+        let mut wanted: Vec<u32> =
+            open.keys().copied().filter(|r| *r != cursor.rows_seen && *r >= from).collect();
+        wanted.sort_unstable();
+        let slice = if self.halted { usize::MAX } else { self.source.rows_per_cycle() };
+        let next = wanted.get(slice).copied();
+        wanted.truncate(slice);
         let rows = match self.source.rows(&wanted, now) {
             Ok(rows) => rows,
             Err(SourceError::Sheet(e)) => return Ok(Err(e)),
             Err(e) => return Err(e.into()),
         };
+        self.edit_check_from = next.unwrap_or(0);
         for row in rows {
             let Some(&id) = open.get(&row.row) else { continue };
             if let Some(halt) = self.review(map, id, row, edits)? {
-                return Ok(Ok(Some(halt)));
+                return Ok(Ok((Some(halt), next.is_none())));
             }
         }
-        Ok(Ok(None))
+        Ok(Ok((None, next.is_none())))
     }
 
     /// The tail, from the last row seen (included: a changed or missing last row means rows

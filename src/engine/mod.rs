@@ -203,8 +203,11 @@ pub struct Engine {
     desk_source: Option<Source>,
     /// When the desk form's tab was last measured.
     desk_measured: Option<Timestamp>,
-    /// When the rows of open requests were last read again.
+    /// When the rows of open requests were last read again, all of them.
     last_edit_check: Option<Timestamp>,
+    /// Where the edit check goes on from at the next cycle, when it read only a slice of the
+    /// open requests' rows (0: a pass starts from the first).
+    edit_check_from: u32,
     /// Ingestion stopped last cycle: the edit check runs at every cycle until it resumes.
     halted: bool,
     /// Why the directory could not be reached this cycle: after its first failure to connect,
@@ -289,6 +292,7 @@ impl Engine {
             desk_source,
             desk_measured: None,
             last_edit_check: None,
+            edit_check_from: 0,
             halted: false,
             directory_down: None,
             directory_answered: false,

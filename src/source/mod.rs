@@ -292,6 +292,15 @@ impl Source {
 
     /// Just these rows (the edit check); a row past the end comes back with no cells. A
     /// sheet backs off this read's failures apart from the others', so the tail is still read.
+    /// The most rows [`Source::rows`] should be asked for in one cycle: a CSV export is read
+    /// whole anyway, a spreadsheet is read within Google's quota.
+    pub fn rows_per_cycle(&self) -> usize {
+        match self {
+            Source::Csv { .. } => usize::MAX,
+            Source::Sheet(_) => sheet::EDIT_CHECK_ROWS,
+        }
+    }
+
     pub fn rows(&mut self, wanted: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SourceError> {
         match self {
             Source::Csv { path, dates, .. } => {

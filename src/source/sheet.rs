@@ -31,6 +31,11 @@ const PAGE_ROWS: u32 = 5000;
 /// URLs past about 8 KB (414) and its own client libraries stop using GET past 2 KB: the rows of
 /// open requests are asked for in as many calls as keep each URL within this.
 const MAX_URL_BYTES: usize = 2048;
+/// The most rows of open requests one cycle's edit check reads again: some 20 `batchGet`s when
+/// no two of them touch (about 30 ranges fit in [`MAX_URL_BYTES`]). Google allows 60 reads a
+/// minute per user; the tail is read at every poll too. More open requests than this are read
+/// again over as many cycles as they need, one slice after the other.
+pub const EDIT_CHECK_ROWS: usize = 600;
 /// First wait after a transient failure; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: SignedDuration = SignedDuration::from_secs(30);
 const MAX_BACKOFF: SignedDuration = SignedDuration::from_mins(15);
