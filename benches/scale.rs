@@ -696,6 +696,25 @@ fn idle(bin: &Path, config: &Path, dir: &Path, idle_secs: usize) -> Result<(), B
     Ok(())
 }
 
+/// What the dry-run directory alone holds in memory: the simulated directory the year left,
+/// loaded in a process of its own. The idle daemon's figure includes it; an entity's daemon
+/// reads Active Directory over LDAP and holds none of it.
+fn simulated_directory(file: &Path) -> Result<(), Box<dyn Error>> {
+    let status = || std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let before = status_mib(&status(), "VmRSS:");
+    let snapshot = cuentas::directory::snapshot::Snapshot::load(file)?;
+    let after = status_mib(&status(), "VmRSS:");
+    let bytes = std::fs::metadata(file)?.len();
+    println!(
+        "  the simulated directory alone: {:.1} MiB of JSON, resident {} → {} once loaded",
+        bytes as f64 / 1048576.0,
+        mib(before),
+        mib(after)
+    );
+    drop(snapshot);
+    Ok(())
+}
+
 /// Bytes in the files under `dir` whose name `count` accepts.
 fn disk_usage(dir: &Path, count: &dyn Fn(&Path) -> bool) -> std::io::Result<u64> {
     let mut total = 0;
@@ -786,6 +805,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(k) = argv.iter().position(|a| a == "--first-import") {
         let dir = argv.get(k + 1).ok_or("--first-import needs a folder")?;
         return first_import(Path::new(dir));
+    }
+    if let Some(k) = argv.iter().position(|a| a == "--simulated-directory") {
+        let file = argv.get(k + 1).ok_or("--simulated-directory needs a file")?;
+        return simulated_directory(Path::new(file));
     }
     let n = common::args("--requests", DEFAULT_REQUESTS)?;
     let idle_secs = common::args("--idle-secs", DEFAULT_IDLE_SECS)?.n;
@@ -1006,6 +1029,14 @@ fn measure(
     let state_dir = Config::load(config_path)?.state_dir;
     let store_bytes = disk_usage(&Store::folder(&state_dir)?, &is_store_file)?;
     idle(bin, config_path, dir, idle_secs)?;
+    let simulated = state_dir.join("directorio-simulado.json");
+    if simulated.exists() {
+        let alone =
+            Command::new(std::env::current_exe()?).arg("--simulated-directory").arg(&simulated).status()?;
+        if !alone.success() {
+            println!("  the simulated directory could not be measured alone ({alone})");
+        }
+    }
     let from = start.date().tomorrow()?.to_string();
     let to = end.date().to_string();
     let report =
