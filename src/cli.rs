@@ -209,6 +209,7 @@ fn plan(ctx: &Ctx, at: Option<jiff::civil::Date>) -> Result<String> {
     let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
     let mut out = String::new();
     for r in ctx.store.open_requests()? {
+        let r = r?;
         let Some(plan) = r.state.plan() else { continue };
         let due = match &r.state {
             State::Scheduled { due, .. } => Some(*due),
@@ -343,8 +344,13 @@ fn find(ctx: &Ctx, id: RequestId) -> Result<Request> {
 
 /// `cuentas release`: held disables go on at the next cycle.
 fn release(ctx: &Ctx, ids: &[RequestId], all: bool) -> Result<String> {
-    let held: Vec<Request> =
-        ctx.store.open_requests()?.into_iter().filter(|r| r.state.name() == StateName::Held).collect();
+    let mut held: Vec<Request> = Vec::new();
+    for r in ctx.store.open_requests()? {
+        let r = r?;
+        if r.state.name() == StateName::Held {
+            held.push(r);
+        }
+    }
     if !all && ids.is_empty() {
         bail!("name the requests to release (see «cuentas requests --state Held»), or use --all");
     }

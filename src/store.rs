@@ -841,24 +841,11 @@ impl Store {
         Ok(self.active()?.iter().filter(|a| a.2).count())
     }
 
-    fn load(&self, ids: impl Iterator<Item = RequestId>) -> Result<Vec<Request>, StoreError> {
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(r) = self.request(id)? {
-                out.push(r);
-            }
-        }
-        out.sort_by_key(|r| r.id);
-        Ok(out)
-    }
-
-    pub fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
-        self.load(self.active()?.into_iter().filter(|a| a.2).map(|a| a.0))
-    }
-
-    /// Requests with mail still to send (open or not).
-    pub fn mailing_requests(&self) -> Result<Vec<Request>, StoreError> {
-        self.load(self.mailing_ids()?.into_iter())
+    /// The open requests in id order, read one at a time (a live store has thousands).
+    pub fn open_requests(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<Request, StoreError>> + '_, StoreError> {
+        Ok(self.each(self.open_ids()?))
     }
 
     /// The ids of the requests with mail still to send, in id order (to load one at a time).
@@ -1345,7 +1332,7 @@ mod reading_tests {
         assert_eq!(keys(&store, OPEN), ["GU-2026-000001", "GU-2026-000003"]);
         assert_eq!(keys(&store, CLOSED), ["GU-2026-000002"]);
         assert_eq!(ids(store.requests()), ["GU-2026-000001", "GU-2026-000002", "GU-2026-000003"]);
-        assert_eq!(store.open_requests().unwrap().len(), 2);
+        assert_eq!(store.open_requests().unwrap().count(), 2);
         let summaries: Vec<Summary> =
             store.summaries_received_since(2026, Timestamp::MIN).unwrap().map(Result::unwrap).collect();
         let records: Vec<Summary> = store.requests().map(|r| Summary::of(&r.unwrap())).collect();

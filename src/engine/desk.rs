@@ -192,13 +192,16 @@ impl Engine {
                 self.desk_answer(changes, row, &by, action.label(), format!("No se hizo nada: {why}."), now);
                 return Ok(false);
             }
-            Ok(Targets::AllHeld) if action == DeskAction::Release => self
-                .store
-                .open_requests()?
-                .into_iter()
-                .filter(|r| r.state.name() == StateName::Held)
-                .map(|r| r.id)
-                .collect(),
+            Ok(Targets::AllHeld) if action == DeskAction::Release => {
+                let mut held = Vec::new();
+                for r in self.store.open_requests()? {
+                    let r = r?;
+                    if r.state.name() == StateName::Held {
+                        held.push(r.id);
+                    }
+                }
+                held
+            }
             Ok(Targets::AllHeld) => {
                 let text = "No se hizo nada: «todas» sirve solo para liberar las inactivaciones retenidas; \
                             escriba el número de la solicitud."

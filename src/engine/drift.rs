@@ -161,12 +161,11 @@ impl Engine {
         if due.is_empty() {
             return Ok(());
         }
-        let open: std::collections::HashSet<String> = self
+        let open = self
             .store
             .open_requests()?
-            .iter()
-            .map(|r| r.account.clone().unwrap_or_else(|| r.submission.account.clone()).to_lowercase())
-            .collect();
+            .map(|r| r.map(|r| r.account.unwrap_or(r.submission.account).to_lowercase()))
+            .collect::<Result<std::collections::HashSet<String>, _>>()?;
         for reminder in due {
             let sam = reminder.sam.to_lowercase();
             // Sent or passed over, each lead up to this one is done: none goes late.
@@ -261,19 +260,25 @@ impl Engine {
         if ending.is_empty() {
             return Ok(());
         }
-        let open = self.store.open_requests()?;
         for (sam, expires) in ending {
             let key = format!("contract-end-disable/{sam}/{expires}");
             if self.store.alert_sent(&key)?.is_some() {
                 continue;
             }
-            let ended_by = open.iter().find(|r| {
-                r.account.as_deref().unwrap_or(&r.submission.account).eq_ignore_ascii_case(&sam)
-                    && matches!(
-                        r.submission.kind,
-                        Some(Kind::Disable | Kind::Delete | Kind::EarlyTermination)
-                    )
-            });
+            let mut ended_by = None;
+            for id in self.open.about(&sam) {
+                let ends = |r: &Request| {
+                    r.is_open()
+                        && matches!(
+                            r.submission.kind,
+                            Some(Kind::Disable | Kind::Delete | Kind::EarlyTermination)
+                        )
+                };
+                if let Some(r) = self.store.request(id)?.filter(ends) {
+                    ended_by = Some(r);
+                    break;
+                }
+            }
             if let Some(other) = ended_by {
                 info!(account = %sam, request = %other.id, "contract ended: an open request already ends the account");
                 continue;
@@ -337,6 +342,7 @@ impl Engine {
         let today = self.today(now);
         let tz = self.config.calendar.time_zone().clone();
         for r in self.store.open_requests()? {
+            let r = r?;
             let s = &r.submission;
             let State::Scheduled { due, .. } = &r.state else { continue };
             if r.phase != Phase::Return

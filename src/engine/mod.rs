@@ -490,6 +490,7 @@ impl Engine {
     pub fn pending_plans(&self) -> Result<BTreeMap<RequestId, (StateName, Plan)>, EngineError> {
         let mut out = BTreeMap::new();
         for r in self.store.open_requests()? {
+            let r = r?;
             if let Some(plan) = r.state.plan() {
                 out.insert(r.id, (r.state.name(), plan.clone()));
             }

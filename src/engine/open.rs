@@ -4,7 +4,7 @@
 //! response replaces the waiting one). Derived from the store at start and after a command
 //! changed it; kept in step with every request the engine stages.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::request::{Request, RequestId, StateName};
 
@@ -21,6 +21,10 @@ pub(super) struct OpenIndex {
     covering: HashMap<String, (RequestId, u32)>,
     /// Requests waiting on the requester (`NeedsInfo`), by the person's document number.
     waiting: HashMap<String, RequestId>,
+    /// Open requests by the account they are about (lower-case): the ones a later request
+    /// about that account may supersede, found without reading every open request.
+    about: HashMap<String, BTreeSet<RequestId>>,
+    about_of: HashMap<RequestId, String>,
 }
 
 impl OpenIndex {
@@ -38,6 +42,19 @@ impl OpenIndex {
     /// Keeps the indexes in step with `request` as it is now. The person and kind a request
     /// just closed covers, for the store's record of closed requests.
     pub(super) fn update(&mut self, request: &Request) -> Option<String> {
+        if let Some(old) = self.about_of.remove(&request.id)
+            && let Some(ids) = self.about.get_mut(&old)
+        {
+            ids.remove(&request.id);
+            if ids.is_empty() {
+                self.about.remove(&old);
+            }
+        }
+        let account = request.account.as_deref().unwrap_or(&request.submission.account).to_lowercase();
+        if request.is_open() && !account.is_empty() {
+            self.about.entry(account.clone()).or_default().insert(request.id);
+            self.about_of.insert(request.id, account);
+        }
         let document = &request.submission.id_number;
         if !document.is_empty() {
             if request.state.name() == StateName::NeedsInfo {
@@ -86,6 +103,11 @@ impl OpenIndex {
     /// The open request about the same person and kind, if any.
     pub(super) fn covering(&self, key: &str) -> Option<RequestId> {
         self.covering.get(key).map(|(id, _)| *id)
+    }
+
+    /// The open requests about `account` (any case), in id order.
+    pub(super) fn about(&self, account: &str) -> Vec<RequestId> {
+        self.about.get(&account.to_lowercase()).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
     }
 
     /// The request waiting on its requester for this document number, if any.
@@ -152,6 +174,29 @@ mod tests {
         assert_eq!(index.update(&r), Some(key.clone()), "a closed request's cover goes to the store");
         assert!(!index.name_taken("ana.gomez") && !index.dn_taken("cn=ana gómez 2,ou=x"));
         assert_eq!(index.covering(&key), None);
+        assert_eq!(index, OpenIndex::default(), "nothing left behind");
+    }
+
+    /// The open requests about an account: by the account cuentas settled on, else the one
+    /// asked for, in any case; a request leaves when it closes or turns to another account.
+    #[test]
+    fn the_open_requests_about_an_account_follow_each_change_of_theirs() {
+        let mut index = OpenIndex::default();
+        let mut a = request(1, Kind::Disable, "1", creating("CN=x"));
+        a.submission.account = "Ana.Gomez".into();
+        let mut b = request(2, Kind::Modify, "2", needs_info());
+        b.submission.account = "ana.gomez".into();
+        index.update(&b);
+        index.update(&a);
+        assert_eq!(index.about("ANA.GOMEZ"), [a.id, b.id]);
+        b.account = Some("ana.gomez2".into());
+        index.update(&b);
+        assert_eq!((index.about("ana.gomez"), index.about("ana.gomez2")), (vec![a.id], vec![b.id]));
+        a.state = closed();
+        b.state = closed();
+        index.update(&a);
+        index.update(&b);
+        assert!(index.about("ana.gomez").is_empty() && index.about("ana.gomez2").is_empty());
         assert_eq!(index, OpenIndex::default(), "nothing left behind");
     }
 

@@ -26,11 +26,18 @@ impl Engine {
         if self.directory.is_shadow() || self.shadow_ended {
             return Ok(());
         }
-        let mut requests = self.store.open_requests()?;
-        requests.extend(self.store.mailing_requests()?);
-        requests.retain(|r| r.shadow);
-        requests.sort_by_key(|r| r.id);
-        requests.dedup_by_key(|r| r.id);
+        // One at a time, only the shadow ones kept: a live store's open requests are many.
+        let mut ids = self.store.open_ids()?;
+        ids.extend(self.store.mailing_ids()?);
+        ids.sort();
+        ids.dedup();
+        let mut requests = Vec::new();
+        for r in self.store.each(ids) {
+            let r = r?;
+            if r.shadow {
+                requests.push(r);
+            }
+        }
         if !requests.is_empty() {
             info!(
                 requests = requests.len(),

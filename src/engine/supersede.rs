@@ -95,10 +95,12 @@ impl Engine {
         let Some((effect, account)) = effect(request, plan) else { return Ok(()) };
         let Some(later_kind) = request.submission.kind else { return Ok(()) };
         let tz = self.config.calendar.time_zone().clone();
-        for mut other in self.store.open_requests()? {
-            if other.id == request.id || self.superseded.contains(&other.id) {
+        // The open requests about the account, from the engine's index: not every open one.
+        for id in self.open.about(&account) {
+            if id == request.id || self.superseded.contains(&id) {
                 continue;
             }
+            let Some(mut other) = self.store.request(id)?.filter(Request::is_open) else { continue };
             let about = other.account.as_deref().unwrap_or(&other.submission.account);
             let Some(kind) = other.submission.kind else { continue };
             if about.to_lowercase() != account
@@ -147,7 +149,8 @@ impl Engine {
         account: &str,
     ) -> Result<Option<(RequestId, Timestamp)>, EngineError> {
         let mut held = None;
-        for other in self.store.open_requests()? {
+        for id in self.open.about(account) {
+            let Some(other) = self.store.request(id)?.filter(Request::is_open) else { continue };
             let about = other.account.as_deref().unwrap_or(&other.submission.account);
             let leave = matches!(other.submission.kind, Some(Kind::Leave | Kind::Suspension));
             if other.id == request.id

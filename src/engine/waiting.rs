@@ -85,12 +85,13 @@ impl Engine {
         {
             return Ok(());
         }
-        let stuck: Vec<Request> = self
-            .store
-            .open_requests()?
-            .into_iter()
-            .filter(|r| matches!(r.state.name(), StateName::Manual | StateName::Held | StateName::Failed))
-            .collect();
+        let mut stuck: Vec<Request> = Vec::new();
+        for r in self.store.open_requests()? {
+            let r = r?;
+            if matches!(r.state.name(), StateName::Manual | StateName::Held | StateName::Failed) {
+                stuck.push(r);
+            }
+        }
         if stuck.is_empty() {
             return Ok(());
         }
