@@ -112,6 +112,9 @@ impl Engine {
     ) -> Result<Result<(Option<String>, bool), SheetError>, EngineError> {
         let cursor = self.store.cursor()?;
         let open = self.store.open_rows()?;
+        if self.halted {
+            self.source.forget_rows_read();
+        }
         let from = if self.halted { 0 } else { self.edit_check_from };
         let mut wanted: Vec<u32> =
             open.keys().copied().filter(|r| *r != cursor.rows_seen && *r >= from).collect();

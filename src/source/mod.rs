@@ -32,7 +32,14 @@ pub struct Page {
 /// Where the rows come from.
 pub enum Source {
     /// A response export, read again from the top when it changed (it is a local file).
-    Csv { path: PathBuf, reader: Option<Box<CsvSource>>, dates: CsvDates, read: Option<Box<CsvRead>> },
+    /// `rows_read`: a fingerprint of the file and the rows the last edit check read of it.
+    Csv {
+        path: PathBuf,
+        reader: Option<Box<CsvSource>>,
+        dates: CsvDates,
+        read: Option<Box<CsvRead>>,
+        rows_read: Option<u64>,
+    },
     /// The response spreadsheet, through the Google Sheets API.
     Sheet(Box<SheetSource>),
 }
@@ -115,7 +122,7 @@ pub fn desk_source(config: &Config, source: &Source) -> Result<Option<Source>, S
                 timestamp_headers: headers.into_iter().map(crate::intake::fold).collect(),
                 time_zone: config.calendar.time_zone().clone(),
             };
-            Ok(Some(Source::Csv { path: path.clone(), reader: None, dates, read: None }))
+            Ok(Some(Source::Csv { path: path.clone(), reader: None, dates, read: None, rows_read: None }))
         }
         (None, Some(tab), Source::Sheet(source)) => {
             let mut settings = source.settings().clone();
@@ -146,7 +153,7 @@ impl Source {
                     timestamp_headers: headers.into_iter().map(crate::intake::fold).collect(),
                     time_zone: config.calendar.time_zone().clone(),
                 };
-                Ok(Source::Csv { path: path.clone(), reader: None, dates, read: None })
+                Ok(Source::Csv { path: path.clone(), reader: None, dates, read: None, rows_read: None })
             }
             SourceConfig::GoogleSheet {
                 spreadsheet_id,
@@ -205,7 +212,7 @@ impl Source {
     /// The header row.
     pub fn header(&mut self, now: Timestamp) -> Result<Vec<String>, SourceError> {
         match self {
-            Source::Csv { path, reader, dates, read } => {
+            Source::Csv { path, reader, dates, read, .. } => {
                 if let Some(read) = read.as_ref().filter(|r| r.same_file(path)) {
                     return Ok(read.header.clone());
                 }
@@ -230,7 +237,7 @@ impl Source {
     /// Rows from `from` (included) on, a page at a time.
     pub fn page(&mut self, from: u32, now: Timestamp) -> Result<Page, SourceError> {
         match self {
-            Source::Csv { path, reader, dates, read } => {
+            Source::Csv { path, reader, dates, read, .. } => {
                 if let Some(done) = read.as_ref().filter(|r| r.same_file(path))
                     && done.last.as_ref().is_none_or(|last| last.row <= from)
                 {
@@ -290,8 +297,6 @@ impl Source {
         }
     }
 
-    /// Just these rows (the edit check); a row past the end comes back with no cells. A
-    /// sheet backs off this read's failures apart from the others', so the tail is still read.
     /// The most rows [`Source::rows`] should be asked for in one cycle: a CSV export is read
     /// whole anyway, a spreadsheet is read within Google's quota.
     pub fn rows_per_cycle(&self) -> usize {
@@ -301,9 +306,32 @@ impl Source {
         }
     }
 
+    /// The next [`Source::rows`] reads its rows whatever it read last (ingestion stopped: the
+    /// rows must be seen back in place).
+    pub fn forget_rows_read(&mut self) {
+        if let Source::Csv { rows_read, .. } = self {
+            *rows_read = None;
+        }
+    }
+
+    /// Just these rows (the edit check); a row past the end comes back with no cells. A
+    /// sheet backs off this read's failures apart from the others', so the tail is still read.
+    /// An export whose bytes are those the last check read, asked for the same rows, gives
+    /// none: each was found as it is then, and what it said was acted on (parsing a large
+    /// export at every poll was most of an idle daemon's work).
     pub fn rows(&mut self, wanted: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SourceError> {
         match self {
-            Source::Csv { path, dates, .. } => {
+            Source::Csv { path, dates, rows_read, .. } => {
+                use std::hash::{Hash, Hasher};
+                let bytes =
+                    std::fs::read(&*path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut hasher);
+                wanted.hash(&mut hasher);
+                let fingerprint = hasher.finish();
+                if *rows_read == Some(fingerprint) {
+                    return Ok(Vec::new());
+                }
                 let set: std::collections::HashSet<u32> = wanted.iter().copied().collect();
                 let mut out = Vec::with_capacity(set.len());
                 for row in CsvSource::open(path, dates)? {
@@ -315,6 +343,7 @@ impl Source {
                 let found: std::collections::HashSet<u32> = out.iter().map(|r| r.row).collect();
                 out.extend(set.difference(&found).map(|&row| RawRow { row, cells: Vec::new() }));
                 out.sort_by_key(|r| r.row);
+                *rows_read = Some(fingerprint);
                 Ok(out)
             }
             Source::Sheet(s) => Ok(s.rows(wanted, now)?),
@@ -375,7 +404,7 @@ mod tests {
             timestamp_headers: vec![crate::intake::fold("Marca temporal")],
             time_zone: jiff::tz::TimeZone::UTC,
         };
-        let mut source = Source::Csv { path: path.clone(), reader: None, dates, read: None };
+        let mut source = Source::Csv { path: path.clone(), reader: None, dates, read: None, rows_read: None };
         let now = Timestamp::UNIX_EPOCH;
         let cells =
             |page: Page| page.rows.into_iter().map(|r| (r.row, r.cells.join("|"))).collect::<Vec<_>>();
@@ -398,6 +427,31 @@ mod tests {
         assert_eq!(cells(source.page(4, now).unwrap()), [(4, "c@x.co|Baja".into())]);
         std::fs::write(&path, "Correx,Tipo\na@x.co,Alta\nb@x.co,Baja\nc@x.co,Baja\n").unwrap();
         assert_eq!(source.header(now).unwrap(), ["Correx", "Tipo"]);
+    }
+
+    /// The edit check of an export: its rows the first time; none while the file and the rows
+    /// asked for are what it last read; again at any change of a byte, of the rows asked for,
+    /// or once told to forget (ingestion stopped).
+    #[test]
+    fn an_export_s_rows_are_read_again_only_when_it_or_the_rows_asked_for_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("respuestas.csv");
+        let dates = CsvDates { timestamp_headers: vec![], time_zone: jiff::tz::TimeZone::UTC };
+        let mut source = Source::Csv { path: path.clone(), reader: None, dates, read: None, rows_read: None };
+        let now = Timestamp::UNIX_EPOCH;
+        let mut read = |wanted: &[u32]| -> Vec<(u32, String)> {
+            source.rows(wanted, now).unwrap().into_iter().map(|r| (r.row, r.cells.join("|"))).collect()
+        };
+        std::fs::write(&path, "Correo,Tipo\na@x.co,Alta\nb@x.co,Baja\n").unwrap();
+        assert_eq!(read(&[3]), [(3, "b@x.co|Baja".to_string())]);
+        assert_eq!(read(&[3]), []);
+        assert_eq!(read(&[2, 3]), [(2, "a@x.co|Alta".to_string()), (3, "b@x.co|Baja".to_string())]);
+        // The same length, one letter changed.
+        std::fs::write(&path, "Correo,Tipo\na@x.co,Alta\nb@x.co,Bajo\n").unwrap();
+        assert_eq!(read(&[2, 3]), [(2, "a@x.co|Alta".to_string()), (3, "b@x.co|Bajo".to_string())]);
+        assert_eq!(read(&[2, 3]), []);
+        source.forget_rows_read();
+        assert_eq!(source.rows(&[3], now).unwrap().len(), 1);
     }
 
     #[test]
