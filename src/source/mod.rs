@@ -59,6 +59,25 @@ pub struct CsvRead {
     last: Option<RawRow>,
 }
 
+/// A fingerprint of the file at `path` and of `rows`, the file read a piece at a time: a
+/// large export read whole at every poll would leave its size in the allocator's hands.
+fn fingerprint(path: &Path, rows: &[u32]) -> std::io::Result<u64> {
+    use std::hash::{Hash, Hasher};
+    use std::io::Read;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.write(&buffer[..n]);
+    }
+    rows.hash(&mut hasher);
+    Ok(hasher.finish())
+}
+
 /// The bytes of `path` from `at`, `len` of them (fewer at its end).
 fn file_bytes(path: &Path, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
@@ -322,13 +341,8 @@ impl Source {
     pub fn rows(&mut self, wanted: &[u32], now: Timestamp) -> Result<Vec<RawRow>, SourceError> {
         match self {
             Source::Csv { path, dates, rows_read, .. } => {
-                use std::hash::{Hash, Hasher};
-                let bytes =
-                    std::fs::read(&*path).map_err(|source| SourceError::Io { path: path.clone(), source })?;
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                bytes.hash(&mut hasher);
-                wanted.hash(&mut hasher);
-                let fingerprint = hasher.finish();
+                let fingerprint = fingerprint(path, wanted)
+                    .map_err(|source| SourceError::Io { path: path.clone(), source })?;
                 if *rows_read == Some(fingerprint) {
                     return Ok(Vec::new());
                 }
