@@ -2,16 +2,18 @@
 //! and the durability boundary (flush, then `sync_all` of the db file) before any outside effect.
 //!
 //! One sled tree with key prefixes, so that everything one step changes is one atomic batch:
-//! `l/ID` open request and `r/ID` closed one (its messages to send live inside it; see
-//! [`record_key`] for why apart), `p/ID` active requests (open, or with
-//! mail still to send: row and flags), `o/MSG` and `q/MSG` alerts to administrators and those
-//! still to send, `h/HASH/ID` the requests of each person (keyed hash, see `retention`), `a/…`
-//! personal addresses on record, `k/…` what closed requests cover, `g/SAM` what cuentas last
-//! set on each account (the register drift is read against), `m/…` metadata (counters, cursor,
-//! alerts already raised, disables done, the person key, the last retention pass, the drift).
-//! Registering a row writes two keys: sled's cost grows with the keys and bytes per row, and
-//! a first import of a large sheet must stay fast. Request records are JSON, compressed (LZ4)
-//! when large; a record that starts with `{` is plain JSON (earlier versions, golden files).
+//! `l/ID` open request and `r/ID` closed one (its messages to send live inside it; see [`OPEN`]
+//! for why apart), `s/ID` its summary (what reports read), `p/ID` active requests (open, or with
+//! mail still to send: row, flags and when it is next due), `w/…` the open requests by when they
+//! are next due, `x/…` closed requests by when they closed (until retention purges them),
+//! `o/MSG` and `q/MSG` alerts to administrators and those still to send, `h/HASH/ID` the
+//! requests of each person (keyed hash, see `retention`), `a/…` personal addresses on record,
+//! `k/…` what closed requests cover, `g/SAM` what cuentas last set on each account (the register
+//! drift is read against), `m/…` metadata (counters, cursor, alerts already raised, disables
+//! done, the person key, the last retention pass, the drift). sled's cost grows with the keys
+//! and bytes per row, and a first import of a large sheet must stay fast: a request is a few
+//! keys. Request records are JSON, compressed (LZ4) when large; a record that starts with `{`
+//! is plain JSON (earlier versions, golden files).
 
 use std::collections::HashMap;
 use std::fs::File;
