@@ -800,8 +800,13 @@ impl Store {
         }
         let mut end = b"x/".to_vec();
         end.extend_from_slice(&wake_bytes(before));
+        self.ids_by_instant(b"x/", end)
+    }
+
+    /// The ids of an index keyed by prefix, instant (8 bytes) and id, up to `end`, in order.
+    fn ids_by_instant(&self, prefix: &[u8], end: Vec<u8>) -> Result<Vec<RequestId>, StoreError> {
         let mut out = Vec::new();
-        for item in self.db.range(b"x/".to_vec()..end) {
+        for item in self.db.range(prefix.to_vec()..end) {
             let (key, _) = item?;
             if let Some(id) = key.get(10..).and_then(|k| std::str::from_utf8(k).ok()?.parse().ok()) {
                 out.push(id);
@@ -815,14 +820,7 @@ impl Store {
         let mut end = b"w/".to_vec();
         end.extend_from_slice(&wake_bytes(now));
         end.push(0xff);
-        let mut out = Vec::new();
-        for item in self.db.range(b"w/".to_vec()..end) {
-            let (key, _) = item?;
-            if let Some(id) = key.get(10..).and_then(|k| std::str::from_utf8(k).ok()?.parse().ok()) {
-                out.push(id);
-            }
-        }
-        Ok(out)
+        self.ids_by_instant(b"w/", end)
     }
 
     /// The requests `ids`, one at a time (those gone are skipped).

@@ -228,6 +228,19 @@ fn the_daemon_stops_cleanly_on_sigterm() {
     assert_eq!(listed.lines().count(), 32);
 }
 
+/// `cuentas run` on the demo, its log (at info) in `log`.
+fn daemon_logging_to(demo: &Demo, log: &std::path::Path) -> common::Daemon {
+    common::Daemon(
+        Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["run", "--config"])
+            .arg(demo.path("cuentas.toml"))
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// Past `memory_ceiling_mib` the daemon starts itself again in place between two cycles: the
 /// same process (systemd sees no restart), its demo clock going on, its socket answering, and
 /// what it does the same as a daemon that never started again.
@@ -242,15 +255,7 @@ fn past_its_memory_ceiling_the_daemon_starts_again_in_place_and_loses_nothing() 
     );
     std::fs::write(demo.path("cuentas.toml"), config).unwrap();
     let log = demo.path("daemon.log");
-    let mut daemon = common::Daemon(
-        Command::new(env!("CARGO_BIN_EXE_cuentas"))
-            .args(["run", "--config"])
-            .arg(demo.path("cuentas.toml"))
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = daemon_logging_to(&demo, &log);
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     // Up to two minutes: the machine may be busy with other tests.
     for _ in 0..2400 {
@@ -747,15 +752,7 @@ fn while_the_daemon_runs_its_commands_go_through_the_control_socket() {
     let demo = demo_for_the_control_socket();
     let twin = demo_for_the_control_socket();
     let log = demo.path("daemon.log");
-    let mut daemon = common::Daemon(
-        Command::new(env!("CARGO_BIN_EXE_cuentas"))
-            .args(["run", "--config"])
-            .arg(demo.path("cuentas.toml"))
-            .env("RUST_LOG", "info")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = daemon_logging_to(&demo, &log);
     // Up to a minute: the machine may be busy with other tests.
     for _ in 0..1200 {
         if std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
