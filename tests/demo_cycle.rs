@@ -1249,6 +1249,49 @@ fn a_contract_s_last_day_ends_with_its_account_disabled_unless_it_was_extended()
     assert_eq!(opened(&engine).len(), 3);
 }
 
+/// Most contracts of a public entity end on 31 December: their disables are the directory's
+/// word, not a requester's, so the hourly limit of disables (10 in the demo) neither holds them
+/// nor is used up by them: a disable asked for in the form in that same hour goes through.
+#[test]
+fn a_year_end_of_many_contracts_is_not_held_by_the_hourly_limit_nor_uses_it_up() {
+    let demo = Demo::new();
+    demo.without_desk_responses();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at(T0)).unwrap();
+    drop(engine);
+    let limit = demo.config().directory.max_disables_per_hour as usize;
+    let names: Vec<String> = (0..limit + 4).map(|i| format!("fin{i:02}.contratista")).collect();
+    let ids: Vec<String> = (0..names.len()).map(|i| format!("9{i:02}")).collect();
+    let ending: Vec<(&str, &str, &str, &str)> = names
+        .iter()
+        .zip(&ids)
+        .map(|(sam, id)| (sam.as_str(), "carolina.rojas@upme.gov.co", id.as_str(), "2026-12-31"))
+        .collect();
+    add_contractors(&demo, &ending);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at("2026-12-31T13:00:00Z")).unwrap();
+    engine.cycle(at("2026-12-31T22:00:00Z")).unwrap();
+    for sam in &names {
+        assert_eq!(directory_account(&demo, sam)["enabled"], false, "{sam}");
+    }
+    let opened: Vec<Request> =
+        engine.store().requests().map(|r| r.unwrap()).filter(|r| r.origin.is_some()).collect();
+    assert!(opened.len() > limit, "{} contract ends", opened.len());
+    assert!(opened.iter().all(|r| r.state.name() != StateName::Held), "none held");
+    assert!(demo.mails().iter().all(|m| !m.subject.contains("Inactivaciones retenidas")), "no alert");
+    // Ten minutes later Talento Humano asks, in the form, for a disable: within the limit.
+    demo.write_responses(&format!(
+        "{}31/12/2026 17:05:00,talentohumano@upme.gov.co,Inactivación de cuenta,Funcionario,Natalia,\
+         Beltrán,,,,Oficina Asesora de Planeación,,,,,,natalia.beltran,,,,,Retiro por renuncia\n",
+        demo.responses()
+    ));
+    engine.cycle(at("2026-12-31T22:10:00Z")).unwrap();
+    let natalia = by_row(&engine).into_values().max_by_key(|r| r.row).unwrap();
+    assert_eq!(natalia.submission.account, "natalia.beltran");
+    assert_ne!(natalia.state.name(), StateName::Held, "{}", natalia.state.reason());
+    assert_eq!(directory_account(&demo, "natalia.beltran")["enabled"], false, "{:?}", natalia.state);
+}
+
 /// Issue 23: an employee's return from a leave is told to whoever asked for it (Talento Humano)
 /// the business day before, once: Ana Gómez's leave from 14 December returns on Tuesday 12
 /// January 2027 (Monday the 11th is a holiday), so Friday the 8th.

@@ -200,6 +200,11 @@ impl Engine {
         let snapshot = match self.reach(|d, layout| d.snapshot_for(request, layout)) {
             Ok(s) => s,
             Err(Unreached::Down) => return Replan::Wait,
+            Err(Unreached::Error(e)) if request.contract_end().is_some() => {
+                // Only the directory's expiry, read now, makes a contract's end act: it waits.
+                log_directory_error(&e, "cannot read the directory to decide a contract's end; waiting");
+                return Replan::Wait;
+            }
             Err(Unreached::Error(e)) => {
                 // Its operations read the directory again before they write anyway.
                 log_directory_error(&e, "cannot read the directory to re-plan; using the stored plan");
@@ -269,7 +274,12 @@ impl Engine {
         report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         let mut changes = Changes::new();
-        let limited = disables(&a.plan);
+        // The hourly limit stops a form (or whoever writes in it) from disabling many accounts
+        // at once. A contract's end is not asked for by anyone: the directory's own expiry,
+        // read again just before, says the account is done, and Colombian entities end most
+        // contracts on the same day (31 December). Held, they would wait on the desk for days
+        // while AD already refuses their logons; counted, they would hold the form's own.
+        let limited = if a.request.contract_end().is_some() { 0 } else { disables(&a.plan) };
         if !a.released
             && let Some(over) = self.over_hourly_limit(limited, now)?
         {
