@@ -209,6 +209,14 @@ async fn run(config: Config, once: bool) -> Result<()> {
     // Outside systemd (no $NOTIFY_SOCKET) these calls do nothing.
     let (back, mut waiting) = directory_answers(engine).await?;
     engine = back;
+    if let Some(held) = resident_mib().filter(|held| ceiling > 0 && *held > ceiling) {
+        // Every start holds this much, so it would start again at every poll.
+        tracing::warn!(
+            resident_mib = held,
+            memory_ceiling_mib = ceiling,
+            "memory_ceiling_mib is below what a start on this store holds: raise it"
+        );
+    }
     match &waiting {
         Some(why) => {
             tracing::error!(error = %why, "the directory does not answer; requests will wait for it");
@@ -324,6 +332,10 @@ async fn run(config: Config, once: bool) -> Result<()> {
             memory_ceiling_mib = ceiling,
             "holding more memory than memory_ceiling_mib (the store's engine keeps every page it read): starting again in place"
         );
+        // The same process id keeps systemd's watchdog on it: a start on a large store takes
+        // seconds, so it begins with the whole period.
+        let status = format!("starting again in place: {held} MiB held, memory_ceiling_mib {ceiling}");
+        let _ = sd_notify::notify(false, &[NotifyState::Watchdog, NotifyState::Status(&status)]);
     } else {
         let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
         info!("stopping");

@@ -267,6 +267,8 @@ fn past_its_memory_ceiling_the_daemon_starts_again_in_place_and_loses_nothing() 
     let text = read_log();
     assert!(text.matches("starting again in place").count() >= 3, "{text}");
     assert!(text.contains("memory_ceiling_mib=1"), "{text}");
+    // A ceiling below what any start holds is named, so that someone raises it.
+    assert!(text.contains("memory_ceiling_mib is below what a start on this store holds"), "{text}");
     assert!(daemon.0.try_wait().unwrap().is_none(), "the same process goes on: {text}");
     // The demo clock goes on from where each left it, never back to demo_clock.
     let clock: Vec<jiff::Timestamp> = text

@@ -13,7 +13,7 @@ use crate::request::{Actor, Request, RequestId};
 use crate::retention::{self, PersonKey, Retention};
 use crate::store::{Changes, Store, StoreError};
 
-/// The pass reads every request: once a day is enough for a limit counted in days.
+/// A limit counted in days needs a pass once a day.
 const PASS_EVERY: SignedDuration = SignedDuration::from_hours(24);
 /// Requests changed per commit in a pass: bounds memory on a first pass over a large store.
 const CHUNK: usize = 500;
@@ -148,8 +148,7 @@ fn pass(
     beat: &mut dyn FnMut(),
 ) -> Result<(Vec<RequestId>, usize), EngineError> {
     let mut purged = Vec::new();
-    let mut changes = Changes::new();
-    let mut staged = 0;
+    let mut batch = Chunked { changes: Changes::new(), staged: 0 };
     // Requests registered before person hashes existed get theirs, so that they are recognised
     // too: once, over the whole store (every request registered since has one).
     if store.alert_sent(HASHES_BACKFILLED)?.is_none() {
@@ -159,18 +158,12 @@ fn pass(
                 continue;
             }
             if let Some(hash) = retention::person_hash(rules.key, &r.submission) {
-                changes.index_person(&hash, r.id);
+                batch.changes.index_person(&hash, r.id);
                 r.person_hash = Some(hash);
-                changes.put_request(&r);
-                staged += 1;
-            }
-            if staged == CHUNK {
-                store.commit(std::mem::take(&mut changes))?;
-                staged = 0;
-                beat();
+                batch.put(store, &r, beat)?;
             }
         }
-        changes.mark_alert(HASHES_BACKFILLED, now);
+        batch.changes.mark_alert(HASHES_BACKFILLED, now);
     }
     // Only what closed more than `days` ago and still holds personal data (the store's index):
     // the pass costs what is due, not everything ever stored.
@@ -181,28 +174,44 @@ fn pass(
     };
     for id in candidates {
         let Some(mut r) = store.request(id)? else { continue };
-        let mut changed = false;
         let cover = cover_key(&r.submission);
         let address = r.submission.personal_email.clone();
         if rules.purge(&mut r, now) {
-            forget(store, &mut changes, &r, cover, &address)?;
+            forget(store, &mut batch.changes, &r, cover, &address)?;
             purged.push(r.id);
-            changed = true;
-        }
-        if changed {
-            changes.put_request(&r);
-            staged += 1;
-        }
-        if staged == CHUNK {
-            store.commit(std::mem::take(&mut changes))?;
-            staged = 0;
-            beat();
+            batch.put(store, &r, beat)?;
         }
     }
+    let mut changes = batch.changes;
     let alerts = old_alerts(store, &mut changes, rules.days, now)?;
     changes.set_retention_run(now);
     store.commit(changes)?;
     Ok((purged, alerts))
+}
+
+/// A pass's changes, committed every [`CHUNK`] requests.
+struct Chunked {
+    changes: Changes,
+    staged: usize,
+}
+
+impl Chunked {
+    /// Stages a request changed, and commits the batch when it is full.
+    fn put(
+        &mut self,
+        store: &Store,
+        r: &crate::request::Request,
+        beat: &mut dyn FnMut(),
+    ) -> Result<(), EngineError> {
+        self.changes.put_request(r);
+        self.staged += 1;
+        if self.staged == CHUNK {
+            store.commit(std::mem::take(&mut self.changes))?;
+            self.staged = 0;
+            beat();
+        }
+        Ok(())
+    }
 }
 
 /// What the store keeps about a purged request outside its record: the duplicate key (it
