@@ -188,6 +188,7 @@ impl Changes {
     /// The last drift reading.
     pub fn set_drift(&mut self, drift: &Drift) {
         self.put_json("m/drift/last".into(), drift);
+        self.put_json("m/drift/at".into(), &drift.at);
     }
 
     /// The desk form's next row to read (each of its responses is acted on once).
@@ -903,6 +904,16 @@ impl Store {
         self.get_json("m/drift/last")
     }
 
+    /// When the last drift reading was made: what every cycle asks, without decoding the
+    /// reading, whose findings grow with the directory.
+    pub fn drift_read_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        match self.get_json("m/drift/at")? {
+            Some(at) => Ok(Some(at)),
+            // A reading kept by an earlier version.
+            None => Ok(self.drift()?.map(|d| d.at)),
+        }
+    }
+
     /// The desk form's next row to read: 2, its first response, until one was read.
     pub fn desk_next_row(&self) -> Result<u32, StoreError> {
         Ok(self.get_json("m/desk/next")?.unwrap_or(2))
@@ -1338,6 +1349,25 @@ mod reading_tests {
         let records: Vec<Summary> = store.requests().map(|r| Summary::of(&r.unwrap())).collect();
         assert_eq!(summaries.len(), 3);
         assert_eq!(summaries, records);
+    }
+
+    #[test]
+    fn the_drift_reading_s_instant_is_read_apart_and_from_an_older_reading_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.drift_read_at().unwrap(), None);
+        let at: Timestamp = "2026-12-07T13:00:00Z".parse().unwrap();
+        // As an earlier version kept it: the reading alone.
+        let mut changes = Changes::new();
+        changes.put_json("m/drift/last".into(), &Drift { at, accounts: 3, findings: Vec::new() });
+        store.commit(changes).unwrap();
+        assert_eq!(store.drift_read_at().unwrap(), Some(at));
+        let later = at + jiff::SignedDuration::from_hours(24);
+        let mut changes = Changes::new();
+        changes.set_drift(&Drift { at: later, accounts: 3, findings: Vec::new() });
+        store.commit(changes).unwrap();
+        assert_eq!(store.drift_read_at().unwrap(), Some(later));
+        assert!(store.db.get("m/drift/at").unwrap().is_some());
     }
 
     #[test]

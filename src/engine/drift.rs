@@ -9,6 +9,7 @@ use tracing::{info, warn};
 use super::{CycleReport, Engine, EngineError, Unreached};
 use crate::directory::drift::{self, Observed, Registered};
 use crate::directory::plan::Plan;
+use crate::directory::snapshot::Account;
 use crate::request::{HolderType, RequestId};
 use crate::store::{Changes, Drift};
 
@@ -55,7 +56,7 @@ impl Engine {
             return Ok(());
         }
         let tz = calendar.time_zone().clone();
-        if self.store.drift()?.is_some_and(|d| d.at.to_zoned(tz.clone()).date() == today) {
+        if self.store.drift_read_at()?.is_some_and(|at| at.to_zoned(tz.clone()).date() == today) {
             return Ok(());
         }
         self.drift(now, report).map(|_| ())
@@ -93,8 +94,10 @@ impl Engine {
             .collect();
         let register = self.store.registered()?;
         let inherited = self.store.inherited()?;
-        let previous =
-            self.store.drift()?.map(|d| d.at.to_zoned(self.config.calendar.time_zone().clone()).date());
+        let previous = self
+            .store
+            .drift_read_at()?
+            .map(|at| at.to_zoned(self.config.calendar.time_zone().clone()).date());
         let settings = drift::Settings {
             managed_groups: &self.config.directory.allowed_groups,
             stale_days: self.config.directory.stale_days,
@@ -115,10 +118,11 @@ impl Engine {
             changes.set_inherited(&before);
         }
         changes.set_drift(&reading);
-        self.remind_contract_ends(&mut changes, &observed, &accounts, &register, now)?;
+        let read = AccountsRead::of(&accounts);
+        self.remind_contract_ends(&mut changes, &observed, &read, &register, now)?;
         self.remind_leave_returns(&mut changes, now)?;
         self.store.commit(changes)?;
-        self.open_contract_ends(&observed, &accounts, &register, previous, now, report)?;
+        self.open_contract_ends(&observed, &read, &register, previous, now, report)?;
         info!(accounts = reading.accounts, findings = reading.findings.len(), "drift read");
         Ok(Some(reading))
     }
@@ -130,7 +134,7 @@ impl Engine {
         &mut self,
         changes: &mut Changes,
         observed: &[Observed],
-        accounts: &[crate::directory::snapshot::Account],
+        accounts: &AccountsRead,
         register: &std::collections::BTreeMap<String, Registered>,
         now: Timestamp,
     ) -> Result<(), EngineError> {
@@ -161,21 +165,16 @@ impl Engine {
         if due.is_empty() {
             return Ok(());
         }
-        let open = self
-            .store
-            .open_requests()?
-            .map(|r| r.map(|r| r.account.unwrap_or(r.submission.account).to_lowercase()))
-            .collect::<Result<std::collections::HashSet<String>, _>>()?;
         for reminder in due {
             let sam = reminder.sam.to_lowercase();
             // Sent or passed over, each lead up to this one is done: none goes late.
             for lead in leads.iter().filter(|l| **l >= reminder.lead) {
                 changes.mark_alert(&key(&sam, reminder.expires, *lead), now);
             }
-            if open.contains(&sam) {
+            if !self.open.about(&sam).is_empty() {
                 continue;
             }
-            let Some(account) = accounts.iter().find(|a| a.sam.eq_ignore_ascii_case(&sam)) else { continue };
+            let Some(account) = accounts.account(&sam) else { continue };
             let to = self.answerable_for(account, accounts, register)?;
             let text = self.contract_end_text(account, reminder.expires);
             let subject =
@@ -199,15 +198,14 @@ impl Engine {
     /// whoever asked for the request that last set it, else the service desk.
     fn answerable_for(
         &mut self,
-        account: &crate::directory::snapshot::Account,
-        accounts: &[crate::directory::snapshot::Account],
+        account: &Account,
+        accounts: &AccountsRead,
         register: &std::collections::BTreeMap<String, Registered>,
     ) -> Result<String, EngineError> {
         let mut manager = Some(account.manager_mail.clone()).filter(|m| !m.is_empty()).or_else(|| {
-            accounts
-                .iter()
-                .find(|m| !account.manager_dn.is_empty() && m.dn.eq_ignore_ascii_case(&account.manager_dn))
-                .map(|m| m.mail.clone())
+            (!account.manager_dn.is_empty())
+                .then(|| accounts.by_dn.get(&account.manager_dn.to_lowercase()).map(|m| m.mail.clone()))
+                .flatten()
         });
         if manager.is_none() && !account.manager_dn.is_empty() {
             let dn = account.manager_dn.clone();
@@ -234,7 +232,7 @@ impl Engine {
     fn open_contract_ends(
         &mut self,
         observed: &[Observed],
-        accounts: &[crate::directory::snapshot::Account],
+        accounts: &AccountsRead,
         register: &std::collections::BTreeMap<String, Registered>,
         previous: Option<jiff::civil::Date>,
         now: Timestamp,
@@ -283,7 +281,7 @@ impl Engine {
                 info!(account = %sam, request = %other.id, "contract ended: an open request already ends the account");
                 continue;
             }
-            let Some(account) = accounts.iter().find(|a| a.sam.eq_ignore_ascii_case(&sam)) else { continue };
+            let Some(account) = accounts.account(&sam) else { continue };
             let requester = self.answerable_for(account, accounts, register)?;
             // No name, no document: the account is all it needs, and what it keeps of the person
             // is only what the directory's own notice addresses are (retention removes those).
@@ -387,11 +385,7 @@ impl Engine {
 
     /// What the reminder says, with the request form's links for an extension and an early
     /// termination (`[form] prefill_url`), or what to choose in it.
-    fn contract_end_text(
-        &self,
-        account: &crate::directory::snapshot::Account,
-        expires: jiff::civil::Date,
-    ) -> String {
+    fn contract_end_text(&self, account: &Account, expires: jiff::civil::Date) -> String {
         let last = crate::notify::spanish_date(expires);
         let link = |kind: crate::request::Kind| match &self.config.form.prefill_url {
             Some(url) => crate::desk::fill(
@@ -416,5 +410,26 @@ impl Engine {
             link(crate::request::Kind::Modify),
             link(crate::request::Kind::EarlyTermination),
         )
+    }
+}
+
+/// The accounts of a reading by name and by DN: the reminders and the contracts' ends look up
+/// each one's account and its manager, which a scan of every account would make quadratic on
+/// a day many contracts end.
+struct AccountsRead<'a> {
+    by_sam: std::collections::HashMap<String, &'a Account>,
+    by_dn: std::collections::HashMap<String, &'a Account>,
+}
+
+impl<'a> AccountsRead<'a> {
+    fn of(accounts: &'a [Account]) -> Self {
+        AccountsRead {
+            by_sam: accounts.iter().map(|a| (a.sam.to_lowercase(), a)).collect(),
+            by_dn: accounts.iter().map(|a| (a.dn.to_lowercase(), a)).collect(),
+        }
+    }
+
+    fn account(&self, sam: &str) -> Option<&'a Account> {
+        self.by_sam.get(&sam.to_lowercase()).copied()
     }
 }
