@@ -99,6 +99,20 @@ fn normal(dn: &str) -> Option<Vec<Vec<Ava>>> {
     Some(rdns)
 }
 
+/// A key two DNs share when they name the same entry (see [`equal`]): for lookups by DN.
+pub fn key(dn: &str) -> String {
+    let Some(rdns) = normal(dn) else { return dn.to_lowercase() };
+    let mut out = String::new();
+    for rdn in rdns {
+        for a in rdn {
+            // Debug quotes and escapes: no value can pass for a separator.
+            out.push_str(&format!("{:?}={:?}+", a.attribute, a.value));
+        }
+        out.push(',');
+    }
+    out
+}
+
 /// Whether two DNs name the same entry (`\,` and `\2C` alike, case and spacing ignored).
 pub fn equal(a: &str, b: &str) -> bool {
     match (normal(a), normal(b)) {

@@ -139,9 +139,7 @@ impl Directory {
     /// The `mail` of the account at `dn`, wherever it lives (a manager outside the managed OUs).
     pub fn mail_of(&mut self, dn: &str) -> Result<Option<String>, LdapError> {
         match self {
-            Directory::DryRun(dry) => {
-                Ok(dry.snapshot().accounts().find(|a| a.dn.eq_ignore_ascii_case(dn)).map(|a| a.mail.clone()))
-            }
+            Directory::DryRun(dry) => Ok(dry.snapshot().by_dn(dn).map(|a| a.mail.clone())),
             Directory::Ldap(ldap) | Directory::Shadow(ldap) => ldap.mail_of(dn),
         }
     }

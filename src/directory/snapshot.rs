@@ -149,6 +149,8 @@ pub struct Snapshot {
     by_sam: HashMap<String, usize>,
     by_employee_id: HashMap<String, Vec<usize>>,
     by_mail: HashMap<String, usize>,
+    /// DNs as [`super::dn::normal`] writes them (a manager is named by DN).
+    by_dn: HashMap<String, usize>,
     /// Local parts of `mail` and `userPrincipalName`: a new account's address must not clash.
     names: HashMap<String, usize>,
 }
@@ -161,24 +163,31 @@ impl Snapshot {
     }
 
     fn index(&mut self) {
-        let s = self;
-        s.by_sam.clear();
-        s.by_employee_id.clear();
-        s.by_mail.clear();
-        s.names.clear();
-        for (i, a) in s.accounts.iter().enumerate() {
-            s.by_sam.insert(a.sam.to_lowercase(), i);
-            if !a.employee_id.is_empty() {
-                s.by_employee_id.entry(a.employee_id.clone()).or_default().push(i);
-            }
-            if !a.mail.is_empty() {
-                s.by_mail.insert(a.mail.to_lowercase(), i);
-            }
-            let proxies = a.proxy_addresses.iter().map(|p| p.split_once(':').map_or(p.as_str(), |(_, a)| a));
-            for address in [a.mail.as_str(), a.upn.as_str()].into_iter().chain(proxies) {
-                if let Some((local, _)) = address.split_once('@') {
-                    s.names.insert(local.to_lowercase(), i);
-                }
+        self.by_sam.clear();
+        self.by_employee_id.clear();
+        self.by_mail.clear();
+        self.by_dn.clear();
+        self.names.clear();
+        for i in 0..self.accounts.len() {
+            self.index_one(i);
+        }
+    }
+
+    /// Adds the account at `i` to the lookups (a new one, or every one when they are rebuilt).
+    fn index_one(&mut self, i: usize) {
+        let a = &self.accounts[i];
+        self.by_sam.insert(a.sam.to_lowercase(), i);
+        if !a.employee_id.is_empty() {
+            self.by_employee_id.entry(a.employee_id.clone()).or_default().push(i);
+        }
+        if !a.mail.is_empty() {
+            self.by_mail.insert(a.mail.to_lowercase(), i);
+        }
+        self.by_dn.insert(super::dn::key(&a.dn), i);
+        let proxies = a.proxy_addresses.iter().map(|p| p.split_once(':').map_or(p.as_str(), |(_, a)| a));
+        for address in [a.mail.as_str(), a.upn.as_str()].into_iter().chain(proxies) {
+            if let Some((local, _)) = address.split_once('@') {
+                self.names.insert(local.to_lowercase(), i);
             }
         }
     }
@@ -202,18 +211,17 @@ impl Snapshot {
                 for (attribute, value) in attributes {
                     account.set(attribute, value, personal_email_attribute);
                 }
-                account.manager_mail = self
-                    .accounts
-                    .iter()
-                    .find(|m| !account.manager_dn.is_empty() && super::dn::equal(&m.dn, &account.manager_dn))
+                account.manager_mail = Some(&account.manager_dn)
+                    .filter(|dn| !dn.is_empty())
+                    .and_then(|dn| self.by_dn(dn))
                     .map(|m| m.mail.clone())
                     .unwrap_or_default();
                 self.accounts.push(account);
+                self.index_one(self.accounts.len() - 1);
             } else if let Some(a) = self.account_mut(sam) {
                 // An interrupted creation finished: enabled, with a new password.
                 a.set_enabled(true);
             }
-            self.index();
             return;
         }
         if let DirectoryOp::Delete { sam } = op {
@@ -222,12 +230,15 @@ impl Snapshot {
             return;
         }
         let Some(account) = self.account_mut(op.sam()) else { return };
+        let mut reindex = false;
         match op {
             DirectoryOp::ResetPassword { .. } => account.locked = false,
             DirectoryOp::SetAttributes { changes, .. } => {
+                let before = looked_up_by(account);
                 for c in changes {
                     account.set(&c.attribute, &c.to, personal_email_attribute);
                 }
+                reindex = looked_up_by(account) != before;
             }
             DirectoryOp::SetExpiry { expires, .. } => account.expires = *expires,
             DirectoryOp::Enable { .. } => account.set_enabled(true),
@@ -242,10 +253,15 @@ impl Snapshot {
             }
             DirectoryOp::Move { to_ou, .. } => {
                 account.dn = format!("{},{to_ou}", super::dn::first_rdn(&account.dn));
+                reindex = true;
             }
             DirectoryOp::Create { .. } | DirectoryOp::Delete { .. } => {}
         }
-        self.index();
+        // The lookups hold positions and names: rebuilt only when those changed (each
+        // rebuild reads every account, and a trial applies a plan at a time).
+        if reindex {
+            self.index();
+        }
     }
 
     fn account_mut(&mut self, sam: &str) -> Option<&mut Account> {
@@ -290,6 +306,11 @@ impl Snapshot {
         self.by_sam.get(&sam.to_lowercase()).map(|&i| &self.accounts[i])
     }
 
+    /// The account at `dn`, however it is written.
+    pub fn by_dn(&self, dn: &str) -> Option<&Account> {
+        self.by_dn.get(&super::dn::key(dn)).map(|&i| &self.accounts[i])
+    }
+
     pub fn by_mail(&self, mail: &str) -> Option<&Account> {
         self.by_mail.get(&mail.to_lowercase()).map(|&i| &self.accounts[i])
     }
@@ -303,6 +324,11 @@ impl Snapshot {
         let name = name.to_lowercase();
         self.by_sam.contains_key(&name) || self.names.contains_key(&name)
     }
+}
+
+/// What the lookups of one account are made of.
+fn looked_up_by(a: &Account) -> [String; 5] {
+    [a.sam.clone(), a.employee_id.clone(), a.mail.clone(), a.upn.clone(), a.proxy_addresses.join("\n")]
 }
 
 #[cfg(test)]
@@ -350,5 +376,33 @@ mod tests {
 
         s.apply(&DirectoryOp::Delete { sam: "ana.gomez".into() }, "GU-3", None);
         assert!(s.is_empty() && !s.name_in_use("ana.gomez"));
+    }
+
+    /// The lookups follow what changes them (a new account, its addresses, its OU), and only
+    /// those are rebuilt.
+    #[test]
+    fn the_lookups_follow_new_accounts_changed_addresses_and_moves() {
+        let mut s = Snapshot::default();
+        let create = |sam: &str, dn: &str, manager: &str| DirectoryOp::Create {
+            sam: sam.into(),
+            dn: dn.into(),
+            attributes: vec![("mail".into(), format!("{sam}@x")), ("manager".into(), manager.into())],
+            expires: None,
+        };
+        s.apply(&create("jefa", "CN=Pérez\\, Ana,OU=F,DC=x", ""), "GU-1", None);
+        // The manager named as AD may write her DN: another case, escaping and spacing.
+        s.apply(&create("ana", "CN=Ana,OU=F,DC=x", "cn=PÉREZ\\2C Ana, ou=f,dc=X"), "GU-2", None);
+        assert_eq!(s.by_sam("ana").unwrap().manager_mail, "jefa@x");
+        assert_eq!(s.by_dn("cn=ana,ou=f,dc=x").unwrap().sam, "ana");
+        let change = AttributeChange { attribute: "mail".into(), from: "ana@x".into(), to: "ana.b@x".into() };
+        s.apply(&DirectoryOp::SetAttributes { sam: "ana".into(), changes: vec![change] }, "GU-3", None);
+        assert!(s.by_mail("ana@x").is_none());
+        assert_eq!(s.by_mail("ana.b@x").unwrap().sam, "ana");
+        s.apply(&DirectoryOp::Move { sam: "ana".into(), to_ou: "OU=R,DC=x".into() }, "GU-4", None);
+        assert!(s.by_dn("CN=Ana,OU=F,DC=x").is_none());
+        assert_eq!(s.by_dn("CN=Ana,OU=R,DC=x").unwrap().sam, "ana");
+        s.apply(&DirectoryOp::Delete { sam: "jefa".into() }, "GU-5", None);
+        assert_eq!(s.by_mail("ana.b@x").unwrap().sam, "ana", "positions moved: rebuilt");
+        assert!(s.by_dn("CN=Pérez\\, Ana,OU=F,DC=x").is_none());
     }
 }
