@@ -122,6 +122,10 @@ pub struct Ctx<'a> {
     /// Who is acting: the history names them.
     pub actor: Actor,
     pub now: Timestamp,
+    /// A key marked in the same commit as the command's change: the desk form's response it
+    /// came from, so that a response is acted on once even when the daemon stops before its
+    /// cursor moves on.
+    pub marks: Option<String>,
 }
 
 impl StoreCommand {
@@ -334,6 +338,9 @@ fn drift(ctx: &Ctx, format: ReportFormat) -> Result<String> {
 fn save(ctx: &Ctx, r: &Request) -> Result<()> {
     let mut changes = Changes::new();
     changes.put_request(r);
+    if let Some(key) = &ctx.marks {
+        changes.mark_alert(key, ctx.now);
+    }
     ctx.store.commit(changes)?;
     Ok(())
 }

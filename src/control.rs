@@ -70,7 +70,7 @@ pub fn answer(
     actor: Actor,
     now: Timestamp,
 ) -> Answer {
-    let ctx = Ctx { config, store, actor, now };
+    let ctx = Ctx { config, store, actor, now, marks: None };
     let failed = |e: anyhow::Error| Answer {
         version: PROTOCOL,
         code: FAILED,

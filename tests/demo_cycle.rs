@@ -1292,6 +1292,52 @@ fn a_year_end_of_many_contracts_is_not_held_by_the_hourly_limit_nor_uses_it_up()
     assert_eq!(directory_account(&demo, "natalia.beltran")["enabled"], false, "{:?}", natalia.state);
 }
 
+/// A desk response whose command was carried out, the daemon stopped before the form's
+/// cursor moved past it (the command commits, then the answer and the cursor): read again, it
+/// is answered as done, not refused as a step already taken, and done once.
+#[test]
+fn a_desk_response_read_again_after_a_stop_is_answered_as_done_and_done_once() {
+    use cuentas::request::Actor;
+    let demo = Demo::new();
+    let desk = std::fs::read_to_string(demo.path("mesa.csv")).unwrap();
+    // The header and the first two responses: the outsider's, then Laura's «atendida» of row 8.
+    let first: Vec<&str> = desk.lines().take(3).collect();
+    std::fs::write(demo.path("mesa.csv"), first.join("\n") + "\n").unwrap();
+    let mut engine = Engine::new(demo.config()).unwrap();
+    let now = at("2026-11-30T15:00:00Z");
+    engine.cycle(now).unwrap();
+    let laura = Actor::Desk("laura.gomez@upme.gov.co".into());
+    let reset = by_row(&engine)[&8].clone();
+    assert_eq!(reset.state.name(), StateName::Closed);
+    let mark = format!("mesa/fila/3/{}", reset.id);
+    assert_eq!(engine.store().alert_sent(&mark).unwrap(), None, "cleared with the answer");
+    // The store as a stop after the command's commit leaves it: the response's mark (written
+    // with the command's change), the cursor still on it (row 3).
+    let mut changes = cuentas::store::Changes::new();
+    changes.set_desk_next_row(3);
+    changes.mark_alert(&mark, now);
+    engine.store().commit(changes).unwrap();
+    drop(engine);
+    let mut engine = Engine::new(demo.config()).unwrap();
+    engine.cycle(at("2026-11-30T15:05:00Z")).unwrap();
+    let again = engine.store().request(reset.id).unwrap().unwrap();
+    let by_laura: Vec<_> = again.history.iter().filter(|h| h.actor == laura).collect();
+    assert_eq!(by_laura.len(), 1, "done once, nothing noted again: {by_laura:#?}");
+    let answers: Vec<Mail> = demo
+        .mails()
+        .into_iter()
+        .filter(|m| m.message_id.starts_with("<mesa.3.") && m.to == "laura.gomez@upme.gov.co")
+        .collect();
+    assert_eq!(answers.len(), 2, "the first answer, and the one the stop would have left unsent");
+    for a in &answers {
+        assert!(a.body.contains("marcada como atendida"), "{}", a.body);
+        assert!(!a.body.contains("no se hizo"), "{}", a.body);
+    }
+    // The mark went with the answer: a later cycle reads nothing again.
+    engine.cycle(at("2026-11-30T15:10:00Z")).unwrap();
+    assert_eq!(demo.mails().iter().filter(|m| m.message_id.starts_with("<mesa.3.")).count(), 2);
+}
+
 /// Issue 23: an employee's return from a leave is told to whoever asked for it (Talento Humano)
 /// the business day before, once: Ana Gómez's leave from 14 December returns on Tuesday 12
 /// January 2027 (Monday the 11th is a holiday), so Friday the 8th.

@@ -692,7 +692,8 @@ fn by_row(engine: &Engine, i: usize) -> Option<Request> {
 
 fn run_command(engine: &mut Engine, command: StoreCommand, now: Timestamp) {
     let config = engine.config().clone();
-    let ctx = Ctx { config: &config, store: engine.store(), actor: Actor::Admin("root".into()), now };
+    let ctx =
+        Ctx { config: &config, store: engine.store(), actor: Actor::Admin("root".into()), now, marks: None };
     command.run(&ctx).unwrap();
     engine.reload_indexes().unwrap();
 }

@@ -53,7 +53,8 @@ fn cuentas(demo: &Demo, args: &[&str]) -> String {
         Cli::try_parse_from(std::iter::once("cuentas").chain(args.iter().copied())).unwrap();
     let config = demo.config();
     let store = Store::open(&config.state_dir).unwrap();
-    let ctx = Ctx { config: &config, store: &store, actor: Actor::Admin("root".into()), now: at(T0) };
+    let ctx =
+        Ctx { config: &config, store: &store, actor: Actor::Admin("root".into()), now: at(T0), marks: None };
     command.run(&ctx).unwrap()
 }
 

@@ -183,7 +183,8 @@ fn requests(engine: &Engine) -> Vec<Request> {
 
 fn run(engine: &Engine, command: StoreCommand, now: Timestamp) -> anyhow::Result<String> {
     let config = engine.config().clone();
-    let ctx = Ctx { config: &config, store: engine.store(), actor: Actor::Admin("root".into()), now };
+    let ctx =
+        Ctx { config: &config, store: engine.store(), actor: Actor::Admin("root".into()), now, marks: None };
     command.run(&ctx)
 }
 

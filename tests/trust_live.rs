@@ -484,8 +484,13 @@ fn a_returning_person_is_the_same_person_and_comes_back_without_what_the_old_con
     let mods = vec![ldap3::Mod::Delete("member", std::collections::HashSet::from([account_dn.as_str()]))];
     admin.modify(&group_dn, mods).unwrap().success().unwrap();
     let config = case.engine.config().clone();
-    let ctx =
-        Ctx { config: &config, store: case.engine.store(), actor: Actor::Admin("root".into()), now: t(30) };
+    let ctx = Ctx {
+        config: &config,
+        store: case.engine.store(),
+        actor: Actor::Admin("root".into()),
+        now: t(30),
+        marks: None,
+    };
     StoreCommand::Retry { id: r.id }.run(&ctx).unwrap();
     case.engine.reload_indexes().unwrap();
     case.engine.cycle(t(31)).unwrap();

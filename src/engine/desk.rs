@@ -215,6 +215,8 @@ impl Engine {
         let mut changed = false;
         for id in &ids {
             let (line, done) = self.desk_act(row, action, &by, *id, now)?;
+            // Answered, with the cursor past the row, in this commit: the mark is not needed.
+            changes.clear_alert(&acted_key(row.row, *id));
             if done {
                 report.touch(*id);
             }
@@ -251,6 +253,11 @@ impl Engine {
         let Some(mut request) = self.store.request(id)? else {
             return Ok((format!("{id}: no existe una solicitud con ese número. No se hizo nada."), false));
         };
+        if self.store.alert_sent(&acted_key(row.row, id))?.is_some() {
+            // Done by this very response before the daemon stopped, its answer not yet queued:
+            // answered as done, not checked again (it would find the step taken and refuse).
+            return Ok((done_line(&request, action, row), true));
+        }
         let refused = |why: String| format!("{id}: no se hizo. {why}");
         let Some(matrix) = &self.matrix else {
             return Ok((refused("La matriz de autorizadores no se ha leído.".into()), false));
@@ -307,7 +314,13 @@ impl Engine {
             DeskAction::Release => StoreCommand::Release { ids: vec![id], all: false },
             DeskAction::Retry => StoreCommand::Retry { id },
         };
-        let ctx = Ctx { config: &self.config, store: &self.store, actor: Actor::Desk(by.to_string()), now };
+        let ctx = Ctx {
+            config: &self.config,
+            store: &self.store,
+            actor: Actor::Desk(by.to_string()),
+            now,
+            marks: Some(acted_key(row.row, id)),
+        };
         match command.run(&ctx) {
             Ok(_) => Ok((done_line(&self.store.request(id)?.unwrap_or(request), action, row), true)),
             Err(e) => Ok((refused(format!("cuentas no pudo hacerlo: {e}")), false)),
@@ -346,6 +359,11 @@ impl Engine {
         );
         changes.put_message(&message);
     }
+}
+
+/// Marked with a desk command's change: response `row` acted on request `id`.
+fn acted_key(row: u32, id: RequestId) -> String {
+    format!("mesa/fila/{row}/{id}")
 }
 
 /// Whether `action` applies to the request as it is now, and the response holds what it needs;
