@@ -1042,6 +1042,9 @@ fn the_weekly_report_says_what_the_directory_holds_that_no_request_made() {
     );
     assert!(body.contains("  contratista.mano (cuenta que ninguna solicitud creó)"), "{body}");
     assert!(body.contains("  contratista activo sin fecha de vencimiento: 1"), "{body}");
+    // The states as the entity reads them, not the program's names.
+    assert!(body.contains("  Creación de cuenta: cerrada 7, espera corrección del solicitante 4"), "{body}");
+    assert!(!["Closed", "NeedsInfo", "Scheduled"].iter().any(|s| body.contains(s)), "{body}");
     println!("{body}");
 }
 

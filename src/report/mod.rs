@@ -354,6 +354,14 @@ fn opt(x: Option<f64>) -> String {
 }
 
 /// The items joined by commas, or `-` when there are none.
+/// A state's name, as the report keeps it, in Spanish for the mail.
+fn spanish(state: &str) -> &str {
+    match state.parse::<crate::request::StateName>() {
+        Ok(name) => name.label(),
+        Err(_) => state,
+    }
+}
+
 fn or_none(items: &[String]) -> String {
     if items.is_empty() { "-".to_string() } else { items.join(", ") }
 }
@@ -428,7 +436,7 @@ impl Report {
         let _ = writeln!(out, "  Abiertas: {}", self.open);
         let _ = writeln!(out, "\nPor tipo y estado:");
         for (kind, states) in &self.by_kind {
-            let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let states: Vec<String> = states.iter().map(|(s, n)| format!("{} {n}", spanish(s))).collect();
             let _ = writeln!(out, "  {kind}: {}", states.join(", "));
         }
         let _ = writeln!(out, "\nANS medido en: {}", or_none(&self.measured_kinds));
@@ -447,7 +455,7 @@ impl Report {
         );
         let _ = writeln!(out, "Abiertas en riesgo (≥ {AT_RISK} % del ANS): {}", self.at_risk.len());
         for r in &self.at_risk {
-            let _ = writeln!(out, "  {} {} ({}, {} %)", r.id, r.kind, r.state, r.percent);
+            let _ = writeln!(out, "  {} {} ({}, {} %)", r.id, r.kind, spanish(r.state), r.percent);
         }
         let _ = writeln!(out, "ANS incumplidos: {}", self.breaches.len());
         for b in &self.breaches {

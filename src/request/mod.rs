@@ -331,6 +331,25 @@ impl StateName {
         }
     }
 
+    /// The state in Spanish, for what the entity reads (the report mail).
+    pub fn label(self) -> &'static str {
+        match self {
+            StateName::Received => "recibida",
+            StateName::NeedsInfo => "espera corrección del solicitante",
+            StateName::Rejected => "rechazada",
+            StateName::Routed => "remitida a otro procedimiento",
+            StateName::Scheduled => "programada",
+            StateName::Executing => "en ejecución",
+            StateName::AwaitingConfirmation => "espera confirmaciones",
+            StateName::Held => "retenida",
+            StateName::Manual => "gestión manual",
+            StateName::Notifying => "notificando",
+            StateName::Failed => "fallida",
+            StateName::Closed => "cerrada",
+            StateName::Cancelled => "cancelada",
+        }
+    }
+
     /// Closed states are answered and done; nothing moves them again.
     pub fn is_closed(self) -> bool {
         matches!(self, StateName::Rejected | StateName::Routed | StateName::Closed | StateName::Cancelled)
