@@ -121,8 +121,11 @@ impl Engine {
         let read = AccountsRead::of(&accounts);
         self.remind_contract_ends(&mut changes, &observed, &read, &register, now)?;
         self.remind_leave_returns(&mut changes, now)?;
-        self.store.commit(changes)?;
+        // The contracts' ends before the reading is kept: a stop in between reads again at the
+        // next cycle (each end is opened once, by its own mark), rather than leaving today's
+        // ends to the next business day's reading.
         self.open_contract_ends(&observed, &read, &register, previous, now, report)?;
+        self.store.commit(changes)?;
         info!(accounts = reading.accounts, findings = reading.findings.len(), "drift read");
         Ok(Some(reading))
     }
