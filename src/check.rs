@@ -108,6 +108,7 @@ fn local(config: &Config, offline: bool, found: &mut Findings, now: Timestamp) -
             None => found.ok(format!("[hooks] {key}: executable")),
         }
     }
+    mail_certificate(config, found);
     // The key of a spreadsheet source is a systemd credential: the unit's ExecStartPre has it,
     // an administrator's shell does not, and offline there is nothing to use it for.
     if offline && let Err(crate::config::SecretError::NoCredentials { name }) = config.service_account_key() {
@@ -139,6 +140,30 @@ fn local(config: &Config, offline: bool, found: &mut Findings, now: Timestamp) -
         answers(config, csv, found, now);
     }
     source
+}
+
+/// `[mail.oauth2] client_certificate`: a certificate and its own key, read now rather than at
+/// the first mail.
+fn mail_certificate(config: &Config, found: &mut Findings) {
+    let Some(crate::config::MailOAuth::Microsoft { client_certificate: Some(_), .. }) = &config.mail.oauth2
+    else {
+        return;
+    };
+    let what = "[mail.oauth2] client_certificate";
+    match config.mail_oauth_secret() {
+        Ok(Some(pem)) => match crate::notify::oauth::ClientCertificate::from_pem(pem.expose()) {
+            Ok(c) => found.ok(format!(
+                "{what}: a certificate and its key (thumbprint {}: the one to upload to the application in Entra ID)",
+                c.thumbprint
+            )),
+            Err(e) => found.fail(format!("{what}: {e}")),
+        },
+        Ok(None) => {}
+        Err(crate::config::SecretError::NoCredentials { name }) => {
+            found.ok(format!("{what}: credential:{name}, given by systemd (LoadCredential=) to the service"))
+        }
+        Err(e) => found.fail(format!("{what}: {e}")),
+    }
 }
 
 /// Answers of the form that map to nothing (an option of the entity's form, a dependency not

@@ -369,3 +369,104 @@ fn append_rows(config: &Path, rows: &[String]) {
     let text = std::fs::read_to_string(&path).unwrap() + &rows.concat();
     std::fs::write(path, text).unwrap();
 }
+
+/// A fixture of `tests/fixtures/entra/`: a self-signed certificate and its PKCS#8 key, made for
+/// these tests only.
+fn entra_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/entra").join(name)
+}
+
+/// A certificate instead of a client secret: each token request is a client assertion signed
+/// with its key and naming it by thumbprint; Entra ID (emulated, checking as it does) issues a
+/// token for the registered certificate and refuses another one, and a PEM whose key is not its
+/// certificate's, or without a key, is said at once.
+#[test]
+fn an_entra_certificate_signs_for_the_token_and_an_unregistered_one_is_refused() {
+    use cuentas::notify::oauth::{ClientCertificate, EntraCredential, TokenError, TokenSource, Tokens};
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::sheets::Emulator::start("sin-hoja", "Hoja 1", "America/Bogota");
+    let tokens = dir.path().join("tokens-entra");
+    emu.entra_with_certificate("upme.gov.co", "5f0c7e0e-app", &entra_fixture("certificado.pem"), &tokens);
+    let source = |pem: &str, client_id: &str| TokenSource::Microsoft {
+        token_url: emu.entra_token_url("upme.gov.co"),
+        client_id: client_id.into(),
+        credential: EntraCredential::Certificate(std::sync::Arc::new(
+            ClientCertificate::from_pem(&std::fs::read_to_string(entra_fixture(pem)).unwrap()).unwrap(),
+        )),
+    };
+    // Entra checks the assertion against its own clock, as the daemon's clock is the machine's.
+    #[allow(clippy::disallowed_methods)]
+    let now = Timestamp::now();
+    let timeout = std::time::Duration::from_secs(10);
+    let mut good = Tokens::new(source("certificado.pem", "5f0c7e0e-app"), timeout);
+    let token = good.token(false, now).unwrap();
+    assert_eq!(std::fs::read_to_string(&tokens).unwrap().trim(), token, "the token the relay will take");
+    assert_eq!(emu.entra_tokens_issued(), 1);
+    assert_eq!(good.token(false, now).unwrap(), token, "kept while it is good");
+    assert_eq!(emu.entra_tokens_issued(), 1);
+
+    let refused = |mut t: Tokens| match t.token(false, now) {
+        Err(TokenError::Refused { reason, .. }) => reason,
+        other => panic!("{:?}", other.map_err(|e| e.to_string())),
+    };
+    let other = refused(Tokens::new(source("otro-certificado.pem", "5f0c7e0e-app"), timeout));
+    assert!(other.contains("invalid_client") && other.contains("AADSTS700027"), "{other}");
+    let app = refused(Tokens::new(source("certificado.pem", "otra-app"), timeout));
+    assert!(app.contains("AADSTS700016"), "{app}");
+    assert_eq!(emu.entra_tokens_issued(), 1);
+
+    // A PEM put together wrongly is said before any request.
+    let text = |name: &str| std::fs::read_to_string(entra_fixture(name)).unwrap();
+    let cert = |t: &str| t.split("-----BEGIN PRIVATE KEY-----").next().unwrap().to_string();
+    let key = |t: &str| {
+        format!("-----BEGIN PRIVATE KEY-----{}", t.split("-----BEGIN PRIVATE KEY-----").nth(1).unwrap())
+    };
+    let mixed = format!("{}{}", cert(&text("certificado.pem")), key(&text("otro-certificado.pem")));
+    let err = |pem: &str| ClientCertificate::from_pem(pem).err().unwrap_or_default();
+    assert!(err(&mixed).contains("not the certificate's"), "{}", err(&mixed));
+    assert!(err(&cert(&text("certificado.pem"))).contains("no private key"));
+    assert!(err(&key(&text("certificado.pem"))).contains("no certificate"));
+}
+
+/// End to end with the relay: `[mail.oauth2] client_certificate` gets the token that logs in.
+#[test]
+#[ignore = "live: the test SMTP relay (tests/run.sh runs it)"]
+fn mail_logs_in_with_a_token_got_with_a_certificate() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = common::sheets::Emulator::start("sin-hoja", "Hoja 1", "America/Bogota");
+    let tokens = dir.path().join("tokens-entra");
+    emu.entra_with_certificate("upme.gov.co", "5f0c7e0e-app", &entra_fixture("certificado.pem"), &tokens);
+    let mailbox = "mesadeservicio@upme.gov.co";
+    let sink = Sink::with_xoauth2(&env, &dir.path().join("Maildir"), 0, mailbox, &tokens);
+    let config = setup(&env, dir.path(), &[creation("mariajo.delahoz@gmail.com")], sink.port);
+    let check = |client: &str| {
+        let toml = std::fs::read_to_string(&config).unwrap().replace(
+            "transport = \"smtp\"\n",
+            "transport = \"smtp\"\nsmtp_username = \"mesadeservicio@upme.gov.co\"\n",
+        ) + &format!(
+            "\n[mail.oauth2]\nprovider = \"microsoft\"\ntenant = \"upme.gov.co\"\nclient_id = \"5f0c7e0e-app\"\n\
+             client_certificate = \"{}\"\ntoken_url = \"{}\"\n",
+            entra_fixture(client).display(),
+            emu.entra_token_url("upme.gov.co")
+        );
+        let with = dir.path().join("con-certificado.toml");
+        std::fs::write(&with, toml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_cuentas"))
+            .args(["check", "--config"])
+            .arg(&with)
+            .output()
+            .unwrap();
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    let said = check("certificado.pem");
+    assert!(said.contains("mail relay 127.0.0.1: takes the connection and the login"), "{said}");
+    assert!(
+        said.contains("[mail.oauth2] client_certificate: a certificate and its key (thumbprint "),
+        "{said}"
+    );
+    assert_eq!(emu.entra_tokens_issued(), 1);
+    let said = check("otro-certificado.pem");
+    assert!(said.contains("AADSTS700027"), "{said}");
+    assert_eq!(emu.entra_tokens_issued(), 1);
+}

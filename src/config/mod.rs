@@ -259,9 +259,10 @@ impl Config {
     /// key.
     pub fn mail_oauth_secret(&self) -> Result<Option<Secret>, SecretError> {
         match &self.mail.oauth2 {
-            Some(MailOAuth::Microsoft { client_secret: secret, .. })
+            Some(MailOAuth::Microsoft { client_secret: Some(secret), .. })
+            | Some(MailOAuth::Microsoft { client_certificate: Some(secret), .. })
             | Some(MailOAuth::Google { service_account_key: secret }) => read_secret(secret).map(Some),
-            None => Ok(None),
+            Some(MailOAuth::Microsoft { .. }) | None => Ok(None),
         }
     }
 
@@ -385,14 +386,21 @@ impl Sections {
         {
             *p = base.join(&*p);
         }
-        let oauth_secret = match &mut self.mail.oauth2 {
-            Some(MailOAuth::Microsoft { client_secret: secret, .. })
-            | Some(MailOAuth::Google { service_account_key: secret }) => Some(secret),
-            None => None,
+        let (oauth_secret, oauth_certificate) = match &mut self.mail.oauth2 {
+            Some(MailOAuth::Microsoft { client_secret, client_certificate, .. }) => {
+                (client_secret.as_mut(), client_certificate.as_mut())
+            }
+            Some(MailOAuth::Google { service_account_key: secret }) => (Some(secret), None),
+            None => (None, None),
         };
-        for secret in [self.directory.bind_password.as_mut(), self.mail.smtp_password.as_mut(), oauth_secret]
-            .into_iter()
-            .flatten()
+        for secret in [
+            self.directory.bind_password.as_mut(),
+            self.mail.smtp_password.as_mut(),
+            oauth_secret,
+            oauth_certificate,
+        ]
+        .into_iter()
+        .flatten()
         {
             if let SecretRef::File(path) = secret {
                 *path = base.join(&*path);
@@ -745,6 +753,14 @@ impl Sections {
                         if mail.smtp_password.is_some() {
                             p.push("[mail] smtp_password and [mail.oauth2] exclude each other: a token replaces the password".into());
                         }
+                        if let MailOAuth::Microsoft { client_secret, client_certificate, .. } = oauth
+                            && client_secret.is_some() == client_certificate.is_some()
+                        {
+                            p.push(
+                                "[mail.oauth2] provider = \"microsoft\" needs client_secret or client_certificate, one of them"
+                                    .into(),
+                            );
+                        }
                         if let MailOAuth::Microsoft { token_url: Some(url), .. } = oauth {
                             match url.split_once("://") {
                                 Some(("https", _)) => {}
@@ -896,6 +912,30 @@ mod tests {
         let with_user =
             smtp("smtp.office365.com", "starttls").replace("[mail]\n", "[mail]\nsmtp_username = \"x\"\n");
         assert!(Config::parse(&with_user, &demo()).is_err(), "a user without a password");
+        // Entra ID: a client secret or a certificate, one of them.
+        let entra = |credentials: &str| {
+            smtp("smtp.office365.com", "starttls").replace("[mail]\n", "[mail]\nsmtp_username = \"mesa@x\"\n")
+                + &format!(
+                    "\n[mail.oauth2]\nprovider = \"microsoft\"\ntenant = \"t\"\nclient_id = \"c\"\n{credentials}"
+                )
+        };
+        let problems = |text: &str| match Config::parse(text, &demo()) {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            Err(e) => panic!("{e}"),
+        };
+        // (Relative to the config's folder: the demo's matrix stands in for the files.)
+        assert_eq!(problems(&entra("client_secret = \"autorizadores.csv\"\n")), Vec::<String>::new());
+        assert_eq!(problems(&entra("client_certificate = \"autorizadores.csv\"\n")), Vec::<String>::new());
+        for neither_or_both in
+            ["", "client_secret = \"autorizadores.csv\"\nclient_certificate = \"autorizadores.csv\"\n"]
+        {
+            let said = problems(&entra(neither_or_both));
+            assert!(
+                said.iter().any(|p| p.contains("client_secret or client_certificate, one of them")),
+                "{said:?}"
+            );
+        }
     }
 
     #[test]

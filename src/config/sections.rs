@@ -591,8 +591,15 @@ pub enum MailOAuth {
         tenant: String,
         /// The application (client) id.
         client_id: String,
-        /// The application's client secret: a file, or `credential:NAME`.
-        client_secret: SecretRef,
+        /// The application's client secret: a file, or `credential:NAME`. Or instead:
+        #[serde(default)]
+        client_secret: Option<SecretRef>,
+        /// A certificate registered on the application (Entra ID recommends it over a secret,
+        /// which lives 24 months at most): a PEM file holding the certificate and its RSA
+        /// private key (PKCS#8, unencrypted), or `credential:NAME`. Its key signs each request
+        /// for a token (a client assertion); the secret never crosses the network.
+        #[serde(default)]
+        client_certificate: Option<SecretRef>,
         /// Default `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`.
         #[serde(default)]
         token_url: Option<String>,

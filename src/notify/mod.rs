@@ -155,14 +155,27 @@ impl Mailer {
                 let timeout = std::time::Duration::from_secs(m.smtp_timeout_secs);
                 let oauth = match (&m.oauth2, config.mail_oauth_secret().map_err(|e| setup(Box::new(e)))?) {
                     (
-                        Some(crate::config::MailOAuth::Microsoft { tenant, client_id, token_url, .. }),
+                        Some(crate::config::MailOAuth::Microsoft {
+                            tenant,
+                            client_id,
+                            token_url,
+                            client_certificate,
+                            ..
+                        }),
                         Some(secret),
                     ) => Some(self::oauth::TokenSource::Microsoft {
                         token_url: token_url.clone().unwrap_or_else(|| {
                             format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")
                         }),
                         client_id: client_id.clone(),
-                        client_secret: secret,
+                        credential: match client_certificate {
+                            None => self::oauth::EntraCredential::Secret(secret),
+                            Some(_) => self::oauth::EntraCredential::Certificate(std::sync::Arc::new(
+                                self::oauth::ClientCertificate::from_pem(secret.expose()).map_err(|e| {
+                                    setup(format!("[mail.oauth2] client_certificate: {e}").into())
+                                })?,
+                            )),
+                        },
                     }),
                     (Some(crate::config::MailOAuth::Google { .. }), Some(secret)) => {
                         let key = google_sheets4::yup_oauth2::parse_service_account_key(secret.expose())

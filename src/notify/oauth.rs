@@ -23,8 +23,88 @@ const MARGIN: Duration = Duration::from_secs(300);
 /// Where tokens come from.
 #[derive(Clone)]
 pub enum TokenSource {
-    Microsoft { token_url: String, client_id: String, client_secret: Secret },
+    Microsoft { token_url: String, client_id: String, credential: EntraCredential },
     Google { key: Box<yup_oauth2::ServiceAccountKey>, mailbox: String },
+}
+
+/// How the application proves itself to Entra ID.
+#[derive(Clone)]
+pub enum EntraCredential {
+    Secret(Secret),
+    Certificate(std::sync::Arc<ClientCertificate>),
+}
+
+/// A certificate registered on the application and its private key: each request for a token
+/// carries a client assertion (RFC 7523) signed with the key and naming the certificate by its
+/// thumbprints, as Entra ID asks.
+pub struct ClientCertificate {
+    key: ring::signature::RsaKeyPair,
+    /// base64url of the certificate's SHA-1 and SHA-256 digests (`x5t`, `x5t#S256`).
+    x5t: String,
+    x5t_s256: String,
+    /// The SHA-1 thumbprint in hex, as the Entra admin center lists the certificate.
+    pub thumbprint: String,
+}
+
+impl ClientCertificate {
+    /// From a PEM text holding the certificate and its unencrypted PKCS#8 RSA key; why not, if not.
+    pub fn from_pem(pem: &str) -> Result<ClientCertificate, String> {
+        use ring::digest;
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|_| "it holds no certificate («BEGIN CERTIFICATE»)".to_string())?;
+        let key = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
+            "it holds no private key in PKCS#8 («BEGIN PRIVATE KEY», unencrypted)".to_string()
+        })?;
+        let key = ring::signature::RsaKeyPair::from_pkcs8(key.secret_pkcs8_der())
+            .map_err(|e| format!("its private key is not an RSA key of 2048 bits or more: {e}"))?;
+        // The certificate's public key holds the key's public part, byte for byte.
+        let public = ring::signature::KeyPair::public_key(&key).as_ref();
+        if !cert.windows(public.len()).any(|w| w == public) {
+            return Err("its private key is not the certificate's".into());
+        }
+        let thumbprint = |algorithm| b64url(digest::digest(algorithm, &cert).as_ref());
+        Ok(ClientCertificate {
+            thumbprint: digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &cert)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect(),
+            x5t: thumbprint(&digest::SHA1_FOR_LEGACY_USE_ONLY),
+            x5t_s256: thumbprint(&digest::SHA256),
+            key,
+        })
+    }
+
+    /// The signed assertion for `client_id` at `audience` (the token endpoint), good for ten
+    /// minutes from `now`.
+    fn assertion(&self, client_id: &str, audience: &str, now: Timestamp) -> Result<String, String> {
+        use ring::rand::{SecureRandom, SystemRandom};
+        let rng = SystemRandom::new();
+        let mut jti = [0u8; 16];
+        rng.fill(&mut jti).map_err(|_| "no randomness".to_string())?;
+        let header =
+            serde_json::json!({ "alg": "RS256", "typ": "JWT", "x5t": self.x5t, "x5t#S256": self.x5t_s256 });
+        let at = now.as_second();
+        let claims = serde_json::json!({
+            "aud": audience, "iss": client_id, "sub": client_id,
+            "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "iat": at, "nbf": at, "exp": at + 600,
+        });
+        let signed =
+            format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(&ring::signature::RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut signature)
+            .map_err(|_| "the private key cannot sign".to_string())?;
+        Ok(format!("{signed}.{}", b64url(&signature)))
+    }
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -103,13 +183,30 @@ impl Tokens {
         let timeout = self.timeout;
         let Some(rt) = self.runtime.as_ref() else { return Err(unavailable("no runtime".into())) };
         match &self.source {
-            TokenSource::Microsoft { token_url, client_id, client_secret } => {
-                let body = form(&[
-                    ("client_id", client_id),
-                    ("client_secret", client_secret.expose()),
-                    ("scope", OUTLOOK_SCOPE),
-                    ("grant_type", "client_credentials"),
-                ]);
+            TokenSource::Microsoft { token_url, client_id, credential } => {
+                let body = match credential {
+                    EntraCredential::Secret(secret) => form(&[
+                        ("client_id", client_id),
+                        ("client_secret", secret.expose()),
+                        ("scope", OUTLOOK_SCOPE),
+                        ("grant_type", "client_credentials"),
+                    ]),
+                    EntraCredential::Certificate(certificate) => {
+                        let assertion = certificate
+                            .assertion(client_id, token_url, now)
+                            .map_err(|reason| TokenError::Refused { endpoint: endpoint.clone(), reason })?;
+                        form(&[
+                            ("client_id", client_id),
+                            (
+                                "client_assertion_type",
+                                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                            ),
+                            ("client_assertion", &assertion),
+                            ("scope", OUTLOOK_SCOPE),
+                            ("grant_type", "client_credentials"),
+                        ])
+                    }
+                };
                 let answer = rt.block_on(async {
                     tokio::time::timeout(timeout, post_form(token_url, body))
                         .await

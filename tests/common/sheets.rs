@@ -99,11 +99,101 @@ struct Entra {
     tenant: String,
     client_id: String,
     client_secret: String,
+    /// A certificate registered instead of a secret: its public key and thumbprints.
+    certificate: Option<EntraCertificate>,
     /// Where the relay reads the tokens it takes (one a line).
     tokens: PathBuf,
     issued: u64,
     /// Requests still to answer 503.
     outages: usize,
+}
+
+/// A certificate as Entra ID keeps it for an application: its public key, its thumbprints.
+struct EntraCertificate {
+    public_key: Vec<u8>,
+    x5t: String,
+    x5t_s256: String,
+}
+
+impl EntraCertificate {
+    fn of(pem: &Path) -> EntraCertificate {
+        let text = std::fs::read_to_string(pem).unwrap();
+        let block = |label: &str| -> Vec<u8> {
+            let begin = format!("-----BEGIN {label}-----");
+            let end = format!("-----END {label}-----");
+            let b64: String =
+                text.split(&begin).nth(1).unwrap().split(&end).next().unwrap().split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+        };
+        let cert = block("CERTIFICATE");
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(&block("PRIVATE KEY")).unwrap();
+        use ring::signature::KeyPair as _;
+        let url =
+            |d: ring::digest::Digest| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref());
+        EntraCertificate {
+            public_key: pair.public_key().as_ref().to_vec(),
+            x5t: url(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert)),
+            x5t_s256: url(ring::digest::digest(&ring::digest::SHA256, &cert)),
+        }
+    }
+
+    /// Checks a client assertion as Entra ID does; its AADSTS message if it fails.
+    fn verify(&self, assertion: &str, client_id: &str, token_url: &str) -> Result<(), String> {
+        let parts: Vec<&str> = assertion.split('.').collect();
+        let [head, payload, signature] = parts[..] else {
+            return Err("AADSTS50027: JWT token is invalid or malformed.".into());
+        };
+        let decode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s);
+        let (Ok(h), Ok(p), Ok(sig)) = (decode(head), decode(payload), decode(signature)) else {
+            return Err("AADSTS50027: JWT token is invalid or malformed.".into());
+        };
+        let (Ok(header), Ok(claims)) =
+            (serde_json::from_slice::<Value>(&h), serde_json::from_slice::<Value>(&p))
+        else {
+            return Err("AADSTS50027: JWT token is invalid or malformed.".into());
+        };
+        if header["alg"] != "RS256" {
+            return Err("AADSTS5002738: Invalid JWT token. 'alg' is not supported.".into());
+        }
+        if header["x5t#S256"] != self.x5t_s256.as_str() && header["x5t"] != self.x5t.as_str() {
+            return Err(format!(
+                "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{}']",
+                header["x5t"].as_str().unwrap_or_default()
+            ));
+        }
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            &self.public_key,
+        );
+        if key.verify(&assertion.as_bytes()[..head.len() + 1 + payload.len()], &sig).is_err() {
+            return Err("AADSTS7000274: Client assertion contains an invalid signature.".into());
+        }
+        if claims["aud"] != token_url {
+            return Err(format!(
+                "AADSTS700212: No matching federated identity record found for presented assertion audience '{}'.",
+                claims["aud"]
+            ));
+        }
+        if claims["iss"] != client_id || claims["sub"] != client_id {
+            return Err(
+                "AADSTS700021: Client assertion application identifier doesn't match 'client_id' parameter."
+                    .into(),
+            );
+        }
+        let now = unix_now();
+        let (Some(nbf), Some(exp)) = (claims["nbf"].as_i64(), claims["exp"].as_i64()) else {
+            return Err("AADSTS700024: Client assertion is not within its valid time range.".into());
+        };
+        // Entra forgives five minutes of clock skew.
+        if nbf > now + 300
+            || exp <= now - 300
+            || exp <= nbf
+            || claims["jti"].as_str().unwrap_or_default().is_empty()
+        {
+            return Err("AADSTS700024: Client assertion is not within its valid time range.".into());
+        }
+        Ok(())
+    }
 }
 
 /// The form whose responses `submit` records.
@@ -271,6 +361,13 @@ impl Emulator {
         st.column_count = st.column_count.max(st.rows[used].len() as u32);
     }
 
+    /// Registers an application in Entra ID's tenant `tenant` with a certificate (the PEM file
+    /// `pem` holds it and its key; Entra keeps only the public part) and no secret.
+    pub fn entra_with_certificate(&self, tenant: &str, client_id: &str, pem: &Path, tokens: &Path) {
+        self.entra(tenant, client_id, "", tokens);
+        self.state().entra.as_mut().unwrap().certificate = Some(EntraCertificate::of(pem));
+    }
+
     /// Registers an application in Entra ID's tenant `tenant`, with a client secret; the
     /// tokens it gets are written to `tokens` for the relay.
     pub fn entra(&self, tenant: &str, client_id: &str, client_secret: &str, tokens: &Path) {
@@ -279,6 +376,7 @@ impl Emulator {
             tenant: tenant.into(),
             client_id: client_id.into(),
             client_secret: client_secret.into(),
+            certificate: None,
             tokens: tokens.to_path_buf(),
             issued: 0,
             outages: 0,
@@ -792,7 +890,7 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Full<Bytes>> 
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let answer = {
             let mut st = inner.lock();
-            let answer = st.entra_token(&method, &path, &body);
+            let answer = st.entra_token(&method, &path, &url, &body);
             st.log.push((method, path_and_query, answer.status));
             answer
         };
@@ -1144,7 +1242,7 @@ struct Rect {
 
 impl State {
     /// Entra ID's token endpoint, client credentials grant (secret in the body).
-    fn entra_token(&mut self, method: &str, path: &str, body: &[u8]) -> Answer {
+    fn entra_token(&mut self, method: &str, path: &str, url: &str, body: &[u8]) -> Answer {
         let Some(entra) = self.entra.as_mut() else { return html_not_found(path) };
         let entra_error = |status: u16, error: &str, description: &str| {
             Answer::json(
@@ -1184,8 +1282,25 @@ impl State {
                 "AADSTS700016: Application not found in the directory.",
             );
         }
-        if get("client_secret") != entra.client_secret {
-            return entra_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+        // The audience Entra ID expects: the endpoint as it was called.
+        let token_url = url;
+        match (&entra.certificate, get("client_assertion")) {
+            (Some(certificate), assertion) => {
+                if get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+                    return entra_error(
+                        401,
+                        "invalid_client",
+                        "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                    );
+                }
+                if let Err(why) = certificate.verify(assertion, &entra.client_id, token_url) {
+                    return entra_error(401, "invalid_client", &why);
+                }
+            }
+            (None, _) if get("client_secret") != entra.client_secret || entra.client_secret.is_empty() => {
+                return entra_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+            }
+            (None, _) => {}
         }
         if get("scope") != "https://outlook.office365.com/.default" {
             return entra_error(
