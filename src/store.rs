@@ -1011,6 +1011,17 @@ impl Store {
         Ok(out)
     }
 
+    /// The alert marks whose keys begin with `prefix` (the keys, without it).
+    pub fn alerts_under(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let full = format!("m/alert/{prefix}");
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(full.as_bytes()) {
+            let (key, _) = item?;
+            out.push(String::from_utf8_lossy(&key[full.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
     pub fn alert_sent(&self, key: &str) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.db.get(format!("m/alert/{key}").as_bytes())?.map(|v| {
             let secs = <[u8; 8]>::try_from(&v[..]).map_or(0, i64::from_be_bytes);

@@ -970,6 +970,28 @@ fn the_desk_form_refuses_the_holder_of_the_account_and_the_requester_of_a_held_d
         released.state.reason()
     );
     assert_eq!(requests[&14].state.name(), StateName::AwaitingConfirmation);
+
+    // Had the daemon stopped after those releases and before the answer (the releases' marks
+    // kept, the cursor on Natalia's row 4), the row read again answers both as released, though
+    // neither is held any more, and leaves no mark behind.
+    let mut changes = cuentas::store::Changes::new();
+    changes.set_desk_next_row(4);
+    for id in [released.id, requests[&14].id] {
+        changes.mark_alert(&format!("mesa/fila/4/{id}"), at("2026-11-30T15:25:00Z"));
+    }
+    engine.store().commit(changes).unwrap();
+    engine.cycle(at("2026-11-30T15:30:00Z")).unwrap();
+    let to_natalia: Vec<Mail> = demo
+        .mails()
+        .into_iter()
+        .filter(|m| m.to == "natalia.suarez@upme.gov.co" && m.message_id.starts_with("<mesa.4."))
+        .collect();
+    assert_eq!(to_natalia.len(), 2, "{to_natalia:?}");
+    let again = &to_natalia.iter().max_by_key(|m| m.message_id.clone()).unwrap().body;
+    for id in [released.id, requests[&14].id] {
+        assert!(again.contains(&format!("{id}: liberada")), "{again}");
+    }
+    assert!(engine.store().alerts_under("mesa/fila/").unwrap().is_empty());
 }
 
 /// Issue 23: the weekly report carries the drift reading. The demo's dry run keeps its

@@ -193,13 +193,21 @@ impl Engine {
                 return Ok(false);
             }
             Ok(Targets::AllHeld) if action == DeskAction::Release => {
-                let mut held = Vec::new();
+                // Those this response released before a stop are held no more: still its own.
+                let mut held: Vec<RequestId> = self
+                    .store
+                    .alerts_under(&acted_key(row.row, ""))?
+                    .iter()
+                    .filter_map(|id| id.parse().ok())
+                    .collect();
                 for r in self.store.open_requests()? {
                     let r = r?;
                     if r.state.name() == StateName::Held {
                         held.push(r.id);
                     }
                 }
+                held.sort();
+                held.dedup();
                 held
             }
             Ok(Targets::AllHeld) => {
@@ -361,8 +369,9 @@ impl Engine {
     }
 }
 
-/// Marked with a desk command's change: response `row` acted on request `id`.
-fn acted_key(row: u32, id: RequestId) -> String {
+/// Marked with a desk command's change: response `row` acted on request `id` (`""`: the
+/// prefix of that response's marks).
+fn acted_key(row: u32, id: impl std::fmt::Display) -> String {
     format!("mesa/fila/{row}/{id}")
 }
 
